@@ -1,0 +1,261 @@
+"""AlertmanagerCluster: one monitoring stack (Alertmanager plus rule evaluators) AlertAgent configures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .base import Model
+from .common import (
+    AGE_COLUMN,
+    READY_COLUMN,
+    Condition,
+    CrdNames,
+    Duration,
+    K8sName,
+    LabelName,
+    LabelSelector,
+    PrinterColumn,
+    Resource,
+    SecretKeyRef,
+    list_map,
+)
+
+Url = Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048)]
+ReloadMode = Literal["Sidecar", "Operator", "None"]
+
+
+class ConfigSecret(Model):
+    """Where the rendered alertmanager.yaml is written. A Secret, because receivers carry credentials."""
+
+    name: K8sName | None = None
+    """Secret name in the cluster's namespace; defaults to `<cluster>-alertmanager-config`."""
+    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = "alertmanager.yaml"
+    """Key of the Secret holding the configuration file."""
+
+
+class AlertmanagerTarget(Model):
+    """The Alertmanager this cluster configures."""
+
+    url: Url
+    """Base URL of Alertmanager, used for reload, health, status and the silences API v2."""
+    config_secret: ConfigSecret = ConfigSecret()
+    """Secret the rendered configuration is written to."""
+    reload_mode: ReloadMode = "Sidecar"
+    """Sidecar: the config-sync sidecar writes the file and reloads. Operator: the operator calls
+    /-/reload and verifies (Alertmanager mounts the Secret directly). None: only write the Secret."""
+    version: Annotated[str, Field(pattern=r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$")] | None = None
+    """Alertmanager version to render for; when unset, the version the health probe reports."""
+
+
+class RuleEvaluator(Model):
+    """A Prometheus or vmalert instance that evaluates this cluster's AlertRules."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+    """Evaluator name, unique within the cluster."""
+    type: Literal["prometheus", "vmalert"]
+    """Kind of rule evaluator."""
+    url: Url
+    """Base URL, used for reload, health (/-/ready or /health) and the rules API."""
+    config_map_prefix: K8sName | None = None
+    """Prefix of the rule ConfigMaps (`<prefix>-0`, `<prefix>-1`, ...); defaults to
+    `<cluster>-<evaluator>-rules`."""
+    reload_mode: ReloadMode = "Sidecar"
+    """Sidecar, Operator (the evaluator mounts the ConfigMaps and the operator reloads it) or None."""
+    max_config_map_bytes: Annotated[int, Field(ge=16384, le=1000000)] = 524288
+    """Upper bound on the data of one rule ConfigMap before another shard is started."""
+
+
+class SmtpConfig(Model):
+    """Default SMTP settings for email channels."""
+
+    from_: Annotated[str, Field(max_length=320)] | None = Field(default=None, alias="from")
+    """Default sender address."""
+    smarthost: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]+$")] | None = None
+    """Default SMTP server as host:port."""
+    hello: str | None = None
+    """Hostname sent in HELO/EHLO."""
+    auth_username: str | None = None
+    """SMTP AUTH user name."""
+    auth_password: SecretKeyRef | None = None
+    """SMTP AUTH password, from a Secret in the cluster's namespace."""
+    require_tls: bool | None = None
+    """Whether STARTTLS is required."""
+
+
+class GlobalConfig(Model):
+    """Alertmanager `global` settings; credentials come from Secrets in the cluster's namespace."""
+
+    resolve_timeout: Duration | None = None
+    """Time after which an alert without an end time is declared resolved."""
+    smtp: SmtpConfig | None = None
+    """Default SMTP settings."""
+    slack_api_url: SecretKeyRef | None = None
+    """Default Slack incoming webhook URL."""
+    pagerduty_url: Url | None = None
+    """PagerDuty API URL."""
+    opsgenie_api_url: Url | None = None
+    """Opsgenie API URL."""
+    opsgenie_api_key: SecretKeyRef | None = None
+    """Default Opsgenie API key."""
+    wechat_api_url: Url | None = None
+    """WeChat (WeCom application) API URL."""
+    wechat_api_secret: SecretKeyRef | None = None
+    """Default WeCom application secret."""
+    wechat_api_corp_id: str | None = None
+    """Default WeCom corp id."""
+    telegram_api_url: Url | None = None
+    """Telegram API URL."""
+    webex_api_url: Url | None = None
+    """Webex API URL."""
+
+
+class RootRoute(Model):
+    """The root of the Alertmanager routing tree; every channel's route hangs below it."""
+
+    receiver: Annotated[str, Field(pattern=r"^[a-z0-9][-a-z0-9.]*/[a-z0-9][-a-z0-9.]*$")] | None = None
+    """Default receiver, a NotificationChannel as `namespace/name`. When unset, alerts no channel
+    matches are dropped by a built-in empty receiver."""
+    group_by: list[Annotated[str, Field(max_length=128)]] | None = None
+    """Labels to group alerts by (`...` groups by all labels)."""
+    group_wait: Duration = "30s"
+    """How long to wait before sending the first notification of a new group."""
+    group_interval: Duration = "5m"
+    """How long to wait before notifying about new alerts in a group already notified."""
+    repeat_interval: Duration = "4h"
+    """How long to wait before repeating a notification that was already sent."""
+
+
+class ResourceSelector(Model):
+    """Which objects of one kind a cluster includes: namespaces, then labels. Empty selects all."""
+
+    namespaces: list[K8sName] | None = None
+    """Namespaces to include by name; combined with namespaceSelector (both must match when both set)."""
+    namespace_selector: LabelSelector | None = None
+    """Labels of the namespaces to include."""
+    label_selector: LabelSelector | None = None
+    """Labels of the objects to include."""
+
+
+class Selectors(Model):
+    """Which AlertRules, NotificationChannels and SuppressionPolicies this cluster includes."""
+
+    alert_rules: ResourceSelector = ResourceSelector()
+    """AlertRules to include."""
+    notification_channels: ResourceSelector = ResourceSelector()
+    """NotificationChannels to include."""
+    suppression_policies: ResourceSelector = ResourceSelector()
+    """SuppressionPolicies to include."""
+
+
+class AlertmanagerClusterSpec(Model):
+    """One monitoring stack: its Alertmanager, its rule evaluators and what they include."""
+
+    alertmanager: AlertmanagerTarget
+    """The Alertmanager to configure."""
+    rule_evaluators: Annotated[
+        list[RuleEvaluator], Field(max_length=32, json_schema_extra=list_map("name"))
+    ] | None = None
+    """Prometheus or vmalert instances that receive the selected AlertRules."""
+    global_: GlobalConfig | None = Field(default=None, alias="global")
+    """Alertmanager global settings."""
+    route: RootRoute = RootRoute()
+    """Root route settings."""
+    selectors: Selectors = Selectors()
+    """Which objects this cluster includes; by default all of every namespace."""
+    namespace_isolation: Literal["OnNamespace", "None"] = "OnNamespace"
+    """OnNamespace: a channel's route and a policy's inhibit rules only see alerts whose `namespace`
+    label is the object's own namespace (objects in the cluster's namespace are exempt). None: no
+    such matcher is added."""
+    namespace_label: LabelName = "namespace"
+    """Alert label that carries the namespace, for namespaceIsolation."""
+
+
+class TargetHealth(Model):
+    """Health and configuration state of one target (Alertmanager or a rule evaluator)."""
+
+    name: str
+    """`alertmanager`, or the rule evaluator's name."""
+    type: Literal["alertmanager", "prometheus", "vmalert"]
+    """Kind of target."""
+    reachable: bool | None = None
+    """Whether the last health probe succeeded."""
+    version: str | None = None
+    """Version the target reports."""
+    peers: int | None = None
+    """Alertmanager cluster peers the target reports."""
+    last_check_time: datetime | None = None
+    """When the target was last probed."""
+    config_hash: str | None = None
+    """Hash of the configuration the target has confirmed loading."""
+    last_reload_time: datetime | None = None
+    """When the target last loaded a new configuration."""
+    rules: int | None = None
+    """Rules delivered to this evaluator."""
+    message: str | None = None
+    """Last error, if any."""
+
+
+class ObjectCounts(Model):
+    """What the rendered configuration contains."""
+
+    rules: int = 0
+    """Rules across all selected AlertRules."""
+    receivers: int = 0
+    """Receivers in alertmanager.yaml."""
+    routes: int = 0
+    """Child routes in alertmanager.yaml."""
+    inhibit_rules: int = 0
+    """Inhibit rules in alertmanager.yaml."""
+
+
+class AlertmanagerClusterStatus(Model):
+    """Observed state of an AlertmanagerCluster."""
+
+    observed_generation: int | None = None
+    """metadata.generation last processed."""
+    conditions: list[Condition] | None = None
+    """kstatus conditions; Ready is True when every target is healthy and has the current config."""
+    targets: list[TargetHealth] | None = None
+    """Health and configuration state of Alertmanager and each rule evaluator."""
+    healthy: str | None = None
+    """Healthy targets out of all targets, for example `3/3`."""
+    config_hash: str | None = None
+    """Hash of the current rendered alertmanager.yaml."""
+    config_hash_short: str | None = None
+    """First 12 characters of configHash, for the printer column."""
+    last_reload_time: datetime | None = None
+    """When Alertmanager last confirmed loading a new configuration."""
+    last_error: str | None = None
+    """Last rendering, validation or delivery error; empty when none."""
+    counts: ObjectCounts | None = None
+    """What the rendered configuration contains."""
+
+
+class AlertmanagerCluster(Resource):
+    """A monitoring stack (Alertmanager and rule evaluators) that AlertAgent configures."""
+
+    names = CrdNames(
+        kind="AlertmanagerCluster",
+        plural="alertmanagerclusters",
+        short_names=("amc",),
+        columns=(
+            PrinterColumn("Alertmanager", ".spec.alertmanager.url", description="Alertmanager URL"),
+            PrinterColumn("Healthy", ".status.healthy", description="Healthy targets out of all"),
+            PrinterColumn("Rules", ".status.counts.rules", "integer", "Rules delivered"),
+            PrinterColumn("Receivers", ".status.counts.receivers", "integer", "Receivers rendered"),
+            PrinterColumn("Config hash", ".status.configHashShort", description="Rendered config hash"),
+            PrinterColumn("Last reload", ".status.lastReloadTime", "date", "Last confirmed reload"),
+            READY_COLUMN,
+            AGE_COLUMN,
+        ),
+    )
+
+    kind: Literal["AlertmanagerCluster"] = "AlertmanagerCluster"
+    """Kind is a string value representing the REST resource this object represents."""
+    spec: AlertmanagerClusterSpec
+    """Desired configuration of the stack."""
+    status: AlertmanagerClusterStatus | None = None
+    """Observed state, written by the operator."""

@@ -1,0 +1,150 @@
+"""Types shared by several custom resources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field
+
+from .base import API_VERSION, Model
+
+# Prometheus duration syntax (as in prometheus-operator's Duration type), e.g. 30s, 5m, 1h30m.
+DURATION_PATTERN = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, min_length=1, max_length=64)]
+LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+LabelName = Annotated[str, Field(pattern=LABEL_NAME_PATTERN, max_length=128)]
+# Kubernetes object names (RFC 1123 subdomain).
+K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+K8sName = Annotated[str, Field(pattern=K8S_NAME_PATTERN, min_length=1, max_length=253)]
+
+
+def list_map(*keys: str) -> dict[str, Any]:
+    """Schema extra making a list a map keyed by `keys`: the API server rejects duplicate keys and
+    server-side apply merges items by key."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+class SecretKeyRef(Model):
+    """A key of a Secret in the same namespace as the object that references it."""
+
+    name: K8sName
+    """Name of the Secret (always in the referencing object's own namespace)."""
+    key: Annotated[str, Field(min_length=1, max_length=253)]
+    """Key inside the Secret's data whose value is used."""
+
+
+class Matcher(Model):
+    """A label matcher, as in Alertmanager's `name="value"` syntax."""
+
+    name: LabelName
+    """Label name to match."""
+    match_type: Literal["=", "!=", "=~", "!~"] = "="
+    """Equality (`=`, `!=`) or RE2 regular expression match (`=~`, `!~`, fully anchored)."""
+    value: Annotated[str, Field(max_length=1024)] = ""
+    """Label value, or the regular expression for `=~` and `!~`."""
+
+
+class LabelSelectorRequirement(Model):
+    """One requirement of a label selector, as in Kubernetes' LabelSelectorRequirement."""
+
+    key: Annotated[str, Field(min_length=1, max_length=317)]
+    """Label key the requirement applies to."""
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    """How the key relates to the values."""
+    values: list[Annotated[str, Field(max_length=63)]] | None = None
+    """Values for In and NotIn; must be empty for Exists and DoesNotExist."""
+
+
+class LabelSelector(Model):
+    """A Kubernetes label selector; an empty selector matches everything."""
+
+    match_labels: dict[str, str] | None = None
+    """Labels that must all be present with exactly these values."""
+    match_expressions: list[LabelSelectorRequirement] | None = None
+    """Set-based requirements; all must hold."""
+
+
+class Condition(Model):
+    """A kstatus-compliant condition (type, status, reason, message, observedGeneration)."""
+
+    type: Annotated[str, Field(max_length=316)]
+    """Condition type, for example `Ready`."""
+    status: Literal["True", "False", "Unknown"]
+    """Whether the condition holds."""
+    reason: Annotated[str, Field(max_length=1024)] | None = None
+    """One CamelCase word saying why the condition has this status."""
+    message: Annotated[str, Field(max_length=32768)] | None = None
+    """Human-readable details."""
+    last_transition_time: datetime | None = None
+    """When the status last changed."""
+    observed_generation: int | None = None
+    """metadata.generation of the spec this condition describes."""
+
+
+class ObjectMeta(Model):
+    """The parts of Kubernetes ObjectMeta AlertAgent reads; everything else is kept as is."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    """Object name."""
+    namespace: str | None = None
+    """Object namespace."""
+    labels: dict[str, str] | None = None
+    """Object labels."""
+    annotations: dict[str, str] | None = None
+    """Object annotations."""
+    generation: int | None = None
+    """Spec generation, set by the API server."""
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    name: str
+    json_path: str
+    type: Literal["string", "integer", "number", "boolean", "date"] = "string"
+    description: str = ""
+    priority: int = 0
+
+    def as_crd(self) -> dict[str, Any]:
+        column: dict[str, Any] = {"name": self.name, "jsonPath": self.json_path, "type": self.type}
+        if self.description:
+            column["description"] = self.description
+        if self.priority:
+            column["priority"] = self.priority
+        return column
+
+
+READY_COLUMN = PrinterColumn(
+    "Ready", '.status.conditions[?(@.type=="Ready")].status', description="Whether the object is ready"
+)
+AGE_COLUMN = PrinterColumn("Age", ".metadata.creationTimestamp", "date")
+
+
+@dataclass(frozen=True)
+class CrdNames:
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    columns: tuple[PrinterColumn, ...] = field(default=())
+    categories: tuple[str, ...] = ("alertagent",)
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+
+class Resource(Model):
+    """Base of the four custom resources: apiVersion, kind, metadata, spec, status."""
+
+    model_config = ConfigDict(extra="ignore")  # the API server adds metadata fields we do not model
+    names: ClassVar[CrdNames]
+
+    api_version: Literal["alertagent.io/v1alpha1"] = API_VERSION
+    """APIVersion defines the versioned schema of this representation of an object."""
+    kind: str
+    """Kind is a string value representing the REST resource this object represents."""
+    metadata: ObjectMeta = ObjectMeta()
+    """Standard object metadata."""

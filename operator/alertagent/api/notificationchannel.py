@@ -1,0 +1,407 @@
+"""NotificationChannel: one receiver and the route that leads to it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field
+
+from .base import Invariant, Model
+from .common import (
+    AGE_COLUMN,
+    READY_COLUMN,
+    Condition,
+    CrdNames,
+    Duration,
+    Matcher,
+    PrinterColumn,
+    Resource,
+    SecretKeyRef,
+)
+
+Text = Annotated[str, Field(max_length=65536)]
+HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048)]
+
+
+class SlackConfig(Model):
+    """Slack incoming webhook or chat.postMessage delivery."""
+
+    api_url: SecretKeyRef | None = None
+    """Secret key holding the incoming webhook URL; the cluster's global slackApiUrl when unset."""
+    channel: Annotated[str, Field(max_length=256)] | None = None
+    """Channel or user to send to, for example `#alerts`."""
+    username: str | None = None
+    """Name the message is posted as."""
+    icon_emoji: str | None = None
+    """Emoji used as the icon, for example `:fire:`."""
+    title: Text | None = None
+    """Message title (Go template)."""
+    text: Text | None = None
+    """Message text (Go template)."""
+    color: str | None = None
+    """Attachment colour (Go template), for example `danger`."""
+
+
+class EmailConfig(Model):
+    """Email delivery over SMTP."""
+
+    to: Annotated[str, Field(min_length=3, max_length=2048)]
+    """Recipient addresses, comma-separated."""
+    from_: Annotated[str, Field(max_length=320)] | None = Field(default=None, alias="from")
+    """Sender address; the cluster's global smtp.from when unset."""
+    smarthost: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]+$")] | None = None
+    """SMTP server as host:port; the cluster's global smtp.smarthost when unset."""
+    auth_username: str | None = None
+    """SMTP AUTH user name."""
+    auth_password: SecretKeyRef | None = None
+    """SMTP AUTH password."""
+    require_tls: bool | None = None
+    """Whether STARTTLS is required."""
+    headers: dict[str, str] | None = None
+    """Extra mail headers, for example Subject (Go templates)."""
+    html: Text | None = None
+    """HTML body (Go template)."""
+    text: Text | None = None
+    """Plain-text body (Go template)."""
+
+
+class WebhookConfig(Model):
+    """Generic webhook: Alertmanager POSTs its JSON payload."""
+
+    __invariants__ = (
+        Invariant(
+            cel="has(self.url) != has(self.urlSecret)",
+            message="set exactly one of url or urlSecret",
+            holds=lambda w: (w.url is None) != (w.url_secret is None),
+        ),
+    )
+
+    url: HttpUrl | None = None
+    """Endpoint to POST to. Use urlSecret instead when the URL carries a token."""
+    url_secret: SecretKeyRef | None = None
+    """Secret key holding the endpoint URL."""
+    bearer_token: SecretKeyRef | None = None
+    """Secret key holding a bearer token sent in the Authorization header."""
+    max_alerts: Annotated[int, Field(ge=0)] | None = None
+    """Maximum alerts per message; 0 means all."""
+
+
+class PagerDutyConfig(Model):
+    """PagerDuty Events API v2 (routingKey) or v1 (serviceKey)."""
+
+    __invariants__ = (
+        Invariant(
+            cel="has(self.routingKey) != has(self.serviceKey)",
+            message="set exactly one of routingKey or serviceKey",
+            holds=lambda p: (p.routing_key is None) != (p.service_key is None),
+        ),
+    )
+
+    routing_key: SecretKeyRef | None = None
+    """Secret key holding the Events API v2 integration key."""
+    service_key: SecretKeyRef | None = None
+    """Secret key holding the Events API v1 service key."""
+    url: HttpUrl | None = None
+    """Events API URL; the cluster's global pagerdutyUrl when unset."""
+    severity: str | None = None
+    """Severity of the incident (Go template)."""
+    description: Text | None = None
+    """Incident description (Go template)."""
+    component: str | None = None
+    """Component of the source machine."""
+    group: str | None = None
+    """Logical group of the source machine."""
+    class_: str | None = Field(default=None, alias="class")
+    """Class or type of the event."""
+
+
+class OpsgenieConfig(Model):
+    """Opsgenie alerts API."""
+
+    api_key: SecretKeyRef | None = None
+    """Secret key holding the API key; the cluster's global opsgenieApiKey when unset."""
+    api_url: HttpUrl | None = None
+    """API URL; the cluster's global opsgenieApiUrl when unset."""
+    message: Text | None = None
+    """Alert text (Go template)."""
+    description: Text | None = None
+    """Alert description (Go template)."""
+    priority: str | None = None
+    """Priority P1..P5 (Go template)."""
+    tags: str | None = None
+    """Comma-separated tags (Go template)."""
+
+
+class MSTeamsConfig(Model):
+    """Microsoft Teams incoming webhook (Alertmanager >= 0.26)."""
+
+    webhook_url: SecretKeyRef
+    """Secret key holding the incoming webhook URL."""
+    title: Text | None = None
+    """Message title (Go template)."""
+    summary: Text | None = None
+    """Message summary (Go template)."""
+    text: Text | None = None
+    """Message text (Go template)."""
+
+
+class TelegramConfig(Model):
+    """Telegram bot message."""
+
+    bot_token: SecretKeyRef
+    """Secret key holding the bot token."""
+    chat_id: int
+    """Chat to send to."""
+    api_url: HttpUrl | None = None
+    """Telegram API URL; the cluster's global telegramApiUrl when unset."""
+    parse_mode: Literal["MarkdownV2", "Markdown", "HTML"] | None = None
+    """How Telegram parses the message."""
+    message: Text | None = None
+    """Message text (Go template)."""
+
+
+class WeChatConfig(Model):
+    """WeCom (WeChat Work) application message, native to Alertmanager."""
+
+    api_secret: SecretKeyRef | None = None
+    """Secret key holding the application secret; the cluster's global wechatApiSecret when unset."""
+    corp_id: str | None = None
+    """Corp id; the cluster's global wechatApiCorpId when unset."""
+    agent_id: str
+    """Application agent id."""
+    to_user: str | None = None
+    """Users to send to (`|`-separated, `@all`)."""
+    to_party: str | None = None
+    """Departments to send to."""
+    to_tag: str | None = None
+    """Tags to send to."""
+    message: Text | None = None
+    """Message text (Go template)."""
+    message_type: Literal["text", "markdown"] | None = None
+    """Message type."""
+
+
+class DiscordConfig(Model):
+    """Discord webhook (Alertmanager >= 0.25)."""
+
+    webhook_url: SecretKeyRef
+    """Secret key holding the Discord webhook URL."""
+    title: Text | None = None
+    """Message title (Go template)."""
+    message: Text | None = None
+    """Message text (Go template)."""
+
+
+class WebexConfig(Model):
+    """Webex Teams message (Alertmanager >= 0.25)."""
+
+    bot_token: SecretKeyRef
+    """Secret key holding the bot's access token."""
+    room_id: str
+    """Room to send to."""
+    api_url: HttpUrl | None = None
+    """Webex API URL; the cluster's global webexApiUrl when unset."""
+    message: Text | None = None
+    """Message text (Go template)."""
+
+
+class DingTalkConfig(Model):
+    """DingTalk group robot, delivered by the AlertAgent gateway (signed)."""
+
+    webhook_url: SecretKeyRef
+    """Secret key holding the robot webhook URL (with access_token)."""
+    sign_secret: SecretKeyRef | None = None
+    """Secret key holding the robot's signing secret (`SEC...`), when signing is enabled."""
+    at_mobiles: list[str] | None = None
+    """Mobile numbers to @-mention."""
+    at_all: bool = False
+    """Whether to @-mention everyone."""
+    message_type: Literal["markdown", "text"] = "markdown"
+    """Message type."""
+    template: Text | None = None
+    """Jinja2 template for the message; the gateway's default when unset."""
+
+
+class WeComConfig(Model):
+    """WeCom group robot, delivered by the AlertAgent gateway."""
+
+    webhook_url: SecretKeyRef
+    """Secret key holding the robot webhook URL (with key)."""
+    mentioned_list: list[str] | None = None
+    """User ids to @-mention (`@all` for everyone)."""
+    mentioned_mobile_list: list[str] | None = None
+    """Mobile numbers to @-mention."""
+    message_type: Literal["markdown", "text"] = "markdown"
+    """Message type."""
+    template: Text | None = None
+    """Jinja2 template for the message; the gateway's default when unset."""
+
+
+class FeishuConfig(Model):
+    """Feishu / Lark custom bot, delivered by the AlertAgent gateway (signed)."""
+
+    webhook_url: SecretKeyRef
+    """Secret key holding the bot webhook URL."""
+    sign_secret: SecretKeyRef | None = None
+    """Secret key holding the bot's signing secret, when signature verification is enabled."""
+    message_type: Literal["interactive", "text"] = "interactive"
+    """Message type: an interactive card or plain text."""
+    template: Text | None = None
+    """Jinja2 template for the message; the gateway's default when unset."""
+
+
+ChannelType = Literal[
+    "slack",
+    "email",
+    "webhook",
+    "pagerduty",
+    "opsgenie",
+    "msteams",
+    "telegram",
+    "wechat",
+    "discord",
+    "webex",
+    "dingtalk",
+    "wecom",
+    "feishu",
+]
+CHANNEL_TYPES: tuple[str, ...] = get_args(ChannelType)
+
+
+class ChannelRoute(Model):
+    """The child route that sends matching alerts to this channel's receiver."""
+
+    matchers: Annotated[list[Matcher], Field(max_length=64)] | None = None
+    """Alerts must match all of these (a namespace matcher is added under namespace isolation)."""
+    group_by: list[Annotated[str, Field(max_length=128)]] | None = None
+    """Labels to group by; inherited from the root route when unset."""
+    group_wait: Duration | None = None
+    """Initial wait for a new group; inherited when unset."""
+    group_interval: Duration | None = None
+    """Wait between notifications about new alerts of a group; inherited when unset."""
+    repeat_interval: Duration | None = None
+    """Wait before repeating a notification; inherited when unset."""
+    continue_: bool = Field(default=False, alias="continue")
+    """Keep matching sibling routes after this one matched."""
+    active_time_intervals: list[str] | None = None
+    """Names of time intervals (for example SuppressionPolicy windows `ns/policy/window`) outside of
+    which the route is muted."""
+    mute_time_intervals: list[str] | None = None
+    """Names of time intervals during which the route is muted."""
+
+
+def _exactly_one_block(spec: Any) -> bool:
+    return sum(getattr(spec, t) is not None for t in CHANNEL_TYPES) == 1
+
+
+def _block_invariant(channel_type: str) -> Invariant:
+    return Invariant(
+        cel=f"self.type != '{channel_type}' || has(self.{channel_type})",
+        message=f"type {channel_type} requires the {channel_type} block",
+        holds=lambda s: s.type != channel_type or getattr(s, channel_type) is not None,
+        field_path=f".{channel_type}",
+    )
+
+
+class NotificationChannelSpec(Model):
+    """A receiver of one type, the route that leads to it, and delivery options."""
+
+    __invariants__ = (
+        Invariant(
+            cel=" + ".join(f"(has(self.{t}) ? 1 : 0)" for t in CHANNEL_TYPES) + " == 1",
+            message="exactly one receiver block must be set: the one spec.type names",
+            holds=_exactly_one_block,
+        ),
+        *(_block_invariant(t) for t in CHANNEL_TYPES),
+    )
+
+    type: ChannelType
+    """Receiver type; the block of the same name holds its settings."""
+    slack: SlackConfig | None = None
+    """Settings for type slack."""
+    email: EmailConfig | None = None
+    """Settings for type email."""
+    webhook: WebhookConfig | None = None
+    """Settings for type webhook."""
+    pagerduty: PagerDutyConfig | None = None
+    """Settings for type pagerduty."""
+    opsgenie: OpsgenieConfig | None = None
+    """Settings for type opsgenie."""
+    msteams: MSTeamsConfig | None = None
+    """Settings for type msteams."""
+    telegram: TelegramConfig | None = None
+    """Settings for type telegram."""
+    wechat: WeChatConfig | None = None
+    """Settings for type wechat (WeCom application)."""
+    discord: DiscordConfig | None = None
+    """Settings for type discord."""
+    webex: WebexConfig | None = None
+    """Settings for type webex."""
+    dingtalk: DingTalkConfig | None = None
+    """Settings for type dingtalk (via the AlertAgent gateway)."""
+    wecom: WeComConfig | None = None
+    """Settings for type wecom (group robot, via the AlertAgent gateway)."""
+    feishu: FeishuConfig | None = None
+    """Settings for type feishu (via the AlertAgent gateway)."""
+    route: ChannelRoute | None = None
+    """Route to this receiver. Without a route the receiver is still rendered (for use as the
+    cluster's root receiver or by other routes) but no alert is routed to it."""
+    send_resolved: bool = True
+    """Whether to notify about resolved alerts."""
+    targets: list[Annotated[str, Field(min_length=1, max_length=317)]] | None = None
+    """AlertmanagerClusters (`name` or `namespace/name`) that include this channel. When unset, every
+    cluster whose selectors include it."""
+
+
+class LastTestResult(Model):
+    """Outcome of the last test notification."""
+
+    time: datetime
+    """When the test alert was sent."""
+    value: str
+    """Value of the `alertagent.io/test-send` annotation that triggered it."""
+    result: Literal["Succeeded", "Failed"]
+    """Whether Alertmanager accepted the test alert."""
+    message: str | None = None
+    """Details, for example the error."""
+
+
+class NotificationChannelStatus(Model):
+    """Observed state of a NotificationChannel."""
+
+    observed_generation: int | None = None
+    """metadata.generation last processed."""
+    conditions: list[Condition] | None = None
+    """kstatus conditions; Ready is True when the receiver is valid and loaded by its clusters."""
+    delivery: Literal["Native", "Gateway"] | None = None
+    """Native: an Alertmanager receiver of this type. Gateway: a webhook to the AlertAgent gateway."""
+    clusters: list[str] | None = None
+    """AlertmanagerClusters (`namespace/name`) that include this channel."""
+    last_test: LastTestResult | None = None
+    """Result of the last test notification."""
+
+
+class NotificationChannel(Resource):
+    """A notification receiver (Slack, email, webhook, DingTalk, ...) and the route to it."""
+
+    names = CrdNames(
+        kind="NotificationChannel",
+        plural="notificationchannels",
+        short_names=("nc",),
+        columns=(
+            PrinterColumn("Type", ".spec.type", description="Receiver type"),
+            PrinterColumn("Delivery", ".status.delivery", description="Native or Gateway"),
+            PrinterColumn("Clusters", ".status.clusters", description="Clusters including it"),
+            PrinterColumn("Last test", ".status.lastTest.result", description="Last test-send result"),
+            READY_COLUMN,
+            AGE_COLUMN,
+        ),
+    )
+
+    kind: Literal["NotificationChannel"] = "NotificationChannel"
+    """Kind is a string value representing the REST resource this object represents."""
+    spec: NotificationChannelSpec
+    """Desired receiver and route."""
+    status: NotificationChannelStatus | None = None
+    """Observed state, written by the operator."""

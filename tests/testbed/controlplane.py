@@ -1,0 +1,220 @@
+"""A real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) as local processes.
+
+Binaries come from the cache `build-binaries.sh` fills, or from the environment:
+`ALERTAGENT_TESTBED_BIN` (a folder with all of them), `KUBEBUILDER_ASSETS` (envtest's folder), or
+one variable per binary (`ETCD`, `KUBE_APISERVER`, `KUBE_CONTROLLER_MANAGER`, `KUBECTL`, `HELM`,
+`KUBECONFORM`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .certs import CertificateAuthority, service_account_keys
+from .processes import Process, StartupError, free_port, http_ok, start_with_retry
+
+HERE = Path(__file__).resolve().parent
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm", "kubeconform")
+
+
+@functools.cache
+def _built_bin_dir() -> Path:
+    out = subprocess.run(
+        ["bash", str(HERE / "build-binaries.sh")], check=True, capture_output=True, text=True
+    ).stdout
+    return Path(out.strip().splitlines()[-1])
+
+
+def binary(name: str) -> str:
+    """Path of a test bed binary (see the module docstring for where it is looked up)."""
+    env_name = name.upper().replace("-", "_")
+    if os.environ.get(env_name):
+        return os.environ[env_name]
+    for folder_var in ("ALERTAGENT_TESTBED_BIN", "KUBEBUILDER_ASSETS"):
+        folder = os.environ.get(folder_var)
+        if folder and (Path(folder) / name).exists():
+            return str(Path(folder) / name)
+    path = _built_bin_dir() / name
+    if not path.exists():
+        raise FileNotFoundError(f"{name} not found; run tests/testbed/build-binaries.sh or set {env_name}")
+    return str(path)
+
+
+@dataclass
+class ControlPlane:
+    """A running control plane; `kubeconfig` grants cluster-admin (system:masters)."""
+
+    workdir: Path
+    url: str
+    kubeconfig: Path
+    ca_file: Path
+    processes: list[Process] = field(default_factory=list)
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this control plane."""
+        return subprocess.run(
+            [binary("kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            check=check,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=120,
+        )
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.log_tail(60)}" for p in self.processes)
+
+
+def _kubeconfig(url: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes) -> str:
+    import base64
+
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "testbed", "cluster": {"server": url, "certificate-authority-data": b64(ca_pem)}}],
+            "users": [
+                {"name": "admin", "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)}}
+            ],
+            "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": "admin"}}],
+            "current-context": "testbed",
+        }
+    )
+
+
+def _start_etcd(workdir: Path) -> tuple[Process, str]:
+    def start() -> tuple[Process, str]:
+        client, peer = free_port(), free_port()
+        url = f"http://127.0.0.1:{client}"
+        data = workdir / "etcd-data"
+        shutil.rmtree(data, ignore_errors=True)
+        proc = Process(
+            "etcd",
+            [
+                binary("etcd"),
+                f"--data-dir={data}",
+                f"--listen-client-urls={url}",
+                f"--advertise-client-urls={url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync=true",
+                "--quota-backend-bytes=4294967296",
+            ],
+            workdir,
+        )
+        return proc.ready_or_stopped(http_ok(f"{url}/health"), 60, "healthy"), url
+
+    return start_with_retry(start)
+
+
+def start_control_plane(workdir: Path | None = None, with_controller_manager: bool = True) -> ControlPlane:
+    """Start etcd, kube-apiserver and (optionally) kube-controller-manager; wait until ready."""
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="alertagent-testbed-"))
+    certs = workdir / "pki"
+    certs.mkdir(parents=True, exist_ok=True)
+    ca = CertificateAuthority("alertagent-testbed-ca")
+    ca_file = certs / "ca.crt"
+    ca_file.write_bytes(ca.cert_pem)
+    ca.issue("kube-apiserver", dns_names=("localhost",), ips=("127.0.0.1",), server=True).write(certs, "apiserver")
+    admin = ca.issue("admin", organizations=("system:masters",))
+    kcm = ca.issue("system:kube-controller-manager")
+    sa_pub, sa_key = service_account_keys().write(certs, "sa")
+
+    plane = ControlPlane(workdir=workdir, url="", kubeconfig=workdir / "admin.kubeconfig", ca_file=ca_file)
+    try:
+        etcd, etcd_url = _start_etcd(workdir)
+        plane.processes.append(etcd)
+
+        ssl_ctx = ssl.create_default_context(cafile=str(ca_file))
+        admin_cert, admin_key = admin.write(certs, "admin")
+        ssl_ctx.load_cert_chain(admin_cert, admin_key)
+
+        def start_apiserver() -> tuple[Process, str]:
+            port = free_port()
+            url = f"https://127.0.0.1:{port}"
+            proc = Process(
+                "kube-apiserver",
+                [
+                    binary("kube-apiserver"),
+                    f"--etcd-servers={etcd_url}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={port}",
+                    f"--cert-dir={certs}",
+                    f"--tls-cert-file={certs / 'apiserver.crt'}",
+                    f"--tls-private-key-file={certs / 'apiserver.key'}",
+                    f"--client-ca-file={ca_file}",
+                    "--authorization-mode=RBAC",
+                    "--service-cluster-ip-range=10.0.0.0/24",
+                    f"--service-account-issuer={url}/",
+                    f"--service-account-key-file={sa_pub}",
+                    f"--service-account-signing-key-file={sa_key}",
+                    "--allow-privileged=true",
+                    *([] if with_controller_manager else ["--disable-admission-plugins=ServiceAccount"]),
+                ],
+                workdir,
+            )
+            return proc.ready_or_stopped(http_ok(f"{url}/readyz", verify=ssl_ctx), 120, "ready"), url
+
+        apiserver, plane.url = start_with_retry(start_apiserver)
+        plane.processes.append(apiserver)
+        plane.kubeconfig.write_text(_kubeconfig(plane.url, ca.cert_pem, admin.cert_pem, admin.key_pem))
+        kcm_config = workdir / "kcm.kubeconfig"
+        kcm_config.write_text(_kubeconfig(plane.url, ca.cert_pem, kcm.cert_pem, kcm.key_pem))
+
+        if with_controller_manager:
+            def start_kcm() -> Process:
+                port = free_port()
+                proc = Process(
+                    "kube-controller-manager",
+                    [
+                        binary("kube-controller-manager"),
+                        f"--kubeconfig={kcm_config}",
+                        f"--authentication-kubeconfig={kcm_config}",
+                        f"--authorization-kubeconfig={kcm_config}",
+                        "--bind-address=127.0.0.1",
+                        f"--secure-port={port}",
+                        "--leader-elect=false",
+                        "--controllers=garbagecollector,namespace,serviceaccount-token,serviceaccount",
+                        f"--service-account-private-key-file={sa_key}",
+                        f"--root-ca-file={ca_file}",
+                        "--use-service-account-credentials=false",
+                    ],
+                    workdir,
+                )
+                return proc.ready_or_stopped(
+                    http_ok(f"https://127.0.0.1:{port}/healthz", verify=False), 60, "healthy"
+                )
+
+            plane.processes.append(start_with_retry(start_kcm))
+
+        _wait_for_default_namespace(plane)
+    except BaseException:
+        plane.stop()
+        raise
+    return plane
+
+
+def _wait_for_default_namespace(plane: ControlPlane, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if plane.kubectl("get", "namespace", "default", check=False).returncode == 0:
+            return
+        time.sleep(0.5)
+    raise StartupError(f"namespace default never appeared\n{plane.logs()}")
