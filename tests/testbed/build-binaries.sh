@@ -41,15 +41,15 @@ for cmd in kube-apiserver kube-controller-manager kubectl; do
   build "$cmd" "$here/tools/k8s" "k8s.io/kubernetes/cmd/$cmd" "$ldflags"
 done
 
-install_tool() { # name, module@version
-  local name=$1 mod=$2
+install_tool() { # name, module@version, extra ldflags
+  local name=$1 mod=$2 flags=${3:-}
   if [ -x "$bin/$name" ]; then return; fi
   echo ">> installing $name ($mod)" >&2
   local start=$SECONDS
-  GOBIN="$bin" go install -trimpath -ldflags "-s -w" "$mod"
+  GOBIN="$bin" go install -trimpath -ldflags "-s -w $flags" "$mod"
   echo ">> installed $name in $((SECONDS - start))s" >&2
 }
-install_tool helm "helm.sh/helm/v3/cmd/helm@$helm_version"
+install_tool helm "helm.sh/helm/v3/cmd/helm@$helm_version" "-X helm.sh/helm/v3/internal/version.version=$helm_version"
 install_tool kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$kubeconform_version"
 
 echo "$bin"

@@ -8,6 +8,7 @@ one variable per binary (`ETCD`, `KUBE_APISERVER`, `KUBE_CONTROLLER_MANAGER`, `K
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import shutil
@@ -29,9 +30,7 @@ BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "hel
 
 @functools.cache
 def _built_bin_dir() -> Path:
-    out = subprocess.run(
-        ["bash", str(HERE / "build-binaries.sh")], check=True, capture_output=True, text=True
-    ).stdout
+    out = subprocess.run(["bash", str(HERE / "build-binaries.sh")], check=True, capture_output=True, text=True).stdout
     return Path(out.strip().splitlines()[-1])
 
 
@@ -61,15 +60,18 @@ class ControlPlane:
     processes: list[Process] = field(default_factory=list)
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run the real kubectl against this control plane."""
-        return subprocess.run(
-            [binary("kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-            check=check,
+        """Run the real kubectl against this control plane; with check, fail with its stderr."""
+        result = subprocess.run(
+            [binary("kubectl"), f"--kubeconfig={self.kubeconfig}", f"--cache-dir={self.workdir / 'kube-cache'}", *args],
             capture_output=True,
             text=True,
             input=input,
             timeout=120,
+            check=False,
         )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
+        return result
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -81,16 +83,19 @@ class ControlPlane:
 
 
 def _kubeconfig(url: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes) -> str:
-    import base64
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
 
-    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
     return yaml.safe_dump(
         {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "testbed", "cluster": {"server": url, "certificate-authority-data": b64(ca_pem)}}],
             "users": [
-                {"name": "admin", "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)}}
+                {
+                    "name": "admin",
+                    "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)},
+                }
             ],
             "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": "admin"}}],
             "current-context": "testbed",
@@ -134,7 +139,6 @@ def start_control_plane(workdir: Path | None = None, with_controller_manager: bo
     ca_file.write_bytes(ca.cert_pem)
     ca.issue("kube-apiserver", dns_names=("localhost",), ips=("127.0.0.1",), server=True).write(certs, "apiserver")
     admin = ca.issue("admin", organizations=("system:masters",))
-    kcm = ca.issue("system:kube-controller-manager")
     sa_pub, sa_key = service_account_keys().write(certs, "sa")
 
     plane = ControlPlane(workdir=workdir, url="", kubeconfig=workdir / "admin.kubeconfig", ca_file=ca_file)
@@ -175,10 +179,12 @@ def start_control_plane(workdir: Path | None = None, with_controller_manager: bo
         apiserver, plane.url = start_with_retry(start_apiserver)
         plane.processes.append(apiserver)
         plane.kubeconfig.write_text(_kubeconfig(plane.url, ca.cert_pem, admin.cert_pem, admin.key_pem))
-        kcm_config = workdir / "kcm.kubeconfig"
-        kcm_config.write_text(_kubeconfig(plane.url, ca.cert_pem, kcm.cert_pem, kcm.key_pem))
+        # The controller manager runs as admin: the test bed checks AlertAgent's RBAC, not the
+        # controller manager's, and its garbage collector needs to read every kind.
+        kcm_config = plane.kubeconfig
 
         if with_controller_manager:
+
             def start_kcm() -> Process:
                 port = free_port()
                 proc = Process(
@@ -198,9 +204,7 @@ def start_control_plane(workdir: Path | None = None, with_controller_manager: bo
                     ],
                     workdir,
                 )
-                return proc.ready_or_stopped(
-                    http_ok(f"https://127.0.0.1:{port}/healthz", verify=False), 60, "healthy"
-                )
+                return proc.ready_or_stopped(http_ok(f"https://127.0.0.1:{port}/healthz", verify=False), 60, "healthy")
 
             plane.processes.append(start_with_retry(start_kcm))
 

@@ -56,9 +56,7 @@ class Process:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
-                raise StartupError(
-                    f"{self.name} exited with {self.popen.returncode} before {what}:\n{self.log_tail()}"
-                )
+                raise StartupError(f"{self.name} exited with {self.popen.returncode} before {what}:\n{self.log_tail()}")
             with contextlib.suppress(Exception):
                 if ready():
                     return

@@ -17,10 +17,10 @@ from .common import (
     K8sName,
     LabelName,
     LabelSelector,
+    ListMapKey,
     PrinterColumn,
     Resource,
     SecretKeyRef,
-    list_map,
 )
 
 Url = Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048)]
@@ -155,9 +155,7 @@ class AlertmanagerClusterSpec(Model):
 
     alertmanager: AlertmanagerTarget
     """The Alertmanager to configure."""
-    rule_evaluators: Annotated[
-        list[RuleEvaluator], Field(max_length=32, json_schema_extra=list_map("name"))
-    ] | None = None
+    rule_evaluators: Annotated[list[RuleEvaluator], Field(max_length=32), ListMapKey("name")] | None = None
     """Prometheus or vmalert instances that receive the selected AlertRules."""
     global_: GlobalConfig | None = Field(default=None, alias="global")
     """Alertmanager global settings."""

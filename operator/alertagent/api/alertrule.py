@@ -15,9 +15,9 @@ from .common import (
     CrdNames,
     Duration,
     LabelSelector,
+    ListMapKey,
     PrinterColumn,
     Resource,
-    list_map,
 )
 
 
@@ -33,8 +33,9 @@ class Rule(Model):
         Invariant(
             cel="!has(self.record) || (!has(self.__for__) && !has(self.keep_firing_for) && !has(self.annotations))",
             message="a recording rule cannot have for, keep_firing_for or annotations",
-            holds=lambda r: r.record is None
-            or (r.for_ is None and r.keep_firing_for is None and r.annotations is None),
+            holds=lambda r: (
+                r.record is None or (r.for_ is None and r.keep_firing_for is None and r.annotations is None)
+            ),
         ),
     )
 
@@ -80,7 +81,7 @@ class AlertRuleSpec(Model):
         ),
     )
 
-    groups: Annotated[list[RuleGroup], Field(min_length=1, max_length=100, json_schema_extra=list_map("name"))]
+    groups: Annotated[list[RuleGroup], Field(min_length=1, max_length=100), ListMapKey("name")]
     """Rule groups. A PrometheusRule's spec.groups can be used unchanged."""
     targets: list[Annotated[str, Field(min_length=1, max_length=317)]] | None = None
     """AlertmanagerClusters (`name` in this namespace, or `namespace/name`) that receive these rules.
@@ -162,4 +163,3 @@ class AlertRule(Resource):
     """Desired rules and targets."""
     status: AlertRuleStatus | None = None
     """Observed state, written by the operator."""
-

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
-from .base import API_VERSION, Model
+from .base import Model
 
 # Prometheus duration syntax (as in prometheus-operator's Duration type), e.g. 30s, 5m, 1h30m.
 DURATION_PATTERN = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
@@ -20,10 +22,29 @@ K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 K8sName = Annotated[str, Field(pattern=K8S_NAME_PATTERN, min_length=1, max_length=253)]
 
 
-def list_map(*keys: str) -> dict[str, Any]:
-    """Schema extra making a list a map keyed by `keys`: the API server rejects duplicate keys and
-    server-side apply merges items by key."""
-    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+@dataclass(frozen=True)
+class ListMapKey:
+    """Annotation making a list of objects a map keyed by one field: the API server rejects duplicate
+    keys (and server-side apply merges items by key); pydantic rejects them too."""
+
+    key: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._unique, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.update({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [self.key]})
+        return json_schema
+
+    def _unique(self, items: list[Any]) -> list[Any]:
+        seen: set[Any] = set()
+        for index, item in enumerate(items):
+            value = getattr(item, self.key)
+            if value in seen:
+                raise ValueError(f"[{index}]: Duplicate value: {self.key}={value!r}")
+            seen.add(value)
+        return items
 
 
 class SecretKeyRef(Model):
@@ -142,7 +163,7 @@ class Resource(Model):
     model_config = ConfigDict(extra="ignore")  # the API server adds metadata fields we do not model
     names: ClassVar[CrdNames]
 
-    api_version: Literal["alertagent.io/v1alpha1"] = API_VERSION
+    api_version: Literal["alertagent.io/v1alpha1"] = "alertagent.io/v1alpha1"
     """APIVersion defines the versioned schema of this representation of an object."""
     kind: str
     """Kind is a string value representing the REST resource this object represents."""

@@ -19,7 +19,12 @@ from .common import Resource
 from .notificationchannel import NotificationChannel
 from .suppressionpolicy import SuppressionPolicy
 
-RESOURCES: tuple[type[Resource], ...] = (AlertRule, AlertmanagerCluster, NotificationChannel, SuppressionPolicy)
+RESOURCES: tuple[type[Resource], ...] = (
+    AlertRule,
+    AlertmanagerCluster,
+    NotificationChannel,
+    SuppressionPolicy,
+)
 
 # Keys copied unchanged from pydantic's schema into the structural schema.
 _PASSTHROUGH = {
@@ -64,6 +69,13 @@ def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def _without_nulls(value: Any) -> Any:
+    """A default as the API server wants it: unset optional fields absent rather than null."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def _structural(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str, Any]:
     node = _resolve(node, defs)
     out: dict[str, Any] = {}
@@ -75,9 +87,7 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
         elif key == "const":
             out["enum"] = [value]
         elif key == "properties":
-            out["properties"] = {
-                name: _structural(prop, defs, f"{path}.{name}") for name, prop in value.items()
-            }
+            out["properties"] = {name: _structural(prop, defs, f"{path}.{name}") for name, prop in value.items()}
         elif key == "items":
             out["items"] = _structural(value, defs, f"{path}[]")
         elif key not in _DROPPED:
@@ -85,8 +95,10 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
     additional = node.get("additionalProperties")
     if isinstance(additional, dict):  # dict[str, X] maps; `false` from extra="forbid" is dropped
         out["additionalProperties"] = _structural(additional, defs, f"{path}{{}}")
-    if out.get("default") is None:
-        out.pop("default", None)  # Optional fields default to "absent", not to null
+    if "default" in out:
+        out["default"] = _without_nulls(out["default"])
+        if out["default"] is None:
+            del out["default"]  # Optional fields default to "absent", not to null
     if "type" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
         if "enum" in out:
             out["type"] = "string"

@@ -14,10 +14,10 @@ from .common import (
     Condition,
     CrdNames,
     LabelName,
+    ListMapKey,
     Matcher,
     PrinterColumn,
     Resource,
-    list_map,
 )
 
 # Alertmanager time_intervals syntax: `monday`, `monday:friday`; `1`, `1:5`, `-1`; `january:march`.
@@ -25,7 +25,7 @@ Weekday = Annotated[str, Field(pattern=r"^[a-z]+(:[a-z]+)?$", max_length=21)]
 DayOfMonth = Annotated[str, Field(pattern=r"^-?[0-9]{1,2}(:-?[0-9]{1,2})?$", max_length=7)]
 Month = Annotated[str, Field(pattern=r"^[a-z0-9]+(:[a-z0-9]+)?$", max_length=19)]
 Year = Annotated[str, Field(pattern=r"^[0-9]{4}(:[0-9]{4})?$", max_length=9)]
-ClockTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$")]
+ClockTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$", max_length=5)]
 
 
 class TimeRange(Model):
@@ -69,7 +69,7 @@ class MaintenanceWindow(Model):
         Invariant(
             cel="has(self.recurring) != (has(self.start) || has(self.end))",
             message="set either recurring, or start and end",
-            holds=lambda w: (w.recurring is None) != (w.start is not None or w.end is not None),
+            holds=lambda w: (w.recurring is not None) != (w.start is not None or w.end is not None),
         ),
         Invariant(
             cel="has(self.start) == has(self.end)",
@@ -138,9 +138,7 @@ class SuppressionPolicySpec(Model):
 
     matchers: Annotated[list[Matcher], Field(max_length=64)] | None = None
     """Alerts the maintenance windows mute (a namespace matcher is added under namespace isolation)."""
-    maintenance_windows: Annotated[
-        list[MaintenanceWindow], Field(max_length=64, json_schema_extra=list_map("name"))
-    ] | None = None
+    maintenance_windows: Annotated[list[MaintenanceWindow], Field(max_length=64), ListMapKey("name")] | None = None
     """Recurring (time intervals) and one-off (silences) maintenance windows."""
     inhibit_rules: Annotated[list[InhibitRule], Field(max_length=256)] | None = None
     """Static inhibit rules."""

@@ -1,0 +1,146 @@
+"""The CRDs on a real kube-apiserver: established, documented, validated by the server, columns,
+category, and the status subresource."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from alertagent.api.crd import RESOURCES
+from tests.cases import EXAMPLES, INVALID, KINDS, Invalid, example
+from tests.testbed.controlplane import ControlPlane
+
+GROUP, VERSION = "alertagent.io", "v1alpha1"
+
+
+@pytest.fixture
+def kubectl(installed_crds: ControlPlane, namespace: str):  # type: ignore[no-untyped-def]
+    def run(*args: str, check: bool = True, input: str | None = None) -> Any:
+        return installed_crds.kubectl("-n", namespace, *args, check=check, input=input)
+
+    return run
+
+
+def test_all_crds_are_established(installed_crds: ControlPlane) -> None:
+    for resource in RESOURCES:
+        out = installed_crds.kubectl("get", "crd", f"{resource.names.plural}.{GROUP}", "-o", "json").stdout
+        conditions = {c["type"]: c["status"] for c in json.loads(out)["status"]["conditions"]}
+        assert conditions["Established"] == "True" and conditions["NamesAccepted"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("alertrule.spec.groups.rules.expr", "PromQL expression to evaluate."),
+        ("ar.spec.groups.rules.for", "Alerts are fired once the expression has been true for this long"),
+        ("amc.spec.namespaceIsolation", "OnNamespace: a channel's route and a policy's inhibit rules"),
+        ("nc.spec.slack.apiUrl", "Secret key holding the incoming webhook URL"),
+        ("sp.spec.maintenanceWindows.recurring.location", "IANA time zone"),
+    ],
+)
+def test_kubectl_explain_shows_descriptions(installed_crds: ControlPlane, path: str, expected: str) -> None:
+    out = installed_crds.kubectl("explain", path).stdout
+    assert expected in " ".join(out.split())
+
+
+def _apply_examples(kubectl: Any) -> None:
+    kubectl("apply", "-f", str(EXAMPLES))
+
+
+def test_examples_are_accepted_and_kubectl_get_prints_columns(kubectl: Any) -> None:
+    _apply_examples(kubectl)
+    headers = {
+        "alertrules": ["NAME", "RULES", "SYNCED", "REVISION", "READY", "AGE"],
+        "alertmanagerclusters": ["NAME", "ALERTMANAGER", "HEALTHY", "RULES", "RECEIVERS", "CONFIG HASH",
+                                 "LAST RELOAD", "READY", "AGE"],
+        "notificationchannels": ["NAME", "TYPE", "DELIVERY", "CLUSTERS", "LAST TEST", "READY", "AGE"],
+        "suppressionpolicies": ["NAME", "WINDOWS", "ACTIVE", "INHIBIT RULES", "READY", "AGE"],
+    }  # fmt: skip
+    for plural, columns in headers.items():
+        lines = kubectl("get", plural).stdout.splitlines()
+        header = lines[0].split()
+        joined = " ".join(header)
+        assert joined == " ".join(columns), lines
+        assert len(lines) == 2
+    amc = kubectl("get", "amc", "main").stdout.splitlines()[1]
+    assert "http://alertmanager.monitoring.svc:9093" in amc
+    nc = kubectl("get", "nc", "team-a-critical").stdout.splitlines()[1]
+    assert nc.split()[1] == "slack"
+
+
+def test_short_names_and_category_list_all_four_kinds(kubectl: Any) -> None:
+    _apply_examples(kubectl)
+    out = kubectl("get", "alertagent", "-o", "name").stdout.split()
+    assert sorted(out) == sorted(
+        [
+            "alertrule.alertagent.io/api-availability",
+            "alertmanagercluster.alertagent.io/main",
+            "notificationchannel.alertagent.io/team-a-critical",
+            "suppressionpolicy.alertagent.io/api-maintenance",
+        ]
+    )
+    for short in ("ar", "amc", "nc", "sp"):
+        assert len(kubectl("get", short, "-o", "name").stdout.split()) == 1
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_round_trip_through_the_api_server_keeps_spec_and_defaults(
+    api_client: client.ApiClient, installed_crds: ControlPlane, namespace: str, kind: str
+) -> None:
+    """What pydantic makes of an object equals what the API server stores (its defaults included)."""
+    resource = KINDS[kind]
+    doc = example(kind)
+    api = client.CustomObjectsApi(api_client)
+    stored = api.create_namespaced_custom_object(GROUP, VERSION, namespace, resource.names.plural, doc)
+    assert resource.model_validate(stored).spec == resource.model_validate(doc).spec
+    assert stored["spec"] == resource.model_validate(doc).to_wire()["spec"]
+
+
+@pytest.mark.parametrize("case", INVALID, ids=lambda c: c.id)
+def test_api_server_rejects_invalid_objects_naming_the_field(kubectl: Any, case: Invalid) -> None:
+    result = kubectl("create", "-f", "-", input=yaml.safe_dump(case.manifest()), check=False)
+    assert result.returncode != 0, f"{case.id} was accepted"
+    message = result.stderr
+    assert "is invalid" in message, message
+    assert f"{case.field}:" in message, f"expected field {case.field} in: {message}"
+    assert case.reason in message, message
+
+
+def test_at_least_twelve_invalid_cases() -> None:
+    assert len(INVALID) >= 12
+    assert {c.kind for c in INVALID} == set(KINDS)
+
+
+def test_status_subresource_updates_status_only(
+    api_client: client.ApiClient, installed_crds: ControlPlane, namespace: str
+) -> None:
+    api = client.CustomObjectsApi(api_client)
+    plural = "alertrules"
+    created = api.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, example("AlertRule"))
+    name = created["metadata"]["name"]
+    status = {
+        "observedGeneration": 1,
+        "ruleCount": 2,
+        "synced": "0/2",
+        "revision": 1,
+        "conditions": [{"type": "Ready", "status": "False", "reason": "Pending", "message": "waiting",
+                        "lastTransitionTime": "2026-11-22T00:00:00Z", "observedGeneration": 1}],
+    }  # fmt: skip
+    # A status patch that also tries to change spec: the status subresource ignores the spec part.
+    patched = api.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, plural, name, {"status": status, "spec": {"enabled": False}}
+    )
+    assert patched["status"] == status
+    assert patched["spec"] == created["spec"]
+    assert patched["metadata"]["generation"] == created["metadata"]["generation"]
+    # And the main resource ignores status.
+    updated = api.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, plural, name, {"spec": {"enabled": False}, "status": {"ruleCount": 99}}
+    )
+    assert updated["spec"]["enabled"] is False and updated["status"]["ruleCount"] == 2
+    row = installed_crds.kubectl("-n", namespace, "get", "ar", name).stdout.splitlines()[1].split()
+    assert row[1:5] == ["2", "0/2", "1", "False"]

@@ -1,0 +1,145 @@
+"""Real Prometheus, Alertmanager and vmalert (Debian packages) as local processes.
+
+Each target gets a directory the test controls (rule files, or alertmanager.yml), listens on a free
+loopback port, and has its reload endpoint enabled, as it would next to the AlertAgent sidecar.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+from .processes import Process, free_port, http_ok, start_with_retry
+
+MINIMAL_ALERTMANAGER_CONFIG = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
+
+
+def debian_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise FileNotFoundError(f"{name} not found: run ./tests/run.sh once (it installs the Debian packages)")
+    return path
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    process: Process
+    workdir: Path
+
+    def reload(self) -> httpx.Response:
+        """POST /-/reload, as the sidecar does."""
+        return httpx.post(f"{self.url}/-/reload", timeout=10)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+@dataclass
+class RuleTarget(Target):
+    rules_dir: Path
+
+    def loaded_groups(self) -> set[str]:
+        """Names of the rule groups the target reports loaded (Prometheus-compatible rules API)."""
+        body = httpx.get(f"{self.url}/api/v1/rules", timeout=10).json()
+        return {group["name"] for group in body["data"]["groups"] or []}  # vmalert says null for none
+
+
+@dataclass
+class AlertmanagerTarget(Target):
+    config_path: Path
+
+    def write_config(self, config: dict[str, object]) -> None:
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=True))
+
+    def status(self) -> dict[str, object]:
+        return httpx.get(f"{self.url}/api/v2/status", timeout=10).json()  # type: ignore[no-any-return]
+
+
+def _workdir(name: str, parent: Path | None) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
+
+
+def start_prometheus(parent: Path | None = None) -> RuleTarget:
+    workdir = _workdir("prometheus", parent)
+    rules_dir = workdir / "rules"
+    rules_dir.mkdir()
+    config = workdir / "prometheus.yml"
+    config.write_text(yaml.safe_dump({"global": {"evaluation_interval": "5s"}, "rule_files": [f"{rules_dir}/*.yaml"]}))
+
+    def start() -> RuleTarget:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = Process(
+            "prometheus",
+            [
+                debian_binary("prometheus"),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-lifecycle",
+            ],
+            workdir,
+        )
+        proc.ready_or_stopped(http_ok(f"{url}/-/ready"), 60, "ready")
+        return RuleTarget("prometheus", url, proc, workdir, rules_dir)
+
+    return start_with_retry(start)
+
+
+def start_alertmanager(parent: Path | None = None) -> AlertmanagerTarget:
+    workdir = _workdir("alertmanager", parent)
+    config = workdir / "alertmanager.yml"
+    config.write_text(yaml.safe_dump(MINIMAL_ALERTMANAGER_CONFIG))
+
+    def start() -> AlertmanagerTarget:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = Process(
+            "alertmanager",
+            [
+                debian_binary("prometheus-alertmanager"),
+                f"--config.file={config}",
+                f"--storage.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",  # no gossip: a single instance
+            ],
+            workdir,
+        )
+        proc.ready_or_stopped(http_ok(f"{url}/-/ready"), 60, "ready")
+        return AlertmanagerTarget("alertmanager", url, proc, workdir, config)
+
+    return start_with_retry(start)
+
+
+def start_vmalert(datasource_url: str, notifier_url: str, parent: Path | None = None) -> RuleTarget:
+    """vmalert evaluating against `datasource_url` (a Prometheus) and notifying `notifier_url`."""
+    workdir = _workdir("vmalert", parent)
+    rules_dir = workdir / "rules"
+    rules_dir.mkdir()
+
+    def start() -> RuleTarget:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = Process(
+            "vmalert",
+            [
+                debian_binary("vmalert"),
+                f"-rule={rules_dir}/*.yaml",
+                f"-datasource.url={datasource_url}",
+                f"-notifier.url={notifier_url}",
+                f"-httpListenAddr=127.0.0.1:{port}",
+                "-evaluationInterval=5s",
+            ],
+            workdir,
+        )
+        proc.ready_or_stopped(http_ok(f"{url}/health"), 60, "healthy")
+        return RuleTarget("vmalert", url, proc, workdir, rules_dir)
+
+    return start_with_retry(start)
