@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from kubernetes import client, config
@@ -21,11 +22,13 @@ from tests.testbed.controlplane import ControlPlane, start_control_plane
 from tests.testbed.monitoring import (
     AlertmanagerTarget,
     RuleTarget,
+    Target,
     start_alertmanager,
     start_prometheus,
     start_vmalert,
 )
 
+T = TypeVar("T", bound=Target)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -87,28 +90,23 @@ def namespace(request: pytest.FixtureRequest, api_client: client.ApiClient) -> I
         core.delete_namespace(name)
 
 
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[RuleTarget]:
-    target = start_prometheus(tmp_path)
+def _running(target: T) -> Iterator[T]:
     try:
         yield target
     finally:
         target.stop()
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[RuleTarget]:
+    yield from _running(start_prometheus(tmp_path))
 
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[AlertmanagerTarget]:
-    target = start_alertmanager(tmp_path)
-    try:
-        yield target
-    finally:
-        target.stop()
+    yield from _running(start_alertmanager(tmp_path))
 
 
 @pytest.fixture
 def vmalert(tmp_path: Path, prometheus: RuleTarget, alertmanager: AlertmanagerTarget) -> Iterator[RuleTarget]:
-    target = start_vmalert(prometheus.url, alertmanager.url, tmp_path)
-    try:
-        yield target
-    finally:
-        target.stop()
+    yield from _running(start_vmalert(prometheus.url, alertmanager.url, tmp_path))

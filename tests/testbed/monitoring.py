@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,56 +67,48 @@ def _workdir(name: str, parent: Path | None) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
 
 
+def _serve(name: str, argv: Callable[[int], list[str]], ready_path: str, workdir: Path) -> tuple[Process, str]:
+    """Start `argv(port)` on a free port (again on a port race); wait until `ready_path` answers 200."""
+
+    def start() -> tuple[Process, str]:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = Process(name, argv(port), workdir)
+        return proc.ready_or_stopped(http_ok(f"{url}{ready_path}"), 60, "ready"), url
+
+    return start_with_retry(start)
+
+
 def start_prometheus(parent: Path | None = None) -> RuleTarget:
     workdir = _workdir("prometheus", parent)
     rules_dir = workdir / "rules"
     rules_dir.mkdir()
     config = workdir / "prometheus.yml"
     config.write_text(yaml.safe_dump({"global": {"evaluation_interval": "5s"}, "rule_files": [f"{rules_dir}/*.yaml"]}))
-
-    def start() -> RuleTarget:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = Process(
-            "prometheus",
-            [
-                debian_binary("prometheus"),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--web.enable-lifecycle",
-            ],
-            workdir,
-        )
-        proc.ready_or_stopped(http_ok(f"{url}/-/ready"), 60, "ready")
-        return RuleTarget("prometheus", url, proc, workdir, rules_dir)
-
-    return start_with_retry(start)
+    argv = lambda port: [  # noqa: E731
+        debian_binary("prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",
+    ]
+    proc, url = _serve("prometheus", argv, "/-/ready", workdir)
+    return RuleTarget("prometheus", url, proc, workdir, rules_dir)
 
 
 def start_alertmanager(parent: Path | None = None) -> AlertmanagerTarget:
     workdir = _workdir("alertmanager", parent)
     config = workdir / "alertmanager.yml"
     config.write_text(yaml.safe_dump(MINIMAL_ALERTMANAGER_CONFIG))
-
-    def start() -> AlertmanagerTarget:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = Process(
-            "alertmanager",
-            [
-                debian_binary("prometheus-alertmanager"),
-                f"--config.file={config}",
-                f"--storage.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",  # no gossip: a single instance
-            ],
-            workdir,
-        )
-        proc.ready_or_stopped(http_ok(f"{url}/-/ready"), 60, "ready")
-        return AlertmanagerTarget("alertmanager", url, proc, workdir, config)
-
-    return start_with_retry(start)
+    argv = lambda port: [  # noqa: E731
+        debian_binary("prometheus-alertmanager"),
+        f"--config.file={config}",
+        f"--storage.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # no gossip: a single instance
+    ]
+    proc, url = _serve("alertmanager", argv, "/-/ready", workdir)
+    return AlertmanagerTarget("alertmanager", url, proc, workdir, config)
 
 
 def start_vmalert(datasource_url: str, notifier_url: str, parent: Path | None = None) -> RuleTarget:
@@ -123,23 +116,13 @@ def start_vmalert(datasource_url: str, notifier_url: str, parent: Path | None = 
     workdir = _workdir("vmalert", parent)
     rules_dir = workdir / "rules"
     rules_dir.mkdir()
-
-    def start() -> RuleTarget:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = Process(
-            "vmalert",
-            [
-                debian_binary("vmalert"),
-                f"-rule={rules_dir}/*.yaml",
-                f"-datasource.url={datasource_url}",
-                f"-notifier.url={notifier_url}",
-                f"-httpListenAddr=127.0.0.1:{port}",
-                "-evaluationInterval=5s",
-            ],
-            workdir,
-        )
-        proc.ready_or_stopped(http_ok(f"{url}/health"), 60, "healthy")
-        return RuleTarget("vmalert", url, proc, workdir, rules_dir)
-
-    return start_with_retry(start)
+    argv = lambda port: [  # noqa: E731
+        debian_binary("vmalert"),
+        f"-rule={rules_dir}/*.yaml",
+        f"-datasource.url={datasource_url}",
+        f"-notifier.url={notifier_url}",
+        f"-httpListenAddr=127.0.0.1:{port}",
+        "-evaluationInterval=5s",
+    ]
+    proc, url = _serve("vmalert", argv, "/health", workdir)
+    return RuleTarget("vmalert", url, proc, workdir, rules_dir)
