@@ -109,7 +109,7 @@ class RuleTargetStatus(Model):
     """Details, for example why delivery failed."""
 
 
-class ValidationError(Model):
+class ValidationIssue(Model):
     """One reason the AlertRule is invalid."""
 
     group: str | None = None
@@ -137,7 +137,7 @@ class AlertRuleStatus(Model):
     """Synced targets out of all targets, for example `2/2`."""
     targets: list[RuleTargetStatus] | None = None
     """Delivery state per cluster and rule evaluator."""
-    validation_errors: list[ValidationError] | None = None
+    validation_errors: list[ValidationIssue] | None = None
     """Why the rules are invalid; empty when valid."""
 
 

@@ -1,0 +1,1 @@
+"""Pure rendering and validation: models in, files and issues out. No Kubernetes or HTTP here."""

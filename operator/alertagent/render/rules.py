@@ -1,0 +1,146 @@
+"""Rendering AlertRules into Prometheus rule files and packing them into ConfigMap shards (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..api.alertmanagercluster import AlertmanagerCluster, RuleEvaluator
+from ..api.alertrule import AlertRule
+from .selection import resource_selected, targeted
+
+
+def content_hash(data: Mapping[str, str]) -> str:
+    """sha256 over sorted keys and values: the same content always gives the same hash."""
+    digest = hashlib.sha256()
+    for key in sorted(data):
+        digest.update(key.encode())
+        digest.update(b"\0")
+        digest.update(data[key].encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def rule_file_name(namespace: str, name: str) -> str:
+    return f"{namespace}-{name}.yaml"
+
+
+def render_rule_file(rule: AlertRule) -> str:
+    """The Prometheus rule file of one AlertRule: groups and rules in spec order, keys sorted."""
+    groups = [group.model_dump(mode="json", by_alias=True, exclude_none=True) for group in rule.spec.groups]
+    return yaml.safe_dump(
+        {"groups": groups}, sort_keys=True, default_flow_style=False, width=10_000, allow_unicode=True
+    )
+
+
+def config_map_prefix(cluster: AlertmanagerCluster, evaluator: RuleEvaluator) -> str:
+    return evaluator.config_map_prefix or f"{cluster.metadata.name}-{evaluator.name}-rules"
+
+
+def selects_rule(cluster: AlertmanagerCluster, rule: AlertRule, namespace_labels: Mapping[str, str] | None) -> bool:
+    """Whether `cluster` includes `rule` (its selectors, then the rule's own targeting)."""
+    namespace = rule.metadata.namespace or "default"
+    return (
+        rule.spec.enabled
+        and resource_selected(cluster.spec.selectors.alert_rules, namespace, rule.metadata.labels, namespace_labels)
+        and targeted(cluster, namespace, rule.spec.targets, rule.spec.cluster_selector)
+    )
+
+
+class RuleFileTooLargeError(ValueError):
+    pass
+
+
+@dataclass
+class Shard:
+    name: str
+    data: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return sum(len(k.encode()) + len(v.encode()) for k, v in self.data.items())
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.data)
+
+
+def entry_size(file_name: str, text: str) -> int:
+    return len(file_name.encode()) + len(text.encode())
+
+
+def pack(prefix: str, files: Mapping[str, str], max_bytes: int) -> list[Shard]:
+    """Pack rule files into shards `<prefix>-0`, `<prefix>-1`, ... in file-name order, each at most
+    `max_bytes` of data. Raises RuleFileTooLargeError for a file that fits in no shard."""
+    shards: list[Shard] = []
+    current: Shard | None = None
+    used = 0
+    for name in sorted(files):
+        size = entry_size(name, files[name])
+        if size > max_bytes:
+            raise RuleFileTooLargeError(f"{name} is {size} bytes, over the {max_bytes}-byte ConfigMap limit")
+        if current is None or used + size > max_bytes:
+            current = Shard(f"{prefix}-{len(shards)}")
+            shards.append(current)
+            used = 0
+        current.data[name] = files[name]
+        used += size
+    return shards
+
+
+@dataclass(frozen=True)
+class EvaluatorRules:
+    """What one rule evaluator of a cluster should load."""
+
+    evaluator: RuleEvaluator
+    prefix: str
+    files: dict[str, str]  # file name → rule file text
+    shards: list[Shard]
+    rejected: dict[str, str]  # file name → why it was left out (too large)
+
+    def file_hashes(self) -> dict[str, str]:
+        return {name: content_hash({name: text}) for name, text in self.files.items()}
+
+
+def render_evaluator(
+    cluster: AlertmanagerCluster, evaluator: RuleEvaluator, rule_files: Mapping[str, str]
+) -> EvaluatorRules:
+    """Shard the rule files of an evaluator; a file too large for one ConfigMap is rejected alone."""
+    limit = evaluator.max_config_map_bytes
+    rejected = {
+        name: f"rule file is {entry_size(name, text)} bytes, over the {limit}-byte ConfigMap limit of "
+        f"evaluator {evaluator.name}"
+        for name, text in rule_files.items()
+        if entry_size(name, text) > limit
+    }
+    accepted = {name: text for name, text in rule_files.items() if name not in rejected}
+    prefix = config_map_prefix(cluster, evaluator)
+    return EvaluatorRules(evaluator, prefix, accepted, pack(prefix, accepted, limit), rejected)
+
+
+def render_cluster_rules(
+    cluster: AlertmanagerCluster,
+    rules: Iterable[AlertRule],
+    namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[EvaluatorRules]:
+    """For each evaluator of `cluster`: the rule files of the (valid) AlertRules it selects, sharded."""
+    namespace_labels = namespace_labels or {}
+    files = {
+        rule_file_name(r.metadata.namespace or "default", r.metadata.name or ""): render_rule_file(r)
+        for r in rules
+        if selects_rule(cluster, r, namespace_labels.get(r.metadata.namespace or "default"))
+    }
+    return [render_evaluator(cluster, ev, files) for ev in cluster.spec.rule_evaluators or []]
+
+
+def expected_groups(files: Mapping[str, str]) -> set[tuple[str, str]]:
+    """(file name, group name) pairs a target must report loaded for these rule files."""
+    pairs = set()
+    for name, text in files.items():
+        doc: Any = yaml.safe_load(text) or {}
+        pairs |= {(name, g["name"]) for g in doc.get("groups", [])}
+    return pairs
