@@ -43,8 +43,8 @@ if [ ! -f "$stamp" ]; then
 fi
 
 step "Lint"
-.venv/bin/ruff check operator tests
-.venv/bin/ruff format --check operator tests
+.venv/bin/ruff check operator sidecar tests benchmarks
+.venv/bin/ruff format --check operator sidecar tests benchmarks
 .venv/bin/mypy
 
 step "Tests"

@@ -49,6 +49,21 @@ def _render(args: argparse.Namespace) -> int:
     return 0 if result.all_valid else EXIT_INVALID
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .operator import run  # noqa: PLC0415 - Kopf is only needed for this command
+    from .settings import Settings  # noqa: PLC0415
+
+    settings = Settings(namespaces=[] if args.all_namespaces else args.namespace or [])
+    if args.http_port is not None:
+        settings.http_port = args.http_port
+    if args.debounce is not None:
+        settings.debounce_seconds = args.debounce
+    if args.log_format is not None:
+        settings.log_format = args.log_format
+    run(settings)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alertagent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -67,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder to write rule files into")
     render.add_argument("--report-json", metavar="FILE", help="also write a JSON report of every object")
     render.set_defaults(func=_render)
+
+    run = commands.add_parser("run", help="run the operator (Kopf) against the current kubeconfig or in-cluster")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
+    run.add_argument("--http-port", type=int, help="liveness at :PORT/healthz, metrics at :PORT+1 (default 8080)")
+    run.add_argument("--debounce", type=float, metavar="SECONDS", help="coalesce changes for this long (default 1)")
+    run.add_argument("--log-format", choices=["json", "plain"], help="log format (default json)")
+    run.set_defaults(func=_run)
     return parser
 
 

@@ -122,25 +122,50 @@ def render_evaluator(
     return EvaluatorRules(evaluator, prefix, accepted, pack(prefix, accepted, limit), rejected)
 
 
+def selected_rule_files(
+    cluster: AlertmanagerCluster,
+    rules: Iterable[AlertRule],
+    namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, str]:
+    """File name → rule file text of every AlertRule `cluster` selects (rules are assumed valid)."""
+    namespace_labels = namespace_labels or {}
+    return {
+        rule_file_name(r.metadata.namespace or "default", r.metadata.name or ""): render_rule_file(r)
+        for r in rules
+        if selects_rule(cluster, r, namespace_labels.get(r.metadata.namespace or "default"))
+    }
+
+
 def render_cluster_rules(
     cluster: AlertmanagerCluster,
     rules: Iterable[AlertRule],
     namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[EvaluatorRules]:
     """For each evaluator of `cluster`: the rule files of the (valid) AlertRules it selects, sharded."""
-    namespace_labels = namespace_labels or {}
-    files = {
-        rule_file_name(r.metadata.namespace or "default", r.metadata.name or ""): render_rule_file(r)
-        for r in rules
-        if selects_rule(cluster, r, namespace_labels.get(r.metadata.namespace or "default"))
-    }
+    files = selected_rule_files(cluster, rules, namespace_labels)
     return [render_evaluator(cluster, ev, files) for ev in cluster.spec.rule_evaluators or []]
 
 
-def expected_groups(files: Mapping[str, str]) -> set[tuple[str, str]]:
-    """(file name, group name) pairs a target must report loaded for these rule files."""
-    pairs = set()
+def count_rules(rule_file: str) -> int:
+    doc: Any = yaml.safe_load(rule_file) or {}
+    return sum(len(g.get("rules") or []) for g in doc.get("groups") or [])
+
+
+@dataclass(frozen=True)
+class LoadedGroup:
+    """A rule group as a target reports it loaded: file base name, group name, rule names in order."""
+
+    file: str
+    name: str
+    rules: tuple[str, ...]
+
+
+def expected_groups(files: Mapping[str, str]) -> set[LoadedGroup]:
+    """The groups a target must report loaded for these rule files."""
+    expected = set()
     for name, text in files.items():
         doc: Any = yaml.safe_load(text) or {}
-        pairs |= {(name, g["name"]) for g in doc.get("groups", [])}
-    return pairs
+        for group in doc.get("groups") or []:
+            rules = tuple(r.get("alert") or r.get("record") for r in group.get("rules") or [])
+            expected.add(LoadedGroup(name, group["name"], rules))
+    return expected

@@ -1,0 +1,53 @@
+"""AlertRule wiring: an index of parsed rules, validation into status and Events, and pokes to the
+cluster reconcilers on every change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from ..api.alertrule import AlertRule, ValidationIssue
+from ..api.base import GROUP, VERSION
+from ..metrics import INVALID_OBJECTS
+from ..render.rules import rule_file_name
+from ..render.validation import describe, parse_alert_rule
+from ..status import alert_rule_status
+from . import shards
+from .triggers import TRIGGERS
+
+
+@dataclass(frozen=True)
+class IndexedRule:
+    rule: AlertRule | None  # None when the schema check failed (e.g. CRDs older than the operator)
+    issues: tuple[ValidationIssue, ...]
+
+    @property
+    def valid(self) -> bool:
+        return self.rule is not None and not self.issues
+
+
+@kopf.index(GROUP, VERSION, "alertrules")
+def alertrule_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], IndexedRule]:
+    rule, issues = parse_alert_rule(dict(body))
+    return {(namespace, name): IndexedRule(rule, tuple(issues))}
+
+
+@kopf.on.event(GROUP, VERSION, "alertrules")
+async def poke_clusters(alertrule_index: kopf.Index[tuple[str, str], IndexedRule], **_: Any) -> None:
+    """Any change to any AlertRule may change what a cluster renders: let the reconcilers look."""
+    TRIGGERS.poke_all()
+    INVALID_OBJECTS.labels("AlertRule").set(sum(not r.valid for rs in alertrule_index.values() for r in rs))
+
+
+@kopf.on.resume(GROUP, VERSION, "alertrules")
+@kopf.on.create(GROUP, VERSION, "alertrules")
+@kopf.on.update(GROUP, VERSION, "alertrules", field="spec")
+def validate(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, **_: Any) -> None:
+    """Validate the rule; write the status (targets as the rule ConfigMaps report them) and warn."""
+    issues = parse_alert_rule(dict(body))[1]
+    targets = shards.target_statuses(rule_file_name(namespace, name))
+    patch.status.update(alert_rule_status(body, issues, targets))
+    if issues:
+        kopf.warn(body, reason="InvalidRule", message="; ".join(describe(i) for i in issues)[:1024])

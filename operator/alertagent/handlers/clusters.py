@@ -1,0 +1,176 @@
+"""AlertmanagerCluster wiring: one debounced reconciler per cluster that renders the AlertRules it
+selects into rule ConfigMaps (written only when their hash changed), and a health timer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from .. import kube
+from ..api.alertmanagercluster import AlertmanagerCluster
+from ..api.alertrule import AlertRule
+from ..api.base import GROUP, VERSION
+from ..metrics import RECONCILE_DURATION, RECONCILE_TOTAL, RULE_DISTRIBUTION_TOTAL
+from ..render.rules import EvaluatorRules, count_rules, render_evaluator, rule_file_name, selected_rule_files
+from ..settings import (
+    CLUSTER_LABEL,
+    COMPONENT_LABEL,
+    CONTENT_HASH_ANNOTATION,
+    EVALUATOR_LABEL,
+    MANAGED_BY,
+    RULES_COMPONENT,
+    SETTINGS,
+)
+from . import shards
+from .triggers import TRIGGERS
+
+log = logging.getLogger(__name__)
+
+
+def _shard_labels(cluster: str, evaluator: str) -> dict[str, str]:
+    return {**MANAGED_BY, COMPONENT_LABEL: RULES_COMPONENT, CLUSTER_LABEL: cluster, EVALUATOR_LABEL: evaluator}
+
+
+def _owner_reference(body: dict[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AlertmanagerCluster", "name": meta["name"],
+            "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+
+
+def _split(indexed: Any) -> tuple[list[AlertRule], set[str]]:
+    """Valid rules, and the file names of invalid ones."""
+    valid, invalid = [], set()
+    for (namespace, name), entries in indexed.items():
+        for entry in entries:
+            if entry.valid:
+                valid.append(entry.rule)
+            else:
+                invalid.add(rule_file_name(namespace, name))
+    return valid, invalid
+
+
+def _deployed_files(existing: dict[str, Any]) -> dict[str, str]:
+    return {k: v for cm in existing.values() for k, v in (cm.get("data") or {}).items()}
+
+
+def _write_evaluator(namespace: str, body: dict[str, Any], desired: EvaluatorRules, existing: dict[str, Any]) -> int:
+    """Write the shards whose hash changed, then delete surplus shards. Returns writes made."""
+    labels = _shard_labels(body["metadata"]["name"], desired.evaluator.name)
+    writes = 0
+    for shard in desired.shards:
+        current = existing.get(shard.name)
+        annotations = ((current or {}).get("metadata") or {}).get("annotations") or {}
+        if current is not None and annotations.get(CONTENT_HASH_ANNOTATION) == shard.hash:
+            continue
+        data: dict[str, str | None] = dict(shard.data)
+        for stale in set((current or {}).get("data") or {}) - shard.data.keys():
+            data[stale] = None  # strategic merge patch: null removes the key
+        kube.put_config_map(
+            namespace,
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": shard.name,
+                    "namespace": namespace,
+                    "labels": labels,
+                    "annotations": {CONTENT_HASH_ANNOTATION: shard.hash},
+                    "ownerReferences": [_owner_reference(body)],
+                },
+                "data": data,
+            },
+            exists=current is not None,
+        )
+        writes += 1
+    for surplus in sorted(existing.keys() - {s.name for s in desired.shards}):
+        kube.delete_config_map(namespace, surplus)  # only after every new shard is written
+        writes += 1
+    return writes
+
+
+def reconcile_rules(body: dict[str, Any], indexed: Any, namespace_labels: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Render and write the cluster's rule shards (blocking). Returns what changed and rule counts.
+
+    An invalid AlertRule keeps the file currently deployed for it: a broken edit never removes the
+    rules that were working; the last good version stays until a valid one replaces it."""
+    cluster = AlertmanagerCluster.model_validate(body)
+    namespace, name = cluster.metadata.namespace or "", cluster.metadata.name or ""
+    key = f"{namespace}/{name}"
+    valid, invalid = _split(indexed)
+    selected = selected_rule_files(cluster, valid, namespace_labels)
+    changed_files: set[str] = set()
+    rule_counts: dict[str, int] = {}
+    writes = 0
+    for evaluator in cluster.spec.rule_evaluators or []:
+        existing = kube.list_config_maps(namespace, _shard_labels(name, evaluator.name))
+        deployed = _deployed_files(existing)
+        files = selected | {f: deployed[f] for f in invalid if f in deployed}
+        desired = render_evaluator(cluster, evaluator, files)
+        for file_name, reason in desired.rejected.items():
+            shards.reject(file_name, key, evaluator.name, reason)
+        changed_files |= shards.clear_rejections(key, evaluator.name, set(desired.rejected))
+        changed_files |= set(desired.rejected)
+        writes += _write_evaluator(namespace, body, desired, existing)
+        rule_counts[evaluator.name] = sum(count_rules(t) for t in desired.files.values())
+    RULE_DISTRIBUTION_TOTAL.labels(key, "written").inc(writes)
+    return {"changed_files": changed_files, "rules": rule_counts, "writes": writes}
+
+
+@kopf.index("", "v1", "namespaces")
+def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+    return {name: dict(labels)}
+
+
+@kopf.on.event(GROUP, VERSION, "alertmanagerclusters")
+async def cluster_changed(namespace: str, name: str, **_: Any) -> None:
+    TRIGGERS.poke(f"{namespace}/{name}")
+
+
+@kopf.on.event("", "v1", "namespaces")
+async def namespace_changed(**_: Any) -> None:
+    TRIGGERS.poke_all()
+
+
+@kopf.daemon(GROUP, VERSION, "alertmanagerclusters", cancellation_timeout=10)
+async def rules_reconciler(
+    *,
+    body: kopf.Body,
+    namespace: str,
+    name: str,
+    stopped: kopf.DaemonStopped,
+    alertrule_index: kopf.Index[Any, Any],
+    namespace_labels: kopf.Index[str, dict[str, str]],
+    logger: logging.Logger,
+    **_: Any,
+) -> None:
+    key = f"{namespace}/{name}"
+    trigger = TRIGGERS.register(key)
+    try:
+        while not stopped:
+            try:
+                await asyncio.wait_for(trigger.wait(), timeout=5)
+            except TimeoutError:
+                continue
+            await asyncio.sleep(SETTINGS.debounce_seconds)  # coalesce a burst of changes into one run
+            trigger.clear()
+            started = time.monotonic()
+            labels = {ns: next(iter(v)) for ns, v in namespace_labels.items()}
+            try:
+                result = await asyncio.to_thread(reconcile_rules, dict(body), alertrule_index, labels)
+            except Exception as err:
+                RECONCILE_TOTAL.labels("AlertmanagerCluster", "error").inc()
+                logger.exception("rendering rules of %s failed: %s", key, err)
+                await asyncio.sleep(5)
+                trigger.set()
+                continue
+            finally:
+                RECONCILE_DURATION.labels("AlertmanagerCluster").observe(time.monotonic() - started)
+            RECONCILE_TOTAL.labels("AlertmanagerCluster", "ok").inc()
+            if result["changed_files"]:
+                await asyncio.to_thread(shards.refresh_rule_statuses, result["changed_files"], alertrule_index)
+    finally:
+        TRIGGERS.unregister(key)

@@ -1,0 +1,45 @@
+"""`alertagent run`: the Kopf operator process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from .settings import LABEL_PREFIX, SETTINGS, Settings
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Handler progress and the last-handled spec go to annotations on our own CRs, never to status
+    # (status fields the CRD does not declare would be pruned).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=LABEL_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=LABEL_PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{LABEL_PREFIX}/finalizer"
+    settings.posting.level = logging.WARNING  # Events for warnings and errors only; info goes to logs
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+    settings.execution.max_workers = 8
+    start_http_server(SETTINGS.http_port + 1)  # /metrics next to the liveness port
+
+
+def run(settings: Settings) -> None:
+    """Run the operator until SIGTERM/SIGINT (Kopf stops handlers and daemons gracefully)."""
+    from . import handlers  # noqa: F401, PLC0415 - registers the handlers
+
+    SETTINGS.__dict__.update(settings.__dict__)
+    kopf.configure(
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
+        verbose=False,
+    )
+    kopf.run(
+        standalone=True,  # no peering objects: run one replica (the Deployment uses Recreate)
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        liveness_endpoint=f"http://0.0.0.0:{settings.http_port}/healthz",
+    )

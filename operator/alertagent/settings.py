@@ -1,0 +1,29 @@
+"""Operator settings, from command-line flags (with environment variable defaults)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+LABEL_PREFIX = "alertagent.io"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "alertagent"}
+COMPONENT_LABEL = f"{LABEL_PREFIX}/component"
+CLUSTER_LABEL = f"{LABEL_PREFIX}/cluster"
+EVALUATOR_LABEL = f"{LABEL_PREFIX}/evaluator"
+CONTENT_HASH_ANNOTATION = f"{LABEL_PREFIX}/content-hash"
+LOADED_HASH_ANNOTATION = f"{LABEL_PREFIX}/loaded-hash"
+LOADED_TIME_ANNOTATION = f"{LABEL_PREFIX}/loaded-time"
+SYNC_ERROR_ANNOTATION = f"{LABEL_PREFIX}/sync-error"
+RULES_COMPONENT = "rules"
+
+
+@dataclass
+class Settings:
+    namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
+    http_port: int = int(os.environ.get("ALERTAGENT_HTTP_PORT", "8080"))
+    debounce_seconds: float = float(os.environ.get("ALERTAGENT_DEBOUNCE_SECONDS", "1.0"))
+    health_interval_seconds: float = float(os.environ.get("ALERTAGENT_HEALTH_INTERVAL_SECONDS", "30"))
+    log_format: str = os.environ.get("ALERTAGENT_LOG_FORMAT", "json")
+
+
+SETTINGS = Settings()

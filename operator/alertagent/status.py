@@ -1,0 +1,93 @@
+"""Composing status objects (pure): kstatus conditions and the AlertRule status from its parts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .api.alertrule import RuleTargetStatus, ValidationIssue
+from .api.common import Condition
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def ready_condition(
+    ready: bool, reason: str, message: str, generation: int | None, previous: Iterable[Mapping[str, Any]] | None
+) -> dict[str, Any]:
+    """A Ready condition; lastTransitionTime is kept when the status did not change."""
+    status = "True" if ready else "False"
+    transition = now()
+    for old in previous or []:
+        if old.get("type") == "Ready" and old.get("status") == status and old.get("lastTransitionTime"):
+            transition = datetime.fromisoformat(old["lastTransitionTime"].replace("Z", "+00:00"))
+    condition = Condition(
+        type="Ready", status=status, reason=reason, message=message, last_transition_time=transition,
+        observed_generation=generation,
+    )  # fmt: skip
+    return condition.to_wire()
+
+
+@dataclass(frozen=True)
+class ShardReport:
+    """What a rule ConfigMap says about one rule file: where it goes and whether it is loaded."""
+
+    cluster: str  # namespace/name
+    evaluator: str
+    file_hash: str
+    shard_hash: str
+    loaded_hash: str | None
+    loaded_time: str | None
+    error: str | None
+
+    def target_status(self) -> RuleTargetStatus:
+        if self.loaded_hash == self.shard_hash:
+            state, message = "Synced", None
+        elif self.error:
+            state, message = "Failed", self.error
+        else:
+            state, message = "Pending", "waiting for the target to load the new rules"
+        return RuleTargetStatus(
+            cluster=self.cluster, evaluator=self.evaluator, state=state, config_hash=self.file_hash,
+            last_sync_time=datetime.fromisoformat(self.loaded_time) if state == "Synced" and self.loaded_time else None,
+            message=message,
+        )  # fmt: skip
+
+
+def alert_rule_status(
+    body: Mapping[str, Any],
+    issues: list[ValidationIssue],
+    targets: list[RuleTargetStatus],
+) -> dict[str, Any]:
+    """The operator-owned part of an AlertRule's status."""
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    generation = (body.get("metadata") or {}).get("generation")
+    rule_count = sum(len(g.get("rules") or []) for g in spec.get("groups") or [])
+    targets = sorted(targets, key=lambda t: (t.cluster, t.evaluator))
+    synced = sum(t.state == "Synced" for t in targets)
+    failed = [t for t in targets if t.state == "Failed"]
+    if issues:
+        ready, reason, message = False, "Invalid", "; ".join(f"{i.field}: {i.message}" for i in issues)
+    elif not spec.get("enabled", True):
+        ready, reason, message = True, "Suspended", "spec.enabled is false: removed from every target"
+    elif not targets:
+        ready, reason, message = True, "NotSelected", "no AlertmanagerCluster selects this rule"
+    elif failed:
+        ready, reason = False, "SyncFailed"
+        message = "; ".join(f"{t.cluster}/{t.evaluator}: {t.message}" for t in failed)
+    elif synced < len(targets):
+        ready, reason, message = False, "Pending", f"{synced}/{len(targets)} targets loaded the rules"
+    else:
+        ready, reason, message = True, "Synced", f"loaded by {synced}/{len(targets)} targets"
+    return {
+        "observedGeneration": generation,
+        "ruleCount": rule_count,
+        "synced": f"{synced}/{len(targets)}",
+        "targets": [t.to_wire() for t in targets],
+        "validationErrors": [i.to_wire() for i in issues],
+        "conditions": [ready_condition(ready, reason, message, generation, status.get("conditions"))],
+    }

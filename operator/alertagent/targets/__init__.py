@@ -1,0 +1,1 @@
+"""HTTP clients for the monitoring targets: Prometheus, vmalert and Alertmanager (httpx, blocking)."""

@@ -1,0 +1,58 @@
+"""Prometheus and vmalert: reload, health and the rules API (the same shapes for both)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import PurePosixPath
+
+import httpx
+
+from ..render.rules import LoadedGroup
+
+HEALTH_PATH = {"prometheus": "/-/ready", "vmalert": "/health"}
+
+
+class ReloadError(RuntimeError):
+    pass
+
+
+def reload(client: httpx.Client, url: str) -> None:
+    """POST /-/reload; Prometheus answers only after the reload (an error when the rules are bad)."""
+    try:
+        response = client.post(f"{url}/-/reload")
+    except httpx.HTTPError as err:
+        raise ReloadError(f"reload {url}: {err.__class__.__name__}: {err}") from err
+    if response.status_code >= 300:
+        raise ReloadError(f"reload {url}: HTTP {response.status_code}: {response.text.strip()[:500]}")
+
+
+def loaded_groups(client: httpx.Client, url: str) -> set[LoadedGroup]:
+    response = client.get(f"{url}/api/v1/rules")
+    response.raise_for_status()
+    groups = response.json()["data"]["groups"] or []  # vmalert says null for none
+    return {
+        LoadedGroup(PurePosixPath(g["file"]).name, g["name"], tuple(r["name"] for r in g.get("rules") or []))
+        for g in groups
+    }
+
+
+def healthy(client: httpx.Client, url: str, kind: str) -> bool:
+    try:
+        return client.get(f"{url}{HEALTH_PATH[kind]}").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def with_backoff(action: Callable[[], None], attempts: int, first_delay: float = 0.5, max_delay: float = 10) -> None:
+    """Run `action` until it succeeds, sleeping 0.5 s, 1 s, 2 s, ... between tries; raise the last error."""
+    delay = first_delay
+    for attempt in range(attempts):
+        try:
+            action()
+            return
+        except (ReloadError, httpx.HTTPError, AssertionError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay)

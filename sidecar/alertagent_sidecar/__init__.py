@@ -1,0 +1,1 @@
+"""The AlertAgent config-sync sidecar (runs next to Prometheus or vmalert)."""

@@ -1,0 +1,136 @@
+"""`alertagent-sidecar`: keeps a Prometheus or vmalert rules directory in sync with the operator's rule
+ConfigMaps, reloads the target and reports what it loaded.
+
+Threads: the watcher (list + watch), the sync loop (debounce, write, reload with backoff, verify,
+report) and the HTTP server (/healthz, /readyz, /metrics)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .sync import Syncer
+from .watcher import ShardWatcher
+
+log = logging.getLogger("alertagent.sidecar")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                           "message": record.getMessage()})  # fmt: skip
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="alertagent-sidecar", description=__doc__)
+    parser.add_argument("--namespace", required=True, help="namespace of the rule ConfigMaps")
+    parser.add_argument(
+        "--selector", required=True, help="label selector of the ConfigMaps, e.g. alertagent.io/cluster=main"
+    )
+    parser.add_argument(
+        "--rules-dir", required=True, type=Path, help="the target's rules directory (its rule_files glob)"
+    )
+    parser.add_argument("--target-url", required=True, help="base URL of Prometheus or vmalert")
+    parser.add_argument("--target-name", default="prometheus", help="name for metrics and messages")
+    parser.add_argument("--listen", default="0.0.0.0:8081", help="address of /healthz, /readyz and /metrics")
+    parser.add_argument("--debounce", type=float, default=0.5, help="seconds to coalesce changes")
+    parser.add_argument("--watch-timeout", type=int, default=60, help="seconds per watch request")
+    parser.add_argument("--verify-timeout", type=float, default=30, help="seconds to wait for the target to load")
+    parser.add_argument("--log-format", choices=["json", "plain"], default="json")
+    return parser.parse_args(argv)
+
+
+def serve(listen: str, watcher: ShardWatcher, syncer: Syncer) -> ThreadingHTTPServer:
+    host, port = listen.rsplit(":", 1)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                stale = watcher.stale()
+                self._send(503 if stale else 200, b"watch stale\n" if stale else b"ok\n")
+            elif self.path == "/readyz":
+                ready = syncer.synced_once
+                self._send(200 if ready else 503, b"ok\n" if ready else b"not synced yet\n")
+            elif self.path == "/metrics":
+                self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
+            else:
+                self._send(404, b"not found\n")
+
+        def _send(self, code: int, body: bytes, content_type: str = "text/plain") -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, int(port)), Handler)
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server
+
+
+def sync_loop(watcher: ShardWatcher, syncer: Syncer, wake: threading.Event, debounce: float) -> None:
+    """Wait for changes, coalesce them, sync; on failure retry with backoff (0.5 s doubling to 30 s)."""
+    backoff = 0.5
+    while not watcher.stopping.is_set():
+        if not wake.wait(timeout=1):
+            continue
+        watcher.stopping.wait(debounce)
+        wake.clear()
+        try:
+            syncer.sync(watcher.snapshot())
+            backoff = 0.5
+            log.info("synced %d rule ConfigMaps into %s", len(watcher.snapshot()), syncer.rules_dir)
+        except Exception as err:
+            log.warning("sync failed, retrying in %.1fs: %s", backoff, err)
+            watcher.stopping.wait(backoff)
+            backoff = min(backoff * 2, 30)
+            wake.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if args.log_format == "json" else logging.Formatter("%(asctime)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    core = client.CoreV1Api()
+    args.rules_dir.mkdir(parents=True, exist_ok=True)
+
+    wake = threading.Event()
+    watcher = ShardWatcher(core, args.namespace, args.selector, wake.set, args.watch_timeout)
+    syncer = Syncer(core, args.namespace, args.rules_dir, args.target_url.rstrip("/"), args.target_name,
+                    args.verify_timeout)  # fmt: skip
+    server = serve(args.listen, watcher, syncer)
+    threading.Thread(target=watcher.run, name="watch", daemon=True).start()
+    worker = threading.Thread(target=sync_loop, args=(watcher, syncer, wake, args.debounce), name="sync")
+    worker.start()
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("received signal %d, stopping", signum)
+        watcher.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.join()
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

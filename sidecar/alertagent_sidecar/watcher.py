@@ -1,0 +1,128 @@
+"""List-then-watch of the rule ConfigMaps by label: resumes from the list's resourceVersion, relists on
+410 Gone (so deletes between watches are never missed), and records when it last heard from the API
+server so /healthz can fail on a stale watch."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Shard:
+    name: str
+    data: dict[str, str]
+    content_hash: str
+    annotations: dict[str, str]
+
+
+class ShardWatcher:
+    def __init__(
+        self,
+        core: client.CoreV1Api,
+        namespace: str,
+        selector: str,
+        on_change: Callable[[], None],
+        watch_timeout: int = 60,
+        hash_annotation: str = "alertagent.io/content-hash",
+    ):
+        self.core, self.namespace, self.selector = core, namespace, selector
+        self.on_change = on_change
+        self.watch_timeout = watch_timeout
+        self.hash_annotation = hash_annotation
+        self.shards: dict[str, Shard] = {}
+        self.lock = threading.Lock()
+        self.last_contact = 0.0  # monotonic time of the last list, event, bookmark or clean watch end
+        self.listed = threading.Event()
+        self.stopping = threading.Event()
+
+    def snapshot(self) -> dict[str, Shard]:
+        with self.lock:
+            return dict(self.shards)
+
+    def stale(self) -> bool:
+        return time.monotonic() - self.last_contact > 2 * self.watch_timeout + 30
+
+    def _shard(self, cm: Any) -> Shard:
+        annotations = dict(cm.metadata.annotations or {})
+        return Shard(cm.metadata.name, dict(cm.data or {}), annotations.get(self.hash_annotation, ""), annotations)
+
+    def _relist(self) -> str:
+        listing = self.core.list_namespaced_config_map(self.namespace, label_selector=self.selector)
+        shards = {cm.metadata.name: self._shard(cm) for cm in listing.items}
+        with self.lock:
+            changed = {n: (s.data, s.content_hash) for n, s in shards.items()} != {
+                n: (s.data, s.content_hash) for n, s in self.shards.items()
+            }
+            self.shards = shards
+        self.last_contact = time.monotonic()
+        if changed or not self.listed.is_set():
+            self.listed.set()
+            self.on_change()
+        return str(listing.metadata.resource_version)
+
+    def _apply(self, event_type: str, cm: Any) -> bool:
+        """Apply one event; True when the data (not just our own annotations) changed."""
+        name = cm.metadata.name
+        with self.lock:
+            before = self.shards.get(name)
+            if event_type == "DELETED":
+                self.shards.pop(name, None)
+                return before is not None
+            shard = self._shard(cm)
+            self.shards[name] = shard
+            return before is None or (before.data, before.content_hash) != (shard.data, shard.content_hash)
+
+    def run(self) -> None:
+        """Watch until stop(); errors are logged and retried after a pause."""
+        resource_version = ""
+        while not self.stopping.is_set():
+            try:
+                if not resource_version:
+                    resource_version = self._relist()
+                stream = watch.Watch()
+                for event in stream.stream(
+                    self.core.list_namespaced_config_map,
+                    self.namespace,
+                    label_selector=self.selector,
+                    resource_version=resource_version,
+                    allow_watch_bookmarks=True,
+                    timeout_seconds=self.watch_timeout,
+                ):
+                    self.last_contact = time.monotonic()
+                    obj = event["object"]
+                    if event["type"] == "ERROR":
+                        code = obj.get("code", 500) if isinstance(obj, dict) else getattr(obj, "code", 500)
+                        raise ApiException(status=code)
+                    resource_version = obj.metadata.resource_version
+                    if event["type"] == "BOOKMARK":
+                        continue
+                    if self._apply(event["type"], obj):
+                        self.on_change()
+                    if self.stopping.is_set():
+                        stream.stop()
+                self.last_contact = time.monotonic()
+            except ApiException as err:
+                if err.status == 410:  # our resourceVersion is too old: relist, which sees deletes too
+                    log.info("watch expired (410 Gone); relisting")
+                    resource_version = ""
+                    continue
+                log.warning("watching ConfigMaps failed: %s; retrying", err)
+                resource_version = ""
+                self.stopping.wait(2)
+            except Exception as err:
+                log.warning("watching ConfigMaps failed: %s; retrying", err)
+                resource_version = ""
+                self.stopping.wait(2)
+
+    def stop(self) -> None:
+        self.stopping.set()
