@@ -19,7 +19,7 @@ import httpx
 from kubernetes import client
 
 from alertagent.metrics import CONFIG_RELOAD_TOTAL
-from alertagent.render.rules import expected_groups
+from alertagent.render.rules import LoadedGroup, expected_groups
 from alertagent.settings import LOADED_HASH_ANNOTATION, LOADED_TIME_ANNOTATION, SYNC_ERROR_ANNOTATION
 from alertagent.targets.rules import ReloadError, loaded_groups, reload
 
@@ -46,6 +46,20 @@ def write_files(rules_dir: Path, files: Mapping[str, str]) -> bool:
             stale.unlink()
             changed = True
     return changed
+
+
+def describe_difference(expected: set[LoadedGroup], loaded: set[LoadedGroup]) -> str:
+    """`missing groups [...]`, `unexpected groups [...]`, `different rules in [...]`, for messages."""
+    want = {(g.file, g.name): g.rules for g in expected}
+    have = {(g.file, g.name): g.rules for g in loaded}
+    parts = []
+    if missing := sorted(f"{f}:{n}" for f, n in want.keys() - have.keys()):
+        parts.append(f"missing groups {missing}")
+    if unexpected := sorted(f"{f}:{n}" for f, n in have.keys() - want.keys()):
+        parts.append(f"unexpected groups {unexpected}")
+    if different := sorted(f"{f}:{n}" for (f, n) in want.keys() & have.keys() if want[f, n] != have[f, n]):
+        parts.append(f"old rules still loaded in {different} (did the target reject the new files? see its log)")
+    return "; ".join(parts)
 
 
 class Syncer:
@@ -92,9 +106,7 @@ class Syncer:
             if ours == expected:
                 return
             if time.monotonic() > deadline:
-                missing = sorted(f"{g.file}:{g.name}" for g in expected - ours)
-                extra = sorted(f"{g.file}:{g.name}" for g in ours - expected)
-                raise TimeoutError(f"{self.target_name} did not load the rules: missing {missing}, unexpected {extra}")
+                raise TimeoutError(f"{self.target_name} did not load the rules: {describe_difference(expected, ours)}")
             time.sleep(0.2)
 
     def _report(self, shards: Mapping[str, Shard], error: str | None) -> None:

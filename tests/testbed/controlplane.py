@@ -82,6 +82,16 @@ class ControlPlane:
         return "\n".join(f"--- {p.name} ---\n{p.log_tail(60)}" for p in self.processes)
 
 
+def table(output: str) -> list[dict[str, str]]:
+    """Rows of `kubectl get` output as {column header: value}; empty cells become ""."""
+    lines = output.splitlines()
+    header = lines[0]
+    starts = [i for i, ch in enumerate(header) if ch != " " and (i == 0 or header[i - 2 : i] == "  ")]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    names = [header[a:b].strip() for a, b in bounds]
+    return [{n: line[a:b].strip() for n, (a, b) in zip(names, bounds, strict=True)} for line in lines[1:]]
+
+
 def _kubeconfig(url: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes) -> str:
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()

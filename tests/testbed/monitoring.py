@@ -91,6 +91,7 @@ def start_prometheus(parent: Path | None = None) -> RuleTarget:
         f"--storage.tsdb.path={workdir / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
         "--web.enable-lifecycle",
+        "--web.enable-remote-write-receiver",  # vmalert writes its recording rules' results here
     ]
     proc, url = _serve("prometheus", argv, "/-/ready", workdir)
     return RuleTarget("prometheus", url, proc, workdir, rules_dir)
@@ -121,6 +122,7 @@ def start_vmalert(datasource_url: str, notifier_url: str, parent: Path | None = 
         f"-rule={rules_dir}/*.yaml",
         f"-datasource.url={datasource_url}",
         f"-notifier.url={notifier_url}",
+        f"-remoteWrite.url={datasource_url}",  # recording rules need somewhere to write
         f"-httpListenAddr=127.0.0.1:{port}",
         "-evaluationInterval=5s",
     ]

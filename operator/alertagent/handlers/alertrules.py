@@ -11,9 +11,7 @@ import kopf
 from ..api.alertrule import AlertRule, ValidationIssue
 from ..api.base import GROUP, VERSION
 from ..metrics import INVALID_OBJECTS
-from ..render.rules import rule_file_name
-from ..render.validation import describe, parse_alert_rule
-from ..status import alert_rule_status
+from ..render.validation import parse_alert_rule
 from . import shards
 from .triggers import TRIGGERS
 
@@ -41,13 +39,10 @@ async def poke_clusters(alertrule_index: kopf.Index[tuple[str, str], IndexedRule
     INVALID_OBJECTS.labels("AlertRule").set(sum(not r.valid for rs in alertrule_index.values() for r in rs))
 
 
-@kopf.on.resume(GROUP, VERSION, "alertrules")
-@kopf.on.create(GROUP, VERSION, "alertrules")
-@kopf.on.update(GROUP, VERSION, "alertrules", field="spec")
-def validate(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch, **_: Any) -> None:
-    """Validate the rule; write the status (targets as the rule ConfigMaps report them) and warn."""
-    issues = parse_alert_rule(dict(body))[1]
-    targets = shards.target_statuses(rule_file_name(namespace, name))
-    patch.status.update(alert_rule_status(body, issues, targets))
-    if issues:
-        kopf.warn(body, reason="InvalidRule", message="; ".join(describe(i) for i in issues)[:1024])
+@kopf.on.event(GROUP, VERSION, "alertrules")
+def sync_status(body: kopf.Body, type: str, **_: Any) -> None:
+    """Level-based: after any change (spec, or a status write of our own) recompute the status and
+    write it when it differs. A Warning Event goes out when the validation errors change."""
+    if type == "DELETED":
+        return
+    shards.write_rule_status(dict(body), announce=True)

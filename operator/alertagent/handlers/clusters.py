@@ -135,6 +135,15 @@ async def namespace_changed(**_: Any) -> None:
     TRIGGERS.poke_all()
 
 
+async def _wait_for_either(trigger: asyncio.Event, stopped: kopf.DaemonStopped) -> None:
+    waits = [asyncio.ensure_future(trigger.wait()), asyncio.ensure_future(stopped.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+
+
 @kopf.daemon(GROUP, VERSION, "alertmanagerclusters", cancellation_timeout=10)
 async def rules_reconciler(
     *,
@@ -151,10 +160,9 @@ async def rules_reconciler(
     trigger = TRIGGERS.register(key)
     try:
         while not stopped:
-            try:
-                await asyncio.wait_for(trigger.wait(), timeout=5)
-            except TimeoutError:
-                continue
+            await _wait_for_either(trigger, stopped)
+            if stopped:
+                break
             await asyncio.sleep(SETTINGS.debounce_seconds)  # coalesce a burst of changes into one run
             trigger.clear()
             started = time.monotonic()

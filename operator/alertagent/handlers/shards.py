@@ -10,8 +10,8 @@ import kopf
 
 from .. import kube
 from ..api.alertrule import RuleTargetStatus
-from ..render.rules import content_hash
-from ..render.validation import parse_alert_rule
+from ..render.rules import content_hash, rule_file_name
+from ..render.validation import describe, parse_alert_rule
 from ..settings import (
     CLUSTER_LABEL,
     COMPONENT_LABEL,
@@ -28,7 +28,6 @@ from ..status import ShardReport, alert_rule_status
 _REPORTS: dict[str, dict[str, ShardReport]] = {}  # file name → shard name → report
 _REJECTED: dict[str, dict[str, RuleTargetStatus]] = {}  # file name → "cluster/evaluator" → Failed status
 _SHARD_FILES: dict[str, set[str]] = {}  # "ns/shard" → files it held
-_WRITTEN: dict[str, list[dict[str, Any]]] = {}  # file name → targets last written to the rule's status
 _LOCK = threading.Lock()
 
 
@@ -89,21 +88,29 @@ def shard_changed(body: kopf.Body, type: str, namespace: str, name: str, **kwarg
 
 
 def refresh_rule_statuses(file_names: set[str], alertrule_index: kopf.Index[Any, Any]) -> None:
-    """Patch the status of the AlertRules behind these files where their targets changed (blocking)."""
-    if not file_names:
+    """Rewrite the status of the AlertRules behind these files (blocking)."""
+    rules_by_file = {rule_file_name(ns, name): (ns, name) for ns, name in alertrule_index}
+    for file_name in sorted(file_names & rules_by_file.keys()):
+        body = kube.get_object("alertrules", *rules_by_file[file_name])
+        if body is not None:
+            write_rule_status(body, announce=False)
+
+
+def _comparable(status: dict[str, Any]) -> dict[str, Any]:
+    conditions = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []]
+    return {**status, "conditions": conditions}
+
+
+def write_rule_status(body: dict[str, Any], announce: bool) -> None:
+    """Compute an AlertRule's status from its spec and the shard reports; patch it when it changed.
+    With `announce`, post a Warning Event when the validation errors changed to something."""
+    meta = body["metadata"]
+    issues = parse_alert_rule(body)[1]
+    targets = target_statuses(rule_file_name(meta["namespace"], meta["name"]))
+    new = alert_rule_status(body, issues, targets)
+    old = body.get("status") or {}
+    if _comparable({k: old.get(k) for k in new}) == _comparable(new):
         return
-    rules_by_file = {f"{ns}-{name}.yaml": (ns, name) for ns, name in alertrule_index}
-    for file_name in sorted(file_names):
-        if file_name not in rules_by_file:
-            continue
-        targets = target_statuses(file_name)
-        wire = [t.to_wire() for t in sorted(targets, key=lambda t: (t.cluster, t.evaluator))]
-        if _WRITTEN.get(file_name) == wire:
-            continue
-        namespace, name = rules_by_file[file_name]
-        body = kube.get_object("alertrules", namespace, name)
-        if body is None:
-            continue
-        _, issues = parse_alert_rule(body)
-        kube.patch_status("alertrules", namespace, name, alert_rule_status(body, issues, targets))
-        _WRITTEN[file_name] = wire
+    kube.patch_status("alertrules", meta["namespace"], meta["name"], new)
+    if announce and issues and new["validationErrors"] != old.get("validationErrors"):
+        kopf.warn(body, reason="InvalidRule", message="; ".join(describe(i) for i in issues)[:1024])

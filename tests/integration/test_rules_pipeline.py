@@ -1,0 +1,211 @@
+"""The rules pipeline end to end on the real test bed: AlertRule → operator → ConfigMaps → sidecar →
+real Prometheus and vmalert → status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.testbed.alertagent import eventually, start_operator, start_sidecar
+from tests.testbed.controlplane import ControlPlane, table
+from tests.testbed.monitoring import RuleTarget
+from tests.testbed.processes import Process
+
+GROUP, VERSION = "alertagent.io", "v1alpha1"
+
+
+@dataclass
+class Stack:
+    plane: ControlPlane
+    namespace: str
+    prometheus: RuleTarget
+    vmalert: RuleTarget
+    log_dir: Path
+    operator: Process
+    operator_port: int
+    sidecars: list[Process]
+
+    def kubectl(self, *args: str, **kw: Any) -> Any:
+        return self.plane.kubectl("-n", self.namespace, *args, **kw)
+
+    def apply(self, *objects: dict[str, Any]) -> None:
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+
+    def rule_status(self, name: str) -> dict[str, Any]:
+        return json.loads(self.kubectl("get", "alertrule", name, "-o", "json").stdout).get("status") or {}
+
+    def restart_operator(self) -> None:
+        self.operator.stop()
+        self.operator, self.operator_port = start_operator(self.plane, self.log_dir, self.namespace)
+
+
+def alert_rule(name: str, *rules: dict[str, Any], group: str | None = None) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AlertRule", "metadata": {"name": name},
+            "spec": {"groups": [{"name": group or f"{name}.rules", "rules": list(rules)}]}}  # fmt: skip
+
+
+@pytest.fixture
+def stack(
+    installed_crds: ControlPlane, namespace: str, prometheus: RuleTarget, vmalert: RuleTarget, tmp_path: Path
+) -> Iterator[Stack]:
+    cluster = {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
+        "spec": {
+            "alertmanager": {"url": "http://127.0.0.1:9"},
+            "ruleEvaluators": [{"name": "prometheus", "type": "prometheus", "url": prometheus.url},
+                               {"name": "vmalert", "type": "vmalert", "url": vmalert.url}],
+            "selectors": {"alertRules": {"namespaces": [namespace]}},
+        },
+    }  # fmt: skip
+    installed_crds.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(cluster))
+    operator, port = start_operator(installed_crds, tmp_path, namespace)
+    sidecars = [
+        start_sidecar(installed_crds, tmp_path, namespace, "main", t.name, t.rules_dir, t.url)[0]
+        for t in (prometheus, vmalert)
+    ]
+    s = Stack(installed_crds, namespace, prometheus, vmalert, tmp_path, operator, port, sidecars)
+    try:
+        yield s
+    finally:
+        for proc in [s.operator, *s.sidecars]:
+            proc.stop()
+
+
+def _synced(stack: Stack, name: str, expected: str = "2/2") -> dict[str, Any]:
+    seen: list[dict[str, Any]] = [{}]
+
+    def check() -> dict[str, Any] | None:
+        seen[0] = status = stack.rule_status(name)
+        return status if status.get("synced") == expected and status["conditions"][0]["status"] == "True" else None
+
+    try:
+        return eventually(check, 45, what=f"{name} synced {expected}")  # type: ignore[no-any-return]
+    except AssertionError as err:
+        raise AssertionError(f"{err}; status: {json.dumps(seen[0], indent=1)}") from None
+
+
+def _rules_in(target: RuleTarget, file_name: str) -> dict[str, list[str]]:
+    body = httpx.get(f"{target.url}/api/v1/rules", timeout=5).json()
+    return {g["name"]: [r["name"] for r in g["rules"]] for g in body["data"]["groups"] or []
+            if Path(g["file"]).name == file_name}  # fmt: skip
+
+
+def test_apply_update_delete_reach_prometheus_and_vmalert(stack: Stack) -> None:
+    ns = stack.namespace
+    stack.apply(alert_rule("api", {"alert": "ApiDown", "expr": 'up{job="api"} == 0', "for": "1m"}))
+    status = _synced(stack, "api")
+    assert {(t["evaluator"], t["state"]) for t in status["targets"]} == {
+        ("prometheus", "Synced"),
+        ("vmalert", "Synced"),
+    }
+    for target in (stack.prometheus, stack.vmalert):
+        assert _rules_in(target, f"{ns}-api.yaml") == {"api.rules": ["ApiDown"]}
+    [row] = table(stack.kubectl("get", "alertrules", "api").stdout)
+    assert (row["RULES"], row["SYNCED"], row["READY"]) == ("1", "2/2", "True")
+
+    stack.apply(alert_rule("api", {"alert": "ApiDown", "expr": 'up{job="api"} == 0'},
+                           {"record": "job:up:sum", "expr": "sum by (job) (up)"}))  # fmt: skip
+    for target in (stack.prometheus, stack.vmalert):
+        eventually(lambda t=target: _rules_in(t, f"{ns}-api.yaml") == {"api.rules": ["ApiDown", "job:up:sum"]},
+                   what="update loaded")  # fmt: skip
+    _synced(stack, "api")
+
+    stack.kubectl("delete", "alertrule", "api")
+    for target in (stack.prometheus, stack.vmalert):
+        eventually(lambda t=target: _rules_in(t, f"{ns}-api.yaml") == {}, what="delete propagated")
+
+
+def test_invalid_rule_is_left_out_alone_and_its_last_good_version_stays(
+    stack: Stack, api_client: client.ApiClient
+) -> None:
+    ns = stack.namespace
+    stack.apply(alert_rule("good", {"alert": "Good", "expr": "vector(1)"}),
+                alert_rule("flaky", {"alert": "Flaky", "expr": "vector(1)"}))  # fmt: skip
+    _synced(stack, "good")
+    _synced(stack, "flaky")
+
+    stack.apply(alert_rule("flaky", {"alert": "Flaky", "expr": "sum(rate(x[5m])"}))
+    status = eventually(lambda: (s := stack.rule_status("flaky")).get("validationErrors") and s, what="invalid status")
+    [error] = status["validationErrors"]
+    assert error == {"group": "flaky.rules", "rule": "Flaky", "field": "spec.groups[0].rules[0].expr",
+                     "message": "invalid PromQL: unclosed left parenthesis"}  # fmt: skip
+    ready = status["conditions"][0]
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "Invalid")
+    events = client.CoreV1Api(api_client).list_namespaced_event(ns, field_selector="involvedObject.name=flaky").items
+    assert any(e.type == "Warning" and "unclosed left parenthesis" in e.message for e in events)
+
+    # Others keep syncing; the invalid one keeps its last good version loaded.
+    stack.apply(alert_rule("good", {"alert": "Good", "expr": "vector(1)"}, {"alert": "Better", "expr": "vector(2)"}))
+    eventually(lambda: _rules_in(stack.prometheus, f"{ns}-good.yaml") == {"good.rules": ["Good", "Better"]})
+    assert _rules_in(stack.prometheus, f"{ns}-flaky.yaml") == {"flaky.rules": ["Flaky"]}
+    assert _rules_in(stack.vmalert, f"{ns}-flaky.yaml") == {"flaky.rules": ["Flaky"]}
+
+    # Fixing it clears the error and syncs.
+    stack.apply(alert_rule("flaky", {"alert": "Fixed", "expr": "vector(1)"}))
+    assert _synced(stack, "flaky")["validationErrors"] == []
+    eventually(lambda: _rules_in(stack.prometheus, f"{ns}-flaky.yaml") == {"flaky.rules": ["Fixed"]})
+
+
+def test_many_rules_at_once_cause_one_write_per_shard(stack: Stack, api_client: client.ApiClient) -> None:
+    rules = [alert_rule(f"r{i:02d}", {"alert": f"A{i}", "expr": "vector(1)"}) for i in range(30)]
+    stack.apply(*rules)
+    eventually(lambda: stack.rule_status("r29").get("synced") == "2/2", 60)
+    core = client.CoreV1Api(api_client)
+    shards = core.list_namespaced_config_map(stack.namespace, label_selector="alertagent.io/component=rules").items
+    assert sorted(cm.metadata.name for cm in shards) == ["main-prometheus-rules-0", "main-vmalert-rules-0"]
+    for cm in shards:
+        assert len(cm.data) == 30
+        [owner] = cm.metadata.owner_references
+        assert (owner.kind, owner.name, owner.controller) == ("AlertmanagerCluster", "main", True)
+    # The operator's distribution counter: writes (creates/updates) it made, per cluster.
+    text = httpx.get(f"http://127.0.0.1:{stack.operator_port + 1}/metrics", timeout=5).text
+    writes = [line for line in text.splitlines() if line.startswith("alertagent_rule_distribution_total{")]
+    assert writes and float(writes[0].rsplit(" ", 1)[1]) <= 4, writes  # 2 shards, at most one extra write each
+
+
+def test_operator_restart_writes_nothing_and_reloads_nothing(stack: Stack, api_client: client.ApiClient) -> None:
+    stack.apply(alert_rule("steady", {"alert": "Steady", "expr": "vector(1)"}))
+    _synced(stack, "steady")
+    core = client.CoreV1Api(api_client)
+
+    def versions() -> dict[str, str]:
+        items = core.list_namespaced_config_map(stack.namespace, label_selector="alertagent.io/component=rules").items
+        return {cm.metadata.name: cm.metadata.resource_version for cm in items}
+
+    def last_reload() -> float:
+        text = httpx.get(f"{stack.prometheus.url}/metrics", timeout=5).text
+        line = next(
+            x for x in text.splitlines() if x.startswith("prometheus_config_last_reload_success_timestamp_seconds")
+        )
+        return float(line.split()[-1])
+
+    before, reloaded_at = versions(), last_reload()
+    stack.restart_operator()
+    eventually(
+        lambda: httpx.get(f"http://127.0.0.1:{stack.operator_port + 1}/metrics").text.count(
+            'alertagent_reconcile_total{kind="AlertmanagerCluster",result="ok"}'
+        ),
+        what="a reconcile after restart",
+    )
+    assert versions() == before
+    assert last_reload() == reloaded_at
+    assert stack.rule_status("steady")["synced"] == "2/2"
+
+
+def test_deleting_the_cluster_garbage_collects_its_config_maps(stack: Stack, api_client: client.ApiClient) -> None:
+    stack.apply(alert_rule("doomed", {"alert": "Doomed", "expr": "vector(1)"}))
+    _synced(stack, "doomed")
+    core = client.CoreV1Api(api_client)
+    selector = "alertagent.io/component=rules"
+    assert len(core.list_namespaced_config_map(stack.namespace, label_selector=selector).items) == 2
+    stack.kubectl("delete", "alertmanagercluster", "main", "--wait=true", "--timeout=60s")
+    eventually(lambda: core.list_namespaced_config_map(stack.namespace, label_selector=selector).items == [], 60,
+               what="ConfigMaps garbage-collected")  # fmt: skip

@@ -1,0 +1,95 @@
+"""AlertAgent's own processes (the operator and the sidecar), run from the project's virtualenv as a
+user would run them, against the test bed."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .controlplane import ControlPlane
+from .processes import Process, free_port, http_ok
+
+BIN = Path(sys.executable).parent
+
+
+def start_operator(plane: ControlPlane, log_dir: Path, namespace: str, debounce: float = 0.3) -> tuple[Process, int]:
+    """`alertagent run -n NAMESPACE`; returns the process and its HTTP port (metrics on port + 1)."""
+    port = free_port()
+    while free_port() == port + 1:  # make it unlikely the metrics port is taken
+        port = free_port()
+    proc = Process(
+        f"operator-{port}",
+        [str(BIN / "alertagent"), "run", "-n", namespace, "--http-port", str(port), "--debounce", str(debounce)],
+        log_dir,
+        env={"KUBECONFIG": str(plane.kubeconfig)},
+    )
+    proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "live")
+    return proc, port
+
+
+def start_sidecar(
+    plane: ControlPlane, log_dir: Path, namespace: str, cluster: str, evaluator: str, rules_dir: Path, target_url: str
+) -> tuple[Process, int]:
+    port = free_port()
+    proc = Process(
+        f"sidecar-{evaluator}-{port}",
+        [
+            str(BIN / "alertagent-sidecar"),
+            "--namespace",
+            namespace,
+            "--selector",
+            f"alertagent.io/cluster={cluster},alertagent.io/evaluator={evaluator}",
+            "--rules-dir",
+            str(rules_dir),
+            "--target-url",
+            target_url,
+            "--target-name",
+            evaluator,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--debounce",
+            "0.2",
+            "--verify-timeout",
+            "10",
+        ],
+        log_dir,
+        env={"KUBECONFIG": str(plane.kubeconfig)},
+    )
+    proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 30, "live")
+    return proc, port
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.25, what: str = "") -> Any:
+    """Poll `check` until it returns something truthy; fail with the last value or error."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as err:
+            last = err
+        time.sleep(interval)
+    raise AssertionError(f"{what or 'condition'} not met within {timeout}s; last: {last!r}")
+
+
+def metric_value(port: int, name: str, labels: dict[str, str] | None = None) -> float:
+    """Sum of a metric's samples on `:port/metrics` matching `labels`."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        if series.split("{")[0] != name:
+            continue
+        if labels and not all(f'{k}="{v}"' in series for k, v in labels.items()):
+            continue
+        total += float(value)
+    return total
