@@ -56,6 +56,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings(namespaces=[] if args.all_namespaces else args.namespace or [])
     if args.http_port is not None:
         settings.http_port = args.http_port
+    if args.metrics_port is not None:
+        settings.metrics_port = args.metrics_port
     if args.debounce is not None:
         settings.debounce_seconds = args.debounce
     if args.log_format is not None:
@@ -87,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     scope = run.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", help="watch this namespace (repeatable)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
-    run.add_argument("--http-port", type=int, help="liveness at :PORT/healthz, metrics at :PORT+1 (default 8080)")
+    run.add_argument("--http-port", type=int, help="liveness probe at :PORT/healthz (default 8080)")
+    run.add_argument("--metrics-port", type=int, help="Prometheus metrics at :PORT/metrics (default 8081)")
     run.add_argument("--debounce", type=float, metavar="SECONDS", help="coalesce changes for this long (default 1)")
     run.add_argument("--log-format", choices=["json", "plain"], help="log format (default json)")
     run.set_defaults(func=_run)

@@ -25,7 +25,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
     settings.execution.max_workers = 8
-    start_http_server(SETTINGS.http_port + 1)  # /metrics next to the liveness port
+    start_http_server(SETTINGS.metrics_port)
 
 
 def run(settings: Settings) -> None:
@@ -33,6 +33,8 @@ def run(settings: Settings) -> None:
     from . import handlers  # noqa: F401, PLC0415 - registers the handlers
 
     SETTINGS.__dict__.update(settings.__dict__)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe request is noise
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # "Handler ... succeeded" per event too
     kopf.configure(
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
         verbose=False,

@@ -20,7 +20,8 @@ RULES_COMPONENT = "rules"
 @dataclass
 class Settings:
     namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
-    http_port: int = int(os.environ.get("ALERTAGENT_HTTP_PORT", "8080"))
+    http_port: int = int(os.environ.get("ALERTAGENT_HTTP_PORT", "8080"))  # liveness: /healthz
+    metrics_port: int = int(os.environ.get("ALERTAGENT_METRICS_PORT", "8081"))  # /metrics
     debounce_seconds: float = float(os.environ.get("ALERTAGENT_DEBOUNCE_SECONDS", "1.0"))
     health_interval_seconds: float = float(os.environ.get("ALERTAGENT_HEALTH_INTERVAL_SECONDS", "30"))
     log_format: str = os.environ.get("ALERTAGENT_LOG_FORMAT", "json")

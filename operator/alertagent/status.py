@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .api.alertmanagercluster import ObjectCounts, TargetHealth
 from .api.alertrule import RuleTargetStatus, ValidationIssue
 from .api.common import Condition
 
@@ -90,4 +91,38 @@ def alert_rule_status(
         "targets": [t.to_wire() for t in targets],
         "validationErrors": [i.to_wire() for i in issues],
         "conditions": [ready_condition(ready, reason, message, generation, status.get("conditions"))],
+    }
+
+
+def cluster_status(
+    body: Mapping[str, Any],
+    health: list[TargetHealth],
+    rules_per_evaluator: Mapping[str, int],
+    last_error: str | None,
+) -> dict[str, Any]:
+    """The operator-owned part of an AlertmanagerCluster's status."""
+    generation = (body.get("metadata") or {}).get("generation")
+    targets = [
+        t if t.type == "alertmanager" else t.model_copy(update={"rules": rules_per_evaluator.get(t.name, 0)})
+        for t in health
+    ]
+    reachable = sum(bool(t.reachable) for t in targets)
+    unhealthy = [f"{t.name}: {t.message or 'unreachable'}" for t in targets if not t.reachable]
+    if last_error:
+        ready, reason, message = False, "RenderFailed", last_error
+    elif not targets:
+        ready, reason, message = False, "Probing", "waiting for the first health probe"
+    elif unhealthy:
+        ready, reason, message = False, "TargetsUnhealthy", "; ".join(unhealthy)
+    else:
+        ready, reason, message = True, "Healthy", f"{reachable}/{len(targets)} targets healthy"
+    old = body.get("status") or {}
+    return {
+        "observedGeneration": generation,
+        "targets": [t.to_wire() for t in targets],
+        "healthy": f"{reachable}/{len(targets)}",
+        "lastError": last_error or "",
+        # Every evaluator gets the same rules (bar files too large for one of them): count them once.
+        "counts": ObjectCounts(rules=max(rules_per_evaluator.values(), default=0)).to_wire(),
+        "conditions": [ready_condition(ready, reason, message, generation, old.get("conditions"))],
     }

@@ -16,7 +16,7 @@ from kubernetes import client
 
 from tests.testbed.alertagent import eventually, start_operator, start_sidecar
 from tests.testbed.controlplane import ControlPlane, table
-from tests.testbed.monitoring import RuleTarget
+from tests.testbed.monitoring import AlertmanagerTarget, RuleTarget
 from tests.testbed.processes import Process
 
 GROUP, VERSION = "alertagent.io", "v1alpha1"
@@ -30,7 +30,7 @@ class Stack:
     vmalert: RuleTarget
     log_dir: Path
     operator: Process
-    operator_port: int
+    operator_metrics_port: int
     sidecars: list[Process]
 
     def kubectl(self, *args: str, **kw: Any) -> Any:
@@ -44,7 +44,7 @@ class Stack:
 
     def restart_operator(self) -> None:
         self.operator.stop()
-        self.operator, self.operator_port = start_operator(self.plane, self.log_dir, self.namespace)
+        self.operator, self.operator_metrics_port = start_operator(self.plane, self.log_dir, self.namespace)
 
 
 def alert_rule(name: str, *rules: dict[str, Any], group: str | None = None) -> dict[str, Any]:
@@ -54,12 +54,17 @@ def alert_rule(name: str, *rules: dict[str, Any], group: str | None = None) -> d
 
 @pytest.fixture
 def stack(
-    installed_crds: ControlPlane, namespace: str, prometheus: RuleTarget, vmalert: RuleTarget, tmp_path: Path
+    installed_crds: ControlPlane,
+    namespace: str,
+    prometheus: RuleTarget,
+    vmalert: RuleTarget,
+    alertmanager: AlertmanagerTarget,
+    tmp_path: Path,
 ) -> Iterator[Stack]:
     cluster = {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
         "spec": {
-            "alertmanager": {"url": "http://127.0.0.1:9"},
+            "alertmanager": {"url": alertmanager.url},
             "ruleEvaluators": [{"name": "prometheus", "type": "prometheus", "url": prometheus.url},
                                {"name": "vmalert", "type": "vmalert", "url": vmalert.url}],
             "selectors": {"alertRules": {"namespaces": [namespace]}},
@@ -166,7 +171,7 @@ def test_many_rules_at_once_cause_one_write_per_shard(stack: Stack, api_client: 
         [owner] = cm.metadata.owner_references
         assert (owner.kind, owner.name, owner.controller) == ("AlertmanagerCluster", "main", True)
     # The operator's distribution counter: writes (creates/updates) it made, per cluster.
-    text = httpx.get(f"http://127.0.0.1:{stack.operator_port + 1}/metrics", timeout=5).text
+    text = httpx.get(f"http://127.0.0.1:{stack.operator_metrics_port}/metrics", timeout=5).text
     writes = [line for line in text.splitlines() if line.startswith("alertagent_rule_distribution_total{")]
     assert writes and float(writes[0].rsplit(" ", 1)[1]) <= 4, writes  # 2 shards, at most one extra write each
 
@@ -190,7 +195,7 @@ def test_operator_restart_writes_nothing_and_reloads_nothing(stack: Stack, api_c
     before, reloaded_at = versions(), last_reload()
     stack.restart_operator()
     eventually(
-        lambda: httpx.get(f"http://127.0.0.1:{stack.operator_port + 1}/metrics").text.count(
+        lambda: httpx.get(f"http://127.0.0.1:{stack.operator_metrics_port}/metrics").text.count(
             'alertagent_reconcile_total{kind="AlertmanagerCluster",result="ok"}'
         ),
         what="a reconcile after restart",
@@ -209,3 +214,51 @@ def test_deleting_the_cluster_garbage_collects_its_config_maps(stack: Stack, api
     stack.kubectl("delete", "alertmanagercluster", "main", "--wait=true", "--timeout=60s")
     eventually(lambda: core.list_namespaced_config_map(stack.namespace, label_selector=selector).items == [], 60,
                what="ConfigMaps garbage-collected")  # fmt: skip
+
+
+def test_target_down_shows_failure_and_converges_when_it_returns(stack: Stack) -> None:
+    ns = stack.namespace
+    stack.apply(alert_rule("svc", {"alert": "V1", "expr": "vector(1)"}))
+    _synced(stack, "svc")
+    stack.prometheus.stop()
+    stack.apply(alert_rule("svc", {"alert": "V2", "expr": "vector(1)"}))
+
+    def prometheus_failed_vmalert_synced() -> dict[str, Any] | None:
+        targets = {t["evaluator"]: t for t in stack.rule_status("svc").get("targets", [])}
+        states = {name: t["state"] for name, t in targets.items()}
+        return targets if states == {"prometheus": "Failed", "vmalert": "Synced"} else None
+
+    targets = eventually(prometheus_failed_vmalert_synced, 45, what="prometheus Failed, vmalert Synced")
+    assert "reload" in targets["prometheus"]["message"] and "ConnectError" in targets["prometheus"]["message"]
+    [row] = table(stack.kubectl("get", "alertrule", "svc").stdout)
+    assert (row["SYNCED"], row["READY"]) == ("1/2", "False")
+
+    stack.prometheus.start_again("/-/ready")
+    _synced(stack, "svc")
+    assert _rules_in(stack.prometheus, f"{ns}-svc.yaml") == {"svc.rules": ["V2"]}
+
+
+def test_cluster_status_reports_health_and_rule_counts(stack: Stack) -> None:
+    stack.apply(alert_rule("counted", {"alert": "A", "expr": "vector(1)"}, {"alert": "B", "expr": "vector(1)"}))
+    _synced(stack, "counted")
+
+    def cluster_row() -> dict[str, str] | None:
+        [row] = table(stack.kubectl("get", "amc", "main").stdout)
+        return row if (row["HEALTHY"], row["RULES"], row["READY"]) == ("3/3", "2", "True") else None
+
+    try:
+        row = eventually(cluster_row, 30, what="cluster healthy with 2 rules")
+    except AssertionError:
+        print(stack.kubectl("get", "amc", "main", "-o", "yaml").stdout)
+        raise
+    assert row["ALERTMANAGER"].startswith("http://127.0.0.1:")
+    status = json.loads(stack.kubectl("get", "amc", "main", "-o", "json").stdout)["status"]
+    by_name = {t["name"]: t for t in status["targets"]}
+    assert by_name["alertmanager"]["version"] == "0.25.0" and by_name["alertmanager"]["peers"] == 0
+    assert by_name["prometheus"]["version"].startswith("2.") and by_name["prometheus"]["rules"] == 2
+    assert by_name["vmalert"]["rules"] == 2
+
+    stack.vmalert.stop()
+    eventually(lambda: table(stack.kubectl("get", "amc", "main").stdout)[0]["HEALTHY"] == "2/3", 30)
+    ready = json.loads(stack.kubectl("get", "amc", "main", "-o", "json").stdout)["status"]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "TargetsUnhealthy") and "vmalert" in ready["message"]

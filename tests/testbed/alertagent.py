@@ -18,18 +18,27 @@ BIN = Path(sys.executable).parent
 
 
 def start_operator(plane: ControlPlane, log_dir: Path, namespace: str, debounce: float = 0.3) -> tuple[Process, int]:
-    """`alertagent run -n NAMESPACE`; returns the process and its HTTP port (metrics on port + 1)."""
-    port = free_port()
-    while free_port() == port + 1:  # make it unlikely the metrics port is taken
-        port = free_port()
+    """`alertagent run -n NAMESPACE`; returns the process and its metrics port."""
+    port, metrics_port = free_port(), free_port()
     proc = Process(
         f"operator-{port}",
-        [str(BIN / "alertagent"), "run", "-n", namespace, "--http-port", str(port), "--debounce", str(debounce)],
+        [
+            str(BIN / "alertagent"),
+            "run",
+            "-n",
+            namespace,
+            "--http-port",
+            str(port),
+            "--metrics-port",
+            str(metrics_port),
+            "--debounce",
+            str(debounce),
+        ],
         log_dir,
-        env={"KUBECONFIG": str(plane.kubeconfig)},
+        env={"KUBECONFIG": str(plane.kubeconfig), "ALERTAGENT_HEALTH_INTERVAL_SECONDS": "1"},
     )
     proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "live")
-    return proc, port
+    return proc, metrics_port
 
 
 def start_sidecar(

@@ -41,6 +41,11 @@ class Target:
     def stop(self) -> None:
         self.process.stop()
 
+    def start_again(self, ready_path: str) -> None:
+        """Start the stopped target again, same port and data (as after a crash or rollout)."""
+        self.process = Process(self.name, self.process.argv, self.workdir)
+        self.process.ready_or_stopped(http_ok(f"{self.url}{ready_path}"), 60, "ready")
+
 
 @dataclass
 class RuleTarget(Target):

@@ -200,7 +200,7 @@ class ObjectCounts(Model):
     """What the rendered configuration contains."""
 
     rules: int = 0
-    """Rules across all selected AlertRules."""
+    """Rules of all selected AlertRules (each evaluator's own count is in targets[].rules)."""
     receivers: int = 0
     """Receivers in alertmanager.yaml."""
     routes: int = 0

@@ -11,10 +11,10 @@ from typing import Any
 import kopf
 
 from .. import kube
-from ..api.alertmanagercluster import AlertmanagerCluster
+from ..api.alertmanagercluster import AlertmanagerCluster, TargetHealth
 from ..api.alertrule import AlertRule
 from ..api.base import GROUP, VERSION
-from ..metrics import RECONCILE_DURATION, RECONCILE_TOTAL, RULE_DISTRIBUTION_TOTAL
+from ..metrics import CLUSTER_HEALTH, RECONCILE_DURATION, RECONCILE_TOTAL, RULE_DISTRIBUTION_TOTAL
 from ..render.rules import EvaluatorRules, count_rules, render_evaluator, rule_file_name, selected_rule_files
 from ..settings import (
     CLUSTER_LABEL,
@@ -25,6 +25,8 @@ from ..settings import (
     RULES_COMPONENT,
     SETTINGS,
 )
+from ..status import cluster_status
+from ..targets.probe import probe_cluster
 from . import shards
 from .triggers import TRIGGERS
 
@@ -125,9 +127,36 @@ def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict
     return {name: dict(labels)}
 
 
+_HEALTH: dict[str, list[TargetHealth]] = {}  # cluster → last probe results
+_RENDERED: dict[str, tuple[dict[str, int], str | None]] = {}  # cluster → (rules per evaluator, last error)
+_GENERATIONS: dict[str, int] = {}  # cluster → last generation seen, so status writes do not re-render
+
+
+def write_cluster_status(body: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    key = f"{meta['namespace']}/{meta['name']}"
+    rules, error = _RENDERED.get(key, ({}, None))
+    kube.patch_status("alertmanagerclusters", meta["namespace"], meta["name"],
+                      cluster_status(body, _HEALTH.get(key, []), rules, error))  # fmt: skip
+
+
 @kopf.on.event(GROUP, VERSION, "alertmanagerclusters")
-async def cluster_changed(namespace: str, name: str, **_: Any) -> None:
-    TRIGGERS.poke(f"{namespace}/{name}")
+async def cluster_changed(namespace: str, name: str, body: kopf.Body, type: str, **_: Any) -> None:
+    key = f"{namespace}/{name}"
+    generation = body.metadata.get("generation", 0)
+    if type == "DELETED" or _GENERATIONS.get(key) != generation:
+        _GENERATIONS[key] = generation
+        TRIGGERS.poke(key)
+
+
+@kopf.timer(GROUP, VERSION, "alertmanagerclusters", interval=SETTINGS.health_interval_seconds)
+async def probe_health(body: kopf.Body, namespace: str, name: str, **_: Any) -> None:
+    key = f"{namespace}/{name}"
+    health = await probe_cluster(AlertmanagerCluster.model_validate(dict(body)))
+    _HEALTH[key] = health
+    for target in health:
+        CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)
+    await asyncio.to_thread(write_cluster_status, dict(body))
 
 
 @kopf.on.event("", "v1", "namespaces")
@@ -172,12 +201,16 @@ async def rules_reconciler(
             except Exception as err:
                 RECONCILE_TOTAL.labels("AlertmanagerCluster", "error").inc()
                 logger.exception("rendering rules of %s failed: %s", key, err)
+                _RENDERED[key] = (_RENDERED.get(key, ({}, None))[0], f"rendering rules failed: {err}")
+                await asyncio.to_thread(write_cluster_status, dict(body))
                 await asyncio.sleep(5)
                 trigger.set()
                 continue
             finally:
                 RECONCILE_DURATION.labels("AlertmanagerCluster").observe(time.monotonic() - started)
             RECONCILE_TOTAL.labels("AlertmanagerCluster", "ok").inc()
+            _RENDERED[key] = (result["rules"], None)
+            await asyncio.to_thread(write_cluster_status, dict(body))
             if result["changed_files"]:
                 await asyncio.to_thread(shards.refresh_rule_statuses, result["changed_files"], alertrule_index)
     finally:

@@ -1,0 +1,54 @@
+"""Health probes of a cluster's targets (async): Prometheus /-/ready, vmalert /health, Alertmanager
+/-/healthy plus /api/v2/status for version and peers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from ..api.alertmanagercluster import AlertmanagerCluster, TargetHealth
+from ..status import now
+from . import alertmanager
+from .rules import HEALTH_PATH
+
+
+async def _probe_evaluator(client: httpx.AsyncClient, name: str, kind: str, url: str) -> TargetHealth:
+    health = TargetHealth(name=name, type=kind, last_check_time=now())
+    try:
+        response = await client.get(f"{url}{HEALTH_PATH[kind]}")
+        health.reachable = response.status_code == 200
+        if not health.reachable:
+            health.message = f"{HEALTH_PATH[kind]} answered HTTP {response.status_code}"
+        elif kind == "prometheus":
+            info = await client.get(f"{url}/api/v1/status/buildinfo")
+            if info.status_code == 200:
+                health.version = info.json()["data"].get("version")
+    except httpx.HTTPError as err:
+        health.reachable, health.message = False, f"{err.__class__.__name__}: {err}"
+    return health
+
+
+async def _probe_alertmanager(client: httpx.AsyncClient, url: str) -> TargetHealth:
+    health = TargetHealth(name="alertmanager", type="alertmanager", last_check_time=now())
+    try:
+        response = await client.get(f"{url}/-/healthy")
+        health.reachable = response.status_code == 200
+        if health.reachable:
+            info = await alertmanager.status(client, url)
+            health.version, health.peers = info.version, info.peers
+        else:
+            health.message = f"/-/healthy answered HTTP {response.status_code}"
+    except httpx.HTTPError as err:
+        health.reachable, health.message = False, f"{err.__class__.__name__}: {err}"
+    return health
+
+
+async def probe_cluster(cluster: AlertmanagerCluster, timeout: float = 5.0) -> list[TargetHealth]:
+    """Probe Alertmanager and every rule evaluator concurrently."""
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        probes = [_probe_alertmanager(client, cluster.spec.alertmanager.url.rstrip("/"))]
+        probes += [
+            _probe_evaluator(client, ev.name, ev.type, ev.url.rstrip("/")) for ev in cluster.spec.rule_evaluators or []
+        ]
+        return list(await asyncio.gather(*probes))
