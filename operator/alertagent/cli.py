@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from pathlib import Path
+
+import yaml
 
 from .api.crd import all_crd_files
 from .manifests import ManifestError, load_manifests
@@ -66,6 +69,44 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rules(args: argparse.Namespace) -> int:
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415 - only cluster commands need it
+
+    from . import revisions  # noqa: PLC0415
+
+    try:
+        history = revisions.list_revisions(args.namespace, args.name)
+        if args.rules_command == "history":
+            if not history:
+                print(f"AlertRule {args.namespace}/{args.name} has no revisions", file=sys.stderr)
+                return 1
+            print(f"{'REVISION':<10}{'CREATED':<27}{'GROUPS':<8}{'RULES':<7}SPEC HASH")
+            for rev in history:
+                groups = rev.spec.get("groups") or []
+                rules = sum(len(g.get("rules") or []) for g in groups)
+                print(f"{rev.revision:<10}{rev.created:<27}{len(groups):<8}{rules:<7}{rev.spec_hash}")
+            return 0
+        if args.rules_command == "diff":
+            by_number = {r.revision: r for r in history}
+            missing = [n for n in (args.from_, args.to) if n not in by_number]
+            if missing:
+                print(f"error: AlertRule {args.namespace}/{args.name} has no revision {missing[0]}", file=sys.stderr)
+                return EXIT_USAGE
+            old, new = (yaml.safe_dump(by_number[n].spec, sort_keys=True).splitlines(keepends=True)
+                        for n in (args.from_, args.to))  # fmt: skip
+            sys.stdout.writelines(difflib.unified_diff(old, new, f"revision {args.from_}", f"revision {args.to}"))
+            return 0
+        target = revisions.rollback(args.namespace, args.name, args.to)
+        print(f"alertrule.alertagent.io/{args.name} rolled back to revision {target.revision}")
+        return 0
+    except LookupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ApiException as err:
+        print(f"error: {err.status} {err.reason}: {err.body}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alertagent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -84,6 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder to write rule files into")
     render.add_argument("--report-json", metavar="FILE", help="also write a JSON report of every object")
     render.set_defaults(func=_render)
+
+    rules = commands.add_parser("rules", help="revision history, diff and rollback of an AlertRule (against a cluster)")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
+    history = rules_commands.add_parser("history", help="list the revisions of an AlertRule")
+    diff = rules_commands.add_parser("diff", help="show how two revisions differ")
+    diff.add_argument("--from", dest="from_", type=int, required=True, metavar="A", help="older revision")
+    diff.add_argument("--to", type=int, required=True, metavar="B", help="newer revision")
+    rollback = rules_commands.add_parser("rollback", help="restore the spec of an earlier revision")
+    rollback.add_argument("--to", type=int, required=True, metavar="N", help="revision to restore")
+    for sub in (history, diff, rollback):
+        sub.add_argument("name", help="AlertRule name")
+        sub.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+        sub.set_defaults(func=_rules)
 
     run = commands.add_parser("run", help="run the operator (Kopf) against the current kubeconfig or in-cluster")
     scope = run.add_mutually_exclusive_group()

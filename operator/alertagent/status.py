@@ -62,6 +62,7 @@ def alert_rule_status(
     body: Mapping[str, Any],
     issues: list[ValidationIssue],
     targets: list[RuleTargetStatus],
+    revision: int | None = None,
 ) -> dict[str, Any]:
     """The operator-owned part of an AlertRule's status."""
     spec = body.get("spec") or {}
@@ -86,6 +87,7 @@ def alert_rule_status(
         ready, reason, message = True, "Synced", f"loaded by {synced}/{len(targets)} targets"
     return {
         "observedGeneration": generation,
+        "revision": revision if revision is not None else status.get("revision"),
         "ruleCount": rule_count,
         "synced": f"{synced}/{len(targets)}",
         "targets": [t.to_wire() for t in targets],

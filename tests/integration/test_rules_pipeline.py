@@ -4,6 +4,8 @@ real Prometheus and vmalert → status."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.testbed.alertagent import eventually, start_operator, start_sidecar
+from tests.testbed.alertagent import BIN, eventually, start_operator, start_sidecar
 from tests.testbed.controlplane import ControlPlane, table
 from tests.testbed.monitoring import AlertmanagerTarget, RuleTarget
 from tests.testbed.processes import Process
@@ -262,3 +264,43 @@ def test_cluster_status_reports_health_and_rule_counts(stack: Stack) -> None:
     eventually(lambda: table(stack.kubectl("get", "amc", "main").stdout)[0]["HEALTHY"] == "2/3", 30)
     ready = json.loads(stack.kubectl("get", "amc", "main", "-o", "json").stdout)["status"]["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "TargetsUnhealthy") and "vmalert" in ready["message"]
+
+
+def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "alertagent"), *args], capture_output=True, text=True, check=False, timeout=60,
+                          env={**os.environ, "KUBECONFIG": str(stack.plane.kubeconfig)})  # fmt: skip
+
+
+def test_revisions_history_diff_and_rollback_end_to_end(stack: Stack, api_client: client.ApiClient) -> None:
+    ns = stack.namespace
+    stack.apply(alert_rule("versioned", {"alert": "First", "expr": "vector(1)"}))
+    assert _synced(stack, "versioned")["revision"] == 1
+    stack.apply(alert_rule("versioned", {"alert": "Second", "expr": "vector(2)"}))
+    eventually(lambda: _rules_in(stack.prometheus, f"{ns}-versioned.yaml") == {"versioned.rules": ["Second"]})
+    assert _synced(stack, "versioned")["revision"] == 2
+
+    history = _cli(stack, "rules", "history", "versioned", "-n", ns)
+    assert history.returncode == 0, history.stderr
+    assert [line.split()[0] for line in history.stdout.splitlines()[1:]] == ["1", "2"]
+
+    diff = _cli(stack, "rules", "diff", "versioned", "-n", ns, "--from", "1", "--to", "2")
+    assert diff.returncode == 0, diff.stderr
+    assert "-  - alert: First" in diff.stdout and "+  - alert: Second" in diff.stdout
+
+    rollback = _cli(stack, "rules", "rollback", "versioned", "-n", ns, "--to", "1")
+    assert rollback.returncode == 0, rollback.stderr
+    eventually(lambda: _rules_in(stack.prometheus, f"{ns}-versioned.yaml") == {"versioned.rules": ["First"]})
+    eventually(lambda: _rules_in(stack.vmalert, f"{ns}-versioned.yaml") == {"versioned.rules": ["First"]})
+    try:
+        eventually(lambda: stack.rule_status("versioned").get("revision") == 3, what="rollback is revision 3")
+    except AssertionError:
+        print(stack.kubectl("get", "controllerrevisions", "-o", "yaml").stdout, stack.rule_status("versioned"))
+        raise
+    _synced(stack, "versioned")
+    history = _cli(stack, "rules", "history", "versioned", "-n", ns).stdout
+    assert [line.split()[0] for line in history.splitlines()[1:]] == ["2", "3"]
+    events = client.CoreV1Api(api_client).list_namespaced_event(ns, field_selector="involvedObject.name=versioned")
+    assert any(e.reason == "RolledBack" and "revision 1" in e.message for e in events.items)
+
+    missing = _cli(stack, "rules", "rollback", "versioned", "-n", ns, "--to", "9")
+    assert missing.returncode == 2 and "has no revision 9" in missing.stderr

@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from .. import revisions
 from ..api.alertrule import AlertRule, ValidationIssue
 from ..api.base import GROUP, VERSION
 from ..metrics import INVALID_OBJECTS
@@ -41,8 +42,9 @@ async def poke_clusters(alertrule_index: kopf.Index[tuple[str, str], IndexedRule
 
 @kopf.on.event(GROUP, VERSION, "alertrules")
 def sync_status(body: kopf.Body, type: str, **_: Any) -> None:
-    """Level-based: after any change (spec, or a status write of our own) recompute the status and
-    write it when it differs. A Warning Event goes out when the validation errors change."""
+    """Level-based: after any change (spec, or a status write of our own) record the spec as a
+    revision if it is new, recompute the status and write it when it differs. A Warning Event goes
+    out when the validation errors change."""
     if type == "DELETED":
         return
-    shards.write_rule_status(dict(body), announce=True)
+    shards.write_rule_status(dict(body), announce=True, revision=revisions.record(dict(body)))

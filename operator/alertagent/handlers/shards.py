@@ -101,13 +101,13 @@ def _comparable(status: dict[str, Any]) -> dict[str, Any]:
     return {**status, "conditions": conditions}
 
 
-def write_rule_status(body: dict[str, Any], announce: bool) -> None:
+def write_rule_status(body: dict[str, Any], announce: bool, revision: int | None = None) -> None:
     """Compute an AlertRule's status from its spec and the shard reports; patch it when it changed.
     With `announce`, post a Warning Event when the validation errors changed to something."""
     meta = body["metadata"]
     issues = parse_alert_rule(body)[1]
     targets = target_statuses(rule_file_name(meta["namespace"], meta["name"]))
-    new = alert_rule_status(body, issues, targets)
+    new = alert_rule_status(body, issues, targets, revision)
     old = body.get("status") or {}
     if _comparable({k: old.get(k) for k in new}) == _comparable(new):
         return

@@ -1,0 +1,144 @@
+"""AlertRule revisions as ControllerRevisions owned by the AlertRule, as Deployments and StatefulSets
+keep theirs: one per distinct spec, named by the spec's hash; going back to an earlier spec renumbers
+that revision to the newest number, so a rollback is itself a new revision. Blocking calls."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from . import kube
+from .api.base import GROUP, VERSION
+
+RULE_LABEL = "alertagent.io/alertrule"
+HASH_LABEL = "alertagent.io/spec-hash"
+KEEP_REVISIONS = 20
+
+
+@dataclass(frozen=True)
+class Revision:
+    name: str
+    revision: int
+    spec_hash: str
+    created: str
+    spec: dict[str, Any]
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def _label_value(name: str) -> str:
+    """Label values stop at 63 characters; longer rule names are hashed."""
+    return name if len(name) <= 63 else hashlib.sha256(name.encode()).hexdigest()[:63]
+
+
+def _apps() -> client.AppsV1Api:
+    return client.AppsV1Api(kube.api_client())
+
+
+def list_revisions(namespace: str, rule: str) -> list[Revision]:
+    """The rule's revisions, oldest first."""
+    items = (
+        _apps()
+        .list_namespaced_controller_revision(namespace, label_selector=f"{RULE_LABEL}={_label_value(rule)}")
+        .items
+    )
+    revisions = [
+        Revision(
+            name=cr.metadata.name,
+            revision=int(cr.revision),
+            spec_hash=(cr.metadata.labels or {}).get(HASH_LABEL, ""),
+            created=cr.metadata.creation_timestamp.isoformat() if cr.metadata.creation_timestamp else "",
+            spec=(cr.data or {}).get("spec") or {},
+        )
+        for cr in items
+    ]
+    return sorted(revisions, key=lambda r: r.revision)
+
+
+def record(body: dict[str, Any]) -> int:
+    """Make sure the rule's current spec is its newest revision; return that revision number."""
+    meta, spec = body["metadata"], body.get("spec") or {}
+    namespace, name = meta["namespace"], meta["name"]
+    digest = spec_hash(spec)
+    revisions = list_revisions(namespace, name)
+    latest = revisions[-1] if revisions else None
+    if latest is not None and latest.spec_hash == digest:
+        return latest.revision
+    number = (latest.revision if latest else 0) + 1
+    cr_name = f"{name[:230]}-{digest[:10]}"
+    match = next((r for r in revisions if r.spec_hash == digest), None)
+    if match is not None:
+        # Renumber by re-creating: the API server refuses patches to a ControllerRevision whose data
+        # bytes it would re-encode, even when only `revision` changes.
+        _apps().delete_namespaced_controller_revision(match.name, namespace)
+    revision_object = {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": cr_name,
+            "labels": {RULE_LABEL: _label_value(name), HASH_LABEL: digest},
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "AlertRule",
+                    "name": name,
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "data": {"spec": spec},
+        "revision": number,
+    }
+    try:
+        _apps().create_namespaced_controller_revision(namespace, revision_object)
+    except ApiException as err:
+        if err.status != 409:  # 409: a concurrent event recorded this very revision already
+            raise
+    for old in revisions[: max(0, len(revisions) + 1 - KEEP_REVISIONS)]:
+        if old.spec_hash != digest:
+            _apps().delete_namespaced_controller_revision(old.name, namespace)
+    return number
+
+
+def rollback(namespace: str, name: str, to: int) -> Revision:
+    """Set the rule's spec to that of revision `to` and record an Event; the operator then records
+    the rollback as the newest revision."""
+    target = next((r for r in list_revisions(namespace, name) if r.revision == to), None)
+    if target is None:
+        raise LookupError(f"AlertRule {namespace}/{name} has no revision {to}")
+    custom = kube.custom()
+    rule = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "alertrules", name)
+    rule["spec"] = target.spec  # replace (not merge) the spec; resourceVersion guards concurrent edits
+    rule = custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, "alertrules", name, rule)
+    now = datetime.now(UTC)
+    kube.core().create_namespaced_event(
+        namespace,
+        client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{name}.", namespace=namespace),
+            involved_object=client.V1ObjectReference(
+                api_version=f"{GROUP}/{VERSION}",
+                kind="AlertRule",
+                name=name,
+                namespace=namespace,
+                uid=rule["metadata"]["uid"],
+            ),
+            reason="RolledBack",
+            message=f"spec rolled back to revision {to}",
+            type="Normal",
+            source=client.V1EventSource(component="alertagent-cli"),
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+        ),
+    )
+    return target
