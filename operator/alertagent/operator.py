@@ -24,7 +24,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    settings.execution.max_workers = 8
+    settings.execution.max_workers = 32  # sync handlers wait on the API server, not the CPU
     start_http_server(SETTINGS.metrics_port)
 
 

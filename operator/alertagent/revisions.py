@@ -63,10 +63,29 @@ def list_revisions(namespace: str, rule: str) -> list[Revision]:
     return sorted(revisions, key=lambda r: r.revision)
 
 
+_RECORDED: dict[tuple[str, str, str], tuple[int, int]] = {}  # (ns, name, uid) → (generation, revision)
+
+
 def record(body: dict[str, Any]) -> int:
-    """Make sure the rule's current spec is its newest revision; return that revision number."""
+    """Make sure the rule's current spec is its newest revision; return that revision number.
+    Remembers the generation it recorded, so events that do not change the spec cost no API call."""
     meta, spec = body["metadata"], body.get("spec") or {}
     namespace, name = meta["namespace"], meta["name"]
+    key = (namespace, name, meta.get("uid", ""))
+    known = _RECORDED.get(key)
+    if known is not None and known[0] == meta.get("generation"):
+        return known[1]
+    number = _record(namespace, name, meta, spec)
+    _RECORDED[key] = (meta.get("generation", 0), number)
+    return number
+
+
+def forget(namespace: str, name: str) -> None:
+    for key in [k for k in _RECORDED if k[:2] == (namespace, name)]:
+        del _RECORDED[key]
+
+
+def _record(namespace: str, name: str, meta: dict[str, Any], spec: dict[str, Any]) -> int:
     digest = spec_hash(spec)
     revisions = list_revisions(namespace, name)
     latest = revisions[-1] if revisions else None

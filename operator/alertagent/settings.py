@@ -22,7 +22,8 @@ class Settings:
     namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
     http_port: int = int(os.environ.get("ALERTAGENT_HTTP_PORT", "8080"))  # liveness: /healthz
     metrics_port: int = int(os.environ.get("ALERTAGENT_METRICS_PORT", "8081"))  # /metrics
-    debounce_seconds: float = float(os.environ.get("ALERTAGENT_DEBOUNCE_SECONDS", "1.0"))
+    debounce_seconds: float = float(os.environ.get("ALERTAGENT_DEBOUNCE_SECONDS", "1.0"))  # quiet time
+    debounce_max_seconds: float = float(os.environ.get("ALERTAGENT_DEBOUNCE_MAX_SECONDS", "30"))  # longest wait
     health_interval_seconds: float = float(os.environ.get("ALERTAGENT_HEALTH_INTERVAL_SECONDS", "30"))
     log_format: str = os.environ.get("ALERTAGENT_LOG_FORMAT", "json")
 

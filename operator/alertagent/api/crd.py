@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
+from ..yamlout import dump_yaml
 from .alertmanagercluster import AlertmanagerCluster
 from .alertrule import AlertRule
 from .base import GROUP, VERSION
@@ -162,11 +161,6 @@ def crd_filename(resource: type[Resource]) -> str:
     return f"{GROUP}_{resource.names.plural}.yaml"
 
 
-def render_yaml(doc: dict[str, Any]) -> str:
-    """Deterministic YAML (sorted keys, block style, no line wrapping)."""
-    return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, width=10_000, allow_unicode=True)
-
-
 def all_crd_files() -> dict[str, str]:
     """File name → YAML text for every CRD, as checked in under crds/."""
-    return {crd_filename(r): render_yaml(crd(r)) for r in RESOURCES}
+    return {crd_filename(r): dump_yaml(crd(r)) for r in RESOURCES}

@@ -12,6 +12,7 @@ from .. import revisions
 from ..api.alertrule import AlertRule, ValidationIssue
 from ..api.base import GROUP, VERSION
 from ..metrics import INVALID_OBJECTS
+from ..render.rules import render_rule_file
 from ..render.validation import parse_alert_rule
 from . import shards
 from .triggers import TRIGGERS
@@ -21,6 +22,7 @@ from .triggers import TRIGGERS
 class IndexedRule:
     rule: AlertRule | None  # None when the schema check failed (e.g. CRDs older than the operator)
     issues: tuple[ValidationIssue, ...]
+    rule_file: str | None  # rendered once per change, so a reconcile only packs
 
     @property
     def valid(self) -> bool:
@@ -30,12 +32,27 @@ class IndexedRule:
 @kopf.index(GROUP, VERSION, "alertrules")
 def alertrule_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], IndexedRule]:
     rule, issues = parse_alert_rule(dict(body))
-    return {(namespace, name): IndexedRule(rule, tuple(issues))}
+    rendered = render_rule_file(rule) if rule is not None and not issues else None
+    return {(namespace, name): IndexedRule(rule, tuple(issues), rendered)}
+
+
+_SEEN: dict[tuple[str, str], tuple[int, str]] = {}  # rule → (generation, labels) last seen
 
 
 @kopf.on.event(GROUP, VERSION, "alertrules")
-async def poke_clusters(alertrule_index: kopf.Index[tuple[str, str], IndexedRule], **_: Any) -> None:
-    """Any change to any AlertRule may change what a cluster renders: let the reconcilers look."""
+async def poke_clusters(
+    type: str, namespace: str, name: str, body: kopf.Body, alertrule_index: kopf.Index[Any, IndexedRule], **_: Any
+) -> None:
+    """A change to what a cluster renders (spec, labels, deletion) lets the reconcilers look; our own
+    status writes do not, or every write would poke again."""
+    key = (namespace, name)
+    seen = (body.metadata.get("generation", 0), repr(sorted(body.metadata.labels.items())))
+    if type == "DELETED":
+        _SEEN.pop(key, None)
+    elif _SEEN.get(key) == seen:
+        return
+    else:
+        _SEEN[key] = seen
     TRIGGERS.poke_all()
     INVALID_OBJECTS.labels("AlertRule").set(sum(not r.valid for rs in alertrule_index.values() for r in rs))
 
@@ -46,5 +63,6 @@ def sync_status(body: kopf.Body, type: str, **_: Any) -> None:
     revision if it is new, recompute the status and write it when it differs. A Warning Event goes
     out when the validation errors change."""
     if type == "DELETED":
+        revisions.forget(body.metadata.namespace, body.metadata.name)
         return
     shards.write_rule_status(dict(body), announce=True, revision=revisions.record(dict(body)))

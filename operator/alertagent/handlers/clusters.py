@@ -43,16 +43,18 @@ def _owner_reference(body: dict[str, Any]) -> dict[str, Any]:
             "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}  # fmt: skip
 
 
-def _split(indexed: Any) -> tuple[list[AlertRule], set[str]]:
-    """Valid rules, and the file names of invalid ones."""
-    valid, invalid = [], set()
+def _split(indexed: Any) -> tuple[list[AlertRule], dict[int, str], set[str]]:
+    """Valid rules, their files as rendered at indexing (by id of the rule), and the file names of
+    invalid ones."""
+    valid, rendered, invalid = [], {}, set()
     for (namespace, name), entries in indexed.items():
         for entry in entries:
             if entry.valid:
                 valid.append(entry.rule)
+                rendered[id(entry.rule)] = entry.rule_file
             else:
                 invalid.add(rule_file_name(namespace, name))
-    return valid, invalid
+    return valid, rendered, invalid
 
 
 def _deployed_files(existing: dict[str, Any]) -> dict[str, str]:
@@ -102,8 +104,12 @@ def reconcile_rules(body: dict[str, Any], indexed: Any, namespace_labels: dict[s
     cluster = AlertmanagerCluster.model_validate(body)
     namespace, name = cluster.metadata.namespace or "", cluster.metadata.name or ""
     key = f"{namespace}/{name}"
-    valid, invalid = _split(indexed)
-    selected = selected_rule_files(cluster, valid, namespace_labels)
+    valid, rendered, invalid = _split(indexed)
+    selected = selected_rule_files(cluster, valid, namespace_labels, render=lambda r: rendered[id(r)])
+    known = {  # rule counts of the valid rules; carried-over files are counted by parsing them
+        rule_file_name(r.metadata.namespace or "", r.metadata.name or ""): sum(len(g.rules) for g in r.spec.groups)
+        for r in valid
+    }
     changed_files: set[str] = set()
     rule_counts: dict[str, int] = {}
     writes = 0
@@ -117,7 +123,9 @@ def reconcile_rules(body: dict[str, Any], indexed: Any, namespace_labels: dict[s
         changed_files |= shards.clear_rejections(key, evaluator.name, set(desired.rejected))
         changed_files |= set(desired.rejected)
         writes += _write_evaluator(namespace, body, desired, existing)
-        rule_counts[evaluator.name] = sum(count_rules(t) for t in desired.files.values())
+        rule_counts[evaluator.name] = sum(
+            known[f] if f in known else count_rules(text) for f, text in desired.files.items()
+        )
     RULE_DISTRIBUTION_TOTAL.labels(key, "written").inc(writes)
     return {"changed_files": changed_files, "rules": rule_counts, "writes": writes}
 
@@ -159,9 +167,16 @@ async def probe_health(body: kopf.Body, namespace: str, name: str, **_: Any) -> 
     await asyncio.to_thread(write_cluster_status, dict(body))
 
 
+_NAMESPACE_LABELS: dict[str, dict[str, str]] = {}
+
+
 @kopf.on.event("", "v1", "namespaces")
-async def namespace_changed(**_: Any) -> None:
-    TRIGGERS.poke_all()
+async def namespace_changed(type: str, name: str, labels: kopf.Labels, **_: Any) -> None:
+    """Namespace labels feed namespace selectors: re-render when they change."""
+    current = {} if type == "DELETED" else dict(labels)
+    if _NAMESPACE_LABELS.get(name) != current:
+        _NAMESPACE_LABELS[name] = current
+        TRIGGERS.poke_all()
 
 
 async def _wait_for_either(trigger: asyncio.Event, stopped: kopf.DaemonStopped) -> None:
@@ -171,6 +186,18 @@ async def _wait_for_either(trigger: asyncio.Event, stopped: kopf.DaemonStopped) 
     finally:
         for waiting in waits:
             waiting.cancel()
+
+
+async def _quiet(trigger: asyncio.Event, quiet: float, longest: float) -> None:
+    """Trailing-edge debounce: return once no poke came for `quiet` seconds (or after `longest`), so
+    a burst of changes, however long, becomes one reconcile and one write per shard."""
+    deadline = time.monotonic() + longest
+    while True:
+        trigger.clear()
+        await asyncio.sleep(quiet)
+        if not trigger.is_set() or time.monotonic() >= deadline:
+            trigger.clear()
+            return
 
 
 @kopf.daemon(GROUP, VERSION, "alertmanagerclusters", cancellation_timeout=10)
@@ -192,8 +219,7 @@ async def rules_reconciler(
             await _wait_for_either(trigger, stopped)
             if stopped:
                 break
-            await asyncio.sleep(SETTINGS.debounce_seconds)  # coalesce a burst of changes into one run
-            trigger.clear()
+            await _quiet(trigger, SETTINGS.debounce_seconds, SETTINGS.debounce_max_seconds)
             started = time.monotonic()
             labels = {ns: next(iter(v)) for ns, v in namespace_labels.items()}
             try:
@@ -209,6 +235,8 @@ async def rules_reconciler(
             finally:
                 RECONCILE_DURATION.labels("AlertmanagerCluster").observe(time.monotonic() - started)
             RECONCILE_TOTAL.labels("AlertmanagerCluster", "ok").inc()
+            if result["writes"]:
+                log.info("rule ConfigMaps of %s: %d writes (%s rules)", key, result["writes"], result["rules"])
             _RENDERED[key] = (result["rules"], None)
             await asyncio.to_thread(write_cluster_status, dict(body))
             if result["changed_files"]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +11,7 @@ import yaml
 
 from ..api.alertmanagercluster import AlertmanagerCluster, RuleEvaluator
 from ..api.alertrule import AlertRule
+from ..yamlout import dump_yaml
 from .selection import resource_selected, targeted
 
 
@@ -32,9 +33,7 @@ def rule_file_name(namespace: str, name: str) -> str:
 def render_rule_file(rule: AlertRule) -> str:
     """The Prometheus rule file of one AlertRule: groups and rules in spec order, keys sorted."""
     groups = [group.model_dump(mode="json", by_alias=True, exclude_none=True) for group in rule.spec.groups]
-    return yaml.safe_dump(
-        {"groups": groups}, sort_keys=True, default_flow_style=False, width=10_000, allow_unicode=True
-    )
+    return dump_yaml({"groups": groups})
 
 
 def config_map_prefix(cluster: AlertmanagerCluster, evaluator: RuleEvaluator) -> str:
@@ -126,11 +125,13 @@ def selected_rule_files(
     cluster: AlertmanagerCluster,
     rules: Iterable[AlertRule],
     namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+    render: Callable[[AlertRule], str] = render_rule_file,
 ) -> dict[str, str]:
-    """File name → rule file text of every AlertRule `cluster` selects (rules are assumed valid)."""
+    """File name → rule file text of every AlertRule `cluster` selects (rules are assumed valid).
+    `render` lets a caller supply files it rendered already."""
     namespace_labels = namespace_labels or {}
     return {
-        rule_file_name(r.metadata.namespace or "default", r.metadata.name or ""): render_rule_file(r)
+        rule_file_name(r.metadata.namespace or "default", r.metadata.name or ""): render(r)
         for r in rules
         if selects_rule(cluster, r, namespace_labels.get(r.metadata.namespace or "default"))
     }
