@@ -99,7 +99,7 @@ def _synced(stack: Stack, name: str, expected: str = "2/2") -> dict[str, Any]:
         raise AssertionError(f"{err}; status: {json.dumps(seen[0], indent=1)}") from None
 
 
-def _rules_in(target: RuleTarget, file_name: str) -> dict[str, list[str]]:
+def rules_in(target: RuleTarget, file_name: str) -> dict[str, list[str]]:
     body = httpx.get(f"{target.url}/api/v1/rules", timeout=5).json()
     return {g["name"]: [r["name"] for r in g["rules"]] for g in body["data"]["groups"] or []
             if Path(g["file"]).name == file_name}  # fmt: skip
@@ -114,20 +114,20 @@ def test_apply_update_delete_reach_prometheus_and_vmalert(stack: Stack) -> None:
         ("vmalert", "Synced"),
     }
     for target in (stack.prometheus, stack.vmalert):
-        assert _rules_in(target, f"{ns}-api.yaml") == {"api.rules": ["ApiDown"]}
+        assert rules_in(target, f"{ns}-api.yaml") == {"api.rules": ["ApiDown"]}
     [row] = table(stack.kubectl("get", "alertrules", "api").stdout)
     assert (row["RULES"], row["SYNCED"], row["READY"]) == ("1", "2/2", "True")
 
     stack.apply(alert_rule("api", {"alert": "ApiDown", "expr": 'up{job="api"} == 0'},
                            {"record": "job:up:sum", "expr": "sum by (job) (up)"}))  # fmt: skip
     for target in (stack.prometheus, stack.vmalert):
-        eventually(lambda t=target: _rules_in(t, f"{ns}-api.yaml") == {"api.rules": ["ApiDown", "job:up:sum"]},
+        eventually(lambda t=target: rules_in(t, f"{ns}-api.yaml") == {"api.rules": ["ApiDown", "job:up:sum"]},
                    what="update loaded")  # fmt: skip
     _synced(stack, "api")
 
     stack.kubectl("delete", "alertrule", "api")
     for target in (stack.prometheus, stack.vmalert):
-        eventually(lambda t=target: _rules_in(t, f"{ns}-api.yaml") == {}, what="delete propagated")
+        eventually(lambda t=target: rules_in(t, f"{ns}-api.yaml") == {}, what="delete propagated")
 
 
 def test_invalid_rule_is_left_out_alone_and_its_last_good_version_stays(
@@ -151,14 +151,14 @@ def test_invalid_rule_is_left_out_alone_and_its_last_good_version_stays(
 
     # Others keep syncing; the invalid one keeps its last good version loaded.
     stack.apply(alert_rule("good", {"alert": "Good", "expr": "vector(1)"}, {"alert": "Better", "expr": "vector(2)"}))
-    eventually(lambda: _rules_in(stack.prometheus, f"{ns}-good.yaml") == {"good.rules": ["Good", "Better"]})
-    assert _rules_in(stack.prometheus, f"{ns}-flaky.yaml") == {"flaky.rules": ["Flaky"]}
-    assert _rules_in(stack.vmalert, f"{ns}-flaky.yaml") == {"flaky.rules": ["Flaky"]}
+    eventually(lambda: rules_in(stack.prometheus, f"{ns}-good.yaml") == {"good.rules": ["Good", "Better"]})
+    assert rules_in(stack.prometheus, f"{ns}-flaky.yaml") == {"flaky.rules": ["Flaky"]}
+    assert rules_in(stack.vmalert, f"{ns}-flaky.yaml") == {"flaky.rules": ["Flaky"]}
 
     # Fixing it clears the error and syncs.
     stack.apply(alert_rule("flaky", {"alert": "Fixed", "expr": "vector(1)"}))
     assert _synced(stack, "flaky")["validationErrors"] == []
-    eventually(lambda: _rules_in(stack.prometheus, f"{ns}-flaky.yaml") == {"flaky.rules": ["Fixed"]})
+    eventually(lambda: rules_in(stack.prometheus, f"{ns}-flaky.yaml") == {"flaky.rules": ["Fixed"]})
 
 
 def test_many_rules_at_once_cause_one_write_per_shard(stack: Stack, api_client: client.ApiClient) -> None:
@@ -237,7 +237,7 @@ def test_target_down_shows_failure_and_converges_when_it_returns(stack: Stack) -
 
     stack.prometheus.start_again("/-/ready")
     _synced(stack, "svc")
-    assert _rules_in(stack.prometheus, f"{ns}-svc.yaml") == {"svc.rules": ["V2"]}
+    assert rules_in(stack.prometheus, f"{ns}-svc.yaml") == {"svc.rules": ["V2"]}
 
 
 def test_cluster_status_reports_health_and_rule_counts(stack: Stack) -> None:
@@ -276,7 +276,7 @@ def test_revisions_history_diff_and_rollback_end_to_end(stack: Stack, api_client
     stack.apply(alert_rule("versioned", {"alert": "First", "expr": "vector(1)"}))
     assert _synced(stack, "versioned")["revision"] == 1
     stack.apply(alert_rule("versioned", {"alert": "Second", "expr": "vector(2)"}))
-    eventually(lambda: _rules_in(stack.prometheus, f"{ns}-versioned.yaml") == {"versioned.rules": ["Second"]})
+    eventually(lambda: rules_in(stack.prometheus, f"{ns}-versioned.yaml") == {"versioned.rules": ["Second"]})
     assert _synced(stack, "versioned")["revision"] == 2
 
     history = _cli(stack, "rules", "history", "versioned", "-n", ns)
@@ -289,8 +289,8 @@ def test_revisions_history_diff_and_rollback_end_to_end(stack: Stack, api_client
 
     rollback = _cli(stack, "rules", "rollback", "versioned", "-n", ns, "--to", "1")
     assert rollback.returncode == 0, rollback.stderr
-    eventually(lambda: _rules_in(stack.prometheus, f"{ns}-versioned.yaml") == {"versioned.rules": ["First"]})
-    eventually(lambda: _rules_in(stack.vmalert, f"{ns}-versioned.yaml") == {"versioned.rules": ["First"]})
+    eventually(lambda: rules_in(stack.prometheus, f"{ns}-versioned.yaml") == {"versioned.rules": ["First"]})
+    eventually(lambda: rules_in(stack.vmalert, f"{ns}-versioned.yaml") == {"versioned.rules": ["First"]})
     try:
         eventually(lambda: stack.rule_status("versioned").get("revision") == 3, what="rollback is revision 3")
     except AssertionError:
