@@ -65,6 +65,16 @@ def _run(args: argparse.Namespace) -> int:
         settings.debounce_seconds = args.debounce
     if args.log_format is not None:
         settings.log_format = args.log_format
+    if args.webhook_port:
+        if not (args.webhook_cert and args.webhook_key):
+            print("error: --webhook-port needs --webhook-cert and --webhook-key", file=sys.stderr)
+            return EXIT_USAGE
+        settings.webhook_port, settings.webhook_host = args.webhook_port, args.webhook_host
+        settings.webhook_cert, settings.webhook_key, settings.webhook_ca = (
+            args.webhook_cert,
+            args.webhook_key,
+            args.webhook_ca,
+        )
     run(settings)
     return 0
 
@@ -147,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, help="Prometheus metrics at :PORT/metrics (default 8081)")
     run.add_argument("--debounce", type=float, metavar="SECONDS", help="coalesce changes for this long (default 1)")
     run.add_argument("--log-format", choices=["json", "plain"], help="log format (default json)")
+    hook = run.add_argument_group("admission webhook (optional: rejects invalid AlertRules at apply time)")
+    hook.add_argument("--webhook-port", type=int, help="serve the validating webhook on this port")
+    hook.add_argument("--webhook-host", default="127.0.0.1", help="host name the API server calls (cert SAN)")
+    hook.add_argument("--webhook-cert", help="serving certificate (PEM)")
+    hook.add_argument("--webhook-key", help="serving key (PEM)")
+    hook.add_argument("--webhook-ca", help="CA of the serving certificate, for the webhook's caBundle")
     run.set_defaults(func=_run)
     return parser
 

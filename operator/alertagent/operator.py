@@ -26,13 +26,25 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 60
     settings.execution.max_workers = 32  # sync handlers wait on the API server, not the CPU
     start_http_server(SETTINGS.metrics_port)
+    if SETTINGS.webhook_port:
+        settings.admission.server = kopf.WebhookServer(
+            addr="0.0.0.0",
+            port=SETTINGS.webhook_port,
+            host=SETTINGS.webhook_host,
+            certfile=SETTINGS.webhook_cert,
+            pkeyfile=SETTINGS.webhook_key,
+            cafile=SETTINGS.webhook_ca,
+        )
+        settings.admission.managed = "alertagent.io"  # Kopf keeps the ValidatingWebhookConfiguration
 
 
 def run(settings: Settings) -> None:
     """Run the operator until SIGTERM/SIGINT (Kopf stops handlers and daemons gracefully)."""
-    from . import handlers  # noqa: F401, PLC0415 - registers the handlers
-
     SETTINGS.__dict__.update(settings.__dict__)
+    from . import handlers  # noqa: PLC0415 - registers the handlers (after SETTINGS: timers read it)
+
+    if settings.webhook_port:
+        handlers.admission.register()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe request is noise
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # "Handler ... succeeded" per event too
     kopf.configure(

@@ -26,6 +26,12 @@ class Settings:
     debounce_max_seconds: float = float(os.environ.get("ALERTAGENT_DEBOUNCE_MAX_SECONDS", "30"))  # longest wait
     health_interval_seconds: float = float(os.environ.get("ALERTAGENT_HEALTH_INTERVAL_SECONDS", "30"))
     log_format: str = os.environ.get("ALERTAGENT_LOG_FORMAT", "json")
+    # Admission webhook (optional): off unless a port is set.
+    webhook_port: int | None = None
+    webhook_host: str = "127.0.0.1"  # how the API server reaches the operator (a Service DNS name in-cluster)
+    webhook_cert: str | None = None  # PEM files; the CA goes into the webhook's caBundle
+    webhook_key: str | None = None
+    webhook_ca: str | None = None
 
 
 SETTINGS = Settings()

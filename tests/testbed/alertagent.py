@@ -17,7 +17,9 @@ from .processes import Process, free_port, http_ok
 BIN = Path(sys.executable).parent
 
 
-def start_operator(plane: ControlPlane, log_dir: Path, namespace: str, debounce: float = 0.3) -> tuple[Process, int]:
+def start_operator(
+    plane: ControlPlane, log_dir: Path, namespace: str, debounce: float = 0.3, extra_args: tuple[str, ...] = ()
+) -> tuple[Process, int]:
     """`alertagent run -n NAMESPACE`; returns the process and its metrics port."""
     port, metrics_port = free_port(), free_port()
     proc = Process(
@@ -33,6 +35,7 @@ def start_operator(plane: ControlPlane, log_dir: Path, namespace: str, debounce:
             str(metrics_port),
             "--debounce",
             str(debounce),
+            *extra_args,
         ],
         log_dir,
         env={"KUBECONFIG": str(plane.kubeconfig), "ALERTAGENT_HEALTH_INTERVAL_SECONDS": "1"},

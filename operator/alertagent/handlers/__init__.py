@@ -1,5 +1,5 @@
 """Kopf wiring. Importing this package registers every handler."""
 
-from . import alertrules, clusters, shards
+from . import admission, alertrules, clusters, shards
 
-__all__ = ["alertrules", "clusters", "shards"]
+__all__ = ["admission", "alertrules", "clusters", "shards"]
