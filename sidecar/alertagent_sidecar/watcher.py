@@ -82,9 +82,9 @@ class ShardWatcher:
             self.shards[name] = shard
             return before is None or (before.data, before.content_hash) != (shard.data, shard.content_hash)
 
-    def run(self) -> None:
-        """Watch until stop(); errors are logged and retried after a pause."""
-        resource_version = ""
+    def run(self, resource_version: str = "") -> None:
+        """Watch until stop(), from `resource_version` (empty: list first); errors are logged and
+        retried after a pause."""
         while not self.stopping.is_set():
             try:
                 if not resource_version:

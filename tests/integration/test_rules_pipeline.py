@@ -34,6 +34,7 @@ class Stack:
     operator: Process
     operator_metrics_port: int
     sidecars: list[Process]
+    sidecar_ports: list[int]
 
     def kubectl(self, *args: str, **kw: Any) -> Any:
         return self.plane.kubectl("-n", self.namespace, *args, **kw)
@@ -74,11 +75,12 @@ def stack(
     }  # fmt: skip
     installed_crds.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(cluster))
     operator, port = start_operator(installed_crds, tmp_path, namespace)
-    sidecars = [
-        start_sidecar(installed_crds, tmp_path, namespace, "main", t.name, t.rules_dir, t.url)[0]
+    started = [
+        start_sidecar(installed_crds, tmp_path, namespace, "main", t.name, t.rules_dir, t.url)
         for t in (prometheus, vmalert)
     ]
-    s = Stack(installed_crds, namespace, prometheus, vmalert, tmp_path, operator, port, sidecars)
+    s = Stack(installed_crds, namespace, prometheus, vmalert, tmp_path, operator, port,
+              [p for p, _ in started], [port for _, port in started])  # fmt: skip
     try:
         yield s
     finally:
@@ -117,6 +119,10 @@ def test_apply_update_delete_reach_prometheus_and_vmalert(stack: Stack) -> None:
         assert rules_in(target, f"{ns}-api.yaml") == {"api.rules": ["ApiDown"]}
     [row] = table(stack.kubectl("get", "alertrules", "api").stdout)
     assert (row["RULES"], row["SYNCED"], row["READY"]) == ("1", "2/2", "True")
+    for port in stack.sidecar_ports:
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert 'alertagent_config_reload_total{status="success",target=' in metrics
 
     stack.apply(alert_rule("api", {"alert": "ApiDown", "expr": 'up{job="api"} == 0'},
                            {"record": "job:up:sum", "expr": "sum by (job) (up)"}))  # fmt: skip

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import yaml
 
 from .certs import CertificateAuthority, service_account_keys
@@ -57,6 +58,7 @@ class ControlPlane:
     url: str
     kubeconfig: Path
     ca_file: Path
+    etcd_url: str = ""
     processes: list[Process] = field(default_factory=list)
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -72,6 +74,14 @@ class ControlPlane:
         if check and result.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
         return result
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to now (what the API server does every few minutes): watches
+        from older resourceVersions then get 410 Gone. Returns the compacted revision."""
+        header = httpx.post(f"{self.etcd_url}/v3/kv/range", json={"key": "AA=="}, timeout=10).json()["header"]
+        revision = int(header["revision"])
+        httpx.post(f"{self.etcd_url}/v3/kv/compaction", json={"revision": revision, "physical": True}, timeout=30)
+        return revision
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -139,7 +149,9 @@ def _start_etcd(workdir: Path) -> tuple[Process, str]:
     return start_with_retry(start)
 
 
-def start_control_plane(workdir: Path | None = None, with_controller_manager: bool = True) -> ControlPlane:
+def start_control_plane(
+    workdir: Path | None = None, with_controller_manager: bool = True, apiserver_args: tuple[str, ...] = ()
+) -> ControlPlane:
     """Start etcd, kube-apiserver and (optionally) kube-controller-manager; wait until ready."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="alertagent-testbed-"))
     certs = workdir / "pki"
@@ -154,6 +166,7 @@ def start_control_plane(workdir: Path | None = None, with_controller_manager: bo
     plane = ControlPlane(workdir=workdir, url="", kubeconfig=workdir / "admin.kubeconfig", ca_file=ca_file)
     try:
         etcd, etcd_url = _start_etcd(workdir)
+        plane.etcd_url = etcd_url
         plane.processes.append(etcd)
 
         ssl_ctx = ssl.create_default_context(cafile=str(ca_file))
@@ -181,6 +194,7 @@ def start_control_plane(workdir: Path | None = None, with_controller_manager: bo
                     f"--service-account-signing-key-file={sa_key}",
                     "--allow-privileged=true",
                     *([] if with_controller_manager else ["--disable-admission-plugins=ServiceAccount"]),
+                    *apiserver_args,
                 ],
                 workdir,
             )
