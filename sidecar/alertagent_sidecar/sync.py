@@ -12,9 +12,6 @@ import httpx
 from kubernetes import client
 
 from alertagent.delivery import ShardState, deliver
-from alertagent.settings import LOADED_HASH_ANNOTATION
-
-from .watcher import Shard
 
 
 def write_files(rules_dir: Path, files: Mapping[str, str]) -> bool:
@@ -53,12 +50,16 @@ class Syncer:
         self.http = httpx.Client(timeout=10)
         self.synced_once = False
 
-    def sync(self, shards: Mapping[str, Shard]) -> None:
+    def sync(self, shards: Mapping[str, ShardState]) -> None:
         """Bring the target to `shards`; raises (after reporting) when the target does not load them."""
         write_files(self.rules_dir, {name: text for shard in shards.values() for name, text in shard.data.items()})
-        states = [
-            ShardState(s.name, s.data, s.content_hash, s.annotations.get(LOADED_HASH_ANNOTATION))
-            for s in shards.values()
-        ]
-        deliver(self.core, self.http, self.namespace, self.target_url, self.target_name, states, self.verify_timeout)
+        deliver(
+            self.core,
+            self.http,
+            self.namespace,
+            self.target_url,
+            self.target_name,
+            shards.values(),
+            self.verify_timeout,
+        )
         self.synced_once = True

@@ -8,21 +8,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from alertagent.delivery import ShardState as Shard
+from alertagent.settings import CONTENT_HASH_ANNOTATION, LOADED_HASH_ANNOTATION
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Shard:
-    name: str
-    data: dict[str, str]
-    content_hash: str
-    annotations: dict[str, str]
 
 
 class ShardWatcher:
@@ -33,12 +27,10 @@ class ShardWatcher:
         selector: str,
         on_change: Callable[[], None],
         watch_timeout: int = 60,
-        hash_annotation: str = "alertagent.io/content-hash",
     ):
         self.core, self.namespace, self.selector = core, namespace, selector
         self.on_change = on_change
         self.watch_timeout = watch_timeout
-        self.hash_annotation = hash_annotation
         self.shards: dict[str, Shard] = {}
         self.lock = threading.Lock()
         self.last_contact = 0.0  # monotonic time of the last list, event, bookmark or clean watch end
@@ -53,8 +45,13 @@ class ShardWatcher:
         return time.monotonic() - self.last_contact > 2 * self.watch_timeout + 30
 
     def _shard(self, cm: Any) -> Shard:
-        annotations = dict(cm.metadata.annotations or {})
-        return Shard(cm.metadata.name, dict(cm.data or {}), annotations.get(self.hash_annotation, ""), annotations)
+        annotations = cm.metadata.annotations or {}
+        return Shard(
+            cm.metadata.name,
+            dict(cm.data or {}),
+            annotations.get(CONTENT_HASH_ANNOTATION, ""),
+            annotations.get(LOADED_HASH_ANNOTATION),
+        )
 
     def _relist(self) -> str:
         listing = self.core.list_namespaced_config_map(self.namespace, label_selector=self.selector)

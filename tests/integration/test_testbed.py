@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import time
 
 import httpx
 import pytest
@@ -13,23 +12,9 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.testbed.alertagent import eventually
 from tests.testbed.controlplane import ControlPlane, binary
 from tests.testbed.monitoring import AlertmanagerTarget, RuleTarget
-
-
-def _eventually(check, timeout: float = 30.0, interval: float = 0.3):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 def test_versions_are_the_ones_built(control_plane: ControlPlane) -> None:
@@ -60,7 +45,7 @@ def test_garbage_collector_deletes_dependents(api_client: client.ApiClient, name
             return err.status == 404
         return False
 
-    _eventually(gone, timeout=60)
+    eventually(gone, timeout=60)
 
 
 def test_service_account_tokens_work(control_plane: ControlPlane, api_client: client.ApiClient, namespace: str) -> None:
@@ -91,7 +76,7 @@ def test_rule_targets_load_rules_on_reload(request: pytest.FixtureRequest, targe
     assert target.loaded_groups() == set()
     (target.rules_dir / "testbed.yaml").write_text(yaml.safe_dump(RULES))
     assert target.reload().status_code == 200
-    assert _eventually(lambda: target.loaded_groups() == {"testbed"})
+    assert eventually(lambda: target.loaded_groups() == {"testbed"})
 
 
 def test_alertmanager_reloads_config_and_receives_alerts(alertmanager: AlertmanagerTarget) -> None:
@@ -105,7 +90,7 @@ def test_alertmanager_reloads_config_and_receives_alerts(alertmanager: Alertmana
     assert "http://127.0.0.1:9/hook" in status["config"]["original"]  # type: ignore[index]
     response = httpx.post(f"{alertmanager.url}/api/v2/alerts", json=[{"labels": {"alertname": "T"}}])
     assert response.status_code == 200
-    alerts = _eventually(lambda: httpx.get(f"{alertmanager.url}/api/v2/alerts").json())
+    alerts = eventually(lambda: httpx.get(f"{alertmanager.url}/api/v2/alerts").json())
     assert alerts[0]["labels"]["alertname"] == "T"
     assert [r["name"] for r in alerts[0]["receivers"]] == ["team"]
 
