@@ -18,7 +18,12 @@ BIN = Path(sys.executable).parent
 
 
 def start_operator(
-    plane: ControlPlane, log_dir: Path, namespace: str, debounce: float = 0.3, extra_args: tuple[str, ...] = ()
+    plane: ControlPlane,
+    log_dir: Path,
+    namespace: str,
+    debounce: float = 0.3,
+    extra_args: tuple[str, ...] = (),
+    kubeconfig: Path | None = None,
 ) -> tuple[Process, int]:
     """`alertagent run -n NAMESPACE`; returns the process and its metrics port."""
     port, metrics_port = free_port(), free_port()
@@ -38,14 +43,21 @@ def start_operator(
             *extra_args,
         ],
         log_dir,
-        env={"KUBECONFIG": str(plane.kubeconfig), "ALERTAGENT_HEALTH_INTERVAL_SECONDS": "1"},
+        env={"KUBECONFIG": str(kubeconfig or plane.kubeconfig), "ALERTAGENT_HEALTH_INTERVAL_SECONDS": "1"},
     )
     proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "live")
     return proc, metrics_port
 
 
 def start_sidecar(
-    plane: ControlPlane, log_dir: Path, namespace: str, cluster: str, evaluator: str, rules_dir: Path, target_url: str
+    plane: ControlPlane,
+    log_dir: Path,
+    namespace: str,
+    cluster: str,
+    evaluator: str,
+    rules_dir: Path,
+    target_url: str,
+    kubeconfig: Path | None = None,
 ) -> tuple[Process, int]:
     port = free_port()
     proc = Process(
@@ -70,7 +82,7 @@ def start_sidecar(
             "10",
         ],
         log_dir,
-        env={"KUBECONFIG": str(plane.kubeconfig)},
+        env={"KUBECONFIG": str(kubeconfig or plane.kubeconfig)},
     )
     proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 30, "live")
     return proc, port

@@ -75,6 +75,15 @@ class ControlPlane:
             raise RuntimeError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
         return result
 
+    def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
+        """A kubeconfig that authenticates as a ServiceAccount (a token from the TokenRequest API)."""
+        token = self.kubectl("-n", namespace, "create", "token", name, "--duration=2h").stdout.strip()
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        config["users"] = [{"name": "admin", "user": {"token": token}}]
+        path = self.workdir / f"sa-{namespace}-{name}.kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
     def compact_etcd(self) -> int:
         """Compact etcd's history up to now (what the API server does every few minutes): watches
         from older resourceVersions then get 410 Gone. Returns the compacted revision."""

@@ -15,12 +15,14 @@ from alertagent.cli import main
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 
 
-def test_checked_in_crds_are_up_to_date() -> None:
+@pytest.mark.parametrize("folder", [CRDS, CRDS.parent / "charts" / "alertagent" / "crds"], ids=["crds", "chart"])
+def test_checked_in_crds_are_up_to_date(folder: Path) -> None:
     generated = all_crd_files()
-    on_disk = {p.name: p.read_text() for p in CRDS.glob("*.yaml")}
-    assert on_disk.keys() == generated.keys(), "crds/ has missing or extra files: run `alertagent crds -o crds/`"
+    on_disk = {p.name: p.read_text() for p in folder.glob("*.yaml")}
+    hint = f"run `alertagent crds -o {folder.relative_to(CRDS.parent)}`"
+    assert on_disk.keys() == generated.keys(), f"{folder} has missing or extra files: {hint}"
     for name, text in generated.items():
-        assert on_disk[name] == text, f"crds/{name} is stale: run `alertagent crds -o crds/`"
+        assert on_disk[name] == text, f"{folder}/{name} is stale: {hint}"
 
 
 def test_cli_writes_one_file_per_crd_and_prints_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
