@@ -17,6 +17,11 @@ SYNC_ERROR_ANNOTATION = f"{LABEL_PREFIX}/sync-error"
 RULES_COMPONENT = "rules"
 
 
+def rule_shard_labels(cluster: str, evaluator: str) -> dict[str, str]:
+    """Labels of one evaluator's rule ConfigMaps (what its sidecar selects on)."""
+    return {**MANAGED_BY, COMPONENT_LABEL: RULES_COMPONENT, CLUSTER_LABEL: cluster, EVALUATOR_LABEL: evaluator}
+
+
 @dataclass
 class Settings:
     namespaces: list[str] = field(default_factory=list)  # empty: all namespaces

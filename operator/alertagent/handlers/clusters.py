@@ -8,36 +8,25 @@ import logging
 import time
 from typing import Any
 
-import httpx
 import kopf
 
 from .. import kube
 from ..api.alertmanagercluster import AlertmanagerCluster, TargetHealth
 from ..api.alertrule import AlertRule
 from ..api.base import GROUP, VERSION
-from ..delivery import ShardState, deliver
 from ..metrics import CLUSTER_HEALTH, RECONCILE_DURATION, RECONCILE_TOTAL, RULE_DISTRIBUTION_TOTAL
 from ..render.rules import EvaluatorRules, count_rules, render_evaluator, rule_file_name, selected_rule_files
 from ..settings import (
-    CLUSTER_LABEL,
-    COMPONENT_LABEL,
     CONTENT_HASH_ANNOTATION,
-    EVALUATOR_LABEL,
-    LOADED_HASH_ANNOTATION,
-    MANAGED_BY,
-    RULES_COMPONENT,
     SETTINGS,
+    rule_shard_labels,
 )
 from ..status import cluster_status
 from ..targets.probe import probe_cluster
-from . import shards
+from . import operator_reload, shards
 from .triggers import TRIGGERS
 
 log = logging.getLogger(__name__)
-
-
-def _shard_labels(cluster: str, evaluator: str) -> dict[str, str]:
-    return {**MANAGED_BY, COMPONENT_LABEL: RULES_COMPONENT, CLUSTER_LABEL: cluster, EVALUATOR_LABEL: evaluator}
 
 
 def _owner_reference(body: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +55,7 @@ def _deployed_files(existing: dict[str, Any]) -> dict[str, str]:
 
 def _write_evaluator(namespace: str, body: dict[str, Any], desired: EvaluatorRules, existing: dict[str, Any]) -> int:
     """Write the shards whose hash changed, then delete surplus shards. Returns writes made."""
-    labels = _shard_labels(body["metadata"]["name"], desired.evaluator.name)
+    labels = rule_shard_labels(body["metadata"]["name"], desired.evaluator.name)
     writes = 0
     for shard in desired.shards:
         current = existing.get(shard.name)
@@ -117,7 +106,7 @@ def reconcile_rules(body: dict[str, Any], indexed: Any, namespace_labels: dict[s
     rule_counts: dict[str, int] = {}
     writes = 0
     for evaluator in cluster.spec.rule_evaluators or []:
-        existing = kube.list_config_maps(namespace, _shard_labels(name, evaluator.name))
+        existing = kube.list_config_maps(namespace, rule_shard_labels(name, evaluator.name))
         deployed = _deployed_files(existing)
         files = selected | {f: deployed[f] for f in invalid if f in deployed}
         desired = render_evaluator(cluster, evaluator, files)
@@ -134,51 +123,6 @@ def reconcile_rules(body: dict[str, Any], indexed: Any, namespace_labels: dict[s
         (ev.name, ev.url.rstrip("/")) for ev in cluster.spec.rule_evaluators or [] if ev.reload_mode == "Operator"
     ]
     return {"changed_files": changed_files, "rules": rule_counts, "writes": writes, "operator_mode": operator_mode}
-
-
-def deliver_once(namespace: str, cluster: str, evaluator: str, url: str) -> bool:
-    """Operator-driven mode, one attempt (blocking): reload the evaluator and verify it loaded the
-    current shards (which it mounts itself). True when nothing is left to do."""
-    existing = kube.list_config_maps(namespace, _shard_labels(cluster, evaluator))
-    states = [
-        ShardState(
-            name,
-            cm.get("data") or {},
-            ((cm.get("metadata") or {}).get("annotations") or {}).get(CONTENT_HASH_ANNOTATION, ""),
-            ((cm.get("metadata") or {}).get("annotations") or {}).get(LOADED_HASH_ANNOTATION),
-        )
-        for name, cm in existing.items()
-    ]
-    if all(s.loaded_hash == s.content_hash for s in states):
-        return True
-    with httpx.Client(timeout=10) as http:
-        deliver(kube.core(), http, namespace, url, evaluator, states, verify_timeout=10)
-    return True
-
-
-async def _operator_delivery(namespace: str, cluster: str, evaluator: str, url: str) -> None:
-    """Retry with backoff until the evaluator reports the expected rules: a mounted ConfigMap reaches
-    the pod's files only when the kubelet syncs it (up to a minute or so)."""
-    delay = 1.0
-    while True:
-        try:
-            if await asyncio.to_thread(deliver_once, namespace, cluster, evaluator, url):
-                return
-        except Exception as err:
-            log.info("operator-driven reload of %s/%s/%s not done yet: %s", namespace, cluster, evaluator, err)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30)
-
-
-_DELIVERIES: dict[tuple[str, str], asyncio.Task[None]] = {}  # (cluster, evaluator) → running delivery
-
-
-def _start_deliveries(key: str, namespace: str, cluster: str, evaluators: list[tuple[str, str]]) -> None:
-    for evaluator, url in evaluators:
-        running = _DELIVERIES.pop((key, evaluator), None)
-        if running is not None:
-            running.cancel()  # superseded by the newer shards
-        _DELIVERIES[key, evaluator] = asyncio.create_task(_operator_delivery(namespace, cluster, evaluator, url))
 
 
 @kopf.index("", "v1", "namespaces")
@@ -289,13 +233,10 @@ async def rules_reconciler(
             if result["writes"]:
                 log.info("rule ConfigMaps of %s: %d writes (%s rules)", key, result["writes"], result["rules"])
             _RENDERED[key] = (result["rules"], None)
-            _start_deliveries(key, namespace, name, result["operator_mode"])
+            operator_reload.start(key, namespace, name, result["operator_mode"])
             await asyncio.to_thread(write_cluster_status, dict(body))
             if result["changed_files"]:
                 await asyncio.to_thread(shards.refresh_rule_statuses, result["changed_files"], alertrule_index)
     finally:
         TRIGGERS.unregister(key)
-        for (cluster_key, evaluator), task in list(_DELIVERIES.items()):
-            if cluster_key == key:
-                task.cancel()
-                del _DELIVERIES[cluster_key, evaluator]
+        operator_reload.stop(key)
