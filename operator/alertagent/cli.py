@@ -45,10 +45,12 @@ def _render(args: argparse.Namespace) -> int:
     for report in result.reports:
         if not report.valid:
             print(f"{report.kind} {report.namespace}/{report.name}: {'; '.join(report.errors)}")
+        for warning in report.warnings:
+            print(f"warning: {report.kind} {report.namespace}/{report.name}: {warning}", file=sys.stderr)
     if args.report_json:
         report_doc = {"objects": [r.as_json() for r in result.reports]}
         Path(args.report_json).write_text(json.dumps(report_doc, indent=2, sort_keys=True) + "\n")
-    print(f"rendered {len(result.files)} rule files from {len(result.reports)} objects into {out}", file=sys.stderr)
+    print(f"rendered {len(result.files)} files from {len(result.reports)} objects into {out}", file=sys.stderr)
     return 0 if result.all_valid else EXIT_INVALID
 
 

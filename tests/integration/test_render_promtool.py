@@ -23,8 +23,26 @@ def test_rendered_rule_files_pass_promtool(tmp_path: Path) -> None:
     main(
         ["render", "-f", str(REPO / "tests" / "fixtures" / "render"), "-f", str(REPO / "examples"), "-o", str(tmp_path)]
     )
-    _promtool_check(sorted(tmp_path.rglob("*.yaml")))
+    _promtool_check(sorted(p for p in tmp_path.rglob("*.yaml") if p.name != "alertmanager.yaml"))
 
 
 def test_golden_rule_files_pass_promtool() -> None:
     _promtool_check(sorted((REPO / "tests" / "unit" / "golden" / "rules").glob("*.yaml")))
+
+
+def _amtool_check(files: list[Path]) -> None:
+    assert files
+    for path in files:
+        result = subprocess.run([debian_binary("amtool"), "check-config", str(path)],
+                                capture_output=True, text=True, check=False)  # fmt: skip
+        assert result.returncode == 0, f"{path}: {result.stdout}{result.stderr}"
+        assert "SUCCESS" in result.stdout
+
+
+def test_rendered_alertmanager_configs_pass_amtool(tmp_path: Path) -> None:
+    main(["render", "-f", str(REPO / "tests" / "fixtures"), "-f", str(REPO / "examples"), "-o", str(tmp_path)])
+    _amtool_check(sorted(tmp_path.rglob("alertmanager.yaml")))
+
+
+def test_golden_alertmanager_configs_pass_amtool() -> None:
+    _amtool_check(sorted((REPO / "tests" / "unit" / "golden" / "alertmanager").glob("*.yaml")))

@@ -192,19 +192,21 @@ def test_render_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ]  # fmt: skip
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml"))
     assert written == [
+        "monitoring/main/alertmanager.yaml",
         "monitoring/main/prometheus/default-node.yaml",
         "monitoring/main/prometheus/payments-checkout.yaml",
         "monitoring/main/prometheus/payments-only-main.yaml",
         "monitoring/main/vmalert/default-node.yaml",
         "monitoring/main/vmalert/payments-checkout.yaml",
         "monitoring/main/vmalert/payments-only-main.yaml",
+        "monitoring/payments-only/alertmanager.yaml",
         "monitoring/payments-only/prometheus/payments-checkout.yaml",
     ]
     doc = json.loads(report.read_text())
     by_name = {o["name"]: o for o in doc["objects"]}
     assert by_name["bad-promql"]["valid"] is False and "unclosed left parenthesis" in by_name["bad-promql"]["errors"][0]
     assert by_name["checkout"] == {"kind": "AlertRule", "namespace": "payments", "name": "checkout", "valid": True,
-                                   "errors": []}  # fmt: skip
+                                   "errors": [], "warnings": []}  # fmt: skip
     assert main(["render", "-f", str(FIXTURES / "clusters.yaml"), "-f", str(FIXTURES / "rules.yaml"),
                  "-o", str(tmp_path / "ok")]) == 0  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -11,7 +12,12 @@ from pydantic import ValidationError
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.alertrule import AlertRule
+from ..api.common import Resource, SecretKeyRef
+from ..api.notificationchannel import NotificationChannel
+from ..api.suppressionpolicy import SuppressionPolicy
+from .alertmanager import render_alertmanager
 from .rules import render_cluster_rules
+from .selection import includes
 from .validation import describe, parse_alert_rule, schema_issues
 
 
@@ -22,10 +28,11 @@ class ObjectReport:
     name: str
     valid: bool = True
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "namespace": self.namespace, "name": self.name, "valid": self.valid,
-                "errors": self.errors}  # fmt: skip
+                "errors": self.errors, "warnings": self.warnings}  # fmt: skip
 
 
 @dataclass
@@ -38,22 +45,40 @@ class RenderResult:
         return all(r.valid for r in self.reports)
 
 
+MODELS: dict[str, type[Resource]] = {
+    "AlertmanagerCluster": AlertmanagerCluster,
+    "NotificationChannel": NotificationChannel,
+    "SuppressionPolicy": SuppressionPolicy,
+}
+
+
+def _secret_values(obj: dict[str, Any]) -> dict[str, str]:
+    values = {k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()}
+    return values | {k: str(v) for k, v in (obj.get("stringData") or {}).items()}
+
+
 def render_manifests(objects: Iterable[dict[str, Any]]) -> RenderResult:
-    """Validate AlertmanagerClusters and AlertRules; render every valid rule each cluster selects into
-    `<cluster-ns>/<cluster>/<evaluator>/<rule-ns>-<rule>.yaml`. Other kinds are ignored, except
-    Namespaces, whose labels feed namespace selectors."""
+    """Validate AlertmanagerClusters, AlertRules, NotificationChannels and SuppressionPolicies; for each
+    cluster render every valid rule it selects into `<cluster-ns>/<cluster>/<evaluator>/<rule-ns>-<rule>.yaml`
+    and its channels and policies into `<cluster-ns>/<cluster>/alertmanager.yaml`. Namespaces' labels
+    feed namespace selectors; Secrets resolve `secretKeyRef`s (a missing one is a marked placeholder,
+    reported as a warning). Other kinds are ignored."""
     reports: list[ObjectReport] = []
-    clusters: list[AlertmanagerCluster] = []
     rules: list[AlertRule] = []
+    parsed: dict[str, list[Any]] = {kind: [] for kind in MODELS}
     namespace_labels: dict[str, dict[str, str]] = {}
+    secrets: dict[tuple[str, str], dict[str, str]] = {}
     for obj in objects:
         kind, meta = obj.get("kind"), obj.get("metadata") or {}
         if kind == "Namespace":
             namespace_labels[meta.get("name", "")] = meta.get("labels") or {}
             continue
-        if kind not in ("AlertmanagerCluster", "AlertRule"):
+        if kind == "Secret":
+            secrets[meta.get("namespace", "default"), meta.get("name", "")] = _secret_values(obj)
             continue
-        report = ObjectReport(kind, meta.get("namespace", "default"), meta.get("name", ""))
+        if kind != "AlertRule" and kind not in MODELS:
+            continue
+        report = ObjectReport(str(kind), meta.get("namespace", "default"), meta.get("name", ""))
         reports.append(report)
         if kind == "AlertRule":
             rule, issues = parse_alert_rule(obj)
@@ -62,19 +87,47 @@ def render_manifests(objects: Iterable[dict[str, Any]]) -> RenderResult:
                 rules.append(rule)
         else:
             try:
-                clusters.append(AlertmanagerCluster.model_validate(obj))
+                parsed[str(kind)].append(MODELS[str(kind)].model_validate(obj))
             except ValidationError as err:
                 report.errors = [describe(i) for i in schema_issues(err)]
         report.valid = not report.errors
 
-    by_file = {f"{r.namespace}-{r.name}.yaml": r for r in reports if r.kind == "AlertRule"}
+    def resolve(namespace: str, ref: SecretKeyRef) -> str | None:
+        return secrets.get((namespace, ref.name), {}).get(ref.key)
+
+    by_key = {f"{r.kind} {r.namespace}/{r.name}": r for r in reports}
     files: dict[PurePosixPath, str] = {}
-    for cluster in clusters:
+    for cluster in parsed["AlertmanagerCluster"]:
         base = PurePosixPath(cluster.metadata.namespace or "default", cluster.metadata.name or "")
         for evaluator_rules in render_cluster_rules(cluster, rules, namespace_labels):
             for name, text in evaluator_rules.files.items():
                 files[base / evaluator_rules.evaluator.name / name] = text
             for name, reason in evaluator_rules.rejected.items():
-                by_file[name].valid = False
-                by_file[name].errors.append(reason)
+                report = _rule_report(reports, name)
+                report.valid = False
+                report.errors.append(reason)
+        channels = [c for c in parsed["NotificationChannel"] if _includes(cluster, c, namespace_labels)]
+        policies = [p for p in parsed["SuppressionPolicy"] if _includes(cluster, p, namespace_labels)]
+        rendered = render_alertmanager(cluster, channels, policies, resolve, placeholders=True)
+        files[base / "alertmanager.yaml"] = rendered.text
+        for key, reasons in rendered.problems.items():
+            by_key[key].valid = False
+            by_key[key].errors += [f"{base}: {reason}" for reason in reasons]
+        for key, missing in rendered.placeholders.items():
+            by_key[key].warnings += [f"{base}: {m} not in the input files: a placeholder was written" for m in missing]
     return RenderResult(reports, files)
+
+
+def _rule_report(reports: list[ObjectReport], file_name: str) -> ObjectReport:
+    return next(r for r in reports if r.kind == "AlertRule" and f"{r.namespace}-{r.name}.yaml" == file_name)
+
+
+def _includes(
+    cluster: AlertmanagerCluster, obj: NotificationChannel | SuppressionPolicy, ns_labels: dict[str, dict[str, str]]
+) -> bool:
+    selectors = cluster.spec.selectors
+    selector = (
+        selectors.notification_channels if isinstance(obj, NotificationChannel) else selectors.suppression_policies
+    )
+    namespace = obj.metadata.namespace or "default"
+    return includes(cluster, selector, namespace, obj.metadata.labels, ns_labels.get(namespace), obj.spec.targets)

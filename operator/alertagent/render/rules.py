@@ -12,7 +12,7 @@ import yaml
 from ..api.alertmanagercluster import AlertmanagerCluster, RuleEvaluator
 from ..api.alertrule import AlertRule
 from ..yamlout import dump_yaml
-from .selection import resource_selected, targeted
+from .selection import includes
 
 
 def content_hash(data: Mapping[str, str]) -> str:
@@ -43,11 +43,10 @@ def config_map_prefix(cluster: AlertmanagerCluster, evaluator: RuleEvaluator) ->
 def selects_rule(cluster: AlertmanagerCluster, rule: AlertRule, namespace_labels: Mapping[str, str] | None) -> bool:
     """Whether `cluster` includes `rule` (its selectors, then the rule's own targeting)."""
     namespace = rule.metadata.namespace or "default"
-    return (
-        rule.spec.enabled
-        and resource_selected(cluster.spec.selectors.alert_rules, namespace, rule.metadata.labels, namespace_labels)
-        and targeted(cluster, namespace, rule.spec.targets, rule.spec.cluster_selector)
-    )
+    return rule.spec.enabled and includes(
+        cluster, cluster.spec.selectors.alert_rules, namespace, rule.metadata.labels, namespace_labels,
+        rule.spec.targets, rule.spec.cluster_selector,
+    )  # fmt: skip
 
 
 class RuleFileTooLargeError(ValueError):

@@ -65,3 +65,19 @@ def targeted(
     if cluster_selector is not None:
         return matches(cluster_selector, cluster.metadata.labels)
     return True
+
+
+def includes(
+    cluster: AlertmanagerCluster,
+    selector: ResourceSelector,
+    namespace: str,
+    labels: Mapping[str, str] | None,
+    namespace_labels: Mapping[str, str] | None,
+    targets: list[str] | None,
+    cluster_selector: LabelSelector | None = None,
+) -> bool:
+    """The cluster's selector for the object's kind includes it, and the object's own targeting
+    (if any) names this cluster."""
+    return resource_selected(selector, namespace, labels, namespace_labels) and targeted(
+        cluster, namespace, targets, cluster_selector
+    )
