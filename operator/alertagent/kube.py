@@ -58,10 +58,6 @@ def delete_config_map(namespace: str, name: str) -> None:
             raise
 
 
-def patch_config_map_annotations(namespace: str, name: str, annotations: Mapping[str, str | None]) -> None:
-    core().patch_namespaced_config_map(name, namespace, {"metadata": {"annotations": dict(annotations)}})
-
-
 def patch_status(plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
     try:
         custom().patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, {"status": status})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import PurePosixPath
 
 import httpx
@@ -35,24 +33,3 @@ def loaded_groups(client: httpx.Client, url: str) -> set[LoadedGroup]:
         LoadedGroup(PurePosixPath(g["file"]).name, g["name"], tuple(r["name"] for r in g.get("rules") or []))
         for g in groups
     }
-
-
-def healthy(client: httpx.Client, url: str, kind: str) -> bool:
-    try:
-        return client.get(f"{url}{HEALTH_PATH[kind]}").status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def with_backoff(action: Callable[[], None], attempts: int, first_delay: float = 0.5, max_delay: float = 10) -> None:
-    """Run `action` until it succeeds, sleeping 0.5 s, 1 s, 2 s, ... between tries; raise the last error."""
-    delay = first_delay
-    for attempt in range(attempts):
-        try:
-            action()
-            return
-        except (ReloadError, httpx.HTTPError, AssertionError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, max_delay)
