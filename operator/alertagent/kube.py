@@ -74,3 +74,22 @@ def get_object(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         if err.status == 404:
             return None
         raise
+
+
+def read_secret(namespace: str, name: str) -> dict[str, Any] | None:
+    """A Secret as a plain dict (data still base64), or None when it does not exist."""
+    try:
+        secret = core().read_namespaced_secret(name, namespace)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    result: dict[str, Any] = api_client().sanitize_for_serialization(secret)
+    return result
+
+
+def put_secret(namespace: str, body: dict[str, Any], exists: bool) -> None:
+    if exists:
+        core().patch_namespaced_secret(body["metadata"]["name"], namespace, body)
+    else:
+        core().create_namespaced_secret(namespace, body)

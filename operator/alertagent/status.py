@@ -101,6 +101,8 @@ def cluster_status(
     health: list[TargetHealth],
     rules_per_evaluator: Mapping[str, int],
     last_error: str | None,
+    config_counts: Mapping[str, int] | None = None,
+    config_hash: str | None = None,
 ) -> dict[str, Any]:
     """The operator-owned part of an AlertmanagerCluster's status."""
     generation = (body.get("metadata") or {}).get("generation")
@@ -125,6 +127,13 @@ def cluster_status(
         "healthy": f"{reachable}/{len(targets)}",
         "lastError": last_error or "",
         # Every evaluator gets the same rules (bar files too large for one of them): count them once.
-        "counts": ObjectCounts(rules=max(rules_per_evaluator.values(), default=0)).to_wire(),
+        "counts": ObjectCounts(
+            rules=max(rules_per_evaluator.values(), default=0),
+            receivers=(config_counts or {}).get("receivers", 0),
+            routes=(config_counts or {}).get("routes", 0),
+            inhibit_rules=(config_counts or {}).get("inhibitRules", 0),
+        ).to_wire(),
+        "configHash": config_hash,
+        "configHashShort": config_hash[:12] if config_hash else None,
         "conditions": [ready_condition(ready, reason, message, generation, old.get("conditions"))],
     }

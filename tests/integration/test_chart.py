@@ -1,6 +1,6 @@
 """The Helm chart with the real helm and API server: it lints, renders valid objects, and its RBAC is
 enough for the operator and a sidecar to run the whole rules pipeline under their ServiceAccounts,
-and no more than that (no Secrets)."""
+and no more than that (Secrets only by name, never listed or watched)."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def test_chart_rbac_runs_the_pipeline_and_denies_secrets(
     try:
         operator_sa = f"system:serviceaccount:{namespace}:{release}-alertagent"
         expectations = [
-            ("get", "secrets", "no"), ("list", "secrets", "no"), ("list", "configmaps", "yes"),
-            ("create", "pods", "no"),
+            ("get", "secrets", "yes"), ("list", "secrets", "no"), ("watch", "secrets", "no"),
+            ("list", "configmaps", "yes"), ("create", "pods", "no"),
             ("patch", "alertrules.alertagent.io/status", "yes"), ("delete", "alertrules.alertagent.io", "no"),
         ]  # fmt: skip
         for verb, resource, expected in expectations:

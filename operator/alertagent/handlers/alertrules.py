@@ -36,25 +36,10 @@ def alertrule_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dic
     return {(namespace, name): IndexedRule(rule, tuple(issues), rendered)}
 
 
-_SEEN: dict[tuple[str, str], tuple[int, str]] = {}  # rule → (generation, labels) last seen
-
-
 @kopf.on.event(GROUP, VERSION, "alertrules")
-async def poke_clusters(
-    type: str, namespace: str, name: str, body: kopf.Body, alertrule_index: kopf.Index[Any, IndexedRule], **_: Any
-) -> None:
-    """A change to what a cluster renders (spec, labels, deletion) lets the reconcilers look; our own
-    status writes do not, or every write would poke again."""
-    key = (namespace, name)
-    seen = (body.metadata.get("generation", 0), repr(sorted(body.metadata.labels.items())))
-    if type == "DELETED":
-        _SEEN.pop(key, None)
-    elif _SEEN.get(key) == seen:
-        return
-    else:
-        _SEEN[key] = seen
-    TRIGGERS.poke_all()
-    INVALID_OBJECTS.labels("AlertRule").set(sum(not r.valid for rs in alertrule_index.values() for r in rs))
+async def poke_clusters(type: str, body: kopf.Body, alertrule_index: kopf.Index[Any, IndexedRule], **_: Any) -> None:
+    if TRIGGERS.poke_all_on_change("AlertRule", type, body):
+        INVALID_OBJECTS.labels("AlertRule").set(sum(not r.valid for rs in alertrule_index.values() for r in rs))
 
 
 @kopf.on.event(GROUP, VERSION, "alertrules")

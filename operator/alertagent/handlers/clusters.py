@@ -24,6 +24,7 @@ from ..settings import (
 from ..status import cluster_status
 from ..targets.probe import probe_cluster
 from . import operator_reload, shards
+from .amconfig import AlertmanagerResult, reconcile_alertmanager
 from .triggers import TRIGGERS
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict
 
 _HEALTH: dict[str, list[TargetHealth]] = {}  # cluster → last probe results
 _RENDERED: dict[str, tuple[dict[str, int], str | None]] = {}  # cluster → (rules per evaluator, last error)
+_CONFIG: dict[str, AlertmanagerResult] = {}  # cluster → last alertmanager.yaml reconcile
 _GENERATIONS: dict[str, int] = {}  # cluster → last generation seen, so status writes do not re-render
 
 
@@ -139,8 +141,14 @@ def write_cluster_status(body: dict[str, Any]) -> None:
     meta = body["metadata"]
     key = f"{meta['namespace']}/{meta['name']}"
     rules, error = _RENDERED.get(key, ({}, None))
-    kube.patch_status("alertmanagerclusters", meta["namespace"], meta["name"],
-                      cluster_status(body, _HEALTH.get(key, []), rules, error))  # fmt: skip
+    config = _CONFIG.get(key, AlertmanagerResult())
+    error = "; ".join(e for e in (error, config.error) if e) or None
+    status = cluster_status(body, _HEALTH.get(key, []), rules, error, config.counts, config.config_hash)
+    kube.patch_status("alertmanagerclusters", meta["namespace"], meta["name"], status)
+
+
+def _probed_version(key: str) -> str | None:
+    return next((t.version for t in _HEALTH.get(key, []) if t.type == "alertmanager" and t.version), None)
 
 
 @kopf.on.event(GROUP, VERSION, "alertmanagerclusters")
@@ -160,6 +168,7 @@ async def probe_health(body: kopf.Body, namespace: str, name: str, **_: Any) -> 
     for target in health:
         CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)
     await asyncio.to_thread(write_cluster_status, dict(body))
+    TRIGGERS.poke(key)  # re-resolves referenced Secrets, so a rotated credential reaches Alertmanager
 
 
 _NAMESPACE_LABELS: dict[str, dict[str, str]] = {}
@@ -203,6 +212,8 @@ async def rules_reconciler(
     name: str,
     stopped: kopf.DaemonStopped,
     alertrule_index: kopf.Index[Any, Any],
+    channel_index: kopf.Index[Any, Any],
+    policy_index: kopf.Index[Any, Any],
     namespace_labels: kopf.Index[str, dict[str, str]],
     logger: logging.Logger,
     **_: Any,
@@ -234,6 +245,16 @@ async def rules_reconciler(
                 log.info("rule ConfigMaps of %s: %d writes (%s rules)", key, result["writes"], result["rules"])
             _RENDERED[key] = (result["rules"], None)
             operator_reload.start(key, namespace, name, result["operator_mode"])
+            try:
+                config = await asyncio.to_thread(
+                    reconcile_alertmanager, dict(body), channel_index, policy_index, labels, _probed_version(key)
+                )
+            except Exception as err:
+                logger.exception("rendering alertmanager.yaml of %s failed: %s", key, err)
+                config = AlertmanagerResult(error=f"rendering alertmanager.yaml failed: {err}")
+            if config.written:
+                log.info("alertmanager config of %s written (%s)", key, config.config_hash)
+            _CONFIG[key] = config
             await asyncio.to_thread(write_cluster_status, dict(body))
             if result["changed_files"]:
                 await asyncio.to_thread(shards.refresh_rule_statuses, result["changed_files"], alertrule_index)

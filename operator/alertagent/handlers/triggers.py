@@ -4,11 +4,29 @@ into one run (the debounce)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 
 class Triggers:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._seen: dict[tuple[str, str, str], tuple[int, str]] = {}  # object → (generation, labels)
+
+    def poke_all_on_change(self, kind: str, event_type: str, body: Mapping[str, Any]) -> bool:
+        """Poke every reconciler when what a cluster renders may have changed: spec (generation),
+        labels, or deletion. Status-only writes (our own) poke nothing, or every write would poke again."""
+        meta = body.get("metadata") or {}
+        key = (kind, meta.get("namespace", ""), meta.get("name", ""))
+        seen = (meta.get("generation", 0), repr(sorted((meta.get("labels") or {}).items())))
+        if event_type == "DELETED":
+            self._seen.pop(key, None)
+        elif self._seen.get(key) == seen:
+            return False
+        else:
+            self._seen[key] = seen
+        self.poke_all()
+        return True
 
     def register(self, key: str) -> asyncio.Event:
         event = self._events.setdefault(key, asyncio.Event())

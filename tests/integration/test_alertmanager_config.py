@@ -1,0 +1,98 @@
+"""The operator renders the selected NotificationChannels and SuppressionPolicies into the cluster's
+Secret (real API server), validated, written only on change; the real Alertmanager loads it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from tests.testbed.alertagent import eventually, start_operator
+from tests.testbed.controlplane import ControlPlane, table
+from tests.testbed.monitoring import AlertmanagerTarget
+
+GROUP = "alertagent.io/v1alpha1"
+
+
+def _config(core: client.CoreV1Api, namespace: str) -> dict[str, Any] | None:
+    try:
+        secret = core.read_namespaced_secret("main-alertmanager-config", namespace)
+    except client.exceptions.ApiException:
+        return None
+    return yaml.safe_load(base64.b64decode(secret.data["alertmanager.yaml"]))  # type: ignore[no-any-return]
+
+
+def test_channels_and_policies_become_a_validated_config_secret(
+    installed_crds: ControlPlane, namespace: str, alertmanager: AlertmanagerTarget, api_client: client.ApiClient,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    plane, core = installed_crds, client.CoreV1Api(api_client)
+    objects = [
+        {"apiVersion": GROUP, "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
+         "spec": {"alertmanager": {"url": alertmanager.url, "version": "0.25.0"}, "namespaceIsolation": "None"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "slack"},
+         "stringData": {"url": "https://hooks.slack.example/one"}},
+        {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "team-slack"},
+         "spec": {"type": "slack", "slack": {"apiUrl": {"name": "slack", "key": "url"}, "channel": "#team"},
+                  "route": {"matchers": [{"name": "severity", "value": "critical"}]}}},
+        {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "hook"},
+         "spec": {"type": "webhook", "webhook": {"url": "http://127.0.0.1:9/one"}, "route": {}}},
+        {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "db"},
+         "spec": {"inhibitRules": [{"sourceMatchers": [{"name": "alertname", "value": "DatabaseDown"}],
+                                    "targetMatchers": [{"name": "severity", "value": "warning"}]}]}},
+    ]  # fmt: skip
+    plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all(objects))
+    operator, _ = start_operator(plane, tmp_path, namespace)
+    try:
+        config = eventually(lambda: _config(core, namespace), 30, what="config Secret")
+        receivers = {r["name"]: r for r in config["receivers"]}
+        assert set(receivers) == {f"{namespace}/team-slack", f"{namespace}/hook", "alertagent/null"}
+        assert receivers[f"{namespace}/team-slack"]["slack_configs"][0]["api_url"] == "https://hooks.slack.example/one"
+        assert config["inhibit_rules"] == [{"source_matchers": ['alertname="DatabaseDown"'],
+                                            "target_matchers": ['severity="warning"']}]  # fmt: skip
+        secret = core.read_namespaced_secret("main-alertmanager-config", namespace)
+        [owner] = secret.metadata.owner_references
+        assert owner.kind == "AlertmanagerCluster" and secret.metadata.annotations["alertagent.io/content-hash"]
+
+        def columns() -> dict[str, str] | None:
+            [row] = table(plane.kubectl("-n", namespace, "get", "amc", "main").stdout)
+            return row if row["RECEIVERS"] == "3" and row["CONFIG HASH"] else None
+
+        eventually(columns, 30, what="receivers and hash in the columns")
+
+        # The real Alertmanager loads what the operator wrote.
+        alertmanager.write_config(config)
+        assert alertmanager.reload().status_code == 200
+
+        # A channel the target version cannot take is left out alone; valid changes still land.
+        teams_spec = {"type": "msteams", "msteams": {"webhookUrl": {"name": "slack", "key": "url"}}, "route": {}}
+        teams = {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "teams"}, "spec": teams_spec}
+        hook = {**objects[3], "spec": {"type": "webhook", "webhook": {"url": "http://127.0.0.1:9/two"}, "route": {}}}
+        plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all([teams, hook]))
+
+        def hook_url() -> str:
+            receivers = {r["name"]: r for r in (_config(core, namespace) or {}).get("receivers", [])}
+            return str(receivers.get(f"{namespace}/hook", {}).get("webhook_configs", [{}])[0].get("url"))
+
+        eventually(lambda: hook_url() == "http://127.0.0.1:9/two", 30, what="valid change landed")
+        assert f"{namespace}/teams" not in {r["name"] for r in _config(core, namespace)["receivers"]}  # type: ignore[index]
+
+        # Rotating a referenced Secret reaches the config.
+        core.patch_namespaced_secret("slack", namespace, {"stringData": {"url": "https://hooks.slack.example/two"}})
+
+        def slack_url() -> str:
+            receivers = {r["name"]: r for r in (_config(core, namespace) or {}).get("receivers", [])}
+            return str(receivers[f"{namespace}/team-slack"]["slack_configs"][0]["api_url"])
+
+        eventually(lambda: slack_url() == "https://hooks.slack.example/two", 30, what="rotated secret")
+        status = json.loads(plane.kubectl("-n", namespace, "get", "amc", "main", "-o", "json").stdout)["status"]
+        assert status["lastError"] == ""
+        # The Secret never shows up in the cluster's status or the operator's log.
+        assert "hooks.slack.example" not in json.dumps(status)
+        assert "hooks.slack.example" not in (tmp_path / f"{operator.name}.log").read_text()
+    finally:
+        operator.stop()
