@@ -137,3 +137,49 @@ def cluster_status(
         "configHashShort": config_hash[:12] if config_hash else None,
         "conditions": [ready_condition(ready, reason, message, generation, old.get("conditions"))],
     }
+
+
+def _membership_condition(
+    body: Mapping[str, Any], clusters: Mapping[str, str | None], schema_errors: list[str]
+) -> dict[str, Any]:
+    generation = (body.get("metadata") or {}).get("generation")
+    problems = list(schema_errors) + [f"{c}: {p}" for c, p in sorted(clusters.items()) if p]
+    if problems:
+        ready, reason, message = False, "Invalid", "; ".join(problems)
+    elif not clusters:
+        ready, reason, message = True, "NotSelected", "no AlertmanagerCluster selects this object"
+    else:
+        ready, reason, message = True, "Rendered", f"in the configuration of {len(clusters)} cluster(s)"
+    old = (body.get("status") or {}).get("conditions")
+    return ready_condition(ready, reason, message, generation, old)
+
+
+def channel_status(
+    body: Mapping[str, Any], clusters: Mapping[str, str | None], schema_errors: list[str], delivery: str | None
+) -> dict[str, Any]:
+    """NotificationChannel status: delivery, the clusters including it, Ready (lastTest untouched)."""
+    return {
+        "observedGeneration": (body.get("metadata") or {}).get("generation"),
+        "delivery": delivery,
+        "clusters": sorted(clusters),
+        "conditions": [_membership_condition(body, clusters, schema_errors)],
+    }
+
+
+def policy_status(
+    body: Mapping[str, Any],
+    clusters: Mapping[str, str | None],
+    schema_errors: list[str],
+    windows: list[str],
+    active: list[str],
+    inhibit_rules: int,
+) -> dict[str, Any]:
+    """SuppressionPolicy status: windows, which are active now, inhibit rules, Ready."""
+    return {
+        "observedGeneration": (body.get("metadata") or {}).get("generation"),
+        "windowCount": len(windows),
+        "activeWindows": active,
+        "activeCount": len(active),
+        "inhibitRuleCount": inhibit_rules,
+        "conditions": [_membership_condition(body, clusters, schema_errors)],
+    }

@@ -42,7 +42,10 @@ def test_channels_and_policies_become_a_validated_config_secret(
         {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "hook"},
          "spec": {"type": "webhook", "webhook": {"url": "http://127.0.0.1:9/one"}, "route": {}}},
         {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "db"},
-         "spec": {"inhibitRules": [{"sourceMatchers": [{"name": "alertname", "value": "DatabaseDown"}],
+         "spec": {"maintenanceWindows": [
+                      {"name": "always", "recurring": {}},
+                      {"name": "past", "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}],
+                  "inhibitRules": [{"sourceMatchers": [{"name": "alertname", "value": "DatabaseDown"}],
                                     "targetMatchers": [{"name": "severity", "value": "warning"}]}]}},
     ]  # fmt: skip
     plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all(objects))
@@ -64,6 +67,17 @@ def test_channels_and_policies_become_a_validated_config_secret(
 
         eventually(columns, 30, what="receivers and hash in the columns")
 
+        # Channels and policies report where they went.
+        def rows(kind: str) -> dict[str, dict[str, str]]:
+            return {r["NAME"]: r for r in table(plane.kubectl("-n", namespace, "get", kind).stdout)}
+
+        eventually(lambda: rows("nc")["team-slack"]["READY"] == "True", 30, what="channel status")
+        slack = rows("nc")["team-slack"]
+        assert (slack["TYPE"], slack["DELIVERY"]) == ("slack", "Native") and namespace in slack["CLUSTERS"]
+        eventually(lambda: rows("sp")["db"]["READY"] == "True", 30, what="policy status")
+        db = rows("sp")["db"]
+        assert (db["WINDOWS"], db["ACTIVE"], db["INHIBIT RULES"]) == ("2", "1", "1")
+
         # The real Alertmanager loads what the operator wrote.
         alertmanager.write_config(config)
         assert alertmanager.reload().status_code == 200
@@ -80,6 +94,11 @@ def test_channels_and_policies_become_a_validated_config_secret(
 
         eventually(lambda: hook_url() == "http://127.0.0.1:9/two", 30, what="valid change landed")
         assert f"{namespace}/teams" not in {r["name"] for r in _config(core, namespace)["receivers"]}  # type: ignore[index]
+        eventually(lambda: rows("nc")["teams"]["READY"] == "False", 30, what="invalid channel status")
+        teams_status = json.loads(plane.kubectl("-n", namespace, "get", "nc", "teams", "-o", "json").stdout)["status"]
+        assert "Alertmanager 0.25 has no msteams receiver" in teams_status["conditions"][0]["message"]
+        events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=teams").items
+        assert any(e.type == "Warning" and "msteams" in e.message for e in events)
 
         # Rotating a referenced Secret reaches the config.
         core.patch_namespaced_secret("slack", namespace, {"stringData": {"url": "https://hooks.slack.example/two"}})

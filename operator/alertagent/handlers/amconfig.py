@@ -32,6 +32,7 @@ class AlertmanagerResult:
     problems: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
     written: bool = False
+    members: dict[tuple[str, str, str], str | None] = field(default_factory=dict)  # object → problem
 
 
 def secret_name(cluster: AlertmanagerCluster) -> str:
@@ -85,6 +86,9 @@ def reconcile_alertmanager(
     version = cluster.spec.alertmanager.version or probed_version
     rendered = render_alertmanager(cluster, channels, policies, _resolver(), version=version)
     result = AlertmanagerResult(counts=rendered.counts, problems=rendered.problems)
+    for obj in [*channels, *policies]:
+        member = (obj.kind, obj.metadata.namespace or "", obj.metadata.name or "")
+        result.members[member] = "; ".join(rendered.problems.get(f"{member[0]} {member[1]}/{member[2]}", [])) or None
     text = rendered.text
     result.error = check_config(text)
     if result.error is not None:

@@ -23,7 +23,7 @@ from ..settings import (
 )
 from ..status import cluster_status
 from ..targets.probe import probe_cluster
-from . import operator_reload, shards
+from . import object_status, operator_reload, shards
 from .amconfig import AlertmanagerResult, reconcile_alertmanager
 from .triggers import TRIGGERS
 
@@ -255,6 +255,9 @@ async def rules_reconciler(
             if config.written:
                 log.info("alertmanager config of %s written (%s)", key, config.config_hash)
             _CONFIG[key] = config
+            changed = object_status.record(key, config.members)
+            policies = {m for m in config.members if m[0] == "SuppressionPolicy"}  # active windows move with time
+            await asyncio.to_thread(object_status.refresh, changed | policies)
             await asyncio.to_thread(write_cluster_status, dict(body))
             if result["changed_files"]:
                 await asyncio.to_thread(shards.refresh_rule_statuses, result["changed_files"], alertrule_index)

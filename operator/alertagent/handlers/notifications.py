@@ -22,7 +22,7 @@ class Parsed:
     errors: tuple[str, ...]
 
 
-def _parse(kind: type[NotificationChannel] | type[SuppressionPolicy], body: kopf.Body) -> Parsed:
+def parse(kind: type[NotificationChannel] | type[SuppressionPolicy], body: kopf.Body) -> Parsed:
     try:
         return Parsed(kind.model_validate(dict(body)), ())
     except ValidationError as err:
@@ -31,12 +31,12 @@ def _parse(kind: type[NotificationChannel] | type[SuppressionPolicy], body: kopf
 
 @kopf.index(GROUP, VERSION, "notificationchannels")
 def channel_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Parsed]:
-    return {(namespace, name): _parse(NotificationChannel, body)}
+    return {(namespace, name): parse(NotificationChannel, body)}
 
 
 @kopf.index(GROUP, VERSION, "suppressionpolicies")
 def policy_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Parsed]:
-    return {(namespace, name): _parse(SuppressionPolicy, body)}
+    return {(namespace, name): parse(SuppressionPolicy, body)}
 
 
 @kopf.on.event(GROUP, VERSION, "notificationchannels")
