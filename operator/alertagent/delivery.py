@@ -82,7 +82,11 @@ def deliver(
     report(core, namespace, pending, error=None)
 
 
-def report(core: client.CoreV1Api, namespace: str, shards: Iterable[ShardState], error: str | None) -> None:
+def report(
+    core: client.CoreV1Api, namespace: str, shards: Iterable[ShardState], error: str | None, secrets: bool = False
+) -> None:
+    """Annotate each ConfigMap (or, with `secrets`, Secret) with what the target loaded, or why not."""
+    patch = core.patch_namespaced_secret if secrets else core.patch_namespaced_config_map
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     for shard in shards:
         annotations: dict[str, str | None]
@@ -92,7 +96,7 @@ def report(core: client.CoreV1Api, namespace: str, shards: Iterable[ShardState],
         else:
             annotations = {SYNC_ERROR_ANNOTATION: error}
         try:
-            core.patch_namespaced_config_map(shard.name, namespace, {"metadata": {"annotations": annotations}})
+            patch(shard.name, namespace, {"metadata": {"annotations": annotations}})
         except client.exceptions.ApiException as err:
             if err.status != 404:  # deleted meanwhile: nothing to report on
                 log.warning("reporting on %s failed: %s", shard.name, err)

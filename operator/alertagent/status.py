@@ -103,11 +103,16 @@ def cluster_status(
     last_error: str | None,
     config_counts: Mapping[str, int] | None = None,
     config_hash: str | None = None,
+    loaded: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
     """The operator-owned part of an AlertmanagerCluster's status."""
     generation = (body.get("metadata") or {}).get("generation")
+    loaded_hash, loaded_time = loaded
+    reloaded = datetime.fromisoformat(loaded_time) if loaded_time else None
     targets = [
-        t if t.type == "alertmanager" else t.model_copy(update={"rules": rules_per_evaluator.get(t.name, 0)})
+        t.model_copy(update={"config_hash": loaded_hash, "last_reload_time": reloaded})
+        if t.type == "alertmanager"
+        else t.model_copy(update={"rules": rules_per_evaluator.get(t.name, 0)})
         for t in health
     ]
     reachable = sum(bool(t.reachable) for t in targets)
@@ -135,6 +140,7 @@ def cluster_status(
         ).to_wire(),
         "configHash": config_hash,
         "configHashShort": config_hash[:12] if config_hash else None,
+        "lastReloadTime": reloaded.isoformat().replace("+00:00", "Z") if reloaded else None,
         "conditions": [ready_condition(ready, reason, message, generation, old.get("conditions"))],
     }
 

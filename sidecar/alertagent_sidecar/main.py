@@ -1,5 +1,6 @@
 """`alertagent-sidecar`: keeps a Prometheus or vmalert rules directory in sync with the operator's rule
-ConfigMaps, reloads the target and reports what it loaded.
+ConfigMaps (or Alertmanager's config file with the cluster's Secret), reloads the target and reports
+what it loaded.
 
 Threads: the watcher (list + watch), the sync loop (debounce, write, reload with backoff, verify,
 report) and the HTTP server (/healthz, /readyz, /metrics)."""
@@ -19,6 +20,7 @@ from typing import Any
 from kubernetes import client, config
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .alertmanager import AlertmanagerSyncer
 from .sync import Syncer
 from .watcher import ShardWatcher
 
@@ -33,24 +35,30 @@ class JsonFormatter(logging.Formatter):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="alertagent-sidecar", description=__doc__)
-    parser.add_argument("--namespace", required=True, help="namespace of the rule ConfigMaps")
-    parser.add_argument(
-        "--selector", required=True, help="label selector of the ConfigMaps, e.g. alertagent.io/cluster=main"
-    )
-    parser.add_argument(
-        "--rules-dir", required=True, type=Path, help="the target's rules directory (its rule_files glob)"
-    )
-    parser.add_argument("--target-url", required=True, help="base URL of Prometheus or vmalert")
+    parser.add_argument("--namespace", required=True, help="namespace of the ConfigMaps or Secret")
+    rules = parser.add_argument_group("next to Prometheus or vmalert")
+    rules.add_argument("--selector", help="label selector of the rule ConfigMaps, e.g. alertagent.io/cluster=main")
+    rules.add_argument("--rules-dir", type=Path, help="the target's rules directory (its rule_files glob)")
+    am = parser.add_argument_group("next to Alertmanager")
+    am.add_argument("--alertmanager-secret", metavar="NAME", help="the cluster's config Secret")
+    am.add_argument("--secret-key", default="alertmanager.yaml", help="key of the Secret holding the file")
+    am.add_argument("--config-file", type=Path, help="Alertmanager's --config.file")
+    parser.add_argument("--target-url", required=True, help="base URL of Prometheus, vmalert or Alertmanager")
     parser.add_argument("--target-name", default="prometheus", help="name for metrics and messages")
     parser.add_argument("--listen", default="0.0.0.0:8081", help="address of /healthz, /readyz and /metrics")
     parser.add_argument("--debounce", type=float, default=0.5, help="seconds to coalesce changes")
     parser.add_argument("--watch-timeout", type=int, default=60, help="seconds per watch request")
     parser.add_argument("--verify-timeout", type=float, default=30, help="seconds to wait for the target to load")
     parser.add_argument("--log-format", choices=["json", "plain"], default="json")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.alertmanager_secret and not args.config_file:
+        parser.error("--alertmanager-secret needs --config-file")
+    if not args.alertmanager_secret and not (args.selector and args.rules_dir):
+        parser.error("give --selector and --rules-dir (rules), or --alertmanager-secret and --config-file")
+    return args
 
 
-def serve(listen: str, watcher: ShardWatcher, syncer: Syncer) -> ThreadingHTTPServer:
+def serve(listen: str, watcher: ShardWatcher, syncer: Syncer | AlertmanagerSyncer) -> ThreadingHTTPServer:
     host, port = listen.rsplit(":", 1)
 
     class Handler(BaseHTTPRequestHandler):
@@ -81,7 +89,9 @@ def serve(listen: str, watcher: ShardWatcher, syncer: Syncer) -> ThreadingHTTPSe
     return server
 
 
-def sync_loop(watcher: ShardWatcher, syncer: Syncer, wake: threading.Event, debounce: float) -> None:
+def sync_loop(
+    watcher: ShardWatcher, syncer: Syncer | AlertmanagerSyncer, wake: threading.Event, debounce: float
+) -> None:
     """Wait for changes, coalesce them, sync; on failure retry with backoff (0.5 s doubling to 30 s)."""
     backoff = 0.5
     while not watcher.stopping.is_set():
@@ -92,7 +102,7 @@ def sync_loop(watcher: ShardWatcher, syncer: Syncer, wake: threading.Event, debo
         try:
             syncer.sync(watcher.snapshot())
             backoff = 0.5
-            log.info("synced %d rule ConfigMaps into %s", len(watcher.snapshot()), syncer.rules_dir)
+            log.info("synced %d objects into the target", len(watcher.snapshot()))
         except Exception as err:
             log.warning("sync failed, retrying in %.1fs: %s", backoff, err)
             watcher.stopping.wait(backoff)
@@ -111,12 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigException:
         config.load_kube_config()
     core = client.CoreV1Api()
-    args.rules_dir.mkdir(parents=True, exist_ok=True)
-
     wake = threading.Event()
-    watcher = ShardWatcher(core, args.namespace, args.selector, wake.set, args.watch_timeout)
-    syncer = Syncer(core, args.namespace, args.rules_dir, args.target_url.rstrip("/"), args.target_name,
-                    args.verify_timeout)  # fmt: skip
+    url = args.target_url.rstrip("/")
+    syncer: Syncer | AlertmanagerSyncer
+    if args.alertmanager_secret:
+        selector = f"metadata.name={args.alertmanager_secret}"
+        watcher = ShardWatcher(core, args.namespace, selector, wake.set, args.watch_timeout, secrets=True)
+        syncer = AlertmanagerSyncer(core, args.namespace, args.config_file, args.secret_key, url, args.verify_timeout)
+    else:
+        args.rules_dir.mkdir(parents=True, exist_ok=True)
+        watcher = ShardWatcher(core, args.namespace, args.selector, wake.set, args.watch_timeout)
+        syncer = Syncer(core, args.namespace, args.rules_dir, url, args.target_name, args.verify_timeout)
     server = serve(args.listen, watcher, syncer)
     threading.Thread(target=watcher.run, name="watch", daemon=True).start()
     worker = threading.Thread(target=sync_loop, args=(watcher, syncer, wake, args.debounce), name="sync")

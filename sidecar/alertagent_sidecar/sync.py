@@ -14,19 +14,24 @@ from kubernetes import client
 from alertagent.delivery import ShardState, deliver
 
 
+def write_atomically(target: Path, text: str) -> bool:
+    """Write `text` to a temp file beside `target` and rename it into place (readers never see half a
+    file). Returns False when the file already holds exactly that."""
+    if target.exists() and target.read_text() == text:
+        return False
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, target)
+    return True
+
+
 def write_files(rules_dir: Path, files: Mapping[str, str]) -> bool:
-    """Make `rules_dir` hold exactly `files` (*.yaml): each written to a temp file and renamed into
-    place, stale ones removed. Returns whether anything changed."""
+    """Make `rules_dir` hold exactly `files` (*.yaml), each written atomically, stale ones removed.
+    Returns whether anything changed."""
     changed = False
     for name, text in files.items():
-        target = rules_dir / name
-        if target.exists() and target.read_text() == text:
-            continue
-        fd, tmp = tempfile.mkstemp(dir=rules_dir, prefix=".tmp-", suffix=".part")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-        changed = True
+        changed |= write_atomically(rules_dir / name, text)
     for stale in rules_dir.glob("*.yaml"):
         if stale.name not in files:
             stale.unlink()

@@ -1,9 +1,10 @@
-"""List-then-watch of the rule ConfigMaps by label: resumes from the list's resourceVersion, relists on
-410 Gone (so deletes between watches are never missed), and records when it last heard from the API
-server so /healthz can fail on a stale watch."""
+"""List-then-watch of the rule ConfigMaps by label, or of the Alertmanager config Secret by name:
+resumes from the list's resourceVersion, relists on 410 Gone (so deletes between watches are never
+missed), and records when it last heard from the API server so /healthz can fail on a stale watch."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -27,8 +28,12 @@ class ShardWatcher:
         selector: str,
         on_change: Callable[[], None],
         watch_timeout: int = 60,
+        secrets: bool = False,
     ):
-        self.core, self.namespace, self.selector = core, namespace, selector
+        """`selector` is a label selector, or with `secrets` a field selector (`metadata.name=...`)."""
+        self.core, self.namespace, self.secrets = core, namespace, secrets
+        self.list_fn = core.list_namespaced_secret if secrets else core.list_namespaced_config_map
+        self.selectors = {"field_selector" if secrets else "label_selector": selector}
         self.on_change = on_change
         self.watch_timeout = watch_timeout
         self.shards: dict[str, Shard] = {}
@@ -44,17 +49,20 @@ class ShardWatcher:
     def stale(self) -> bool:
         return time.monotonic() - self.last_contact > 2 * self.watch_timeout + 30
 
-    def _shard(self, cm: Any) -> Shard:
-        annotations = cm.metadata.annotations or {}
+    def _shard(self, obj: Any) -> Shard:
+        annotations = obj.metadata.annotations or {}
+        data = dict(obj.data or {})
+        if self.secrets:
+            data = {k: base64.b64decode(v).decode() for k, v in data.items()}
         return Shard(
-            cm.metadata.name,
-            dict(cm.data or {}),
+            obj.metadata.name,
+            data,
             annotations.get(CONTENT_HASH_ANNOTATION, ""),
             annotations.get(LOADED_HASH_ANNOTATION),
         )
 
     def _relist(self) -> str:
-        listing = self.core.list_namespaced_config_map(self.namespace, label_selector=self.selector)
+        listing = self.list_fn(self.namespace, **self.selectors)
         shards = {cm.metadata.name: self._shard(cm) for cm in listing.items}
         with self.lock:
             changed = {n: (s.data, s.content_hash) for n, s in shards.items()} != {
@@ -88,9 +96,9 @@ class ShardWatcher:
                     resource_version = self._relist()
                 stream = watch.Watch()
                 for event in stream.stream(
-                    self.core.list_namespaced_config_map,
+                    self.list_fn,
                     self.namespace,
-                    label_selector=self.selector,
+                    **self.selectors,
                     resource_version=resource_version,
                     allow_watch_bookmarks=True,
                     timeout_seconds=self.watch_timeout,

@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from kubernetes import client
 
-from tests.testbed.alertagent import eventually, start_operator
+from alertagent.targets.alertmanager import config_hash_metric, loaded_config_hash
+from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator
 from tests.testbed.controlplane import ControlPlane, table
 from tests.testbed.monitoring import AlertmanagerTarget
 
@@ -26,7 +28,7 @@ def _config(core: client.CoreV1Api, namespace: str) -> dict[str, Any] | None:
     return yaml.safe_load(base64.b64decode(secret.data["alertmanager.yaml"]))  # type: ignore[no-any-return]
 
 
-def test_channels_and_policies_become_a_validated_config_secret(
+def test_channels_and_policies_become_a_validated_config_secret(  # noqa: PLR0915 - one end-to-end story
     installed_crds: ControlPlane, namespace: str, alertmanager: AlertmanagerTarget, api_client: client.ApiClient,
     tmp_path: Path,
 ) -> None:  # fmt: skip
@@ -50,6 +52,9 @@ def test_channels_and_policies_become_a_validated_config_secret(
     ]  # fmt: skip
     plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all(objects))
     operator, _ = start_operator(plane, tmp_path, namespace)
+    sidecar, sidecar_port = start_alertmanager_sidecar(
+        plane, tmp_path, namespace, "main-alertmanager-config", alertmanager.config_path, alertmanager.url
+    )
     try:
         config = eventually(lambda: _config(core, namespace), 30, what="config Secret")
         receivers = {r["name"]: r for r in config["receivers"]}
@@ -78,9 +83,25 @@ def test_channels_and_policies_become_a_validated_config_secret(
         db = rows("sp")["db"]
         assert (db["WINDOWS"], db["ACTIVE"], db["INHIBIT RULES"]) == ("2", "1", "1")
 
-        # The real Alertmanager loads what the operator wrote.
-        alertmanager.write_config(config)
-        assert alertmanager.reload().status_code == 200
+        # The sidecar puts it into the real Alertmanager, which reports exactly that file loaded.
+        def loaded_hash() -> float | None:
+            with httpx.Client() as http:
+                return loaded_config_hash(http, alertmanager.url)
+
+        def secret_text() -> str:
+            data = core.read_namespaced_secret("main-alertmanager-config", namespace).data["alertmanager.yaml"]
+            return base64.b64decode(data).decode()
+
+        eventually(lambda: loaded_hash() == config_hash_metric(secret_text()), 30, what="loaded by Alertmanager")
+        assert f"{namespace}/team-slack" in alertmanager.status()["config"]["original"]
+        assert httpx.get(f"http://127.0.0.1:{sidecar_port}/readyz").status_code == 200
+
+        def reload_reported() -> dict[str, Any] | None:
+            status = json.loads(plane.kubectl("-n", namespace, "get", "amc", "main", "-o", "json").stdout)["status"]
+            am = next(t for t in status["targets"] if t["name"] == "alertmanager")
+            return status if status.get("lastReloadTime") and am.get("configHash") == status["configHash"] else None
+
+        eventually(reload_reported, 30, what="reload reported in the cluster status")
 
         # A channel the target version cannot take is left out alone; valid changes still land.
         teams_spec = {"type": "msteams", "msteams": {"webhookUrl": {"name": "slack", "key": "url"}}, "route": {}}
@@ -93,6 +114,7 @@ def test_channels_and_policies_become_a_validated_config_secret(
             return str(receivers.get(f"{namespace}/hook", {}).get("webhook_configs", [{}])[0].get("url"))
 
         eventually(lambda: hook_url() == "http://127.0.0.1:9/two", 30, what="valid change landed")
+        eventually(lambda: "http://127.0.0.1:9/two" in alertmanager.status()["config"]["original"], 30)
         assert f"{namespace}/teams" not in {r["name"] for r in _config(core, namespace)["receivers"]}  # type: ignore[index]
         eventually(lambda: rows("nc")["teams"]["READY"] == "False", 30, what="invalid channel status")
         teams_status = json.loads(plane.kubectl("-n", namespace, "get", "nc", "teams", "-o", "json").stdout)["status"]
@@ -108,6 +130,8 @@ def test_channels_and_policies_become_a_validated_config_secret(
             return str(receivers[f"{namespace}/team-slack"]["slack_configs"][0]["api_url"])
 
         eventually(lambda: slack_url() == "https://hooks.slack.example/two", 30, what="rotated secret")
+        eventually(lambda: loaded_hash() == config_hash_metric(secret_text()), 30,
+                   what="rotated secret loaded by Alertmanager")  # fmt: skip
         status = json.loads(plane.kubectl("-n", namespace, "get", "amc", "main", "-o", "json").stdout)["status"]
         assert status["lastError"] == ""
         # The Secret never shows up in the cluster's status or the operator's log.
@@ -115,3 +139,4 @@ def test_channels_and_policies_become_a_validated_config_secret(
         assert "hooks.slack.example" not in (tmp_path / f"{operator.name}.log").read_text()
     finally:
         operator.stop()
+        sidecar.stop()

@@ -49,6 +49,21 @@ def start_operator(
     return proc, metrics_port
 
 
+def _sidecar(
+    plane: ControlPlane, log_dir: Path, name: str, args: list[str], kubeconfig: Path | None
+) -> tuple[Process, int]:
+    port = free_port()
+    common = ["--listen", f"127.0.0.1:{port}", "--debounce", "0.2", "--verify-timeout", "10"]
+    proc = Process(
+        f"sidecar-{name}-{port}",
+        [str(BIN / "alertagent-sidecar"), *args, *common],
+        log_dir,
+        env={"KUBECONFIG": str(kubeconfig or plane.kubeconfig)},
+    )
+    proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 30, "live")
+    return proc, port
+
+
 def start_sidecar(
     plane: ControlPlane,
     log_dir: Path,
@@ -59,33 +74,20 @@ def start_sidecar(
     target_url: str,
     kubeconfig: Path | None = None,
 ) -> tuple[Process, int]:
-    port = free_port()
-    proc = Process(
-        f"sidecar-{evaluator}-{port}",
-        [
-            str(BIN / "alertagent-sidecar"),
-            "--namespace",
-            namespace,
-            "--selector",
-            f"alertagent.io/cluster={cluster},alertagent.io/evaluator={evaluator}",
-            "--rules-dir",
-            str(rules_dir),
-            "--target-url",
-            target_url,
-            "--target-name",
-            evaluator,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--debounce",
-            "0.2",
-            "--verify-timeout",
-            "10",
-        ],
-        log_dir,
-        env={"KUBECONFIG": str(kubeconfig or plane.kubeconfig)},
-    )
-    proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 30, "live")
-    return proc, port
+    """The sidecar next to a rule evaluator."""
+    selector = f"alertagent.io/cluster={cluster},alertagent.io/evaluator={evaluator}"
+    args = ["--namespace", namespace, "--selector", selector, "--rules-dir", str(rules_dir),
+            "--target-url", target_url, "--target-name", evaluator]  # fmt: skip
+    return _sidecar(plane, log_dir, evaluator, args, kubeconfig)
+
+
+def start_alertmanager_sidecar(
+    plane: ControlPlane, log_dir: Path, namespace: str, secret: str, config_file: Path, target_url: str
+) -> tuple[Process, int]:
+    """The sidecar next to Alertmanager."""
+    args = ["--namespace", namespace, "--alertmanager-secret", secret, "--config-file", str(config_file),
+            "--target-url", target_url]  # fmt: skip
+    return _sidecar(plane, log_dir, "alertmanager", args, None)
 
 
 def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.25, what: str = "") -> Any:

@@ -19,7 +19,15 @@ from ..api.common import SecretKeyRef
 from ..render.alertmanager import render_alertmanager
 from ..render.rules import content_hash
 from ..render.selection import includes
-from ..settings import CLUSTER_LABEL, COMPONENT_LABEL, CONTENT_HASH_ANNOTATION, MANAGED_BY
+from ..settings import (
+    CLUSTER_LABEL,
+    COMPONENT_LABEL,
+    CONTENT_HASH_ANNOTATION,
+    LOADED_HASH_ANNOTATION,
+    LOADED_TIME_ANNOTATION,
+    MANAGED_BY,
+    SYNC_ERROR_ANNOTATION,
+)
 from .notifications import models
 
 ALERTMANAGER_COMPONENT = "alertmanager-config"
@@ -33,6 +41,9 @@ class AlertmanagerResult:
     error: str | None = None
     written: bool = False
     members: dict[tuple[str, str, str], str | None] = field(default_factory=dict)  # object → problem
+    loaded_hash: str | None = None  # what the Alertmanager sidecar reports loaded (Secret annotations)
+    loaded_time: str | None = None
+    sync_error: str | None = None
 
 
 def secret_name(cluster: AlertmanagerCluster) -> str:
@@ -99,6 +110,9 @@ def reconcile_alertmanager(
     namespace, name = cluster.metadata.namespace or "", secret_name(cluster)
     current = kube.read_secret(namespace, name)
     annotations = ((current or {}).get("metadata") or {}).get("annotations") or {}
+    result.loaded_hash = annotations.get(LOADED_HASH_ANNOTATION)
+    result.loaded_time = annotations.get(LOADED_TIME_ANNOTATION)
+    result.sync_error = annotations.get(SYNC_ERROR_ANNOTATION)
     if current is not None and annotations.get(CONTENT_HASH_ANNOTATION) == result.config_hash:
         return result
     meta = body["metadata"]

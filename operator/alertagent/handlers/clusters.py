@@ -142,8 +142,12 @@ def write_cluster_status(body: dict[str, Any]) -> None:
     key = f"{meta['namespace']}/{meta['name']}"
     rules, error = _RENDERED.get(key, ({}, None))
     config = _CONFIG.get(key, AlertmanagerResult())
-    error = "; ".join(e for e in (error, config.error) if e) or None
-    status = cluster_status(body, _HEALTH.get(key, []), rules, error, config.counts, config.config_hash)
+    sync_error = f"alertmanager sidecar: {config.sync_error}" if config.sync_error else None
+    error = "; ".join(e for e in (error, config.error, sync_error) if e) or None
+    status = cluster_status(
+        body, _HEALTH.get(key, []), rules, error, config.counts, config.config_hash,
+        (config.loaded_hash, config.loaded_time),
+    )  # fmt: skip
     kube.patch_status("alertmanagerclusters", meta["namespace"], meta["name"], status)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import httpx
@@ -24,3 +25,23 @@ async def status(client: httpx.AsyncClient, url: str) -> AlertmanagerStatus:
         peers=len(cluster.get("peers") or []),
         config_original=(body.get("config") or {}).get("original", ""),
     )
+
+
+def config_hash_metric(text: str) -> float:
+    """The value Alertmanager exports as `alertmanager_config_hash` for a config file with this text:
+    the first 48 bits of its md5, little-endian (its status API masks secrets, so `config.original`
+    cannot prove which credentials were loaded; this can)."""
+    digest = hashlib.md5(text.encode(), usedforsecurity=False).digest()[:6]
+    return float(int.from_bytes(digest + b"\0\0", "little"))
+
+
+def loaded_config_hash(client: httpx.Client, url: str) -> float | None:
+    """`alertmanager_config_hash` from /metrics, when the last reload succeeded."""
+    values: dict[str, float] = {}
+    for line in client.get(f"{url}/metrics").text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("alertmanager_config_hash", "alertmanager_config_last_reload_successful"):
+            values[name] = float(value)
+    if values.get("alertmanager_config_last_reload_successful") != 1:
+        return None
+    return values.get("alertmanager_config_hash")
