@@ -16,6 +16,12 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def comparable(status: Mapping[str, Any]) -> dict[str, Any]:
+    """A status without the condition timestamps, to decide whether anything really changed."""
+    conditions = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []]
+    return {**status, "conditions": conditions}
+
+
 def ready_condition(
     ready: bool, reason: str, message: str, generation: int | None, previous: Iterable[Mapping[str, Any]] | None
 ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..render.alertmanager import GATEWAY_TYPES
 from ..render.windows import window_active
-from ..status import channel_status, policy_status
+from ..status import channel_status, comparable, policy_status
 from .notifications import parse
 
 PLURALS = {"NotificationChannel": "notificationchannels", "SuppressionPolicy": "suppressionpolicies"}
@@ -59,16 +59,11 @@ def compose(kind: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
     return policy_status(body, clusters, errors, [w.name for w in windows], active, inhibit)
 
 
-def _comparable(status: dict[str, Any]) -> dict[str, Any]:
-    conditions = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []]
-    return {**status, "conditions": conditions}
-
-
 def write(kind: str, body: dict[str, Any], announce: bool = False) -> None:
     """Patch the object's status when it differs from what it should be (blocking)."""
     new = compose(kind, body, datetime.now(UTC))
     old = body.get("status") or {}
-    if _comparable({k: old.get(k) for k in new}) == _comparable(new):
+    if comparable({k: old.get(k) for k in new}) == comparable(new):
         return
     meta = body["metadata"]
     kube.patch_status(PLURALS[kind], meta["namespace"], meta["name"], new)

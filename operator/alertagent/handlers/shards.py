@@ -22,7 +22,7 @@ from ..settings import (
     RULES_COMPONENT,
     SYNC_ERROR_ANNOTATION,
 )
-from ..status import ShardReport, alert_rule_status
+from ..status import ShardReport, alert_rule_status, comparable
 
 # The last index, for target_statuses() callers that do not get Kopf's kwargs (e.g. the validator).
 _REPORTS: dict[str, dict[str, ShardReport]] = {}  # file name → shard name → report
@@ -96,11 +96,6 @@ def refresh_rule_statuses(file_names: set[str], alertrule_index: kopf.Index[Any,
             write_rule_status(body, announce=False)
 
 
-def _comparable(status: dict[str, Any]) -> dict[str, Any]:
-    conditions = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []]
-    return {**status, "conditions": conditions}
-
-
 def write_rule_status(body: dict[str, Any], announce: bool, revision: int | None = None) -> None:
     """Compute an AlertRule's status from its spec and the shard reports; patch it when it changed.
     With `announce`, post a Warning Event when the validation errors changed to something."""
@@ -109,7 +104,7 @@ def write_rule_status(body: dict[str, Any], announce: bool, revision: int | None
     targets = target_statuses(rule_file_name(meta["namespace"], meta["name"]))
     new = alert_rule_status(body, issues, targets, revision)
     old = body.get("status") or {}
-    if _comparable({k: old.get(k) for k in new}) == _comparable(new):
+    if comparable({k: old.get(k) for k in new}) == comparable(new):
         return
     kube.patch_status("alertrules", meta["namespace"], meta["name"], new)
     if announce and issues and new["validationErrors"] != old.get("validationErrors"):
