@@ -16,6 +16,7 @@ from .. import kube
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.base import GROUP, VERSION
 from ..api.common import SecretKeyRef
+from ..api.suppressionpolicy import SuppressionPolicy
 from ..render.alertmanager import render_alertmanager
 from ..render.rules import content_hash
 from ..render.selection import includes
@@ -44,6 +45,7 @@ class AlertmanagerResult:
     loaded_hash: str | None = None  # what the Alertmanager sidecar reports loaded (Secret annotations)
     loaded_time: str | None = None
     sync_error: str | None = None
+    policies: list[SuppressionPolicy] = field(default_factory=list)  # the ones this cluster selects
 
 
 def secret_name(cluster: AlertmanagerCluster) -> str:
@@ -96,7 +98,7 @@ def reconcile_alertmanager(
     policies = [p for p in models(policy_index) if selected(p, selectors.suppression_policies)]
     version = cluster.spec.alertmanager.version or probed_version
     rendered = render_alertmanager(cluster, channels, policies, _resolver(), version=version)
-    result = AlertmanagerResult(counts=rendered.counts, problems=rendered.problems)
+    result = AlertmanagerResult(counts=rendered.counts, problems=rendered.problems, policies=policies)
     for obj in [*channels, *policies]:
         member = (obj.kind, obj.metadata.namespace or "", obj.metadata.name or "")
         result.members[member] = "; ".join(rendered.problems.get(f"{member[0]} {member[1]}/{member[2]}", [])) or None

@@ -25,6 +25,7 @@ from ..status import cluster_status
 from ..targets.probe import probe_cluster
 from . import object_status, operator_reload, shards
 from .amconfig import AlertmanagerResult, reconcile_alertmanager
+from .silences import reconcile_silences
 from .triggers import TRIGGERS
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,32 @@ async def _quiet(trigger: asyncio.Event, quiet: float, longest: float) -> None:
             return
 
 
+async def _alertmanager_side(
+    key: str, body: dict[str, Any], channel_index: Any, policy_index: Any, labels: dict[str, dict[str, str]]
+) -> None:
+    """alertmanager.yaml into the Secret, one-off windows into silences, channel and policy status."""
+    try:
+        config = await asyncio.to_thread(
+            reconcile_alertmanager, body, channel_index, policy_index, labels, _probed_version(key)
+        )
+    except Exception as err:
+        log.exception("rendering alertmanager.yaml of %s failed: %s", key, err)
+        config = AlertmanagerResult(error=f"rendering alertmanager.yaml failed: {err}")
+    if config.written:
+        log.info("alertmanager config of %s written (%s)", key, config.config_hash)
+    _CONFIG[key] = config
+    try:
+        silence_ids = await asyncio.to_thread(
+            reconcile_silences, AlertmanagerCluster.model_validate(body), config.policies
+        )
+        object_status.record_silences(key, silence_ids)
+    except Exception as err:
+        log.warning("silences of %s not reconciled: %s", key, err)
+    changed = object_status.record(key, config.members)
+    policies = {m for m in config.members if m[0] == "SuppressionPolicy"}  # active windows move with time
+    await asyncio.to_thread(object_status.refresh, changed | policies)
+
+
 @kopf.daemon(GROUP, VERSION, "alertmanagerclusters", cancellation_timeout=10)
 async def rules_reconciler(
     *,
@@ -249,19 +276,7 @@ async def rules_reconciler(
                 log.info("rule ConfigMaps of %s: %d writes (%s rules)", key, result["writes"], result["rules"])
             _RENDERED[key] = (result["rules"], None)
             operator_reload.start(key, namespace, name, result["operator_mode"])
-            try:
-                config = await asyncio.to_thread(
-                    reconcile_alertmanager, dict(body), channel_index, policy_index, labels, _probed_version(key)
-                )
-            except Exception as err:
-                logger.exception("rendering alertmanager.yaml of %s failed: %s", key, err)
-                config = AlertmanagerResult(error=f"rendering alertmanager.yaml failed: {err}")
-            if config.written:
-                log.info("alertmanager config of %s written (%s)", key, config.config_hash)
-            _CONFIG[key] = config
-            changed = object_status.record(key, config.members)
-            policies = {m for m in config.members if m[0] == "SuppressionPolicy"}  # active windows move with time
-            await asyncio.to_thread(object_status.refresh, changed | policies)
+            await _alertmanager_side(key, dict(body), channel_index, policy_index, labels)
             await asyncio.to_thread(write_cluster_status, dict(body))
             if result["changed_files"]:
                 await asyncio.to_thread(shards.refresh_rule_statuses, result["changed_files"], alertrule_index)

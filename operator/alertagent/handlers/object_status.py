@@ -22,7 +22,24 @@ PLURALS = {"NotificationChannel": "notificationchannels", "SuppressionPolicy": "
 ObjectKey = tuple[str, str, str]  # kind, namespace, name
 
 _MEMBERS: dict[ObjectKey, dict[str, str | None]] = {}  # object → cluster → why it was left out (None: rendered)
+_SILENCES: dict[str, dict[str, str]] = {}  # cluster → window marker "<ns>/<policy>/<window>" → silence id
 _LOCK = threading.Lock()
+
+
+def record_silences(cluster: str, ids: dict[str, str]) -> None:
+    with _LOCK:
+        _SILENCES[cluster] = dict(ids)
+
+
+def _silences_of(namespace: str, name: str) -> list[dict[str, str]]:
+    prefix = f"{namespace}/{name}/"
+    with _LOCK:
+        return [
+            {"window": marker[len(prefix) :], "cluster": cluster, "id": silence_id}
+            for cluster, ids in sorted(_SILENCES.items())
+            for marker, silence_id in sorted(ids.items())
+            if marker.startswith(prefix)
+        ]
 
 
 def record(cluster: str, members: dict[ObjectKey, str | None]) -> set[ObjectKey]:
@@ -56,7 +73,8 @@ def compose(kind: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
     windows = policy.spec.maintenance_windows or [] if policy else []
     active = [w.name for w in windows if window_active(w, now)]
     inhibit = len(policy.spec.inhibit_rules or []) if policy else 0
-    return policy_status(body, clusters, errors, [w.name for w in windows], active, inhibit)
+    status = policy_status(body, clusters, errors, [w.name for w in windows], active, inhibit)
+    return {**status, "silences": _silences_of(meta["namespace"], meta["name"])}
 
 
 def write(kind: str, body: dict[str, Any], announce: bool = False) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -45,3 +46,23 @@ def loaded_config_hash(client: httpx.Client, url: str) -> float | None:
     if values.get("alertmanager_config_last_reload_successful") != 1:
         return None
     return values.get("alertmanager_config_hash")
+
+
+def list_silences(client: httpx.Client, url: str) -> list[dict[str, Any]]:
+    response = client.get(f"{url}/api/v2/silences")
+    response.raise_for_status()
+    silences: list[dict[str, Any]] = response.json()
+    return silences
+
+
+def post_silence(client: httpx.Client, url: str, body: dict[str, Any]) -> str:
+    """Create or update (with `id`) a silence; returns its id (a new one when Alertmanager replaced it)."""
+    response = client.post(f"{url}/api/v2/silences", json=body)
+    response.raise_for_status()
+    return str(response.json()["silenceID"])
+
+
+def expire_silence(client: httpx.Client, url: str, silence_id: str) -> None:
+    response = client.delete(f"{url}/api/v2/silence/{silence_id}")
+    if response.status_code != 404:
+        response.raise_for_status()
