@@ -39,7 +39,11 @@ def test_receivers_routes_isolation_and_windows() -> None:
         "monitoring/oncall", "team-a/alerts", "team-b/archive", "team-b/hooks", "team-b/unresolved",
     ]  # fmt: skip
     assert config["route"]["receiver"] == "monitoring/oncall"
-    routes = config["route"]["routes"]
+    tests, routes = _split_test_routes(config["route"]["routes"])
+    # First, one test-send route per channel: its label reaches that channel and nothing else.
+    assert [r["receiver"] for r in tests] == [r["name"] for r in config["receivers"] if r["name"] != "alertagent/null"]
+    assert tests[0] == {"receiver": "monitoring/oncall", "matchers": ['alertagent_test_channel="monitoring/oncall"'],
+                        "group_by": ["alertagent_test_channel"], "group_wait": "0s"}  # fmt: skip
     # The cluster namespace's channel sees every namespace, so team-a's window mutes its team-a alerts too.
     assert routes[0] == {
         "receiver": "monitoring/oncall", "continue": True, "mute_time_intervals": ["team-a/maintenance/weekly"],
@@ -74,6 +78,11 @@ def test_missing_secret_offline_is_a_marked_placeholder_and_a_warning() -> None:
     assert report.valid and report.warnings and "placeholder" in report.warnings[0]
 
 
+def _split_test_routes(routes: list[dict]) -> tuple[list[dict], list[dict]]:
+    tests = [r for r in routes if r["matchers"][0].startswith("alertagent_test_channel=")]
+    return tests, routes[len(tests) :]
+
+
 def _cluster(version: str | None = None, **spec: object) -> AlertmanagerCluster:
     alertmanager = {"url": "http://am:9093", **({"version": version} if version else {})}
     return AlertmanagerCluster.model_validate(
@@ -103,7 +112,7 @@ def test_invalid_channels_are_left_out_alone_with_the_reason() -> None:
         "NotificationChannel a/teams": ["Alertmanager 0.25 has no msteams receiver (needs >= 0.26)"],
     }  # fmt: skip
     assert [r["name"] for r in result.config["receivers"]] == ["a/fine", "alertagent/null"]
-    assert result.counts == {"receivers": 2, "routes": 1, "inhibitRules": 0}
+    assert result.counts == {"receivers": 2, "routes": 2, "inhibitRules": 0}  # the route and its test route
     with_gateway = render_alertmanager(_cluster("0.27.0"), [teams, ding], [], resolve, gateway_url="http://gw:8080")
     assert with_gateway.problems == {}
     ding_receiver = next(r for r in with_gateway.config["receivers"] if r["name"] == "a/ding")
@@ -116,4 +125,4 @@ def test_namespace_isolation_none_adds_no_matchers() -> None:
         {"type": "webhook", "webhook": {"url": "http://x"}, "route": {"matchers": [{"name": "a", "value": "b"}]}},
     )
     result = render_alertmanager(_cluster(namespaceIsolation="None"), [fine], [], lambda ns, ref: None)
-    assert result.config["route"]["routes"] == [{"receiver": "a/fine", "matchers": ['a="b"']}]
+    assert _split_test_routes(result.config["route"]["routes"])[1] == [{"receiver": "a/fine", "matchers": ['a="b"']}]

@@ -1,5 +1,5 @@
 """Kopf wiring. Importing this package registers every handler."""
 
-from . import admission, alertrules, clusters, notifications, object_status, shards
+from . import admission, alertrules, clusters, notifications, object_status, shards, testsend
 
-__all__ = ["admission", "alertrules", "clusters", "notifications", "object_status", "shards"]
+__all__ = ["admission", "alertrules", "clusters", "notifications", "object_status", "shards", "testsend"]

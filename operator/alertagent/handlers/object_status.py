@@ -58,6 +58,12 @@ def record(cluster: str, members: dict[ObjectKey, str | None]) -> set[ObjectKey]
     return changed
 
 
+def rendered_in(obj: ObjectKey) -> list[str]:
+    """Clusters whose configuration includes the object."""
+    with _LOCK:
+        return sorted(c for c, problem in _MEMBERS.get(obj, {}).items() if problem is None)
+
+
 def compose(kind: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
     meta = body["metadata"]
     with _LOCK:

@@ -3,7 +3,8 @@ SuppressionPolicies it selects (pure).
 
 Conventions:
 - each channel is a receiver named `<namespace>/<name>`; a channel with a route also gets a child
-  route of the root; routes are ordered by (namespace, name);
+  route of the root; routes are ordered by (namespace, name); first come one route per channel for
+  test-send alerts (label `alertagent_test_channel="<namespace>/<name>"`, delivered to it alone);
 - `namespaceIsolation: OnNamespace` adds `namespace="<ns>"` to each channel route and to both sides of
   each policy's inhibit rules, except for objects in the cluster's own namespace;
 - a recurring maintenance window becomes the time interval `<namespace>/<policy>/<window>`. It mutes
@@ -28,6 +29,9 @@ from ..api.suppressionpolicy import InhibitRule, SuppressionPolicy
 from ..yamlout import dump_yaml
 
 NULL_RECEIVER = "alertagent/null"
+# A test-send alert carries this label with the channel's `<namespace>/<name>`; a route per channel,
+# first in the tree, sends it to that channel and nowhere else.
+TEST_LABEL = "alertagent_test_channel"
 GATEWAY_TYPES = {"dingtalk", "wecom", "feishu"}
 # First Alertmanager version with each native receiver type (types absent here exist in all versions).
 MIN_VERSION = {"telegram": (0, 24), "discord": (0, 25), "webex": (0, 25), "msteams": (0, 26)}
@@ -266,7 +270,15 @@ def render_alertmanager(
 
     policies = sorted(policies, key=lambda p: (p.metadata.namespace or "", p.metadata.name or ""))
     time_intervals = [ti for p in policies for ti in _time_intervals(p)]
-    routes: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = [
+        {
+            "receiver": channel_key(c),
+            "matchers": [f'{TEST_LABEL}="{channel_key(c)}"'],
+            "group_by": [TEST_LABEL],
+            "group_wait": "0s",
+        }
+        for c in rendered_channels
+    ]
     for channel in rendered_channels:
         if channel.spec.route is None:
             continue

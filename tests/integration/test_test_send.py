@@ -1,0 +1,49 @@
+"""Test-send on the real Alertmanager: a new annotation value reaches exactly that channel's receiver
+(a local webhook server), and `status.lastTest` records the outcome."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator
+from tests.testbed.controlplane import ControlPlane, table
+from tests.testbed.monitoring import AlertmanagerTarget
+from tests.testbed.receivers import webhook_receiver
+
+GROUP = "alertagent.io/v1alpha1"
+
+
+def test_test_send_reaches_only_that_channel(
+    installed_crds: ControlPlane, namespace: str, alertmanager: AlertmanagerTarget, tmp_path: Path
+) -> None:
+    plane = installed_crds
+    with webhook_receiver() as (url, received):
+        channels = [
+            {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": name},
+             "spec": {"type": "webhook", "webhook": {"url": f"{url}/{name}"}, "route": {}}}
+            for name in ("one", "two")
+        ]  # fmt: skip
+        cluster = {"apiVersion": GROUP, "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
+                   "spec": {"alertmanager": {"url": alertmanager.url}}}  # fmt: skip
+        plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all([cluster, *channels]))
+        operator, _ = start_operator(plane, tmp_path, namespace)
+        sidecar, _ = start_alertmanager_sidecar(
+            plane, tmp_path, namespace, "main-alertmanager-config", alertmanager.config_path, alertmanager.url
+        )
+        try:
+            eventually(lambda: f"{namespace}/two" in alertmanager.status()["config"]["original"], 30, what="loaded")
+            plane.kubectl("-n", namespace, "annotate", "nc", "two", "alertagent.io/test-send=first")
+            [alert] = eventually(lambda: received.alerts("/two"), 30, what="test alert delivered")
+            assert alert["labels"]["alertname"] == "AlertAgentTestSend"
+            assert alert["annotations"]["test_send"] == "first"
+            status = json.loads(plane.kubectl("-n", namespace, "get", "nc", "two", "-o", "json").stdout)["status"]
+            assert status["lastTest"]["value"] == "first" and status["lastTest"]["result"] == "Succeeded"
+            assert {r["NAME"]: r["LAST TEST"] for r in table(plane.kubectl("-n", namespace, "get", "nc").stdout)} == {
+                "one": "", "two": "Succeeded"}  # fmt: skip
+            assert received.alerts("/one") == []  # only the channel under test
+        finally:
+            operator.stop()
+            sidecar.stop()
