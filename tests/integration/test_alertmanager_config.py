@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +135,30 @@ def test_channels_and_policies_become_a_validated_config_secret(  # noqa: PLR091
                    what="rotated secret loaded by Alertmanager")  # fmt: skip
         status = json.loads(plane.kubectl("-n", namespace, "get", "amc", "main", "-o", "json").stdout)["status"]
         assert status["lastError"] == ""
+
+        # An operator restart rewrites nothing and reloads nothing.
+        def reload_time() -> float:
+            text = httpx.get(f"{alertmanager.url}/metrics", timeout=5).text
+            line = next(
+                x for x in text.splitlines() if x.startswith("alertmanager_config_last_reload_success_timestamp")
+            )
+            return float(line.split()[-1])
+
+        eventually(lambda: loaded_hash() == config_hash_metric(secret_text()), 30)
+        version, reloaded = (
+            core.read_namespaced_secret("main-alertmanager-config", namespace).metadata.resource_version,
+            reload_time(),
+        )
+        operator.stop()
+        operator, _ = start_operator(plane, tmp_path, namespace)
+        time.sleep(4)  # several health intervals, each re-rendering the config
+        assert core.read_namespaced_secret("main-alertmanager-config", namespace).metadata.resource_version == version
+        assert reload_time() == reloaded
+
         # The Secret never shows up in the cluster's status or the operator's log.
         assert "hooks.slack.example" not in json.dumps(status)
-        assert "hooks.slack.example" not in (tmp_path / f"{operator.name}.log").read_text()
+        for log in tmp_path.glob("operator-*.log"):  # before and after the restart
+            assert "hooks.slack.example" not in log.read_text()
     finally:
         operator.stop()
         sidecar.stop()

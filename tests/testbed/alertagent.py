@@ -20,7 +20,7 @@ BIN = Path(sys.executable).parent
 def start_operator(
     plane: ControlPlane,
     log_dir: Path,
-    namespace: str,
+    namespace: str | tuple[str, ...],
     debounce: float = 0.3,
     extra_args: tuple[str, ...] = (),
     kubeconfig: Path | None = None,
@@ -32,8 +32,7 @@ def start_operator(
         [
             str(BIN / "alertagent"),
             "run",
-            "-n",
-            namespace,
+            *[arg for ns in ((namespace,) if isinstance(namespace, str) else namespace) for arg in ("-n", ns)],
             "--http-port",
             str(port),
             "--metrics-port",
