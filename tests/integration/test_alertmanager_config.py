@@ -123,6 +123,26 @@ def test_channels_and_policies_become_a_validated_config_secret(  # noqa: PLR091
         events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=teams").items
         assert any(e.type == "Warning" and "msteams" in e.message for e in events)
 
+        # A policy that renders but that Alertmanager would refuse (a backwards weekday range): the merged
+        # file fails amtool, nothing is written, the last good config stays and the cluster says why.
+        good_version = core.read_namespaced_secret("main-alertmanager-config", namespace).metadata.resource_version
+        backwards = {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "backwards"},
+                     "spec": {"matchers": [{"name": "a", "value": "b"}], "maintenanceWindows": [
+                         {"name": "weekend", "recurring": {"weekdays": ["saturday:sunday"]}}]}}  # fmt: skip
+        plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(backwards))
+
+        def last_error() -> str:
+            out = plane.kubectl("-n", namespace, "get", "amc", "main", "-o", "json").stdout
+            return str(json.loads(out)["status"].get("lastError", ""))
+
+        eventually(lambda: "previous config kept" in last_error(), 30, what="amtool failure reported")
+        assert "start day cannot be before end day" in last_error()
+        assert (
+            core.read_namespaced_secret("main-alertmanager-config", namespace).metadata.resource_version == good_version
+        )
+        plane.kubectl("-n", namespace, "delete", "sp", "backwards")
+        eventually(lambda: last_error() == "", 30, what="recovered")
+
         # Rotating a referenced Secret reaches the config.
         core.patch_namespaced_secret("slack", namespace, {"stringData": {"url": "https://hooks.slack.example/two"}})
 
