@@ -279,15 +279,29 @@ def render_alertmanager(
         }
         for c in rendered_channels
     ]
+    # Policies with recurring windows, by namespace: a channel outside the cluster's namespace can only
+    # meet its own namespace's policies and the cluster namespace's (indexing keeps this linear).
+    windowed: dict[str, list[tuple[SuppressionPolicy, list[str]]]] = {}
+    for policy in policies:
+        if names := [ti["name"] for ti in _time_intervals(policy)]:
+            windowed.setdefault(policy.metadata.namespace or "", []).append((policy, names))
+    everyone = [entry for entries in windowed.values() for entry in entries]
     for channel in rendered_channels:
         if channel.spec.route is None:
             continue
         base = _route(cluster, channel, channel.spec.route)
         channel_ns = channel.metadata.namespace or ""
-        for policy in policies:
-            windows = [ti["name"] for ti in _time_intervals(policy)]
+        cluster_ns = cluster.metadata.namespace or ""
+        candidates = (
+            windowed.get(channel_ns, []) + (windowed.get(cluster_ns, []) if channel_ns != cluster_ns else [])
+            if _isolated(cluster, channel_ns)
+            else everyone
+        )
+        for policy, windows in sorted(
+            candidates, key=lambda e: (e[0].metadata.namespace or "", e[0].metadata.name or "")
+        ):
             policy_ns = policy.metadata.namespace or ""
-            if windows and _sees(cluster, policy_ns, channel_ns):
+            if _sees(cluster, policy_ns, channel_ns):
                 matchers = base.get("matchers", []) + _namespace_matcher(cluster, policy_ns)
                 matchers += [matcher_text(m) for m in policy.spec.matchers or []]
                 mutes = sorted(set(base.get("mute_time_intervals", [])) | set(windows))
