@@ -1,0 +1,71 @@
+"""apply -> Alertmanager-loaded latency for one NotificationChannel change (median of 20), on the real
+test bed: API server, operator, sidecar next to a real Alertmanager.
+
+    .venv/bin/python -m benchmarks.bench_alertmanager_latency    (after ./tests/run.sh set up the test bed)
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+from kubernetes import client, config
+from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator
+from tests.testbed.controlplane import start_control_plane
+from tests.testbed.monitoring import start_alertmanager
+
+from alertagent.api.crd import RESOURCES
+
+REPO = Path(__file__).resolve().parents[1]
+NAMESPACE, CHANGES = "bench", 20
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="alertagent-bench-am-"))
+    plane = start_control_plane(work, with_controller_manager=False)
+    processes = list(plane.processes)
+    alertmanager = start_alertmanager(work)
+    try:
+        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+        plane.kubectl(
+            "wait", "--for=condition=Established", *[f"crd/{r.names.plural}.alertagent.io" for r in RESOURCES]
+        )
+        plane.kubectl("create", "namespace", NAMESPACE)
+        cluster = {"apiVersion": "alertagent.io/v1alpha1", "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
+                   "spec": {"alertmanager": {"url": alertmanager.url}}}  # fmt: skip
+        channel = {"apiVersion": "alertagent.io/v1alpha1", "kind": "NotificationChannel", "metadata": {"name": "hook"},
+                   "spec": {"type": "webhook", "webhook": {"url": "http://127.0.0.1:9/v0"}, "route": {}}}  # fmt: skip
+        plane.kubectl("-n", NAMESPACE, "apply", "-f", "-", input=yaml.safe_dump_all([cluster, channel]))
+        operator, _ = start_operator(plane, work, NAMESPACE, debounce=0.3)
+        sidecar, _ = start_alertmanager_sidecar(
+            plane, work, NAMESPACE, "main-alertmanager-config", alertmanager.config_path, alertmanager.url
+        )
+        processes += [operator, sidecar]
+        eventually(lambda: "127.0.0.1:9/v0" in alertmanager.status()["config"]["original"], 60)
+        config.load_kube_config(str(plane.kubeconfig))
+        custom = client.CustomObjectsApi()
+        latencies = []
+        for change in range(1, CHANGES + 1):
+            url = f"http://127.0.0.1:9/v{change}"
+            started = time.monotonic()
+            custom.patch_namespaced_custom_object("alertagent.io", "v1alpha1", NAMESPACE, "notificationchannels",
+                                                  "hook", {"spec": {"webhook": {"url": url}}})  # fmt: skip
+            eventually(lambda u=url: u in httpx.get(f"{alertmanager.url}/api/v2/status").json()["config"]["original"],
+                       60, 0.02)  # fmt: skip
+            latencies.append(time.monotonic() - started)
+        latencies.sort()
+        print(f"one channel change apply -> loaded in Alertmanager ({CHANGES} changes, operator debounce 0.3 s, "
+              f"sidecar debounce 0.2 s): median {statistics.median(latencies):.2f} s, "
+              f"p95 {latencies[round(0.95 * CHANGES) - 1]:.2f} s, max {latencies[-1]:.2f} s")  # fmt: skip
+    finally:
+        for proc in reversed(processes):
+            proc.stop()
+        alertmanager.stop()
+
+
+if __name__ == "__main__":
+    main()
