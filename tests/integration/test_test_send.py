@@ -25,6 +25,11 @@ def test_test_send_reaches_only_that_channel(
             {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": name},
              "spec": {"type": "webhook", "webhook": {"url": f"{url}/{name}"}, "route": {}}}
             for name in ("one", "two")
+        ] + [
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "slack"},
+             "stringData": {"url": f"{url}/slack"}},
+            {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "chat"},
+             "spec": {"type": "slack", "slack": {"apiUrl": {"name": "slack", "key": "url"}, "channel": "#ops"}}},
         ]  # fmt: skip
         cluster = {"apiVersion": GROUP, "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
                    "spec": {"alertmanager": {"url": alertmanager.url}}}  # fmt: skip
@@ -41,9 +46,14 @@ def test_test_send_reaches_only_that_channel(
             assert alert["annotations"]["test_send"] == "first"
             status = json.loads(plane.kubectl("-n", namespace, "get", "nc", "two", "-o", "json").stdout)["status"]
             assert status["lastTest"]["value"] == "first" and status["lastTest"]["result"] == "Succeeded"
-            assert {r["NAME"]: r["LAST TEST"] for r in table(plane.kubectl("-n", namespace, "get", "nc").stdout)} == {
-                "one": "", "two": "Succeeded"}  # fmt: skip
             assert received.alerts("/one") == []  # only the channel under test
+
+            # Slack (a local server checking Slack's payload) gets its own test notification too.
+            plane.kubectl("-n", namespace, "annotate", "nc", "chat", "alertagent.io/test-send=1")
+            [message] = eventually(lambda: received.slack_messages("/slack"), 30, what="slack message")
+            assert message["channel"] == "#ops" and "AlertAgentTestSend" in json.dumps(message["attachments"])
+            assert {r["NAME"]: r["LAST TEST"] for r in table(plane.kubectl("-n", namespace, "get", "nc").stdout)} == {
+                "chat": "Succeeded", "one": "", "two": "Succeeded"}  # fmt: skip
         finally:
             operator.stop()
             sidecar.stop()

@@ -1,5 +1,6 @@
-"""A local HTTP server standing in for a webhook receiver: it accepts Alertmanager's webhook payload
-(JSON, version "4") and records it per path, rejecting anything else as the real receivers would."""
+"""A local HTTP server standing in for external receivers, checking what they check: on `/slack...`
+a Slack incoming webhook (JSON with `attachments` or `text`, answers `ok`), elsewhere a generic
+webhook receiving Alertmanager's payload (JSON, version "4"). Anything else is refused with 400."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ class Received:
         with self.lock:
             return [alert for post in self.posts.get(path, []) for alert in post["alerts"]]
 
+    def slack_messages(self, path: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.posts.get(path, []))
+
 
 @contextmanager
 def webhook_receiver() -> Iterator[tuple[str, Received]]:
@@ -29,9 +34,13 @@ def webhook_receiver() -> Iterator[tuple[str, Received]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            slack = self.path.startswith("/slack")
             try:
                 payload = json.loads(body)
-                assert payload["version"] == "4" and isinstance(payload["alerts"], list)
+                if slack:
+                    assert isinstance(payload.get("attachments"), list) or isinstance(payload.get("text"), str)
+                else:
+                    assert payload["version"] == "4" and isinstance(payload["alerts"], list)
             except (ValueError, KeyError, AssertionError):
                 self.send_response(400)
                 self.end_headers()
@@ -40,6 +49,8 @@ def webhook_receiver() -> Iterator[tuple[str, Received]]:
                 received.posts.setdefault(self.path, []).append(payload)
             self.send_response(200)
             self.end_headers()
+            if slack:
+                self.wfile.write(b"ok")
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
