@@ -123,25 +123,32 @@ def test_channels_and_policies_become_a_validated_config_secret(  # noqa: PLR091
         events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=teams").items
         assert any(e.type == "Warning" and "msteams" in e.message for e in events)
 
-        # A policy that renders but that Alertmanager would refuse (a backwards weekday range): the merged
+        # A channel that renders but that Alertmanager refuses (email without any smarthost): the merged
         # file fails amtool, nothing is written, the last good config stays and the cluster says why.
         good_version = core.read_namespaced_secret("main-alertmanager-config", namespace).metadata.resource_version
-        backwards = {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "backwards"},
-                     "spec": {"matchers": [{"name": "a", "value": "b"}], "maintenanceWindows": [
-                         {"name": "weekend", "recurring": {"weekdays": ["saturday:sunday"]}}]}}  # fmt: skip
-        plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(backwards))
+        mail = {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "mail"},
+                "spec": {"type": "email", "email": {"to": "ops@example.com"}, "route": {}}}  # fmt: skip
+        plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(mail))
 
         def last_error() -> str:
             out = plane.kubectl("-n", namespace, "get", "amc", "main", "-o", "json").stdout
             return str(json.loads(out)["status"].get("lastError", ""))
 
         eventually(lambda: "previous config kept" in last_error(), 30, what="amtool failure reported")
-        assert "start day cannot be before end day" in last_error()
+        assert "smarthost" in last_error()
         assert (
             core.read_namespaced_secret("main-alertmanager-config", namespace).metadata.resource_version == good_version
         )
-        plane.kubectl("-n", namespace, "delete", "sp", "backwards")
+        plane.kubectl("-n", namespace, "delete", "nc", "mail")
         eventually(lambda: last_error() == "", 30, what="recovered")
+
+        # A policy Alertmanager would refuse (a backwards weekday range) is left out alone instead.
+        backwards = {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "backwards"},
+                     "spec": {"matchers": [{"name": "a", "value": "b"}], "maintenanceWindows": [
+                         {"name": "weekend", "recurring": {"weekdays": ["saturday:sunday"]}}]}}  # fmt: skip
+        plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(backwards))
+        eventually(lambda: rows("sp")["backwards"]["READY"] == "False", 30, what="policy invalid alone")
+        assert last_error() == ""
 
         # Rotating a referenced Secret reaches the config.
         core.patch_namespaced_secret("slack", namespace, {"stringData": {"url": "https://hooks.slack.example/two"}})

@@ -126,3 +126,11 @@ def test_namespace_isolation_none_adds_no_matchers() -> None:
     )
     result = render_alertmanager(_cluster(namespaceIsolation="None"), [fine], [], lambda ns, ref: None)
     assert _split_test_routes(result.config["route"]["routes"])[1] == [{"receiver": "a/fine", "matchers": ['a="b"']}]
+
+
+def test_channel_naming_an_unknown_time_interval_is_left_out_alone() -> None:
+    route = {"muteTimeIntervals": ["team/none/such"]}
+    lost = _channel("lost", {"type": "webhook", "webhook": {"url": "http://x"}, "route": route})
+    result = render_alertmanager(_cluster(), [lost], [], lambda ns, ref: None)
+    assert "team/none/such" in result.problems["NotificationChannel a/lost"][0]
+    assert [r["name"] for r in result.config["receivers"]] == ["alertagent/null"]

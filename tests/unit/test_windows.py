@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pydantic
 import pytest
 
-from alertagent.api.suppressionpolicy import MaintenanceWindow
+from alertagent.api.suppressionpolicy import MaintenanceWindow, RecurringSchedule
 from alertagent.render.windows import window_active
 
 
@@ -49,3 +50,14 @@ def test_one_off_is_start_inclusive_end_exclusive() -> None:
     assert not window_active(window, datetime(2026, 12, 1, 0, 59, tzinfo=UTC))
     assert window_active(window, datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
     assert not window_active(window, datetime(2026, 12, 1, 3, 0, tzinfo=UTC))
+
+
+def test_schedules_alertmanager_would_refuse_are_invalid_alone() -> None:
+    cases = [
+        ({"weekdays": ["saturday:sunday"]}, "runs backwards"), ({"weekdays": ["funday"]}, "unknown name"),
+        ({"months": ["december:january"]}, "runs backwards"), ({"years": ["2027:2026"]}, "runs backwards"),
+    ]  # fmt: skip
+    for bad, reason in cases:
+        with pytest.raises(pydantic.ValidationError, match=reason):
+            RecurringSchedule.model_validate(bad)
+    assert RecurringSchedule.model_validate({"daysOfMonth": ["-7:-1", "20:-1"], "months": ["1:3"]}).months == ["1:3"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import Invariant, Model
 from .common import (
@@ -45,8 +45,46 @@ class TimeRange(Model):
     """End of the range (exclusive), HH:MM; 24:00 is the end of the day."""
 
 
+def _check_ranges(values: list[str] | None, names: dict[str, int], what: str) -> list[str] | None:
+    """Alertmanager refuses unknown names and ranges that run backwards; say so per object."""
+    for item in values or []:
+        start, _, end = item.partition(":")
+        try:
+            low, high = (names[p] if p in names else int(p) for p in (start, end or start))
+        except ValueError:
+            raise ValueError(f"{what} {item!r}: unknown name") from None
+        if low > high and not (what == "day of month" and (low < 0) != (high < 0)):
+            raise ValueError(f"{what} range {item!r} runs backwards")
+    return values
+
+
+_WEEKDAYS = {d: i for i, d in enumerate(["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"])}
+_MONTHS = {m: i + 1 for i, m in enumerate(["january", "february", "march", "april", "may", "june", "july",
+                                          "august", "september", "october", "november", "december"])}  # fmt: skip
+
+
 class RecurringSchedule(Model):
     """When a recurring window is active; every field set must match (as Alertmanager time_intervals)."""
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v: list[str] | None) -> list[str] | None:
+        return _check_ranges(v, _WEEKDAYS, "weekday")
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, v: list[str] | None) -> list[str] | None:
+        return _check_ranges(v, _MONTHS, "month")
+
+    @field_validator("days_of_month")
+    @classmethod
+    def _days(cls, v: list[str] | None) -> list[str] | None:
+        return _check_ranges(v, {}, "day of month")
+
+    @field_validator("years")
+    @classmethod
+    def _years(cls, v: list[str] | None) -> list[str] | None:
+        return _check_ranges(v, {}, "year")
 
     times: Annotated[list[TimeRange], Field(max_length=16)] | None = None
     """Times of day; the whole day when unset."""

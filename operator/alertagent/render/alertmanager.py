@@ -257,9 +257,16 @@ def render_alertmanager(
     result = RenderedAlertmanager(config={})
     receivers: list[dict[str, Any]] = []
     rendered_channels: list[NotificationChannel] = []
+    policies = sorted(policies, key=lambda p: (p.metadata.namespace or "", p.metadata.name or ""))
+    time_intervals = [ti for p in policies for ti in _time_intervals(p)]
+    interval_names = {ti["name"] for ti in time_intervals}
     for channel in sorted(channels, key=lambda c: (c.metadata.namespace or "", c.metadata.name or "")):
         secret = _Secrets(resolve_secret, channel.metadata.namespace or "", placeholders)
         try:
+            route = channel.spec.route
+            named = [*(route.active_time_intervals or []), *(route.mute_time_intervals or [])] if route else []
+            if unknown := sorted(set(named) - interval_names):
+                raise ValueError(f"route names time intervals no selected SuppressionPolicy defines: {unknown}")
             receivers.append(receiver(channel, target, gateway_url, secret))
             rendered_channels.append(channel)
         except ValueError as err:
@@ -268,8 +275,6 @@ def render_alertmanager(
         if secret.missing:
             result.placeholders[f"NotificationChannel {channel_key(channel)}"] = secret.missing
 
-    policies = sorted(policies, key=lambda p: (p.metadata.namespace or "", p.metadata.name or ""))
-    time_intervals = [ti for p in policies for ti in _time_intervals(p)]
     routes: list[dict[str, Any]] = [
         {
             "receiver": channel_key(c),
