@@ -15,10 +15,8 @@ import httpx
 import yaml
 from kubernetes import client, config
 from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator
-from tests.testbed.controlplane import start_control_plane
+from tests.testbed.controlplane import install_crds, start_control_plane
 from tests.testbed.monitoring import start_alertmanager
-
-from alertagent.api.crd import RESOURCES
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE, CHANGES = "bench", 20
@@ -30,10 +28,7 @@ def main() -> None:
     processes = list(plane.processes)
     alertmanager = start_alertmanager(work)
     try:
-        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-        plane.kubectl(
-            "wait", "--for=condition=Established", *[f"crd/{r.names.plural}.alertagent.io" for r in RESOURCES]
-        )
+        install_crds(plane, REPO / "crds")
         plane.kubectl("create", "namespace", NAMESPACE)
         cluster = {"apiVersion": "alertagent.io/v1alpha1", "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
                    "spec": {"alertmanager": {"url": alertmanager.url}}}  # fmt: skip

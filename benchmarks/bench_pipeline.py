@@ -20,10 +20,8 @@ import httpx
 import yaml
 from kubernetes import client, config
 from tests.testbed.alertagent import eventually, metric_value, start_operator, start_sidecar
-from tests.testbed.controlplane import start_control_plane
+from tests.testbed.controlplane import install_crds, start_control_plane
 from tests.testbed.monitoring import start_prometheus
-
-from alertagent.api.crd import RESOURCES
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE, OBJECTS, RULES_PER_OBJECT, CHANGES = "bench", 500, 2, 20
@@ -50,10 +48,7 @@ def main() -> None:
     processes = list(plane.processes)
     prometheus = start_prometheus(work)
     try:
-        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-        plane.kubectl(
-            "wait", "--for=condition=Established", *[f"crd/{r.names.plural}.alertagent.io" for r in RESOURCES]
-        )
+        install_crds(plane, REPO / "crds")
         plane.kubectl("create", "namespace", NAMESPACE)
         evaluator = {"name": "prometheus", "type": "prometheus", "url": prometheus.url}
         cluster = {"apiVersion": "alertagent.io/v1alpha1", "kind": "AlertmanagerCluster", "metadata": {"name": "main"},

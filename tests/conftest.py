@@ -18,7 +18,7 @@ from kubernetes import client, config
 
 from alertagent.api.base import GROUP, VERSION
 from alertagent.api.crd import RESOURCES
-from tests.testbed.controlplane import ControlPlane, start_control_plane
+from tests.testbed.controlplane import ControlPlane, install_crds, start_control_plane
 from tests.testbed.monitoring import (
     AlertmanagerTarget,
     RuleTarget,
@@ -61,9 +61,7 @@ def api_client(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
 @pytest.fixture(scope="session")
 def installed_crds(control_plane: ControlPlane) -> ControlPlane:
     """The four CRDs from crds/, applied and Established."""
-    control_plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    names = [f"crd/{r.names.plural}.{GROUP}" for r in RESOURCES]
-    control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
+    install_crds(control_plane, REPO / "crds")
     # Established comes before the OpenAPI v3 document (what `kubectl explain` reads) has every kind;
     # the group's document is rebuilt CRD by CRD, so wait until one document holds all four.
     wanted = {f"io.alertagent.{VERSION}.{r.names.kind}" for r in RESOURCES}

@@ -255,3 +255,11 @@ def _wait_for_default_namespace(plane: ControlPlane, timeout: float = 60) -> Non
             return
         time.sleep(0.5)
     raise StartupError(f"namespace default never appeared\n{plane.logs()}")
+
+
+def install_crds(plane: ControlPlane, crds_dir: Path) -> None:
+    """Apply the CRDs and wait until the API server serves them."""
+    from alertagent.api.crd import RESOURCES  # noqa: PLC0415 - the test bed itself does not need the package
+
+    plane.kubectl("apply", "--server-side", "-f", str(crds_dir))
+    plane.kubectl("wait", "--for=condition=Established", *[f"crd/{r.names.plural}.alertagent.io" for r in RESOURCES])
