@@ -6,7 +6,6 @@ test bed: API server, operator, sidecar next to a real Alertmanager.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +16,8 @@ from kubernetes import client, config
 from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator
 from tests.testbed.controlplane import install_crds, start_control_plane
 from tests.testbed.monitoring import start_alertmanager
+
+from benchmarks.common import latency_summary
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE, CHANGES = "bench", 20
@@ -52,10 +53,8 @@ def main() -> None:
             eventually(lambda u=url: u in httpx.get(f"{alertmanager.url}/api/v2/status").json()["config"]["original"],
                        60, 0.02)  # fmt: skip
             latencies.append(time.monotonic() - started)
-        latencies.sort()
         print(f"one channel change apply -> loaded in Alertmanager ({CHANGES} changes, operator debounce 0.3 s, "
-              f"sidecar debounce 0.2 s): median {statistics.median(latencies):.2f} s, "
-              f"p95 {latencies[round(0.95 * CHANGES) - 1]:.2f} s, max {latencies[-1]:.2f} s")  # fmt: skip
+              f"sidecar debounce 0.2 s): {latency_summary(latencies)}")  # fmt: skip
     finally:
         for proc in reversed(processes):
             proc.stop()

@@ -10,7 +10,6 @@ sidecar as processes), measuring:
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +21,8 @@ from kubernetes import client, config
 from tests.testbed.alertagent import eventually, metric_value, start_operator, start_sidecar
 from tests.testbed.controlplane import install_crds, start_control_plane
 from tests.testbed.monitoring import start_prometheus
+
+from benchmarks.common import latency_summary
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE, OBJECTS, RULES_PER_OBJECT, CHANGES = "bench", 500, 2, 20
@@ -81,13 +82,11 @@ def main() -> None:
             eventually(lambda n=new_name: n in loaded_alerts(prometheus.url), 60, 0.02)
             latencies.append(time.monotonic() - started)
 
-        latencies.sort()
-        p95 = latencies[min(len(latencies) - 1, round(0.95 * len(latencies)) - 1)]
         print(f"bulk apply: {OBJECTS} AlertRules ({OBJECTS * RULES_PER_OBJECT} rules) loaded in Prometheus "
               f"after {bulk_seconds:.1f} s")  # fmt: skip
         print(f"ConfigMap writes for the bulk apply: {writes:.0f} for {len(shards)} shard(s)")
         print(f"single change apply -> loaded ({CHANGES} changes, operator debounce 0.3 s, sidecar debounce 0.2 s): "
-              f"median {statistics.median(latencies):.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s")  # fmt: skip
+              f"{latency_summary(latencies)}")  # fmt: skip
     finally:
         for proc in reversed(processes):
             proc.stop()

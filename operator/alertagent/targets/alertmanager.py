@@ -13,7 +13,6 @@ import httpx
 class AlertmanagerStatus:
     version: str | None
     peers: int
-    config_original: str
 
 
 async def status(client: httpx.AsyncClient, url: str) -> AlertmanagerStatus:
@@ -24,7 +23,6 @@ async def status(client: httpx.AsyncClient, url: str) -> AlertmanagerStatus:
     return AlertmanagerStatus(
         version=(body.get("versionInfo") or {}).get("version"),
         peers=len(cluster.get("peers") or []),
-        config_original=(body.get("config") or {}).get("original", ""),
     )
 
 
