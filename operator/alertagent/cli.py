@@ -81,6 +81,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _graph(args: argparse.Namespace) -> int:
+    from .discovery.export import render  # noqa: PLC0415
+    from .discovery.graph import Graph, ServiceGraph  # noqa: PLC0415
+
+    if args.live:
+        from .discovery.live import read_live_graph  # noqa: PLC0415 - needs the Kubernetes client
+
+        try:
+            graph = Graph.from_json(json.loads(read_live_graph(args.namespace)))
+        except LookupError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_INVALID
+    else:
+        try:
+            graph = ServiceGraph.from_objects(load_manifests(args.file)).snapshot()
+        except ManifestError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+    sys.stdout.write(render(graph, args.format))
+    print(f"{len(graph.nodes)} nodes, {len(graph.edges)} edges, {len(graph.unresolved)} unresolved addresses, "
+          f"{len(graph.cycles)} cycles", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def _rules(args: argparse.Namespace) -> int:
     from kubernetes.client.exceptions import ApiException  # noqa: PLC0415 - only cluster commands need it
 
@@ -150,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("name", help="AlertRule name")
         sub.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
         sub.set_defaults(func=_rules)
+
+    graph = commands.add_parser(
+        "graph", help="print the service dependency graph of manifests (-f) or of the running cluster (--live)"
+    )
+    source = graph.add_mutually_exclusive_group(required=True)
+    source.add_argument("-f", "--file", action="append", metavar="PATH",
+                        help="YAML file or folder (recursive, repeatable); namespace defaults to default")  # fmt: skip
+    source.add_argument("--live", action="store_true", help="read the graph the operator published (kubeconfig)")
+    graph.add_argument("--format", choices=["json", "dot", "mermaid"], default="json", help="output (default json)")
+    graph.add_argument("-n", "--namespace", help="with --live: the operator's namespace (default: found by label)")
+    graph.set_defaults(func=_graph)
 
     run = commands.add_parser("run", help="run the operator (Kopf) against the current kubeconfig or in-cluster")
     scope = run.add_mutually_exclusive_group()

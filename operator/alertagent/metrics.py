@@ -19,3 +19,7 @@ INVALID_OBJECTS = Gauge("alertagent_invalid_objects", "Objects currently invalid
 CLUSTER_HEALTH = Gauge(
     "alertagent_cluster_health_status", "1 when a target of a cluster is healthy, else 0", ["cluster", "target"]
 )
+GRAPH_NODES = Gauge("alertagent_service_graph_nodes", "Nodes in the service dependency graph")
+GRAPH_EDGES = Gauge("alertagent_service_graph_edges", "Edges in the service dependency graph")
+GRAPH_UNRESOLVED = Gauge("alertagent_service_graph_unresolved", "Addresses that name no existing Service")
+GRAPH_CYCLES = Gauge("alertagent_service_graph_cycles", "Dependency cycles in the service graph")

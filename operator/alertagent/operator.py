@@ -38,6 +38,22 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.admission.managed = "alertagent.io"  # Kopf keeps the ValidatingWebhookConfiguration
 
 
+_HTTP: list[Any] = []  # aiohttp runners
+
+
+@kopf.on.startup()
+async def serve_http(**_: Any) -> None:
+    from . import httpapi  # noqa: PLC0415 - imports the handlers, which must come after SETTINGS
+
+    _HTTP.append(await httpapi.serve(SETTINGS.http_port))
+
+
+@kopf.on.cleanup()
+async def stop_http(**_: Any) -> None:
+    for runner in _HTTP:
+        await runner.cleanup()
+
+
 def run(settings: Settings) -> None:
     """Run the operator until SIGTERM/SIGINT (Kopf stops handlers and daemons gracefully)."""
     SETTINGS.__dict__.update(settings.__dict__)
@@ -45,6 +61,8 @@ def run(settings: Settings) -> None:
 
     if settings.webhook_port:
         handlers.admission.register()
+    if settings.discovery:
+        handlers.discovery.register()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe request is noise
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # "Handler ... succeeded" per event too
     kopf.configure(
@@ -55,5 +73,4 @@ def run(settings: Settings) -> None:
         standalone=True,  # no peering objects: run one replica (the Deployment uses Recreate)
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
-        liveness_endpoint=f"http://0.0.0.0:{settings.http_port}/healthz",
     )

@@ -22,15 +22,31 @@ def rule_shard_labels(cluster: str, evaluator: str) -> dict[str, str]:
     return {**MANAGED_BY, COMPONENT_LABEL: RULES_COMPONENT, CLUSTER_LABEL: cluster, EVALUATOR_LABEL: evaluator}
 
 
+_SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _own_namespace() -> str:
+    """Where the operator runs: POD_NAMESPACE (downward API), the service account's, or `default`."""
+    if namespace := os.environ.get("POD_NAMESPACE"):
+        return namespace
+    try:
+        with open(_SERVICE_ACCOUNT_NAMESPACE) as handle:
+            return handle.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
 @dataclass
 class Settings:
     namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
-    http_port: int = int(os.environ.get("ALERTAGENT_HTTP_PORT", "8080"))  # liveness: /healthz
+    http_port: int = int(os.environ.get("ALERTAGENT_HTTP_PORT", "8080"))  # /healthz and /api/v1/graph
     metrics_port: int = int(os.environ.get("ALERTAGENT_METRICS_PORT", "8081"))  # /metrics
     debounce_seconds: float = float(os.environ.get("ALERTAGENT_DEBOUNCE_SECONDS", "1.0"))  # quiet time
     debounce_max_seconds: float = float(os.environ.get("ALERTAGENT_DEBOUNCE_MAX_SECONDS", "30"))  # longest wait
     health_interval_seconds: float = float(os.environ.get("ALERTAGENT_HEALTH_INTERVAL_SECONDS", "30"))
     log_format: str = os.environ.get("ALERTAGENT_LOG_FORMAT", "json")
+    operator_namespace: str = field(default_factory=_own_namespace)  # where the service graph is published
+    discovery: bool = os.environ.get("ALERTAGENT_DISCOVERY", "true").lower() != "false"  # the service graph
     # Admission webhook (optional): off unless a port is set.
     webhook_port: int | None = None
     webhook_host: str = "127.0.0.1"  # how the API server reaches the operator (a Service DNS name in-cluster)

@@ -1,5 +1,5 @@
 """Kopf wiring. Importing this package registers every handler."""
 
-from . import admission, alertrules, clusters, notifications, object_status, shards, testsend
+from . import admission, alertrules, clusters, discovery, notifications, object_status, shards, testsend
 
-__all__ = ["admission", "alertrules", "clusters", "notifications", "object_status", "shards", "testsend"]
+__all__ = ["admission", "alertrules", "clusters", "discovery", "notifications", "object_status", "shards", "testsend"]

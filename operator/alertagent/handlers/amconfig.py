@@ -17,6 +17,7 @@ from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.base import GROUP, VERSION
 from ..api.common import SecretKeyRef
 from ..api.suppressionpolicy import SuppressionPolicy
+from ..discovery.graph import Graph
 from ..render.alertmanager import render_alertmanager
 from ..render.rules import content_hash
 from ..render.selection import includes
@@ -46,6 +47,7 @@ class AlertmanagerResult:
     loaded_time: str | None = None
     sync_error: str | None = None
     policies: list[SuppressionPolicy] = field(default_factory=list)  # the ones this cluster selects
+    generated: dict[str, int] = field(default_factory=dict)  # policy "ns/name" → inhibit rules from the graph
 
 
 def secret_name(cluster: AlertmanagerCluster) -> str:
@@ -85,6 +87,7 @@ def reconcile_alertmanager(
     policy_index: Any,
     namespace_labels: dict[str, dict[str, str]],
     probed_version: str | None,
+    graph: Graph | None = None,
 ) -> AlertmanagerResult:
     cluster = AlertmanagerCluster.model_validate(body)
     selectors = cluster.spec.selectors
@@ -97,8 +100,10 @@ def reconcile_alertmanager(
     channels = [c for c in models(channel_index) if selected(c, selectors.notification_channels)]
     policies = [p for p in models(policy_index) if selected(p, selectors.suppression_policies)]
     version = cluster.spec.alertmanager.version or probed_version
-    rendered = render_alertmanager(cluster, channels, policies, _resolver(), version=version)
-    result = AlertmanagerResult(counts=rendered.counts, problems=rendered.problems, policies=policies)
+    rendered = render_alertmanager(cluster, channels, policies, _resolver(), version=version, graph=graph)
+    result = AlertmanagerResult(
+        counts=rendered.counts, problems=rendered.problems, policies=policies, generated=rendered.generated
+    )
     for obj in [*channels, *policies]:
         member = (obj.kind, obj.metadata.namespace or "", obj.metadata.name or "")
         result.members[member] = "; ".join(rendered.problems.get(f"{member[0]} {member[1]}/{member[2]}", [])) or None

@@ -23,10 +23,10 @@ from ..settings import (
 )
 from ..status import cluster_status
 from ..targets.probe import probe_cluster
-from . import object_status, operator_reload, shards
+from . import discovery, object_status, operator_reload, shards
 from .amconfig import AlertmanagerResult, reconcile_alertmanager
 from .silences import reconcile_silences
-from .triggers import TRIGGERS
+from .triggers import TRIGGERS, quiet
 
 log = logging.getLogger(__name__)
 
@@ -197,26 +197,15 @@ async def _wait_for_either(trigger: asyncio.Event, stopped: kopf.DaemonStopped) 
             waiting.cancel()
 
 
-async def _quiet(trigger: asyncio.Event, quiet: float, longest: float) -> None:
-    """Trailing-edge debounce: return once no poke came for `quiet` seconds (or after `longest`), so
-    a burst of changes, however long, becomes one reconcile and one write per shard."""
-    deadline = time.monotonic() + longest
-    while True:
-        trigger.clear()
-        await asyncio.sleep(quiet)
-        if not trigger.is_set() or time.monotonic() >= deadline:
-            trigger.clear()
-            return
-
-
 async def _alertmanager_side(
     key: str, body: dict[str, Any], channel_index: Any, policy_index: Any, labels: dict[str, dict[str, str]]
 ) -> None:
     """alertmanager.yaml into the Secret, one-off windows into silences, channel and policy status."""
     try:
         config = await asyncio.to_thread(
-            reconcile_alertmanager, body, channel_index, policy_index, labels, _probed_version(key)
-        )
+            reconcile_alertmanager, body, channel_index, policy_index, labels, _probed_version(key),
+            discovery.STATE.published,
+        )  # fmt: skip
     except Exception as err:
         log.exception("rendering alertmanager.yaml of %s failed: %s", key, err)
         config = AlertmanagerResult(error=f"rendering alertmanager.yaml failed: {err}")
@@ -230,7 +219,7 @@ async def _alertmanager_side(
         object_status.record_silences(key, silence_ids)
     except Exception as err:
         log.warning("silences of %s not reconciled: %s", key, err)
-    changed = object_status.record(key, config.members)
+    changed = object_status.record(key, config.members, config.generated)
     policies = {m for m in config.members if m[0] == "SuppressionPolicy"}  # active windows move with time
     await asyncio.to_thread(object_status.refresh, changed | policies)
 
@@ -256,7 +245,7 @@ async def rules_reconciler(
             await _wait_for_either(trigger, stopped)
             if stopped:
                 break
-            await _quiet(trigger, SETTINGS.debounce_seconds, SETTINGS.debounce_max_seconds)
+            await quiet(trigger, SETTINGS.debounce_seconds, SETTINGS.debounce_max_seconds)
             started = time.monotonic()
             labels = {ns: next(iter(v)) for ns, v in namespace_labels.items()}
             try:

@@ -23,6 +23,7 @@ ObjectKey = tuple[str, str, str]  # kind, namespace, name
 
 _MEMBERS: dict[ObjectKey, dict[str, str | None]] = {}  # object → cluster → why it was left out (None: rendered)
 _SILENCES: dict[str, dict[str, str]] = {}  # cluster → window marker "<ns>/<policy>/<window>" → silence id
+_GENERATED: dict[ObjectKey, dict[str, int]] = {}  # policy → cluster → inhibit rules generated from the graph
 _LOCK = threading.Lock()
 
 
@@ -42,10 +43,21 @@ def _silences_of(namespace: str, name: str) -> list[dict[str, str]]:
         ]
 
 
-def record(cluster: str, members: dict[ObjectKey, str | None]) -> set[ObjectKey]:
-    """Remember what one cluster rendered; return the objects whose membership changed."""
+def record(
+    cluster: str, members: dict[ObjectKey, str | None], generated: dict[str, int] | None = None
+) -> set[ObjectKey]:
+    """Remember what one cluster rendered (and the inhibit rules it generated per policy); return the
+    objects whose membership or generated count changed."""
     changed = set()
     with _LOCK:
+        for obj in members:
+            if obj[0] != "SuppressionPolicy":
+                continue
+            count = (generated or {}).get(f"{obj[1]}/{obj[2]}", 0)
+            counts = _GENERATED.setdefault(obj, {})
+            if counts.get(cluster) != count:
+                counts[cluster] = count
+                changed.add(obj)
         for obj, by_cluster in _MEMBERS.items():
             if cluster in by_cluster and obj not in members:
                 del by_cluster[cluster]
@@ -78,9 +90,11 @@ def compose(kind: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
     policy = parsed.model if isinstance(parsed.model, SuppressionPolicy) else None
     windows = policy.spec.maintenance_windows or [] if policy else []
     active = [w.name for w in windows if window_active(w, now)]
-    inhibit = len(policy.spec.inhibit_rules or []) if policy else 0
+    with _LOCK:  # the same graph renders the same rules in every cluster, unless isolation narrows them
+        generated = max(_GENERATED.get((kind, meta["namespace"], meta["name"]), {}).values(), default=0)
+    inhibit = len(policy.spec.inhibit_rules or []) + generated if policy else 0
     status = policy_status(body, clusters, errors, [w.name for w in windows], active, inhibit)
-    return {**status, "silences": _silences_of(meta["namespace"], meta["name"])}
+    return {**status, "silences": _silences_of(meta["namespace"], meta["name"]), "generatedInhibitRules": generated}
 
 
 def write(kind: str, body: dict[str, Any], announce: bool = False) -> None:

@@ -4,6 +4,7 @@ into one run (the debounce)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,6 +44,18 @@ class Triggers:
     def poke_all(self) -> None:
         for event in self._events.values():
             event.set()
+
+
+async def quiet(trigger: asyncio.Event, seconds: float, longest: float) -> None:
+    """Trailing-edge debounce: return once no poke came for `seconds` (or after `longest`), so
+    a burst of changes, however long, becomes one reconcile and one write per shard."""
+    deadline = time.monotonic() + longest
+    while True:
+        trigger.clear()
+        await asyncio.sleep(seconds)
+        if not trigger.is_set() or time.monotonic() >= deadline:
+            trigger.clear()
+            return
 
 
 TRIGGERS = Triggers()

@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.alertmanagercluster import AlertmanagerCluster
-from ..api.common import Matcher, SecretKeyRef
+from ..api.common import SecretKeyRef
 from ..api.notificationchannel import ChannelRoute, NotificationChannel
 from ..api.suppressionpolicy import InhibitRule, SuppressionPolicy
+from ..discovery.graph import Graph
 from ..yamlout import dump_yaml
+from .dependencies import dependency_inhibit_rules
+from .matchers import matcher_text
 
 NULL_RECEIVER = "alertagent/null"
 # A test-send alert carries this label with the channel's `<namespace>/<name>`; a route per channel,
@@ -46,16 +49,12 @@ def parse_version(text: str | None) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def matcher_text(m: Matcher) -> str:
-    value = m.value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{m.name}{m.match_type}"{value}"'
-
-
 @dataclass
 class RenderedAlertmanager:
     config: dict[str, Any]
     problems: dict[str, list[str]] = field(default_factory=dict)  # "Kind ns/name" → reasons it was left out
     placeholders: dict[str, list[str]] = field(default_factory=dict)  # "Kind ns/name" → secrets not resolved
+    generated: dict[str, int] = field(default_factory=dict)  # policy "ns/name" → inhibit rules from the graph
 
     @property
     def text(self) -> str:
@@ -242,6 +241,25 @@ def _inhibit(cluster: AlertmanagerCluster, namespace: str, rule: InhibitRule) ->
     })  # fmt: skip
 
 
+def _inhibit_rules(
+    cluster: AlertmanagerCluster, policies: list[SuppressionPolicy], graph: Graph | None, result: RenderedAlertmanager
+) -> list[dict[str, Any]]:
+    """Static inhibit rules, then those generated from the graph (counted per policy in the result)."""
+    rules = [_inhibit(cluster, p.metadata.namespace or "", r) for p in policies for r in p.spec.inhibit_rules or []]
+    for policy in policies:
+        if policy.spec.dependency_suppression is None or graph is None:
+            continue
+        namespace = policy.metadata.namespace or ""
+        scope = _namespace_matcher(cluster, namespace)  # a tenant's policy stays inside its namespace
+        generated = dependency_inhibit_rules(policy.spec.dependency_suppression, graph, namespace if scope else None)
+        result.generated[f"{namespace}/{policy.metadata.name}"] = len(generated)
+        rules += [
+            {side: list(dict.fromkeys(scope + rule[side])) for side in ("source_matchers", "target_matchers")}
+            for rule in generated
+        ]
+    return rules
+
+
 def render_alertmanager(
     cluster: AlertmanagerCluster,
     channels: Iterable[NotificationChannel],
@@ -250,9 +268,12 @@ def render_alertmanager(
     version: str | None = None,
     gateway_url: str | None = None,
     placeholders: bool = False,
+    graph: Graph | None = None,
 ) -> RenderedAlertmanager:
     """The merged configuration. An object that cannot be rendered is left out alone, with the reason
-    in `problems`; `placeholders` writes marked values for missing secrets instead (offline render)."""
+    in `problems`; `placeholders` writes marked values for missing secrets instead (offline render).
+    `graph` is the service dependency graph that `dependencySuppression` generates inhibit rules from
+    (none are generated without it)."""
     target = parse_version(version or cluster.spec.alertmanager.version)
     result = RenderedAlertmanager(config={})
     receivers: list[dict[str, Any]] = []
@@ -323,9 +344,7 @@ def render_alertmanager(
         "group_wait": cluster.spec.route.group_wait, "group_interval": cluster.spec.route.group_interval,
         "repeat_interval": cluster.spec.route.repeat_interval, "routes": routes,
     })  # fmt: skip
-    inhibit_rules = [
-        _inhibit(cluster, p.metadata.namespace or "", r) for p in policies for r in p.spec.inhibit_rules or []
-    ]
+    inhibit_rules = _inhibit_rules(cluster, policies, graph, result)
     result.config = _clean({
         "global": _global(cluster, resolve_secret, placeholders, result),
         "route": root,

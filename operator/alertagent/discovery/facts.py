@@ -1,0 +1,225 @@
+"""Extractors (pure): what one Kubernetes object says about service dependencies.
+
+Each extractor reads a plain object (as the API server or a manifest file gives it) and keeps only what
+the graph needs: selectors and labels, annotation values, the names of ConfigMaps a workload consumes,
+and the addresses parsed out of strings. ConfigMap values themselves are never kept, and Secrets are
+never read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..settings import LABEL_PREFIX
+from .addresses import Address, ServiceRef, parse_addresses
+
+DEPENDENCIES_ANNOTATION = f"{LABEL_PREFIX}/dependencies"
+IGNORE_ANNOTATION = f"{LABEL_PREFIX}/ignore"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+APP_LABELS = ("app.kubernetes.io/name", "app")
+
+# How much an edge's evidence says: an annotation is a statement, a named env var almost one; a whole
+# ConfigMap pulled in or mounted is weaker; a token in a command line weakest.
+CONFIDENCE = {"annotation": 1.0, "ingress": 1.0, "env": 0.9, "envFrom": 0.7, "configmap": 0.7, "args": 0.5}
+
+# An env var or ConfigMap key with one of these words in its name holds an address, so a bare word in
+# it (`DB_HOST=postgres`) counts; elsewhere bare words are too likely to be something else.
+_ADDRESS_KEY = re.compile(
+    r"host|addr|url|uri|endpoint|server|service|svc|upstream|backend|broker|dsn|target|peer|gateway|proxy",
+    re.IGNORECASE,
+)
+
+
+def names_an_address(key: str) -> bool:
+    return _ADDRESS_KEY.search(key) is not None
+
+
+@dataclass(frozen=True, order=True)
+class Evidence:
+    """Where an address was found: `object` is the object id (`ns/kind/name`), `via` the ConfigMap it
+    came through, `key` the env var, ConfigMap key, container or annotation."""
+
+    type: str
+    object: str
+    key: str = ""
+    via: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {k: v for k, v in (("type", self.type), ("object", self.object), ("key", self.key), ("via", self.via))
+                if v}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Found:
+    """An address found in a workload's own spec; `hinted` when its key names an address."""
+
+    address: Address
+    evidence: Evidence
+    hinted: bool
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    namespace: str
+    name: str
+    selector: tuple[tuple[str, str], ...]  # empty: selects no pods (ExternalName, manual endpoints)
+    dependencies: tuple[ServiceRef, ...]
+    ignored: bool = False
+    tier: str | None = None
+    criticality: str | None = None
+    team: str | None = None
+    sla: str | None = None
+
+    def selects(self, labels: Mapping[str, str]) -> bool:
+        return bool(self.selector) and all(labels.get(k) == v for k, v in self.selector)
+
+
+@dataclass(frozen=True)
+class IngressFacts:
+    namespace: str
+    name: str
+    backends: tuple[str, ...]  # Service names, in the Ingress's namespace
+
+
+@dataclass(frozen=True)
+class ConfigMapFacts:
+    namespace: str
+    name: str
+    apps: tuple[str, ...]  # values of its app / app.kubernetes.io/name labels
+    addresses: tuple[tuple[str, tuple[Address, ...]], ...]  # key → addresses parsed from its value
+
+
+@dataclass(frozen=True)
+class ConfigMapUse:
+    """A workload consuming a ConfigMap: `key` set for one key (configMapKeyRef), `env` its env var."""
+
+    configmap: str
+    type: str  # env | envFrom | configmap (mounted)
+    container: str = ""
+    key: str = ""
+    env: str = ""
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class WorkloadFacts:
+    namespace: str
+    kind: str  # lower case: deployment, statefulset, daemonset
+    name: str
+    pod_labels: tuple[tuple[str, str], ...]
+    found: tuple[Found, ...] = ()
+    uses: tuple[ConfigMapUse, ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.kind}/{self.name}"
+
+    @property
+    def configmaps(self) -> set[str]:
+        return {use.configmap for use in self.uses}
+
+
+def _meta(obj: Mapping[str, Any]) -> tuple[str, str, dict[str, str], dict[str, str]]:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "default", meta.get("name") or "", dict(meta.get("labels") or {}),
+            dict(meta.get("annotations") or {}))  # fmt: skip
+
+
+def _dependency_refs(text: str) -> tuple[ServiceRef, ...]:
+    refs = []
+    for item in text.replace("\n", ",").split(","):
+        namespace, _, name = item.strip().rpartition("/")
+        if name:
+            refs.append(ServiceRef(name, namespace or None))
+    return tuple(refs)
+
+
+def service_facts(obj: Mapping[str, Any]) -> ServiceFacts:
+    namespace, name, _, annotations = _meta(obj)
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    return ServiceFacts(
+        namespace=namespace,
+        name=name,
+        selector=tuple(sorted(selector.items())),
+        dependencies=_dependency_refs(annotations.get(DEPENDENCIES_ANNOTATION, "")),
+        ignored=annotations.get(IGNORE_ANNOTATION, "").strip().lower() == "true",
+        tier=annotations.get(f"{LABEL_PREFIX}/tier"),
+        criticality=annotations.get(f"{LABEL_PREFIX}/criticality"),
+        team=annotations.get(f"{LABEL_PREFIX}/team"),
+        sla=annotations.get(f"{LABEL_PREFIX}/sla-target"),
+    )
+
+
+def ingress_facts(obj: Mapping[str, Any]) -> IngressFacts:
+    namespace, name, _, _ = _meta(obj)
+    spec = obj.get("spec") or {}
+    backends = [spec.get("defaultBackend") or {}]
+    for rule in spec.get("rules") or []:
+        backends += [path.get("backend") or {} for path in (rule.get("http") or {}).get("paths") or []]
+    names = {(b.get("service") or {}).get("name") for b in backends}
+    return IngressFacts(namespace, name, tuple(sorted(n for n in names if n)))
+
+
+def configmap_facts(obj: Mapping[str, Any]) -> ConfigMapFacts:
+    namespace, name, labels, _ = _meta(obj)
+    addresses = []
+    for key, value in sorted((obj.get("data") or {}).items()):
+        if isinstance(value, str) and (parsed := parse_addresses(value)):
+            addresses.append((key, tuple(parsed)))
+    apps = tuple(sorted({labels[k] for k in APP_LABELS if labels.get(k)}))
+    return ConfigMapFacts(namespace, name, apps, tuple(addresses))
+
+
+def _container_facts(container: Mapping[str, Any], workload: str) -> tuple[list[Found], list[ConfigMapUse]]:
+    cname = container.get("name") or ""
+    env_list = container.get("env") or []
+    literal = {e["name"]: e["value"] for e in env_list if isinstance(e.get("value"), str) and e.get("name")}
+    found: list[Found] = []
+    uses: list[ConfigMapUse] = []
+    for var in env_list:
+        var_name = var.get("name") or ""
+        if isinstance(var.get("value"), str):
+            evidence = Evidence("env", workload, f"{cname}/{var_name}")
+            found += [Found(a, evidence, names_an_address(var_name)) for a in parse_addresses(var["value"], literal)]
+        ref = ((var.get("valueFrom") or {}).get("configMapKeyRef")) or {}
+        if ref.get("name") and ref.get("key"):
+            uses.append(ConfigMapUse(ref["name"], "env", cname, key=ref["key"], env=var_name))
+    for source in container.get("envFrom") or []:
+        ref = source.get("configMapRef") or {}
+        if ref.get("name"):
+            uses.append(ConfigMapUse(ref["name"], "envFrom", cname, prefix=source.get("prefix") or ""))
+    for part in ("command", "args"):
+        for arg in container.get(part) or []:
+            if isinstance(arg, str):
+                for address in parse_addresses(arg, literal):
+                    found.append(Found(address, Evidence("args", workload, cname), False))
+    return found, uses
+
+
+def _mounted_configmaps(pod: Mapping[str, Any]) -> list[str]:
+    names = []
+    for volume in pod.get("volumes") or []:
+        names.append((volume.get("configMap") or {}).get("name"))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            names.append((source.get("configMap") or {}).get("name"))
+    return sorted({n for n in names if n})
+
+
+def workload_facts(obj: Mapping[str, Any]) -> WorkloadFacts:
+    namespace, name, _, _ = _meta(obj)
+    kind = str(obj.get("kind", "")).lower()
+    template = (obj.get("spec") or {}).get("template") or {}
+    pod = template.get("spec") or {}
+    workload = f"{namespace}/{kind}/{name}"
+    found: list[Found] = []
+    uses: list[ConfigMapUse] = []
+    for container in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        container_found, container_uses = _container_facts(container, workload)
+        found += container_found
+        uses += container_uses
+    uses += [ConfigMapUse(cm, "configmap") for cm in _mounted_configmaps(pod)]
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    return WorkloadFacts(namespace, kind, name, tuple(sorted(labels.items())), tuple(found), tuple(uses))

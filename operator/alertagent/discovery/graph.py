@@ -1,0 +1,469 @@
+"""The service dependency graph (pure), maintained incrementally.
+
+`ServiceGraph` holds the facts of every object and, per *source* (a Service's annotations, an Ingress,
+a workload, an unused ConfigMap), the edges and unresolved addresses that source contributes. A change
+recomputes only the sources it can affect: the object itself; for a Service, the workloads whose
+callers it changes and the sources that looked its name up; for a ConfigMap, the workloads using it.
+`snapshot()` gives the immutable `Graph`: nodes, merged edges, unresolved addresses and cycles.
+
+Node ids: Service `ns/name`; workload no Service selects `ns/kind/name`; Ingress `ns/ingress/name`.
+An edge goes from the caller to the callee.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .addresses import Address, ServiceRef
+from .facts import (
+    CONFIDENCE,
+    WORKLOAD_KINDS,
+    ConfigMapFacts,
+    Evidence,
+    IngressFacts,
+    ServiceFacts,
+    WorkloadFacts,
+    configmap_facts,
+    ingress_facts,
+    names_an_address,
+    service_facts,
+    workload_facts,
+)
+
+Facts = ServiceFacts | IngressFacts | ConfigMapFacts | WorkloadFacts
+SourceKey = tuple[str, ...]  # ("service" | "ingress" | "configmap", ns, name) or ("workload", ns, kind, name)
+
+
+@dataclass(frozen=True, order=True)
+class Unresolved:
+    """An address that names no existing Service, and where it was found."""
+
+    caller: str
+    address: str
+    source: Evidence
+
+    def as_json(self) -> dict[str, Any]:
+        return {"from": self.caller, "address": self.address, "source": self.source.as_json()}
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    kind: str  # service | ingress | deployment | statefulset | daemonset
+    namespace: str
+    name: str
+    tier: str | None = None
+    criticality: str | None = None
+    team: str | None = None
+    sla: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "namespace": self.namespace, "name": self.name, "tier": self.tier,
+                "criticality": self.criticality, "team": self.team, "sla": self.sla}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Edge:
+    caller: str
+    callee: str
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def confidence(self) -> float:
+        return max(CONFIDENCE[e.type] for e in self.evidence)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"from": self.caller, "to": self.callee, "evidence": [e.as_json() for e in self.evidence],
+                "confidence": self.confidence}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Graph:
+    """An immutable view: sorted nodes, edges and unresolved addresses, with the cycles among them."""
+
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+    unresolved: tuple[Unresolved, ...]
+    cycles: tuple[tuple[str, ...], ...] = ()
+    _callees: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    _callers: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def build(cls, nodes: Iterable[Node], edges: Iterable[Edge], unresolved: Iterable[Unresolved]) -> Graph:
+        nodes = tuple(sorted(nodes, key=lambda n: n.id))
+        edges = tuple(sorted(edges, key=lambda e: (e.caller, e.callee)))
+        callees: dict[str, list[str]] = {}
+        callers: dict[str, list[str]] = {}
+        for edge in edges:
+            callees.setdefault(edge.caller, []).append(edge.callee)
+            callers.setdefault(edge.callee, []).append(edge.caller)
+        cycles = find_cycles([n.id for n in nodes], callees)
+        return cls(nodes, edges, tuple(sorted(set(unresolved))), cycles, callees, callers)
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Graph:
+        """The graph back from `as_json()` (what the operator publishes)."""
+        nodes = [Node(**n) for n in doc.get("nodes") or []]
+        edges = [
+            Edge(e["from"], e["to"], tuple(Evidence(**ev) for ev in e["evidence"])) for e in doc.get("edges") or []
+        ]
+        unresolved = [Unresolved(u["from"], u["address"], Evidence(**u["source"])) for u in doc.get("unresolved") or []]
+        return cls.build(nodes, edges, unresolved)
+
+    def downstream(self, node_id: str, max_depth: int | None = None) -> dict[str, int]:
+        """What the node depends on, transitively: id → hops."""
+        return _reach(self._callees, node_id, max_depth)
+
+    def upstream(self, node_id: str, max_depth: int | None = None) -> dict[str, int]:
+        """What depends on the node (its dependants), transitively: id → hops."""
+        return _reach(self._callers, node_id, max_depth)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "nodes": [n.as_json() for n in self.nodes],
+            "edges": [e.as_json() for e in self.edges],
+            "unresolved": [u.as_json() for u in self.unresolved],
+            "cycles": [list(c) for c in self.cycles],
+        }
+
+
+def _reach(adjacent: Mapping[str, list[str]], start: str, max_depth: int | None) -> dict[str, int]:
+    depth = {start: 0}
+    queue = deque([start])
+    while queue:
+        current = queue.popleft()
+        if max_depth is not None and depth[current] >= max_depth:
+            continue
+        for following in adjacent.get(current, ()):
+            if following not in depth:
+                depth[following] = depth[current] + 1
+                queue.append(following)
+    del depth[start]
+    return depth
+
+
+def find_cycles(nodes: Iterable[str], adjacent: Mapping[str, list[str]]) -> tuple[tuple[str, ...], ...]:
+    """Strongly connected components of more than one node (Tarjan's, iterative: no recursion limit)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[tuple[str, ...]] = []
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(adjacent.get(root, ())))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            current, following = work[-1]
+            advanced = False
+            for nxt in following:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(adjacent.get(nxt, ()))))
+                    advanced = True
+                    break
+                if nxt in on_stack:
+                    low[current] = min(low[current], index[nxt])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[current])
+            if low[current] == index[current]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == current:
+                        break
+                if len(component) > 1:
+                    cycles.append(tuple(sorted(component)))
+    return tuple(sorted(cycles))
+
+
+@dataclass
+class _Contribution:
+    callers: tuple[str, ...] = ()
+    edges: dict[tuple[str, str], set[Evidence]] = field(default_factory=dict)
+    unresolved: set[Unresolved] = field(default_factory=set)
+    wants: set[str] = field(default_factory=set)  # Service names whose existence decides this contribution
+
+
+class ServiceGraph:
+    """The graph's state. Not thread-safe: one writer (the event loop) at a time."""
+
+    def __init__(self) -> None:
+        self.services: dict[tuple[str, str], ServiceFacts] = {}
+        self.ingresses: dict[tuple[str, str], IngressFacts] = {}
+        self.configmaps: dict[tuple[str, str], ConfigMapFacts] = {}
+        self.workloads: dict[tuple[str, str, str], WorkloadFacts] = {}
+        self._services_in: dict[str, set[str]] = {}
+        self._workloads_in: dict[str, set[tuple[str, str, str]]] = {}
+        self._configmap_users: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+        self._contributions: dict[SourceKey, _Contribution] = {}
+        self._wanted_by: dict[str, set[SourceKey]] = {}
+        self._edges: dict[tuple[str, str], dict[SourceKey, frozenset[Evidence]]] = {}
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[Mapping[str, Any]]) -> ServiceGraph:
+        graph = cls()
+        for obj in objects:
+            if (facts := extract(obj)) is not None:
+                graph.put(facts)
+        return graph
+
+    # --- changes ---------------------------------------------------------------------------------
+
+    def put(self, facts: Facts) -> bool:
+        """Add or replace one object's facts and recompute what they affect. False: nothing changed."""
+        if self._current(facts) == facts:
+            return False
+        if isinstance(facts, ServiceFacts):
+            self._set_service((facts.namespace, facts.name), facts)
+        elif isinstance(facts, WorkloadFacts):
+            self._set_workload((facts.namespace, facts.kind, facts.name), facts)
+        elif isinstance(facts, ConfigMapFacts):
+            self._set_configmap((facts.namespace, facts.name), facts)
+        else:
+            self.ingresses[facts.namespace, facts.name] = facts
+            self._recompute({("ingress", facts.namespace, facts.name)})
+        return True
+
+    def _current(self, facts: Facts) -> Facts | None:
+        if isinstance(facts, ServiceFacts):
+            return self.services.get((facts.namespace, facts.name))
+        if isinstance(facts, WorkloadFacts):
+            return self.workloads.get((facts.namespace, facts.kind, facts.name))
+        if isinstance(facts, ConfigMapFacts):
+            return self.configmaps.get((facts.namespace, facts.name))
+        return self.ingresses.get((facts.namespace, facts.name))
+
+    def remove(self, kind: str, namespace: str, name: str) -> bool:
+        """Forget one object (kind as in its manifest: Service, Ingress, ConfigMap, Deployment, ...).
+        False: it was not there."""
+        known: dict[str, Mapping[tuple[str, str], Facts]] = {
+            "Service": self.services, "ConfigMap": self.configmaps, "Ingress": self.ingresses
+        }  # fmt: skip
+        if kind in WORKLOAD_KINDS:
+            if (namespace, kind.lower(), name) not in self.workloads:
+                return False
+        elif (namespace, name) not in known.get(kind, {}):
+            return False
+        if kind == "Service":
+            self._set_service((namespace, name), None)
+        elif kind == "ConfigMap":
+            self._set_configmap((namespace, name), None)
+        elif kind == "Ingress":
+            self.ingresses.pop((namespace, name), None)
+            self._recompute({("ingress", namespace, name)})
+        else:
+            self._set_workload((namespace, kind.lower(), name), None)
+        return True
+
+    def _set_service(self, key: tuple[str, str], facts: ServiceFacts | None) -> None:
+        namespace, name = key
+        old = self.services.get(key)
+        if facts is None:
+            self.services.pop(key, None)
+            self._services_in.get(namespace, set()).discard(name)
+        else:
+            self.services[key] = facts
+            self._services_in.setdefault(namespace, set()).add(name)
+        affected: set[SourceKey] = {("service", namespace, name)}
+        was_live, live = old is not None and not old.ignored, facts is not None and not facts.ignored
+        if was_live != live:
+            affected |= self._wanted_by.get(name, set())
+        if old is None or facts is None or (old.selector, old.ignored) != (facts.selector, facts.ignored):
+            for workload in self._workloads_in.get(namespace, ()):
+                labels = dict(self.workloads[workload].pod_labels)
+                if (old is not None and old.selects(labels)) or (facts is not None and facts.selects(labels)):
+                    affected.add(("workload", *workload))
+        self._recompute(affected)
+
+    def _set_workload(self, key: tuple[str, str, str], facts: WorkloadFacts | None) -> None:
+        namespace = key[0]
+        old = self.workloads.get(key)
+        before = old.configmaps if old else set()
+        after = facts.configmaps if facts else set()
+        affected: set[SourceKey] = {("workload", *key)}
+        for name in before - after:
+            users = self._configmap_users[namespace, name]
+            users.discard(key)
+            if not users:
+                affected.add(("configmap", namespace, name))  # unused now: its app label may count
+        for name in after - before:
+            users = self._configmap_users.setdefault((namespace, name), set())
+            if not users:
+                affected.add(("configmap", namespace, name))
+            users.add(key)
+        if facts is None:
+            self.workloads.pop(key, None)
+            self._workloads_in.get(namespace, set()).discard(key)
+        else:
+            self.workloads[key] = facts
+            self._workloads_in.setdefault(namespace, set()).add(key)
+        self._recompute(affected)
+
+    def _set_configmap(self, key: tuple[str, str], facts: ConfigMapFacts | None) -> None:
+        if facts is None:
+            self.configmaps.pop(key, None)
+        else:
+            self.configmaps[key] = facts
+        users = self._configmap_users.get(key, set())
+        self._recompute({("configmap", *key)} | {("workload", *w) for w in users})
+
+    # --- derivation ------------------------------------------------------------------------------
+
+    def _live(self, namespace: str, name: str) -> bool:
+        facts = self.services.get((namespace, name))
+        return facts is not None and not facts.ignored
+
+    def _recompute(self, sources: set[SourceKey]) -> None:
+        for source in sources:
+            old = self._contributions.pop(source, None)
+            if old is not None:
+                for pair in old.edges:
+                    by_source = self._edges[pair]
+                    del by_source[source]
+                    if not by_source:
+                        del self._edges[pair]
+                for name in old.wants:
+                    self._wanted_by[name].discard(source)
+            new = self._contribution(source)
+            if new is None:
+                continue
+            self._contributions[source] = new
+            for pair, evidence in new.edges.items():
+                self._edges.setdefault(pair, {})[source] = frozenset(evidence)
+            for name in new.wants:
+                self._wanted_by.setdefault(name, set()).add(source)
+
+    def _contribution(self, source: SourceKey) -> _Contribution | None:
+        kind, namespace = source[0], source[1]
+        if kind == "service":
+            service = self.services.get((namespace, source[2]))
+            return self._service_contribution(service) if service and not service.ignored else None
+        if kind == "ingress":
+            ingress = self.ingresses.get((namespace, source[2]))
+            return self._ingress_contribution(ingress) if ingress else None
+        if kind == "configmap":
+            configmap = self.configmaps.get((namespace, source[2]))
+            unused = not self._configmap_users.get((namespace, source[2]))
+            return self._configmap_contribution(configmap) if configmap and unused and configmap.apps else None
+        workload = self.workloads.get((namespace, source[2], source[3]))
+        return self._workload_contribution(workload) if workload else None
+
+    def _resolve(self, namespace: str, address: Address, hinted: bool, wants: set[str]) -> tuple[str | None, bool]:
+        """The Service id the address names (or None), and whether a miss is worth reporting."""
+        if not (address.certain or hinted or any(ref.namespace for ref in address.refs)):
+            return None, False  # a bare word out of context: most likely not an address at all
+        for ref in address.refs:
+            wants.add(ref.name)
+            target_ns = ref.namespace or namespace
+            if self._live(target_ns, ref.name):
+                return f"{target_ns}/{ref.name}", False
+        return None, address.certain
+
+    def _add(self, out: _Contribution, namespace: str, address: Address, evidence: Evidence, hinted: bool) -> None:
+        callee, report = self._resolve(namespace, address, hinted, out.wants)
+        for caller in out.callers:
+            if callee is not None and callee != caller:
+                out.edges.setdefault((caller, callee), set()).add(evidence)
+            elif callee is None and report:
+                out.unresolved.add(Unresolved(caller, address.text, evidence))
+
+    def _service_contribution(self, service: ServiceFacts) -> _Contribution:
+        out = _Contribution(callers=(f"{service.namespace}/{service.name}",))
+        evidence = Evidence("annotation", f"{service.namespace}/service/{service.name}", "alertagent.io/dependencies")
+        for ref in service.dependencies:
+            text = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+            self._add(out, service.namespace, Address(text, (ref,), certain=True), evidence, True)
+        return out
+
+    def _ingress_contribution(self, ingress: IngressFacts) -> _Contribution:
+        out = _Contribution(callers=(f"{ingress.namespace}/ingress/{ingress.name}",))
+        evidence = Evidence("ingress", f"{ingress.namespace}/ingress/{ingress.name}")
+        for backend in ingress.backends:
+            self._add(out, ingress.namespace, Address(backend, (ServiceRef(backend, None),), True), evidence, True)
+        return out
+
+    def _configmap_contribution(self, configmap: ConfigMapFacts) -> _Contribution:
+        namespace = configmap.namespace
+        out = _Contribution(wants=set(configmap.apps))
+        out.callers = tuple(f"{namespace}/{app}" for app in configmap.apps if self._live(namespace, app))
+        obj = f"{namespace}/configmap/{configmap.name}"
+        for key, addresses in configmap.addresses:
+            for address in addresses:
+                self._add(out, namespace, address, Evidence("configmap", obj, key), names_an_address(key))
+        return out
+
+    def _workload_contribution(self, workload: WorkloadFacts) -> _Contribution:
+        namespace = workload.namespace
+        labels = dict(workload.pod_labels)
+        selecting = sorted(
+            name
+            for name in self._services_in.get(namespace, ())
+            if (s := self.services[namespace, name]).selects(labels) and not s.ignored
+        )
+        out = _Contribution(callers=tuple(f"{namespace}/{name}" for name in selecting) or (workload.id,))
+        for found in workload.found:
+            self._add(out, namespace, found.address, found.evidence, found.hinted)
+        for use in workload.uses:
+            configmap = self.configmaps.get((namespace, use.configmap))
+            if configmap is None:
+                continue
+            via = f"{namespace}/configmap/{use.configmap}"
+            for key, addresses in configmap.addresses:
+                if use.type == "env" and key != use.key:
+                    continue
+                name = use.env if use.type == "env" else use.prefix + key
+                where = f"{use.container}/{name}" if use.container else key
+                evidence = Evidence(use.type, workload.id, where, via)
+                hinted = names_an_address(name) or names_an_address(key)
+                for address in addresses:
+                    self._add(out, namespace, address, evidence, hinted)
+        return out
+
+    # --- the view --------------------------------------------------------------------------------
+
+    def snapshot(self) -> Graph:
+        nodes = [
+            Node(f"{s.namespace}/{s.name}", "service", s.namespace, s.name, s.tier, s.criticality, s.team, s.sla)
+            for s in self.services.values()
+            if not s.ignored
+        ]
+        nodes += [Node(f"{i.namespace}/ingress/{i.name}", "ingress", i.namespace, i.name)
+                  for i in self.ingresses.values()]  # fmt: skip
+        for (namespace, kind, name), workload in self.workloads.items():
+            contribution = self._contributions.get(("workload", namespace, kind, name))
+            if contribution is not None and contribution.callers == (workload.id,):
+                nodes.append(Node(workload.id, kind, namespace, name))
+        edges = [
+            Edge(caller, callee, tuple(sorted(set().union(*by_source.values()))))
+            for (caller, callee), by_source in self._edges.items()
+        ]
+        unresolved = [u for c in self._contributions.values() for u in c.unresolved]
+        return Graph.build(nodes, edges, unresolved)
+
+
+def extract(obj: Mapping[str, Any]) -> Facts | None:
+    """The facts of a Service, Ingress, ConfigMap or workload; None for any other kind."""
+    kind = obj.get("kind")
+    if kind == "Service":
+        return service_facts(obj)
+    if kind == "Ingress":
+        return ingress_facts(obj)
+    if kind == "ConfigMap":
+        return configmap_facts(obj)
+    if kind in WORKLOAD_KINDS:
+        return workload_facts(obj)
+    return None

@@ -1,0 +1,33 @@
+"""Reading the graph the operator published, from the cluster (blocking; for `alertagent graph --live`)."""
+
+from __future__ import annotations
+
+import time
+
+from .. import kube
+from .store import GRAPH_LABELS, IncompleteGraphError, assemble
+
+ATTEMPTS = 5
+
+
+def _graph_namespace() -> str:
+    selector = ",".join(f"{k}={v}" for k, v in sorted(GRAPH_LABELS.items()))
+    listed = kube.core().list_config_map_for_all_namespaces(label_selector=selector)
+    found: set[str] = {cm.metadata.namespace for cm in listed.items}
+    if len(found) != 1:
+        where = f"in {len(found)} namespaces ({', '.join(sorted(found))})" if found else "in no namespace"
+        raise LookupError(f"the service graph ConfigMap is {where}: name the operator's with --namespace")
+    return found.pop()
+
+
+def read_live_graph(namespace: str | None) -> str:
+    """The graph's JSON text; a read that catches the operator mid-write is retried."""
+    namespace = namespace or _graph_namespace()
+    for attempt in range(ATTEMPTS):
+        try:
+            return assemble(kube.list_config_maps(namespace, GRAPH_LABELS).values())
+        except IncompleteGraphError as err:
+            if attempt == ATTEMPTS - 1:
+                raise LookupError(f"namespace {namespace}: {err}") from err
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
