@@ -67,6 +67,10 @@ def _run(args: argparse.Namespace) -> int:
         settings.debounce_seconds = args.debounce
     if args.log_format is not None:
         settings.log_format = args.log_format
+    if args.no_discovery:
+        settings.discovery = False
+    if args.operator_namespace:
+        settings.operator_namespace = args.operator_namespace
     if args.webhook_port:
         if not (args.webhook_cert and args.webhook_key):
             print("error: --webhook-port needs --webhook-cert and --webhook-key", file=sys.stderr)
@@ -190,10 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     scope = run.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", help="watch this namespace (repeatable)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
-    run.add_argument("--http-port", type=int, help="liveness probe at :PORT/healthz (default 8080)")
+    run.add_argument("--http-port", type=int, help="/healthz and /api/v1/graph on :PORT (default 8080)")
     run.add_argument("--metrics-port", type=int, help="Prometheus metrics at :PORT/metrics (default 8081)")
     run.add_argument("--debounce", type=float, metavar="SECONDS", help="coalesce changes for this long (default 1)")
     run.add_argument("--log-format", choices=["json", "plain"], help="log format (default json)")
+    run.add_argument("--no-discovery", action="store_true", help="do not build the service dependency graph")
+    run.add_argument("--operator-namespace", metavar="NS",
+                     help="where the service graph is published (default: $POD_NAMESPACE or in-cluster)")  # fmt: skip
     hook = run.add_argument_group("admission webhook (optional: rejects invalid AlertRules at apply time)")
     hook.add_argument("--webhook-port", type=int, help="serve the validating webhook on this port")
     hook.add_argument("--webhook-host", default="127.0.0.1", help="host name the API server calls (cert SAN)")

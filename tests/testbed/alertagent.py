@@ -24,15 +24,20 @@ def start_operator(
     debounce: float = 0.3,
     extra_args: tuple[str, ...] = (),
     kubeconfig: Path | None = None,
+    http_port: int | None = None,
 ) -> tuple[Process, int]:
-    """`alertagent run -n NAMESPACE`; returns the process and its metrics port."""
-    port, metrics_port = free_port(), free_port()
+    """`alertagent run -n NAMESPACE` (the service graph published in the first namespace); returns the
+    process and its metrics port. `http_port` picks the port of /healthz and /api/v1/graph."""
+    port, metrics_port = http_port or free_port(), free_port()
+    namespaces = (namespace,) if isinstance(namespace, str) else namespace
     proc = Process(
         f"operator-{port}",
         [
             str(BIN / "alertagent"),
             "run",
-            *[arg for ns in ((namespace,) if isinstance(namespace, str) else namespace) for arg in ("-n", ns)],
+            *[arg for ns in namespaces for arg in ("-n", ns)],
+            "--operator-namespace",
+            namespaces[0],
             "--http-port",
             str(port),
             "--metrics-port",
