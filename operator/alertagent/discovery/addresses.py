@@ -77,8 +77,6 @@ _NON_NETWORK_SCHEMES = frozenset({
     "file", "unix", "s3", "s3a", "s3n", "gs", "gcs", "sqlite", "sqlite3", "docker", "oci", "az", "abfs", "abfss",
     "wasb", "wasbs",
 })  # fmt: skip
-# Ports below 80 that Services really use; other low numbers after a colon are mostly image tags.
-_LOW_SERVICE_PORTS = frozenset({21, 22, 23, 25, 53})
 
 
 def parse_addresses(value: str, env: Mapping[str, str] | None = None) -> list[Address]:
@@ -127,7 +125,7 @@ def _token(token: str) -> Address | None:
         return _address(token, host, False)
     port = port.removesuffix(".")  # the end of a sentence
     if _PORT_RE.fullmatch(port) and (number := int(port)) <= 65535:
-        return _address(f"{host}:{port}", host, number >= 80 or number in _LOW_SERVICE_PORTS)
+        return _address(f"{host}:{port}", host, number >= 80)
     return None  # `key:value`, `image:tag`, a YAML key (`host:`) or IPv6
 
 

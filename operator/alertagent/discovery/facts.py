@@ -37,6 +37,13 @@ def names_an_address(key: str) -> bool:
     return _ADDRESS_KEY.search(key) is not None
 
 
+def addresses_in(value: str, key: str = "", env: Mapping[str, str] | None = None) -> list[Address]:
+    """The addresses worth keeping from one value: bare words only under a key that names an address
+    (so `LOG_LEVEL=info` or a password is not kept at all)."""
+    bare_ok = names_an_address(key)
+    return [a for a in parse_addresses(value, env) if a.certain or bare_ok or any(ref.namespace for ref in a.refs)]
+
+
 @dataclass(frozen=True, order=True)
 class Evidence:
     """Where an address was found: `object` is the object id (`ns/kind/name`), `via` the ConfigMap it
@@ -54,11 +61,10 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Found:
-    """An address found in a workload's own spec; `hinted` when its key names an address."""
+    """An address found in a workload's own spec."""
 
     address: Address
     evidence: Evidence
-    hinted: bool
 
 
 @dataclass(frozen=True)
@@ -167,7 +173,7 @@ def configmap_facts(obj: Mapping[str, Any]) -> ConfigMapFacts:
     namespace, name, labels, _ = _meta(obj)
     addresses = []
     for key, value in sorted((obj.get("data") or {}).items()):
-        if isinstance(value, str) and (parsed := parse_addresses(value)):
+        if isinstance(value, str) and (parsed := addresses_in(value, key)):
             addresses.append((key, tuple(parsed)))
     apps = tuple(sorted({labels[k] for k in APP_LABELS if labels.get(k)}))
     return ConfigMapFacts(namespace, name, apps, tuple(addresses))
@@ -183,7 +189,7 @@ def _container_facts(container: Mapping[str, Any], workload: str) -> tuple[list[
         var_name = var.get("name") or ""
         if isinstance(var.get("value"), str):
             evidence = Evidence("env", workload, f"{cname}/{var_name}")
-            found += [Found(a, evidence, names_an_address(var_name)) for a in parse_addresses(var["value"], literal)]
+            found += [Found(a, evidence) for a in addresses_in(var["value"], var_name, literal)]
         ref = ((var.get("valueFrom") or {}).get("configMapKeyRef")) or {}
         if ref.get("name") and ref.get("key"):
             uses.append(ConfigMapUse(ref["name"], "env", cname, key=ref["key"], env=var_name))
@@ -194,8 +200,7 @@ def _container_facts(container: Mapping[str, Any], workload: str) -> tuple[list[
     for part in ("command", "args"):
         for arg in container.get(part) or []:
             if isinstance(arg, str):
-                for address in parse_addresses(arg, literal):
-                    found.append(Found(address, Evidence("args", workload, cname), False))
+                found += [Found(a, Evidence("args", workload, cname)) for a in addresses_in(arg, env=literal)]
     return found, uses
 
 

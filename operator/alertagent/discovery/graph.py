@@ -28,7 +28,6 @@ from .facts import (
     WorkloadFacts,
     configmap_facts,
     ingress_facts,
-    names_an_address,
     service_facts,
     workload_facts,
 )
@@ -362,10 +361,8 @@ class ServiceGraph:
         workload = self.workloads.get((namespace, source[2], source[3]))
         return self._workload_contribution(workload) if workload else None
 
-    def _resolve(self, namespace: str, address: Address, hinted: bool, wants: set[str]) -> tuple[str | None, bool]:
+    def _resolve(self, namespace: str, address: Address, wants: set[str]) -> tuple[str | None, bool]:
         """The Service id the address names (or None), and whether a miss is worth reporting."""
-        if not (address.certain or hinted or any(ref.namespace for ref in address.refs)):
-            return None, False  # a bare word out of context: most likely not an address at all
         for ref in address.refs:
             wants.add(ref.name)
             target_ns = ref.namespace or namespace
@@ -373,8 +370,8 @@ class ServiceGraph:
                 return f"{target_ns}/{ref.name}", False
         return None, address.certain
 
-    def _add(self, out: _Contribution, namespace: str, address: Address, evidence: Evidence, hinted: bool) -> None:
-        callee, report = self._resolve(namespace, address, hinted, out.wants)
+    def _add(self, out: _Contribution, namespace: str, address: Address, evidence: Evidence) -> None:
+        callee, report = self._resolve(namespace, address, out.wants)
         for caller in out.callers:
             if callee is not None and callee != caller:
                 out.edges.setdefault((caller, callee), set()).add(evidence)
@@ -386,14 +383,14 @@ class ServiceGraph:
         evidence = Evidence("annotation", f"{service.namespace}/service/{service.name}", "alertagent.io/dependencies")
         for ref in service.dependencies:
             text = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
-            self._add(out, service.namespace, Address(text, (ref,), certain=True), evidence, True)
+            self._add(out, service.namespace, Address(text, (ref,), certain=True), evidence)
         return out
 
     def _ingress_contribution(self, ingress: IngressFacts) -> _Contribution:
         out = _Contribution(callers=(f"{ingress.namespace}/ingress/{ingress.name}",))
         evidence = Evidence("ingress", f"{ingress.namespace}/ingress/{ingress.name}")
         for backend in ingress.backends:
-            self._add(out, ingress.namespace, Address(backend, (ServiceRef(backend, None),), True), evidence, True)
+            self._add(out, ingress.namespace, Address(backend, (ServiceRef(backend, None),), True), evidence)
         return out
 
     def _configmap_contribution(self, configmap: ConfigMapFacts) -> _Contribution:
@@ -403,7 +400,7 @@ class ServiceGraph:
         obj = f"{namespace}/configmap/{configmap.name}"
         for key, addresses in configmap.addresses:
             for address in addresses:
-                self._add(out, namespace, address, Evidence("configmap", obj, key), names_an_address(key))
+                self._add(out, namespace, address, Evidence("configmap", obj, key))
         return out
 
     def _workload_contribution(self, workload: WorkloadFacts) -> _Contribution:
@@ -416,7 +413,7 @@ class ServiceGraph:
         )
         out = _Contribution(callers=tuple(f"{namespace}/{name}" for name in selecting) or (workload.id,))
         for found in workload.found:
-            self._add(out, namespace, found.address, found.evidence, found.hinted)
+            self._add(out, namespace, found.address, found.evidence)
         for use in workload.uses:
             configmap = self.configmaps.get((namespace, use.configmap))
             if configmap is None:
@@ -428,9 +425,8 @@ class ServiceGraph:
                 name = use.env if use.type == "env" else use.prefix + key
                 where = f"{use.container}/{name}" if use.container else key
                 evidence = Evidence(use.type, workload.id, where, via)
-                hinted = names_an_address(name) or names_an_address(key)
                 for address in addresses:
-                    self._add(out, namespace, address, evidence, hinted)
+                    self._add(out, namespace, address, evidence)
         return out
 
     # --- the view --------------------------------------------------------------------------------
