@@ -60,7 +60,8 @@ def test_chart_rbac_runs_the_pipeline_and_denies_secrets(
             ("list", "configmaps", "yes"), ("create", "pods", "no"),
             ("patch", "alertrules.alertagent.io/status", "yes"), ("delete", "alertrules.alertagent.io", "no"),
             ("watch", "services", "yes"), ("list", "ingresses.networking.k8s.io", "yes"),
-            ("watch", "deployments.apps", "yes"), ("list", "statefulsets.apps", "yes"), ("watch", "daemonsets.apps", "yes"),
+            ("watch", "deployments.apps", "yes"), ("list", "statefulsets.apps", "yes"),
+            ("watch", "daemonsets.apps", "yes"),
             ("patch", "deployments.apps", "no"), ("delete", "services", "no"),
         ]  # fmt: skip
         for verb, resource, expected in expectations:
