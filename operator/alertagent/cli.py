@@ -104,6 +104,7 @@ def _graph(args: argparse.Namespace) -> int:
             print(f"error: {err}", file=sys.stderr)
             return EXIT_USAGE
     sys.stdout.write(render(graph, args.format))
+    sys.stdout.flush()  # the summary below goes to stderr: keep the two apart on a terminal
     print(f"{len(graph.nodes)} nodes, {len(graph.edges)} edges, {len(graph.unresolved)} unresolved addresses, "
           f"{len(graph.cycles)} cycles", file=sys.stderr)  # fmt: skip
     return 0

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from alertagent.cli import main
 from alertagent.discovery.addresses import ServiceRef
 from alertagent.discovery.export import to_dot, to_json, to_mermaid
 from alertagent.discovery.facts import (
@@ -19,6 +21,8 @@ from alertagent.discovery.facts import (
 )
 from alertagent.discovery.graph import Graph, ServiceGraph, extract, find_cycles
 from alertagent.discovery.store import GRAPH_CONFIGMAP, IncompleteGraphError, assemble, graph_configmaps
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def service(name: str, ns: str = "shop", selector: dict[str, str] | None = None, **annotations: str) -> dict[str, Any]:
@@ -322,3 +326,19 @@ def test_large_graph_is_split_across_configmaps_and_assembled() -> None:
     stale = graph_configmaps("ops", json.dumps({"blob": "y" * 2500}), limit=1000)
     with pytest.raises(IncompleteGraphError):
         assemble([parts[0], stale[1], parts[2]])  # caught mid-update
+
+
+def test_example_application_graph_via_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", "-f", str(EXAMPLES / "discovery")]) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert {(e["from"], e["to"]): e["confidence"] for e in doc["edges"]} == {
+        ("shop/ingress/shop", "shop/frontend"): 1.0,
+        ("shop/frontend", "shop/api"): 0.9,
+        ("shop/api", "shop/database"): 0.7,  # a bare word under DATABASE_HOST, from a ConfigMap via envFrom
+    }
+    assert [u["address"] for u in doc["unresolved"]] == ["redis.cache.svc.cluster.local:6379"]
+    assert "4 nodes, 3 edges, 1 unresolved" in err
+    assert main(["graph", "-f", str(EXAMPLES / "discovery"), "--format", "dot"]) == 0
+    assert '"shop/frontend" -> "shop/api"' in capsys.readouterr().out
+    assert main(["graph", "-f", str(EXAMPLES / "missing")]) == 2
