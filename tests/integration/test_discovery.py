@@ -288,6 +288,14 @@ def test_dependency_suppression_on_real_alertmanager(
               namespace=namespace, severity="critical")  # fmt: skip
         eventually(lambda: not any(_inhibited(alertmanager).values()) and "ApiErrors" in _inhibited(alertmanager),
                    30, what="dependants active again")  # fmt: skip
+
+        # A new dependant appears: the rules are regenerated from the changed graph and reach Alertmanager.
+        mobile = [service("mobile", namespace), workload("mobile", namespace, env={"API_URL": "http://api:8080"})]
+        plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(mobile))
+        regenerated = frozenset({'service=~"api|frontend|mobile"', f'namespace="{namespace}"'})
+        eventually(lambda: regenerated in {frozenset(r["target_matchers"]) for r in loaded_rules()}, 60,
+                   what="regenerated rules loaded")  # fmt: skip
+        assert eventually(generated, 30, what="count follows") == 2  # still one rule per upstream Service
     finally:
         operator.stop()
         sidecar.stop()
