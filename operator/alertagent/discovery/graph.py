@@ -194,7 +194,9 @@ class _Contribution:
     callers: tuple[str, ...] = ()
     edges: dict[tuple[str, str], set[Evidence]] = field(default_factory=dict)
     unresolved: set[Unresolved] = field(default_factory=set)
-    wants: set[str] = field(default_factory=set)  # Service names whose existence decides this contribution
+    # Services (namespace, name) whose existence decides this contribution: only their coming and going
+    # recomputes it (keyed with the namespace: `api` in one namespace says nothing about `api` elsewhere).
+    wants: set[tuple[str, str]] = field(default_factory=set)
 
 
 class ServiceGraph:
@@ -209,7 +211,7 @@ class ServiceGraph:
         self._workloads_in: dict[str, set[tuple[str, str, str]]] = {}
         self._configmap_users: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
         self._contributions: dict[SourceKey, _Contribution] = {}
-        self._wanted_by: dict[str, set[SourceKey]] = {}
+        self._wanted_by: dict[tuple[str, str], set[SourceKey]] = {}
         self._edges: dict[tuple[str, str], dict[SourceKey, frozenset[Evidence]]] = {}
 
     @classmethod
@@ -280,7 +282,7 @@ class ServiceGraph:
         affected: set[SourceKey] = {("service", namespace, name)}
         was_live, live = old is not None and not old.ignored, facts is not None and not facts.ignored
         if was_live != live:
-            affected |= self._wanted_by.get(name, set())
+            affected |= self._wanted_by.get(key, set())
         if old is None or facts is None or (old.selector, old.ignored) != (facts.selector, facts.ignored):
             for workload in self._workloads_in.get(namespace, ()):
                 labels = dict(self.workloads[workload].pod_labels)
@@ -335,16 +337,16 @@ class ServiceGraph:
                     del by_source[source]
                     if not by_source:
                         del self._edges[pair]
-                for name in old.wants:
-                    self._wanted_by[name].discard(source)
+                for wanted in old.wants:
+                    self._wanted_by[wanted].discard(source)
             new = self._contribution(source)
             if new is None:
                 continue
             self._contributions[source] = new
             for pair, evidence in new.edges.items():
                 self._edges.setdefault(pair, {})[source] = frozenset(evidence)
-            for name in new.wants:
-                self._wanted_by.setdefault(name, set()).add(source)
+            for wanted in new.wants:
+                self._wanted_by.setdefault(wanted, set()).add(source)
 
     def _contribution(self, source: SourceKey) -> _Contribution | None:
         kind, namespace = source[0], source[1]
@@ -361,11 +363,11 @@ class ServiceGraph:
         workload = self.workloads.get((namespace, source[2], source[3]))
         return self._workload_contribution(workload) if workload else None
 
-    def _resolve(self, namespace: str, address: Address, wants: set[str]) -> tuple[str | None, bool]:
+    def _resolve(self, namespace: str, address: Address, wants: set[tuple[str, str]]) -> tuple[str | None, bool]:
         """The Service id the address names (or None), and whether a miss is worth reporting."""
         for ref in address.refs:
-            wants.add(ref.name)
             target_ns = ref.namespace or namespace
+            wants.add((target_ns, ref.name))
             if self._live(target_ns, ref.name):
                 return f"{target_ns}/{ref.name}", False
         return None, address.certain
@@ -395,7 +397,7 @@ class ServiceGraph:
 
     def _configmap_contribution(self, configmap: ConfigMapFacts) -> _Contribution:
         namespace = configmap.namespace
-        out = _Contribution(wants=set(configmap.apps))
+        out = _Contribution(wants={(namespace, app) for app in configmap.apps})
         out.callers = tuple(f"{namespace}/{app}" for app in configmap.apps if self._live(namespace, app))
         obj = f"{namespace}/configmap/{configmap.name}"
         for key, addresses in configmap.addresses:
@@ -444,11 +446,16 @@ class ServiceGraph:
             if contribution is not None and contribution.callers == (workload.id,):
                 nodes.append(Node(workload.id, kind, namespace, name))
         edges = [
-            Edge(caller, callee, tuple(sorted(set().union(*by_source.values()))))
+            Edge(caller, callee, tuple(sorted(_merged(by_source.values()))))
             for (caller, callee), by_source in self._edges.items()
         ]
         unresolved = [u for c in self._contributions.values() for u in c.unresolved]
         return Graph.build(nodes, edges, unresolved)
+
+
+def _merged(evidence: Iterable[frozenset[Evidence]]) -> frozenset[Evidence]:
+    sets = list(evidence)
+    return sets[0] if len(sets) == 1 else frozenset().union(*sets)  # most edges have one source
 
 
 def extract(obj: Mapping[str, Any]) -> Facts | None:

@@ -41,6 +41,9 @@ class DiscoveryState:
     published: Graph | None = None  # the last snapshot, what the HTTP API serves and rendering uses
     published_json: str | None = None
     changed: asyncio.Event | None = None  # set on the event loop when the graph changed
+    # Held while the graph changes or a thread takes its snapshot: the loop stays free and the
+    # snapshot consistent (appliers wait their turn instead of blocking other handlers).
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def mark_changed(self) -> None:
         if self.changed is None:
@@ -74,7 +77,8 @@ def _applier(kind: str, index_id: str) -> Any:
     async def apply(type: str | None, namespace: str, name: str, **kwargs: Any) -> None:
         stored = None if type == "DELETED" else kwargs[index_id].get((namespace, name))
         facts = next(iter(stored), None) if stored else None
-        changed = STATE.graph.remove(kind, namespace, name) if facts is None else STATE.graph.put(facts)
+        async with STATE.lock:
+            changed = STATE.graph.remove(kind, namespace, name) if facts is None else STATE.graph.put(facts)
         if changed:
             STATE.mark_changed()
 
@@ -101,7 +105,8 @@ def write_graph(namespace: str, text: str) -> int:
 
 async def publish() -> None:
     """Snapshot the graph, update the metrics and, when it changed, the ConfigMaps and the clusters."""
-    snapshot = STATE.graph.snapshot()
+    async with STATE.lock:
+        snapshot = await asyncio.to_thread(STATE.graph.snapshot)
     text = await asyncio.to_thread(to_json, snapshot)
     GRAPH_NODES.set(len(snapshot.nodes))
     GRAPH_EDGES.set(len(snapshot.edges))
