@@ -181,6 +181,8 @@ def test_published_graph_edge_by_edge_and_incremental_update(
         doc = eventually(lambda: (d := published(plane, shop)) and edges_of(d) == want and d, 60,
                          what="published graph has every expected edge")  # fmt: skip
         assert len({n["id"] for n in doc["nodes"] if n["kind"] == "service"}) == 14
+        log = (tmp_path / f"{operator.name}.log").read_text()
+        assert log.count("service graph published") == 1, log  # the first graph was already complete
         nodes = {n["id"]: n for n in doc["nodes"]}
         assert nodes[f"{shop}/daemonset/log-agent"]["kind"] == "daemonset"
         assert nodes[f"{shop}/ingress/web"]["kind"] == "ingress"

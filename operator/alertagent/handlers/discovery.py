@@ -1,8 +1,9 @@
 """Discovery wiring. Kopf indexes over Services, Ingresses, ConfigMaps and the workload kinds keep each
-object's facts (Kopf starts the other handlers only once every index has its initial listing, so the
-first graph is complete); an event handler applies each change to the graph incrementally; a debounced
-publisher writes the graph's ConfigMaps, sets the metrics, and pokes the cluster reconcilers when the
-graph changed (dependency suppression is rendered from it)."""
+object's facts. Kopf starts every other handler only once each index holds its initial listing; the
+first of them (a Namespace event: there is always one) loads the whole index into the graph, so the
+first published graph is complete. From then on an event handler applies each change incrementally,
+and a debounced publisher writes the graph's ConfigMaps, sets the metrics, and pokes the cluster
+reconcilers when the graph changed (dependency suppression is rendered from it)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class DiscoveryState:
     graph: ServiceGraph = field(default_factory=ServiceGraph)
     published: Graph | None = None  # the last snapshot, what the HTTP API serves and rendering uses
     published_json: str | None = None
+    loaded: bool = False  # the indexes' initial listings are in the graph
     changed: asyncio.Event | None = None  # set on the event loop when the graph changed
     # Held while the graph changes or a thread takes its snapshot: the loop stays free and the
     # snapshot consistent (appliers wait their turn instead of blocking other handlers).
@@ -73,13 +75,35 @@ def _indexer(kind: str) -> Any:
     return index
 
 
+def _index_id(plural: str) -> str:
+    return f"discovery_{plural}"
+
+
+async def load_indexes(**kwargs: Any) -> None:
+    """Once, when every index is populated: put all their facts into the graph (in a thread, under the
+    lock; the facts are collected on the loop, where Kopf changes the indexes)."""
+    if STATE.loaded:
+        return
+    everything = [facts for *_, plural, _ in WATCHED for store in kwargs[_index_id(plural)].values() for facts in store]
+
+    def put_all() -> None:
+        for facts in everything:
+            STATE.graph.put(facts)
+
+    async with STATE.lock:
+        await asyncio.to_thread(put_all)
+    STATE.loaded = True
+    STATE.mark_changed()
+    log.info("service graph loaded from %d indexed objects", len(everything))
+
+
 def _applier(kind: str, index_id: str) -> Any:
     async def apply(type: str | None, namespace: str, name: str, **kwargs: Any) -> None:
         stored = None if type == "DELETED" else kwargs[index_id].get((namespace, name))
         facts = next(iter(stored), None) if stored else None
         async with STATE.lock:
             changed = STATE.graph.remove(kind, namespace, name) if facts is None else STATE.graph.put(facts)
-        if changed:
+        if changed and STATE.loaded:
             STATE.mark_changed()
 
     return apply
@@ -123,8 +147,8 @@ async def publish() -> None:
 
 
 async def publisher() -> None:
-    STATE.mark_changed()  # publish once even when nothing is discovered
-    assert STATE.changed is not None
+    if STATE.changed is None:
+        STATE.changed = asyncio.Event()
     while True:
         await STATE.changed.wait()
         await quiet(STATE.changed, SETTINGS.debounce_seconds, SETTINGS.debounce_max_seconds)
@@ -152,8 +176,9 @@ async def stop_publisher(**_: Any) -> None:
 def register() -> None:
     """Register the discovery handlers (only when discovery is on: it needs read access to workloads)."""
     for group, version, plural, kind in WATCHED:
-        index_id = f"discovery_{plural}"
+        index_id = _index_id(plural)
         kopf.index(group, version, plural, id=index_id)(_indexer(kind))
         kopf.on.event(group, version, plural, id=f"discovery_{plural}_changed")(_applier(kind, index_id))
+    kopf.on.event("", "v1", "namespaces", id="discovery_load")(load_indexes)
     kopf.on.startup(id="discovery_publisher")(start_publisher)
     kopf.on.cleanup(id="discovery_publisher_stop")(stop_publisher)
