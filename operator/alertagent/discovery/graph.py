@@ -273,12 +273,7 @@ class ServiceGraph:
     def _set_service(self, key: tuple[str, str], facts: ServiceFacts | None) -> None:
         namespace, name = key
         old = self.services.get(key)
-        if facts is None:
-            self.services.pop(key, None)
-            self._services_in.get(namespace, set()).discard(name)
-        else:
-            self.services[key] = facts
-            self._services_in.setdefault(namespace, set()).add(name)
+        _keep(self.services, self._services_in, key, name, facts)
         affected: set[SourceKey] = {("service", namespace, name)}
         was_live, live = old is not None and not old.ignored, facts is not None and not facts.ignored
         if was_live != live:
@@ -306,12 +301,7 @@ class ServiceGraph:
             if not users:
                 affected.add(("configmap", namespace, name))
             users.add(key)
-        if facts is None:
-            self.workloads.pop(key, None)
-            self._workloads_in.get(namespace, set()).discard(key)
-        else:
-            self.workloads[key] = facts
-            self._workloads_in.setdefault(namespace, set()).add(key)
+        _keep(self.workloads, self._workloads_in, key, key, facts)
         self._recompute(affected)
 
     def _set_configmap(self, key: tuple[str, str], facts: ConfigMapFacts | None) -> None:
@@ -411,7 +401,7 @@ class ServiceGraph:
         selecting = sorted(
             name
             for name in self._services_in.get(namespace, ())
-            if (s := self.services[namespace, name]).selects(labels) and not s.ignored
+            if self._live(namespace, name) and self.services[namespace, name].selects(labels)
         )
         out = _Contribution(callers=tuple(f"{namespace}/{name}" for name in selecting) or (workload.id,))
         for found in workload.found:
@@ -451,6 +441,18 @@ class ServiceGraph:
         ]
         unresolved = [u for c in self._contributions.values() for u in c.unresolved]
         return Graph.build(nodes, edges, unresolved)
+
+
+def _keep(
+    table: dict[Any, Any], members_in: dict[str, set[Any]], key: tuple[str, ...], member: Any, facts: Facts | None
+) -> None:
+    """Store (or, for None, drop) an object's facts, and its member entry in the per-namespace index."""
+    if facts is None:
+        table.pop(key, None)
+        members_in.get(key[0], set()).discard(member)
+    else:
+        table[key] = facts
+        members_in.setdefault(key[0], set()).add(member)
 
 
 def _merged(evidence: Iterable[frozenset[Evidence]]) -> frozenset[Evidence]:

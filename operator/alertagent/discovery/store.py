@@ -5,10 +5,10 @@ caught mid-update (writers write parts 1..n first and part 0 last)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..render.rules import content_hash
 from ..settings import COMPONENT_LABEL, CONTENT_HASH_ANNOTATION, LABEL_PREFIX, MANAGED_BY
 
 GRAPH_CONFIGMAP = "alertagent-service-graph"
@@ -24,7 +24,7 @@ class IncompleteGraphError(ValueError):
 
 
 def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return content_hash({GRAPH_KEY: text})[:16]
 
 
 def part_name(index: int) -> str:

@@ -61,6 +61,7 @@ def record(
         for obj, by_cluster in _MEMBERS.items():
             if cluster in by_cluster and obj not in members:
                 del by_cluster[cluster]
+                _GENERATED.get(obj, {}).pop(cluster, None)  # no longer rendered there: nothing generated
                 changed.add(obj)
         for obj, problem in members.items():
             by_cluster = _MEMBERS.setdefault(obj, {})
