@@ -401,7 +401,7 @@ class ServiceGraph:
         selecting = sorted(
             name
             for name in self._services_in.get(namespace, ())
-            if self._live(namespace, name) and self.services[namespace, name].selects(labels)
+            if (s := self.services[namespace, name]).selects(labels) and not s.ignored
         )
         out = _Contribution(callers=tuple(f"{namespace}/{name}" for name in selecting) or (workload.id,))
         for found in workload.found:
