@@ -34,12 +34,26 @@ def _channel(ns: str, i: int) -> NotificationChannel:
 
 
 def _policy(ns: str) -> SuppressionPolicy:
-    return SuppressionPolicy.model_validate({"metadata": {"name": "maintenance", "namespace": ns}, "spec": {
-        "matchers": [{"name": "service", "value": "api"}],
-        "maintenanceWindows": [{"name": "weekly", "recurring": {"weekdays": ["sunday"],
-                                "times": [{"startTime": "02:00", "endTime": "04:00"}]}}],
-        "inhibitRules": [{"sourceMatchers": [{"name": "alertname", "value": "DatabaseDown"}],
-                          "targetMatchers": [{"name": "severity", "value": "warning"}]}]}})  # fmt: skip
+    return SuppressionPolicy.model_validate(
+        {
+            "metadata": {"name": "maintenance", "namespace": ns},
+            "spec": {
+                "matchers": [{"name": "service", "value": "api"}],
+                "maintenanceWindows": [
+                    {
+                        "name": "weekly",
+                        "recurring": {"weekdays": ["sunday"], "times": [{"startTime": "02:00", "endTime": "04:00"}]},
+                    }
+                ],
+                "inhibitRules": [
+                    {
+                        "sourceMatchers": [{"name": "alertname", "value": "DatabaseDown"}],
+                        "targetMatchers": [{"name": "severity", "value": "warning"}],
+                    }
+                ],
+            },
+        }
+    )
 
 
 def main() -> None:

@@ -31,10 +31,18 @@ def main() -> None:
     try:
         install_crds(plane, REPO / "crds")
         plane.kubectl("create", "namespace", NAMESPACE)
-        cluster = {"apiVersion": "alertagent.io/v1alpha1", "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
-                   "spec": {"alertmanager": {"url": alertmanager.url}}}  # fmt: skip
-        channel = {"apiVersion": "alertagent.io/v1alpha1", "kind": "NotificationChannel", "metadata": {"name": "hook"},
-                   "spec": {"type": "webhook", "webhook": {"url": "http://127.0.0.1:9/v0"}, "route": {}}}  # fmt: skip
+        cluster = {
+            "apiVersion": "alertagent.io/v1alpha1",
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main"},
+            "spec": {"alertmanager": {"url": alertmanager.url}},
+        }
+        channel = {
+            "apiVersion": "alertagent.io/v1alpha1",
+            "kind": "NotificationChannel",
+            "metadata": {"name": "hook"},
+            "spec": {"type": "webhook", "webhook": {"url": "http://127.0.0.1:9/v0"}, "route": {}},
+        }
         plane.kubectl("-n", NAMESPACE, "apply", "-f", "-", input=yaml.safe_dump_all([cluster, channel]))
         operator, _ = start_operator(plane, work, NAMESPACE, debounce=0.3)
         sidecar, _ = start_alertmanager_sidecar(
@@ -48,13 +56,22 @@ def main() -> None:
         for change in range(1, CHANGES + 1):
             url = f"http://127.0.0.1:9/v{change}"
             started = time.monotonic()
-            custom.patch_namespaced_custom_object("alertagent.io", "v1alpha1", NAMESPACE, "notificationchannels",
-                                                  "hook", {"spec": {"webhook": {"url": url}}})  # fmt: skip
-            eventually(lambda u=url: u in httpx.get(f"{alertmanager.url}/api/v2/status").json()["config"]["original"],
-                       60, 0.02)  # fmt: skip
+            custom.patch_namespaced_custom_object(
+                "alertagent.io",
+                "v1alpha1",
+                NAMESPACE,
+                "notificationchannels",
+                "hook",
+                {"spec": {"webhook": {"url": url}}},
+            )
+            eventually(
+                lambda u=url: u in httpx.get(f"{alertmanager.url}/api/v2/status").json()["config"]["original"], 60, 0.02
+            )
             latencies.append(time.monotonic() - started)
-        print(f"one channel change apply -> loaded in Alertmanager ({CHANGES} changes, operator debounce 0.3 s, "
-              f"sidecar debounce 0.2 s): {latency_summary(latencies)}")  # fmt: skip
+        print(
+            f"one channel change apply -> loaded in Alertmanager ({CHANGES} changes, operator debounce 0.3 s, "
+            f"sidecar debounce 0.2 s): {latency_summary(latencies)}"
+        )
     finally:
         for proc in reversed(processes):
             proc.stop()

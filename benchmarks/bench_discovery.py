@@ -45,16 +45,65 @@ TEAMS = ("payments", "checkout", "search", "identity", "platform", "data", "grow
 NS_SUFFIXES = ("prod", "staging", "dev", "eu", "us", "apac", "int", "sandbox")
 # Datastore / broker names and the port a client uses.
 DATA = {
-    "postgres": 5432, "postgres-replica": 5432, "mysql": 3306, "redis": 6379, "redis-cache": 6379,
-    "mongo": 27017, "kafka": 9092, "rabbitmq": 5672, "elasticsearch": 9200, "memcached": 11211,
-    "zookeeper": 2181, "minio": 9000, "nats": 4222, "clickhouse": 8123, "etcd": 2379, "cassandra": 9042,
-}  # fmt: skip
+    "postgres": 5432,
+    "postgres-replica": 5432,
+    "mysql": 3306,
+    "redis": 6379,
+    "redis-cache": 6379,
+    "mongo": 27017,
+    "kafka": 9092,
+    "rabbitmq": 5672,
+    "elasticsearch": 9200,
+    "memcached": 11211,
+    "zookeeper": 2181,
+    "minio": 9000,
+    "nats": 4222,
+    "clickhouse": 8123,
+    "etcd": 2379,
+    "cassandra": 9042,
+}
 APPS = (
-    "api", "web", "frontend", "auth", "users", "orders", "payments", "billing", "inventory", "catalog", "search",
-    "cart", "checkout", "shipping", "notifications", "email", "recommendations", "reviews", "ledger", "gateway",
-    "admin", "reports", "analytics", "scheduler", "media", "profile", "session", "pricing", "fraud", "accounts",
-    "invoices", "tax", "audit", "feature-flags", "geo", "ratings", "webhooks", "exports", "imports", "graphql",
-)  # fmt: skip
+    "api",
+    "web",
+    "frontend",
+    "auth",
+    "users",
+    "orders",
+    "payments",
+    "billing",
+    "inventory",
+    "catalog",
+    "search",
+    "cart",
+    "checkout",
+    "shipping",
+    "notifications",
+    "email",
+    "recommendations",
+    "reviews",
+    "ledger",
+    "gateway",
+    "admin",
+    "reports",
+    "analytics",
+    "scheduler",
+    "media",
+    "profile",
+    "session",
+    "pricing",
+    "fraud",
+    "accounts",
+    "invoices",
+    "tax",
+    "audit",
+    "feature-flags",
+    "geo",
+    "ratings",
+    "webhooks",
+    "exports",
+    "imports",
+    "graphql",
+)
 PLAIN_ENV: tuple[tuple[str, Callable[[random.Random], str]], ...] = (
     ("LOG_LEVEL", lambda r: r.choice(("info", "debug", "warn", "error"))),
     ("LOG_FORMAT", lambda r: r.choice(("json", "text"))),
@@ -77,7 +126,7 @@ PLAIN_ENV: tuple[tuple[str, Callable[[random.Random], str]], ...] = (
     ("VERSION", lambda r: f"{r.randint(1, 4)}.{r.randint(0, 30)}.{r.randint(0, 9)}"),
     ("ALLOWED_ORIGINS", lambda r: "https://shop.example.com,https://admin.example.com"),
     ("STRIPE_API", lambda r: "https://api.stripe.com/v1"),
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -214,11 +263,18 @@ class Generator:
         return {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {"name": name, "namespace": ns.name, "labels": {"app": name, "team": ns.team},
-                         "annotations": annotations},
-            "spec": {"type": "ClusterIP", "selector": {"app": name},
-                     "ports": [{"name": "tcp" if name in DATA else "http", "port": port, "targetPort": port}]},
-        }  # fmt: skip
+            "metadata": {
+                "name": name,
+                "namespace": ns.name,
+                "labels": {"app": name, "team": ns.team},
+                "annotations": annotations,
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {"app": name},
+                "ports": [{"name": "tcp" if name in DATA else "http", "port": port, "targetPort": port}],
+            },
+        }
 
     def dependencies(self, ns: Namespace, pos: int) -> str:
         deps = []
@@ -240,8 +296,12 @@ class Generator:
     def _configmap(self, ns: Namespace, name: str, app: str | None, data: dict[str, str]) -> Obj:
         ns.configmaps.append(name)
         labels = {"app": app} if app else {"app.kubernetes.io/part-of": ns.team}
-        return {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": name, "namespace": ns.name, "labels": labels}, "data": data}  # fmt: skip
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns.name, "labels": labels},
+            "data": data,
+        }
 
     def _env_data(self, ns: Namespace, pos: int | None, addresses: int) -> dict[str, str]:
         data = dict(self.address(ns, pos) for _ in range(addresses))
@@ -255,8 +315,9 @@ class Generator:
             f"upstream {u} {{\n  server {self._host(u, None, ns.name)}:8080 max_fails=3;\n  keepalive 16;\n}}\n"
             for u in ups
         )
-        locations = "".join(f"  location /{u}/ {{\n    proxy_pass http://{u};\n    proxy_read_timeout 30s;\n  }}\n"
-                            for u in ups)  # fmt: skip
+        locations = "".join(
+            f"  location /{u}/ {{\n    proxy_pass http://{u};\n    proxy_read_timeout 30s;\n  }}\n" for u in ups
+        )
         return f"worker_processes auto;\n{blocks}server {{\n  listen 8080;\n{locations}}}\n"
 
     def _app_files(self, ns: Namespace, pos: int) -> dict[str, str]:
@@ -265,13 +326,16 @@ class Generator:
         if form < 0.35:
             db, db_ns = self._target(ns, pos, True)
             up, up_ns = self._target(ns, pos, False)
-            return {"application.yaml": (
-                "server:\n  port: 8080\nspring:\n  datasource:\n"
-                f"    url: jdbc:postgresql://{self._host(db, db_ns, ns.name)}:5432/app\n"
-                "    username: app\n    hikari:\n      maximum-pool-size: 20\n"
-                f"clients:\n  upstream:\n    base-url: http://{self._host(up, up_ns, ns.name)}:8080\n"
-                "    timeout: 5s\nlogging:\n  level:\n    root: INFO\n"
-            ), "log.level": "info"}  # fmt: skip
+            return {
+                "application.yaml": (
+                    "server:\n  port: 8080\nspring:\n  datasource:\n"
+                    f"    url: jdbc:postgresql://{self._host(db, db_ns, ns.name)}:5432/app\n"
+                    "    username: app\n    hikari:\n      maximum-pool-size: 20\n"
+                    f"clients:\n  upstream:\n    base-url: http://{self._host(up, up_ns, ns.name)}:8080\n"
+                    "    timeout: 5s\nlogging:\n  level:\n    root: INFO\n"
+                ),
+                "log.level": "info",
+            }
         if form < 0.65:
             lines = [f"{k.lower().replace('_', '.')}={v}" for k, v in (self.address(ns, pos) for _ in range(2))]
             lines += ["cache.ttl=300", "feature.beta=false", "threads=8", "locale=en_US"]
@@ -317,15 +381,20 @@ class Generator:
         if svc in DATA and r.random() < 0.3:
             wait = f"until nc -z {svc} {DATA[svc]}; do sleep 1; done"
             pod["initContainers"] = [{"name": "wait", "image": "busybox:1.36", "command": ["sh", "-c", wait]}]
-        spec: Obj = {"selector": {"matchLabels": {"app": app}},
-                     "template": {"metadata": {"labels": {"app": app, "team": ns.team, "version": "v1"}},
-                                  "spec": pod}}  # fmt: skip
+        spec: Obj = {
+            "selector": {"matchLabels": {"app": app}},
+            "template": {"metadata": {"labels": {"app": app, "team": ns.team, "version": "v1"}}, "spec": pod},
+        }
         if kind != "DaemonSet":
             spec["replicas"] = r.randint(1, 5)
         if kind == "StatefulSet":
             spec["serviceName"] = svc
-        return {"apiVersion": "apps/v1", "kind": kind,
-                "metadata": {"name": svc, "namespace": ns.name, "labels": {"app": app}}, "spec": spec}  # fmt: skip
+        return {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {"name": svc, "namespace": ns.name, "labels": {"app": app}},
+            "spec": spec,
+        }
 
     def container(self, ns: Namespace, svc: str, pos: int, name: str) -> Obj:
         r = self.rng
@@ -358,20 +427,33 @@ class Generator:
         if r.random() < 0.2:
             args += ["--metrics-addr", ":9102", "--shutdown-timeout=30s"]
         image = f"registry.example.com/{ns.team}/{svc}:{r.randint(1, 9)}.{r.randint(0, 40)}.{r.randint(0, 9)}"
-        return {"name": name, "image": image, "args": args, "env": env,
-                "ports": [{"name": "http", "containerPort": 8080}],
-                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10}}  # fmt: skip
+        return {
+            "name": name,
+            "image": image,
+            "args": args,
+            "env": env,
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10},
+        }
 
     def sidecar(self, ns: Namespace, pos: int) -> Obj:
         r = self.rng
-        env = [{"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://localhost:4317"},
-               {"name": "LOG_LEVEL", "value": "warn"}, {"name": "BUFFER_SIZE", "value": "64Ki"},
-               {"name": "FLUSH_INTERVAL", "value": "5s"}, {"name": "STATSD_HOST", "value": "statsd"}]  # fmt: skip
+        env = [
+            {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://localhost:4317"},
+            {"name": "LOG_LEVEL", "value": "warn"},
+            {"name": "BUFFER_SIZE", "value": "64Ki"},
+            {"name": "FLUSH_INTERVAL", "value": "5s"},
+            {"name": "STATSD_HOST", "value": "statsd"},
+        ]
         key, value = self.address(ns, pos)
         env.append({"name": key, "value": value})
-        return {"name": r.choice(("log-shipper", "envoy", "cloudsql-proxy")), "image": "sidecar:1.2.3", "env": env,
-                "args": ["--admin-port=9901", "--drain-time=10s"]}  # fmt: skip
+        return {
+            "name": r.choice(("log-shipper", "envoy", "cloudsql-proxy")),
+            "image": "sidecar:1.2.3",
+            "env": env,
+            "args": ["--admin-port=9901", "--drain-time=10s"],
+        }
 
     def ingresses(self) -> list[Obj]:
         half = self.namespace_count // 2
@@ -390,15 +472,27 @@ class Generator:
             paths = []
             for _ in range(r.randint(2, 4)):
                 backend = self._missing() if r.random() < MISSING_SHARE else r.choice(ns.apps[:8])
-                paths.append({"path": f"/{backend}", "pathType": "Prefix",
-                              "backend": {"service": {"name": backend, "port": {"number": 8080}}}})  # fmt: skip
+                paths.append(
+                    {
+                        "path": f"/{backend}",
+                        "pathType": "Prefix",
+                        "backend": {"service": {"name": backend, "port": {"number": 8080}}},
+                    }
+                )
             rules.append({"host": f"{name}{h}.{ns.name}.example.com", "http": {"paths": paths}})
-        spec: Obj = {"ingressClassName": "nginx", "rules": rules,
-                     "tls": [{"hosts": [x["host"] for x in rules], "secretName": f"{name}-tls"}]}  # fmt: skip
+        spec: Obj = {
+            "ingressClassName": "nginx",
+            "rules": rules,
+            "tls": [{"hosts": [x["host"] for x in rules], "secretName": f"{name}-tls"}],
+        }
         if r.random() < 0.3:
             spec["defaultBackend"] = {"service": {"name": ns.apps[0], "port": {"number": 8080}}}
-        return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-                "metadata": {"name": name, "namespace": ns.name}, "spec": spec}  # fmt: skip
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": name, "namespace": ns.name},
+            "spec": spec,
+        }
 
     def cluster(self) -> Cluster:
         services = self.namespaces_and_services()
@@ -457,8 +551,13 @@ def measure_build(objects: list[Obj], rows: list[tuple[str, str, str]]) -> Servi
         timings.append(seconds)
     median = statistics.median(timings)
     runs = " / ".join(f"{t:.2f}" for t in timings)
-    rows.append(("build: from_objects", f"median {median:.2f} s (runs {runs} s; first cold caches)",
-                 f"< {BUILD_TARGET_S:.0f} s {_verdict(median, BUILD_TARGET_S)}"))  # fmt: skip
+    rows.append(
+        (
+            "build: from_objects",
+            f"median {median:.2f} s (runs {runs} s; first cold caches)",
+            f"< {BUILD_TARGET_S:.0f} s {_verdict(median, BUILD_TARGET_S)}",
+        )
+    )
 
     started = time.perf_counter()
     facts = [f for o in objects if (f := extract(o)) is not None]
@@ -477,8 +576,9 @@ def measure_build(objects: list[Obj], rows: list[tuple[str, str, str]]) -> Servi
     graph = ServiceGraph.from_objects(objects)
     retained, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rows.append(("build: peak memory", f"{peak / 2**20:.1f} MiB peak, {retained / 2**20:.1f} MiB retained "
-                 "(tracemalloc)", ""))  # fmt: skip
+    rows.append(
+        ("build: peak memory", f"{peak / 2**20:.1f} MiB peak, {retained / 2**20:.1f} MiB retained (tracemalloc)", "")
+    )
     rows.append(("build: RSS growth", f"{rss_delta:.1f} MiB (ru_maxrss over the first build)", ""))
 
     return graph
@@ -519,12 +619,19 @@ def measure_view(graph: ServiceGraph, rows: list[tuple[str, str, str]]) -> Graph
         started = time.perf_counter()
         text = to_json(snapshot)
         timings.append(time.perf_counter() - started)
-    rows.append(("to_json", f"median {statistics.median(timings):.3f} s (3 runs), {len(text.encode()) / 2**20:.2f} MiB",
-                 ""))  # fmt: skip
+    rows.append(
+        ("to_json", f"median {statistics.median(timings):.3f} s (3 runs), {len(text.encode()) / 2**20:.2f} MiB", "")
+    )
     cyclic = sum(len(c) for c in snapshot.cycles)
     largest = max((len(c) for c in snapshot.cycles), default=0)
-    rows.append(("graph", f"{len(snapshot.nodes)} nodes, {len(snapshot.edges)} edges, {len(snapshot.unresolved)} "
-                 f"unresolved, {len(snapshot.cycles)} cycles ({cyclic} nodes, largest {largest})", ""))  # fmt: skip
+    rows.append(
+        (
+            "graph",
+            f"{len(snapshot.nodes)} nodes, {len(snapshot.edges)} edges, {len(snapshot.unresolved)} "
+            f"unresolved, {len(snapshot.cycles)} cycles ({cyclic} nodes, largest {largest})",
+            "",
+        )
+    )
     kinds = Counter(n.kind for n in snapshot.nodes)
     rows.append(("  nodes by kind", ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())), ""))
     evidence = Counter(e.type for edge in snapshot.edges for e in edge.evidence)
@@ -590,8 +697,13 @@ def measure_updates(graph: ServiceGraph, cluster: Cluster, rows: list[tuple[str,
         unchanged += not changed
         _replace(cluster.objects, old, new)
     users = [n for _, n in picked]
-    rows.append((f"one shared ConfigMap changed ({CONFIGMAP_CHANGES})", f"med/p95/max {_ms(latencies)} "
-                 f"(envFrom by {min(users)}-{max(users)} workloads)", ""))  # fmt: skip
+    rows.append(
+        (
+            f"one shared ConfigMap changed ({CONFIGMAP_CHANGES})",
+            f"med/p95/max {_ms(latencies)} (envFrom by {min(users)}-{max(users)} workloads)",
+            "",
+        )
+    )
     if unchanged:
         rows.append(("  WARNING", f"{unchanged} puts reported no change", ""))
 
@@ -622,10 +734,14 @@ def main() -> None:
     generate_seconds = time.perf_counter() - started
     kinds = Counter(o["kind"] for o in cluster.objects)
     env_vars = [len(c.get("env") or []) for w in cluster.workloads for c in w["spec"]["template"]["spec"]["containers"]]
-    print(f"input: {len(cluster.objects)} objects in {NAMESPACES} namespaces: "
-          + ", ".join(f"{kinds[k]} {k}{'es' if k.endswith('s') else 's'}" for k in KIND_ORDER))  # fmt: skip
-    print(f"       {sum(env_vars)} env vars in {len(env_vars)} containers; generated in {generate_seconds:.1f} s "
-          f"(not timed below), seed {SEED}")  # fmt: skip
+    print(
+        f"input: {len(cluster.objects)} objects in {NAMESPACES} namespaces: "
+        + ", ".join(f"{kinds[k]} {k}{'es' if k.endswith('s') else 's'}" for k in KIND_ORDER)
+    )
+    print(
+        f"       {sum(env_vars)} env vars in {len(env_vars)} containers; generated in {generate_seconds:.1f} s "
+        f"(not timed below), seed {SEED}"
+    )
     rows: list[tuple[str, str, str]] = []
     graph = measure_build(cluster.objects, rows)
     measure_view(graph, rows)

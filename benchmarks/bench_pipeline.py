@@ -30,12 +30,29 @@ NAMESPACE, OBJECTS, RULES_PER_OBJECT, CHANGES = "bench", 500, 2, 20
 
 def alert_rule(i: int, first_alert: str) -> dict[str, Any]:
     return {
-        "apiVersion": "alertagent.io/v1alpha1", "kind": "AlertRule", "metadata": {"name": f"rule-{i:03d}"},
-        "spec": {"groups": [{"name": f"g{i}", "rules": [
-            {"alert": first_alert, "expr": f'up{{job="svc{i}"}} == 0', "for": "5m", "labels": {"severity": "critical"}},
-            {"alert": f"Slow{i}", "expr": f'histogram_quantile(0.99, rate(latency_bucket{{job="svc{i}"}}[5m])) > 1'},
-        ]}]},
-    }  # fmt: skip
+        "apiVersion": "alertagent.io/v1alpha1",
+        "kind": "AlertRule",
+        "metadata": {"name": f"rule-{i:03d}"},
+        "spec": {
+            "groups": [
+                {
+                    "name": f"g{i}",
+                    "rules": [
+                        {
+                            "alert": first_alert,
+                            "expr": f'up{{job="svc{i}"}} == 0',
+                            "for": "5m",
+                            "labels": {"severity": "critical"},
+                        },
+                        {
+                            "alert": f"Slow{i}",
+                            "expr": f'histogram_quantile(0.99, rate(latency_bucket{{job="svc{i}"}}[5m])) > 1',
+                        },
+                    ],
+                }
+            ]
+        },
+    }
 
 
 def loaded_alerts(prometheus_url: str) -> set[str]:
@@ -52,8 +69,12 @@ def main() -> None:
         install_crds(plane, REPO / "crds")
         plane.kubectl("create", "namespace", NAMESPACE)
         evaluator = {"name": "prometheus", "type": "prometheus", "url": prometheus.url}
-        cluster = {"apiVersion": "alertagent.io/v1alpha1", "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
-                   "spec": {"alertmanager": {"url": "http://127.0.0.1:9"}, "ruleEvaluators": [evaluator]}}  # fmt: skip
+        cluster = {
+            "apiVersion": "alertagent.io/v1alpha1",
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main"},
+            "spec": {"alertmanager": {"url": "http://127.0.0.1:9"}, "ruleEvaluators": [evaluator]},
+        }
         plane.kubectl("-n", NAMESPACE, "apply", "-f", "-", input=yaml.safe_dump(cluster))
         operator, metrics_port = start_operator(plane, work, NAMESPACE, debounce=0.3)
         sidecar, _ = start_sidecar(plane, work, NAMESPACE, "main", "prometheus", prometheus.rules_dir, prometheus.url)
@@ -77,16 +98,21 @@ def main() -> None:
             i = (change * 37) % OBJECTS
             new_name = f"Changed{change}"
             started = time.monotonic()
-            custom.patch_namespaced_custom_object("alertagent.io", "v1alpha1", NAMESPACE, "alertrules", f"rule-{i:03d}",
-                                                  alert_rule(i, new_name))  # fmt: skip
+            custom.patch_namespaced_custom_object(
+                "alertagent.io", "v1alpha1", NAMESPACE, "alertrules", f"rule-{i:03d}", alert_rule(i, new_name)
+            )
             eventually(lambda n=new_name: n in loaded_alerts(prometheus.url), 60, 0.02)
             latencies.append(time.monotonic() - started)
 
-        print(f"bulk apply: {OBJECTS} AlertRules ({OBJECTS * RULES_PER_OBJECT} rules) loaded in Prometheus "
-              f"after {bulk_seconds:.1f} s")  # fmt: skip
+        print(
+            f"bulk apply: {OBJECTS} AlertRules ({OBJECTS * RULES_PER_OBJECT} rules) loaded in Prometheus "
+            f"after {bulk_seconds:.1f} s"
+        )
         print(f"ConfigMap writes for the bulk apply: {writes:.0f} for {len(shards)} shard(s)")
-        print(f"single change apply -> loaded ({CHANGES} changes, operator debounce 0.3 s, sidecar debounce 0.2 s): "
-              f"{latency_summary(latencies)}")  # fmt: skip
+        print(
+            f"single change apply -> loaded ({CHANGES} changes, operator debounce 0.3 s, sidecar debounce 0.2 s): "
+            f"{latency_summary(latencies)}"
+        )
     finally:
         for proc in reversed(processes):
             proc.stop()

@@ -21,25 +21,37 @@ def manifests() -> list[dict]:
     for n in range(NAMESPACES):
         for r in range(RULES_PER_NAMESPACE):
             rules = [
-                {"alert": f"HighErrorRate{i}", "for": "5m",
-                 "expr": f'sum(rate(http_requests_total{{job="svc{r}",code=~"5.."}}[5m])) '
-                 f'/ sum(rate(http_requests_total{{job="svc{r}"}}[5m])) > 0.0{i % 9 + 1}',
-                 "labels": {"severity": "critical", "team": f"team{n}"},
-                 "annotations": {"summary": "{{ $labels.job }} error rate {{ $value | humanizePercentage }}"}}
+                {
+                    "alert": f"HighErrorRate{i}",
+                    "for": "5m",
+                    "expr": f'sum(rate(http_requests_total{{job="svc{r}",code=~"5.."}}[5m])) '
+                    f'/ sum(rate(http_requests_total{{job="svc{r}"}}[5m])) > 0.0{i % 9 + 1}',
+                    "labels": {"severity": "critical", "team": f"team{n}"},
+                    "annotations": {"summary": "{{ $labels.job }} error rate {{ $value | humanizePercentage }}"},
+                }
                 for i in range(RULES_PER_OBJECT)
-            ]  # fmt: skip
-            objects.append({"apiVersion": "alertagent.io/v1alpha1", "kind": "AlertRule",
-                            "metadata": {"name": f"svc{r}", "namespace": f"ns{n}"},
-                            "spec": {"groups": [{"name": f"svc{r}.rules", "rules": rules}]}})  # fmt: skip
+            ]
+            objects.append(
+                {
+                    "apiVersion": "alertagent.io/v1alpha1",
+                    "kind": "AlertRule",
+                    "metadata": {"name": f"svc{r}", "namespace": f"ns{n}"},
+                    "spec": {"groups": [{"name": f"svc{r}.rules", "rules": rules}]},
+                }
+            )
     return objects
 
 
 def main() -> None:
-    cluster = AlertmanagerCluster.model_validate({
-        "metadata": {"name": "main", "namespace": "monitoring"},
-        "spec": {"alertmanager": {"url": "http://am:9093"},
-                 "ruleEvaluators": [{"name": "prometheus", "type": "prometheus", "url": "http://p:9090"}]},
-    })  # fmt: skip
+    cluster = AlertmanagerCluster.model_validate(
+        {
+            "metadata": {"name": "main", "namespace": "monitoring"},
+            "spec": {
+                "alertmanager": {"url": "http://am:9093"},
+                "ruleEvaluators": [{"name": "prometheus", "type": "prometheus", "url": "http://p:9090"}],
+            },
+        }
+    )
     docs = manifests()
     start = time.perf_counter()
     parsed = [parse_alert_rule(d) for d in docs]

@@ -105,8 +105,11 @@ def _graph(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     sys.stdout.write(render(graph, args.format))
     sys.stdout.flush()  # the summary below goes to stderr: keep the two apart on a terminal
-    print(f"{len(graph.nodes)} nodes, {len(graph.edges)} edges, {len(graph.unresolved)} unresolved addresses, "
-          f"{len(graph.cycles)} cycles", file=sys.stderr)  # fmt: skip
+    print(
+        f"{len(graph.nodes)} nodes, {len(graph.edges)} edges, {len(graph.unresolved)} unresolved addresses, "
+        f"{len(graph.cycles)} cycles",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -133,8 +136,10 @@ def _rules(args: argparse.Namespace) -> int:
             if missing:
                 print(f"error: AlertRule {args.namespace}/{args.name} has no revision {missing[0]}", file=sys.stderr)
                 return EXIT_USAGE
-            old, new = (yaml.safe_dump(by_number[n].spec, sort_keys=True).splitlines(keepends=True)
-                        for n in (args.from_, args.to))  # fmt: skip
+            old, new = (
+                yaml.safe_dump(by_number[n].spec, sort_keys=True).splitlines(keepends=True)
+                for n in (args.from_, args.to)
+            )
             sys.stdout.writelines(difflib.unified_diff(old, new, f"revision {args.from_}", f"revision {args.to}"))
             return 0
         target = revisions.rollback(args.namespace, args.name, args.to)
@@ -161,8 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Writes OUTDIR/<cluster-namespace>/<cluster>/<evaluator>/<rule-namespace>-<rule>.yaml for every "
         "valid AlertRule each AlertmanagerCluster selects. Exit 0: all valid; 1: some invalid; 2: usage error.",
     )
-    render.add_argument("-f", "--file", action="append", required=True, metavar="PATH",
-                        help="YAML file or folder (recursive, multi-document); repeatable")  # fmt: skip
+    render.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="YAML file or folder (recursive, multi-document); repeatable",
+    )
     render.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder to write rule files into")
     render.add_argument("--report-json", metavar="FILE", help="also write a JSON report of every object")
     render.set_defaults(func=_render)
@@ -184,8 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
         "graph", help="print the service dependency graph of manifests (-f) or of the running cluster (--live)"
     )
     source = graph.add_mutually_exclusive_group(required=True)
-    source.add_argument("-f", "--file", action="append", metavar="PATH",
-                        help="YAML file or folder (recursive, repeatable); namespace defaults to default")  # fmt: skip
+    source.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        metavar="PATH",
+        help="YAML file or folder (recursive, repeatable); namespace defaults to default",
+    )
     source.add_argument("--live", action="store_true", help="read the graph the operator published (kubeconfig)")
     graph.add_argument("--format", choices=["json", "dot", "mermaid"], default="json", help="output (default json)")
     graph.add_argument("-n", "--namespace", help="with --live: the operator's namespace (default: found by label)")
@@ -200,8 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--debounce", type=float, metavar="SECONDS", help="coalesce changes for this long (default 1)")
     run.add_argument("--log-format", choices=["json", "plain"], help="log format (default json)")
     run.add_argument("--no-discovery", action="store_true", help="do not build the service dependency graph")
-    run.add_argument("--operator-namespace", metavar="NS",
-                     help="where the service graph is published (default: $POD_NAMESPACE or in-cluster)")  # fmt: skip
+    run.add_argument(
+        "--operator-namespace",
+        metavar="NS",
+        help="where the service graph is published (default: $POD_NAMESPACE or in-cluster)",
+    )
     hook = run.add_argument_group("admission webhook (optional: rejects invalid AlertRules at apply time)")
     hook.add_argument("--webhook-port", type=int, help="serve the validating webhook on this port")
     hook.add_argument("--webhook-host", default="127.0.0.1", help="host name the API server calls (cert SAN)")

@@ -91,8 +91,11 @@ def report(
     for shard in shards:
         annotations: dict[str, str | None]
         if error is None:
-            annotations = {LOADED_HASH_ANNOTATION: shard.content_hash, LOADED_TIME_ANNOTATION: now,
-                           SYNC_ERROR_ANNOTATION: None}  # fmt: skip
+            annotations = {
+                LOADED_HASH_ANNOTATION: shard.content_hash,
+                LOADED_TIME_ANNOTATION: now,
+                SYNC_ERROR_ANNOTATION: None,
+            }
         else:
             annotations = {SYNC_ERROR_ANNOTATION: error}
         try:

@@ -6,9 +6,11 @@ from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILE_TOTAL = Counter("alertagent_reconcile_total", "Reconciliations by kind and result", ["kind", "result"])
 RECONCILE_DURATION = Histogram(
-    "alertagent_reconcile_duration_seconds", "Duration of one reconciliation", ["kind"],
+    "alertagent_reconcile_duration_seconds",
+    "Duration of one reconciliation",
+    ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)  # fmt: skip
+)
 RULE_DISTRIBUTION_TOTAL = Counter(
     "alertagent_rule_distribution_total", "Rule ConfigMap writes by cluster and status", ["cluster", "status"]
 )

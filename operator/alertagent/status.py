@@ -32,9 +32,13 @@ def ready_condition(
         if old.get("type") == "Ready" and old.get("status") == status and old.get("lastTransitionTime"):
             transition = datetime.fromisoformat(old["lastTransitionTime"].replace("Z", "+00:00"))
     condition = Condition(
-        type="Ready", status=status, reason=reason, message=message, last_transition_time=transition,
+        type="Ready",
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=transition,
         observed_generation=generation,
-    )  # fmt: skip
+    )
     return condition.to_wire()
 
 
@@ -58,10 +62,13 @@ class ShardReport:
         else:
             state, message = "Pending", "waiting for the target to load the new rules"
         return RuleTargetStatus(
-            cluster=self.cluster, evaluator=self.evaluator, state=state, config_hash=self.file_hash,
+            cluster=self.cluster,
+            evaluator=self.evaluator,
+            state=state,
+            config_hash=self.file_hash,
             last_sync_time=datetime.fromisoformat(self.loaded_time) if state == "Synced" and self.loaded_time else None,
             message=message,
-        )  # fmt: skip
+        )
 
 
 def alert_rule_status(

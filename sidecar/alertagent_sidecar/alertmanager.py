@@ -23,9 +23,14 @@ from .sync import write_atomically
 
 class AlertmanagerSyncer:
     def __init__(
-        self, core: client.CoreV1Api, namespace: str, config_file: Path, key: str, target_url: str,
+        self,
+        core: client.CoreV1Api,
+        namespace: str,
+        config_file: Path,
+        key: str,
+        target_url: str,
         verify_timeout: float = 30.0,
-    ):  # fmt: skip
+    ):
         self.core, self.namespace, self.config_file, self.key = core, namespace, config_file, key
         self.target_url, self.verify_timeout = target_url, verify_timeout
         self.http = httpx.Client(timeout=10)

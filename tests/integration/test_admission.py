@@ -27,9 +27,23 @@ def test_webhook_rejects_invalid_promql_at_apply_time(
     (tmp_path / "ca.crt").write_bytes(ca.cert_pem)
     cert, key = ca.issue("alertagent-webhook", ips=("127.0.0.1",), server=True).write(tmp_path, "webhook")
     port = free_port()
-    operator, _ = start_operator(installed_crds, tmp_path, namespace, extra_args=(
-        "--webhook-port", str(port), "--webhook-host", "127.0.0.1", "--webhook-cert", str(cert),
-        "--webhook-key", str(key), "--webhook-ca", str(tmp_path / "ca.crt")))  # fmt: skip
+    operator, _ = start_operator(
+        installed_crds,
+        tmp_path,
+        namespace,
+        extra_args=(
+            "--webhook-port",
+            str(port),
+            "--webhook-host",
+            "127.0.0.1",
+            "--webhook-cert",
+            str(cert),
+            "--webhook-key",
+            str(key),
+            "--webhook-ca",
+            str(tmp_path / "ca.crt"),
+        ),
+    )
     try:
         eventually(lambda: _webhooks(installed_crds), 30, what="webhook configuration")
         [hook] = _webhooks(installed_crds)

@@ -30,27 +30,60 @@ def _config(core: client.CoreV1Api, namespace: str) -> dict[str, Any] | None:
 
 
 def test_channels_and_policies_become_a_validated_config_secret(  # noqa: PLR0915 - one end-to-end story
-    installed_crds: ControlPlane, namespace: str, alertmanager: AlertmanagerTarget, api_client: client.ApiClient,
+    installed_crds: ControlPlane,
+    namespace: str,
+    alertmanager: AlertmanagerTarget,
+    api_client: client.ApiClient,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     plane, core = installed_crds, client.CoreV1Api(api_client)
     objects = [
-        {"apiVersion": GROUP, "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
-         "spec": {"alertmanager": {"url": alertmanager.url, "version": "0.25.0"}, "namespaceIsolation": "None"}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "slack"},
-         "stringData": {"url": "https://hooks.slack.example/one"}},
-        {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "team-slack"},
-         "spec": {"type": "slack", "slack": {"apiUrl": {"name": "slack", "key": "url"}, "channel": "#team"},
-                  "route": {"matchers": [{"name": "severity", "value": "critical"}]}}},
-        {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "hook"},
-         "spec": {"type": "webhook", "webhook": {"url": "http://127.0.0.1:9/one"}, "route": {}}},
-        {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "db"},
-         "spec": {"maintenanceWindows": [
-                      {"name": "always", "recurring": {}},
-                      {"name": "past", "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}],
-                  "inhibitRules": [{"sourceMatchers": [{"name": "alertname", "value": "DatabaseDown"}],
-                                    "targetMatchers": [{"name": "severity", "value": "warning"}]}]}},
-    ]  # fmt: skip
+        {
+            "apiVersion": GROUP,
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main"},
+            "spec": {"alertmanager": {"url": alertmanager.url, "version": "0.25.0"}, "namespaceIsolation": "None"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "slack"},
+            "stringData": {"url": "https://hooks.slack.example/one"},
+        },
+        {
+            "apiVersion": GROUP,
+            "kind": "NotificationChannel",
+            "metadata": {"name": "team-slack"},
+            "spec": {
+                "type": "slack",
+                "slack": {"apiUrl": {"name": "slack", "key": "url"}, "channel": "#team"},
+                "route": {"matchers": [{"name": "severity", "value": "critical"}]},
+            },
+        },
+        {
+            "apiVersion": GROUP,
+            "kind": "NotificationChannel",
+            "metadata": {"name": "hook"},
+            "spec": {"type": "webhook", "webhook": {"url": "http://127.0.0.1:9/one"}, "route": {}},
+        },
+        {
+            "apiVersion": GROUP,
+            "kind": "SuppressionPolicy",
+            "metadata": {"name": "db"},
+            "spec": {
+                "maintenanceWindows": [
+                    {"name": "always", "recurring": {}},
+                    {"name": "past", "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"},
+                ],
+                "inhibitRules": [
+                    {
+                        "sourceMatchers": [{"name": "alertname", "value": "DatabaseDown"}],
+                        "targetMatchers": [{"name": "severity", "value": "warning"}],
+                    }
+                ],
+            },
+        },
+    ]
     plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all(objects))
     operator, _ = start_operator(plane, tmp_path, namespace)
     sidecar, sidecar_port = start_alertmanager_sidecar(
@@ -61,8 +94,9 @@ def test_channels_and_policies_become_a_validated_config_secret(  # noqa: PLR091
         receivers = {r["name"]: r for r in config["receivers"]}
         assert set(receivers) == {f"{namespace}/team-slack", f"{namespace}/hook", "alertagent/null"}
         assert receivers[f"{namespace}/team-slack"]["slack_configs"][0]["api_url"] == "https://hooks.slack.example/one"
-        assert config["inhibit_rules"] == [{"source_matchers": ['alertname="DatabaseDown"'],
-                                            "target_matchers": ['severity="warning"']}]  # fmt: skip
+        assert config["inhibit_rules"] == [
+            {"source_matchers": ['alertname="DatabaseDown"'], "target_matchers": ['severity="warning"']}
+        ]
         secret = core.read_namespaced_secret("main-alertmanager-config", namespace)
         [owner] = secret.metadata.owner_references
         assert owner.kind == "AlertmanagerCluster" and secret.metadata.annotations["alertagent.io/content-hash"]
@@ -126,8 +160,12 @@ def test_channels_and_policies_become_a_validated_config_secret(  # noqa: PLR091
         # A channel that renders but that Alertmanager refuses (email without any smarthost): the merged
         # file fails amtool, nothing is written, the last good config stays and the cluster says why.
         good_version = core.read_namespaced_secret("main-alertmanager-config", namespace).metadata.resource_version
-        mail = {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "mail"},
-                "spec": {"type": "email", "email": {"to": "ops@example.com"}, "route": {}}}  # fmt: skip
+        mail = {
+            "apiVersion": GROUP,
+            "kind": "NotificationChannel",
+            "metadata": {"name": "mail"},
+            "spec": {"type": "email", "email": {"to": "ops@example.com"}, "route": {}},
+        }
         plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(mail))
 
         def last_error() -> str:
@@ -143,9 +181,15 @@ def test_channels_and_policies_become_a_validated_config_secret(  # noqa: PLR091
         eventually(lambda: last_error() == "", 30, what="recovered")
 
         # A policy Alertmanager would refuse (a backwards weekday range) is left out alone instead.
-        backwards = {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "backwards"},
-                     "spec": {"matchers": [{"name": "a", "value": "b"}], "maintenanceWindows": [
-                         {"name": "weekend", "recurring": {"weekdays": ["saturday:sunday"]}}]}}  # fmt: skip
+        backwards = {
+            "apiVersion": GROUP,
+            "kind": "SuppressionPolicy",
+            "metadata": {"name": "backwards"},
+            "spec": {
+                "matchers": [{"name": "a", "value": "b"}],
+                "maintenanceWindows": [{"name": "weekend", "recurring": {"weekdays": ["saturday:sunday"]}}],
+            },
+        }
         plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(backwards))
         eventually(lambda: rows("sp")["backwards"]["READY"] == "False", 30, what="policy invalid alone")
         assert last_error() == ""
@@ -158,8 +202,9 @@ def test_channels_and_policies_become_a_validated_config_secret(  # noqa: PLR091
             return str(receivers[f"{namespace}/team-slack"]["slack_configs"][0]["api_url"])
 
         eventually(lambda: slack_url() == "https://hooks.slack.example/two", 30, what="rotated secret")
-        eventually(lambda: loaded_hash() == config_hash_metric(secret_text()), 30,
-                   what="rotated secret loaded by Alertmanager")  # fmt: skip
+        eventually(
+            lambda: loaded_hash() == config_hash_metric(secret_text()), 30, what="rotated secret loaded by Alertmanager"
+        )
         status = json.loads(plane.kubectl("-n", namespace, "get", "amc", "main", "-o", "json").stdout)["status"]
         assert status["lastError"] == ""
 

@@ -19,18 +19,39 @@ CHART = Path(__file__).resolve().parents[2] / "charts" / "alertagent"
 
 
 def _helm(plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([binary("helm"), f"--kubeconfig={plane.kubeconfig}", *args],
-                            capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [binary("helm"), f"--kubeconfig={plane.kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result
 
 
 def test_chart_lints_and_renders_objects_the_api_server_accepts(installed_crds: ControlPlane, namespace: str) -> None:
     _helm(installed_crds, "lint", str(CHART), "--strict")
-    rendered = _helm(installed_crds, "template", "aa", str(CHART), "-n", namespace, "--kube-version", "1.34.4",
-                     "--set", f"sidecarServiceAccounts[0].namespace={namespace}",
-                     "--set", "sidecarServiceAccounts[0].name=prometheus", "--set", "watchNamespaces[0]=team-a",
-                     "--set", "webhook.enabled=true", "--set", "webhook.tlsSecretName=aa-tls").stdout  # fmt: skip
+    rendered = _helm(
+        installed_crds,
+        "template",
+        "aa",
+        str(CHART),
+        "-n",
+        namespace,
+        "--kube-version",
+        "1.34.4",
+        "--set",
+        f"sidecarServiceAccounts[0].namespace={namespace}",
+        "--set",
+        "sidecarServiceAccounts[0].name=prometheus",
+        "--set",
+        "watchNamespaces[0]=team-a",
+        "--set",
+        "webhook.enabled=true",
+        "--set",
+        "webhook.tlsSecretName=aa-tls",
+    ).stdout
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(rendered) if d)
     assert kinds == [
         "ClusterRole",
@@ -51,19 +72,38 @@ def test_chart_rbac_runs_the_pipeline_and_denies_secrets(
     plane.kubectl("-n", namespace, "create", "serviceaccount", "prometheus")
     release = f"aa-{namespace[-6:]}"
     sidecar_values = [f"sidecarServiceAccounts[0].namespace={namespace}", "sidecarServiceAccounts[0].name=prometheus"]
-    _helm(plane, "install", release, str(CHART), "-n", namespace, "--skip-crds", "--wait=false",
-          "--set", sidecar_values[0], "--set", sidecar_values[1])  # fmt: skip
+    _helm(
+        plane,
+        "install",
+        release,
+        str(CHART),
+        "-n",
+        namespace,
+        "--skip-crds",
+        "--wait=false",
+        "--set",
+        sidecar_values[0],
+        "--set",
+        sidecar_values[1],
+    )
     try:
         operator_sa = f"system:serviceaccount:{namespace}:{release}-alertagent"
         expectations = [
-            ("get", "secrets", "yes"), ("list", "secrets", "no"), ("watch", "secrets", "no"),
-            ("list", "configmaps", "yes"), ("create", "pods", "no"),
-            ("patch", "alertrules.alertagent.io/status", "yes"), ("delete", "alertrules.alertagent.io", "no"),
-            ("watch", "services", "yes"), ("list", "ingresses.networking.k8s.io", "yes"),
-            ("watch", "deployments.apps", "yes"), ("list", "statefulsets.apps", "yes"),
+            ("get", "secrets", "yes"),
+            ("list", "secrets", "no"),
+            ("watch", "secrets", "no"),
+            ("list", "configmaps", "yes"),
+            ("create", "pods", "no"),
+            ("patch", "alertrules.alertagent.io/status", "yes"),
+            ("delete", "alertrules.alertagent.io", "no"),
+            ("watch", "services", "yes"),
+            ("list", "ingresses.networking.k8s.io", "yes"),
+            ("watch", "deployments.apps", "yes"),
+            ("list", "statefulsets.apps", "yes"),
             ("watch", "daemonsets.apps", "yes"),
-            ("patch", "deployments.apps", "no"), ("delete", "services", "no"),
-        ]  # fmt: skip
+            ("patch", "deployments.apps", "no"),
+            ("delete", "services", "no"),
+        ]
         for verb, resource, expected in expectations:
             answer = plane.kubectl(
                 "auth", "can-i", verb, resource, "-A", "--as", operator_sa, check=False
@@ -74,19 +114,35 @@ def test_chart_rbac_runs_the_pipeline_and_denies_secrets(
             plane.kubectl("auth", "can-i", "patch", "configmaps", "-n", namespace, "--as", sidecar_sa).stdout.strip()
             == "yes"
         )
-        assert plane.kubectl("auth", "can-i", "list", "configmaps", "-n", "default", "--as", sidecar_sa,
-                             check=False).stdout.strip() == "no"  # fmt: skip
+        assert (
+            plane.kubectl(
+                "auth", "can-i", "list", "configmaps", "-n", "default", "--as", sidecar_sa, check=False
+            ).stdout.strip()
+            == "no"
+        )
 
         evaluator = {"name": "prometheus", "type": "prometheus", "url": prometheus.url}
-        cluster = {"apiVersion": "alertagent.io/v1alpha1", "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
-                   "spec": {"alertmanager": {"url": "http://127.0.0.1:9"}, "ruleEvaluators": [evaluator]}}  # fmt: skip
+        cluster = {
+            "apiVersion": "alertagent.io/v1alpha1",
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main"},
+            "spec": {"alertmanager": {"url": "http://127.0.0.1:9"}, "ruleEvaluators": [evaluator]},
+        }
         rule = alert_rule("rbac", {"alert": "Rbac", "expr": "vector(1)"})
         plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all([cluster, rule]))
         operator_config = plane.service_account_kubeconfig(namespace, f"{release}-alertagent")
         sidecar_config = plane.service_account_kubeconfig(namespace, "prometheus")
         operator, _ = start_operator(plane, tmp_path, namespace, kubeconfig=operator_config)
-        sidecar, _ = start_sidecar(plane, tmp_path, namespace, "main", "prometheus", prometheus.rules_dir,
-                                   prometheus.url, kubeconfig=sidecar_config)  # fmt: skip
+        sidecar, _ = start_sidecar(
+            plane,
+            tmp_path,
+            namespace,
+            "main",
+            "prometheus",
+            prometheus.rules_dir,
+            prometheus.url,
+            kubeconfig=sidecar_config,
+        )
         try:
 
             def synced() -> bool:

@@ -55,11 +55,20 @@ def test_examples_are_accepted_and_kubectl_get_prints_columns(kubectl: Any) -> N
     _apply_examples(kubectl)
     headers = {
         "alertrules": ["NAME", "RULES", "SYNCED", "REVISION", "READY", "AGE"],
-        "alertmanagerclusters": ["NAME", "ALERTMANAGER", "HEALTHY", "RULES", "RECEIVERS", "CONFIG HASH",
-                                 "LAST RELOAD", "READY", "AGE"],
+        "alertmanagerclusters": [
+            "NAME",
+            "ALERTMANAGER",
+            "HEALTHY",
+            "RULES",
+            "RECEIVERS",
+            "CONFIG HASH",
+            "LAST RELOAD",
+            "READY",
+            "AGE",
+        ],
         "notificationchannels": ["NAME", "TYPE", "DELIVERY", "CLUSTERS", "LAST TEST", "READY", "AGE"],
         "suppressionpolicies": ["NAME", "WINDOWS", "ACTIVE", "INHIBIT RULES", "READY", "AGE"],
-    }  # fmt: skip
+    }
     for plural, columns in headers.items():
         lines = kubectl("get", plural).stdout.splitlines()
         header = lines[0].split()
@@ -127,9 +136,17 @@ def test_status_subresource_updates_status_only(
         "ruleCount": 2,
         "synced": "0/2",
         "revision": 1,
-        "conditions": [{"type": "Ready", "status": "False", "reason": "Pending", "message": "waiting",
-                        "lastTransitionTime": "2026-11-22T00:00:00Z", "observedGeneration": 1}],
-    }  # fmt: skip
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "False",
+                "reason": "Pending",
+                "message": "waiting",
+                "lastTransitionTime": "2026-11-22T00:00:00Z",
+                "observedGeneration": 1,
+            }
+        ],
+    }
     # A status patch that also tries to change spec: the status subresource ignores the spec part.
     patched = api.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, plural, name, {"status": status, "spec": {"enabled": False}}

@@ -30,8 +30,12 @@ def service(name: str, ns: str, headless: bool = False, **annotations: str) -> d
     if headless:
         spec["clusterIP"] = "None"
     notes = {f"alertagent.io/{k}": v for k, v in annotations.items()}
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns, "annotations": notes},
-            "spec": spec}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns, "annotations": notes},
+        "spec": spec,
+    }
 
 
 def workload(name: str, ns: str, kind: str = "Deployment", env: dict[str, str] | None = None, **extra: Any) -> Any:
@@ -49,33 +53,65 @@ def workload(name: str, ns: str, kind: str = "Deployment", env: dict[str, str] |
 
 def application(shop: str, data: str, pay: str) -> list[dict[str, Any]]:
     """14 Services in three namespaces, an Ingress, a DaemonSet no Service selects."""
-    shared = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared-config", "namespace": shop},
-              "data": {"DATABASE_URL": f"postgres://app:s3cr3t@postgres.{data}.svc.cluster.local:5432/shop",
-                       "LOG_LEVEL": "info", "FEATURE_FLAGS": "true"}}  # fmt: skip
+    shared = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "shared-config", "namespace": shop},
+        "data": {
+            "DATABASE_URL": f"postgres://app:s3cr3t@postgres.{data}.svc.cluster.local:5432/shop",
+            "LOG_LEVEL": "info",
+            "FEATURE_FLAGS": "true",
+        },
+    }
     catalog_yaml = f"search:\n  url: http://search.{data}:9200/catalog\n  timeout: 30s\n"
-    files = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "catalog-files", "namespace": shop},
-             "data": {"catalog.yaml": catalog_yaml}}  # fmt: skip
-    paths = [{"path": f"/{path}", "pathType": "Prefix", "backend": {"service": {"name": name, "port": {"number": 80}}}}
-             for path, name in (("", "frontend"), ("api", "api"))]  # fmt: skip
-    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web", "namespace": shop},
-               "spec": {"rules": [{"host": "shop.example.com", "http": {"paths": paths}}]}}  # fmt: skip
+    files = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "catalog-files", "namespace": shop},
+        "data": {"catalog.yaml": catalog_yaml},
+    }
+    paths = [
+        {"path": f"/{path}", "pathType": "Prefix", "backend": {"service": {"name": name, "port": {"number": 80}}}}
+        for path, name in (("", "frontend"), ("api", "api"))
+    ]
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": shop},
+        "spec": {"rules": [{"host": "shop.example.com", "http": {"paths": paths}}]},
+    }
     shared_env = {"envFrom": [{"configMapRef": {"name": "shared-config"}}]}
     return [
-        shared, files, ingress,
+        shared,
+        files,
+        ingress,
         service("frontend", shop, tier="business", team="web", criticality="high"),
         workload("frontend", shop, env={"API_URL": "http://api:8080", "PORT": "3000"}),
         service("api", shop, tier="business", team="core"),
-        workload("api", shop, env={"CATALOG_URL": "http://catalog:8080"},
-                 container={**shared_env, "args": ["serve", f"--payments=grpc://payments.{pay}.svc.cluster.local:9000"]}),
+        workload(
+            "api",
+            shop,
+            env={"CATALOG_URL": "http://catalog:8080"},
+            container={**shared_env, "args": ["serve", f"--payments=grpc://payments.{pay}.svc.cluster.local:9000"]},
+        ),
         service("catalog", shop),
-        workload("catalog", shop, container={"volumeMounts": [{"name": "files", "mountPath": "/etc/catalog"}]},
-                 volumes=[{"name": "files", "configMap": {"name": "catalog-files"}}]),
+        workload(
+            "catalog",
+            shop,
+            container={"volumeMounts": [{"name": "files", "mountPath": "/etc/catalog"}]},
+            volumes=[{"name": "files", "configMap": {"name": "catalog-files"}}],
+        ),
         service("cart", shop),
         workload("cart", shop, env={"REDIS_ADDR": f"redis-0.redis.{data}:6379"}, container=shared_env),
         service("orders", shop),
-        workload("orders", shop, env={
-            "KAFKA_BROKERS": f"kafka-0.kafka.{data}.svc.cluster.local:9092,kafka-1.kafka.{data}.svc.cluster.local:9092",
-            "RECOMMENDATIONS_URL": "http://recommendations:8080"}),
+        workload(
+            "orders",
+            shop,
+            env={
+                "KAFKA_BROKERS": ",".join(f"kafka-{i}.kafka.{data}.svc.cluster.local:9092" for i in (0, 1)),
+                "RECOMMENDATIONS_URL": "http://recommendations:8080",
+            },
+        ),
         service("auth", shop, dependencies=f"{data}/postgres"),
         workload("auth", shop),
         service("notifications", shop),
@@ -95,7 +131,7 @@ def application(shop: str, data: str, pay: str) -> list[dict[str, Any]]:
         workload("payments", pay, env={"DB_HOST": "postgres", "DB_URL": f"postgres.{data}.svc:5432"}),
         service("fraud", pay),
         workload("fraud", pay, env={"PAYMENTS_ADDR": "payments:9000"}),
-    ]  # fmt: skip
+    ]
 
 
 def expected_edges(shop: str, data: str, pay: str) -> dict[tuple[str, str], set[str]]:
@@ -158,11 +194,13 @@ def _same_graph_everywhere(
     assert metric_value(metrics_port, "alertagent_service_graph_unresolved") == 1
     assert metric_value(metrics_port, "alertagent_service_graph_cycles") == 0
     env = {"KUBECONFIG": str(plane.kubeconfig), "PATH": "/usr/bin:/bin"}
-    live = subprocess.run([str(BIN / "alertagent"), "graph", "--live", "-n", shop], capture_output=True, text=True,
-                          env=env, check=True)  # fmt: skip
+    live = subprocess.run(
+        [str(BIN / "alertagent"), "graph", "--live", "-n", shop], capture_output=True, text=True, env=env, check=True
+    )
     assert json.loads(live.stdout) == doc
-    offline = subprocess.run([str(BIN / "alertagent"), "graph", "-f", str(manifests)], capture_output=True,
-                             text=True, check=True)  # fmt: skip
+    offline = subprocess.run(
+        [str(BIN / "alertagent"), "graph", "-f", str(manifests)], capture_output=True, text=True, check=True
+    )
     assert json.loads(offline.stdout) == doc  # manifests in CI give the graph the cluster will have
 
 
@@ -178,8 +216,11 @@ def test_published_graph_edge_by_edge_and_incremental_update(
     operator, metrics_port = start_operator(plane, tmp_path, app_namespaces, http_port=http_port)
     try:
         want = expected_edges(shop, data, pay)
-        doc = eventually(lambda: (d := published(plane, shop)) and edges_of(d) == want and d, 60,
-                         what="published graph has every expected edge")  # fmt: skip
+        doc = eventually(
+            lambda: (d := published(plane, shop)) and edges_of(d) == want and d,
+            60,
+            what="published graph has every expected edge",
+        )
         assert len({n["id"] for n in doc["nodes"] if n["kind"] == "service"}) == 14
         log = (tmp_path / f"{operator.name}.log").read_text()
         assert log.count("service graph published") == 1, log  # the first graph was already complete
@@ -187,16 +228,23 @@ def test_published_graph_edge_by_edge_and_incremental_update(
         assert nodes[f"{shop}/daemonset/log-agent"]["kind"] == "daemonset"
         assert nodes[f"{shop}/ingress/web"]["kind"] == "ingress"
         assert (nodes[f"{data}/postgres"]["tier"], nodes[f"{data}/postgres"]["team"]) == ("infrastructure", "dba")
-        assert doc["unresolved"] == [{
-            "from": f"{shop}/orders", "address": "recommendations:8080",
-            "source": {"type": "env", "object": f"{shop}/deployment/orders", "key": "app/RECOMMENDATIONS_URL"},
-        }]  # fmt: skip
+        assert doc["unresolved"] == [
+            {
+                "from": f"{shop}/orders",
+                "address": "recommendations:8080",
+                "source": {"type": "env", "object": f"{shop}/deployment/orders", "key": "app/RECOMMENDATIONS_URL"},
+            }
+        ]
         assert doc["cycles"] == []
         envfrom = next(e for e in doc["edges"] if (e["from"], e["to"]) == (f"{shop}/api", f"{data}/postgres"))
         assert envfrom["evidence"] == [
-            {"type": "envFrom", "object": f"{shop}/deployment/api", "key": "app/DATABASE_URL",
-             "via": f"{shop}/configmap/shared-config"}
-        ]  # fmt: skip
+            {
+                "type": "envFrom",
+                "object": f"{shop}/deployment/api",
+                "key": "app/DATABASE_URL",
+                "via": f"{shop}/configmap/shared-config",
+            }
+        ]
         assert envfrom["confidence"] < 0.9  # a whole ConfigMap pulled in is weaker evidence than a named key
         text = plane.kubectl("-n", shop, "get", "configmap", "alertagent-service-graph", "-o", "json").stdout
         assert "s3cr3t" not in text and "LOG_LEVEL" not in text  # ConfigMap values are never published
@@ -205,8 +253,15 @@ def test_published_graph_edge_by_edge_and_incremental_update(
 
         # One change: the frontend now calls the catalog instead of the api.
         started = time.monotonic()
-        patch = {"spec": {"template": {"spec": {"containers": [
-            {"name": "app", "env": [{"name": "API_URL", "value": "http://catalog:8080"}]}]}}}}  # fmt: skip
+        patch = {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [{"name": "app", "env": [{"name": "API_URL", "value": "http://catalog:8080"}]}]
+                    }
+                }
+            }
+        }
         plane.kubectl("-n", shop, "patch", "deployment", "frontend", "--type=strategic", "-p", json.dumps(patch))
         changed = {**want, (f"{shop}/frontend", f"{shop}/catalog"): {"env"}}
         del changed[f"{shop}/frontend", f"{shop}/api"]
@@ -214,8 +269,14 @@ def test_published_graph_edge_by_edge_and_incremental_update(
         print(f"one changed Deployment → published graph: {time.monotonic() - started:.2f}s")
         # A new Service makes the unresolved address an edge.
         plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(service("recommendations", shop)))
-        eventually(lambda: (d := published(plane, shop))["unresolved"] == [] and
-                   (f"{shop}/orders", f"{shop}/recommendations") in edges_of(d), 30, what="resolved")  # fmt: skip
+        eventually(
+            lambda: (
+                (d := published(plane, shop))["unresolved"] == []
+                and (f"{shop}/orders", f"{shop}/recommendations") in edges_of(d)
+            ),
+            30,
+            what="resolved",
+        )
         assert "forbidden" not in (tmp_path / f"{operator.name}.log").read_text().lower()
     finally:
         operator.stop()
@@ -243,15 +304,27 @@ def test_dependency_suppression_on_real_alertmanager(
     come back when it resolves."""
     plane = installed_crds
     objects = [
-        service("frontend", namespace), workload("frontend", namespace, env={"API_URL": "http://api:8080"}),
-        service("api", namespace), workload("api", namespace, env={"DATABASE_URL": "postgres://database:5432/app"}),
-        service("database", namespace), workload("database", namespace, kind="StatefulSet"),
-        {"apiVersion": GROUP, "kind": "AlertmanagerCluster", "metadata": {"name": "main", "namespace": namespace},
-         "spec": {"alertmanager": {"url": alertmanager.url}}},
-        {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "deps", "namespace": namespace},
-         "spec": {"dependencySuppression": {"sourceMatchers": [{"name": "severity", "value": "critical"}],
-                                            "maxDepth": 3}}},
-    ]  # fmt: skip
+        service("frontend", namespace),
+        workload("frontend", namespace, env={"API_URL": "http://api:8080"}),
+        service("api", namespace),
+        workload("api", namespace, env={"DATABASE_URL": "postgres://database:5432/app"}),
+        service("database", namespace),
+        workload("database", namespace, kind="StatefulSet"),
+        {
+            "apiVersion": GROUP,
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main", "namespace": namespace},
+            "spec": {"alertmanager": {"url": alertmanager.url}},
+        },
+        {
+            "apiVersion": GROUP,
+            "kind": "SuppressionPolicy",
+            "metadata": {"name": "deps", "namespace": namespace},
+            "spec": {
+                "dependencySuppression": {"sourceMatchers": [{"name": "severity", "value": "critical"}], "maxDepth": 3}
+            },
+        },
+    ]
     plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
     operator, _ = start_operator(plane, tmp_path, namespace)
     sidecar, _ = start_alertmanager_sidecar(
@@ -281,22 +354,39 @@ def test_dependency_suppression_on_real_alertmanager(
         _post(alertmanager, alertname="ApiErrors", service="api", namespace=namespace, severity="warning")
         _post(alertmanager, alertname="FrontendSlow", service="frontend", namespace=namespace, severity="warning")
         _post(alertmanager, alertname="Unrelated", service="billing", namespace=namespace, severity="warning")
-        eventually(lambda: _inhibited(alertmanager) == {"DatabaseDown": False, "ApiErrors": True,
-                                                        "FrontendSlow": True, "Unrelated": False},
-                   30, what="api and frontend inhibited by the database")  # fmt: skip
+        eventually(
+            lambda: (
+                _inhibited(alertmanager)
+                == {"DatabaseDown": False, "ApiErrors": True, "FrontendSlow": True, "Unrelated": False}
+            ),
+            30,
+            what="api and frontend inhibited by the database",
+        )
 
         # The database recovers: its alert resolves, and the dependants' alerts are active again.
-        _post(alertmanager, ends_in=timedelta(seconds=-1), alertname="DatabaseDown", service="database",
-              namespace=namespace, severity="critical")  # fmt: skip
-        eventually(lambda: not any(_inhibited(alertmanager).values()) and "ApiErrors" in _inhibited(alertmanager),
-                   30, what="dependants active again")  # fmt: skip
+        _post(
+            alertmanager,
+            ends_in=timedelta(seconds=-1),
+            alertname="DatabaseDown",
+            service="database",
+            namespace=namespace,
+            severity="critical",
+        )
+        eventually(
+            lambda: not any(_inhibited(alertmanager).values()) and "ApiErrors" in _inhibited(alertmanager),
+            30,
+            what="dependants active again",
+        )
 
         # A new dependant appears: the rules are regenerated from the changed graph and reach Alertmanager.
         mobile = [service("mobile", namespace), workload("mobile", namespace, env={"API_URL": "http://api:8080"})]
         plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(mobile))
         regenerated = frozenset({'service=~"api|frontend|mobile"', f'namespace="{namespace}"'})
-        eventually(lambda: regenerated in {frozenset(r["target_matchers"]) for r in loaded_rules()}, 60,
-                   what="regenerated rules loaded")  # fmt: skip
+        eventually(
+            lambda: regenerated in {frozenset(r["target_matchers"]) for r in loaded_rules()},
+            60,
+            what="regenerated rules loaded",
+        )
         assert eventually(generated, 30, what="count follows") == 2  # still one rule per upstream Service
     finally:
         operator.stop()

@@ -50,11 +50,16 @@ def test_operator_reloads_and_verifies_a_target_that_mounts_the_config_maps(
     installed_crds: ControlPlane, namespace: str, prometheus: RuleTarget, projected: None, tmp_path: Path
 ) -> None:
     cluster = {
-        "apiVersion": "alertagent.io/v1alpha1", "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
-        "spec": {"alertmanager": {"url": "http://127.0.0.1:9"},
-                 "ruleEvaluators": [{"name": "prometheus", "type": "prometheus", "url": prometheus.url,
-                                     "reloadMode": "Operator"}]},
-    }  # fmt: skip
+        "apiVersion": "alertagent.io/v1alpha1",
+        "kind": "AlertmanagerCluster",
+        "metadata": {"name": "main"},
+        "spec": {
+            "alertmanager": {"url": "http://127.0.0.1:9"},
+            "ruleEvaluators": [
+                {"name": "prometheus", "type": "prometheus", "url": prometheus.url, "reloadMode": "Operator"}
+            ],
+        },
+    }
     kubectl = lambda *a, **kw: installed_crds.kubectl("-n", namespace, *a, **kw)  # noqa: E731
     kubectl(
         "apply",

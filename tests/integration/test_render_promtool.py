@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _promtool_check(files: list[Path]) -> None:
     assert files
-    result = subprocess.run([debian_binary("promtool"), "check", "rules", *map(str, files)],
-                            capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        [debian_binary("promtool"), "check", "rules", *map(str, files)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(files)
 
@@ -33,8 +34,9 @@ def test_golden_rule_files_pass_promtool() -> None:
 def _amtool_check(files: list[Path]) -> None:
     assert files
     for path in files:
-        result = subprocess.run([debian_binary("amtool"), "check-config", str(path)],
-                                capture_output=True, text=True, check=False)  # fmt: skip
+        result = subprocess.run(
+            [debian_binary("amtool"), "check-config", str(path)], capture_output=True, text=True, check=False
+        )
         assert result.returncode == 0, f"{path}: {result.stdout}{result.stderr}"
         assert "SUCCESS" in result.stdout
 

@@ -42,31 +42,71 @@ def _post(alertmanager: AlertmanagerTarget, **labels: str) -> None:
 
 
 def test_alerts_reach_exactly_the_routed_receivers(
-    installed_crds: ControlPlane, namespace: str, tenants: tuple[str, str], alertmanager: AlertmanagerTarget,
+    installed_crds: ControlPlane,
+    namespace: str,
+    tenants: tuple[str, str],
+    alertmanager: AlertmanagerTarget,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     plane, (ns_a, ns_b) = installed_crds, tenants
     with webhook_receiver() as (url, received):
 
         def channel(ns: str, path: str) -> dict:
-            return {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "alerts", "namespace": ns},
-                    "spec": {"type": "webhook", "webhook": {"url": f"{url}/{path}"},
-                             "route": {"matchers": [{"name": "severity", "value": "critical"}]}}}  # fmt: skip
+            return {
+                "apiVersion": GROUP,
+                "kind": "NotificationChannel",
+                "metadata": {"name": "alerts", "namespace": ns},
+                "spec": {
+                    "type": "webhook",
+                    "webhook": {"url": f"{url}/{path}"},
+                    "route": {"matchers": [{"name": "severity", "value": "critical"}]},
+                },
+            }
 
         objects = [
-            {"apiVersion": GROUP, "kind": "AlertmanagerCluster", "metadata": {"name": "main", "namespace": namespace},
-             "spec": {"alertmanager": {"url": alertmanager.url}, "route": {"groupWait": "1s", "groupInterval": "1s"}}},
-            channel(ns_a, "a"), channel(ns_b, "b"),
-            {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "db", "namespace": ns_a},
-             "spec": {"inhibitRules": [{"sourceMatchers": [{"name": "alertname", "value": "DbDown"}],
-                                        "targetMatchers": [{"name": "inhibitable", "value": "yes"}]}]}},
-            {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "now", "namespace": ns_a},
-             "spec": {"matchers": [{"name": "service", "value": "muted"}],
-                      "maintenanceWindows": [{"name": "always", "recurring": {}}]}},
-            {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "later", "namespace": ns_b},
-             "spec": {"matchers": [{"name": "service", "value": "quiet"}],
-                      "maintenanceWindows": [{"name": "someday", "recurring": {"years": ["2031"]}}]}},
-        ]  # fmt: skip
+            {
+                "apiVersion": GROUP,
+                "kind": "AlertmanagerCluster",
+                "metadata": {"name": "main", "namespace": namespace},
+                "spec": {
+                    "alertmanager": {"url": alertmanager.url},
+                    "route": {"groupWait": "1s", "groupInterval": "1s"},
+                },
+            },
+            channel(ns_a, "a"),
+            channel(ns_b, "b"),
+            {
+                "apiVersion": GROUP,
+                "kind": "SuppressionPolicy",
+                "metadata": {"name": "db", "namespace": ns_a},
+                "spec": {
+                    "inhibitRules": [
+                        {
+                            "sourceMatchers": [{"name": "alertname", "value": "DbDown"}],
+                            "targetMatchers": [{"name": "inhibitable", "value": "yes"}],
+                        }
+                    ]
+                },
+            },
+            {
+                "apiVersion": GROUP,
+                "kind": "SuppressionPolicy",
+                "metadata": {"name": "now", "namespace": ns_a},
+                "spec": {
+                    "matchers": [{"name": "service", "value": "muted"}],
+                    "maintenanceWindows": [{"name": "always", "recurring": {}}],
+                },
+            },
+            {
+                "apiVersion": GROUP,
+                "kind": "SuppressionPolicy",
+                "metadata": {"name": "later", "namespace": ns_b},
+                "spec": {
+                    "matchers": [{"name": "service", "value": "quiet"}],
+                    "maintenanceWindows": [{"name": "someday", "recurring": {"years": ["2031"]}}],
+                },
+            },
+        ]
         plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
         operator, _ = start_operator(plane, tmp_path, (namespace, ns_a, ns_b))
         sidecar, _ = start_alertmanager_sidecar(

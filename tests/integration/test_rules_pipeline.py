@@ -51,8 +51,12 @@ class Stack:
 
 
 def alert_rule(name: str, *rules: dict[str, Any], group: str | None = None) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AlertRule", "metadata": {"name": name},
-            "spec": {"groups": [{"name": group or f"{name}.rules", "rules": list(rules)}]}}  # fmt: skip
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AlertRule",
+        "metadata": {"name": name},
+        "spec": {"groups": [{"name": group or f"{name}.rules", "rules": list(rules)}]},
+    }
 
 
 @pytest.fixture
@@ -65,22 +69,35 @@ def stack(
     tmp_path: Path,
 ) -> Iterator[Stack]:
     cluster = {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AlertmanagerCluster",
+        "metadata": {"name": "main"},
         "spec": {
             "alertmanager": {"url": alertmanager.url},
-            "ruleEvaluators": [{"name": "prometheus", "type": "prometheus", "url": prometheus.url},
-                               {"name": "vmalert", "type": "vmalert", "url": vmalert.url}],
+            "ruleEvaluators": [
+                {"name": "prometheus", "type": "prometheus", "url": prometheus.url},
+                {"name": "vmalert", "type": "vmalert", "url": vmalert.url},
+            ],
             "selectors": {"alertRules": {"namespaces": [namespace]}},
         },
-    }  # fmt: skip
+    }
     installed_crds.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(cluster))
     operator, port = start_operator(installed_crds, tmp_path, namespace)
     started = [
         start_sidecar(installed_crds, tmp_path, namespace, "main", t.name, t.rules_dir, t.url)
         for t in (prometheus, vmalert)
     ]
-    s = Stack(installed_crds, namespace, prometheus, vmalert, tmp_path, operator, port,
-              [p for p, _ in started], [port for _, port in started])  # fmt: skip
+    s = Stack(
+        installed_crds,
+        namespace,
+        prometheus,
+        vmalert,
+        tmp_path,
+        operator,
+        port,
+        [p for p, _ in started],
+        [port for _, port in started],
+    )
     try:
         yield s
     finally:
@@ -103,8 +120,11 @@ def _synced(stack: Stack, name: str, expected: str = "2/2") -> dict[str, Any]:
 
 def rules_in(target: RuleTarget, file_name: str) -> dict[str, list[str]]:
     body = httpx.get(f"{target.url}/api/v1/rules", timeout=5).json()
-    return {g["name"]: [r["name"] for r in g["rules"]] for g in body["data"]["groups"] or []
-            if Path(g["file"]).name == file_name}  # fmt: skip
+    return {
+        g["name"]: [r["name"] for r in g["rules"]]
+        for g in body["data"]["groups"] or []
+        if Path(g["file"]).name == file_name
+    }
 
 
 def test_apply_update_delete_reach_prometheus_and_vmalert(stack: Stack) -> None:
@@ -124,11 +144,18 @@ def test_apply_update_delete_reach_prometheus_and_vmalert(stack: Stack) -> None:
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert 'alertagent_config_reload_total{status="success",target=' in metrics
 
-    stack.apply(alert_rule("api", {"alert": "ApiDown", "expr": 'up{job="api"} == 0'},
-                           {"record": "job:up:sum", "expr": "sum by (job) (up)"}))  # fmt: skip
+    stack.apply(
+        alert_rule(
+            "api",
+            {"alert": "ApiDown", "expr": 'up{job="api"} == 0'},
+            {"record": "job:up:sum", "expr": "sum by (job) (up)"},
+        )
+    )
     for target in (stack.prometheus, stack.vmalert):
-        eventually(lambda t=target: rules_in(t, f"{ns}-api.yaml") == {"api.rules": ["ApiDown", "job:up:sum"]},
-                   what="update loaded")  # fmt: skip
+        eventually(
+            lambda t=target: rules_in(t, f"{ns}-api.yaml") == {"api.rules": ["ApiDown", "job:up:sum"]},
+            what="update loaded",
+        )
     _synced(stack, "api")
 
     stack.kubectl("delete", "alertrule", "api")
@@ -140,16 +167,22 @@ def test_invalid_rule_is_left_out_alone_and_its_last_good_version_stays(
     stack: Stack, api_client: client.ApiClient
 ) -> None:
     ns = stack.namespace
-    stack.apply(alert_rule("good", {"alert": "Good", "expr": "vector(1)"}),
-                alert_rule("flaky", {"alert": "Flaky", "expr": "vector(1)"}))  # fmt: skip
+    stack.apply(
+        alert_rule("good", {"alert": "Good", "expr": "vector(1)"}),
+        alert_rule("flaky", {"alert": "Flaky", "expr": "vector(1)"}),
+    )
     _synced(stack, "good")
     _synced(stack, "flaky")
 
     stack.apply(alert_rule("flaky", {"alert": "Flaky", "expr": "sum(rate(x[5m])"}))
     status = eventually(lambda: (s := stack.rule_status("flaky")).get("validationErrors") and s, what="invalid status")
     [error] = status["validationErrors"]
-    assert error == {"group": "flaky.rules", "rule": "Flaky", "field": "spec.groups[0].rules[0].expr",
-                     "message": "invalid PromQL: unclosed left parenthesis"}  # fmt: skip
+    assert error == {
+        "group": "flaky.rules",
+        "rule": "Flaky",
+        "field": "spec.groups[0].rules[0].expr",
+        "message": "invalid PromQL: unclosed left parenthesis",
+    }
     ready = status["conditions"][0]
     assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "Invalid")
     events = client.CoreV1Api(api_client).list_namespaced_event(ns, field_selector="involvedObject.name=flaky").items
@@ -220,8 +253,11 @@ def test_deleting_the_cluster_garbage_collects_its_config_maps(stack: Stack, api
     selector = "alertagent.io/component=rules"
     assert len(core.list_namespaced_config_map(stack.namespace, label_selector=selector).items) == 2
     stack.kubectl("delete", "alertmanagercluster", "main", "--wait=true", "--timeout=60s")
-    eventually(lambda: core.list_namespaced_config_map(stack.namespace, label_selector=selector).items == [], 60,
-               what="ConfigMaps garbage-collected")  # fmt: skip
+    eventually(
+        lambda: core.list_namespaced_config_map(stack.namespace, label_selector=selector).items == [],
+        60,
+        what="ConfigMaps garbage-collected",
+    )
 
 
 def test_target_down_shows_failure_and_converges_when_it_returns(stack: Stack) -> None:
@@ -273,8 +309,14 @@ def test_cluster_status_reports_health_and_rule_counts(stack: Stack) -> None:
 
 
 def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "alertagent"), *args], capture_output=True, text=True, check=False, timeout=60,
-                          env={**os.environ, "KUBECONFIG": str(stack.plane.kubeconfig)})  # fmt: skip
+    return subprocess.run(
+        [str(BIN / "alertagent"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, "KUBECONFIG": str(stack.plane.kubeconfig)},
+    )
 
 
 def test_revisions_history_diff_and_rollback_end_to_end(stack: Stack, api_client: client.ApiClient) -> None:

@@ -36,17 +36,25 @@ def test_watch_relists_on_410_and_sees_every_change(uncached_plane: ControlPlane
     core = client.CoreV1Api(config.new_client_from_config(config_file=str(uncached_plane.kubeconfig)))
     namespace = "default"
     labels = {"alertagent.io/cluster": "w", "alertagent.io/evaluator": "p"}
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="w-0", labels=labels, annotations={"alertagent.io/content-hash": "h1"}),
-        data={"a.yaml": "groups: []\n"}))  # fmt: skip
+    core.create_namespaced_config_map(
+        namespace,
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="w-0", labels=labels, annotations={"alertagent.io/content-hash": "h1"}),
+            data={"a.yaml": "groups: []\n"},
+        ),
+    )
     stale_version = core.list_namespaced_config_map(namespace).metadata.resource_version
     core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="later", labels=labels))
     )
     core.delete_namespaced_config_map("w-0", namespace)
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="w-0", labels=labels, annotations={"alertagent.io/content-hash": "h1"}),
-        data={"a.yaml": "groups: []\n"}))  # fmt: skip
+    core.create_namespaced_config_map(
+        namespace,
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="w-0", labels=labels, annotations={"alertagent.io/content-hash": "h1"}),
+            data={"a.yaml": "groups: []\n"},
+        ),
+    )
     uncached_plane.compact_etcd()
 
     changes = threading.Event()
@@ -60,8 +68,10 @@ def test_watch_relists_on_410_and_sees_every_change(uncached_plane: ControlPlane
 
         changes.clear()
         core.patch_namespaced_config_map("w-0", namespace, {"metadata": {"annotations": {"x": "y"}}})
-        update = {"data": {"a.yaml": "groups: [{name: g, rules: []}]\n"},
-                  "metadata": {"annotations": {"alertagent.io/content-hash": "h2"}}}  # fmt: skip
+        update = {
+            "data": {"a.yaml": "groups: [{name: g, rules: []}]\n"},
+            "metadata": {"annotations": {"alertagent.io/content-hash": "h2"}},
+        }
         core.patch_namespaced_config_map("w-0", namespace, update)
         eventually(lambda: watcher.snapshot()["w-0"].content_hash == "h2", 30, what="update seen")
         assert changes.is_set()

@@ -27,10 +27,18 @@ def test_one_off_window_silence_lifecycle(
 ) -> None:
     plane = installed_crds
     window = {"name": "upgrade", "start": "2030-01-01T01:00:00Z", "end": "2030-01-01T03:00:00Z", "comment": "db"}
-    policy = {"apiVersion": GROUP, "kind": "SuppressionPolicy", "metadata": {"name": "maint"},
-              "spec": {"matchers": [{"name": "service", "value": "db"}], "maintenanceWindows": [window]}}  # fmt: skip
-    cluster = {"apiVersion": GROUP, "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
-               "spec": {"alertmanager": {"url": alertmanager.url}}}  # fmt: skip
+    policy = {
+        "apiVersion": GROUP,
+        "kind": "SuppressionPolicy",
+        "metadata": {"name": "maint"},
+        "spec": {"matchers": [{"name": "service", "value": "db"}], "maintenanceWindows": [window]},
+    }
+    cluster = {
+        "apiVersion": GROUP,
+        "kind": "AlertmanagerCluster",
+        "metadata": {"name": "main"},
+        "spec": {"alertmanager": {"url": alertmanager.url}},
+    }
     apply = lambda *objs: plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all(objs))  # noqa: E731
     apply(cluster, policy)
     operator, _ = start_operator(plane, tmp_path, namespace)

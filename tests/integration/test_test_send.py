@@ -22,17 +22,33 @@ def test_test_send_reaches_only_that_channel(
     plane = installed_crds
     with webhook_receiver() as (url, received):
         channels = [
-            {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": name},
-             "spec": {"type": "webhook", "webhook": {"url": f"{url}/{name}"}, "route": {}}}
+            {
+                "apiVersion": GROUP,
+                "kind": "NotificationChannel",
+                "metadata": {"name": name},
+                "spec": {"type": "webhook", "webhook": {"url": f"{url}/{name}"}, "route": {}},
+            }
             for name in ("one", "two")
         ] + [
-            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "slack"},
-             "stringData": {"url": f"{url}/slack"}},
-            {"apiVersion": GROUP, "kind": "NotificationChannel", "metadata": {"name": "chat"},
-             "spec": {"type": "slack", "slack": {"apiUrl": {"name": "slack", "key": "url"}, "channel": "#ops"}}},
-        ]  # fmt: skip
-        cluster = {"apiVersion": GROUP, "kind": "AlertmanagerCluster", "metadata": {"name": "main"},
-                   "spec": {"alertmanager": {"url": alertmanager.url}}}  # fmt: skip
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "slack"},
+                "stringData": {"url": f"{url}/slack"},
+            },
+            {
+                "apiVersion": GROUP,
+                "kind": "NotificationChannel",
+                "metadata": {"name": "chat"},
+                "spec": {"type": "slack", "slack": {"apiUrl": {"name": "slack", "key": "url"}, "channel": "#ops"}},
+            },
+        ]
+        cluster = {
+            "apiVersion": GROUP,
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main"},
+            "spec": {"alertmanager": {"url": alertmanager.url}},
+        }
         plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all([cluster, *channels]))
         operator, _ = start_operator(plane, tmp_path, namespace)
         sidecar, _ = start_alertmanager_sidecar(
@@ -53,7 +69,10 @@ def test_test_send_reaches_only_that_channel(
             [message] = eventually(lambda: received.slack_messages("/slack"), 30, what="slack message")
             assert message["channel"] == "#ops" and "AlertAgentTestSend" in json.dumps(message["attachments"])
             assert {r["NAME"]: r["LAST TEST"] for r in table(plane.kubectl("-n", namespace, "get", "nc").stdout)} == {
-                "chat": "Succeeded", "one": "", "two": "Succeeded"}  # fmt: skip
+                "chat": "Succeeded",
+                "one": "",
+                "two": "Succeeded",
+            }
         finally:
             operator.stop()
             sidecar.stop()

@@ -23,8 +23,9 @@ def test_versions_are_the_ones_built(control_plane: ControlPlane) -> None:
 
 
 def test_rbac_is_enforced(control_plane: ControlPlane, namespace: str) -> None:
-    allowed = control_plane.kubectl("auth", "can-i", "list", "secrets", "-n", namespace,
-                                    "--as", "system:serviceaccount:default:nobody", check=False)  # fmt: skip
+    allowed = control_plane.kubectl(
+        "auth", "can-i", "list", "secrets", "-n", namespace, "--as", "system:serviceaccount:default:nobody", check=False
+    )
     assert allowed.stdout.strip() == "no"
     assert control_plane.kubectl("auth", "can-i", "list", "secrets", "-n", namespace).stdout.strip() == "yes"
 
@@ -103,6 +104,7 @@ def test_alertmanager_keeps_last_good_config_on_invalid_reload(alertmanager: Ale
 
 
 def test_helm_and_kubeconform_run() -> None:
-    assert subprocess.run([binary("helm"), "version", "--short"], capture_output=True, text=True,
-                          check=True).stdout.startswith("v3.")  # fmt: skip
+    assert subprocess.run(
+        [binary("helm"), "version", "--short"], capture_output=True, text=True, check=True
+    ).stdout.startswith("v3.")
     subprocess.run([binary("kubeconform"), "-v"], capture_output=True, text=True, check=True)

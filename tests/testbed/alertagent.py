@@ -80,8 +80,18 @@ def start_sidecar(
 ) -> tuple[Process, int]:
     """The sidecar next to a rule evaluator."""
     selector = f"alertagent.io/cluster={cluster},alertagent.io/evaluator={evaluator}"
-    args = ["--namespace", namespace, "--selector", selector, "--rules-dir", str(rules_dir),
-            "--target-url", target_url, "--target-name", evaluator]  # fmt: skip
+    args = [
+        "--namespace",
+        namespace,
+        "--selector",
+        selector,
+        "--rules-dir",
+        str(rules_dir),
+        "--target-url",
+        target_url,
+        "--target-name",
+        evaluator,
+    ]
     return _sidecar(plane, log_dir, evaluator, args, kubeconfig)
 
 
@@ -89,8 +99,16 @@ def start_alertmanager_sidecar(
     plane: ControlPlane, log_dir: Path, namespace: str, secret: str, config_file: Path, target_url: str
 ) -> tuple[Process, int]:
     """The sidecar next to Alertmanager."""
-    args = ["--namespace", namespace, "--alertmanager-secret", secret, "--config-file", str(config_file),
-            "--target-url", target_url]  # fmt: skip
+    args = [
+        "--namespace",
+        namespace,
+        "--alertmanager-secret",
+        secret,
+        "--config-file",
+        str(config_file),
+        "--target-url",
+        target_url,
+    ]
     return _sidecar(plane, log_dir, "alertmanager", args, None)
 
 

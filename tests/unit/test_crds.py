@@ -77,8 +77,15 @@ def test_crd_metadata() -> None:
     columns = lambda kind: [c["name"] for c in by_kind[kind]["spec"]["versions"][0]["additionalPrinterColumns"]]  # noqa: E731
     assert columns("AlertRule") == ["Rules", "Synced", "Revision", "Ready", "Age"]
     assert columns("AlertmanagerCluster") == [
-        "Alertmanager", "Healthy", "Rules", "Receivers", "Config hash", "Last reload", "Ready", "Age",
-    ]  # fmt: skip
+        "Alertmanager",
+        "Healthy",
+        "Rules",
+        "Receivers",
+        "Config hash",
+        "Last reload",
+        "Ready",
+        "Age",
+    ]
     assert columns("NotificationChannel") == ["Type", "Delivery", "Clusters", "Last test", "Ready", "Age"]
     assert columns("SuppressionPolicy") == ["Windows", "Active", "Inhibit rules", "Ready", "Age"]
 

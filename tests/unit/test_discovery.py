@@ -27,8 +27,12 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 def service(name: str, ns: str = "shop", selector: dict[str, str] | None = None, **annotations: str) -> dict[str, Any]:
     notes = {f"alertagent.io/{k.replace('_', '-')}": v for k, v in annotations.items()}
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns, "annotations": notes},
-            "spec": {"selector": {"app": name} if selector is None else selector}}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns, "annotations": notes},
+        "spec": {"selector": {"app": name} if selector is None else selector},
+    }
 
 
 def workload(
@@ -41,9 +45,17 @@ def workload(
 ) -> dict[str, Any]:
     spec = {"name": "app", "image": "x", "env": [{"name": k, "value": v} for k, v in (env or {}).items()], **container}
     volumes = spec.pop("volumes", [])
-    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": ns},
-            "spec": {"template": {"metadata": {"labels": {"app": name} if labels is None else labels},
-                                  "spec": {"containers": [spec], "volumes": volumes}}}}  # fmt: skip
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": name} if labels is None else labels},
+                "spec": {"containers": [spec], "volumes": volumes},
+            }
+        },
+    }
 
 
 def configmap(name: str, data: dict[str, str], ns: str = "shop", labels: dict[str, str] | None = None) -> Any:
@@ -52,13 +64,19 @@ def configmap(name: str, data: dict[str, str], ns: str = "shop", labels: dict[st
 
 
 def ingress(name: str, backends: list[str], ns: str = "shop", default: str | None = None) -> dict[str, Any]:
-    paths = [{"path": f"/{b}", "pathType": "Prefix", "backend": {"service": {"name": b, "port": {"number": 80}}}}
-             for b in backends]  # fmt: skip
+    paths = [
+        {"path": f"/{b}", "pathType": "Prefix", "backend": {"service": {"name": b, "port": {"number": 80}}}}
+        for b in backends
+    ]
     spec: dict[str, Any] = {"rules": [{"host": "shop.example.com", "http": {"paths": paths}}]}
     if default:
         spec["defaultBackend"] = {"service": {"name": default, "port": {"number": 80}}}
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": name, "namespace": ns},
-            "spec": spec}  # fmt: skip
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
 
 
 def edges_of(graph: Graph) -> dict[tuple[str, str], set[str]]:
@@ -69,8 +87,17 @@ def edges_of(graph: Graph) -> dict[tuple[str, str], set[str]]:
 
 
 def test_service_annotations_are_read_including_cross_namespace_dependencies() -> None:
-    facts = service_facts(service("api", dependencies="postgres, data/redis", tier="business", criticality="high",
-                                  team="payments", sla_target="99.9", ignore="false"))  # fmt: skip
+    facts = service_facts(
+        service(
+            "api",
+            dependencies="postgres, data/redis",
+            tier="business",
+            criticality="high",
+            team="payments",
+            sla_target="99.9",
+            ignore="false",
+        )
+    )
     assert facts.dependencies == (ServiceRef("postgres", None), ServiceRef("redis", "data"))
     assert (facts.tier, facts.criticality, facts.team, facts.sla, facts.ignored) == (
         "business",
@@ -99,9 +126,11 @@ def test_workload_reads_env_envfrom_keyrefs_volumes_and_args() -> None:
         env={"API": "http://api:8080", "PORT": "8080"},
         envFrom=[{"configMapRef": {"name": "shared"}, "prefix": "X_"}],
         args=["--upstream=http://billing.finance.svc.cluster.local:9000"],
-        volumes=[{"name": "c", "configMap": {"name": "files"}},
-                 {"name": "p", "projected": {"sources": [{"configMap": {"name": "projected"}}]}}],
-    )  # fmt: skip
+        volumes=[
+            {"name": "c", "configMap": {"name": "files"}},
+            {"name": "p", "projected": {"sources": [{"configMap": {"name": "projected"}}]}},
+        ],
+    )
     obj["spec"]["template"]["spec"]["containers"][0]["env"].append(
         {"name": "DB", "valueFrom": {"configMapKeyRef": {"name": "db", "key": "url"}}}
     )
@@ -112,8 +141,12 @@ def test_workload_reads_env_envfrom_keyrefs_volumes_and_args() -> None:
     assert ("args", "app", ServiceRef("billing", "finance")) in found
     assert not any(f.evidence.key == "app/PORT" for f in facts.found)  # a number is not an address
     uses = {(u.configmap, u.type, u.key, u.env, u.prefix) for u in facts.uses}
-    assert uses == {("shared", "envFrom", "", "", "X_"), ("db", "env", "url", "DB", ""),
-                    ("files", "configmap", "", "", ""), ("projected", "configmap", "", "", "")}  # fmt: skip
+    assert uses == {
+        ("shared", "envFrom", "", "", "X_"),
+        ("db", "env", "url", "DB", ""),
+        ("files", "configmap", "", "", ""),
+        ("projected", "configmap", "", "", ""),
+    }
 
 
 def test_workload_expands_var_references_of_the_same_container() -> None:
@@ -135,14 +168,19 @@ def test_configmap_values_are_not_kept_only_addresses() -> None:
 
 def shop() -> list[dict[str, Any]]:
     return [
-        service("frontend"), service("api"), service("postgres"), service("redis", ns="cache"),
+        service("frontend"),
+        service("api"),
+        service("postgres"),
+        service("redis", ns="cache"),
         workload("frontend", env={"API_URL": "http://api:8080"}),
-        workload("api", env={"DATABASE_URL": "postgres://app:pw@postgres:5432/shop",
-                             "MISSING": "http://recommendations:8080"},
-                 args=["--cache=redis.cache.svc.cluster.local:6379"]),
+        workload(
+            "api",
+            env={"DATABASE_URL": "postgres://app:pw@postgres:5432/shop", "MISSING": "http://recommendations:8080"},
+            args=["--cache=redis.cache.svc.cluster.local:6379"],
+        ),
         workload("postgres", kind="StatefulSet"),
         ingress("web", ["frontend"]),
-    ]  # fmt: skip
+    ]
 
 
 def test_edges_from_callers_to_callees_with_evidence() -> None:
@@ -157,8 +195,13 @@ def test_edges_from_callers_to_callees_with_evidence() -> None:
         ("shop/api", "recommendations:8080", "app/MISSING")
     ]
     ids = {n.id: n.kind for n in graph.nodes}
-    assert ids == {"shop/frontend": "service", "shop/api": "service", "shop/postgres": "service",
-                   "cache/redis": "service", "shop/ingress/web": "ingress"}  # fmt: skip
+    assert ids == {
+        "shop/frontend": "service",
+        "shop/api": "service",
+        "shop/postgres": "service",
+        "cache/redis": "service",
+        "shop/ingress/web": "ingress",
+    }
     assert "pw" not in to_json(graph)
 
 
@@ -174,28 +217,44 @@ def test_unselected_workload_is_its_own_node_and_self_edges_are_dropped() -> Non
 
 
 def test_every_service_selecting_a_workload_is_a_caller() -> None:
-    objects = [service("api"), service("api-headless", selector={"app": "api"}), service("db"),
-               workload("api", env={"DB": "db:5432"})]  # fmt: skip
+    objects = [
+        service("api"),
+        service("api-headless", selector={"app": "api"}),
+        service("db"),
+        workload("api", env={"DB": "db:5432"}),
+    ]
     assert set(edges_of(ServiceGraph.from_objects(objects).snapshot())) == {
-        ("shop/api", "shop/db"), ("shop/api-headless", "shop/db")
-    }  # fmt: skip
+        ("shop/api", "shop/db"),
+        ("shop/api-headless", "shop/db"),
+    }
 
 
 def test_bare_words_count_only_under_keys_that_name_an_address() -> None:
-    objects = [service("api"), service("postgres"), service("info"),
-               workload("api", env={"DB_HOST": "postgres", "LOG_LEVEL": "info"})]  # fmt: skip
+    objects = [
+        service("api"),
+        service("postgres"),
+        service("info"),
+        workload("api", env={"DB_HOST": "postgres", "LOG_LEVEL": "info"}),
+    ]
     assert set(edges_of(ServiceGraph.from_objects(objects).snapshot())) == {("shop/api", "shop/postgres")}
 
 
 def test_configmaps_via_envfrom_keyref_and_mount_with_their_confidence() -> None:
     objects = [
-        service("api"), service("postgres"), service("redis"), service("search"),
+        service("api"),
+        service("postgres"),
+        service("redis"),
+        service("search"),
         configmap("shared", {"DATABASE_URL": "postgres://postgres:5432/db"}),
         configmap("keys", {"cache": "redis://redis:6379", "unused": "http://search:9200"}),
         configmap("files", {"app.yaml": "search:\n  url: http://search:9200\n"}),
-        workload("api", envFrom=[{"configMapRef": {"name": "shared"}}],
-                 env_extra=None, volumes=[{"name": "f", "configMap": {"name": "files"}}]),
-    ]  # fmt: skip
+        workload(
+            "api",
+            envFrom=[{"configMapRef": {"name": "shared"}}],
+            env_extra=None,
+            volumes=[{"name": "f", "configMap": {"name": "files"}}],
+        ),
+    ]
     container = objects[-1]["spec"]["template"]["spec"]["containers"][0]
     del container["env_extra"]
     container["env"] = [{"name": "CACHE", "valueFrom": {"configMapKeyRef": {"name": "keys", "key": "cache"}}}]
@@ -224,20 +283,31 @@ def test_unused_configmap_counts_for_the_service_its_app_label_names() -> None:
 
 
 def test_annotation_dependencies_and_ignore() -> None:
-    objects = [service("api", dependencies="postgres, data/warehouse, ghost"), service("postgres"),
-               service("warehouse", ns="data"), service("noise", ignore="true"),
-               workload("api", env={"X": "http://noise:80"})]  # fmt: skip
+    objects = [
+        service("api", dependencies="postgres, data/warehouse, ghost"),
+        service("postgres"),
+        service("warehouse", ns="data"),
+        service("noise", ignore="true"),
+        workload("api", env={"X": "http://noise:80"}),
+    ]
     graph = ServiceGraph.from_objects(objects).snapshot()
-    assert edges_of(graph) == {("shop/api", "shop/postgres"): {"annotation"},
-                               ("shop/api", "data/warehouse"): {"annotation"}}  # fmt: skip
+    assert edges_of(graph) == {
+        ("shop/api", "shop/postgres"): {"annotation"},
+        ("shop/api", "data/warehouse"): {"annotation"},
+    }
     assert {u.address for u in graph.unresolved} == {"ghost", "noise:80"}
     assert "shop/noise" not in {n.id for n in graph.nodes}
     assert all(e.confidence == 1.0 for e in graph.edges)
 
 
 def test_cycles_are_reported_not_fatal_and_queries_respect_depth() -> None:
-    objects = [service("a", dependencies="b"), service("b", dependencies="c"), service("c", dependencies="a"),
-               service("d", dependencies="a"), service("e", dependencies="d")]  # fmt: skip
+    objects = [
+        service("a", dependencies="b"),
+        service("b", dependencies="c"),
+        service("c", dependencies="a"),
+        service("d", dependencies="a"),
+        service("e", dependencies="d"),
+    ]
     graph = ServiceGraph.from_objects(objects).snapshot()
     assert graph.cycles == (("shop/a", "shop/b", "shop/c"),)
     assert graph.upstream("shop/a", 1) == {"shop/c": 1, "shop/d": 1}
@@ -264,14 +334,23 @@ def test_incremental_updates_equal_a_full_rebuild() -> None:
             name, ns = rng.choice(names), rng.choice(["a", "b"])
             target = f"{rng.choice(names)}.{rng.choice(['a', 'b'])}"
             options = [
-                service(name, ns, selector=rng.choice([{"app": name}, {"app": rng.choice(names)}, {}]),
-                        dependencies=rng.choice(["", rng.choice(names), f"b/{rng.choice(names)}"]),
-                        ignore=rng.choice(["false", "false", "true"])),
-                workload(name, ns, labels={"app": rng.choice(names)}, env={"URL": f"http://{target}:80"},
-                         envFrom=[{"configMapRef": {"name": rng.choice(names)}}]),
+                service(
+                    name,
+                    ns,
+                    selector=rng.choice([{"app": name}, {"app": rng.choice(names)}, {}]),
+                    dependencies=rng.choice(["", rng.choice(names), f"b/{rng.choice(names)}"]),
+                    ignore=rng.choice(["false", "false", "true"]),
+                ),
+                workload(
+                    name,
+                    ns,
+                    labels={"app": rng.choice(names)},
+                    env={"URL": f"http://{target}:80"},
+                    envFrom=[{"configMapRef": {"name": rng.choice(names)}}],
+                ),
                 configmap(name, {"HOST": f"{target}:80"}, ns, labels={"app": rng.choice(names)}),
                 ingress(name, [rng.choice(names)], ns),
-            ]  # fmt: skip
+            ]
             obj = rng.choice(options)
             key = (obj["kind"], ns, name)
             if key in state and rng.random() < 0.3:

@@ -36,19 +36,29 @@ def test_receivers_routes_isolation_and_windows() -> None:
     files, _ = _rendered()
     config = yaml.safe_load(files["monitoring/main/alertmanager.yaml"])
     assert [r["name"] for r in config["receivers"]] == [
-        "monitoring/oncall", "team-a/alerts", "team-b/archive", "team-b/hooks", "team-b/unresolved",
-    ]  # fmt: skip
+        "monitoring/oncall",
+        "team-a/alerts",
+        "team-b/archive",
+        "team-b/hooks",
+        "team-b/unresolved",
+    ]
     assert config["route"]["receiver"] == "monitoring/oncall"
     tests, routes = _split_test_routes(config["route"]["routes"])
     # First, one test-send route per channel: its label reaches that channel and nothing else.
     assert [r["receiver"] for r in tests] == [r["name"] for r in config["receivers"] if r["name"] != "alertagent/null"]
-    assert tests[0] == {"receiver": "monitoring/oncall", "matchers": ['alertagent_test_channel="monitoring/oncall"'],
-                        "group_by": ["alertagent_test_channel"], "group_wait": "0s"}  # fmt: skip
+    assert tests[0] == {
+        "receiver": "monitoring/oncall",
+        "matchers": ['alertagent_test_channel="monitoring/oncall"'],
+        "group_by": ["alertagent_test_channel"],
+        "group_wait": "0s",
+    }
     # The cluster namespace's channel sees every namespace, so team-a's window mutes its team-a alerts too.
     assert routes[0] == {
-        "receiver": "monitoring/oncall", "continue": True, "mute_time_intervals": ["team-a/maintenance/weekly"],
+        "receiver": "monitoring/oncall",
+        "continue": True,
+        "mute_time_intervals": ["team-a/maintenance/weekly"],
         "matchers": ['severity="critical"', 'namespace="team-a"', 'service="api"'],
-    }  # fmt: skip
+    }
     assert routes[1] == {"receiver": "monitoring/oncall", "matchers": ['severity="critical"'], "continue": True}
     # Others see only their own namespace.
     muted, team_a = routes[2], routes[3]
@@ -59,12 +69,23 @@ def test_receivers_routes_isolation_and_windows() -> None:
     assert routes[4] == {"receiver": "team-b/hooks", "matchers": ['namespace="team-b"']}
     assert "team-b/archive" not in {r["receiver"] for r in routes}  # no route, receiver still rendered
     [interval] = config["time_intervals"]
-    assert interval == {"name": "team-a/maintenance/weekly", "time_intervals": [{
-        "times": [{"start_time": "02:00", "end_time": "04:00"}], "weekdays": ["saturday", "sunday"],
-        "location": "Asia/Shanghai"}]}  # fmt: skip
-    assert config["inhibit_rules"] == [{
-        "source_matchers": ['namespace="team-a"', 'alertname="DatabaseDown"'],
-        "target_matchers": ['namespace="team-a"', 'severity="warning"'], "equal": ["cluster"]}]  # fmt: skip
+    assert interval == {
+        "name": "team-a/maintenance/weekly",
+        "time_intervals": [
+            {
+                "times": [{"start_time": "02:00", "end_time": "04:00"}],
+                "weekdays": ["saturday", "sunday"],
+                "location": "Asia/Shanghai",
+            }
+        ],
+    }
+    assert config["inhibit_rules"] == [
+        {
+            "source_matchers": ['namespace="team-a"', 'alertname="DatabaseDown"'],
+            "target_matchers": ['namespace="team-a"', 'severity="warning"'],
+            "equal": ["cluster"],
+        }
+    ]
     assert config["receivers"][0]["pagerduty_configs"][0]["routing_key"] == "routing-key"  # from base64 data
 
 
@@ -110,7 +131,7 @@ def test_invalid_channels_are_left_out_alone_with_the_reason() -> None:
         ],
         "NotificationChannel a/nokey": ["secret a/absent key k not found"],
         "NotificationChannel a/teams": ["Alertmanager 0.25 has no msteams receiver (needs >= 0.26)"],
-    }  # fmt: skip
+    }
     assert [r["name"] for r in result.config["receivers"]] == ["a/fine", "alertagent/null"]
     assert result.counts == {"receivers": 2, "routes": 2, "inhibitRules": 0}  # the route and its test route
     with_gateway = render_alertmanager(_cluster("0.27.0"), [teams, ding], [], resolve, gateway_url="http://gw:8080")

@@ -92,18 +92,32 @@ def test_pack_fills_shards_in_name_order_under_the_limit() -> None:
 
 def test_file_too_large_for_a_config_map_is_rejected_alone() -> None:
     cluster = AlertmanagerCluster.model_validate(
-        {"metadata": {"name": "c", "namespace": "m"}, "spec": {"alertmanager": {"url": "http://am:9093"},
-         "ruleEvaluators": [{"name": "p", "type": "prometheus", "url": "http://p:9090", "maxConfigMapBytes": 16384}]}}
-    )  # fmt: skip
+        {
+            "metadata": {"name": "c", "namespace": "m"},
+            "spec": {
+                "alertmanager": {"url": "http://am:9093"},
+                "ruleEvaluators": [
+                    {"name": "p", "type": "prometheus", "url": "http://p:9090", "maxConfigMapBytes": 16384}
+                ],
+            },
+        }
+    )
     small = AlertRule.model_validate(
-        {"metadata": {"name": "small", "namespace": "a"},
-         "spec": {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up"}]}]}}
-    )  # fmt: skip
+        {
+            "metadata": {"name": "small", "namespace": "a"},
+            "spec": {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up"}]}]},
+        }
+    )
     big = AlertRule.model_validate(
-        {"metadata": {"name": "big", "namespace": "a"},
-         "spec": {"groups": [{"name": "g", "rules": [{"alert": f"A{i}", "expr": "up" + " " * 200 + "== 0"}
-                                                      for i in range(100)]}]}}
-    )  # fmt: skip
+        {
+            "metadata": {"name": "big", "namespace": "a"},
+            "spec": {
+                "groups": [
+                    {"name": "g", "rules": [{"alert": f"A{i}", "expr": "up" + " " * 200 + "== 0"} for i in range(100)]}
+                ]
+            },
+        }
+    )
     [ev] = render_cluster_rules(cluster, [small, big])
     assert list(ev.files) == ["a-small.yaml"]
     assert "a-big.yaml" in ev.rejected and "16384-byte ConfigMap limit" in ev.rejected["a-big.yaml"]
@@ -117,10 +131,16 @@ def test_content_hash_is_order_independent_and_content_sensitive() -> None:
 
 @pytest.mark.parametrize(
     "template",
-    ["plain", "{{ $labels.job }}", "{{ if gt $value 1.0 }}a{{ else if eq $value 0.0 }}b{{ else }}c{{ end }}",
-     "{{- range $i, $x := . -}}{{ $x }}{{ end }}", '{{ "}}" }}', "{{/* a comment with }} */}}",
-     "{{ with $labels }}{{ .job }}{{ end }}"],
-)  # fmt: skip
+    [
+        "plain",
+        "{{ $labels.job }}",
+        "{{ if gt $value 1.0 }}a{{ else if eq $value 0.0 }}b{{ else }}c{{ end }}",
+        "{{- range $i, $x := . -}}{{ $x }}{{ end }}",
+        '{{ "}}" }}',
+        "{{/* a comment with }} */}}",
+        "{{ with $labels }}{{ .job }}{{ end }}",
+    ],
+)
 def test_valid_templates(template: str) -> None:
     check_template(template)
 
@@ -168,9 +188,19 @@ def test_validation_reports_group_rule_field_and_parser_message() -> None:
 
 def test_validation_checks_label_names() -> None:
     _, issues = parse_alert_rule(
-        {"kind": "AlertRule", "metadata": {"name": "x"}, "spec": {"groups": [{"name": "g", "rules": [
-            {"alert": "A", "expr": "up", "labels": {"bad-name": "x", "ok": "{{ $labels.job }}"}}]}]}}
-    )  # fmt: skip
+        {
+            "kind": "AlertRule",
+            "metadata": {"name": "x"},
+            "spec": {
+                "groups": [
+                    {
+                        "name": "g",
+                        "rules": [{"alert": "A", "expr": "up", "labels": {"bad-name": "x", "ok": "{{ $labels.job }}"}}],
+                    }
+                ]
+            },
+        }
+    )
     assert [(i.field, i.message.split(":")[0]) for i in issues] == [
         ("spec.groups[0].rules[0].labels.bad-name", "invalid label name 'bad-name'")
     ]
@@ -188,8 +218,10 @@ def test_render_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1
     printed = capsys.readouterr().out.splitlines()
     assert sorted(line.split(":")[0] for line in printed) == [
-        "AlertRule default/bad-promql", "AlertRule default/bad-schema", "AlertRule default/bad-template",
-    ]  # fmt: skip
+        "AlertRule default/bad-promql",
+        "AlertRule default/bad-schema",
+        "AlertRule default/bad-template",
+    ]
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml"))
     assert written == [
         "monitoring/main/alertmanager.yaml",
@@ -205,10 +237,28 @@ def test_render_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(report.read_text())
     by_name = {o["name"]: o for o in doc["objects"]}
     assert by_name["bad-promql"]["valid"] is False and "unclosed left parenthesis" in by_name["bad-promql"]["errors"][0]
-    assert by_name["checkout"] == {"kind": "AlertRule", "namespace": "payments", "name": "checkout", "valid": True,
-                                   "errors": [], "warnings": []}  # fmt: skip
-    assert main(["render", "-f", str(FIXTURES / "clusters.yaml"), "-f", str(FIXTURES / "rules.yaml"),
-                 "-o", str(tmp_path / "ok")]) == 0  # fmt: skip
+    assert by_name["checkout"] == {
+        "kind": "AlertRule",
+        "namespace": "payments",
+        "name": "checkout",
+        "valid": True,
+        "errors": [],
+        "warnings": [],
+    }
+    assert (
+        main(
+            [
+                "render",
+                "-f",
+                str(FIXTURES / "clusters.yaml"),
+                "-f",
+                str(FIXTURES / "rules.yaml"),
+                "-o",
+                str(tmp_path / "ok"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_render_cli_usage_errors(tmp_path: Path) -> None:

@@ -14,9 +14,15 @@ CLUSTER = AlertmanagerCluster.model_validate(
 
 
 def _policy(*windows: dict, matchers: list | None = None) -> SuppressionPolicy:
-    return SuppressionPolicy.model_validate({"metadata": {"name": "p", "namespace": "team"}, "spec": {
-        "matchers": [{"name": "service", "value": "api"}] if matchers is None else matchers,
-        "maintenanceWindows": list(windows)}})  # fmt: skip
+    return SuppressionPolicy.model_validate(
+        {
+            "metadata": {"name": "p", "namespace": "team"},
+            "spec": {
+                "matchers": [{"name": "service", "value": "api"}] if matchers is None else matchers,
+                "maintenanceWindows": list(windows),
+            },
+        }
+    )
 
 
 FUTURE = {"name": "w", "start": "2026-12-01T01:00:00Z", "end": "2026-12-01T03:00:00Z", "comment": "upgrade"}
@@ -25,8 +31,10 @@ FUTURE = {"name": "w", "start": "2026-12-01T01:00:00Z", "end": "2026-12-01T03:00
 def test_desired_silence_is_scoped_and_marked() -> None:
     [silence] = desired_silences(CLUSTER, [_policy(FUTURE, {"name": "r", "recurring": {}})], NOW)
     body = silence.body()
-    assert body["matchers"] == [{"name": "namespace", "value": "team", "isRegex": False, "isEqual": True},
-                                {"name": "service", "value": "api", "isRegex": False, "isEqual": True}]  # fmt: skip
+    assert body["matchers"] == [
+        {"name": "namespace", "value": "team", "isRegex": False, "isEqual": True},
+        {"name": "service", "value": "api", "isRegex": False, "isEqual": True},
+    ]
     assert (body["startsAt"], body["endsAt"]) == ("2026-12-01T01:00:00Z", "2026-12-01T03:00:00Z")
     assert body["createdBy"] == "alertagent" and body["comment"] == "alertagent.io/window=team/p/w upgrade"
 

@@ -47,9 +47,11 @@ def test_shard_report_states() -> None:
 
 
 def test_cluster_status() -> None:
-    health = [TargetHealth(name="alertmanager", type="alertmanager", reachable=True),
-              TargetHealth(name="p", type="prometheus", reachable=True),
-              TargetHealth(name="v", type="vmalert", reachable=False, message="ConnectError")]  # fmt: skip
+    health = [
+        TargetHealth(name="alertmanager", type="alertmanager", reachable=True),
+        TargetHealth(name="p", type="prometheus", reachable=True),
+        TargetHealth(name="v", type="vmalert", reachable=False, message="ConnectError"),
+    ]
     status = cluster_status({"metadata": {"generation": 1}}, health, {"p": 5, "v": 5}, None)
     assert status["healthy"] == "2/3" and status["counts"]["rules"] == 5
     assert [t.get("rules") for t in status["targets"]] == [None, 5, 5]

@@ -54,9 +54,11 @@ def test_one_off_is_start_inclusive_end_exclusive() -> None:
 
 def test_schedules_alertmanager_would_refuse_are_invalid_alone() -> None:
     cases = [
-        ({"weekdays": ["saturday:sunday"]}, "runs backwards"), ({"weekdays": ["funday"]}, "unknown name"),
-        ({"months": ["december:january"]}, "runs backwards"), ({"years": ["2027:2026"]}, "runs backwards"),
-    ]  # fmt: skip
+        ({"weekdays": ["saturday:sunday"]}, "runs backwards"),
+        ({"weekdays": ["funday"]}, "unknown name"),
+        ({"months": ["december:january"]}, "runs backwards"),
+        ({"years": ["2027:2026"]}, "runs backwards"),
+    ]
     for bad, reason in cases:
         with pytest.raises(pydantic.ValidationError, match=reason):
             RecurringSchedule.model_validate(bad)

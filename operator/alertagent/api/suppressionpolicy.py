@@ -59,8 +59,25 @@ def _check_ranges(values: list[str] | None, names: dict[str, int], what: str) ->
 
 
 _WEEKDAYS = {d: i for i, d in enumerate(["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"])}
-_MONTHS = {m: i + 1 for i, m in enumerate(["january", "february", "march", "april", "may", "june", "july",
-                                          "august", "september", "october", "november", "december"])}  # fmt: skip
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ]
+    )
+}
 
 
 class RecurringSchedule(Model):

@@ -61,22 +61,109 @@ _VAR_RE = re.compile(r"\$(\$?)\(([^()]*)\)|\$\{[^}]*\}|\$\w+")
 
 _NOT_NAMES = frozenset({"true", "false", "yes", "no", "on", "off", "null", "none", "nil", "nan", "inf", "localhost"})
 # Two-label names ending like a file (`app.yaml`) are files unless a port or scheme says otherwise.
-_FILE_EXTENSIONS = frozenset({
-    "txt", "json", "yaml", "yml", "conf", "cfg", "log", "sh", "py", "jar", "war", "pem", "crt", "cer", "key", "p12",
-    "jks", "properties", "xml", "ini", "toml", "sql", "db", "env", "html", "js", "csv", "md", "lock", "pid", "sock",
-    "gz", "tgz", "zip", "tar",
-})  # fmt: skip
+_FILE_EXTENSIONS = frozenset(
+    {
+        "txt",
+        "json",
+        "yaml",
+        "yml",
+        "conf",
+        "cfg",
+        "log",
+        "sh",
+        "py",
+        "jar",
+        "war",
+        "pem",
+        "crt",
+        "cer",
+        "key",
+        "p12",
+        "jks",
+        "properties",
+        "xml",
+        "ini",
+        "toml",
+        "sql",
+        "db",
+        "env",
+        "html",
+        "js",
+        "csv",
+        "md",
+        "lock",
+        "pid",
+        "sock",
+        "gz",
+        "tgz",
+        "zip",
+        "tar",
+    }
+)
 # A name ending in one of these is a public domain more often than svc.ns, so never certain.
-_PUBLIC_TLDS = frozenset({
-    "com", "net", "org", "io", "co", "ai", "gov", "edu", "mil", "int", "info", "biz", "me", "tv", "cc", "us", "uk",
-    "eu", "de", "fr", "nl", "ru", "cn", "jp", "in", "br", "au", "ca", "ch", "se", "es", "it", "pl", "xyz", "cloud",
-    "tech", "online", "site",
-})  # fmt: skip
+_PUBLIC_TLDS = frozenset(
+    {
+        "com",
+        "net",
+        "org",
+        "io",
+        "co",
+        "ai",
+        "gov",
+        "edu",
+        "mil",
+        "int",
+        "info",
+        "biz",
+        "me",
+        "tv",
+        "cc",
+        "us",
+        "uk",
+        "eu",
+        "de",
+        "fr",
+        "nl",
+        "ru",
+        "cn",
+        "jp",
+        "in",
+        "br",
+        "au",
+        "ca",
+        "ch",
+        "se",
+        "es",
+        "it",
+        "pl",
+        "xyz",
+        "cloud",
+        "tech",
+        "online",
+        "site",
+    }
+)
 # Hosts under these schemes are buckets, files or images, not Services.
-_NON_NETWORK_SCHEMES = frozenset({
-    "file", "unix", "s3", "s3a", "s3n", "gs", "gcs", "sqlite", "sqlite3", "docker", "oci", "az", "abfs", "abfss",
-    "wasb", "wasbs",
-})  # fmt: skip
+_NON_NETWORK_SCHEMES = frozenset(
+    {
+        "file",
+        "unix",
+        "s3",
+        "s3a",
+        "s3n",
+        "gs",
+        "gcs",
+        "sqlite",
+        "sqlite3",
+        "docker",
+        "oci",
+        "az",
+        "abfs",
+        "abfss",
+        "wasb",
+        "wasbs",
+    }
+)
 
 
 def parse_addresses(value: str, env: Mapping[str, str] | None = None) -> list[Address]:

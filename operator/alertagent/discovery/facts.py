@@ -55,8 +55,9 @@ class Evidence:
     via: str = ""
 
     def as_json(self) -> dict[str, str]:
-        return {k: v for k, v in (("type", self.type), ("object", self.object), ("key", self.key), ("via", self.via))
-                if v}  # fmt: skip
+        return {
+            k: v for k, v in (("type", self.type), ("object", self.object), ("key", self.key), ("via", self.via)) if v
+        }
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,12 @@ class WorkloadFacts:
 
 def _meta(obj: Mapping[str, Any]) -> tuple[str, str, dict[str, str], dict[str, str]]:
     meta = obj.get("metadata") or {}
-    return (meta.get("namespace") or "default", meta.get("name") or "", dict(meta.get("labels") or {}),
-            dict(meta.get("annotations") or {}))  # fmt: skip
+    return (
+        meta.get("namespace") or "default",
+        meta.get("name") or "",
+        dict(meta.get("labels") or {}),
+        dict(meta.get("annotations") or {}),
+    )
 
 
 def _dependency_refs(text: str) -> tuple[ServiceRef, ...]:

@@ -60,8 +60,16 @@ class Node:
     sla: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "namespace": self.namespace, "name": self.name, "tier": self.tier,
-                "criticality": self.criticality, "team": self.team, "sla": self.sla}  # fmt: skip
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "tier": self.tier,
+            "criticality": self.criticality,
+            "team": self.team,
+            "sla": self.sla,
+        }
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,12 @@ class Edge:
         return max(CONFIDENCE[e.type] for e in self.evidence)
 
     def as_json(self) -> dict[str, Any]:
-        return {"from": self.caller, "to": self.callee, "evidence": [e.as_json() for e in self.evidence],
-                "confidence": self.confidence}  # fmt: skip
+        return {
+            "from": self.caller,
+            "to": self.callee,
+            "evidence": [e.as_json() for e in self.evidence],
+            "confidence": self.confidence,
+        }
 
 
 @dataclass(frozen=True)
@@ -252,8 +264,10 @@ class ServiceGraph:
         """Forget one object (kind as in its manifest: Service, Ingress, ConfigMap, Deployment, ...).
         False: it was not there."""
         known: dict[str, Mapping[tuple[str, str], Facts]] = {
-            "Service": self.services, "ConfigMap": self.configmaps, "Ingress": self.ingresses
-        }  # fmt: skip
+            "Service": self.services,
+            "ConfigMap": self.configmaps,
+            "Ingress": self.ingresses,
+        }
         if kind in WORKLOAD_KINDS:
             if (namespace, kind.lower(), name) not in self.workloads:
                 return False
@@ -429,8 +443,9 @@ class ServiceGraph:
             for s in self.services.values()
             if not s.ignored
         ]
-        nodes += [Node(f"{i.namespace}/ingress/{i.name}", "ingress", i.namespace, i.name)
-                  for i in self.ingresses.values()]  # fmt: skip
+        nodes += [
+            Node(f"{i.namespace}/ingress/{i.name}", "ingress", i.namespace, i.name) for i in self.ingresses.values()
+        ]
         for (namespace, kind, name), workload in self.workloads.items():
             contribution = self._contributions.get(("workload", namespace, kind, name))
             if contribution is not None and contribution.callers == (workload.id,):

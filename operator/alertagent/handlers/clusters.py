@@ -33,8 +33,14 @@ log = logging.getLogger(__name__)
 
 def _owner_reference(body: dict[str, Any]) -> dict[str, Any]:
     meta = body["metadata"]
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AlertmanagerCluster", "name": meta["name"],
-            "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AlertmanagerCluster",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def _split(indexed: Any) -> tuple[list[AlertRule], dict[int, str], set[str]]:
@@ -146,9 +152,14 @@ def write_cluster_status(body: dict[str, Any]) -> None:
     sync_error = f"alertmanager sidecar: {config.sync_error}" if config.sync_error else None
     error = "; ".join(e for e in (error, config.error, sync_error) if e) or None
     status = cluster_status(
-        body, _HEALTH.get(key, []), rules, error, config.counts, config.config_hash,
+        body,
+        _HEALTH.get(key, []),
+        rules,
+        error,
+        config.counts,
+        config.config_hash,
         (config.loaded_hash, config.loaded_time),
-    )  # fmt: skip
+    )
     kube.patch_status("alertmanagerclusters", meta["namespace"], meta["name"], status)
 
 
@@ -203,9 +214,14 @@ async def _alertmanager_side(
     """alertmanager.yaml into the Secret, one-off windows into silences, channel and policy status."""
     try:
         config = await asyncio.to_thread(
-            reconcile_alertmanager, body, channel_index, policy_index, labels, _probed_version(key),
+            reconcile_alertmanager,
+            body,
+            channel_index,
+            policy_index,
+            labels,
+            _probed_version(key),
             discovery.STATE.published,
-        )  # fmt: skip
+        )
     except Exception as err:
         log.exception("rendering alertmanager.yaml of %s failed: %s", key, err)
         config = AlertmanagerResult(error=f"rendering alertmanager.yaml failed: {err}")

@@ -61,8 +61,12 @@ def test_send(body: kopf.Body, type: str, namespace: str, name: str, **_: Any) -
     if type == "DELETED" or not value or last.get("value") == value:
         return
     ok, message = send(namespace, name, value)
-    result = {"time": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"), "value": value,
-              "result": "Succeeded" if ok else "Failed", "message": message[:1000]}  # fmt: skip
+    result = {
+        "time": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "value": value,
+        "result": "Succeeded" if ok else "Failed",
+        "message": message[:1000],
+    }
     kube.patch_status("notificationchannels", namespace, name, {"lastTest": result})
     if not ok:
         kopf.warn(body, reason="TestSendFailed", message=message[:1024])

@@ -108,64 +108,182 @@ def _native_receiver(channel: NotificationChannel, secret: _Secrets) -> dict[str
         case "slack":
             c = s.slack
             assert c is not None
-            return {"slack_configs": [_clean({"api_url": secret(c.api_url), "channel": c.channel,
-                    "username": c.username, "icon_emoji": c.icon_emoji, "title": c.title, "text": c.text,
-                    "color": c.color, "send_resolved": resolved})]}  # fmt: skip
+            return {
+                "slack_configs": [
+                    _clean(
+                        {
+                            "api_url": secret(c.api_url),
+                            "channel": c.channel,
+                            "username": c.username,
+                            "icon_emoji": c.icon_emoji,
+                            "title": c.title,
+                            "text": c.text,
+                            "color": c.color,
+                            "send_resolved": resolved,
+                        }
+                    )
+                ]
+            }
         case "email":
             e = s.email
             assert e is not None
-            return {"email_configs": [_clean({"to": e.to, "from": e.from_, "smarthost": e.smarthost,
-                    "auth_username": e.auth_username, "auth_password": secret(e.auth_password),
-                    "require_tls": e.require_tls, "headers": e.headers, "html": e.html, "text": e.text,
-                    "send_resolved": resolved})]}  # fmt: skip
+            return {
+                "email_configs": [
+                    _clean(
+                        {
+                            "to": e.to,
+                            "from": e.from_,
+                            "smarthost": e.smarthost,
+                            "auth_username": e.auth_username,
+                            "auth_password": secret(e.auth_password),
+                            "require_tls": e.require_tls,
+                            "headers": e.headers,
+                            "html": e.html,
+                            "text": e.text,
+                            "send_resolved": resolved,
+                        }
+                    )
+                ]
+            }
         case "webhook":
             w = s.webhook
             assert w is not None
             token = secret(w.bearer_token)
             http = {"authorization": {"type": "Bearer", "credentials": token}} if token else None
-            return {"webhook_configs": [_clean({"url": w.url or secret(w.url_secret), "max_alerts": w.max_alerts,
-                    "http_config": http, "send_resolved": resolved})]}  # fmt: skip
+            return {
+                "webhook_configs": [
+                    _clean(
+                        {
+                            "url": w.url or secret(w.url_secret),
+                            "max_alerts": w.max_alerts,
+                            "http_config": http,
+                            "send_resolved": resolved,
+                        }
+                    )
+                ]
+            }
         case "pagerduty":
             p = s.pagerduty
             assert p is not None
-            return {"pagerduty_configs": [_clean({"routing_key": secret(p.routing_key),
-                    "service_key": secret(p.service_key), "url": p.url, "severity": p.severity,
-                    "description": p.description, "component": p.component, "group": p.group, "class": p.class_,
-                    "send_resolved": resolved})]}  # fmt: skip
+            return {
+                "pagerduty_configs": [
+                    _clean(
+                        {
+                            "routing_key": secret(p.routing_key),
+                            "service_key": secret(p.service_key),
+                            "url": p.url,
+                            "severity": p.severity,
+                            "description": p.description,
+                            "component": p.component,
+                            "group": p.group,
+                            "class": p.class_,
+                            "send_resolved": resolved,
+                        }
+                    )
+                ]
+            }
         case "opsgenie":
             o = s.opsgenie
             assert o is not None
-            return {"opsgenie_configs": [_clean({"api_key": secret(o.api_key), "api_url": o.api_url,
-                    "message": o.message, "description": o.description, "priority": o.priority, "tags": o.tags,
-                    "send_resolved": resolved})]}  # fmt: skip
+            return {
+                "opsgenie_configs": [
+                    _clean(
+                        {
+                            "api_key": secret(o.api_key),
+                            "api_url": o.api_url,
+                            "message": o.message,
+                            "description": o.description,
+                            "priority": o.priority,
+                            "tags": o.tags,
+                            "send_resolved": resolved,
+                        }
+                    )
+                ]
+            }
         case "msteams":
             t = s.msteams
             assert t is not None
-            return {"msteams_configs": [_clean({"webhook_url": secret(t.webhook_url), "title": t.title,
-                    "summary": t.summary, "text": t.text, "send_resolved": resolved})]}  # fmt: skip
+            return {
+                "msteams_configs": [
+                    _clean(
+                        {
+                            "webhook_url": secret(t.webhook_url),
+                            "title": t.title,
+                            "summary": t.summary,
+                            "text": t.text,
+                            "send_resolved": resolved,
+                        }
+                    )
+                ]
+            }
         case "telegram":
             g = s.telegram
             assert g is not None
-            return {"telegram_configs": [_clean({"bot_token": secret(g.bot_token), "chat_id": g.chat_id,
-                    "api_url": g.api_url, "parse_mode": g.parse_mode, "message": g.message,
-                    "send_resolved": resolved})]}  # fmt: skip
+            return {
+                "telegram_configs": [
+                    _clean(
+                        {
+                            "bot_token": secret(g.bot_token),
+                            "chat_id": g.chat_id,
+                            "api_url": g.api_url,
+                            "parse_mode": g.parse_mode,
+                            "message": g.message,
+                            "send_resolved": resolved,
+                        }
+                    )
+                ]
+            }
         case "wechat":
             x = s.wechat
             assert x is not None
-            return {"wechat_configs": [_clean({"api_secret": secret(x.api_secret), "corp_id": x.corp_id,
-                    "agent_id": x.agent_id, "to_user": x.to_user, "to_party": x.to_party, "to_tag": x.to_tag,
-                    "message": x.message, "message_type": x.message_type, "send_resolved": resolved})]}  # fmt: skip
+            return {
+                "wechat_configs": [
+                    _clean(
+                        {
+                            "api_secret": secret(x.api_secret),
+                            "corp_id": x.corp_id,
+                            "agent_id": x.agent_id,
+                            "to_user": x.to_user,
+                            "to_party": x.to_party,
+                            "to_tag": x.to_tag,
+                            "message": x.message,
+                            "message_type": x.message_type,
+                            "send_resolved": resolved,
+                        }
+                    )
+                ]
+            }
         case "discord":
             d = s.discord
             assert d is not None
-            return {"discord_configs": [_clean({"webhook_url": secret(d.webhook_url), "title": d.title,
-                    "message": d.message, "send_resolved": resolved})]}  # fmt: skip
+            return {
+                "discord_configs": [
+                    _clean(
+                        {
+                            "webhook_url": secret(d.webhook_url),
+                            "title": d.title,
+                            "message": d.message,
+                            "send_resolved": resolved,
+                        }
+                    )
+                ]
+            }
         case "webex":
             b = s.webex
             assert b is not None
-            return {"webex_configs": [_clean({"api_url": b.api_url, "room_id": b.room_id, "message": b.message,
-                    "http_config": {"authorization": {"type": "Bearer", "credentials": secret(b.bot_token)}},
-                    "send_resolved": resolved})]}  # fmt: skip
+            return {
+                "webex_configs": [
+                    _clean(
+                        {
+                            "api_url": b.api_url,
+                            "room_id": b.room_id,
+                            "message": b.message,
+                            "http_config": {"authorization": {"type": "Bearer", "credentials": secret(b.bot_token)}},
+                            "send_resolved": resolved,
+                        }
+                    )
+                ]
+            }
     raise ValueError(f"type {s.type} has no native receiver")
 
 
@@ -182,8 +300,10 @@ def receiver(
         if not gateway_url:
             raise ValueError(f"type {kind} is delivered by the AlertAgent gateway, which this cluster has none of")
         url = f"{gateway_url.rstrip('/')}/api/v1/webhooks/{channel_key(channel)}"
-        return {"name": channel_key(channel),
-                "webhook_configs": [{"url": url, "send_resolved": channel.spec.send_resolved}]}  # fmt: skip
+        return {
+            "name": channel_key(channel),
+            "webhook_configs": [{"url": url, "send_resolved": channel.spec.send_resolved}],
+        }
     needed = MIN_VERSION.get(kind)
     if needed and version < needed:
         raise ValueError(
@@ -202,13 +322,19 @@ def _namespace_matcher(cluster: AlertmanagerCluster, namespace: str) -> list[str
 
 def _route(cluster: AlertmanagerCluster, channel: NotificationChannel, route: ChannelRoute) -> dict[str, Any]:
     namespace = channel.metadata.namespace or ""
-    return _clean({
-        "receiver": channel_key(channel),
-        "matchers": _namespace_matcher(cluster, namespace) + [matcher_text(m) for m in route.matchers or []],
-        "group_by": route.group_by, "group_wait": route.group_wait, "group_interval": route.group_interval,
-        "repeat_interval": route.repeat_interval, "continue": route.continue_ or None,
-        "active_time_intervals": route.active_time_intervals, "mute_time_intervals": route.mute_time_intervals,
-    })  # fmt: skip
+    return _clean(
+        {
+            "receiver": channel_key(channel),
+            "matchers": _namespace_matcher(cluster, namespace) + [matcher_text(m) for m in route.matchers or []],
+            "group_by": route.group_by,
+            "group_wait": route.group_wait,
+            "group_interval": route.group_interval,
+            "repeat_interval": route.repeat_interval,
+            "continue": route.continue_ or None,
+            "active_time_intervals": route.active_time_intervals,
+            "mute_time_intervals": route.mute_time_intervals,
+        }
+    )
 
 
 def _time_intervals(policy: SuppressionPolicy) -> list[dict[str, Any]]:
@@ -217,11 +343,16 @@ def _time_intervals(policy: SuppressionPolicy) -> list[dict[str, Any]]:
         if window.recurring is None:
             continue
         r = window.recurring
-        spec = _clean({
-            "times": [{"start_time": t.start_time, "end_time": t.end_time} for t in r.times or []],
-            "weekdays": r.weekdays, "days_of_month": r.days_of_month, "months": r.months, "years": r.years,
-            "location": r.location,
-        })  # fmt: skip
+        spec = _clean(
+            {
+                "times": [{"start_time": t.start_time, "end_time": t.end_time} for t in r.times or []],
+                "weekdays": r.weekdays,
+                "days_of_month": r.days_of_month,
+                "months": r.months,
+                "years": r.years,
+                "location": r.location,
+            }
+        )
         name = f"{policy.metadata.namespace}/{policy.metadata.name}/{window.name}"
         intervals.append({"name": name, "time_intervals": [spec]})
     return intervals
@@ -234,11 +365,13 @@ def _sees(cluster: AlertmanagerCluster, policy_ns: str, channel_ns: str) -> bool
 
 def _inhibit(cluster: AlertmanagerCluster, namespace: str, rule: InhibitRule) -> dict[str, Any]:
     scope = _namespace_matcher(cluster, namespace)
-    return _clean({
-        "source_matchers": scope + [matcher_text(m) for m in rule.source_matchers],
-        "target_matchers": scope + [matcher_text(m) for m in rule.target_matchers],
-        "equal": rule.equal,
-    })  # fmt: skip
+    return _clean(
+        {
+            "source_matchers": scope + [matcher_text(m) for m in rule.source_matchers],
+            "target_matchers": scope + [matcher_text(m) for m in rule.target_matchers],
+            "equal": rule.equal,
+        }
+    )
 
 
 def _inhibit_rules(
@@ -339,19 +472,26 @@ def render_alertmanager(
     if root_receiver is None or root_receiver not in {r["name"] for r in receivers}:
         receivers.append({"name": NULL_RECEIVER})
         root_receiver = NULL_RECEIVER
-    root = _clean({
-        "receiver": root_receiver, "group_by": cluster.spec.route.group_by,
-        "group_wait": cluster.spec.route.group_wait, "group_interval": cluster.spec.route.group_interval,
-        "repeat_interval": cluster.spec.route.repeat_interval, "routes": routes,
-    })  # fmt: skip
+    root = _clean(
+        {
+            "receiver": root_receiver,
+            "group_by": cluster.spec.route.group_by,
+            "group_wait": cluster.spec.route.group_wait,
+            "group_interval": cluster.spec.route.group_interval,
+            "repeat_interval": cluster.spec.route.repeat_interval,
+            "routes": routes,
+        }
+    )
     inhibit_rules = _inhibit_rules(cluster, policies, graph, result)
-    result.config = _clean({
-        "global": _global(cluster, resolve_secret, placeholders, result),
-        "route": root,
-        "receivers": sorted(receivers, key=lambda r: r["name"]),
-        "inhibit_rules": inhibit_rules,
-        "time_intervals": time_intervals,
-    })  # fmt: skip
+    result.config = _clean(
+        {
+            "global": _global(cluster, resolve_secret, placeholders, result),
+            "route": root,
+            "receivers": sorted(receivers, key=lambda r: r["name"]),
+            "inhibit_rules": inhibit_rules,
+            "time_intervals": time_intervals,
+        }
+    )
     return result
 
 
@@ -364,18 +504,26 @@ def _global(
     secret = _Secrets(resolve, cluster.metadata.namespace or "", placeholders)
     smtp = g.smtp
     try:
-        config = _clean({
-            "resolve_timeout": g.resolve_timeout,
-            "smtp_from": smtp.from_ if smtp else None, "smtp_smarthost": smtp.smarthost if smtp else None,
-            "smtp_hello": smtp.hello if smtp else None, "smtp_auth_username": smtp.auth_username if smtp else None,
-            "smtp_auth_password": secret(smtp.auth_password) if smtp else None,
-            "smtp_require_tls": smtp.require_tls if smtp else None,
-            "slack_api_url": secret(g.slack_api_url), "pagerduty_url": g.pagerduty_url,
-            "opsgenie_api_url": g.opsgenie_api_url, "opsgenie_api_key": secret(g.opsgenie_api_key),
-            "wechat_api_url": g.wechat_api_url, "wechat_api_secret": secret(g.wechat_api_secret),
-            "wechat_api_corp_id": g.wechat_api_corp_id, "telegram_api_url": g.telegram_api_url,
-            "webex_api_url": g.webex_api_url,
-        })  # fmt: skip
+        config = _clean(
+            {
+                "resolve_timeout": g.resolve_timeout,
+                "smtp_from": smtp.from_ if smtp else None,
+                "smtp_smarthost": smtp.smarthost if smtp else None,
+                "smtp_hello": smtp.hello if smtp else None,
+                "smtp_auth_username": smtp.auth_username if smtp else None,
+                "smtp_auth_password": secret(smtp.auth_password) if smtp else None,
+                "smtp_require_tls": smtp.require_tls if smtp else None,
+                "slack_api_url": secret(g.slack_api_url),
+                "pagerduty_url": g.pagerduty_url,
+                "opsgenie_api_url": g.opsgenie_api_url,
+                "opsgenie_api_key": secret(g.opsgenie_api_key),
+                "wechat_api_url": g.wechat_api_url,
+                "wechat_api_secret": secret(g.wechat_api_secret),
+                "wechat_api_corp_id": g.wechat_api_corp_id,
+                "telegram_api_url": g.telegram_api_url,
+                "webex_api_url": g.webex_api_url,
+            }
+        )
     except _MissingSecretError as err:
         result.problems[f"AlertmanagerCluster {cluster.metadata.namespace}/{cluster.metadata.name}"] = [str(err)]
         return None

@@ -47,9 +47,18 @@ def dependency_inhibit_rules(
             if namespace is None or dependant.namespace == namespace:
                 by_namespace.setdefault(dependant.namespace, set()).add(dependant.name)
         for dependant_ns, names in sorted(by_namespace.items()):
-            rules.append({
-                "source_matchers": [*source, f'{service_label}="{node.name}"', f'{namespace_label}="{node.namespace}"'],
-                "target_matchers": [*target, _name_matcher(service_label, sorted(names)),
-                                    f'{namespace_label}="{dependant_ns}"'],
-            })  # fmt: skip
+            rules.append(
+                {
+                    "source_matchers": [
+                        *source,
+                        f'{service_label}="{node.name}"',
+                        f'{namespace_label}="{node.namespace}"',
+                    ],
+                    "target_matchers": [
+                        *target,
+                        _name_matcher(service_label, sorted(names)),
+                        f'{namespace_label}="{dependant_ns}"',
+                    ],
+                }
+            )
     return rules

@@ -31,8 +31,14 @@ class ObjectReport:
     warnings: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "namespace": self.namespace, "name": self.name, "valid": self.valid,
-                "errors": self.errors, "warnings": self.warnings}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "valid": self.valid,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
 
 
 @dataclass

@@ -44,9 +44,14 @@ def selects_rule(cluster: AlertmanagerCluster, rule: AlertRule, namespace_labels
     """Whether `cluster` includes `rule` (its selectors, then the rule's own targeting)."""
     namespace = rule.metadata.namespace or "default"
     return rule.spec.enabled and includes(
-        cluster, cluster.spec.selectors.alert_rules, namespace, rule.metadata.labels, namespace_labels,
-        rule.spec.targets, rule.spec.cluster_selector,
-    )  # fmt: skip
+        cluster,
+        cluster.spec.selectors.alert_rules,
+        namespace,
+        rule.metadata.labels,
+        namespace_labels,
+        rule.spec.targets,
+        rule.spec.cluster_selector,
+    )
 
 
 class RuleFileTooLargeError(ValueError):

@@ -57,8 +57,15 @@ def desired_silences(
         for window in policy.spec.maintenance_windows or []:
             if window.start is None or window.end is None or window.end <= now:
                 continue
-            desired.append(DesiredSilence(f"{namespace}/{policy.metadata.name}/{window.name}", tuple(matchers),
-                                          window.start, window.end, window.comment or ""))  # fmt: skip
+            desired.append(
+                DesiredSilence(
+                    f"{namespace}/{policy.metadata.name}/{window.name}",
+                    tuple(matchers),
+                    window.start,
+                    window.end,
+                    window.comment or "",
+                )
+            )
     return sorted(desired, key=lambda d: d.marker)
 
 
