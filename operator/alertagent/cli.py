@@ -58,29 +58,27 @@ def _run(args: argparse.Namespace) -> int:
     from .operator import run  # noqa: PLC0415 - Kopf is only needed for this command
     from .settings import Settings  # noqa: PLC0415
 
-    settings = Settings(namespaces=[] if args.all_namespaces else args.namespace or [])
-    if args.http_port is not None:
-        settings.http_port = args.http_port
-    if args.metrics_port is not None:
-        settings.metrics_port = args.metrics_port
-    if args.debounce is not None:
-        settings.debounce_seconds = args.debounce
-    if args.log_format is not None:
-        settings.log_format = args.log_format
-    if args.no_discovery:
-        settings.discovery = False
-    if args.operator_namespace:
-        settings.operator_namespace = args.operator_namespace
-    if args.webhook_port:
-        if not (args.webhook_cert and args.webhook_key):
-            print("error: --webhook-port needs --webhook-cert and --webhook-key", file=sys.stderr)
-            return EXIT_USAGE
-        settings.webhook_port, settings.webhook_host = args.webhook_port, args.webhook_host
-        settings.webhook_cert, settings.webhook_key, settings.webhook_ca = (
-            args.webhook_cert,
-            args.webhook_key,
-            args.webhook_ca,
+    if args.webhook_port and not (args.webhook_cert and args.webhook_key):
+        print("error: --webhook-port needs --webhook-cert and --webhook-key", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = Settings.from_environ(
+            namespaces=() if args.all_namespaces else tuple(args.namespace or ()),
+            http_port=args.http_port,
+            metrics_port=args.metrics_port,
+            debounce_seconds=args.debounce,
+            log_format=args.log_format,
+            discovery=False if args.no_discovery else None,
+            operator_namespace=args.operator_namespace,
+            webhook_port=args.webhook_port,
+            webhook_host=args.webhook_host if args.webhook_port else None,
+            webhook_cert=args.webhook_cert,
+            webhook_key=args.webhook_key,
+            webhook_ca=args.webhook_ca,
         )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     run(settings)
     return 0
 
@@ -90,10 +88,11 @@ def _graph(args: argparse.Namespace) -> int:
     from .discovery.graph import Graph, ServiceGraph  # noqa: PLC0415
 
     if args.live:
-        from .discovery.live import read_live_graph  # noqa: PLC0415 - needs the Kubernetes client
+        from .clients.graph import read_live_graph  # noqa: PLC0415 - needs the Kubernetes client
+        from .clients.kube import Kube  # noqa: PLC0415
 
         try:
-            graph = Graph.from_json(json.loads(read_live_graph(args.namespace)))
+            graph = Graph.from_json(json.loads(read_live_graph(Kube(), args.namespace)))
         except LookupError as err:
             print(f"error: {err}", file=sys.stderr)
             return EXIT_INVALID
@@ -116,10 +115,12 @@ def _graph(args: argparse.Namespace) -> int:
 def _rules(args: argparse.Namespace) -> int:
     from kubernetes.client.exceptions import ApiException  # noqa: PLC0415 - only cluster commands need it
 
-    from . import revisions  # noqa: PLC0415
+    from .clients import revisions  # noqa: PLC0415
+    from .clients.kube import Kube  # noqa: PLC0415
 
+    kube = Kube()
     try:
-        history = revisions.list_revisions(args.namespace, args.name)
+        history = revisions.list_revisions(kube, args.namespace, args.name)
         if args.rules_command == "history":
             if not history:
                 print(f"AlertRule {args.namespace}/{args.name} has no revisions", file=sys.stderr)
@@ -142,7 +143,7 @@ def _rules(args: argparse.Namespace) -> int:
             )
             sys.stdout.writelines(difflib.unified_diff(old, new, f"revision {args.from_}", f"revision {args.to}"))
             return 0
-        target = revisions.rollback(args.namespace, args.name, args.to)
+        target = revisions.rollback(kube, args.namespace, args.name, args.to)
         print(f"alertrule.alertagent.io/{args.name} rolled back to revision {target.revision}")
         return 0
     except LookupError as err:

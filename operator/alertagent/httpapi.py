@@ -8,32 +8,36 @@ import asyncio
 from aiohttp import web
 
 from .discovery.export import CONTENT_TYPES, FORMATS, render
-from .handlers.discovery import STATE
-from .settings import SETTINGS
+from .reconcile.state import DiscoveryState
 
 
-async def healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+def application(discovery: DiscoveryState, enabled: bool) -> web.Application:
+    """The routes; `enabled` is False when the operator runs without discovery."""
 
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
 
-async def graph(request: web.Request) -> web.Response:
-    fmt = request.query.get("format", "json")
-    if fmt not in FORMATS:
-        return web.json_response({"error": f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}"}, status=400)
-    if not SETTINGS.discovery:
-        return web.json_response({"error": "discovery is off (--no-discovery)"}, status=404)
-    snapshot, text = STATE.published, STATE.published_json
-    if snapshot is None or text is None:
-        return web.json_response({"error": "the service graph is not built yet"}, status=503)
-    body = text if fmt == "json" else await asyncio.to_thread(render, snapshot, fmt)
-    return web.Response(text=body, content_type=CONTENT_TYPES[fmt], charset="utf-8")
+    async def graph(request: web.Request) -> web.Response:
+        fmt = request.query.get("format", "json")
+        if fmt not in FORMATS:
+            return web.json_response({"error": f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}"}, status=400)
+        if not enabled:
+            return web.json_response({"error": "discovery is off (--no-discovery)"}, status=404)
+        snapshot, text = discovery.published, discovery.published_json
+        if snapshot is None or text is None:
+            return web.json_response({"error": "the service graph is not built yet"}, status=503)
+        body = text if fmt == "json" else await asyncio.to_thread(render, snapshot, fmt)
+        return web.Response(text=body, content_type=CONTENT_TYPES[fmt], charset="utf-8")
 
-
-async def serve(port: int) -> web.AppRunner:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/graph", graph)
-    runner = web.AppRunner(app, access_log=None)
+    return app
+
+
+async def serve(port: int, discovery: DiscoveryState, enabled: bool) -> web.AppRunner:
+    """Serve on 0.0.0.0:`port` until the returned runner is cleaned up."""
+    runner = web.AppRunner(application(discovery, enabled), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", port).start()
     return runner

@@ -1,33 +1,18 @@
-"""Operator settings, from command-line flags (with environment variable defaults)."""
+"""Operator settings: built once at start (flags over environment over defaults), then passed to
+whatever needs them. Nothing reads the environment at import time."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-
-LABEL_PREFIX = "alertagent.io"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "alertagent"}
-COMPONENT_LABEL = f"{LABEL_PREFIX}/component"
-CLUSTER_LABEL = f"{LABEL_PREFIX}/cluster"
-EVALUATOR_LABEL = f"{LABEL_PREFIX}/evaluator"
-CONTENT_HASH_ANNOTATION = f"{LABEL_PREFIX}/content-hash"
-LOADED_HASH_ANNOTATION = f"{LABEL_PREFIX}/loaded-hash"
-LOADED_TIME_ANNOTATION = f"{LABEL_PREFIX}/loaded-time"
-SYNC_ERROR_ANNOTATION = f"{LABEL_PREFIX}/sync-error"
-RULES_COMPONENT = "rules"
-
-
-def rule_shard_labels(cluster: str, evaluator: str) -> dict[str, str]:
-    """Labels of one evaluator's rule ConfigMaps (what its sidecar selects on)."""
-    return {**MANAGED_BY, COMPONENT_LABEL: RULES_COMPONENT, CLUSTER_LABEL: cluster, EVALUATOR_LABEL: evaluator}
-
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 
 _SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
-def _own_namespace() -> str:
+def own_namespace(env: Mapping[str, str]) -> str:
     """Where the operator runs: POD_NAMESPACE (downward API), the service account's, or `default`."""
-    if namespace := os.environ.get("POD_NAMESPACE"):
+    if namespace := env.get("POD_NAMESPACE"):
         return namespace
     try:
         with open(_SERVICE_ACCOUNT_NAMESPACE) as handle:
@@ -36,17 +21,25 @@ def _own_namespace() -> str:
         return "default"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
-    namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
-    http_port: int = int(os.environ.get("ALERTAGENT_HTTP_PORT", "8080"))  # /healthz and /api/v1/graph
-    metrics_port: int = int(os.environ.get("ALERTAGENT_METRICS_PORT", "8081"))  # /metrics
-    debounce_seconds: float = float(os.environ.get("ALERTAGENT_DEBOUNCE_SECONDS", "1.0"))  # quiet time
-    debounce_max_seconds: float = float(os.environ.get("ALERTAGENT_DEBOUNCE_MAX_SECONDS", "30"))  # longest wait
-    health_interval_seconds: float = float(os.environ.get("ALERTAGENT_HEALTH_INTERVAL_SECONDS", "30"))
-    log_format: str = os.environ.get("ALERTAGENT_LOG_FORMAT", "json")
-    operator_namespace: str = field(default_factory=_own_namespace)  # where the service graph is published
-    discovery: bool = os.environ.get("ALERTAGENT_DISCOVERY", "true").lower() != "false"  # the service graph
+    """Everything the operator's behaviour depends on. Durations are in seconds."""
+
+    namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    http_port: int = 8080  # /healthz and /api/v1/graph
+    metrics_port: int = 8081  # /metrics
+    debounce_seconds: float = 1.0  # quiet time before a cluster reconciles
+    debounce_max_seconds: float = 30.0  # longest a burst of changes can hold a reconcile back
+    health_interval_seconds: float = 30.0  # target probes (and a periodic re-check of Secrets and windows)
+    retry_base_seconds: float = 1.0  # first retry of a failed reconcile step; doubles per attempt
+    retry_max_seconds: float = 60.0  # the longest wait between retries
+    retry_jitter: float = 0.2  # +-20 % of each retry delay, so clusters failing together spread out
+    probe_timeout_seconds: float = 5.0  # one health probe request
+    target_timeout_seconds: float = 10.0  # one request to Alertmanager's API (silences, test-send)
+    verify_timeout_seconds: float = 10.0  # operator-driven reload: how long to wait for the rules to load
+    log_format: str = "json"
+    operator_namespace: str = "default"  # where the service graph is published
+    discovery: bool = True  # build the service graph (needs read access to workloads)
     # Admission webhook (optional): off unless a port is set.
     webhook_port: int | None = None
     webhook_host: str = "127.0.0.1"  # how the API server reaches the operator (a Service DNS name in-cluster)
@@ -54,5 +47,39 @@ class Settings:
     webhook_key: str | None = None
     webhook_ca: str | None = None
 
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then `ALERTAGENT_<FIELD>` environment variables (e.g. ALERTAGENT_DEBOUNCE_SECONDS),
+        then `overrides` (command-line flags; None means "not given"). Raises ValueError on a value
+        of the wrong type."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {"operator_namespace": own_namespace(env)}
+        for f in fields(cls):
+            raw = env.get(f"ALERTAGENT_{f.name.upper()}")
+            parse = _PARSERS.get(str(f.type))
+            if raw is None or parse is None:
+                continue
+            try:
+                values[f.name] = parse(raw)
+            except ValueError as err:
+                raise ValueError(f"ALERTAGENT_{f.name.upper()}={raw!r}: {err}") from err
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
 
-SETTINGS = Settings()
+
+def _boolean(raw: str) -> bool:
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError("expected true or false")
+
+
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "int": int,
+    "int | None": int,
+    "float": float,
+    "bool": _boolean,
+    "str": str,
+    "str | None": str,
+}

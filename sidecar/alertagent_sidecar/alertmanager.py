@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 from kubernetes import client
 
-from alertagent.delivery import ShardState, report
+from alertagent.clients.alertmanager import config_hash_metric, loaded_config_hash
+from alertagent.clients.delivery import ShardState, report
+from alertagent.clients.prometheus import ReloadError, reload
 from alertagent.metrics import CONFIG_RELOAD_TOTAL
-from alertagent.targets.alertmanager import config_hash_metric, loaded_config_hash
-from alertagent.targets.rules import ReloadError, reload
 
 from .sync import write_atomically
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from kubernetes import client
 
-from alertagent.delivery import ShardState, deliver
+from alertagent.clients.delivery import ShardState, deliver
 
 
 def write_atomically(target: Path, text: str) -> bool:

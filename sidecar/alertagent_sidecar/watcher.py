@@ -14,8 +14,8 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from alertagent.delivery import ShardState as Shard
-from alertagent.settings import CONTENT_HASH_ANNOTATION, LOADED_HASH_ANNOTATION
+from alertagent.clients.delivery import ShardState as Shard
+from alertagent.common.labels import CONTENT_HASH_ANNOTATION, LOADED_HASH_ANNOTATION
 
 log = logging.getLogger(__name__)
 

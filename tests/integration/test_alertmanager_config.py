@@ -13,7 +13,7 @@ import httpx
 import yaml
 from kubernetes import client
 
-from alertagent.targets.alertmanager import config_hash_metric, loaded_config_hash
+from alertagent.clients.alertmanager import config_hash_metric, loaded_config_hash
 from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator
 from tests.testbed.controlplane import ControlPlane, table
 from tests.testbed.monitoring import AlertmanagerTarget

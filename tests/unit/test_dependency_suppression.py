@@ -6,6 +6,7 @@ from typing import Any
 
 from alertagent.api import AlertmanagerCluster, SuppressionPolicy
 from alertagent.api.suppressionpolicy import DependencySuppression
+from alertagent.common.identity import ObjectRef
 from alertagent.discovery.graph import ServiceGraph
 from alertagent.render.alertmanager import render_alertmanager
 from alertagent.render.dependencies import dependency_inhibit_rules
@@ -110,7 +111,10 @@ def test_render_adds_generated_rules_counts_them_and_scopes_tenants() -> None:
 
     graph = chain().snapshot()
     result = render_alertmanager(cluster, [], [policy("monitoring"), policy("shop")], lambda ns, ref: None, graph=graph)
-    assert result.generated == {"monitoring/deps": 4, "shop/deps": 2}
+    assert result.generated == {
+        ObjectRef("SuppressionPolicy", "monitoring", "deps"): 4,
+        ObjectRef("SuppressionPolicy", "shop", "deps"): 2,
+    }
     rules = result.config["inhibit_rules"]
     assert len(rules) == 6 and result.counts["inhibitRules"] == 6
     assert rules[4:] == [  # the tenant's policy: inside its namespace, the batch job out of reach

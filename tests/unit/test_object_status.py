@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
+from alertagent.api import SuppressionPolicy
+from alertagent.common.identity import ObjectRef
+from alertagent.plans.alertmanager import index_object
+from alertagent.plans.status import Memberships, member_status
 
-from alertagent.handlers import object_status
-
-POLICY = ("SuppressionPolicy", "team-a", "deps")
+POLICY = ObjectRef("SuppressionPolicy", "team-a", "deps")
 BODY = {
     "apiVersion": "alertagent.io/v1alpha1",
     "kind": "SuppressionPolicy",
@@ -17,29 +18,37 @@ BODY = {
     "spec": {"dependencySuppression": {"sourceMatchers": [{"name": "severity", "value": "critical"}]}},
 }
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def fresh_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(object_status, "_MEMBERS", {})
-    monkeypatch.setattr(object_status, "_GENERATED", {})
+ENTRY = index_object(SuppressionPolicy, BODY)
 
 
 def test_generated_rules_count_and_change_is_reported() -> None:
-    assert object_status.record("monitoring/main", {POLICY: None}, {"team-a/deps": 3}) == {POLICY}
-    status = object_status.compose("SuppressionPolicy", BODY, NOW)
+    members = Memberships()
+    assert members.record("monitoring/main", {POLICY: None}, {POLICY: 3}) == {POLICY}
+    status = member_status(ENTRY, BODY, members, NOW)
     assert (status["generatedInhibitRules"], status["inhibitRuleCount"]) == (3, 3)
-    assert object_status.record("monitoring/main", {POLICY: None}, {"team-a/deps": 3}) == set()
-    assert object_status.record("monitoring/main", {POLICY: None}, {"team-a/deps": 1}) == {POLICY}
-    assert object_status.compose("SuppressionPolicy", BODY, NOW)["generatedInhibitRules"] == 1
+    assert members.record("monitoring/main", {POLICY: None}, {POLICY: 3}) == set()
+    assert members.record("monitoring/main", {POLICY: None}, {POLICY: 1}) == {POLICY}
+    assert member_status(ENTRY, BODY, members, NOW)["generatedInhibitRules"] == 1
 
 
 def test_a_cluster_that_drops_the_policy_drops_its_generated_count() -> None:
-    object_status.record("monitoring/main", {POLICY: None}, {"team-a/deps": 3})
-    object_status.record("monitoring/other", {POLICY: None}, {"team-a/deps": 2})
-    assert object_status.compose("SuppressionPolicy", BODY, NOW)["generatedInhibitRules"] == 3
-    assert object_status.record("monitoring/main", {}, {}) == {POLICY}
-    assert object_status.compose("SuppressionPolicy", BODY, NOW)["generatedInhibitRules"] == 2
-    object_status.record("monitoring/other", {}, {})
-    status = object_status.compose("SuppressionPolicy", BODY, NOW)
+    members = Memberships()
+    members.record("monitoring/main", {POLICY: None}, {POLICY: 3})
+    members.record("monitoring/other", {POLICY: None}, {POLICY: 2})
+    assert member_status(ENTRY, BODY, members, NOW)["generatedInhibitRules"] == 3
+    assert members.record("monitoring/main", {}, {}) == {POLICY}
+    assert member_status(ENTRY, BODY, members, NOW)["generatedInhibitRules"] == 2
+    assert members.forget_cluster("monitoring/other") == {POLICY}
+    status = member_status(ENTRY, BODY, members, NOW)
     assert (status["generatedInhibitRules"], status["inhibitRuleCount"]) == (0, 0)
+    assert status["conditions"][0]["reason"] == "NotSelected"
+
+
+def test_silence_ids_are_listed_on_their_policy_and_changes_name_it() -> None:
+    members = Memberships()
+    assert members.record_silences("monitoring/main", {"team-a/deps/upgrade": "s1"}) == {POLICY}
+    assert members.record_silences("monitoring/main", {"team-a/deps/upgrade": "s1"}) == set()
+    status = member_status(ENTRY, BODY, members, NOW)
+    assert status["silences"] == [{"window": "upgrade", "cluster": "monitoring/main", "id": "s1"}]
+    assert members.record_silences("monitoring/main", {}) == {POLICY}
+    assert member_status(ENTRY, BODY, members, NOW)["silences"] == []

@@ -10,6 +10,7 @@ import yaml
 
 from alertagent.api import AlertmanagerCluster, NotificationChannel
 from alertagent.api.common import SecretKeyRef
+from alertagent.common.identity import ObjectRef
 from alertagent.manifests import load_manifests
 from alertagent.render.alertmanager import render_alertmanager
 from alertagent.render.offline import render_manifests
@@ -125,7 +126,7 @@ def test_invalid_channels_are_left_out_alone_with_the_reason() -> None:
         return "https://example.com/hook" if ref.name == "s" else None
 
     result = render_alertmanager(_cluster("0.25.0"), [teams, ding, nokey, fine], [], resolve)
-    assert result.problems == {
+    assert {str(ref): reasons for ref, reasons in result.problems.items()} == {
         "NotificationChannel a/ding": [
             "type dingtalk is delivered by the AlertAgent gateway, which this cluster has none of"
         ],
@@ -153,5 +154,5 @@ def test_channel_naming_an_unknown_time_interval_is_left_out_alone() -> None:
     route = {"muteTimeIntervals": ["team/none/such"]}
     lost = _channel("lost", {"type": "webhook", "webhook": {"url": "http://x"}, "route": route})
     result = render_alertmanager(_cluster(), [lost], [], lambda ns, ref: None)
-    assert "team/none/such" in result.problems["NotificationChannel a/lost"][0]
+    assert "team/none/such" in result.problems[ObjectRef("NotificationChannel", "a", "lost")][0]
     assert [r["name"] for r in result.config["receivers"]] == ["alertagent/null"]

@@ -11,9 +11,10 @@ import pytest
 from alertagent.api import AlertmanagerCluster, AlertRule
 from alertagent.api.common import LabelSelector
 from alertagent.cli import main
+from alertagent.common.hashing import content_hash
 from alertagent.manifests import ManifestError, load_manifests
 from alertagent.render.gotemplate import TemplateSyntaxError, check_template
-from alertagent.render.rules import content_hash, pack, render_cluster_rules, render_rule_file
+from alertagent.render.rules import pack, render_cluster_rules, render_rule_file
 from alertagent.render.selection import matches
 from alertagent.render.validation import describe, parse_alert_rule
 

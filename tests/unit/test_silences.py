@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from alertagent.api import AlertmanagerCluster, SuppressionPolicy
-from alertagent.render.silences import desired_silences, plan_silences
+from alertagent.plans.silences import desired_silences, plan_silences
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 CLUSTER = AlertmanagerCluster.model_validate(

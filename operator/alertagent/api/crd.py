@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..yamlout import dump_yaml
+from ..common.yamlout import dump_yaml
 from .alertmanagercluster import AlertmanagerCluster
 from .alertrule import AlertRule
 from .base import GROUP, VERSION

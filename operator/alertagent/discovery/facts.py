@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..settings import LABEL_PREFIX
+from ..common.labels import LABEL_PREFIX
 from .addresses import Address, ServiceRef, parse_addresses
 
 DEPENDENCIES_ANNOTATION = f"{LABEL_PREFIX}/dependencies"

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..render.rules import content_hash
-from ..settings import COMPONENT_LABEL, CONTENT_HASH_ANNOTATION, LABEL_PREFIX, MANAGED_BY
+from ..common.hashing import content_hash
+from ..common.labels import COMPONENT_LABEL, CONTENT_HASH_ANNOTATION, LABEL_PREFIX, MANAGED_BY
 
 GRAPH_CONFIGMAP = "alertagent-service-graph"
 GRAPH_KEY = "graph.json"

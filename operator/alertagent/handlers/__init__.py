@@ -1,5 +1,22 @@
-"""Kopf wiring. Importing this package registers every handler."""
+"""Kopf wiring only: each module's `register(registry, settings)` adds its handlers to a registry;
+state is reached through `memo["state"]` (see `reconcile.state`). `build_registry` makes the whole set
+for one configuration, so two operators with different settings can run in one process."""
 
-from . import admission, alertrules, clusters, discovery, notifications, object_status, shards, testsend
+from __future__ import annotations
 
-__all__ = ["admission", "alertrules", "clusters", "discovery", "notifications", "object_status", "shards", "testsend"]
+import kopf
+
+from ..settings import Settings
+from . import admission, alertrules, clusters, discovery, lifecycle, members, shards
+
+
+def build_registry(settings: Settings) -> kopf.OperatorRegistry:
+    """Every handler this configuration needs, in a registry of its own."""
+    registry = kopf.OperatorRegistry()
+    for module in (lifecycle, alertrules, members, shards, clusters):
+        module.register(registry, settings)
+    if settings.discovery:
+        discovery.register(registry, settings)
+    if settings.webhook_port:
+        admission.register(registry, settings)
+    return registry

@@ -11,15 +11,20 @@ import kopf
 
 from ..api.base import GROUP, VERSION
 from ..render.validation import describe, parse_alert_rule
+from ..settings import Settings
 
 
-def validate_alert_rule(body: kopf.Body, **_: Any) -> None:
-    issues = parse_alert_rule(dict(body))[1]
-    if issues:
-        raise kopf.AdmissionError("; ".join(describe(i) for i in issues), code=422)
-
-
-def register() -> None:
-    kopf.on.validate(
-        GROUP, VERSION, "alertrules", id="alertrules", ignore_failures=True, operations=["CREATE", "UPDATE"]
-    )(validate_alert_rule)
+def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
+    @kopf.on.validate(
+        GROUP,
+        VERSION,
+        "alertrules",
+        id="alertrules",
+        ignore_failures=True,
+        operations=["CREATE", "UPDATE"],
+        registry=registry,
+    )
+    def validate_alert_rule(body: kopf.Body, **_: Any) -> None:
+        issues = parse_alert_rule(dict(body))[1]
+        if issues:
+            raise kopf.AdmissionError("; ".join(describe(i) for i in issues), code=422)

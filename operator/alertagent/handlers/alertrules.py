@@ -1,53 +1,56 @@
-"""AlertRule wiring: an index of parsed rules, validation into status and Events, and pokes to the
-cluster reconcilers on every change."""
+"""AlertRule wiring: an index of parsed rules, revisions, status and Events, and a change marks every
+cluster's reconcile due."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
 from typing import Any
 
 import kopf
 
-from .. import revisions
-from ..api.alertrule import AlertRule, ValidationIssue
 from ..api.base import GROUP, VERSION
+from ..clients import revisions
+from ..common.identity import ObjectRef
 from ..metrics import INVALID_OBJECTS
-from ..render.rules import render_rule_file
-from ..render.validation import parse_alert_rule
-from . import shards
-from .triggers import TRIGGERS
+from ..plans.rules import IndexedRule, index_alert_rule
+from ..reconcile.status import write_rule_status
+from ..settings import Settings
+from .memo import state_of
 
 
-@dataclass(frozen=True)
-class IndexedRule:
-    rule: AlertRule | None  # None when the schema check failed (e.g. CRDs older than the operator)
-    issues: tuple[ValidationIssue, ...]
-    rule_file: str | None  # rendered once per change, so a reconcile only packs
+def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
+    @kopf.index(GROUP, VERSION, "alertrules", registry=registry, id="alertrule_index")
+    def alertrule_index(body: kopf.Body, **_: Any) -> dict[ObjectRef, IndexedRule]:
+        entry = index_alert_rule(dict(body))
+        return {entry.ref: entry}
 
-    @property
-    def valid(self) -> bool:
-        return self.rule is not None and not self.issues
+    @kopf.on.event(GROUP, VERSION, "alertrules", registry=registry, id="alertrule_changed")
+    async def alertrule_changed(
+        type: str,
+        body: kopf.Body,
+        memo: kopf.Memo,
+        alertrule_index: kopf.Index[ObjectRef, IndexedRule],
+        alertmanagercluster_index: kopf.Index[str, int],
+        rule_shard_index: kopf.Index[str, Any],
+        **_: Any,
+    ) -> None:
+        """Level-based: after any change (spec, or a status write of our own) record the spec as a
+        revision if it is new, recompute the status and write it when it differs."""
+        state = state_of(memo)
+        ref = ObjectRef.of(dict(body), "AlertRule")
+        if state.change_seen(ref, type, dict(body.metadata)):
+            state.queue.add_all()
+            INVALID_OBJECTS.labels("AlertRule").set(sum(not e.valid for es in alertrule_index.values() for e in es))
+        if type == "DELETED":
+            revisions.forget(state.revisions, ref.namespace, ref.name)
+            return
+        entry = next(iter(alertrule_index.get(ref, [])), None)
+        primed = state.primed(list(alertmanagercluster_index))
+        reports = list(rule_shard_index.get(entry.file_name, [])) if entry else []
 
+        def sync() -> None:
+            revision = revisions.record(state.kube, state.revisions, dict(body))
+            if entry is not None and primed:  # before that, the first reconcile of every cluster writes it
+                write_rule_status(state, dict(body), entry, lambda _: reports, revision, announce=True)
 
-@kopf.index(GROUP, VERSION, "alertrules")
-def alertrule_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], IndexedRule]:
-    rule, issues = parse_alert_rule(dict(body))
-    rendered = render_rule_file(rule) if rule is not None and not issues else None
-    return {(namespace, name): IndexedRule(rule, tuple(issues), rendered)}
-
-
-@kopf.on.event(GROUP, VERSION, "alertrules")
-async def poke_clusters(type: str, body: kopf.Body, alertrule_index: kopf.Index[Any, IndexedRule], **_: Any) -> None:
-    if TRIGGERS.poke_all_on_change("AlertRule", type, body):
-        INVALID_OBJECTS.labels("AlertRule").set(sum(not r.valid for rs in alertrule_index.values() for r in rs))
-
-
-@kopf.on.event(GROUP, VERSION, "alertrules")
-def sync_status(body: kopf.Body, type: str, **_: Any) -> None:
-    """Level-based: after any change (spec, or a status write of our own) record the spec as a
-    revision if it is new, recompute the status and write it when it differs. A Warning Event goes
-    out when the validation errors change."""
-    if type == "DELETED":
-        revisions.forget(body.metadata.namespace, body.metadata.name)
-        return
-    shards.write_rule_status(dict(body), announce=True, revision=revisions.record(dict(body)))
+        await asyncio.to_thread(sync)

@@ -15,6 +15,7 @@ from ..api.alertrule import AlertRule
 from ..api.common import Resource, SecretKeyRef
 from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
+from ..common.identity import ObjectRef, namespace_of
 from .alertmanager import render_alertmanager
 from .rules import render_cluster_rules
 from .selection import includes
@@ -80,11 +81,12 @@ def render_manifests(objects: Iterable[dict[str, Any]]) -> RenderResult:
             namespace_labels[meta.get("name", "")] = meta.get("labels") or {}
             continue
         if kind == "Secret":
-            secrets[meta.get("namespace", "default"), meta.get("name", "")] = _secret_values(obj)
+            secrets[namespace_of(meta), meta.get("name", "")] = _secret_values(obj)
             continue
         if kind != "AlertRule" and kind not in MODELS:
             continue
-        report = ObjectReport(str(kind), meta.get("namespace", "default"), meta.get("name", ""))
+        ref = ObjectRef.of(obj)
+        report = ObjectReport(ref.kind, ref.namespace, ref.name)
         reports.append(report)
         if kind == "AlertRule":
             rule, issues = parse_alert_rule(obj)
@@ -101,10 +103,11 @@ def render_manifests(objects: Iterable[dict[str, Any]]) -> RenderResult:
     def resolve(namespace: str, ref: SecretKeyRef) -> str | None:
         return secrets.get((namespace, ref.name), {}).get(ref.key)
 
-    by_key = {f"{r.kind} {r.namespace}/{r.name}": r for r in reports}
+    by_ref = {ObjectRef(r.kind, r.namespace, r.name): r for r in reports}
     files: dict[PurePosixPath, str] = {}
     for cluster in parsed["AlertmanagerCluster"]:
-        base = PurePosixPath(cluster.metadata.namespace or "default", cluster.metadata.name or "")
+        cluster_ref = ObjectRef.of(cluster)
+        base = PurePosixPath(cluster_ref.namespace, cluster_ref.name)
         for evaluator_rules in render_cluster_rules(cluster, rules, namespace_labels):
             for name, text in evaluator_rules.files.items():
                 files[base / evaluator_rules.evaluator.name / name] = text
@@ -116,11 +119,11 @@ def render_manifests(objects: Iterable[dict[str, Any]]) -> RenderResult:
         policies = [p for p in parsed["SuppressionPolicy"] if _includes(cluster, p, namespace_labels)]
         rendered = render_alertmanager(cluster, channels, policies, resolve, placeholders=True)
         files[base / "alertmanager.yaml"] = rendered.text
-        for key, reasons in rendered.problems.items():
-            by_key[key].valid = False
-            by_key[key].errors += [f"{base}: {reason}" for reason in reasons]
-        for key, missing in rendered.placeholders.items():
-            by_key[key].warnings += [f"{base}: {m} not in the input files: a placeholder was written" for m in missing]
+        for ref, reasons in rendered.problems.items():
+            by_ref[ref].valid = False
+            by_ref[ref].errors += [f"{base}: {reason}" for reason in reasons]
+        for ref, missing in rendered.placeholders.items():
+            by_ref[ref].warnings += [f"{base}: {m} not in the input files: a placeholder was written" for m in missing]
     return RenderResult(reports, files)
 
 
@@ -135,5 +138,5 @@ def _includes(
     selector = (
         selectors.notification_channels if isinstance(obj, NotificationChannel) else selectors.suppression_policies
     )
-    namespace = obj.metadata.namespace or "default"
+    namespace = namespace_of(obj.metadata)
     return includes(cluster, selector, namespace, obj.metadata.labels, ns_labels.get(namespace), obj.spec.targets)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,19 +10,9 @@ import yaml
 
 from ..api.alertmanagercluster import AlertmanagerCluster, RuleEvaluator
 from ..api.alertrule import AlertRule
-from ..yamlout import dump_yaml
+from ..common.hashing import content_hash
+from ..common.yamlout import dump_yaml
 from .selection import includes
-
-
-def content_hash(data: Mapping[str, str]) -> str:
-    """sha256 over sorted keys and values: the same content always gives the same hash."""
-    digest = hashlib.sha256()
-    for key in sorted(data):
-        digest.update(key.encode())
-        digest.update(b"\0")
-        digest.update(data[key].encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def rule_file_name(namespace: str, name: str) -> str:

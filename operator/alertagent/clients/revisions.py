@@ -13,8 +13,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from . import kube
-from .api.base import GROUP, VERSION
+from ..api.base import API_VERSION, GROUP, VERSION
+from ..common.identity import owner_reference
+from .kube import Kube
 
 RULE_LABEL = "alertagent.io/alertrule"
 HASH_LABEL = "alertagent.io/spec-hash"
@@ -39,17 +40,11 @@ def _label_value(name: str) -> str:
     return name if len(name) <= 63 else hashlib.sha256(name.encode()).hexdigest()[:63]
 
 
-def _apps() -> client.AppsV1Api:
-    return client.AppsV1Api(kube.api_client())
-
-
-def list_revisions(namespace: str, rule: str) -> list[Revision]:
+def list_revisions(kube: Kube, namespace: str, rule: str) -> list[Revision]:
     """The rule's revisions, oldest first."""
-    items = (
-        _apps()
-        .list_namespaced_controller_revision(namespace, label_selector=f"{RULE_LABEL}={_label_value(rule)}")
-        .items
-    )
+    items = kube.apps.list_namespaced_controller_revision(
+        namespace, label_selector=f"{RULE_LABEL}={_label_value(rule)}"
+    ).items
     revisions = [
         Revision(
             name=cr.metadata.name,
@@ -63,31 +58,32 @@ def list_revisions(namespace: str, rule: str) -> list[Revision]:
     return sorted(revisions, key=lambda r: r.revision)
 
 
-_RECORDED: dict[tuple[str, str, str], tuple[int, int]] = {}  # (ns, name, uid) → (generation, revision)
+RevisionCache = dict[tuple[str, str, str], tuple[int, int]]  # (namespace, name, uid) → (generation, revision)
 
 
-def record(body: dict[str, Any]) -> int:
+def record(kube: Kube, cache: RevisionCache, body: dict[str, Any]) -> int:
     """Make sure the rule's current spec is its newest revision; return that revision number.
-    Remembers the generation it recorded, so events that do not change the spec cost no API call."""
+    `cache` remembers the generation recorded, so events that do not change the spec cost no API call.
+    Raises ApiException when the API server refuses."""
     meta, spec = body["metadata"], body.get("spec") or {}
     namespace, name = meta["namespace"], meta["name"]
     key = (namespace, name, meta.get("uid", ""))
-    known = _RECORDED.get(key)
+    known = cache.get(key)
     if known is not None and known[0] == meta.get("generation"):
         return known[1]
-    number = _record(namespace, name, meta, spec)
-    _RECORDED[key] = (meta.get("generation", 0), number)
+    number = _record(kube, namespace, name, meta, spec)
+    cache[key] = (meta.get("generation", 0), number)
     return number
 
 
-def forget(namespace: str, name: str) -> None:
-    for key in [k for k in _RECORDED if k[:2] == (namespace, name)]:
-        del _RECORDED[key]
+def forget(cache: RevisionCache, namespace: str, name: str) -> None:
+    for key in [k for k in cache if k[:2] == (namespace, name)]:
+        del cache[key]
 
 
-def _record(namespace: str, name: str, meta: dict[str, Any], spec: dict[str, Any]) -> int:
+def _record(kube: Kube, namespace: str, name: str, meta: dict[str, Any], spec: dict[str, Any]) -> int:
     digest = spec_hash(spec)
-    revisions = list_revisions(namespace, name)
+    revisions = list_revisions(kube, namespace, name)
     latest = revisions[-1] if revisions else None
     if latest is not None and latest.spec_hash == digest:
         return latest.revision
@@ -97,55 +93,46 @@ def _record(namespace: str, name: str, meta: dict[str, Any], spec: dict[str, Any
     if match is not None:
         # Renumber by re-creating: the API server refuses patches to a ControllerRevision whose data
         # bytes it would re-encode, even when only `revision` changes.
-        _apps().delete_namespaced_controller_revision(match.name, namespace)
+        kube.apps.delete_namespaced_controller_revision(match.name, namespace)
     revision_object = {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
         "metadata": {
             "name": cr_name,
             "labels": {RULE_LABEL: _label_value(name), HASH_LABEL: digest},
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "AlertRule",
-                    "name": name,
-                    "uid": meta["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_reference(API_VERSION, "AlertRule", meta)],
         },
         "data": {"spec": spec},
         "revision": number,
     }
     try:
-        _apps().create_namespaced_controller_revision(namespace, revision_object)
+        kube.apps.create_namespaced_controller_revision(namespace, revision_object)
     except ApiException as err:
         if err.status != 409:  # 409: a concurrent event recorded this very revision already
             raise
     for old in revisions[: max(0, len(revisions) + 1 - KEEP_REVISIONS)]:
         if old.spec_hash != digest:
-            _apps().delete_namespaced_controller_revision(old.name, namespace)
+            kube.apps.delete_namespaced_controller_revision(old.name, namespace)
     return number
 
 
-def rollback(namespace: str, name: str, to: int) -> Revision:
+def rollback(kube: Kube, namespace: str, name: str, to: int) -> Revision:
     """Set the rule's spec to that of revision `to` and record an Event; the operator then records
     the rollback as the newest revision."""
-    target = next((r for r in list_revisions(namespace, name) if r.revision == to), None)
+    target = next((r for r in list_revisions(kube, namespace, name) if r.revision == to), None)
     if target is None:
         raise LookupError(f"AlertRule {namespace}/{name} has no revision {to}")
-    custom = kube.custom()
+    custom = kube.custom
     rule = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "alertrules", name)
     rule["spec"] = target.spec  # replace (not merge) the spec; resourceVersion guards concurrent edits
     rule = custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, "alertrules", name, rule)
     now = datetime.now(UTC)
-    kube.core().create_namespaced_event(
+    kube.core.create_namespaced_event(
         namespace,
         client.CoreV1Event(
             metadata=client.V1ObjectMeta(generate_name=f"{name}.", namespace=namespace),
             involved_object=client.V1ObjectReference(
-                api_version=f"{GROUP}/{VERSION}",
+                api_version=API_VERSION,
                 kind="AlertRule",
                 name=name,
                 namespace=namespace,

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 import httpx
 from kubernetes import client
 
-from .metrics import CONFIG_RELOAD_TOTAL
-from .render.rules import LoadedGroup, expected_groups
-from .settings import LOADED_HASH_ANNOTATION, LOADED_TIME_ANNOTATION, SYNC_ERROR_ANNOTATION
-from .targets.rules import ReloadError, loaded_groups, reload
+from ..common.labels import LOADED_HASH_ANNOTATION, LOADED_TIME_ANNOTATION, SYNC_ERROR_ANNOTATION
+from ..metrics import CONFIG_RELOAD_TOTAL
+from ..render.rules import LoadedGroup, expected_groups
+from .prometheus import ReloadError, loaded_groups, reload
 
 log = logging.getLogger(__name__)
 

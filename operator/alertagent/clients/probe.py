@@ -10,7 +10,7 @@ import httpx
 from ..api.alertmanagercluster import AlertmanagerCluster, TargetHealth
 from ..status import now
 from . import alertmanager
-from .rules import HEALTH_PATH
+from .prometheus import HEALTH_PATH
 
 
 async def _probe_evaluator(client: httpx.AsyncClient, name: str, kind: str, url: str) -> TargetHealth:

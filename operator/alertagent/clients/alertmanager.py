@@ -64,3 +64,9 @@ def expire_silence(client: httpx.Client, url: str, silence_id: str) -> None:
     response = client.delete(f"{url}/api/v2/silence/{silence_id}")
     if response.status_code != 404:
         response.raise_for_status()
+
+
+def post_alerts(client: httpx.Client, url: str, alerts: list[dict[str, Any]]) -> None:
+    """POST alerts to Alertmanager's API v2; raises httpx.HTTPError when it refuses or is unreachable."""
+    response = client.post(f"{url}/api/v2/alerts", json=alerts)
+    response.raise_for_status()

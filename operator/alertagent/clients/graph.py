@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 
-from .. import kube
-from .store import GRAPH_LABELS, IncompleteGraphError, assemble
+from ..discovery.store import GRAPH_LABELS, IncompleteGraphError, assemble
+from .kube import Kube
 
 ATTEMPTS = 5
 
 
-def _graph_namespace() -> str:
+def _graph_namespace(kube: Kube) -> str:
     selector = ",".join(f"{k}={v}" for k, v in sorted(GRAPH_LABELS.items()))
-    listed = kube.core().list_config_map_for_all_namespaces(label_selector=selector)
+    listed = kube.core.list_config_map_for_all_namespaces(label_selector=selector)
     found: set[str] = {cm.metadata.namespace for cm in listed.items}
     if len(found) != 1:
         where = f"in {len(found)} namespaces ({', '.join(sorted(found))})" if found else "in no namespace"
@@ -20,9 +20,10 @@ def _graph_namespace() -> str:
     return found.pop()
 
 
-def read_live_graph(namespace: str | None) -> str:
-    """The graph's JSON text; a read that catches the operator mid-write is retried."""
-    namespace = namespace or _graph_namespace()
+def read_live_graph(kube: Kube, namespace: str | None) -> str:
+    """The graph's JSON text; a read that catches the operator mid-write is retried (0.5 s apart,
+    5 reads). Raises LookupError when no complete graph is found."""
+    namespace = namespace or _graph_namespace(kube)
     for attempt in range(ATTEMPTS):
         try:
             return assemble(kube.list_config_maps(namespace, GRAPH_LABELS).values())

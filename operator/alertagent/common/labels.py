@@ -1,0 +1,25 @@
+"""Names of the labels and annotations AlertAgent puts on the objects it writes."""
+
+from __future__ import annotations
+
+LABEL_PREFIX = "alertagent.io"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "alertagent"}
+COMPONENT_LABEL = f"{LABEL_PREFIX}/component"
+CLUSTER_LABEL = f"{LABEL_PREFIX}/cluster"
+EVALUATOR_LABEL = f"{LABEL_PREFIX}/evaluator"
+CONTENT_HASH_ANNOTATION = f"{LABEL_PREFIX}/content-hash"  # what the operator wrote
+LOADED_HASH_ANNOTATION = f"{LABEL_PREFIX}/loaded-hash"  # what the target loaded (written by the sidecar)
+LOADED_TIME_ANNOTATION = f"{LABEL_PREFIX}/loaded-time"
+SYNC_ERROR_ANNOTATION = f"{LABEL_PREFIX}/sync-error"  # why the target did not load it
+RULES_COMPONENT = "rules"
+ALERTMANAGER_COMPONENT = "alertmanager-config"
+
+
+def rule_shard_labels(cluster: str, evaluator: str) -> dict[str, str]:
+    """Labels of one evaluator's rule ConfigMaps (what its sidecar selects on)."""
+    return {**MANAGED_BY, COMPONENT_LABEL: RULES_COMPONENT, CLUSTER_LABEL: cluster, EVALUATOR_LABEL: evaluator}
+
+
+def alertmanager_config_labels(cluster: str) -> dict[str, str]:
+    """Labels of a cluster's alertmanager.yaml Secret."""
+    return {**MANAGED_BY, COMPONENT_LABEL: ALERTMANAGER_COMPONENT, CLUSTER_LABEL: cluster}

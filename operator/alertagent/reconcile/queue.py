@@ -1,0 +1,188 @@
+"""A small keyed work queue for the per-cluster reconcilers: debounce, then retry with backoff.
+
+The reconcile and retry contract (what the README calls "how AlertAgent retries"):
+
+- Work is keyed by AlertmanagerCluster (`namespace/name`) and split into independent steps:
+  `rules` (rule ConfigMaps), `alertmanager` (alertmanager.yaml Secret), `silences` (one-off windows)
+  and `status` (the cluster's and its members' status). One step failing never stops another.
+- A change that may alter a cluster's output (spec or labels of a selected kind, a deletion, namespace
+  labels, a new service graph) marks every step due after a quiet time: `debounce_seconds` with no
+  further change, but never later than `debounce_max_seconds` after the first change of the burst
+  (trailing-edge debounce: a burst becomes one reconcile and one write per shard).
+- A periodic check (the health timer) marks steps due now, unless work is already pending: it never
+  postpones a pending reconcile.
+- A step that raises (API server unreachable, a conflict, Alertmanager down for silences) is retried
+  alone after `retry_base_seconds * 2**(attempt-1)`, capped at `retry_max_seconds`, each delay +-
+  `retry_jitter`; a success resets its attempts. A change arriving meanwhile runs it sooner. The error
+  goes to the cluster's `status.lastError` (and Ready=False) until the step succeeds.
+- Bad input is not an error of a step and is not retried: the object is left out alone, says why in
+  its status and a Warning Event, and waits for its next change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+STEPS = ("rules", "alertmanager", "silences", "status")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How one step went: `error` None when it succeeded; `retry` when the failure may pass by
+    itself (retried with backoff) rather than wait for a change; `writes` counts API writes made."""
+
+    step: str
+    error: str | None = None
+    retry: bool = False
+    writes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter; delays in seconds."""
+
+    base_seconds: float = 1.0
+    max_seconds: float = 60.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """The wait before retry number `attempt` (1-based)."""
+        plain = min(self.max_seconds, self.base_seconds * 2.0 ** max(0, attempt - 1))
+        return plain * (1 + self.jitter * (2 * rng() - 1))
+
+
+@dataclass
+class _Item:
+    steps: set[str] = field(default_factory=set)
+    burst_start: float | None = None
+    change_due: float | None = None
+    retry_due: float | None = None
+    attempts: Counter[str] = field(default_factory=Counter)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def due(self) -> float | None:
+        times = [t for t in (self.change_due, self.retry_due) if t is not None]
+        return min(times) if times else None
+
+
+class WorkQueue:
+    """Pending steps per key and when they are due. Use it from the event loop only."""
+
+    def __init__(
+        self,
+        debounce_seconds: float,
+        debounce_max_seconds: float,
+        backoff: Backoff,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.debounce_seconds, self.debounce_max_seconds = debounce_seconds, debounce_max_seconds
+        self.backoff, self.clock = backoff, clock
+        self._items: dict[str, _Item] = {}
+
+    def keys(self) -> list[str]:
+        return sorted(self._items)
+
+    def register(self, key: str) -> None:
+        """A new key (a cluster's reconciler started): everything is due at once."""
+        item = self._items.setdefault(key, _Item())
+        item.steps |= set(STEPS)
+        item.change_due = self.clock()
+        item.wake.set()
+
+    def forget(self, key: str) -> None:
+        self._items.pop(key, None)
+
+    def add(self, key: str, steps: Iterable[str] = STEPS) -> None:
+        """A change: these steps become due after the quiet time (see the contract above)."""
+        item = self._items.get(key)
+        if item is None:
+            return
+        now = self.clock()
+        item.steps |= set(steps)
+        item.burst_start = now if item.burst_start is None else item.burst_start
+        item.change_due = min(now + self.debounce_seconds, item.burst_start + self.debounce_max_seconds)
+        item.wake.set()
+
+    def add_all(self, steps: Iterable[str] = STEPS) -> None:
+        for key in self._items:
+            self.add(key, steps)
+
+    def add_periodic(self, key: str, steps: Iterable[str] = STEPS) -> None:
+        """A timer: these steps become due now, unless work is pending (whose due time is kept)."""
+        item = self._items.get(key)
+        if item is None:
+            return
+        item.steps |= set(steps)
+        if item.due is None:
+            item.change_due = self.clock()
+        item.wake.set()
+
+    def done(self, key: str, results: Iterable[StepResult]) -> None:
+        """Record how the steps went: failed retryable steps are due again after their backoff."""
+        item = self._items.get(key)
+        if item is None:
+            return
+        now = self.clock()
+        for result in results:
+            if result.ok or not result.retry:
+                item.attempts.pop(result.step, None)
+                continue
+            item.attempts[result.step] += 1
+            item.steps.add(result.step)
+            due = now + self.backoff.delay(item.attempts[result.step])
+            item.retry_due = due if item.retry_due is None else min(item.retry_due, due)
+        item.wake.set()
+
+    def attempts(self, key: str, step: str) -> int:
+        item = self._items.get(key)
+        return item.attempts[step] if item else 0
+
+    def take_due(self, key: str) -> tuple[frozenset[str], float | None]:
+        """The steps due now (and clears them), or nothing and the seconds until the next are due
+        (None: nothing pending)."""
+        item = self._items.get(key)
+        if item is None or item.due is None:
+            return frozenset(), None
+        wait = item.due - self.clock()
+        if wait > 0:
+            return frozenset(), wait
+        steps = frozenset(item.steps)
+        item.steps.clear()
+        item.burst_start = item.change_due = item.retry_due = None
+        return steps, None
+
+    async def get(self, key: str) -> frozenset[str]:
+        """Wait until steps of `key` are due and return them (cancel the task to stop waiting)."""
+        while True:
+            item = self._items.get(key)
+            if item is None:
+                raise KeyError(key)
+            item.wake.clear()
+            steps, wait = self.take_due(key)
+            if steps:
+                return steps
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(item.wake.wait(), timeout=wait)
+
+
+async def quiet_period(changed: asyncio.Event, seconds: float, longest: float) -> None:
+    """Trailing-edge debounce: return once no change came for `seconds` (or after `longest`)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + longest
+    while True:
+        changed.clear()
+        await asyncio.sleep(seconds)
+        if not changed.is_set() or loop.time() >= deadline:
+            changed.clear()
+            return

@@ -1,0 +1,140 @@
+"""The operator's state: one object, created at start and reached by handlers through Kopf's `memo`
+(`memo["state"]`). Nothing else in the operator holds mutable state between events.
+
+Kopf indexes hold what the cluster says (AlertRules, channels, policies, shard reports, namespaces);
+this object holds what the operator concluded (each cluster's last results, memberships, rejections)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..api.alertmanagercluster import TargetHealth
+from ..api.alertrule import RuleTargetStatus
+from ..clients.kube import Kube
+from ..common.identity import ObjectRef
+from ..discovery.graph import Graph, ServiceGraph
+from ..plans.alertmanager import AlertmanagerPlan
+from ..plans.status import Memberships
+from ..settings import Settings
+from .queue import Backoff, WorkQueue
+
+
+@dataclass
+class ClusterRecord:
+    """What the operator knows of one AlertmanagerCluster between reconciles."""
+
+    generation: int | None = None  # last spec generation seen (status writes do not re-render)
+    health: list[TargetHealth] | None = None  # None until the first probe
+    rule_counts: dict[str, int] | None = None  # evaluator → rules; None until the first rules step
+    config: AlertmanagerPlan | None = None  # the last Alertmanager plan; None until the first one
+    errors: dict[str, str] = field(default_factory=dict)  # step → why it failed last time
+    operator_mode: tuple[tuple[str, str], ...] = ()  # (evaluator, url) the operator reloads itself
+    refresh: set[ObjectRef] = field(default_factory=set)  # objects whose status the status step rewrites
+
+    @property
+    def reconciled(self) -> bool:
+        """Every step ran once since start: its status can be written without regressing."""
+        return self.rule_counts is not None and self.config is not None
+
+
+@dataclass
+class Rejections:
+    """Rule files a cluster's evaluator left out (too large): file name → `cluster/evaluator` → status."""
+
+    by_file: dict[str, dict[str, RuleTargetStatus]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def update(self, cluster: str, evaluator: str, rejected: dict[str, str]) -> set[str]:
+        """Set this evaluator's rejections; return the files whose rejection changed."""
+        target = f"{cluster}/{evaluator}"
+        changed = set()
+        with self._lock:
+            for file_name, by_target in self.by_file.items():
+                if file_name not in rejected and by_target.pop(target, None) is not None:
+                    changed.add(file_name)
+            for file_name, message in rejected.items():
+                status = RuleTargetStatus(cluster=cluster, evaluator=evaluator, state="Failed", message=message)
+                if self.by_file.setdefault(file_name, {}).get(target) != status:
+                    self.by_file[file_name][target] = status
+                    changed.add(file_name)
+        return changed
+
+    def forget_cluster(self, cluster: str) -> set[str]:
+        with self._lock:
+            changed = set()
+            for file_name, by_target in self.by_file.items():
+                for target in [t for t in by_target if t.startswith(f"{cluster}/")]:
+                    del by_target[target]
+                    changed.add(file_name)
+        return changed
+
+    def of(self, file_name: str) -> list[RuleTargetStatus]:
+        with self._lock:
+            return list(self.by_file.get(file_name, {}).values())
+
+
+@dataclass
+class DiscoveryState:
+    """The service graph as discovery builds it, and the snapshot last published."""
+
+    graph: ServiceGraph = field(default_factory=ServiceGraph)
+    published: Graph | None = None  # what the HTTP API serves and rendering uses
+    published_json: str | None = None
+    loaded: bool = False  # the indexes' initial listings are in the graph
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # set when the graph changed
+    # Held while the graph changes or a thread takes its snapshot: the loop stays free and the
+    # snapshot consistent (appliers wait their turn instead of blocking other handlers).
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass
+class OperatorState:
+    """Everything the operator keeps between events; see the module docstring."""
+
+    settings: Settings
+    kube: Kube
+    queue: WorkQueue
+    clusters: dict[str, ClusterRecord] = field(default_factory=dict)  # "namespace/name" → record
+    memberships: Memberships = field(default_factory=Memberships)
+    rejections: Rejections = field(default_factory=Rejections)
+    shard_files: dict[str, set[str]] = field(default_factory=dict)  # "ns/shard" → rule files it holds
+    seen: dict[ObjectRef, tuple[int, str]] = field(default_factory=dict)  # object → (generation, labels)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # as last seen, for changes
+    revisions: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)  # (ns,name,uid) → (gen, rev)
+    deliveries: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)  # operator-mode reloads
+    discovery: DiscoveryState = field(default_factory=DiscoveryState)
+    background: list[Any] = field(default_factory=list)  # tasks and servers stopped at cleanup
+    primed_once: bool = False  # every cluster reconciled once since start (member statuses may be written)
+
+    @classmethod
+    def create(cls, settings: Settings, kube: Kube | None = None) -> OperatorState:
+        """The state for one operator run (call it on the event loop that runs the operator)."""
+        backoff = Backoff(settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_jitter)
+        queue = WorkQueue(settings.debounce_seconds, settings.debounce_max_seconds, backoff)
+        return cls(settings=settings, kube=kube or Kube(), queue=queue)
+
+    def cluster(self, key: str) -> ClusterRecord:
+        return self.clusters.setdefault(key, ClusterRecord())
+
+    def primed(self, cluster_keys: list[str]) -> bool:
+        """Every cluster there is has reconciled since start: member statuses are complete, so they can
+        be written without regressing (before that, a membership not yet recomputed would read as
+        "not selected")."""
+        if self.primed_once:
+            return True
+        return all(key in self.clusters and self.clusters[key].reconciled for key in cluster_keys)
+
+    def change_seen(self, ref: ObjectRef, event_type: str, metadata: dict[str, Any]) -> bool:
+        """Whether an event may change what clusters render: a new generation (spec), new labels, or a
+        deletion. Status-only writes (our own) are not changes, or every write would cause another."""
+        seen = (metadata.get("generation", 0), repr(sorted((metadata.get("labels") or {}).items())))
+        if event_type == "DELETED":
+            self.seen.pop(ref, None)
+            return True
+        if self.seen.get(ref) == seen:
+            return False
+        self.seen[ref] = seen
+        return True

@@ -1,0 +1,116 @@
+"""Writing statuses: the status step of a cluster reconcile, and the per-object writers the event
+handlers call. Blocking (Kubernetes API calls): run in threads or sync handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from ..common.identity import ObjectRef
+from ..plans.alertmanager import IndexedObject, index_object
+from ..plans.rules import IndexedRule
+from ..plans.status import (
+    PLURALS,
+    StatusPatch,
+    member_kind,
+    plan_cluster_status,
+    plan_member_status,
+    plan_rule_status,
+)
+from ..status import ShardReport
+from .queue import StepResult
+from .state import OperatorState
+
+log = logging.getLogger(__name__)
+
+ReportsOf = Callable[[str], Iterable[ShardReport]]  # rule file name → what the shards say of it
+
+
+def apply_patch(state: OperatorState, patch: StatusPatch, body: Mapping[str, Any]) -> None:
+    """Write a planned status, and post its Warning Event (through Kopf, on the object)."""
+    ref = patch.ref
+    state.kube.patch_status(PLURALS[ref.kind], ref.namespace, ref.name, patch.status)
+    if patch.warning is not None:
+        reason, message = patch.warning
+        kopf.warn(dict(body), reason=reason, message=message)
+
+
+def write_rule_status(
+    state: OperatorState,
+    body: Mapping[str, Any],
+    entry: IndexedRule,
+    reports_of: ReportsOf,
+    revision: int | None = None,
+    announce: bool = False,
+) -> bool:
+    """Recompute an AlertRule's status and write it when it changed. Returns whether it wrote."""
+    targets = [r.target_status() for r in reports_of(entry.file_name)] + state.rejections.of(entry.file_name)
+    patch = plan_rule_status(body, entry.issues, targets, revision, announce)
+    if patch is not None:
+        apply_patch(state, patch, body)
+    return patch is not None
+
+
+def write_member_status(state: OperatorState, body: Mapping[str, Any], entry: IndexedObject | None = None) -> bool:
+    """Recompute a NotificationChannel's or SuppressionPolicy's status; write it when it changed."""
+    ref = ObjectRef.of(body)
+    entry = entry or index_object(member_kind(ref), body)
+    patch = plan_member_status(entry, body, state.memberships, datetime.now(UTC))
+    if patch is not None:
+        apply_patch(state, patch, body)
+    return patch is not None
+
+
+def write_cluster_status(state: OperatorState, key: str, body: Mapping[str, Any]) -> bool:
+    """The cluster's status from its last probe and reconcile; nothing until both happened once since
+    start (so a restart never shows a half-known status)."""
+    record = state.cluster(key)
+    if record.health is None or not record.reconciled:
+        return False
+    patch = plan_cluster_status(body, record.health, record.rule_counts or {}, record.errors, record.config)
+    if patch is not None:
+        state.kube.patch_status(PLURALS["AlertmanagerCluster"], patch.ref.namespace, patch.ref.name, patch.status)
+    return patch is not None
+
+
+def refresh_objects(
+    state: OperatorState, refs: Iterable[ObjectRef], rules: Mapping[ObjectRef, IndexedRule], reports_of: ReportsOf
+) -> int:
+    """Rewrite the status of these objects from a fresh read; returns the number written."""
+    writes = 0
+    for ref in sorted(refs):
+        body = state.kube.get_object(PLURALS[ref.kind], ref.namespace, ref.name)
+        if body is None:
+            continue
+        if ref.kind == "AlertRule":
+            entry = rules.get(ref)
+            writes += entry is not None and write_rule_status(state, body, entry, reports_of)
+        else:
+            writes += write_member_status(state, body)
+    return writes
+
+
+def status_step(
+    state: OperatorState,
+    key: str,
+    body: Mapping[str, Any],
+    rules: Mapping[ObjectRef, IndexedRule],
+    reports_of: ReportsOf,
+    primed: bool,
+) -> StepResult:
+    """The cluster's own status, then (once every cluster has reconciled since start) the objects whose
+    status the other steps changed."""
+    record = state.cluster(key)
+    writes = int(write_cluster_status(state, key, body))
+    if primed and record.refresh:
+        pending, record.refresh = record.refresh, set()
+        try:
+            writes += refresh_objects(state, pending, rules, reports_of)
+        except Exception:
+            record.refresh |= pending  # retried with the step
+            raise
+    return StepResult("status", writes=writes)

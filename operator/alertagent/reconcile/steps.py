@@ -1,0 +1,154 @@
+"""The steps of one cluster reconcile. Each reads what is deployed, asks a pure plan what to change,
+applies it with the clients, records the outcome in the operator state and returns a `StepResult`.
+All are blocking: the reconciler runs them in threads. A step that raises is reported by the caller
+as a retryable failure (see `queue` for the contract).
+
+Inputs are taken from Kopf's indexes on the event loop (`ClusterInputs`), so no step reads an index
+while Kopf changes it."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from ..api.alertmanagercluster import AlertmanagerCluster
+from ..api.common import SecretKeyRef
+from ..api.notificationchannel import NotificationChannel
+from ..api.suppressionpolicy import SuppressionPolicy
+from ..clients.alertmanager import expire_silence, list_silences, post_silence
+from ..clients.tools import amtool_check
+from ..common.identity import ObjectRef
+from ..common.labels import rule_shard_labels
+from ..discovery.graph import Graph
+from ..metrics import RULE_DISTRIBUTION_TOTAL
+from ..plans.alertmanager import IndexedObject, plan_alertmanager_config, secret_name, select
+from ..plans.rules import IndexedRule, plan_rules
+from ..plans.silences import desired_silences, plan_silences
+from ..render.alertmanager import render_alertmanager
+from ..render.receivers import SecretResolver
+from .queue import StepResult
+from .state import OperatorState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClusterInputs:
+    """What one reconcile of a cluster works from, copied from the indexes on the event loop."""
+
+    key: str  # "namespace/name"
+    body: dict[str, Any]  # the AlertmanagerCluster manifest
+    rules: tuple[IndexedRule, ...]
+    channels: tuple[IndexedObject, ...]
+    policies: tuple[IndexedObject, ...]
+    namespace_labels: Mapping[str, Mapping[str, str]]
+    graph: Graph | None  # the published service graph (dependency suppression)
+
+    @property
+    def cluster(self) -> AlertmanagerCluster:
+        return AlertmanagerCluster.model_validate(self.body)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = self.body["metadata"]
+        return meta
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A step's result and the objects whose status it changed (to be rewritten by the status step)."""
+
+    result: StepResult
+    refresh: frozenset[ObjectRef] = frozenset()
+
+
+def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
+    """Write the rule shards of every evaluator whose content changed; delete surplus shards."""
+    cluster, meta = inputs.cluster, inputs.meta
+    deployed = {
+        ev.name: state.kube.list_config_maps(meta["namespace"], rule_shard_labels(meta["name"], ev.name))
+        for ev in cluster.spec.rule_evaluators or []
+    }
+    plan = plan_rules(cluster, meta, inputs.rules, inputs.namespace_labels, deployed)
+    writes = sum(state.kube.apply_config_maps(e.config_maps) for e in plan.evaluators)
+    RULE_DISTRIBUTION_TOTAL.labels(inputs.key, "written").inc(writes)
+    if writes:
+        log.info("rule ConfigMaps of %s: %d writes (%s rules)", inputs.key, writes, plan.rule_counts)
+    changed_files: set[str] = set()
+    for evaluator, rejected in plan.rejected.items():
+        changed_files |= state.rejections.update(inputs.key, evaluator, rejected)
+    record = state.cluster(inputs.key)
+    record.rule_counts = plan.rule_counts
+    record.operator_mode = plan.operator_mode
+    by_file = {r.file_name: r.ref for r in inputs.rules}
+    return Outcome(StepResult("rules", writes=writes), frozenset(by_file[f] for f in changed_files if f in by_file))
+
+
+def _secret_resolver(state: OperatorState) -> SecretResolver:
+    """Reads each referenced Secret once per reconcile; values are never logged or stored."""
+    cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def resolve(namespace: str, ref: SecretKeyRef) -> str | None:
+        if (namespace, ref.name) not in cache:
+            cache[namespace, ref.name] = state.kube.read_secret(namespace, ref.name)
+        value = ((cache[namespace, ref.name] or {}).get("data") or {}).get(ref.key)
+        return None if value is None else base64.b64decode(value).decode()
+
+    return resolve
+
+
+def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
+    """Render the cluster's alertmanager.yaml, check it with amtool, write its Secret when it changed."""
+    cluster, meta = inputs.cluster, inputs.meta
+    selectors = cluster.spec.selectors
+    channels = select(
+        cluster, NotificationChannel, inputs.channels, selectors.notification_channels, inputs.namespace_labels
+    )
+    policies = select(
+        cluster, SuppressionPolicy, inputs.policies, selectors.suppression_policies, inputs.namespace_labels
+    )
+    record = state.cluster(inputs.key)
+    probed = next((t.version for t in record.health or [] if t.type == "alertmanager" and t.version), None)
+    version = cluster.spec.alertmanager.version or probed
+    rendered = render_alertmanager(
+        cluster, channels, policies, _secret_resolver(state), version=version, graph=inputs.graph
+    )
+    check_error = amtool_check(rendered.text)
+    current = state.kube.read_secret(meta["namespace"], secret_name(cluster))
+    plan = plan_alertmanager_config(cluster, meta, channels, policies, rendered, check_error, current)
+    if plan.secret is not None:
+        state.kube.put_secret(meta["namespace"], plan.secret, plan.secret_exists)
+        log.info("alertmanager config of %s written (%s)", inputs.key, plan.config_hash)
+    record.config = plan
+    changed = state.memberships.record(inputs.key, plan.members, plan.generated)
+    # Active windows move with time: every selected policy's status is checked again.
+    refresh = changed | {ObjectRef.of(p) for p in policies}
+    result = StepResult("alertmanager", error=plan.error, retry=False, writes=int(plan.secret is not None))
+    return Outcome(result, frozenset(refresh))
+
+
+def silences_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
+    """Make Alertmanager's silences match the one-off windows of the selected policies."""
+    record = state.cluster(inputs.key)
+    if record.config is None:
+        return Outcome(StepResult("silences", error="waiting for the first Alertmanager config", retry=True))
+    cluster = inputs.cluster
+    url = cluster.spec.alertmanager.url.rstrip("/")
+    desired = desired_silences(cluster, record.config.policies, datetime.now(UTC))
+    with httpx.Client(timeout=state.settings.target_timeout_seconds) as http:
+        plan = plan_silences(desired, list_silences(http, url))
+        ids = dict(plan.keep)
+        for want in plan.create:
+            ids[want.marker] = post_silence(http, url, want.body())
+        for silence_id, want in plan.update:
+            ids[want.marker] = post_silence(http, url, want.body(silence_id))
+        for silence_id in plan.expire:
+            expire_silence(http, url, silence_id)
+    writes = len(plan.create) + len(plan.update) + len(plan.expire)
+    return Outcome(StepResult("silences", writes=writes), frozenset(state.memberships.record_silences(inputs.key, ids)))

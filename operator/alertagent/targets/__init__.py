@@ -1,1 +1,0 @@
-"""HTTP clients for the monitoring targets: Prometheus, vmalert and Alertmanager (httpx, blocking)."""

@@ -1,0 +1,51 @@
+"""Settings are built once from flags over environment; handlers are registered per configuration into
+a registry of their own, so two operators with different settings can run in one process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+import pytest
+
+from alertagent.handlers import build_registry
+from alertagent.settings import Settings
+
+
+def test_settings_come_from_defaults_then_environment_then_flags() -> None:
+    env = {"ALERTAGENT_DEBOUNCE_SECONDS": "0.3", "ALERTAGENT_DISCOVERY": "false", "POD_NAMESPACE": "ops"}
+    settings = Settings.from_environ(env, http_port=9000, debounce_seconds=None)
+    assert (settings.debounce_seconds, settings.discovery, settings.operator_namespace) == (0.3, False, "ops")
+    assert (settings.http_port, settings.metrics_port) == (9000, 8081)
+    assert Settings.from_environ(env, debounce_seconds=2.0).debounce_seconds == 2.0
+    assert Settings.from_environ({}).operator_namespace == "default"
+
+
+def test_a_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="ALERTAGENT_HEALTH_INTERVAL_SECONDS='soon'"):
+        Settings.from_environ({"ALERTAGENT_HEALTH_INTERVAL_SECONDS": "soon"})
+    with pytest.raises(ValueError, match="ALERTAGENT_DISCOVERY"):
+        Settings.from_environ({"ALERTAGENT_DISCOVERY": "maybe"})
+
+
+def _ids(registry: kopf.OperatorRegistry) -> set[str]:
+    handlers: list[Any] = [*registry._activities.get_all_handlers()]
+    for group in (registry._indexing, registry._watching, registry._spawning, registry._webhooks):
+        handlers += group.get_all_handlers()
+    return {str(h.id) for h in handlers}
+
+
+def _timer_interval(registry: kopf.OperatorRegistry) -> float:
+    (timer,) = [h for h in registry._spawning.get_all_handlers() if str(h.id) == "probe_health"]
+    return float(timer.interval)
+
+
+def test_each_configuration_gets_its_own_registry_with_its_own_handlers() -> None:
+    default_before = _ids(kopf.get_default_registry())
+    full = build_registry(Settings(discovery=True, health_interval_seconds=7, webhook_port=9443))
+    lean = build_registry(Settings(discovery=False, health_interval_seconds=30))
+    assert {"discovery_services", "start_publisher", "alertrules"} <= _ids(full)
+    assert not {"discovery_services", "start_publisher", "alertrules"} & _ids(lean)
+    assert {"cluster_reconciler", "alertrule_index", "rule_shard_index", "login_via_client"} <= _ids(lean)
+    assert (_timer_interval(full), _timer_interval(lean)) == (7, 30)
+    assert _ids(kopf.get_default_registry()) == default_before  # nothing leaks into Kopf's global registry
