@@ -4,7 +4,7 @@
 #   2. Go-built binaries: etcd, kube-apiserver, kube-controller-manager, kubectl, helm, kubeconform
 #      (cached in ~/.cache/alertagent/bin by version; see tests/testbed/build-binaries.sh)
 #   3. A Python virtual environment in .venv with the project and its test extras
-#   4. ruff, mypy, then pytest (unit and integration; extra arguments go to pytest)
+#   4. ruff, mypy, import-linter (layers), then pytest (unit and integration; extra arguments go to pytest)
 # Every step is skipped when already done, so a second run goes straight to the tests.
 set -euo pipefail
 
@@ -46,6 +46,7 @@ step "Lint"
 .venv/bin/ruff check operator sidecar tests benchmarks
 .venv/bin/ruff format --check operator sidecar tests benchmarks
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache  # the layers and contracts in pyproject.toml
 
 step "Tests"
 .venv/bin/python -m pytest tests "$@"

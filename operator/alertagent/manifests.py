@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from .common.identity import DEFAULT_NAMESPACE
+
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -37,7 +39,7 @@ def _unwrap(doc: Any, source: str) -> Iterator[dict[str, Any]]:
         return
     metadata = doc.setdefault("metadata", {}) or {}
     doc["metadata"] = metadata
-    metadata.setdefault("namespace", "default")
+    metadata.setdefault("namespace", DEFAULT_NAMESPACE)
     yield doc
 
 

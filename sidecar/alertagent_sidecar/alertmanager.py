@@ -29,10 +29,10 @@ class AlertmanagerSyncer:
         config_file: Path,
         key: str,
         target_url: str,
-        verify_timeout: float = 30.0,
+        verify_timeout_seconds: float = 30.0,
     ):
         self.core, self.namespace, self.config_file, self.key = core, namespace, config_file, key
-        self.target_url, self.verify_timeout = target_url, verify_timeout
+        self.target_url, self.verify_timeout_seconds = target_url, verify_timeout_seconds
         self.http = httpx.Client(timeout=10)
         self.synced_once = False
 
@@ -46,7 +46,7 @@ class AlertmanagerSyncer:
         write_atomically(self.config_file, text)
         try:
             reload(self.http, self.target_url)
-            deadline = time.monotonic() + self.verify_timeout
+            deadline = time.monotonic() + self.verify_timeout_seconds
             expected = config_hash_metric(text)
             while loaded_config_hash(self.http, self.target_url) != expected:
                 if time.monotonic() > deadline:

@@ -47,11 +47,11 @@ class Syncer:
         rules_dir: Path,
         target_url: str,
         target_name: str,
-        verify_timeout: float = 30.0,
+        verify_timeout_seconds: float = 30.0,
     ):
         self.core, self.namespace = core, namespace
         self.rules_dir, self.target_url, self.target_name = rules_dir, target_url, target_name
-        self.verify_timeout = verify_timeout
+        self.verify_timeout_seconds = verify_timeout_seconds
         self.http = httpx.Client(timeout=10)
         self.synced_once = False
 
@@ -65,6 +65,6 @@ class Syncer:
             self.target_url,
             self.target_name,
             shards.values(),
-            self.verify_timeout,
+            self.verify_timeout_seconds,
         )
         self.synced_once = True

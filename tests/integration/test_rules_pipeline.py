@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +17,9 @@ import httpx
 import pytest
 import yaml
 from kubernetes import client
+from kubernetes import watch as watch_module
 
-from tests.testbed.alertagent import BIN, eventually, start_operator, start_sidecar
+from tests.testbed.alertagent import BIN, eventually, metric_value, start_operator, start_sidecar
 from tests.testbed.controlplane import ControlPlane, table
 from tests.testbed.monitoring import AlertmanagerTarget, RuleTarget
 from tests.testbed.processes import Process
@@ -352,3 +355,102 @@ def test_revisions_history_diff_and_rollback_end_to_end(stack: Stack, api_client
 
     missing = _cli(stack, "rules", "rollback", "versioned", "-n", ns, "--to", "9")
     assert missing.returncode == 2 and "has no revision 9" in missing.stderr
+
+
+def test_after_a_restart_no_status_regresses(stack: Stack, api_client: client.ApiClient) -> None:
+    """Every status the operator wrote before a restart is what a watch sees throughout the restart: the
+    AlertRule, channel and policy are not written at all, and the cluster's status changes only in its
+    probe times (the operator waits for each cluster's first reconcile before writing member statuses)."""
+    stack.apply(
+        alert_rule("steady", {"alert": "Steady", "expr": "vector(1)"}),
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "NotificationChannel",
+            "metadata": {"name": "hooks"},
+            "spec": {"type": "webhook", "webhook": {"url": "http://127.0.0.1:9/hook"}, "route": {}},
+        },
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "SuppressionPolicy",
+            "metadata": {"name": "quiet"},
+            "spec": {
+                "matchers": [{"name": "service", "value": "api"}],
+                "maintenanceWindows": [
+                    {"name": "always", "recurring": {"times": [{"startTime": "00:00", "endTime": "24:00"}]}}
+                ],
+                "inhibitRules": [
+                    {
+                        "sourceMatchers": [{"name": "severity", "value": "critical"}],
+                        "targetMatchers": [{"name": "severity", "value": "warning"}],
+                    }
+                ],
+            },
+        },
+    )
+    _synced(stack, "steady")
+    custom = client.CustomObjectsApi(api_client)
+    plurals = ("alertrules", "notificationchannels", "suppressionpolicies", "alertmanagerclusters")
+
+    def objects() -> dict[str, dict[str, Any]]:
+        return {
+            f"{plural}/{item['metadata']['name']}": item
+            for plural in plurals
+            for item in custom.list_namespaced_custom_object(GROUP, VERSION, stack.namespace, plural)["items"]
+        }
+
+    def ready(obj: dict[str, Any]) -> bool:
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return bool(conditions) and conditions[0]["status"] == "True" and conditions[0]["reason"] != "NotSelected"
+
+    eventually(lambda: len(objects()) == 4 and all(ready(o) for o in objects().values()), 30, what="all four Ready")
+    time.sleep(2)  # let the last status writes settle
+
+    def without_probe_times(status: dict[str, Any]) -> dict[str, Any]:
+        targets = [{k: v for k, v in t.items() if k != "lastCheckTime"} for t in status.get("targets") or []]
+        conditions = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []]
+        return {**status, "targets": targets, "conditions": conditions}
+
+    before = objects()
+    seen: list[tuple[str, dict[str, Any]]] = []
+    stop = threading.Event()
+
+    errors: list[BaseException] = []
+
+    def watch(plural: str) -> None:
+        stream = watch_module.Watch()
+        listed = custom.list_namespaced_custom_object(GROUP, VERSION, stack.namespace, plural)
+        try:
+            for event in stream.stream(
+                custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                stack.namespace,
+                plural,
+                resource_version=listed["metadata"]["resourceVersion"],
+                timeout_seconds=20,
+            ):
+                seen.append((f"{plural}/{event['object']['metadata']['name']}", event["object"]))
+        except Exception as err:  # a watch that broke before the end would miss a regression
+            if not stop.is_set():
+                errors.append(err)
+
+    watchers = [threading.Thread(target=watch, args=(p,), daemon=True) for p in plurals]
+    for thread in watchers:
+        thread.start()
+    stack.restart_operator()
+    eventually(
+        lambda: metric_value(stack.operator_metrics_port, "alertagent_reconcile_total", {"result": "ok"}) >= 3,
+        what="reconciles after the restart",
+    )
+    time.sleep(3)  # several health intervals (1 s here), each followed by a status step
+    after = objects()
+    for thread in watchers:
+        thread.join(timeout=30)  # each watch ends by itself (timeout_seconds)
+    stop.set()
+    assert errors == []
+    for key in ("alertrules/steady", "notificationchannels/hooks", "suppressionpolicies/quiet"):
+        assert after[key]["metadata"]["resourceVersion"] == before[key]["metadata"]["resourceVersion"], key
+    assert [k for k, _ in seen if not k.startswith("alertmanagerclusters/")] == []
+    expected = without_probe_times(before["alertmanagerclusters/main"]["status"])
+    for key, obj in seen:
+        assert without_probe_times(obj.get("status") or {}) == expected, f"{key} regressed: {obj.get('status')}"

@@ -16,6 +16,7 @@ class AlertmanagerStatus:
 
 
 async def status(client: httpx.AsyncClient, url: str) -> AlertmanagerStatus:
+    """Version and peer count from `/api/v2/status`; raises httpx.HTTPError."""
     response = await client.get(f"{url}/api/v2/status")
     response.raise_for_status()
     body = response.json()
@@ -35,7 +36,7 @@ def config_hash_metric(text: str) -> float:
 
 
 def loaded_config_hash(client: httpx.Client, url: str) -> float | None:
-    """`alertmanager_config_hash` from /metrics, when the last reload succeeded."""
+    """`alertmanager_config_hash` from /metrics, or None when the last reload failed; raises httpx.HTTPError."""
     values: dict[str, float] = {}
     for line in client.get(f"{url}/metrics").text.splitlines():
         name, _, value = line.partition(" ")
@@ -47,6 +48,7 @@ def loaded_config_hash(client: httpx.Client, url: str) -> float | None:
 
 
 def list_silences(client: httpx.Client, url: str) -> list[dict[str, Any]]:
+    """Every silence (API v2 shape, expired ones included); raises httpx.HTTPError."""
     response = client.get(f"{url}/api/v2/silences")
     response.raise_for_status()
     silences: list[dict[str, Any]] = response.json()
@@ -54,13 +56,15 @@ def list_silences(client: httpx.Client, url: str) -> list[dict[str, Any]]:
 
 
 def post_silence(client: httpx.Client, url: str, body: dict[str, Any]) -> str:
-    """Create or update (with `id`) a silence; returns its id (a new one when Alertmanager replaced it)."""
+    """Create or update (with `id`) a silence; returns its id (a new one when Alertmanager replaced it).
+    Raises httpx.HTTPError."""
     response = client.post(f"{url}/api/v2/silences", json=body)
     response.raise_for_status()
     return str(response.json()["silenceID"])
 
 
 def expire_silence(client: httpx.Client, url: str, silence_id: str) -> None:
+    """Expire a silence; one Alertmanager no longer has (404) is fine. Raises httpx.HTTPError."""
     response = client.delete(f"{url}/api/v2/silence/{silence_id}")
     if response.status_code != 404:
         response.raise_for_status()

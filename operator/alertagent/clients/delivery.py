@@ -43,12 +43,15 @@ def describe_difference(expected: set[LoadedGroup], loaded: set[LoadedGroup]) ->
     return "; ".join(parts)
 
 
-def reload_and_verify(http: httpx.Client, url: str, name: str, files: Mapping[str, str], timeout: float) -> None:
-    """POST /-/reload, then poll the rules API until exactly these files' groups are loaded
-    (vmalert reloads asynchronously). Raises ReloadError, httpx.HTTPError or TimeoutError."""
+def reload_and_verify(
+    http: httpx.Client, url: str, name: str, files: Mapping[str, str], timeout_seconds: float
+) -> None:
+    """POST /-/reload, then poll the rules API (every 0.2 s, for at most `timeout_seconds`) until exactly
+    these files' groups are loaded (vmalert reloads asynchronously). Raises ReloadError,
+    httpx.HTTPError or TimeoutError."""
     reload(http, url)
     expected = expected_groups(files)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout_seconds
     while True:
         ours = {g for g in loaded_groups(http, url) if g.file in files}
         if ours == expected:
@@ -65,15 +68,15 @@ def deliver(
     target_url: str,
     target_name: str,
     shards: Iterable[ShardState],
-    verify_timeout: float,
+    verify_timeout_seconds: float,
 ) -> None:
-    """Reload and verify, count it, and report on every shard not yet reported loaded. Raises on
-    failure after reporting it."""
+    """Reload and verify, count it, and report on every shard not yet reported loaded. Raises
+    ReloadError, httpx.HTTPError or TimeoutError after reporting the failure on the shards."""
     shards = list(shards)
     files = {name: text for shard in shards for name, text in shard.data.items()}
     pending = [s for s in shards if s.loaded_hash != s.content_hash]
     try:
-        reload_and_verify(http, target_url, target_name, files, verify_timeout)
+        reload_and_verify(http, target_url, target_name, files, verify_timeout_seconds)
     except (ReloadError, httpx.HTTPError, TimeoutError) as err:
         CONFIG_RELOAD_TOTAL.labels(target_name, "error").inc()
         report(core, namespace, pending, error=str(err)[:1000])

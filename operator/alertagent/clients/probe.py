@@ -44,9 +44,10 @@ async def _probe_alertmanager(client: httpx.AsyncClient, url: str) -> TargetHeal
     return health
 
 
-async def probe_cluster(cluster: AlertmanagerCluster, timeout: float = 5.0) -> list[TargetHealth]:
-    """Probe Alertmanager and every rule evaluator concurrently."""
-    async with httpx.AsyncClient(timeout=timeout) as client:
+async def probe_cluster(cluster: AlertmanagerCluster, timeout_seconds: float = 5.0) -> list[TargetHealth]:
+    """Probe Alertmanager and every rule evaluator concurrently, each request at most `timeout_seconds`.
+    Never raises: an unreachable target is a TargetHealth with `reachable` False and the reason."""
+    async with httpx.AsyncClient(timeout=timeout_seconds) as client:
         probes = [_probe_alertmanager(client, cluster.spec.alertmanager.url.rstrip("/"))]
         probes += [
             _probe_evaluator(client, ev.name, ev.type, ev.url.rstrip("/")) for ev in cluster.spec.rule_evaluators or []

@@ -16,7 +16,8 @@ class ReloadError(RuntimeError):
 
 
 def reload(client: httpx.Client, url: str) -> None:
-    """POST /-/reload; Prometheus answers only after the reload (an error when the rules are bad)."""
+    """POST /-/reload; Prometheus answers only after the reload (an error when the rules are bad).
+    Raises ReloadError with the target's answer."""
     try:
         response = client.post(f"{url}/-/reload")
     except httpx.HTTPError as err:
@@ -26,6 +27,8 @@ def reload(client: httpx.Client, url: str) -> None:
 
 
 def loaded_groups(client: httpx.Client, url: str) -> set[LoadedGroup]:
+    """The rule groups the target reports loaded (`/api/v1/rules`, Prometheus and vmalert alike), by
+    file base name; raises httpx.HTTPError."""
     response = client.get(f"{url}/api/v1/rules")
     response.raise_for_status()
     groups = response.json()["data"]["groups"] or []  # vmalert says null for none

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..common.identity import namespace_of
 from ..common.labels import LABEL_PREFIX
 from .addresses import Address, ServiceRef, parse_addresses
 
@@ -132,7 +133,7 @@ class WorkloadFacts:
 def _meta(obj: Mapping[str, Any]) -> tuple[str, str, dict[str, str], dict[str, str]]:
     meta = obj.get("metadata") or {}
     return (
-        meta.get("namespace") or "default",
+        namespace_of(meta),
         meta.get("name") or "",
         dict(meta.get("labels") or {}),
         dict(meta.get("annotations") or {}),

@@ -11,6 +11,7 @@ import yaml
 from ..api.alertmanagercluster import AlertmanagerCluster, RuleEvaluator
 from ..api.alertrule import AlertRule
 from ..common.hashing import content_hash
+from ..common.identity import namespace_of
 from ..common.yamlout import dump_yaml
 from .selection import includes
 
@@ -31,7 +32,7 @@ def config_map_prefix(cluster: AlertmanagerCluster, evaluator: RuleEvaluator) ->
 
 def selects_rule(cluster: AlertmanagerCluster, rule: AlertRule, namespace_labels: Mapping[str, str] | None) -> bool:
     """Whether `cluster` includes `rule` (its selectors, then the rule's own targeting)."""
-    namespace = rule.metadata.namespace or "default"
+    namespace = namespace_of(rule.metadata)
     return rule.spec.enabled and includes(
         cluster,
         cluster.spec.selectors.alert_rules,
@@ -124,9 +125,9 @@ def selected_rule_files(
     `render` lets a caller supply files it rendered already."""
     namespace_labels = namespace_labels or {}
     return {
-        rule_file_name(r.metadata.namespace or "default", r.metadata.name or ""): render(r)
+        rule_file_name(namespace_of(r.metadata), r.metadata.name or ""): render(r)
         for r in rules
-        if selects_rule(cluster, r, namespace_labels.get(r.metadata.namespace or "default"))
+        if selects_rule(cluster, r, namespace_labels.get(namespace_of(r.metadata)))
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from ..api.alertmanagercluster import AlertmanagerCluster, ResourceSelector
 from ..api.common import LabelSelector
+from ..common.identity import ObjectRef
 
 
 def matches(selector: LabelSelector | None, labels: Mapping[str, str] | None) -> bool:
@@ -48,10 +49,6 @@ def resource_selected(
     return matches(selector.label_selector, labels)
 
 
-def cluster_key(namespace: str, name: str) -> str:
-    return f"{namespace}/{name}"
-
-
 def targeted(
     cluster: AlertmanagerCluster,
     object_namespace: str,
@@ -60,8 +57,8 @@ def targeted(
 ) -> bool:
     """Whether an object's own targeting (names or label selector) includes this cluster."""
     if targets is not None:
-        own = cluster_key(cluster.metadata.namespace or "default", cluster.metadata.name or "")
-        return any((t if "/" in t else cluster_key(object_namespace, t)) == own for t in targets)
+        own = ObjectRef.of(cluster).key
+        return any((t if "/" in t else f"{object_namespace}/{t}") == own for t in targets)
     if cluster_selector is not None:
         return matches(cluster_selector, cluster.metadata.labels)
     return True
