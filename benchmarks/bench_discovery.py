@@ -23,7 +23,8 @@ from typing import Any
 
 from alertagent.discovery.export import to_json
 from alertagent.discovery.facts import names_an_address
-from alertagent.discovery.graph import Graph, ServiceGraph, extract
+from alertagent.discovery.graph import ServiceGraph, extract
+from alertagent.discovery.snapshot import Graph
 
 Obj = dict[str, Any]
 

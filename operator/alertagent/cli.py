@@ -85,7 +85,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _graph(args: argparse.Namespace) -> int:
     from .discovery.export import render  # noqa: PLC0415
-    from .discovery.graph import Graph, ServiceGraph  # noqa: PLC0415
+    from .discovery.graph import ServiceGraph  # noqa: PLC0415
+    from .discovery.snapshot import Graph  # noqa: PLC0415
 
     if args.live:
         from .clients.graph import read_live_graph  # noqa: PLC0415 - needs the Kubernetes client

@@ -7,16 +7,18 @@ import logging
 
 import kopf
 
+from .clients.kube import Kube
 from .handlers import build_registry
 from .reconcile.state import OperatorState
 from .settings import Settings
 
 
-async def operate(settings: Settings, stop_flag: asyncio.Event | None = None) -> None:
+async def operate(settings: Settings, stop_flag: asyncio.Event | None = None, kube: Kube | None = None) -> None:
     """Run the operator on the current event loop until `stop_flag` is set (or the task is
     cancelled): the registry and the state are built for these settings alone, so two operators with
-    different settings can run in one process."""
-    state = OperatorState.create(settings)
+    different settings can run in one process. `kube` is the client to use (default: in-cluster
+    service account, else the kubeconfig); Kopf logs in with its credentials too."""
+    state = OperatorState.create(settings, kube)
     await kopf.operator(
         registry=build_registry(settings),
         memo=kopf.Memo(state=state),

@@ -19,7 +19,8 @@ from alertagent.discovery.facts import (
     service_facts,
     workload_facts,
 )
-from alertagent.discovery.graph import Graph, ServiceGraph, extract, find_cycles
+from alertagent.discovery.graph import ServiceGraph, extract
+from alertagent.discovery.snapshot import Graph, find_cycles
 from alertagent.discovery.store import GRAPH_CONFIGMAP, IncompleteGraphError, assemble, graph_configmaps
 
 EXAMPLES = Path(__file__).parents[2] / "examples"

@@ -46,6 +46,6 @@ def test_each_configuration_gets_its_own_registry_with_its_own_handlers() -> Non
     lean = build_registry(Settings(discovery=False, health_interval_seconds=30))
     assert {"discovery_services", "start_publisher", "alertrules"} <= _ids(full)
     assert not {"discovery_services", "start_publisher", "alertrules"} & _ids(lean)
-    assert {"cluster_reconciler", "alertrule_index", "rule_shard_index", "login_via_client"} <= _ids(lean)
+    assert {"cluster_reconciler", "alertrule_index", "rule_shard_index", "login"} <= _ids(lean)
     assert (_timer_interval(full), _timer_interval(lean)) == (7, 30)
     assert _ids(kopf.get_default_registry()) == default_before  # nothing leaks into Kopf's global registry

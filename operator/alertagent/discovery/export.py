@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from .graph import Graph
+from .snapshot import Graph
 
 FORMATS = ("json", "dot", "mermaid")
 CONTENT_TYPES = {"json": "application/json", "dot": "text/vnd.graphviz", "mermaid": "text/plain"}

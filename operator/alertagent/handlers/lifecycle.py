@@ -16,8 +16,26 @@ from .memo import state_of
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     operator = settings  # Kopf passes its own `settings` to startup handlers
-    # A registry of our own has none of Kopf's default login handlers: log in as the kubernetes client does.
-    kopf.on.login(registry=registry)(kopf.login_via_client)
+
+    @kopf.on.login(registry=registry, id="login")
+    def login(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+        """Kopf connects with the credentials of the operator's own client (one source of truth: in
+        cluster, the service account; else the kubeconfig; embedded, the client it was given)."""
+        config = state_of(memo).kube.api.configuration
+        header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix("authorization")
+        scheme, _space, token = (header or "").rpartition(" ")
+        return kopf.ConnectionInfo(
+            server=config.host,
+            ca_path=config.ssl_ca_cert,
+            insecure=not config.verify_ssl,
+            username=config.username or None,
+            password=config.password or None,
+            scheme=scheme or None,
+            token=token or None,
+            certificate_path=config.cert_file,
+            private_key_path=config.key_file,
+            trust_env=settings.networking.trust_env,
+        )
 
     @kopf.on.startup(registry=registry, id="configure")
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

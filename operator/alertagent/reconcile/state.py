@@ -15,7 +15,8 @@ from ..api.alertmanagercluster import TargetHealth
 from ..api.alertrule import RuleTargetStatus
 from ..clients.kube import Kube
 from ..common.identity import ObjectRef
-from ..discovery.graph import Graph, ServiceGraph
+from ..discovery.graph import ServiceGraph
+from ..discovery.snapshot import Graph
 from ..plans.alertmanager import AlertmanagerPlan
 from ..plans.status import Memberships
 from ..settings import Settings

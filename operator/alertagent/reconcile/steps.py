@@ -25,7 +25,7 @@ from ..clients.alertmanager import expire_silence, list_silences, post_silence
 from ..clients.tools import amtool_check
 from ..common.identity import ObjectRef
 from ..common.labels import rule_shard_labels
-from ..discovery.graph import Graph
+from ..discovery.snapshot import Graph
 from ..metrics import RULE_DISTRIBUTION_TOTAL
 from ..plans.alertmanager import IndexedObject, plan_alertmanager_config, secret_name, select
 from ..plans.rules import IndexedRule, plan_rules

@@ -28,7 +28,7 @@ from ..api.notificationchannel import ChannelRoute, NotificationChannel
 from ..api.suppressionpolicy import InhibitRule, SuppressionPolicy
 from ..common.identity import ObjectRef
 from ..common.yamlout import dump_yaml
-from ..discovery.graph import Graph
+from ..discovery.snapshot import Graph
 from .dependencies import dependency_inhibit_rules
 from .matchers import matcher_text
 from .receivers import MissingSecretError, SecretResolver, Secrets, clean, parse_version, receiver

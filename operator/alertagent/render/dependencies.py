@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.suppressionpolicy import DependencySuppression
-from ..discovery.graph import Graph
+from ..discovery.snapshot import Graph
 from .matchers import matcher_text
 
 
