@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import kopf
 
@@ -18,6 +19,9 @@ async def operate(settings: Settings, stop_flag: asyncio.Event | None = None, ku
     cancelled): the registry and the state are built for these settings alone, so two operators with
     different settings can run in one process. `kube` is the client to use (default: in-cluster
     service account, else the kubeconfig); Kopf logs in with its credentials too."""
+    # Blocking calls (Kubernetes client, amtool, status writes) run in threads: size the pool for
+    # API-bound work, as Kopf's own executor for sync handlers is.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(settings.worker_threads))
     state = OperatorState.create(settings, kube)
     await kopf.operator(
         registry=build_registry(settings),

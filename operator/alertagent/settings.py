@@ -37,6 +37,10 @@ class Settings:
     probe_timeout_seconds: float = 5.0  # one health probe request
     target_timeout_seconds: float = 10.0  # one request to Alertmanager's API (silences, test-send)
     verify_timeout_seconds: float = 10.0  # operator-driven reload: how long to wait for the rules to load
+    worker_threads: int = 32  # threads for blocking calls (they wait on the API server, not the CPU)
+    kube_timeout_seconds: float = 30.0  # one Kubernetes API request of the reconcile steps
+    priming_max_seconds: float = 120.0  # after a start, member statuses wait at most this long for every
+    # cluster's first reconcile (a cluster that cannot reconcile must not hold every status back)
     log_format: str = "json"
     operator_namespace: str = "default"  # where the service graph is published
     discovery: bool = True  # build the service graph (needs read access to workloads)

@@ -70,15 +70,35 @@ def test_cluster_status_gathers_step_errors_the_tools_verdict_and_the_sidecar_re
     assert patch.status["counts"]["rules"] == 3
 
 
-def test_statuses_wait_until_every_cluster_has_reconciled_once() -> None:
-    state = OperatorState(settings=Settings(), kube=None, queue=None)  # type: ignore[arg-type]
-    assert state.primed([])  # no cluster: nothing to wait for
+def test_statuses_wait_until_every_cluster_has_reconciled_once_or_the_limit() -> None:
+    state = OperatorState(settings=Settings(priming_max_seconds=60), kube=None, queue=None)  # type: ignore[arg-type]
     assert not state.primed(["monitoring/main"])
-    state.clusters["monitoring/main"] = ClusterRecord(rule_counts={"prometheus": 1})
-    assert not state.primed(["monitoring/main"])  # the Alertmanager step has not run yet
-    state.clusters["monitoring/main"].config = AlertmanagerPlan(None, None, False, {}, {}, {}, ())
-    assert state.primed(["monitoring/main"])
+    state.clusters["monitoring/main"] = ClusterRecord(reconciled=True)  # its steps ran, failed or not
     assert not state.primed(["monitoring/main", "monitoring/new"])
+    assert state.primed(["monitoring/main"])
+    assert state.primed(["monitoring/main", "monitoring/new"])  # once primed, a new cluster holds nothing back
+    waiting = OperatorState(settings=Settings(priming_max_seconds=60), kube=None, queue=None)  # type: ignore[arg-type]
+    waiting.started -= 61  # a cluster that never reconciles does not hold statuses back for ever
+    assert waiting.primed(["monitoring/stuck"])
+    assert OperatorState(settings=Settings(), kube=None, queue=None).primed([])  # type: ignore[arg-type]
+
+
+def test_a_cluster_whose_steps_failed_keeps_its_counts_and_says_why() -> None:
+    body = {
+        "kind": "AlertmanagerCluster",
+        "metadata": {"name": "main", "namespace": "monitoring", "generation": 1},
+        "status": {
+            "targets": [{"name": "prometheus", "type": "prometheus", "rules": 7}],
+            "counts": {"rules": 7, "receivers": 3, "routes": 5, "inhibitRules": 1},
+            "configHash": "abc",
+        },
+    }
+    health = [TargetHealth(name="prometheus", type="prometheus", reachable=True)]
+    patch = plan_cluster_status(body, health, None, {"rules": "ApiException: (403)"}, None)
+    assert patch is not None
+    assert patch.status["counts"] == {"rules": 7, "receivers": 3, "routes": 5, "inhibitRules": 1}
+    assert (patch.status["configHash"], patch.status["lastError"]) == ("abc", "rules: ApiException: (403)")
+    assert patch.status["conditions"][0]["reason"] == "RenderFailed"
 
 
 def test_one_identity_one_namespace_default_one_owner_reference() -> None:

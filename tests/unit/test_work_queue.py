@@ -98,6 +98,7 @@ def test_backoff_jitter_stays_within_its_bounds() -> None:
     assert backoff.delay(1, rng=lambda: 0.0) == pytest.approx(1.6)
     assert backoff.delay(1, rng=lambda: 1.0) == pytest.approx(2.4)
     assert backoff.delay(10, rng=lambda: 0.5) == pytest.approx(60.0)
+    assert backoff.delay(100_000, rng=lambda: 0.5) == pytest.approx(60.0)  # a day of failures never overflows
 
 
 def test_get_waits_for_due_steps_and_unknown_keys_are_ignored() -> None:

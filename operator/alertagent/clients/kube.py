@@ -29,8 +29,9 @@ def load_api_client() -> client.ApiClient:
 class Kube:
     """The operator's Kubernetes client: one `ApiClient` (connection pool), created at start."""
 
-    def __init__(self, api: client.ApiClient | None = None) -> None:
+    def __init__(self, api: client.ApiClient | None = None, request_timeout_seconds: float = 30.0) -> None:
         self.api = api or load_api_client()
+        self.timeout = request_timeout_seconds  # every call below: a hung API server never hangs a step
         self.core = client.CoreV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
         self.apps = client.AppsV1Api(self.api)
@@ -43,7 +44,9 @@ class Kube:
     def list_config_maps(self, namespace: str, labels: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         """ConfigMaps with all these labels, by name."""
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        items = self.core.list_namespaced_config_map(namespace, label_selector=selector).items
+        items = self.core.list_namespaced_config_map(
+            namespace, label_selector=selector, _request_timeout=self.timeout
+        ).items
         return {cm.metadata.name: self.plain(cm) for cm in items}
 
     def put_config_map(self, namespace: str, body: dict[str, Any], exists: bool) -> None:
@@ -51,17 +54,17 @@ class Kube:
         stay). A create that finds the ConfigMap there (409) patches instead."""
         if not exists:
             try:
-                self.core.create_namespaced_config_map(namespace, body)
+                self.core.create_namespaced_config_map(namespace, body, _request_timeout=self.timeout)
                 return
             except ApiException as err:
                 if err.status != 409:
                     raise
-        self.core.patch_namespaced_config_map(body["metadata"]["name"], namespace, body)
+        self.core.patch_namespaced_config_map(body["metadata"]["name"], namespace, body, _request_timeout=self.timeout)
 
     def delete_config_map(self, namespace: str, name: str) -> None:
         """Delete a ConfigMap; one already gone (404) is fine."""
         try:
-            self.core.delete_namespaced_config_map(name, namespace)
+            self.core.delete_namespaced_config_map(name, namespace, _request_timeout=self.timeout)
         except ApiException as err:
             if err.status != 404:
                 raise
@@ -79,7 +82,7 @@ class Kube:
         """Merge-patch the status subresource of one of our objects; one deleted meanwhile is skipped."""
         try:
             self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, {"status": status}
+                GROUP, VERSION, namespace, plural, name, {"status": status}, _request_timeout=self.timeout
             )
         except ApiException as err:
             if err.status != 404:
@@ -88,7 +91,9 @@ class Kube:
     def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         """One of our objects, or None when it does not exist."""
         try:
-            body: dict[str, Any] = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+            body: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, _request_timeout=self.timeout
+            )
             return body
         except ApiException as err:
             if err.status == 404:
@@ -98,7 +103,7 @@ class Kube:
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret as a plain dict (data still base64), or None when it does not exist."""
         try:
-            secret = self.core.read_namespaced_secret(name, namespace)
+            secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=self.timeout)
         except ApiException as err:
             if err.status == 404:
                 return None
@@ -108,6 +113,6 @@ class Kube:
     def put_secret(self, namespace: str, body: dict[str, Any], exists: bool) -> None:
         """Create a Secret, or patch the one there."""
         if exists:
-            self.core.patch_namespaced_secret(body["metadata"]["name"], namespace, body)
+            self.core.patch_namespaced_secret(body["metadata"]["name"], namespace, body, _request_timeout=self.timeout)
         else:
-            self.core.create_namespaced_secret(namespace, body)
+            self.core.create_namespaced_secret(namespace, body, _request_timeout=self.timeout)

@@ -46,6 +46,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             return
         entry = next(iter(alertrule_index.get(ref, [])), None)
         primed = state.primed(list(alertmanagercluster_index))
+        if not primed:
+            state.hold(ref)
         reports = list(rule_shard_index.get(entry.file_name, [])) if entry else []
 
         def sync() -> None:

@@ -19,8 +19,9 @@ from ..metrics import CLUSTER_HEALTH
 from ..plans.alertmanager import IndexedObject
 from ..plans.rules import IndexedRule
 from ..reconcile import operator_mode
-from ..reconcile.cluster import reconcile_cluster
+from ..reconcile.cluster import forget_cluster, reconcile_cluster
 from ..reconcile.queue import WorkQueue
+from ..reconcile.status import write_cluster_status
 from ..reconcile.steps import ClusterInputs
 from ..settings import Settings
 from ..status import ShardReport
@@ -51,6 +52,9 @@ async def _next_steps(queue: WorkQueue, key: str, stopped: kopf.DaemonStopped) -
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.index(GROUP, VERSION, "alertmanagerclusters", registry=registry, id="alertmanagercluster_index")
     def alertmanagercluster_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[str, int]:
+        """The clusters that will reconcile (one being deleted will not: nothing waits for it)."""
+        if body.metadata.get("deletionTimestamp"):
+            return {}
         return {ObjectRef("AlertmanagerCluster", namespace, name).key: body.metadata.get("generation", 0)}
 
     @kopf.index("", "v1", "namespaces", registry=registry, id="namespace_labels")
@@ -93,6 +97,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         state.cluster(key).health = health
         for target in health:
             CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)
+        await asyncio.to_thread(write_cluster_status, state, key, dict(body))  # now, even while a retry waits
         state.queue.add_periodic(key)
 
     @kopf.daemon(
@@ -130,9 +135,17 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
                     namespace_labels={ns: next(iter(v)) for ns, v in namespace_labels.items()},
                     graph=state.discovery.published,
                 )
-                reports = {f: list(r) for f, r in rule_shard_index.items()}
-                results = await reconcile_cluster(state, inputs, steps, reports, list(alertmanagercluster_index))
+                results = await reconcile_cluster(
+                    state,
+                    inputs,
+                    steps,
+                    lambda: {f: list(r) for f, r in rule_shard_index.items()},
+                    list(alertmanagercluster_index),
+                )
                 state.queue.done(key, results)
         finally:
             state.queue.forget(key)
             operator_mode.stop(state, key)
+        if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
+            rules = {e.ref: e for e in _entries(alertrule_index)}
+            await forget_cluster(state, key, rules, {f: list(r) for f, r in rule_shard_index.items()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -50,7 +51,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 60
-        settings.execution.max_workers = 32  # sync handlers wait on the API server, not the CPU
+        settings.execution.max_workers = operator.worker_threads  # sync handlers wait on the API server
         if operator.webhook_port:
             settings.admission.server = kopf.WebhookServer(
                 addr="0.0.0.0",
@@ -65,15 +66,19 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.on.startup(registry=registry, id="serve_http")
     async def serve_http(memo: kopf.Memo, **_: Any) -> None:
         state = state_of(memo)
-        start_http_server(operator.metrics_port)
+        metrics_server, _thread = start_http_server(operator.metrics_port)
+        state.background.append(metrics_server)
         state.background.append(await httpapi.serve(operator.http_port, state.discovery, operator.discovery))
 
     @kopf.on.cleanup(registry=registry, id="stop_background")
     async def stop_background(memo: kopf.Memo, **_: Any) -> None:
         state = state_of(memo)
         for item in state.background:
-            if hasattr(item, "cleanup"):
-                await item.cleanup()
-            else:
+            if isinstance(item, asyncio.Task):
                 item.cancel()
+            elif hasattr(item, "cleanup"):  # the HTTP API's runner
+                await item.cleanup()
+            else:  # the metrics server (a thread serving forever)
+                await asyncio.to_thread(item.shutdown)
+                item.server_close()
         state.background.clear()

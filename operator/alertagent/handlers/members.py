@@ -61,8 +61,11 @@ def _on_change(index_id: str) -> Any:
         ref = ObjectRef.of(dict(body))
         if state.change_seen(ref, type, dict(body.metadata)):
             state.queue.add_all()
-        if type == "DELETED" or not state.primed(list(alertmanagercluster_index)):
-            return  # before every cluster reconciled once, memberships are not known yet
+        if type == "DELETED":
+            return
+        if not state.primed(list(alertmanagercluster_index)):
+            state.hold(ref)  # memberships are not known yet: the first reconcile writes it
+            return
         entry = next(iter(kwargs[index_id].get(ref, [])), None)
         await asyncio.to_thread(write_member_status, state, dict(body), entry)
 

@@ -71,8 +71,12 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         files = set() if type == "DELETED" else set(body.get("data") or {})
         touched = state.shard_files.get(shard, set()) | files
         state.shard_files[shard] = files
-        if not state.primed(list(alertmanagercluster_index)):
-            return
         rules = {e.ref: e for es in alertrule_index.values() for e in es if e.file_name in touched}
+        if not state.primed(list(alertmanagercluster_index)):
+            state.held |= set(rules)
+            return
         reports = {f: list(rule_shard_index.get(f, [])) for f in touched}
-        await asyncio.to_thread(refresh_objects, state, set(rules), rules, lambda f: reports.get(f, []))
+        _written, failed = await asyncio.to_thread(
+            refresh_objects, state, set(rules), rules, lambda f: reports.get(f, [])
+        )
+        state.held |= failed  # written by the next reconcile

@@ -81,9 +81,10 @@ class Memberships:
 
     def forget_cluster(self, cluster: str) -> set[ObjectRef]:
         """The cluster is gone: drop what it rendered; return the objects that changed."""
+        changed = self.record_silences(cluster, {})
         with self._lock:
             self.silences.pop(cluster, None)
-        return self.record(cluster, {}, {})
+        return changed | self.record(cluster, {}, {})
 
     def record_silences(self, cluster: str, ids: Mapping[str, str]) -> set[ObjectRef]:
         """Remember the silence ids of a cluster; return the policies whose silences changed."""
@@ -180,24 +181,30 @@ def member_kind(ref: ObjectRef) -> type[NotificationChannel] | type[SuppressionP
 def plan_cluster_status(
     body: Mapping[str, Any],
     health: list[TargetHealth],
-    rule_counts: Mapping[str, int],
+    rule_counts: Mapping[str, int] | None,
     step_errors: Mapping[str, str],
     config: AlertmanagerPlan | None,
 ) -> StatusPatch | None:
     """The patch for an AlertmanagerCluster from its last probe and reconcile, None when unchanged.
-    `step_errors` are the reconcile steps that failed (step → message)."""
+    `step_errors` are the reconcile steps that failed (step → message). A step that has not succeeded
+    since start (`rule_counts` or `config` None) keeps what the status says of it."""
+    old = body.get("status") or {}
     errors = [f"{step}: {message}" for step, message in sorted(step_errors.items())]
     if config is not None and config.error:
         errors.append(config.error)
     if config is not None and config.loaded.sync_error:
         errors.append(f"alertmanager sidecar: {config.loaded.sync_error}")
-    new = cluster_status(
-        body,
-        health,
-        rule_counts,
-        "; ".join(errors) or None,
-        config.counts if config else None,
-        config.config_hash if config else None,
-        (config.loaded.hash, config.loaded.time) if config else (None, None),
-    )
+    if rule_counts is None:
+        rule_counts = {
+            t["name"]: t.get("rules") or 0 for t in old.get("targets") or [] if t.get("type") != "alertmanager"
+        }
+    if config is not None:
+        counts, config_hash, loaded = config.counts, config.config_hash, (config.loaded.hash, config.loaded.time)
+    else:
+        previous = old.get("counts") or {}
+        counts = {"receivers": previous.get("receivers", 0), "routes": previous.get("routes", 0)}
+        counts["inhibitRules"] = previous.get("inhibitRules", 0)
+        manager: Mapping[str, Any] = next((t for t in old.get("targets") or [] if t.get("type") == "alertmanager"), {})
+        config_hash, loaded = old.get("configHash"), (manager.get("configHash"), old.get("lastReloadTime"))
+    new = cluster_status(body, health, rule_counts, "; ".join(errors) or None, counts, config_hash, loaded)
     return StatusPatch(ObjectRef.of(body, "AlertmanagerCluster"), new) if differs(body, new) else None

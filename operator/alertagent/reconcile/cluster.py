@@ -5,18 +5,19 @@ steps' results for the work queue, which retries the failed ones (see `queue`)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 
 from ..common.identity import ObjectRef
-from ..metrics import RECONCILE_DURATION, RECONCILE_TOTAL
+from ..metrics import CLUSTER_HEALTH, RECONCILE_DURATION, RECONCILE_TOTAL
 from ..plans.rules import IndexedRule
 from ..status import ShardReport
 from . import operator_mode
 from .queue import StepResult
 from .state import OperatorState
-from .status import status_step
+from .status import refresh_objects, status_step
 from .steps import ClusterInputs, Outcome, alertmanager_step, rules_step, silences_step
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,12 @@ async def reconcile_cluster(
     state: OperatorState,
     inputs: ClusterInputs,
     steps: Iterable[str],
-    reports: Mapping[str, list[ShardReport]],
+    reports: Callable[[], Mapping[str, list[ShardReport]]],
     cluster_keys: list[str],
 ) -> list[StepResult]:
-    """Run the due `steps` of one cluster; `reports` are the shard reports by rule file and
-    `cluster_keys` every cluster there is (both copied from the indexes on the event loop)."""
+    """Run the due `steps` of one cluster. `reports` copies the shard reports by rule file from the
+    index (called on the event loop, after the steps: their own writes are in it); `cluster_keys` are
+    every cluster there is."""
     started = time.monotonic()
     record = state.cluster(inputs.key)
     results = []
@@ -54,26 +56,59 @@ async def reconcile_cluster(
         outcome = await _run(step, state, inputs)
         record.refresh |= outcome.refresh
         results.append(outcome.result)
-        if outcome.result.retry and outcome.result.error:
-            record.errors[step] = outcome.result.error
-        else:
-            record.errors.pop(step, None)
+        _note(record.errors, outcome.result)
         if step == "rules" and outcome.result.ok:
             operator_mode.start(state, inputs.key, record.operator_mode)
+    record.reconciled = True  # every step has run once: failed or not, its outcome is in the record
     rules: dict[ObjectRef, IndexedRule] = {r.ref: r for r in inputs.rules}
-    if not state.primed_once and state.primed(cluster_keys):
-        # Statuses held back while clusters were reconciling for the first time are written now.
-        state.primed_once = True
-        record.refresh |= set(rules) | {e.ref for e in (*inputs.channels, *inputs.policies)}
+    announce = False
+    if state.primed(cluster_keys) and (state.held or not state.flushed):
+        # Statuses held back while clusters were reconciling for the first time are written now (all
+        # of them, once), with the Warning Events their events would have posted.
+        if not state.flushed:
+            record.refresh |= set(rules) | {e.ref for e in (*inputs.channels, *inputs.policies)}
+            state.flushed = True
+        record.refresh |= state.held
+        state.held.clear()
+        announce = True
+    by_file = reports()
     try:
         status = await asyncio.to_thread(
-            status_step, state, inputs.key, inputs.body, rules, lambda f: reports.get(f, []), state.primed_once
+            status_step, state, inputs.key, inputs.body, rules, lambda f: by_file.get(f, []), announce
         )
     except Exception as err:
         log.warning("status of %s not written, will retry: %s", inputs.key, err)
         status = StepResult("status", error=f"{err.__class__.__name__}: {err}", retry=True)
+    _note(record.errors, status)
     results.append(status)
     failed = any(r.retry and not r.ok for r in results)
     RECONCILE_TOTAL.labels("AlertmanagerCluster", "error" if failed else "ok").inc()
     RECONCILE_DURATION.labels("AlertmanagerCluster").observe(time.monotonic() - started)
     return results
+
+
+def _note(errors: dict[str, str], result: StepResult) -> None:
+    """Keep the error of a step that failed and will be retried (it goes to the cluster's status)."""
+    if result.retry and result.error:
+        errors[result.step] = result.error
+    else:
+        errors.pop(result.step, None)
+
+
+async def forget_cluster(
+    state: OperatorState,
+    key: str,
+    rules: Mapping[ObjectRef, IndexedRule],
+    reports: Mapping[str, list[ShardReport]],
+) -> None:
+    """A deleted cluster: drop what it rendered and its health metrics, and rewrite the status of the
+    objects that named it (channels and policies list their clusters; rules their targets)."""
+    record = state.clusters.pop(key, None)
+    for target in (record.health or []) if record else []:
+        with contextlib.suppress(KeyError):
+            CLUSTER_HEALTH.remove(key, target.name)
+    changed: set[ObjectRef] = state.memberships.forget_cluster(key)
+    files = state.rejections.forget_cluster(key)
+    changed |= {ref for ref, rule in rules.items() if rule.file_name in files}
+    _, failed = await asyncio.to_thread(refresh_objects, state, changed, rules, lambda f: reports.get(f, []))
+    state.held |= failed

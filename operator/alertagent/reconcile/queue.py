@@ -57,7 +57,7 @@ class Backoff:
 
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """The wait before retry number `attempt` (1-based)."""
-        plain = min(self.max_seconds, self.base_seconds * 2.0 ** max(0, attempt - 1))
+        plain = min(self.max_seconds, self.base_seconds * 2.0 ** min(max(0, attempt - 1), 60))
         return plain * (1 + self.jitter * (2 * rng() - 1))
 
 

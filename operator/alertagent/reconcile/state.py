@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +35,7 @@ class ClusterRecord:
     errors: dict[str, str] = field(default_factory=dict)  # step → why it failed last time
     operator_mode: tuple[tuple[str, str], ...] = ()  # (evaluator, url) the operator reloads itself
     refresh: set[ObjectRef] = field(default_factory=set)  # objects whose status the status step rewrites
-
-    @property
-    def reconciled(self) -> bool:
-        """Every step ran once since start: its status can be written without regressing."""
-        return self.rule_counts is not None and self.config is not None
+    reconciled: bool = False  # every step ran once since start (failed or not): its outcome is known
 
 
 @dataclass
@@ -109,24 +106,35 @@ class OperatorState:
     discovery: DiscoveryState = field(default_factory=DiscoveryState)
     background: list[Any] = field(default_factory=list)  # tasks and servers stopped at cleanup
     primed_once: bool = False  # every cluster reconciled once since start (member statuses may be written)
+    held: set[ObjectRef] = field(default_factory=set)  # objects whose status waits for priming
+    flushed: bool = False  # the statuses of every object were rewritten once after priming
+    started: float = field(default_factory=time.monotonic)
 
     @classmethod
     def create(cls, settings: Settings, kube: Kube | None = None) -> OperatorState:
         """The state for one operator run (call it on the event loop that runs the operator)."""
         backoff = Backoff(settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_jitter)
         queue = WorkQueue(settings.debounce_seconds, settings.debounce_max_seconds, backoff)
-        return cls(settings=settings, kube=kube or Kube(), queue=queue)
+        return cls(
+            settings=settings, kube=kube or Kube(request_timeout_seconds=settings.kube_timeout_seconds), queue=queue
+        )
 
     def cluster(self, key: str) -> ClusterRecord:
         return self.clusters.setdefault(key, ClusterRecord())
 
     def primed(self, cluster_keys: list[str]) -> bool:
-        """Every cluster there is has reconciled since start: member statuses are complete, so they can
-        be written without regressing (before that, a membership not yet recomputed would read as
-        "not selected")."""
-        if self.primed_once:
-            return True
-        return all(key in self.clusters and self.clusters[key].reconciled for key in cluster_keys)
+        """Every cluster there is has reconciled once since start (or `priming_max_seconds` passed):
+        member statuses are complete, so they can be written without regressing (before that, a
+        membership not yet recomputed would read as "not selected"). Once true, stays true."""
+        if not self.primed_once:
+            waited = time.monotonic() - self.started > self.settings.priming_max_seconds
+            done = all(key in self.clusters and self.clusters[key].reconciled for key in cluster_keys)
+            self.primed_once = waited or done
+        return self.primed_once
+
+    def hold(self, ref: ObjectRef) -> None:
+        """An object whose status was not written because the operator is not primed yet."""
+        self.held.add(ref)
 
     def change_seen(self, ref: ObjectRef, event_type: str, metadata: dict[str, Any]) -> bool:
         """Whether an event may change what clusters render: a new generation (spec), new labels, or a

@@ -12,7 +12,7 @@ import kopf
 
 from ..common.identity import ObjectRef
 from ..plans.alertmanager import IndexedObject, index_object
-from ..plans.rules import IndexedRule
+from ..plans.rules import IndexedRule, index_alert_rule
 from ..plans.status import (
     PLURALS,
     StatusPatch,
@@ -71,27 +71,37 @@ def write_cluster_status(state: OperatorState, key: str, body: Mapping[str, Any]
     record = state.cluster(key)
     if record.health is None or not record.reconciled:
         return False
-    patch = plan_cluster_status(body, record.health, record.rule_counts or {}, record.errors, record.config)
+    patch = plan_cluster_status(body, record.health, record.rule_counts, record.errors, record.config)
     if patch is not None:
         state.kube.patch_status(PLURALS["AlertmanagerCluster"], patch.ref.namespace, patch.ref.name, patch.status)
     return patch is not None
 
 
 def refresh_objects(
-    state: OperatorState, refs: Iterable[ObjectRef], rules: Mapping[ObjectRef, IndexedRule], reports_of: ReportsOf
-) -> int:
-    """Rewrite the status of these objects from a fresh read; returns the number written."""
-    writes = 0
+    state: OperatorState,
+    refs: Iterable[ObjectRef],
+    rules: Mapping[ObjectRef, IndexedRule],
+    reports_of: ReportsOf,
+    announce: bool = False,
+) -> tuple[int, set[ObjectRef]]:
+    """Rewrite the status of these objects from a fresh read (with `announce`, AlertRules post their
+    Warning Event for validation errors too). One failing object never stops the others. Returns the
+    number written and the objects that failed (to retry)."""
+    writes, failed = 0, set()
     for ref in sorted(refs):
-        body = state.kube.get_object(PLURALS[ref.kind], ref.namespace, ref.name)
-        if body is None:
-            continue
-        if ref.kind == "AlertRule":
-            entry = rules.get(ref)
-            writes += entry is not None and write_rule_status(state, body, entry, reports_of)
-        else:
-            writes += write_member_status(state, body)
-    return writes
+        try:
+            body = state.kube.get_object(PLURALS[ref.kind], ref.namespace, ref.name)
+            if body is None:
+                continue
+            if ref.kind == "AlertRule":
+                entry = rules.get(ref) or index_alert_rule(body)  # one created since the inputs were taken
+                writes += write_rule_status(state, body, entry, reports_of, announce=announce)
+            else:
+                writes += write_member_status(state, body)
+        except Exception as err:
+            log.warning("status of %s not written, will retry: %s", ref, err)
+            failed.add(ref)
+    return writes, failed
 
 
 def status_step(
@@ -100,17 +110,17 @@ def status_step(
     body: Mapping[str, Any],
     rules: Mapping[ObjectRef, IndexedRule],
     reports_of: ReportsOf,
-    primed: bool,
+    announce: bool = False,
 ) -> StepResult:
-    """The cluster's own status, then (once every cluster has reconciled since start) the objects whose
-    status the other steps changed."""
+    """The cluster's own status, then (once the operator is primed) the objects whose status the
+    other steps changed. Objects that could not be written stay pending and fail the step (retried)."""
     record = state.cluster(key)
     writes = int(write_cluster_status(state, key, body))
-    if primed and record.refresh:
+    if state.primed_once and record.refresh:
         pending, record.refresh = record.refresh, set()
-        try:
-            writes += refresh_objects(state, pending, rules, reports_of)
-        except Exception:
-            record.refresh |= pending  # retried with the step
-            raise
+        written, failed = refresh_objects(state, pending, rules, reports_of, announce)
+        writes += written
+        if failed:
+            record.refresh |= failed
+            return StepResult("status", error=f"{len(failed)} status writes failed", retry=True, writes=writes)
     return StepResult("status", writes=writes)
