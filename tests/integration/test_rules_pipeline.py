@@ -250,8 +250,19 @@ def test_operator_restart_writes_nothing_and_reloads_nothing(stack: Stack, api_c
 
 
 def test_deleting_the_cluster_garbage_collects_its_config_maps(stack: Stack, api_client: client.ApiClient) -> None:
-    stack.apply(alert_rule("doomed", {"alert": "Doomed", "expr": "vector(1)"}))
+    channel = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "NotificationChannel",
+        "metadata": {"name": "hooks"},
+        "spec": {"type": "webhook", "webhook": {"url": "http://127.0.0.1:9/hook"}},
+    }
+    stack.apply(alert_rule("doomed", {"alert": "Doomed", "expr": "vector(1)"}), channel)
     _synced(stack, "doomed")
+
+    def channel_status() -> dict[str, Any]:
+        return json.loads(stack.kubectl("get", "nc", "hooks", "-o", "json").stdout).get("status") or {}
+
+    eventually(lambda: channel_status().get("clusters") == [f"{stack.namespace}/main"], what="channel in main")
     core = client.CoreV1Api(api_client)
     selector = "alertagent.io/component=rules"
     assert len(core.list_namespaced_config_map(stack.namespace, label_selector=selector).items) == 2
@@ -261,6 +272,9 @@ def test_deleting_the_cluster_garbage_collects_its_config_maps(stack: Stack, api
         60,
         what="ConfigMaps garbage-collected",
     )
+    # The channel no longer lists the deleted cluster (and says nothing selects it).
+    eventually(lambda: channel_status().get("clusters") == [], 30, what="channel forgets the deleted cluster")
+    assert channel_status()["conditions"][0]["reason"] == "NotSelected"
 
 
 def test_target_down_shows_failure_and_converges_when_it_returns(stack: Stack) -> None:
