@@ -59,22 +59,17 @@ def test_two_operators_with_different_settings_run_in_one_process(
     second_namespace: str,
     api_client: client.ApiClient,
 ) -> None:
-    lean = Settings(
-        namespaces=(namespace,),
-        http_port=free_port(),
-        metrics_port=free_port(),
-        debounce_seconds=0.1,
-        discovery=False,
-        operator_namespace=namespace,
-    )
-    full = Settings(
-        namespaces=(second_namespace,),
-        http_port=free_port(),
-        metrics_port=free_port(),
-        debounce_seconds=0.5,
-        discovery=True,
-        operator_namespace=second_namespace,
-    )
+    def settings(own: str, discovery: bool, debounce: float) -> Settings:
+        return Settings(
+            namespaces=(own,),
+            operator_namespace=own,
+            discovery=discovery,
+            debounce_seconds=debounce,
+            http_port=free_port(),
+            metrics_port=free_port(),
+        )
+
+    lean, full = settings(namespace, False, 0.1), settings(second_namespace, True, 0.5)
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     failures: list[BaseException] = []

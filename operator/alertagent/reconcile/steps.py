@@ -69,7 +69,8 @@ class Outcome:
 
 
 def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
-    """Write the rule shards of every evaluator whose content changed; delete surplus shards."""
+    """Write the rule shards of every evaluator whose content changed; delete surplus shards. Returns
+    the writes made and the AlertRules whose rejections changed; raises ApiException."""
     cluster, meta = inputs.cluster, inputs.meta
     deployed = {
         ev.name: state.kube.list_config_maps(meta["namespace"], rule_shard_labels(meta["name"], ev.name))
@@ -104,7 +105,9 @@ def _secret_resolver(state: OperatorState) -> SecretResolver:
 
 
 def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
-    """Render the cluster's alertmanager.yaml, check it with amtool, write its Secret when it changed."""
+    """Render the cluster's alertmanager.yaml, check it with amtool, write its Secret when it changed.
+    A file amtool refuses is a failed, not retried, result (bad input waits for a change). Returns the
+    channels and policies whose membership changed and every selected policy; raises ApiException."""
     cluster, meta = inputs.cluster, inputs.meta
     selectors = cluster.spec.selectors
     channels = select(
@@ -134,7 +137,8 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
 
 
 def silences_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
-    """Make Alertmanager's silences match the one-off windows of the selected policies."""
+    """Make Alertmanager's silences match the one-off windows of the selected policies. Returns the
+    policies whose silence ids changed; raises httpx.HTTPError (Alertmanager down or refusing)."""
     record = state.cluster(inputs.key)
     if record.config is None:
         return Outcome(StepResult("silences", error="waiting for the first Alertmanager config", retry=True))
