@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser(
         "render",
         help="render AlertRules for the AlertmanagerClusters in manifests (offline, for CI and GitOps checks)",
-        description="Writes OUTDIR/<cluster-namespace>/<cluster>/<evaluator>/<rule-namespace>-<rule>.yaml for every "
+        description="Writes OUTDIR/<cluster-namespace>/<cluster>/<evaluator>/<rule-namespace>_<rule>.yaml for every "
         "valid AlertRule each AlertmanagerCluster selects. Exit 0: all valid; 1: some invalid; 2: usage error.",
     )
     render.add_argument(

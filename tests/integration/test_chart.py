@@ -150,7 +150,7 @@ def test_chart_rbac_runs_the_pipeline_and_denies_secrets(
                 return (json.loads(out).get("status") or {}).get("synced") == "1/1"
 
             eventually(synced, 60, what="synced under the chart's ServiceAccounts")
-            assert rules_in(prometheus, f"{namespace}-rbac.yaml") == {"rbac.rules": ["Rbac"]}
+            assert rules_in(prometheus, f"{namespace}_rbac.yaml") == {"rbac.rules": ["Rbac"]}
             assert "forbidden" not in (tmp_path / f"{operator.name}.log").read_text().lower()
         finally:
             operator.stop()

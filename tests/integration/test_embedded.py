@@ -94,9 +94,9 @@ def test_two_operators_with_different_settings_run_in_one_process(
             items = core.list_namespaced_config_map(ns, label_selector="alertagent.io/component=rules").items
             return {key for cm in items for key in (cm.data or {})}
 
-        eventually(lambda: rule_files(namespace) == {f"{namespace}-lean-rules.yaml"}, 60, what="lean operator's rules")
+        eventually(lambda: rule_files(namespace) == {f"{namespace}_lean-rules.yaml"}, 60, what="lean operator's rules")
         eventually(
-            lambda: rule_files(second_namespace) == {f"{second_namespace}-full-rules.yaml"},
+            lambda: rule_files(second_namespace) == {f"{second_namespace}_full-rules.yaml"},
             60,
             what="full operator's rules",
         )

@@ -75,10 +75,10 @@ def test_operator_reloads_and_verifies_a_target_that_mounts_the_config_maps(
             return status.get("synced") == "1/1"
 
         eventually(synced, 60, what="synced by the operator alone")
-        assert rules_in(prometheus, f"{namespace}-mounted.yaml") == {"mounted.rules": ["M1"]}
+        assert rules_in(prometheus, f"{namespace}_mounted.yaml") == {"mounted.rules": ["M1"]}
 
         kubectl("apply", "-f", "-", input=yaml.safe_dump(alert_rule("mounted", {"alert": "M2", "expr": "vector(2)"})))
-        eventually(lambda: rules_in(prometheus, f"{namespace}-mounted.yaml") == {"mounted.rules": ["M2"]}, 60)
+        eventually(lambda: rules_in(prometheus, f"{namespace}_mounted.yaml") == {"mounted.rules": ["M2"]}, 60)
         eventually(synced, 60)
     finally:
         operator.stop()

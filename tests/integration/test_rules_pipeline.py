@@ -139,7 +139,7 @@ def test_apply_update_delete_reach_prometheus_and_vmalert(stack: Stack) -> None:
         ("vmalert", "Synced"),
     }
     for target in (stack.prometheus, stack.vmalert):
-        assert rules_in(target, f"{ns}-api.yaml") == {"api.rules": ["ApiDown"]}
+        assert rules_in(target, f"{ns}_api.yaml") == {"api.rules": ["ApiDown"]}
     [row] = table(stack.kubectl("get", "alertrules", "api").stdout)
     assert (row["RULES"], row["SYNCED"], row["READY"]) == ("1", "2/2", "True")
     for port in stack.sidecar_ports:
@@ -156,14 +156,14 @@ def test_apply_update_delete_reach_prometheus_and_vmalert(stack: Stack) -> None:
     )
     for target in (stack.prometheus, stack.vmalert):
         eventually(
-            lambda t=target: rules_in(t, f"{ns}-api.yaml") == {"api.rules": ["ApiDown", "job:up:sum"]},
+            lambda t=target: rules_in(t, f"{ns}_api.yaml") == {"api.rules": ["ApiDown", "job:up:sum"]},
             what="update loaded",
         )
     _synced(stack, "api")
 
     stack.kubectl("delete", "alertrule", "api")
     for target in (stack.prometheus, stack.vmalert):
-        eventually(lambda t=target: rules_in(t, f"{ns}-api.yaml") == {}, what="delete propagated")
+        eventually(lambda t=target: rules_in(t, f"{ns}_api.yaml") == {}, what="delete propagated")
 
 
 def test_invalid_rule_is_left_out_alone_and_its_last_good_version_stays(
@@ -193,14 +193,14 @@ def test_invalid_rule_is_left_out_alone_and_its_last_good_version_stays(
 
     # Others keep syncing; the invalid one keeps its last good version loaded.
     stack.apply(alert_rule("good", {"alert": "Good", "expr": "vector(1)"}, {"alert": "Better", "expr": "vector(2)"}))
-    eventually(lambda: rules_in(stack.prometheus, f"{ns}-good.yaml") == {"good.rules": ["Good", "Better"]})
-    assert rules_in(stack.prometheus, f"{ns}-flaky.yaml") == {"flaky.rules": ["Flaky"]}
-    assert rules_in(stack.vmalert, f"{ns}-flaky.yaml") == {"flaky.rules": ["Flaky"]}
+    eventually(lambda: rules_in(stack.prometheus, f"{ns}_good.yaml") == {"good.rules": ["Good", "Better"]})
+    assert rules_in(stack.prometheus, f"{ns}_flaky.yaml") == {"flaky.rules": ["Flaky"]}
+    assert rules_in(stack.vmalert, f"{ns}_flaky.yaml") == {"flaky.rules": ["Flaky"]}
 
     # Fixing it clears the error and syncs.
     stack.apply(alert_rule("flaky", {"alert": "Fixed", "expr": "vector(1)"}))
     assert _synced(stack, "flaky")["validationErrors"] == []
-    eventually(lambda: rules_in(stack.prometheus, f"{ns}-flaky.yaml") == {"flaky.rules": ["Fixed"]})
+    eventually(lambda: rules_in(stack.prometheus, f"{ns}_flaky.yaml") == {"flaky.rules": ["Fixed"]})
 
 
 def test_many_rules_at_once_cause_one_write_per_shard(stack: Stack, api_client: client.ApiClient) -> None:
@@ -296,7 +296,7 @@ def test_target_down_shows_failure_and_converges_when_it_returns(stack: Stack) -
 
     stack.prometheus.start_again("/-/ready")
     _synced(stack, "svc")
-    assert rules_in(stack.prometheus, f"{ns}-svc.yaml") == {"svc.rules": ["V2"]}
+    assert rules_in(stack.prometheus, f"{ns}_svc.yaml") == {"svc.rules": ["V2"]}
 
 
 def test_cluster_status_reports_health_and_rule_counts(stack: Stack) -> None:
@@ -341,7 +341,7 @@ def test_revisions_history_diff_and_rollback_end_to_end(stack: Stack, api_client
     stack.apply(alert_rule("versioned", {"alert": "First", "expr": "vector(1)"}))
     assert _synced(stack, "versioned")["revision"] == 1
     stack.apply(alert_rule("versioned", {"alert": "Second", "expr": "vector(2)"}))
-    eventually(lambda: rules_in(stack.prometheus, f"{ns}-versioned.yaml") == {"versioned.rules": ["Second"]})
+    eventually(lambda: rules_in(stack.prometheus, f"{ns}_versioned.yaml") == {"versioned.rules": ["Second"]})
     assert _synced(stack, "versioned")["revision"] == 2
 
     history = _cli(stack, "rules", "history", "versioned", "-n", ns)
@@ -354,8 +354,8 @@ def test_revisions_history_diff_and_rollback_end_to_end(stack: Stack, api_client
 
     rollback = _cli(stack, "rules", "rollback", "versioned", "-n", ns, "--to", "1")
     assert rollback.returncode == 0, rollback.stderr
-    eventually(lambda: rules_in(stack.prometheus, f"{ns}-versioned.yaml") == {"versioned.rules": ["First"]})
-    eventually(lambda: rules_in(stack.vmalert, f"{ns}-versioned.yaml") == {"versioned.rules": ["First"]})
+    eventually(lambda: rules_in(stack.prometheus, f"{ns}_versioned.yaml") == {"versioned.rules": ["First"]})
+    eventually(lambda: rules_in(stack.vmalert, f"{ns}_versioned.yaml") == {"versioned.rules": ["First"]})
     try:
         eventually(lambda: stack.rule_status("versioned").get("revision") == 3, what="rollback is revision 3")
     except AssertionError:

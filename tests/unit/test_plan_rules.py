@@ -50,7 +50,7 @@ def test_valid_rules_are_written_once_with_hash_labels_and_owner() -> None:
     (write,) = evaluator.config_maps.writes
     meta = write.body["metadata"]
     assert (meta["name"], meta["namespace"], write.exists) == ("main-prometheus-rules-0", "monitoring", False)
-    assert set(write.body["data"]) == {"team-a-api.yaml", "team-a-db.yaml"}
+    assert set(write.body["data"]) == {"team-a_api.yaml", "team-a_db.yaml"}
     assert meta["annotations"][CONTENT_HASH_ANNOTATION] == content_hash(write.body["data"])
     assert meta["labels"]["alertagent.io/evaluator"] == "prometheus"
     assert (
@@ -83,8 +83,8 @@ def test_a_file_no_longer_selected_is_removed_from_its_shard() -> None:
     plan = plan_rules(cluster(), OWNER, [rule("api")], {}, deployed_from(first))
     (write,) = plan.evaluators[0].config_maps.writes
     assert write.exists
-    assert write.body["data"]["team-a-db.yaml"] is None  # strategic merge patch: null removes the key
-    assert "team-a-api.yaml" in write.body["data"]
+    assert write.body["data"]["team-a_db.yaml"] is None  # strategic merge patch: null removes the key
+    assert "team-a_api.yaml" in write.body["data"]
 
 
 def test_surplus_shards_are_deleted_after_the_writes() -> None:
@@ -102,8 +102,8 @@ def test_a_file_too_large_is_rejected_for_that_evaluator_alone() -> None:
     small = {"name": "small", "type": "vmalert", "url": "http://vm", "maxConfigMapBytes": 16384}
     large = {"name": "large", "type": "prometheus", "url": "http://p"}
     plan = plan_rules(cluster(small, large), OWNER, [rule("big", alerts=700), rule("tiny")], {}, {})
-    assert plan.rejected["small"].keys() == {"team-a-big.yaml"}
-    assert "over the 16384-byte ConfigMap limit of evaluator small" in plan.rejected["small"]["team-a-big.yaml"]
+    assert plan.rejected["small"].keys() == {"team-a_big.yaml"}
+    assert "over the 16384-byte ConfigMap limit of evaluator small" in plan.rejected["small"]["team-a_big.yaml"]
     assert plan.rejected["large"] == {}
     assert plan.rule_counts == {"small": 1, "large": 701}
 

@@ -57,10 +57,10 @@ def test_cluster_selection() -> None:
     main_files = render_cluster_rules(clusters["main"], rules, ns_labels)
     assert [e.evaluator.name for e in main_files] == ["prometheus", "vmalert"]
     # suspended is disabled; everything else goes to main
-    assert sorted(main_files[0].files) == ["default-node.yaml", "payments-checkout.yaml", "payments-only-main.yaml"]
+    assert sorted(main_files[0].files) == ["default_node.yaml", "payments_checkout.yaml", "payments_only-main.yaml"]
     payments = render_cluster_rules(clusters["payments-only"], rules, ns_labels)
     # namespace selector keeps default/node out; only-main targets monitoring/main only
-    assert sorted(payments[0].files) == ["payments-checkout.yaml"]
+    assert sorted(payments[0].files) == ["payments_checkout.yaml"]
     assert payments[0].shards[0].name == "payments-only-prometheus-rules-0"
 
 
@@ -120,8 +120,8 @@ def test_file_too_large_for_a_config_map_is_rejected_alone() -> None:
         }
     )
     [ev] = render_cluster_rules(cluster, [small, big])
-    assert list(ev.files) == ["a-small.yaml"]
-    assert "a-big.yaml" in ev.rejected and "16384-byte ConfigMap limit" in ev.rejected["a-big.yaml"]
+    assert list(ev.files) == ["a_small.yaml"]
+    assert "a_big.yaml" in ev.rejected and "16384-byte ConfigMap limit" in ev.rejected["a_big.yaml"]
 
 
 def test_content_hash_is_order_independent_and_content_sensitive() -> None:
@@ -226,14 +226,14 @@ def test_render_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml"))
     assert written == [
         "monitoring/main/alertmanager.yaml",
-        "monitoring/main/prometheus/default-node.yaml",
-        "monitoring/main/prometheus/payments-checkout.yaml",
-        "monitoring/main/prometheus/payments-only-main.yaml",
-        "monitoring/main/vmalert/default-node.yaml",
-        "monitoring/main/vmalert/payments-checkout.yaml",
-        "monitoring/main/vmalert/payments-only-main.yaml",
+        "monitoring/main/prometheus/default_node.yaml",
+        "monitoring/main/prometheus/payments_checkout.yaml",
+        "monitoring/main/prometheus/payments_only-main.yaml",
+        "monitoring/main/vmalert/default_node.yaml",
+        "monitoring/main/vmalert/payments_checkout.yaml",
+        "monitoring/main/vmalert/payments_only-main.yaml",
         "monitoring/payments-only/alertmanager.yaml",
-        "monitoring/payments-only/prometheus/payments-checkout.yaml",
+        "monitoring/payments-only/prometheus/payments_checkout.yaml",
     ]
     doc = json.loads(report.read_text())
     by_name = {o["name"]: o for o in doc["objects"]}

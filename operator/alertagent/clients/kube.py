@@ -26,6 +26,10 @@ def load_api_client() -> client.ApiClient:
     return client.ApiClient()
 
 
+class NameTakenError(RuntimeError):
+    """An object AlertAgent would write exists and belongs to someone else."""
+
+
 class Kube:
     """The operator's Kubernetes client: one `ApiClient` (connection pool), created at start."""
 
@@ -51,7 +55,8 @@ class Kube:
 
     def put_config_map(self, namespace: str, body: dict[str, Any], exists: bool) -> None:
         """Create, or patch the data, labels and our annotations of, a ConfigMap (others' annotations
-        stay). A create that finds the ConfigMap there (409) patches instead."""
+        stay). A create that finds the ConfigMap there (409) patches it only when it carries the same
+        labels (it is ours); else raises NameTakenError naming whose it is."""
         if not exists:
             try:
                 self.core.create_namespaced_config_map(namespace, body, _request_timeout=self.timeout)
@@ -59,6 +64,12 @@ class Kube:
             except ApiException as err:
                 if err.status != 409:
                     raise
+            name = body["metadata"]["name"]
+            current = self.core.read_namespaced_config_map(name, namespace, _request_timeout=self.timeout)
+            theirs, ours = current.metadata.labels or {}, body["metadata"].get("labels") or {}
+            if any(theirs.get(k) != v for k, v in ours.items()):
+                owner = ", ".join(f"{k}={v}" for k, v in sorted(theirs.items())) or "no labels"
+                raise NameTakenError(f"ConfigMap {namespace}/{name} exists and is not this writer's ({owner})")
         self.core.patch_namespaced_config_map(body["metadata"]["name"], namespace, body, _request_timeout=self.timeout)
 
     def delete_config_map(self, namespace: str, name: str) -> None:

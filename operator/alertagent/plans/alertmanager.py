@@ -22,6 +22,7 @@ from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.hashing import content_hash
 from ..common.identity import ObjectRef, namespace_of, owner_reference
 from ..common.labels import (
+    CLUSTER_LABEL,
     CONTENT_HASH_ANNOTATION,
     LOADED_HASH_ANNOTATION,
     LOADED_TIME_ANNOTATION,
@@ -137,6 +138,11 @@ def plan_alertmanager_config(
 
     if check_error is not None:
         return plan(None, None, f"rendered alertmanager.yaml is invalid, previous config kept: {check_error}")
+    labels = ((current or {}).get("metadata") or {}).get("labels") or {}
+    if current is not None and labels.get(CLUSTER_LABEL) != owner["name"]:
+        whose = f"AlertmanagerCluster {labels[CLUSTER_LABEL]}" if CLUSTER_LABEL in labels else "not AlertAgent"
+        name = f"{owner['namespace']}/{secret_name(cluster)}"
+        return plan(None, None, f"Secret {name} exists and is {whose}'s: set spec.alertmanager.configSecret.name")
     key = cluster.spec.alertmanager.config_secret.key
     text = rendered.text
     digest = content_hash({key: text})

@@ -11,6 +11,7 @@ namespaces' labels and the shards deployed now. Decisions made here, and only he
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,15 @@ from ..api.alertrule import AlertRule, ValidationIssue
 from ..api.base import API_VERSION
 from ..common.identity import ObjectRef, owner_reference
 from ..common.labels import CONTENT_HASH_ANNOTATION, rule_shard_labels
-from ..render.rules import count_rules, render_evaluator, render_rule_file, rule_file_name, selected_rule_files
+from ..render.rules import (
+    config_map_prefix,
+    count_rules,
+    legacy_rule_file_name,
+    render_evaluator,
+    render_rule_file,
+    rule_file_name,
+    selected_rule_files,
+)
 from ..render.validation import parse_alert_rule
 from .configmaps import ConfigMapPlan, plan_config_maps
 
@@ -41,6 +50,10 @@ class IndexedRule:
     @property
     def file_name(self) -> str:
         return rule_file_name(self.ref.namespace, self.ref.name)
+
+    @property
+    def legacy_file_name(self) -> str:
+        return legacy_rule_file_name(self.ref.namespace, self.ref.name)
 
 
 def index_alert_rule(body: dict[str, Any]) -> IndexedRule:
@@ -93,21 +106,32 @@ def plan_rules(
     deployed: Mapping[str, Mapping[str, Mapping[str, Any]]],
 ) -> RulesPlan:
     """`owner` is the cluster's metadata (name, namespace, uid: the shards' owner); `deployed` maps
-    evaluator name → shard name → ConfigMap as listed by the evaluator's labels."""
+    evaluator name → shard name → ConfigMap as listed by the evaluator's labels. Raises ValueError when
+    two evaluators of the cluster would write the same ConfigMaps."""
     rules = list(rules)
     valid = [r for r in rules if r.valid]
     rendered = {id(r.rule): r.rule_file or "" for r in valid}
     selected = selected_rule_files(
         cluster, [r.rule for r in valid if r.rule is not None], namespace_labels, render=lambda m: rendered[id(m)]
     )
-    invalid = {r.file_name for r in rules if not r.valid}
+    invalid = [r for r in rules if not r.valid]
+    # A legacy name two AlertRules shared cannot tell whose last good file it holds: carry neither.
+    legacy_users = Counter(r.legacy_file_name for r in rules)
     known = {r.file_name: sum(len(g.rules) for g in r.rule.spec.groups) for r in valid if r.rule is not None}
     namespace = owner["namespace"]
+    prefixes = Counter(config_map_prefix(cluster, ev) for ev in cluster.spec.rule_evaluators or [])
+    if clashes := sorted(p for p, n in prefixes.items() if n > 1):
+        raise ValueError(f"evaluators share the ConfigMap prefix {clashes[0]!r}: set distinct configMapPrefix values")
     plans = []
     for evaluator in cluster.spec.rule_evaluators or []:
         current = deployed.get(evaluator.name, {})
         on_target = deployed_files(current)
-        files = selected | {f: on_target[f] for f in invalid if f in on_target}
+        files = dict(selected)
+        for rule in invalid:  # the last good file stays, under the current name
+            if rule.file_name in on_target:
+                files[rule.file_name] = on_target[rule.file_name]
+            elif rule.legacy_file_name in on_target and legacy_users[rule.legacy_file_name] == 1:
+                files[rule.file_name] = on_target[rule.legacy_file_name]
         desired = render_evaluator(cluster, evaluator, files)
         labels = rule_shard_labels(owner["name"], evaluator.name)
         bodies = [

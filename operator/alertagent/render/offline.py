@@ -17,7 +17,7 @@ from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.identity import ObjectRef, namespace_of
 from .alertmanager import render_alertmanager
-from .rules import render_cluster_rules
+from .rules import render_cluster_rules, rule_file_name
 from .selection import includes
 from .validation import describe, parse_alert_rule, schema_issues
 
@@ -66,7 +66,7 @@ def _secret_values(obj: dict[str, Any]) -> dict[str, str]:
 
 def render_manifests(objects: Iterable[dict[str, Any]]) -> RenderResult:
     """Validate AlertmanagerClusters, AlertRules, NotificationChannels and SuppressionPolicies; for each
-    cluster render every valid rule it selects into `<cluster-ns>/<cluster>/<evaluator>/<rule-ns>-<rule>.yaml`
+    cluster render every valid rule it selects into `<cluster-ns>/<cluster>/<evaluator>/<rule-ns>_<rule>.yaml`
     and its channels and policies into `<cluster-ns>/<cluster>/alertmanager.yaml`. Namespaces' labels
     feed namespace selectors; Secrets resolve `secretKeyRef`s (a missing one is a marked placeholder,
     reported as a warning). Other kinds are ignored."""
@@ -128,7 +128,7 @@ def render_manifests(objects: Iterable[dict[str, Any]]) -> RenderResult:
 
 
 def _rule_report(reports: list[ObjectReport], file_name: str) -> ObjectReport:
-    return next(r for r in reports if r.kind == "AlertRule" and f"{r.namespace}-{r.name}.yaml" == file_name)
+    return next(r for r in reports if r.kind == "AlertRule" and rule_file_name(r.namespace, r.name) == file_name)
 
 
 def _includes(

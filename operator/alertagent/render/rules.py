@@ -17,6 +17,14 @@ from .selection import includes
 
 
 def rule_file_name(namespace: str, name: str) -> str:
+    """`<namespace>_<name>.yaml`: a namespace (DNS label) and an object name (DNS subdomain) never
+    contain `_`, so two AlertRules never share a file (`team-a/x` and `team/a-x` did, as `-` joined)."""
+    return f"{namespace}_{name}.yaml"
+
+
+def legacy_rule_file_name(namespace: str, name: str) -> str:
+    """The file name of AlertAgent before 0.2 (`<namespace>-<name>.yaml`): read only, to carry an
+    invalid AlertRule's last good file over to the new name."""
     return f"{namespace}-{name}.yaml"
 
 
