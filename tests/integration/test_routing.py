@@ -140,3 +140,74 @@ def test_alerts_reach_exactly_the_routed_receivers(
         finally:
             operator.stop()
             sidecar.stop()
+
+
+def test_a_window_mutes_a_continue_route_and_later_routes_still_see_the_rest(
+    installed_crds: ControlPlane,
+    namespace: str,
+    tenants: tuple[str, str],
+    alertmanager: AlertmanagerTarget,
+    tmp_path: Path,
+) -> None:
+    """Issue 11 item 7, on the real Alertmanager at a time inside a window: a channel whose route has
+    `continue: true` gets none of the policy's alerts during the window (nor does any later channel),
+    while other alerts, and the policy's alerts outside a window, still reach it and what follows."""
+    plane, (ns_a, _) = installed_crds, tenants
+    with webhook_receiver() as (url, received):
+
+        def channel(name: str, keep_going: bool) -> dict:
+            route = {"matchers": [{"name": "severity", "value": "critical"}], "continue": keep_going}
+            return {
+                "apiVersion": GROUP,
+                "kind": "NotificationChannel",
+                "metadata": {"name": name, "namespace": ns_a},
+                "spec": {"type": "webhook", "webhook": {"url": f"{url}/{name}"}, "route": route},
+            }
+
+        def policy(name: str, service: str, recurring: dict) -> dict:
+            return {
+                "apiVersion": GROUP,
+                "kind": "SuppressionPolicy",
+                "metadata": {"name": name, "namespace": ns_a},
+                "spec": {
+                    "matchers": [{"name": "service", "value": service}],
+                    "maintenanceWindows": [{"name": "w", "recurring": recurring}],
+                },
+            }
+
+        objects = [
+            {
+                "apiVersion": GROUP,
+                "kind": "AlertmanagerCluster",
+                "metadata": {"name": "main", "namespace": namespace},
+                "spec": {
+                    "alertmanager": {"url": alertmanager.url},
+                    "route": {"groupWait": "1s", "groupInterval": "1s"},
+                },
+            },
+            channel("first", keep_going=True),
+            channel("later", keep_going=False),
+            policy("api-upgrade", "api", {"times": [{"startTime": "00:00", "endTime": "24:00"}]}),  # all day
+            policy("db-someday", "db", {"years": ["2031"]}),
+        ]
+        plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+        operator, _ = start_operator(plane, tmp_path, (namespace, ns_a))
+        sidecar, _ = start_alertmanager_sidecar(
+            plane, tmp_path, namespace, "main-alertmanager-config", alertmanager.config_path, alertmanager.url
+        )
+        try:
+            eventually(lambda: "2031" in alertmanager.status()["config"]["original"], 30, what="config loaded")
+            for alertname, service in (("ApiDown", "api"), ("WebDown", "web"), ("DbDown", "db")):
+                _post(alertmanager, alertname=alertname, namespace=ns_a, severity="critical", service=service)
+
+            def names(path: str) -> set[str]:
+                return {a["labels"]["alertname"] for a in received.alerts(path)}
+
+            eventually(lambda: names("/first") >= {"WebDown", "DbDown"}, 30, what="first channel's alerts")
+            eventually(lambda: names("/later") >= {"WebDown", "DbDown"}, 30, what="passed on by continue")
+            time.sleep(4)  # several group intervals: a muted alert would have arrived by now
+            assert names("/first") == {"WebDown", "DbDown"}  # ApiDown muted in the window despite continue
+            assert names("/later") == {"WebDown", "DbDown"}
+        finally:
+            operator.stop()
+            sidecar.stop()

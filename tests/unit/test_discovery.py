@@ -156,6 +156,23 @@ def test_workload_expands_var_references_of_the_same_container() -> None:
     assert url and url[0].address.refs[0] == ServiceRef("payments", "finance")
 
 
+def test_var_references_follow_kubernetes_expansion_order() -> None:
+    """Kubernetes expands `$(VAR)` only from variables listed earlier; a forward reference stays literal."""
+    forward = workload("w", env={"PAYMENTS_URL": "http://$(PAYMENTS_NAME):8080", "PAYMENTS_NAME": "payments"})
+    graph = ServiceGraph.from_objects([service("w"), service("payments"), forward]).snapshot()
+    assert ("shop/w", "shop/payments") not in edges_of(graph)
+    backward = workload("w", env={"PAYMENTS_NAME": "payments", "PAYMENTS_URL": "http://$(PAYMENTS_NAME):8080"})
+    graph = ServiceGraph.from_objects([service("w"), service("payments"), backward]).snapshot()
+    assert ("shop/w", "shop/payments") in edges_of(graph)
+    chained = workload("w", env={"HOST": "payments", "ADDR": "$(HOST):8080", "URL": "http://$(ADDR)/x"})
+    url = [f for f in workload_facts(chained).found if f.evidence.key == "app/URL"]
+    assert url and url[0].address.refs[0] == ServiceRef("payments", None)  # expanded values expand further
+    escaped = workload("w", env={"HOST": "payments", "URL": "http://$$(HOST):8080"})
+    assert not [f for f in workload_facts(escaped).found if f.evidence.key == "app/URL"]  # `$$(` is literal
+    args = workload("w", env={"HOST": "payments"}, args=["--upstream=http://$(HOST):8080"])
+    assert [f for f in workload_facts(args).found if f.evidence.type == "args"]  # args see every variable
+
+
 def test_configmap_values_are_not_kept_only_addresses() -> None:
     properties = "db.password=hunter2\ndb.url=jdbc:postgresql://postgres:5432/x\n"
     facts = configmap_facts(configmap("cfg", {"app.properties": properties, "LOG_LEVEL": "debug"}))

@@ -53,21 +53,23 @@ def test_receivers_routes_isolation_and_windows() -> None:
         "group_by": ["alertagent_test_channel"],
         "group_wait": "0s",
     }
-    # The cluster namespace's channel sees every namespace, so team-a's window mutes its team-a alerts too.
+    # The cluster namespace's channel sees every namespace, so team-a's window mutes its team-a alerts too:
+    # a child route takes the policy's alerts (muted in the window), R itself delivers the rest, and R's
+    # `continue` still passes everything on to later routes.
     assert routes[0] == {
         "receiver": "monitoring/oncall",
+        "matchers": ['severity="critical"'],
         "continue": True,
-        "mute_time_intervals": ["team-a/maintenance/weekly"],
-        "matchers": ['severity="critical"', 'namespace="team-a"', 'service="api"'],
+        "routes": [
+            {"matchers": ['namespace="team-a"', 'service="api"'], "mute_time_intervals": ["team-a/maintenance/weekly"]}
+        ],
     }
-    assert routes[1] == {"receiver": "monitoring/oncall", "matchers": ['severity="critical"'], "continue": True}
     # Others see only their own namespace.
-    muted, team_a = routes[2], routes[3]
-    assert muted["matchers"] == ['namespace="team-a"', 'severity=~"warning|critical"', 'service="api"']
-    assert muted["mute_time_intervals"] == ["team-a/maintenance/weekly"] and muted["receiver"] == "team-a/alerts"
+    team_a = routes[1]
     assert team_a["matchers"] == ['namespace="team-a"', 'severity=~"warning|critical"']
-    assert "mute_time_intervals" not in team_a
-    assert routes[4] == {"receiver": "team-b/hooks", "matchers": ['namespace="team-b"']}
+    assert team_a["receiver"] == "team-a/alerts" and "mute_time_intervals" not in team_a
+    assert team_a["routes"] == [{"matchers": ['service="api"'], "mute_time_intervals": ["team-a/maintenance/weekly"]}]
+    assert routes[2] == {"receiver": "team-b/hooks", "matchers": ['namespace="team-b"']}
     assert "team-b/archive" not in {r["receiver"] for r in routes}  # no route, receiver still rendered
     [interval] = config["time_intervals"]
     assert interval == {

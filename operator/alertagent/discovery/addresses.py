@@ -201,6 +201,20 @@ def _expand(value: str, env: Mapping[str, str]) -> str:
     return _VAR_RE.sub(replace, value)
 
 
+def expand_references(value: str, env: Mapping[str, str]) -> str:
+    """A value as the kubelet leaves it: `$(VAR)` replaced from `env`, `$$(VAR)` unescaped to `$(VAR)`,
+    an unknown `$(VAR)` kept literally (k8s.io/kubernetes third_party/forked/golang/expansion)."""
+
+    def replace(m: re.Match[str]) -> str:
+        if m[2] is None:
+            return m[0]  # shell syntax: not Kubernetes', left as written
+        if m[1]:
+            return f"$({m[2]})"
+        return env.get(m[2], m[0])
+
+    return _VAR_RE.sub(replace, value)
+
+
 # Cached: the same words and host:ports recur across the containers and ConfigMaps of a cluster.
 @lru_cache(maxsize=16384)
 def _token(token: str) -> Address | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..common.identity import namespace_of
 from ..common.labels import LABEL_PREFIX
-from .addresses import Address, ServiceRef, parse_addresses
+from .addresses import Address, ServiceRef, expand_references, parse_addresses
 
 DEPENDENCIES_ANNOTATION = f"{LABEL_PREFIX}/dependencies"
 IGNORE_ANNOTATION = f"{LABEL_PREFIX}/ignore"
@@ -188,14 +188,18 @@ def configmap_facts(obj: Mapping[str, Any]) -> ConfigMapFacts:
 def _container_facts(container: Mapping[str, Any], workload: str) -> tuple[list[Found], list[ConfigMapUse]]:
     cname = container.get("name") or ""
     env_list = container.get("env") or []
-    literal = {e["name"]: e["value"] for e in env_list if isinstance(e.get("value"), str) and e.get("name")}
+    # Kubernetes expands `$(VAR)` in a value only from the variables listed before it (a forward
+    # reference stays literal); command and args see them all. Values are kept expanded, as the kubelet does.
+    defined: dict[str, str] = {}
     found: list[Found] = []
     uses: list[ConfigMapUse] = []
     for var in env_list:
         var_name = var.get("name") or ""
         if isinstance(var.get("value"), str):
             evidence = Evidence("env", workload, f"{cname}/{var_name}")
-            found += [Found(a, evidence) for a in addresses_in(var["value"], var_name, literal)]
+            found += [Found(a, evidence) for a in addresses_in(var["value"], var_name, defined)]
+            if var_name:
+                defined[var_name] = expand_references(var["value"], defined)
         ref = ((var.get("valueFrom") or {}).get("configMapKeyRef")) or {}
         if ref.get("name") and ref.get("key"):
             uses.append(ConfigMapUse(ref["name"], "env", cname, key=ref["key"], env=var_name))
@@ -206,7 +210,7 @@ def _container_facts(container: Mapping[str, Any], workload: str) -> tuple[list[
     for part in ("command", "args"):
         for arg in container.get(part) or []:
             if isinstance(arg, str):
-                found += [Found(a, Evidence("args", workload, cname)) for a in addresses_in(arg, env=literal)]
+                found += [Found(a, Evidence("args", workload, cname)) for a in addresses_in(arg, env=defined)]
     return found, uses
 
 

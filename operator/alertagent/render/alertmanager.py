@@ -8,10 +8,13 @@ Conventions:
 - `namespaceIsolation: OnNamespace` adds `namespace="<ns>"` to each channel route and to both sides of
   each policy's inhibit rules, except for objects in the cluster's own namespace;
 - a recurring maintenance window becomes the time interval `<namespace>/<policy>/<window>`. It mutes
-  the routes its policy's matchers cover like this: for every channel route R whose alerts the policy
-  can see (same namespace, or either side in the cluster's namespace), a route with R's matchers plus
-  the policy's matchers, R's receiver and settings, and `mute_time_intervals` is placed just before R.
-  Alerts the policy matches are caught (and muted in the window) there; all others reach R as before.
+  the routes its policy's matchers cover like this: every channel route R whose alerts the policy can
+  see (same namespace, or either side in the cluster's namespace) gets one child route per policy, with
+  the policy's matchers, R's mute intervals plus the policy's windows, and `continue: false`. An alert
+  the policy matches is taken by that child (it inherits R's receiver and grouping) and muted in the
+  window; any other alert matches no child, so R itself delivers it. R keeps its own `continue`, so
+  later sibling routes see what R passed on, whichever way R delivered. An alert matched by several
+  policies is taken by the first (by namespace, then name): it is muted in that policy's windows.
 - each channel's receiver is converted by its type's converter in `receivers`; credentials come from
   `secretKeyRef`s through a resolver; a missing one makes the channel invalid, unless the caller asks
   for placeholders (offline render).
@@ -203,14 +206,22 @@ def render_alertmanager(
             if _isolated(cluster, channel_ns)
             else everyone
         )
+        children = []
         for policy, windows in sorted(candidates, key=lambda e: ObjectRef.of(e[0])):
             policy_ns = ObjectRef.of(policy).namespace
             if _sees(cluster, policy_ns, channel_ns):
-                matchers = base.get("matchers", []) + _namespace_matcher(cluster, policy_ns)
-                matchers += [matcher_text(m) for m in policy.spec.matchers or []]
+                matchers = _namespace_matcher(cluster, policy_ns) + [
+                    matcher_text(m) for m in policy.spec.matchers or []
+                ]
                 mutes = sorted(set(base.get("mute_time_intervals", [])) | set(windows))
-                muted = {**base, "matchers": list(dict.fromkeys(matchers)), "mute_time_intervals": mutes}
-                routes.append(muted)
+                child = {
+                    "matchers": list(dict.fromkeys(m for m in matchers if m not in base.get("matchers", []))),
+                    "mute_time_intervals": mutes,
+                    "active_time_intervals": base.get("active_time_intervals"),
+                }
+                children.append(clean(child))
+        if children:
+            base["routes"] = children
         routes.append(base)
 
     root_receiver = cluster.spec.route.receiver
