@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from .api.crd import all_crd_files
+from .clients.tools import amtool_check
 from .manifests import ManifestError, load_manifests
 from .render.offline import render_manifests
 
@@ -36,7 +37,7 @@ def _render(args: argparse.Namespace) -> int:
     except ManifestError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    result = render_manifests(objects)
+    result = render_manifests(objects, check_config=amtool_check)
     out = Path(args.output)
     for relative, text in sorted(result.files.items()):
         path = out / relative

@@ -108,6 +108,7 @@ class OperatorState:
     primed_once: bool = False  # every cluster reconciled once since start (member statuses may be written)
     held: set[ObjectRef] = field(default_factory=set)  # objects whose status waits for priming
     flushed: bool = False  # the statuses of every object were rewritten once after priming
+    verdicts: dict[str, str | None] = field(default_factory=dict)  # output hash → the target tool's verdict
     started: float = field(default_factory=time.monotonic)
 
     @classmethod

@@ -23,6 +23,8 @@ from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..clients.alertmanager import expire_silence, list_silences, post_silence
 from ..clients.tools import amtool_check
+from ..common.culprits import scrub
+from ..common.hashing import content_hash
 from ..common.identity import ObjectRef
 from ..common.labels import rule_shard_labels
 from ..discovery.snapshot import Graph
@@ -30,7 +32,7 @@ from ..metrics import RULE_DISTRIBUTION_TOTAL
 from ..plans.alertmanager import IndexedObject, plan_alertmanager_config, secret_name, select
 from ..plans.rules import IndexedRule, plan_rules
 from ..plans.silences import desired_silences, plan_silences
-from ..render.alertmanager import render_alertmanager
+from ..render.checked import render_checked
 from ..render.receivers import SecretResolver
 from .queue import StepResult
 from .state import OperatorState
@@ -91,23 +93,46 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     return Outcome(StepResult("rules", writes=writes), frozenset(by_file[f] for f in changed_files if f in by_file))
 
 
-def _secret_resolver(state: OperatorState) -> SecretResolver:
-    """Reads each referenced Secret once per reconcile; values are never logged or stored."""
+def _secret_resolver(state: OperatorState, seen: set[str]) -> SecretResolver:
+    """Reads each referenced Secret once per reconcile; the values it hands out are added to `seen`
+    (to scrub them from tool messages) and never logged or stored."""
     cache: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     def resolve(namespace: str, ref: SecretKeyRef) -> str | None:
         if (namespace, ref.name) not in cache:
             cache[namespace, ref.name] = state.kube.read_secret(namespace, ref.name)
         value = ((cache[namespace, ref.name] or {}).get("data") or {}).get(ref.key)
-        return None if value is None else base64.b64decode(value).decode()
+        if value is None:
+            return None
+        text = base64.b64decode(value).decode()
+        seen.add(text)
+        return text
 
     return resolve
 
 
+VERDICTS_KEPT = 4096  # tool verdicts remembered by output hash; more than a reconcile ever asks for
+
+
+def _checked(state: OperatorState, text: str) -> str | None:
+    """amtool's verdict on a config text, remembered by hash: a reconcile that changed nothing runs no tool."""
+    digest = content_hash({"alertmanager.yaml": text})
+    if digest not in state.verdicts:
+        if len(state.verdicts) >= VERDICTS_KEPT:
+            state.verdicts.clear()
+        state.verdicts[digest] = amtool_check(text)
+    return state.verdicts[digest]
+
+
 def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     """Render the cluster's alertmanager.yaml, check it with amtool, write its Secret when it changed.
-    A file amtool refuses is a failed, not retried, result (bad input waits for a change). Returns the
-    channels and policies whose membership changed and every selected policy; raises ApiException."""
+
+    When amtool refuses the merged file, the objects responsible are found by checking parts alone
+    (bisection, verdicts cached by hash) and left out with amtool's message, so every other object
+    is still written; a refusal no object explains alone keeps the previous file. Tool messages are
+    scrubbed of Secret values. Bad input is a failed, not retried, result (it waits for a change).
+    Returns the channels and policies whose membership changed and every selected policy; raises
+    ApiException."""
     cluster, meta = inputs.cluster, inputs.meta
     selectors = cluster.spec.selectors
     channels = select(
@@ -119,10 +144,20 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     record = state.cluster(inputs.key)
     probed = next((t.version for t in record.health or [] if t.type == "alertmanager" and t.version), None)
     version = cluster.spec.alertmanager.version or probed
-    rendered = render_alertmanager(
-        cluster, channels, policies, _secret_resolver(state), version=version, graph=inputs.graph
+    secrets: set[str] = set()
+    resolve = _secret_resolver(state, secrets)
+
+    checked = render_checked(
+        cluster, channels, policies, resolve, lambda text: _checked(state, text), version=version, graph=inputs.graph
     )
-    check_error = amtool_check(rendered.text)
+    rendered, check_error = checked.rendered, checked.error
+    refuses = f"Alertmanager {version} refuses it" if version else "Alertmanager refuses it"
+    for ref, message in checked.culprits.items():
+        rendered.problems.setdefault(ref, []).append(f"{refuses} (amtool): {scrub(message, secrets)}")
+    if checked.culprits:
+        log.warning("%s: amtool refuses %s; left out alone", inputs.key, ", ".join(map(str, sorted(checked.culprits))))
+    if check_error is not None:
+        check_error = scrub(check_error, secrets)
     current = state.kube.read_secret(meta["namespace"], secret_name(cluster))
     plan = plan_alertmanager_config(cluster, meta, channels, policies, rendered, check_error, current)
     if plan.secret is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -16,7 +16,7 @@ from ..api.common import Resource, SecretKeyRef
 from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.identity import ObjectRef, namespace_of
-from .alertmanager import render_alertmanager
+from .checked import render_checked
 from .rules import render_cluster_rules, rule_file_name
 from .selection import includes
 from .validation import describe, parse_alert_rule, schema_issues
@@ -64,12 +64,18 @@ def _secret_values(obj: dict[str, Any]) -> dict[str, str]:
     return values | {k: str(v) for k, v in (obj.get("stringData") or {}).items()}
 
 
-def render_manifests(objects: Iterable[dict[str, Any]]) -> RenderResult:
+def render_manifests(
+    objects: Iterable[dict[str, Any]], check_config: Callable[[str], str | None] | None = None
+) -> RenderResult:
     """Validate AlertmanagerClusters, AlertRules, NotificationChannels and SuppressionPolicies; for each
     cluster render every valid rule it selects into `<cluster-ns>/<cluster>/<evaluator>/<rule-ns>_<rule>.yaml`
     and its channels and policies into `<cluster-ns>/<cluster>/alertmanager.yaml`. Namespaces' labels
     feed namespace selectors; Secrets resolve `secretKeyRef`s (a missing one is a marked placeholder,
-    reported as a warning). Other kinds are ignored."""
+    reported as a warning). Other kinds are ignored.
+
+    `check_config` is the target's own check of an alertmanager.yaml (amtool; None: valid). When it
+    refuses a cluster's file, the channels and policies responsible are found by checking parts alone,
+    reported invalid with its message and left out; every other object is still written."""
     reports: list[ObjectReport] = []
     rules: list[AlertRule] = []
     parsed: dict[str, list[Any]] = {kind: [] for kind in MODELS}
@@ -117,13 +123,9 @@ def render_manifests(objects: Iterable[dict[str, Any]]) -> RenderResult:
                 report.errors.append(reason)
         channels = [c for c in parsed["NotificationChannel"] if _includes(cluster, c, namespace_labels)]
         policies = [p for p in parsed["SuppressionPolicy"] if _includes(cluster, p, namespace_labels)]
-        rendered = render_alertmanager(cluster, channels, policies, resolve, placeholders=True)
-        files[base / "alertmanager.yaml"] = rendered.text
-        for ref, reasons in rendered.problems.items():
-            by_ref[ref].valid = False
-            by_ref[ref].errors += [f"{base}: {reason}" for reason in reasons]
-        for ref, missing in rendered.placeholders.items():
-            by_ref[ref].warnings += [f"{base}: {m} not in the input files: a placeholder was written" for m in missing]
+        files[base / "alertmanager.yaml"] = _alertmanager_file(
+            cluster, channels, policies, resolve, check_config, base, by_ref
+        )
     return RenderResult(reports, files)
 
 
@@ -140,3 +142,30 @@ def _includes(
     )
     namespace = namespace_of(obj.metadata)
     return includes(cluster, selector, namespace, obj.metadata.labels, ns_labels.get(namespace), obj.spec.targets)
+
+
+def _alertmanager_file(
+    cluster: AlertmanagerCluster,
+    channels: list[NotificationChannel],
+    policies: list[SuppressionPolicy],
+    resolve: Callable[[str, SecretKeyRef], str | None],
+    check_config: Callable[[str], str | None] | None,
+    base: PurePosixPath,
+    by_ref: dict[ObjectRef, ObjectReport],
+) -> str:
+    """One cluster's alertmanager.yaml; what could not be rendered, or what the tool refuses, is
+    reported on its object (and left out)."""
+    checked = render_checked(cluster, channels, policies, resolve, check_config or (lambda _: None), placeholders=True)
+    for ref, reasons in checked.rendered.problems.items():
+        by_ref[ref].valid = False
+        by_ref[ref].errors += [f"{base}: {reason}" for reason in reasons]
+    for ref, missing in checked.rendered.placeholders.items():
+        by_ref[ref].warnings += [f"{base}: {m} not in the input files: a placeholder was written" for m in missing]
+    for ref, message in checked.culprits.items():
+        by_ref[ref].valid = False
+        by_ref[ref].errors.append(f"{base}: Alertmanager refuses it (amtool): {message}")
+    if checked.error is not None:
+        cluster_ref = ObjectRef.of(cluster)
+        by_ref[cluster_ref].valid = False
+        by_ref[cluster_ref].errors.append(f"{base}/alertmanager.yaml: amtool refuses it: {checked.error}")
+    return checked.rendered.text

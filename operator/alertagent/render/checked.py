@@ -1,0 +1,64 @@
+"""The Alertmanager safety net (pure, the checker injected): render the merged alertmanager.yaml, have
+the target's own tool check it, and when it refuses, leave out the channels and policies responsible
+(found by checking parts alone, see `common.culprits`) so every other object is still rendered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..api.alertmanagercluster import AlertmanagerCluster
+from ..api.notificationchannel import NotificationChannel
+from ..api.suppressionpolicy import SuppressionPolicy
+from ..common.culprits import find_culprits
+from ..common.identity import ObjectRef
+from .alertmanager import RenderedAlertmanager, render_alertmanager
+from .receivers import SecretResolver
+
+ConfigCheck = Callable[[str], str | None]  # alertmanager.yaml text → the tool's message (None: accepted)
+
+
+@dataclass(frozen=True)
+class CheckedConfig:
+    """The rendered file without its culprits; `culprits` maps each left out object to the tool's
+    message; `error` is the tool's message on the final file (None: accepted)."""
+
+    rendered: RenderedAlertmanager
+    culprits: dict[ObjectRef, str]
+    error: str | None
+
+
+def render_checked(
+    cluster: AlertmanagerCluster,
+    channels: Iterable[NotificationChannel],
+    policies: Iterable[SuppressionPolicy],
+    resolve_secret: SecretResolver,
+    check: ConfigCheck,
+    **options: Any,
+) -> CheckedConfig:
+    """`render_alertmanager` (with `options`) checked by `check`. Checks O(k log n) parts for k
+    culprits among n objects; a refusal that needs two objects together names no culprit and is
+    returned as `error`."""
+    members: dict[ObjectRef, NotificationChannel | SuppressionPolicy] = {ObjectRef.of(c): c for c in channels}
+    members |= {ObjectRef.of(p): p for p in policies}
+
+    def render(refs: Sequence[ObjectRef]) -> RenderedAlertmanager:
+        chosen = [members[r] for r in refs]
+        return render_alertmanager(
+            cluster,
+            [m for m in chosen if isinstance(m, NotificationChannel)],
+            [m for m in chosen if isinstance(m, SuppressionPolicy)],
+            resolve_secret,
+            **options,
+        )
+
+    rendered = render(list(members))
+    error = check(rendered.text)
+    if error is None:
+        return CheckedConfig(rendered, {}, None)
+    culprits = find_culprits(list(members), lambda part: check(render(part).text))
+    if culprits:
+        rendered = render([r for r in members if r not in culprits])
+        error = check(rendered.text)
+    return CheckedConfig(rendered, culprits, error)
