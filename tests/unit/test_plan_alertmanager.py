@@ -86,3 +86,20 @@ def test_an_object_that_cannot_render_is_left_out_alone_with_its_reason() -> Non
     assert result.members[ObjectRef("NotificationChannel", "team-a", "a")] is None
     assert "gateway" in (result.members[ObjectRef("NotificationChannel", "team-a", "robot")] or "")
     assert result.secret is not None
+
+
+def test_a_root_receiver_that_names_no_rendered_channel_is_a_problem_of_the_cluster() -> None:
+    cluster = AlertmanagerCluster.model_validate(
+        {
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main", "namespace": "monitoring"},
+            "spec": {"alertmanager": {"url": "http://am:9093"}, "route": {"receiver": "monitoring/oncal"}},
+        }
+    )
+    rendered = render_alertmanager(cluster, [], [], lambda ns, ref: None)
+    assert rendered.config["route"]["receiver"] == "alertagent/null"
+    result = plan_alertmanager_config(cluster, OWNER, [], [], rendered, None, None)
+    assert result.cluster_problems == (
+        "spec.route.receiver 'monitoring/oncal' is no NotificationChannel rendered in this cluster: "
+        "alerts no channel route takes go to the null receiver",
+    )

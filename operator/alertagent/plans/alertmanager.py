@@ -109,6 +109,7 @@ class AlertmanagerPlan:
     policies: tuple[SuppressionPolicy, ...]  # the policies the cluster selects (their windows become silences)
     loaded: LoadedReport = field(default_factory=LoadedReport)
     error: str | None = None
+    cluster_problems: tuple[str, ...] = ()  # what of the cluster's own spec could not be rendered, and why
 
 
 def plan_alertmanager_config(
@@ -132,8 +133,9 @@ def plan_alertmanager_config(
     def plan(config_hash: str | None, secret: dict[str, Any] | None, error: str | None = None) -> AlertmanagerPlan:
         loaded = LoadedReport.of(current)
         generated = dict(rendered.generated)
+        own = tuple(rendered.problems.get(ObjectRef.of(cluster), ()))
         return AlertmanagerPlan(
-            config_hash, secret, current is not None, rendered.counts, members, generated, policies, loaded, error
+            config_hash, secret, current is not None, rendered.counts, members, generated, policies, loaded, error, own
         )
 
     if check_error is not None:

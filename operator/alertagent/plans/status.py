@@ -192,6 +192,8 @@ def plan_cluster_status(
     errors = [f"{step}: {message}" for step, message in sorted(step_errors.items())]
     if config is not None and config.error:
         errors.append(config.error)
+    if config is not None:
+        errors += config.cluster_problems
     if config is not None and config.loaded.sync_error:
         errors.append(f"alertmanager sidecar: {config.loaded.sync_error}")
     if rule_counts is None:

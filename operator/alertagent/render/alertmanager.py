@@ -224,20 +224,7 @@ def render_alertmanager(
             base["routes"] = children
         routes.append(base)
 
-    root_receiver = cluster.spec.route.receiver
-    if root_receiver is None or root_receiver not in {r["name"] for r in receivers}:
-        receivers.append({"name": NULL_RECEIVER})
-        root_receiver = NULL_RECEIVER
-    root = clean(
-        {
-            "receiver": root_receiver,
-            "group_by": cluster.spec.route.group_by,
-            "group_wait": cluster.spec.route.group_wait,
-            "group_interval": cluster.spec.route.group_interval,
-            "repeat_interval": cluster.spec.route.repeat_interval,
-            "routes": routes,
-        }
-    )
+    root = _root_route(cluster, receivers, routes, result)
     inhibit_rules = _inhibit_rules(cluster, policies, graph, result)
     result.config = clean(
         {
@@ -287,3 +274,32 @@ def _global(
     if secret.missing:
         result.placeholders[ref] = secret.missing
     return config or None
+
+
+def _root_route(
+    cluster: AlertmanagerCluster,
+    receivers: list[dict[str, Any]],
+    routes: list[dict[str, Any]],
+    result: RenderedAlertmanager,
+) -> dict[str, Any]:
+    """The root route. Its receiver must be a channel rendered here; otherwise (or when none is set)
+    the null receiver takes what no route takes, and a receiver that was named is a problem of the cluster."""
+    root_receiver = cluster.spec.route.receiver
+    if root_receiver is not None and root_receiver not in {r["name"] for r in receivers}:
+        result.problems.setdefault(ObjectRef.of(cluster), []).append(
+            f"spec.route.receiver {root_receiver!r} is no NotificationChannel rendered in this cluster: "
+            "alerts no channel route takes go to the null receiver"
+        )
+    if root_receiver is None or root_receiver not in {r["name"] for r in receivers}:
+        receivers.append({"name": NULL_RECEIVER})
+        root_receiver = NULL_RECEIVER
+    return clean(
+        {
+            "receiver": root_receiver,
+            "group_by": cluster.spec.route.group_by,
+            "group_wait": cluster.spec.route.group_wait,
+            "group_interval": cluster.spec.route.group_interval,
+            "repeat_interval": cluster.spec.route.repeat_interval,
+            "routes": routes,
+        }
+    )
