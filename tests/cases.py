@@ -143,6 +143,34 @@ INVALID: tuple[Invalid, ...] = (
         "set exactly one of url or urlSecret",
     ),
     Invalid(
+        "nc-telegram-chat-id-zero",
+        "NotificationChannel",
+        {"type": "telegram", "telegram": {"botToken": {"name": "s", "key": "k"}, "chatId": 0}},
+        "spec.telegram.chatId",
+        "missing chat_id on telegram_config",  # Alertmanager TelegramConfig.UnmarshalYAML
+    ),
+    Invalid(
+        "nc-webex-empty-room",
+        "NotificationChannel",
+        {"type": "webex", "webex": {"botToken": {"name": "s", "key": "k"}, "roomId": ""}},
+        "spec.webex.roomId",
+        "missing room_id on webex_config",  # Alertmanager WebexConfig.UnmarshalYAML
+    ),
+    Invalid(
+        "nc-webhook-url-scheme",
+        "NotificationChannel",
+        {"type": "webhook", "webhook": {"url": "ftp://hooks.example.com"}},
+        "spec.webhook.url",
+        "should match",
+    ),
+    Invalid(
+        "nc-email-smarthost-without-port",
+        "NotificationChannel",
+        {"type": "email", "email": {"to": "oncall@example.com", "smarthost": "smtp.example.com"}},
+        "spec.email.smarthost",
+        "should match",
+    ),
+    Invalid(
         "nc-bad-matcher-op",
         "NotificationChannel",
         {
@@ -195,7 +223,28 @@ INVALID: tuple[Invalid, ...] = (
         "SuppressionPolicy",
         {"maintenanceWindows": [{"name": "w", "recurring": {"times": [{"startTime": "18:00", "endTime": "09:00"}]}}]},
         "spec.maintenanceWindows[0].recurring.times[0]",
-        "endTime must be after startTime",
+        "start time cannot be equal or greater than end time",  # Alertmanager timeinterval.go
+    ),
+    Invalid(
+        "sp-time-after-midnight",
+        "SuppressionPolicy",
+        {"maintenanceWindows": [{"name": "w", "recurring": {"times": [{"startTime": "23:00", "endTime": "24:30"}]}}]},
+        "spec.maintenanceWindows[0].recurring.times[0].endTime",
+        "should match",  # Alertmanager's validTime: 00:00 to 23:59, or 24:00
+    ),
+    Invalid(
+        "sp-weekday-not-a-name",
+        "SuppressionPolicy",
+        {"maintenanceWindows": [{"name": "w", "recurring": {"weekdays": ["mon-fri"]}}]},
+        "spec.maintenanceWindows[0].recurring.weekdays[0]",
+        "should match",
+    ),
+    Invalid(
+        "sp-day-of-month-not-a-number",
+        "SuppressionPolicy",
+        {"maintenanceWindows": [{"name": "w", "recurring": {"daysOfMonth": ["last"]}}]},
+        "spec.maintenanceWindows[0].recurring.daysOfMonth[0]",
+        "should match",
     ),
     Invalid(
         "sp-max-depth-zero",

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from alertagent.api import AlertmanagerCluster
+import pytest
+
+from alertagent.api import AlertmanagerCluster, AlertRule
+from alertagent.clients.rulecheck import RuleChecks
 from alertagent.common.hashing import content_hash
 from alertagent.common.labels import CONTENT_HASH_ANNOTATION
 from alertagent.plans.configmaps import plan_config_maps
-from alertagent.plans.rules import IndexedRule, RulesPlan, index_alert_rule, plan_rules
+from alertagent.plans.rules import IndexedRule, RuleCheck, RulesPlan, index_alert_rule, plan_rules
+from alertagent.render.evaluators import Version
 
 OWNER = {"name": "main", "namespace": "monitoring", "uid": "uid-1"}
 
@@ -129,3 +134,163 @@ def test_config_map_set_plan_skips_matching_annotations_and_deletes_the_rest() -
         ("b", True, {"k": "v", "old": None})
     ]
     assert plan.deletes == ("c",)
+
+
+# --- per evaluator: fields its version lacks, its tool's verdict, MetricsQL on vmalert ----------------
+
+
+def rule_with(
+    name: str, group: dict[str, Any] | None = None, fields: dict[str, Any] | None = None, expr: str = "vector(1)"
+) -> IndexedRule:
+    return index_alert_rule(
+        {
+            "kind": "AlertRule",
+            "metadata": {"name": name, "namespace": "team-a", "generation": 1},
+            "spec": {
+                "groups": [{"name": name, **(group or {}), "rules": [{"alert": "A", "expr": expr, **(fields or {})}]}]
+            },
+        }
+    )
+
+
+PROM_NEW = {"name": "prom-new", "type": "prometheus", "url": "http://p1:9090", "version": "2.53.0"}
+PROM_OLD = {"name": "prom-old", "type": "prometheus", "url": "http://p2:9090"}
+VM = {"name": "vm", "type": "vmalert", "url": "http://vm:8880"}
+PROBED = {"prom-old": "2.42.0+ds", "vm": "v1.79.5"}
+
+
+def files_of(plan: RulesPlan, evaluator: str) -> dict[str, str]:
+    (e,) = [e for e in plan.evaluators if e.evaluator == evaluator]
+    return {k: v for w in e.config_maps.writes for k, v in w.body["data"].items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("group", "fields", "refused_by"),
+    [
+        ({"query_offset": "1m"}, {}, {"prom-old": "Prometheus 2.42.0", "vm": "vmalert 1.79.5"}),
+        ({}, {"keep_firing_for": "5m"}, {"vm": "vmalert 1.79.5"}),
+        ({"limit": 5}, {}, {}),
+    ],
+    ids=["query_offset", "keep_firing_for", "limit"],
+)
+def test_a_field_an_evaluator_lacks_rejects_the_file_there_alone(
+    group: dict[str, Any], fields: dict[str, Any], refused_by: dict[str, str]
+) -> None:
+    plan = plan_rules(
+        cluster(PROM_NEW, PROM_OLD, VM), OWNER, [rule_with("x", group, fields), rule("ok")], {}, {}, PROBED
+    )
+    for evaluator in ("prom-new", "prom-old", "vm"):
+        assert "team-a_ok.yaml" in files_of(plan, evaluator)  # the other team's rule goes everywhere
+        if evaluator in refused_by:
+            assert "team-a_x.yaml" not in files_of(plan, evaluator)
+            (message,) = plan.rejected[evaluator].values()
+            field = next(iter({**group, **fields}))
+            assert f"{refused_by[evaluator]} has no {field}" in message and message.startswith("spec.groups[0].")
+        else:
+            assert "team-a_x.yaml" in files_of(plan, evaluator)
+            assert plan.rejected[evaluator] == {}
+
+
+def test_an_evaluator_version_unknown_is_taken_as_the_newest_and_the_override_wins() -> None:
+    x = rule_with("x", fields={"keep_firing_for": "5m"})
+    pinned = {**VM, "version": "1.79.5"}
+    assert plan_rules(cluster(VM), OWNER, [x], {}, {}).rejected == {"vm": {}}  # newest vmalert has it
+    assert plan_rules(cluster(pinned), OWNER, [x], {}, {}, {"vm": "v1.110.0"}).rejected["vm"].keys() == {
+        "team-a_x.yaml"
+    }
+
+
+def test_a_live_rule_an_evaluator_cannot_load_keeps_its_last_good_file_there() -> None:
+    first = plan_rules(cluster(PROM_NEW, VM), OWNER, [rule("x"), rule("ok")], {}, {}, PROBED)
+    edited = [rule_with("x", {"query_offset": "1m"}), rule("ok")]
+    plan = plan_rules(cluster(PROM_NEW, VM), OWNER, edited, {}, deployed_from(first), PROBED)
+    vm, prom = plan.evaluators[1], plan.evaluators[0]
+    assert vm.config_maps.changes == 0  # vmalert keeps the last good file: nothing to write
+    assert vm.rejected["team-a_x.yaml"].endswith("; the last good version stays loaded")
+    assert "query_offset: 1m" in files_of(plan, "prom-new")["team-a_x.yaml"]  # Prometheus 2.53 gets the edit
+    assert prom.rejected == {}
+    assert plan.rule_counts == {"prom-new": 2, "vm": 2}
+
+
+def fake_check(refuse: dict[str, str], calls: list[tuple[str, list[str]]] | None = None) -> RuleCheck:
+    """A tool refusing every file whose text contains a key of `refuse`, with its message."""
+
+    def check(kind: str, version: Version | None, files: Mapping[str, str]) -> dict[str, str]:
+        if calls is not None:
+            calls.append((kind, sorted(files)))
+        return {n: m for n, text in files.items() for needle, m in refuse.items() if needle in text}
+
+    return check
+
+
+def test_a_file_the_tool_refuses_is_left_out_alone_with_its_message() -> None:
+    bad = rule("bad", expr="vector(2)")
+    plan = plan_rules(cluster(PROM_NEW), OWNER, [bad, rule("ok")], {}, {}, check=fake_check({"vector(2)": "boom"}))
+    assert set(files_of(plan, "prom-new")) == {"team-a_ok.yaml"}
+    assert plan.rejected == {"prom-new": {"team-a_bad.yaml": "promtool check rules: boom"}}
+
+
+def test_a_live_file_the_tool_refuses_now_keeps_its_last_good_version() -> None:
+    first = plan_rules(cluster(PROM_NEW), OWNER, [rule("x"), rule("ok")], {}, {})
+    check = fake_check({"vector(2)": "boom"})
+    plan = plan_rules(
+        cluster(PROM_NEW), OWNER, [rule("x", expr="vector(2)"), rule("ok")], {}, deployed_from(first), check=check
+    )
+    assert plan.changes == 0
+    assert (
+        plan.rejected["prom-new"]["team-a_x.yaml"] == "promtool check rules: boom; the last good version stays loaded"
+    )
+
+
+def test_metricsql_goes_to_vmalert_evaluators_whose_dry_run_accepts_it_and_nowhere_else() -> None:
+    mql = rule("mql", expr="rate(http_requests_total)")  # valid MetricsQL, refused by promql-parser
+    assert not mql.valid and mql.metricsql_candidate
+    everything = [mql, rule("ok")]
+    plan = plan_rules(cluster(PROM_NEW, VM), OWNER, everything, {}, {}, check=fake_check({}))
+    assert "team-a_mql.yaml" in files_of(plan, "vm") and "team-a_mql.yaml" not in files_of(plan, "prom-new")
+    assert plan.rule_counts == {"prom-new": 1, "vm": 2} and plan.rejected["vm"] == {}
+    # Prometheus refuses it, and says so on that target alone (the AlertRule's status lists both).
+    assert plan.rejected["prom-new"]["team-a_mql.yaml"].startswith("spec.groups[0].rules[0].expr: invalid PromQL")
+
+    refused = plan_rules(cluster(VM), OWNER, everything, {}, {}, check=fake_check({"rate(http": "bad expr"}))
+    assert refused.rejected["vm"] == {"team-a_mql.yaml": "vmalert -dryRun: bad expr"}
+
+    def no_tool(kind: str, version: Version | None, files: Mapping[str, str]) -> None:
+        return None
+
+    for check in (None, no_tool):  # nothing to confirm it: the promql-parser verdict stands
+        unconfirmed = plan_rules(cluster(VM), OWNER, everything, {}, {}, check=check)
+        assert set(files_of(unconfirmed, "vm")) == {"team-a_ok.yaml"}
+        assert "dry run is not available to confirm MetricsQL" in unconfirmed.rejected["vm"]["team-a_mql.yaml"]
+
+
+def test_the_dialect_hook_rejects_for_vmalert_alone() -> None:
+    def templates(rule: AlertRule, dialect: str) -> list[str]:
+        return [f"spec.groups[0].rules[0].annotations.summary: {dialect} has no such function"]
+
+    body = {"kind": "AlertRule", "metadata": {"name": "t", "namespace": "team-a"}}
+    body["spec"] = {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up"}]}]}
+    entry = index_alert_rule(body, dialect_check=templates)
+    plan = plan_rules(cluster(PROM_NEW, VM), OWNER, [entry], {}, {})
+    assert plan.rejected == {
+        "prom-new": {},
+        "vm": {"team-a_t.yaml": "spec.groups[0].rules[0].annotations.summary: vmalert has no such function"},
+    }
+
+
+def test_a_second_plan_with_the_same_files_runs_no_tool() -> None:
+    runs: list[Mapping[str, str]] = []
+
+    def tool(files: Mapping[str, str]) -> str | None:
+        runs.append(files)
+        return None
+
+    checks = RuleChecks(runners={"prometheus": tool, "vmalert": tool})
+    rules = [rule(f"r{i}") for i in range(20)]
+    first = plan_rules(cluster(PROM_NEW, VM), OWNER, rules, {}, {}, check=checks)
+    assert len(runs) == 2  # one run per evaluator type over all its files
+    again = plan_rules(cluster(PROM_NEW, VM), OWNER, rules, {}, deployed_from(first), check=checks)
+    assert len(runs) == 2 and again.changes == 0
+    rules[3] = rule("r3", expr="vector(3)")
+    plan_rules(cluster(PROM_NEW, VM), OWNER, rules, {}, deployed_from(first), check=checks)
+    assert [sorted(r) for r in runs[2:]] == [["team-a_r3.yaml"], ["team-a_r3.yaml"]]  # only the changed file

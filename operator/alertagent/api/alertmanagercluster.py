@@ -66,6 +66,13 @@ class RuleEvaluator(Model):
     """Sidecar, Operator (the evaluator mounts the ConfigMaps and the operator reloads it) or None."""
     max_config_map_bytes: Annotated[int, Field(ge=16384, le=1000000)] = 524288
     """Upper bound on the data of one rule ConfigMap before another shard is started."""
+    version: Annotated[str, Field(pattern=r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$")] | None = None
+    """Version of the evaluator (for example `2.42.0`, `v1.79.5`) whose rule-file fields AlertAgent
+    renders for: a group or rule field this version lacks (`query_offset` before Prometheus 2.53 and on
+    any vmalert, `keep_firing_for` before Prometheus 2.42 or vmalert 1.92, `limit` before Prometheus 2.31
+    or vmalert 1.78) leaves that AlertRule out of this evaluator alone, with the reason in its status.
+    When unset, the version the health probe reads (Prometheus `/api/v1/status/buildinfo`, vmalert
+    `vm_app_version` in `/metrics`); when neither is known, the newest release."""
 
 
 class SmtpConfig(Model):

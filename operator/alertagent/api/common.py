@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationInfo, field_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
+from ..common.regex import re2_error
 from .base import Model
 
 # Prometheus duration syntax (as in prometheus-operator's Duration type), e.g. 30s, 5m, 1h30m.
@@ -65,6 +68,108 @@ class Matcher(Model):
     """Equality (`=`, `!=`) or RE2 regular expression match (`=~`, `!~`, fully anchored)."""
     value: Annotated[str, Field(max_length=1024)] = ""
     """Label value, or the regular expression for `=~` and `!~`."""
+
+    @field_validator("value")
+    @classmethod
+    def _regex_compiles(cls, value: str, info: ValidationInfo) -> str:
+        """Alertmanager compiles a regex matcher as Go's `regexp.Compile("^(?:" + value + ")$")`
+        (pkg/labels/matcher.go NewMatcher, v0.25-v0.28) and refuses the whole file when it fails."""
+        if info.data.get("match_type") in ("=~", "!~") and (error := re2_error(value)) is not None:
+            raise ValueError(error)
+        return value
+
+
+def go_quote(text: str) -> str:
+    """Go's `%q` of a string (close enough for messages: JSON's escaping, non-ASCII kept)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+_URL_HOST_OK = frozenset("!$&'()*+,;=:[]<>\"-_.~%")
+
+
+def _unescape_error(text: str, host: bool) -> str | None:
+    """Go net/url `unescape`: bad `%` escapes, and in a host the characters it refuses."""
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "%":
+            code = text[i + 1 : i + 3]
+            if len(code) < 2 or any(h not in "0123456789abcdefABCDEF" for h in code):
+                return f"invalid URL escape {go_quote(text[i : i + 3])}"
+            if host and int(code[0], 16) < 8 and code != "25":
+                return f"invalid URL escape {go_quote(text[i : i + 3])}"
+            i += 3
+            continue
+        if host and ord(c) < 0x80 and not c.isalnum() and c not in _URL_HOST_OK:
+            return f"invalid character {go_quote(c)} in host name"
+        i += 1
+    return None
+
+
+def _valid_port(port: str) -> bool:
+    return port == "" or (port[0] == ":" and all(c in "0123456789" for c in port[1:]))
+
+
+def _go_url_parse(raw: str) -> tuple[str, str, str | None]:
+    """(scheme, host, error) as Go's `url.Parse` (net/url, Go 1.19-1.22) sees an absolute URL."""
+    rest, _, fragment = raw.partition("#")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in rest):
+        return "", "", "net/url: invalid control character in URL"
+    scheme = ""
+    for i, c in enumerate(rest):
+        if c.isascii() and (c.isalpha() or (i and (c.isdigit() or c in "+-."))):
+            continue
+        if c == ":":
+            if i == 0:
+                return "", "", "missing protocol scheme"
+            scheme, rest = rest[:i].lower(), rest[i + 1 :]
+        break
+    rest = rest.partition("?")[0]
+    host = ""
+    if scheme and rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        rest = slash + path
+        userinfo, at, host = authority.rpartition("@")
+        if host.startswith("["):
+            close = host.rfind("]")
+            if close < 0:
+                return scheme, "", "missing ']' in host"
+            if not _valid_port(host[close + 1 :]):
+                return scheme, "", f"invalid port {go_quote(host[close + 1 :])} after host"
+        elif (colon := host.rfind(":")) >= 0 and not _valid_port(host[colon:]):
+            return scheme, "", f"invalid port {go_quote(host[colon:])} after host"
+        if error := _unescape_error(host, host=True):
+            return scheme, "", error
+        if at and any(not (c.isascii() and c.isalnum()) and c not in "-._:~!$&'()*+,;=%@" for c in userinfo):
+            return scheme, "", "net/url: invalid userinfo"
+    if error := _unescape_error(rest, host=False) or _unescape_error(fragment, host=False):
+        return scheme, host, error
+    return scheme, host, None
+
+
+def url_error(raw: str, redact: bool = False) -> str | None:
+    """Alertmanager's error for a URL field (config/config.go `parseURL`, used by URL and SecretURL,
+    v0.25-v0.28): Go's `url.Parse`, then scheme http or https and a host. None when valid. With
+    `redact` (the value comes from a Secret) the message quotes nothing of the value. Raises nothing."""
+    scheme, host, error = _go_url_parse(raw)
+    if error is not None:
+        if redact:  # the quoted parts (port, escape, character) are pieces of the secret
+            return "parse <secret value>: " + re.sub(r' "(?:[^"\\]|\\.)*"', "", error)
+        return f"parse {go_quote(raw.partition('#')[0])}: {error}"
+    if scheme not in ("http", "https"):
+        if redact:
+            return "unsupported scheme for URL (only http and https)"
+        return f"unsupported scheme {go_quote(scheme)} for URL"
+    if not host:
+        return "missing host for URL"
+    return None
+
+
+def http_url(value: str) -> str:
+    """Pydantic check of a plain URL field with Alertmanager's rules (`url_error`)."""
+    if (error := url_error(value)) is not None:
+        raise ValueError(error)
+    return value
 
 
 class LabelSelectorRequirement(Model):

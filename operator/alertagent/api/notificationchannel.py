@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, field_validator
 
 from .base import Invariant, Model
 from .common import (
@@ -18,10 +18,34 @@ from .common import (
     PrinterColumn,
     Resource,
     SecretKeyRef,
+    go_quote,
+    http_url,
 )
 
+# Receiver fields mirror Alertmanager's config/notifiers.go and config/config.go (v0.25.0, v0.26.0,
+# v0.27.0): a URL field is Go's url.Parse with scheme http or https and a host (`parseURL`, checked
+# by `http_url`); an email smarthost is Go's net.SplitHostPort with a non-empty port (`HostPort`);
+# telegram needs a chat_id other than 0 and webex a room_id (their UnmarshalYAML); email headers may
+# not collide case-insensitively (textproto.CanonicalMIMEHeaderKey). What depends on the cluster's
+# global settings or the Alertmanager version (a value only the global can supply, a field the
+# version lacks) is checked per cluster by render/receivers.py.
 Text = Annotated[str, Field(max_length=65536)]
-HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048)]
+HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048), AfterValidator(http_url)]
+# Go's net.SplitHostPort: `host:port` or `[host]:port`; no other colon or bracket; the port not empty.
+HOST_PORT_PATTERN = r"^(\[[^\[\]]*\]|[^:\[\]]*):[^:\[\]]+$"
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def canonical_mime_header_key(key: str) -> str:
+    """Go's textproto.CanonicalMIMEHeaderKey: `content-type` → `Content-Type`; a key with a character
+    that is not a token character is returned unchanged."""
+    if any(c not in _TOKEN for c in key):
+        return key
+    out, upper = [], True
+    for c in key:
+        out.append(c.upper() if upper else c.lower())
+        upper = c == "-"
+    return "".join(out)
 
 
 class SlackConfig(Model):
@@ -46,12 +70,12 @@ class SlackConfig(Model):
 class EmailConfig(Model):
     """Email delivery over SMTP."""
 
-    to: Annotated[str, Field(min_length=3, max_length=2048)]
+    to: Annotated[str, Field(min_length=1, max_length=2048)]
     """Recipient addresses, comma-separated."""
     from_: Annotated[str, Field(max_length=320)] | None = Field(default=None, alias="from")
     """Sender address; the cluster's global smtp.from when unset."""
-    smarthost: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]+$")] | None = None
-    """SMTP server as host:port; the cluster's global smtp.smarthost when unset."""
+    smarthost: Annotated[str, Field(pattern=HOST_PORT_PATTERN, max_length=1024)] | None = None
+    """SMTP server as host:port (or [IPv6]:port); the cluster's global smtp.smarthost when unset."""
     auth_username: str | None = None
     """SMTP AUTH user name."""
     auth_password: SecretKeyRef | None = None
@@ -64,6 +88,18 @@ class EmailConfig(Model):
     """HTML body (Go template)."""
     text: Text | None = None
     """Plain-text body (Go template)."""
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_unique(cls, headers: dict[str, str] | None) -> dict[str, str] | None:
+        """Alertmanager (EmailConfig.UnmarshalYAML) refuses headers equal after canonicalisation."""
+        seen: set[str] = set()
+        for key in headers or {}:
+            canonical = canonical_mime_header_key(key)
+            if canonical in seen:
+                raise ValueError(f"duplicate header {go_quote(canonical)} in email config")
+            seen.add(canonical)
+        return headers
 
 
 class WebhookConfig(Model):
@@ -141,7 +177,7 @@ class MSTeamsConfig(Model):
     title: Text | None = None
     """Message title (Go template)."""
     summary: Text | None = None
-    """Message summary (Go template)."""
+    """Message summary (Go template); needs Alertmanager >= 0.27."""
     text: Text | None = None
     """Message text (Go template)."""
 
@@ -149,10 +185,19 @@ class MSTeamsConfig(Model):
 class TelegramConfig(Model):
     """Telegram bot message."""
 
+    __invariants__ = (
+        Invariant(
+            cel="self.chatId != 0",
+            message="missing chat_id on telegram_config",
+            holds=lambda t: t.chat_id != 0,
+            field_path=".chatId",
+        ),
+    )
+
     bot_token: SecretKeyRef
     """Secret key holding the bot token."""
-    chat_id: int
-    """Chat to send to."""
+    chat_id: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+    """Chat to send to (a 64-bit integer other than 0)."""
     api_url: HttpUrl | None = None
     """Telegram API URL; the cluster's global telegramApiUrl when unset."""
     parse_mode: Literal["MarkdownV2", "Markdown", "HTML"] | None = None
@@ -195,6 +240,15 @@ class DiscordConfig(Model):
 
 class WebexConfig(Model):
     """Webex Teams message (Alertmanager >= 0.25)."""
+
+    __invariants__ = (
+        Invariant(
+            cel="self.roomId != ''",
+            message="missing room_id on webex_config",
+            holds=lambda w: w.room_id != "",
+            field_path=".roomId",
+        ),
+    )
 
     bot_token: SecretKeyRef
     """Secret key holding the bot's access token."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import functools
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+from importlib import resources
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from .base import Invariant, Model
 from .common import (
@@ -18,48 +23,26 @@ from .common import (
     Matcher,
     PrinterColumn,
     Resource,
+    go_quote,
 )
 
-# Alertmanager time_intervals syntax: `monday`, `monday:friday`; `1`, `1:5`, `-1`; `january:march`.
-Weekday = Annotated[str, Field(pattern=r"^[a-z]+(:[a-z]+)?$", max_length=21)]
-DayOfMonth = Annotated[str, Field(pattern=r"^-?[0-9]{1,2}(:-?[0-9]{1,2})?$", max_length=7)]
-Month = Annotated[str, Field(pattern=r"^[a-z0-9]+(:[a-z0-9]+)?$", max_length=19)]
-Year = Annotated[str, Field(pattern=r"^[0-9]{4}(:[0-9]{4})?$", max_length=9)]
-ClockTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$", max_length=5)]
-
-
-class TimeRange(Model):
-    """A time of day range, [startTime, endTime), in 24-hour HH:MM."""
-
-    __invariants__ = (
-        Invariant(
-            cel="self.startTime < self.endTime",
-            message="endTime must be after startTime",
-            holds=lambda t: t.start_time < t.end_time,
-        ),
-    )
-
-    start_time: ClockTime
-    """Start of the range (inclusive), HH:MM."""
-    end_time: ClockTime
-    """End of the range (exclusive), HH:MM; 24:00 is the end of the day."""
-
-
-def _check_ranges(values: list[str] | None, names: dict[str, int], what: str) -> list[str] | None:
-    """Alertmanager refuses unknown names and ranges that run backwards; say so per object."""
-    for item in values or []:
-        start, _, end = item.partition(":")
-        try:
-            low, high = (names[p] if p in names else int(p) for p in (start, end or start))
-        except ValueError:
-            raise ValueError(f"{what} {item!r}: unknown name") from None
-        if low > high and not (what == "day of month" and (low < 0) != (high < 0)):
-            raise ValueError(f"{what} range {item!r} runs backwards")
-    return values
-
-
-_WEEKDAYS = {d: i for i, d in enumerate(["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"])}
-_MONTHS = {
+# Alertmanager time intervals, mirrored from prometheus/alertmanager timeinterval/timeinterval.go
+# (v0.25.0; the validation is unchanged through v0.28 and main): each range is `UnmarshalYAML` of its
+# type; values are lower-cased first (`stringableRangeFromString`), so `Monday:FRIDAY` is valid; a
+# value with more than one `:` is `couldn't parse range <value>, invalid format`. Numbers are Go's
+# `strconv.Atoi` (an optional sign, ASCII digits, int64). The messages are Alertmanager's, verbatim,
+# with a short explanation after the two that read backwards.
+#   weekdays:      names only; `start day cannot be before end day` when start > end (so
+#                  `saturday:sunday` is refused: write `saturday` and `sunday`);
+#   days_of_month: -31..31 but not 0; a negative start needs a negative end; start <= end with
+#                  negatives counted from a 28-day month;
+#   months:        names or any integer (Alertmanager does not range-check numbers); start <= end;
+#   years:         any integer; start <= end;
+#   times:         `HH:MM` from 00:00 to 24:00 (`validTime`), start < end;
+#   location:      Go's `time.LoadLocation`: "" and "UTC" are UTC, "Local" the Alertmanager host's
+#                  zone, otherwise an IANA name from the tz database shipped with the `tzdata` package.
+WEEKDAYS = {d: i for i, d in enumerate(["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"])}
+MONTHS = {
     m: i + 1
     for i, m in enumerate(
         [
@@ -78,42 +61,165 @@ _MONTHS = {
         ]
     )
 }
+_MONTH_NAMES = {number: name for name, number in MONTHS.items()}
+_ATOI = re.compile(r"[+-]?[0-9]+")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _atoi(text: str) -> int:
+    """Go's strconv.Atoi, with its error text."""
+    if not _ATOI.fullmatch(text):
+        raise ValueError(f"strconv.Atoi: parsing {go_quote(text)}: invalid syntax")
+    value = int(text)
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise ValueError(f"strconv.Atoi: parsing {go_quote(text)}: value out of range")
+    return value
+
+
+def _components(text: str) -> tuple[str, str]:
+    lowered = text.lower()
+    if ":" not in lowered:
+        return lowered, lowered
+    parts = lowered.split(":")
+    if len(parts) != 2:
+        raise ValueError(f"couldn't parse range {lowered}, invalid format")
+    return parts[0], parts[1]
+
+
+def _weekday(name: str) -> int:
+    if name not in WEEKDAYS:
+        raise ValueError(f"{name} is not a valid weekday (unknown name)")
+    return WEEKDAYS[name]
+
+
+def _month(name: str) -> int:
+    if name in MONTHS:
+        return MONTHS[name]
+    try:
+        return _atoi(name)
+    except ValueError:
+        raise ValueError(f"{name} is not a valid month (unknown name)") from None
+
+
+def weekday_range(text: str) -> tuple[int, int]:
+    """Inclusive (begin, end), Sunday = 0. Raises ValueError with Alertmanager's message."""
+    start, end = _components(text)
+    begin, finish = _weekday(start), _weekday(end)
+    if begin > finish:
+        raise ValueError(f"start day cannot be before end day (range {text!r} runs backwards)")
+    return begin, finish
+
+
+def day_of_month_range(text: str) -> tuple[int, int]:
+    """Inclusive (begin, end); negative days count from the end of the month (-1 is the last)."""
+    start, end = _components(text)
+    begin, finish = _atoi(start), _atoi(end)
+    for day in (begin, finish):
+        if day == 0 or not -31 <= day <= 31:
+            raise ValueError(f"{day} is not a valid day of the month: out of range")
+    if begin < 0 < finish:
+        raise ValueError("end day must be negative if start day is negative")
+    if (begin + 28 if begin < 0 else begin) > (finish + 28 if finish < 0 else finish):
+        raise ValueError(f"end day {finish} is always before start day {begin} (range {text!r} runs backwards)")
+    return begin, finish
+
+
+def month_range(text: str) -> tuple[int, int]:
+    """Inclusive (begin, end), January = 1."""
+    start, end = _components(text)
+    begin, finish = _month(start), _month(end)
+    if begin > finish:
+        raise ValueError(
+            f"end month {_MONTH_NAMES.get(finish, '')} is before start month {_MONTH_NAMES.get(begin, '')}"
+            f" (range {text!r} runs backwards)"
+        )
+    return begin, finish
+
+
+def year_range(text: str) -> tuple[int, int]:
+    """Inclusive (begin, end)."""
+    start, end = _components(text)
+    begin, finish = _atoi(start), _atoi(end)
+    if begin > finish:
+        raise ValueError(f"end year {finish} is before start year {begin} (range {text!r} runs backwards)")
+    return begin, finish
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset((resources.files("tzdata") / "zones").read_text(encoding="utf-8").split())
+
+
+@functools.lru_cache(maxsize=1024)
+def zone(name: str) -> tzinfo:
+    """The time zone `name` stands for, from the tz database shipped with the `tzdata` package (never
+    the host's). "Local" is taken as UTC: the Alertmanager container's local zone unless TZ is set.
+    Raises ValueError with Go's `time.LoadLocation` message for a name it does not know."""
+    if name in ("", "UTC", "Local"):
+        return UTC
+    if ".." in name or name[0] in "/\\":
+        raise ValueError("time: invalid location name")
+    if name not in _zone_names():
+        raise ValueError(f"unknown time zone {name}")
+    path = resources.files("tzdata.zoneinfo").joinpath(*name.split("/"))
+    with path.open("rb") as data:
+        return ZoneInfo.from_file(data, key=name)
+
+
+def _check(parse: Callable[[str], tuple[int, int]]) -> AfterValidator:
+    def check(value: str) -> str:
+        parse(value)
+        return value
+
+    return AfterValidator(check)
+
+
+def _location(value: str) -> str:
+    zone(value)
+    return value
+
+
+Weekday = Annotated[str, Field(pattern=r"^[A-Za-z]+(:[A-Za-z]+)?$", max_length=64), _check(weekday_range)]
+DayOfMonth = Annotated[str, Field(pattern=r"^[+-]?[0-9]+(:[+-]?[0-9]+)?$", max_length=64), _check(day_of_month_range)]
+Month = Annotated[
+    str, Field(pattern=r"^([A-Za-z]+|[+-]?[0-9]+)(:([A-Za-z]+|[+-]?[0-9]+))?$", max_length=64), _check(month_range)
+]
+Year = Annotated[str, Field(pattern=r"^[+-]?[0-9]+(:[+-]?[0-9]+)?$", max_length=64), _check(year_range)]
+ClockTime = Annotated[str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", max_length=5)]
+
+
+class TimeRange(Model):
+    """A time of day range, [startTime, endTime), in 24-hour HH:MM."""
+
+    __invariants__ = (
+        Invariant(
+            cel="self.startTime < self.endTime",
+            message="start time cannot be equal or greater than end time",
+            holds=lambda t: t.start_time < t.end_time,
+        ),
+    )
+
+    start_time: ClockTime
+    """Start of the range (inclusive), HH:MM from 00:00 to 23:59."""
+    end_time: ClockTime
+    """End of the range (exclusive), HH:MM; 24:00 is the end of the day."""
 
 
 class RecurringSchedule(Model):
     """When a recurring window is active; every field set must match (as Alertmanager time_intervals)."""
 
-    @field_validator("weekdays")
-    @classmethod
-    def _weekdays(cls, v: list[str] | None) -> list[str] | None:
-        return _check_ranges(v, _WEEKDAYS, "weekday")
-
-    @field_validator("months")
-    @classmethod
-    def _months(cls, v: list[str] | None) -> list[str] | None:
-        return _check_ranges(v, _MONTHS, "month")
-
-    @field_validator("days_of_month")
-    @classmethod
-    def _days(cls, v: list[str] | None) -> list[str] | None:
-        return _check_ranges(v, {}, "day of month")
-
-    @field_validator("years")
-    @classmethod
-    def _years(cls, v: list[str] | None) -> list[str] | None:
-        return _check_ranges(v, {}, "year")
-
     times: Annotated[list[TimeRange], Field(max_length=16)] | None = None
     """Times of day; the whole day when unset."""
     weekdays: Annotated[list[Weekday], Field(max_length=7)] | None = None
-    """Days of the week or ranges, for example `saturday:sunday`."""
+    """Days of the week or ranges, for example `monday:friday` (a range may not wrap: list `saturday`
+    and `sunday` rather than `saturday:sunday`)."""
     days_of_month: Annotated[list[DayOfMonth], Field(max_length=31)] | None = None
-    """Days of the month or ranges; negative counts from the end, for example `-1`."""
+    """Days of the month or ranges; negative counts from the end, for example `-1` or `-7:-1`."""
     months: Annotated[list[Month], Field(max_length=12)] | None = None
     """Months by name or number, or ranges, for example `january:march`."""
     years: Annotated[list[Year], Field(max_length=16)] | None = None
     """Years or ranges, for example `2026:2027`."""
-    location: Annotated[str, Field(max_length=64)] = "UTC"
+    location: Annotated[str, Field(max_length=64), AfterValidator(_location)] = "UTC"
     """IANA time zone the times are in, for example `Asia/Shanghai`."""
 
 
@@ -143,9 +249,9 @@ class MaintenanceWindow(Model):
     """Window name, unique within the policy."""
     recurring: RecurringSchedule | None = None
     """A repeating schedule, rendered as an Alertmanager time interval muting the matched routes."""
-    start: datetime | None = None
+    start: AwareDatetime | None = None
     """Start of a one-off window (RFC 3339), rendered as an Alertmanager silence."""
-    end: datetime | None = None
+    end: AwareDatetime | None = None
     """End of a one-off window (RFC 3339)."""
     comment: Annotated[str, Field(max_length=1024)] | None = None
     """Why the window exists; shown as the silence comment."""

@@ -1,9 +1,11 @@
-"""Health probes of a cluster's targets (async): Prometheus /-/ready, vmalert /health, Alertmanager
-/-/healthy plus /api/v2/status for version and peers."""
+"""Health probes of a cluster's targets (async): Prometheus /-/ready plus /api/v1/status/buildinfo for
+its version, vmalert /health plus `vm_app_version` in /metrics (vmalert has no buildinfo endpoint), and
+Alertmanager /-/healthy plus /api/v2/status for version and peers."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 
@@ -11,6 +13,18 @@ from ..api.alertmanagercluster import AlertmanagerCluster, TargetHealth
 from ..status import now
 from . import alertmanager
 from .prometheus import HEALTH_PATH
+
+# `vm_app_version{version="vmalert-20240425-...-tags-v1.101.0-0-g...", short_version="v1.101.0"} 1`
+# (lib/appmetrics/appmetrics.go); builds without a version (Debian's) say version="".
+_VM_APP_VERSION = re.compile(r"^vm_app_version\{([^}]*)\}", re.MULTILINE)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def vmalert_version(metrics: str) -> str | None:
+    """vmalert's version from its /metrics text: `short_version`, else `version`; None when empty."""
+    found = _VM_APP_VERSION.search(metrics)
+    labels = dict(_LABEL.findall(found.group(1))) if found else {}
+    return labels.get("short_version") or labels.get("version") or None
 
 
 async def _probe_evaluator(client: httpx.AsyncClient, name: str, kind: str, url: str) -> TargetHealth:
@@ -24,6 +38,10 @@ async def _probe_evaluator(client: httpx.AsyncClient, name: str, kind: str, url:
             info = await client.get(f"{url}/api/v1/status/buildinfo")
             if info.status_code == 200:
                 health.version = info.json()["data"].get("version")
+        elif kind == "vmalert":
+            metrics = await client.get(f"{url}/metrics")
+            if metrics.status_code == 200:
+                health.version = vmalert_version(metrics.text)
     except httpx.HTTPError as err:
         health.reachable, health.message = False, f"{err.__class__.__name__}: {err}"
     return health

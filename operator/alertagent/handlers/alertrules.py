@@ -14,6 +14,7 @@ from ..common.identity import ObjectRef
 from ..metrics import INVALID_OBJECTS
 from ..plans.rules import IndexedRule, index_alert_rule
 from ..reconcile.status import write_rule_status
+from ..render.validation import template_issues
 from ..settings import Settings
 from .memo import state_of
 
@@ -21,7 +22,7 @@ from .memo import state_of
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.index(GROUP, VERSION, "alertrules", registry=registry, id="alertrule_index")
     def alertrule_index(body: kopf.Body, **_: Any) -> dict[ObjectRef, IndexedRule]:
-        entry = index_alert_rule(dict(body))
+        entry = index_alert_rule(dict(body), dialect_check=template_issues)
         return {entry.ref: entry}
 
     @kopf.on.event(GROUP, VERSION, "alertrules", registry=registry, id="alertrule_changed")

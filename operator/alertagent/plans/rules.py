@@ -6,13 +6,18 @@ namespaces' labels and the shards deployed now. Decisions made here, and only he
 - an invalid AlertRule keeps the file deployed for it (its last good version stays loaded until a valid
   one replaces it), so a broken edit never removes rules that were working;
 - a file too large for one ConfigMap is rejected alone, for that evaluator;
+- a file with a group or rule field the evaluator's type and version lacks (`render.evaluators`), or
+  refused by the evaluator's own tool (the injected `check`, see `clients.rulecheck`), is rejected alone,
+  for that evaluator; one that was live keeps its last good file there, as an invalid AlertRule does;
+- an AlertRule invalid only because promql-parser refused an expression goes to vmalert evaluators when
+  vmalert's dry run accepts its file (MetricsQL is a superset of PromQL), nowhere else;
 - a shard whose content hash is unchanged is not written; keys a shard no longer holds are removed;
   surplus shards are deleted after every write."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +26,20 @@ from ..api.alertrule import AlertRule, ValidationIssue
 from ..api.base import API_VERSION
 from ..common.identity import ObjectRef, owner_reference
 from ..common.labels import CONTENT_HASH_ANNOTATION, rule_shard_labels
+from ..render.evaluators import (
+    Version,
+    evaluator_version,
+    field_issues,
+    fields_used,
+    keys_used,
+    loads,
+    metricsql_deferrable,
+    minimum_versions,
+)
 from ..render.rules import (
     config_map_prefix,
     count_rules,
+    entry_size,
     legacy_rule_file_name,
     render_evaluator,
     render_rule_file,
@@ -32,6 +48,16 @@ from ..render.rules import (
 )
 from ..render.validation import parse_alert_rule
 from .configmaps import ConfigMapPlan, plan_config_maps
+
+# (evaluator type, evaluator version, files: name → text) → the files its tool refuses (name → message),
+# or None when they cannot be checked. `clients.rulecheck.RuleChecks` is the real one.
+RuleCheck = Callable[[str, Version | None, Mapping[str, str]], Mapping[str, str] | None]
+# (AlertRule, dialect) → why an evaluator of that dialect would refuse it: the hook for dialect checks
+# of templates (for example `render.validation.template_issues`), run once per change for vmalert.
+DialectCheck = Callable[[AlertRule, str], Sequence[ValidationIssue | str]]
+DIALECT_CHECKED = ("vmalert",)  # Prometheus's dialect is AlertRule validation itself
+TOOL_NAMES = {"prometheus": "promtool check rules", "vmalert": "vmalert -dryRun"}
+KEPT = "; the last good version stays loaded"
 
 
 @dataclass(frozen=True)
@@ -42,10 +68,28 @@ class IndexedRule:
     rule: AlertRule | None  # None when the schema check failed (e.g. CRDs older than the operator)
     issues: tuple[ValidationIssue, ...]
     rule_file: str | None  # rendered once per change, so a reconcile only packs
+    minimums: tuple[tuple[str, Version], ...] = ()  # evaluator type → first release loading its fields
+    dialect_issues: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (dialect, why it refuses the rule)
 
     @property
     def valid(self) -> bool:
         return self.rule is not None and not self.issues
+
+    @property
+    def metricsql_candidate(self) -> bool:
+        """Invalid only because promql-parser refused an expression: rendered, and loaded by vmalert
+        evaluators whose dry run accepts the file."""
+        return self.rule_file is not None and metricsql_deferrable(self.issues)
+
+    def field_issues_for(self, evaluator_type: str, version: Version | None) -> list[str]:
+        """Why an evaluator of this type and version cannot load the rendered file, field by field."""
+        minimum = next((m for t, m in self.minimums if t == evaluator_type), None)
+        if self.rule is None or (minimum is not None and loads(minimum, version)):
+            return []
+        return field_issues(fields_used(self.rule), evaluator_type, version)
+
+    def issues_for(self, evaluator_type: str) -> tuple[str, ...]:
+        return next((issues for dialect, issues in self.dialect_issues if dialect == evaluator_type), ())
 
     @property
     def file_name(self) -> str:
@@ -56,11 +100,28 @@ class IndexedRule:
         return legacy_rule_file_name(self.ref.namespace, self.ref.name)
 
 
-def index_alert_rule(body: dict[str, Any]) -> IndexedRule:
-    """Parse, validate and (when valid) render one AlertRule manifest."""
+def _message(issue: ValidationIssue | str) -> str:
+    return issue if isinstance(issue, str) else f"{issue.field}: {issue.message}"
+
+
+def index_alert_rule(body: dict[str, Any], dialect_check: DialectCheck | None = None) -> IndexedRule:
+    """Parse, validate and (when valid, or invalid only in promql-parser's eyes) render one AlertRule
+    manifest; note, per evaluator type, the first release that loads the fields its file sets and, with
+    `dialect_check`, why a vmalert evaluator would refuse it."""
     rule, issues = parse_alert_rule(body)
-    rendered = render_rule_file(rule) if rule is not None and not issues else None
-    return IndexedRule(ObjectRef.of(body, "AlertRule"), rule, tuple(issues), rendered)
+    if rule is None or (issues and not metricsql_deferrable(issues)):
+        return IndexedRule(ObjectRef.of(body, "AlertRule"), rule, tuple(issues), None)
+    dialect_issues: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    if dialect_check is not None:
+        dialect_issues = tuple((d, tuple(_message(i) for i in dialect_check(rule, d))) for d in DIALECT_CHECKED)
+    return IndexedRule(
+        ObjectRef.of(body, "AlertRule"),
+        rule,
+        tuple(issues),
+        render_rule_file(rule),
+        minimum_versions(keys_used(rule)),
+        dialect_issues,
+    )
 
 
 @dataclass(frozen=True)
@@ -104,20 +165,24 @@ def plan_rules(
     rules: Iterable[IndexedRule],
     namespace_labels: Mapping[str, Mapping[str, str]],
     deployed: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    probed_versions: Mapping[str, str | None] | None = None,
+    check: RuleCheck | None = None,
 ) -> RulesPlan:
     """`owner` is the cluster's metadata (name, namespace, uid: the shards' owner); `deployed` maps
-    evaluator name → shard name → ConfigMap as listed by the evaluator's labels. Raises ValueError when
-    two evaluators of the cluster would write the same ConfigMaps."""
+    evaluator name → shard name → ConfigMap as listed by the evaluator's labels; `probed_versions` maps
+    evaluator name → the version its probe reported (an evaluator's `version` overrides it; unknown:
+    the newest release); `check` judges each evaluator's files with its tool (None: no tool checks).
+    Raises ValueError when two evaluators of the cluster would write the same ConfigMaps."""
     rules = list(rules)
-    valid = [r for r in rules if r.valid]
-    rendered = {id(r.rule): r.rule_file or "" for r in valid}
+    candidates = [r for r in rules if r.rule is not None and r.rule_file is not None]
+    rendered = {id(r.rule): r.rule_file or "" for r in candidates}
     selected = selected_rule_files(
-        cluster, [r.rule for r in valid if r.rule is not None], namespace_labels, render=lambda m: rendered[id(m)]
+        cluster, [r.rule for r in candidates if r.rule is not None], namespace_labels, render=lambda m: rendered[id(m)]
     )
-    invalid = [r for r in rules if not r.valid]
+    by_file = {r.file_name: r for r in rules}
     # A legacy name two AlertRules shared cannot tell whose last good file it holds: carry neither.
     legacy_users = Counter(r.legacy_file_name for r in rules)
-    known = {r.file_name: sum(len(g.rules) for g in r.rule.spec.groups) for r in valid if r.rule is not None}
+    known = {r.file_name: sum(len(g.rules) for g in r.rule.spec.groups) for r in candidates if r.rule is not None}
     namespace = owner["namespace"]
     prefixes = Counter(config_map_prefix(cluster, ev) for ev in cluster.spec.rule_evaluators or [])
     if clashes := sorted(p for p, n in prefixes.items() if n > 1):
@@ -126,12 +191,25 @@ def plan_rules(
     for evaluator in cluster.spec.rule_evaluators or []:
         current = deployed.get(evaluator.name, {})
         on_target = deployed_files(current)
-        files = dict(selected)
-        for rule in invalid:  # the last good file stays, under the current name
+
+        def last_good(rule: IndexedRule, on_target: Mapping[str, str] = on_target) -> str | None:
             if rule.file_name in on_target:
-                files[rule.file_name] = on_target[rule.file_name]
-            elif rule.legacy_file_name in on_target and legacy_users[rule.legacy_file_name] == 1:
-                files[rule.file_name] = on_target[rule.legacy_file_name]
+                return on_target[rule.file_name]
+            if rule.legacy_file_name in on_target and legacy_users[rule.legacy_file_name] == 1:
+                return on_target[rule.legacy_file_name]
+            return None
+
+        version = evaluator_version(evaluator, (probed_versions or {}).get(evaluator.name))
+        files, rejected = _evaluator_files(evaluator.type, version, selected, by_file, check)
+        for rule in rules:  # the last good file stays, under the current name
+            carry = rule.file_name not in files and (not rule.valid or rule.file_name in rejected)
+            if carry and (text := last_good(rule)) is not None:
+                files[rule.file_name] = text
+        if check is not None:
+            _check_files(
+                evaluator.type, version, evaluator.max_config_map_bytes, files, rejected, by_file, last_good, check
+            )
+        rejected = {name: why + KEPT if name in files else why for name, why in rejected.items()}
         desired = render_evaluator(cluster, evaluator, files)
         labels = rule_shard_labels(owner["name"], evaluator.name)
         bodies = [
@@ -149,11 +227,88 @@ def plan_rules(
             }
             for shard in desired.shards
         ]
-        count = sum(known[f] if f in known else count_rules(text) for f, text in desired.files.items())
+        count = sum(
+            known[f] if f in known and text == selected.get(f) else count_rules(text)
+            for f, text in desired.files.items()
+        )
         plans.append(
-            EvaluatorPlan(evaluator.name, plan_config_maps(namespace, bodies, current), desired.rejected, count)
+            EvaluatorPlan(
+                evaluator.name,
+                plan_config_maps(namespace, bodies, current),
+                {**rejected, **desired.rejected},
+                count,
+            )
         )
     operator_mode = tuple(
         (ev.name, ev.url.rstrip("/")) for ev in cluster.spec.rule_evaluators or [] if ev.reload_mode == "Operator"
     )
     return RulesPlan(tuple(plans), operator_mode)
+
+
+def _evaluator_files(
+    evaluator_type: str,
+    version: Version | None,
+    selected: Mapping[str, str],
+    by_file: Mapping[str, IndexedRule],
+    check: RuleCheck | None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The selected files this evaluator can load (MetricsQL candidates only for vmalert, and only
+    with a tool to confirm them), and those it cannot, with why (field by field)."""
+    files: dict[str, str] = {}
+    rejected: dict[str, str] = {}
+    for name, text in selected.items():
+        rule = by_file[name]
+        if not rule.valid and rule.metricsql_candidate and (evaluator_type != "vmalert" or check is None):
+            # Only vmalert's dry run can say an expression is valid MetricsQL: refused here, on this target.
+            unconfirmed = (
+                "" if evaluator_type != "vmalert" else " (vmalert's dry run is not available to confirm MetricsQL)"
+            )
+            rejected[name] = "; ".join(_message(i) for i in rule.issues) + unconfirmed
+            continue
+        if not rule.valid and not rule.metricsql_candidate:
+            continue  # invalid for every evaluator of this type: its status says why
+        problems = rule.field_issues_for(evaluator_type, version) + list(rule.issues_for(evaluator_type))
+        if problems:
+            rejected[name] = "; ".join(problems)
+        else:
+            files[name] = text
+    return files, rejected
+
+
+def _check_files(
+    evaluator_type: str,
+    version: Version | None,
+    max_bytes: int,
+    files: dict[str, str],
+    rejected: dict[str, str],
+    by_file: Mapping[str, IndexedRule],
+    last_good: Callable[[IndexedRule], str | None],
+    check: RuleCheck,
+) -> None:
+    """Judge the evaluator's files with its tool (files too large for a ConfigMap are left to the
+    packer): a refused file is left out, or replaced by its last good file when that passes. Without a
+    verdict, MetricsQL candidates fall back to their last good file, as invalid AlertRules do."""
+    tool = TOOL_NAMES.get(evaluator_type, evaluator_type)
+    checkable = {name: text for name, text in files.items() if entry_size(name, text) <= max_bytes}
+    refused = check(evaluator_type, version, checkable)
+    if refused is None:
+        for name in [n for n in files if n in by_file and not by_file[n].valid]:
+            candidate = by_file[name]
+            if files[name] == candidate.rule_file:  # not confirmed by vmalert: the promql-parser verdict stands
+                del files[name]
+                unconfirmed = " (vmalert's dry run is not available to confirm MetricsQL)"
+                rejected.setdefault(name, "; ".join(_message(i) for i in candidate.issues) + unconfirmed)
+                if (text := last_good(candidate)) is not None:
+                    files[name] = text
+        return
+    substitutes: dict[str, str] = {}
+    for name, message in refused.items():
+        if (text := files.pop(name, None)) is None:
+            continue
+        rejected.setdefault(name, f"{tool}: {message}")  # a field the evaluator lacks is the first reason
+        rule = by_file.get(name)
+        if rule is not None and text == rule.rule_file and (good := last_good(rule)) is not None and good != text:
+            substitutes[name] = good
+    if substitutes:
+        again = check(evaluator_type, version, substitutes) or {}
+        files.update({name: text for name, text in substitutes.items() if name not in again})

@@ -15,6 +15,7 @@ from typing import Any
 from ..api.alertmanagercluster import TargetHealth
 from ..api.alertrule import RuleTargetStatus
 from ..clients.kube import Kube
+from ..clients.rulecheck import RuleChecks
 from ..common.identity import ObjectRef
 from ..discovery.graph import ServiceGraph
 from ..discovery.snapshot import Graph
@@ -108,7 +109,8 @@ class OperatorState:
     primed_once: bool = False  # every cluster reconciled once since start (member statuses may be written)
     held: set[ObjectRef] = field(default_factory=set)  # objects whose status waits for priming
     flushed: bool = False  # the statuses of every object were rewritten once after priming
-    verdicts: dict[str, str | None] = field(default_factory=dict)  # output hash → the target tool's verdict
+    verdicts: dict[str, str | None] = field(default_factory=dict)  # output hash → amtool's verdict
+    rule_checks: RuleChecks = field(default_factory=RuleChecks)  # promtool / vmalert verdicts by content hash
     started: float = field(default_factory=time.monotonic)
 
     @classmethod

@@ -21,6 +21,7 @@ from ..plans.status import (
     plan_member_status,
     plan_rule_status,
 )
+from ..render.validation import template_issues
 from ..status import ShardReport
 from .queue import StepResult
 from .state import OperatorState
@@ -49,7 +50,9 @@ def write_rule_status(
 ) -> bool:
     """Recompute an AlertRule's status and write it when it changed. Returns whether it wrote."""
     targets = [r.target_status() for r in reports_of(entry.file_name)] + state.rejections.of(entry.file_name)
-    patch = plan_rule_status(body, entry.issues, targets, revision, announce)
+    # An expression only promql-parser refuses may be valid MetricsQL: each target says whether it loads it.
+    issues = () if entry.metricsql_candidate else entry.issues
+    patch = plan_rule_status(body, issues, targets, revision, announce)
     if patch is not None:
         apply_patch(state, patch, body)
     return patch is not None
@@ -94,7 +97,7 @@ def refresh_objects(
             if body is None:
                 continue
             if ref.kind == "AlertRule":
-                entry = rules.get(ref) or index_alert_rule(body)  # one created since the inputs were taken
+                entry = rules.get(ref) or index_alert_rule(body, template_issues)  # created since the inputs
                 writes += write_rule_status(state, body, entry, reports_of, announce=announce)
             else:
                 writes += write_member_status(state, body)

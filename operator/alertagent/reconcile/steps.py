@@ -71,14 +71,27 @@ class Outcome:
 
 
 def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
-    """Write the rule shards of every evaluator whose content changed; delete surplus shards. Returns
-    the writes made and the AlertRules whose rejections changed; raises ApiException."""
+    """Write the rule shards of every evaluator whose content changed; delete surplus shards. Each
+    evaluator gets the files its type and version (its `version`, else the probed one) can load, checked
+    with its tool (promtool, vmalert's dry run; only files not checked before); a file it cannot load
+    is rejected for it alone. Returns the writes made and the AlertRules whose rejections changed;
+    raises ApiException."""
     cluster, meta = inputs.cluster, inputs.meta
     deployed = {
         ev.name: state.kube.list_config_maps(meta["namespace"], rule_shard_labels(meta["name"], ev.name))
         for ev in cluster.spec.rule_evaluators or []
     }
-    plan = plan_rules(cluster, meta, inputs.rules, inputs.namespace_labels, deployed)
+    record = state.cluster(inputs.key)
+    probed = {t.name: t.version for t in record.health or [] if t.type != "alertmanager"}
+    plan = plan_rules(
+        cluster,
+        meta,
+        inputs.rules,
+        inputs.namespace_labels,
+        deployed,
+        probed_versions=probed,
+        check=state.rule_checks,
+    )
     writes = sum(state.kube.apply_config_maps(e.config_maps) for e in plan.evaluators)
     RULE_DISTRIBUTION_TOTAL.labels(inputs.key, "written").inc(writes)
     if writes:
@@ -86,7 +99,6 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     changed_files: set[str] = set()
     for evaluator, rejected in plan.rejected.items():
         changed_files |= state.rejections.update(inputs.key, evaluator, rejected)
-    record = state.cluster(inputs.key)
     record.rule_counts = plan.rule_counts
     record.operator_mode = plan.operator_mode
     by_file = {r.file_name: r.ref for r in inputs.rules}

@@ -168,6 +168,10 @@ def render_alertmanager(
     policies = sorted(policies, key=ObjectRef.of)
     time_intervals = [ti for p in policies for ti in _time_intervals(p)]
     interval_names = {ti["name"] for ti in time_intervals}
+    global_config = _global(cluster, resolve_secret, placeholders, result)
+    # Channels that leave a value to the global block are checked against it; a global block that could
+    # not be rendered (a missing Secret) supplies nothing.
+    global_block = None if ObjectRef.of(cluster) in result.problems else cluster.spec.global_
     for channel in sorted(channels, key=ObjectRef.of):
         ref = ObjectRef.of(channel)
         secret = Secrets(resolve_secret, ref.namespace, placeholders)
@@ -176,7 +180,7 @@ def render_alertmanager(
             named = [*(route.active_time_intervals or []), *(route.mute_time_intervals or [])] if route else []
             if unknown := sorted(set(named) - interval_names):
                 raise ValueError(f"route names time intervals no selected SuppressionPolicy defines: {unknown}")
-            receivers.append(receiver(channel, target, gateway_url, secret))
+            receivers.append(receiver(channel, target, gateway_url, secret, global_=global_block))
             rendered_channels.append(channel)
         except ValueError as err:
             result.problems[ref] = [str(err)]
@@ -228,7 +232,7 @@ def render_alertmanager(
     inhibit_rules = _inhibit_rules(cluster, policies, graph, result)
     result.config = clean(
         {
-            "global": _global(cluster, resolve_secret, placeholders, result),
+            "global": global_config,
             "route": root,
             "receivers": sorted(receivers, key=lambda r: r["name"]),
             "inhibit_rules": inhibit_rules,

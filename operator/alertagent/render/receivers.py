@@ -5,14 +5,35 @@ AlertAgent gateway instead.
 A converter takes the channel's block of its type (`spec.<type>`) and the channel's `Secrets`, and
 returns the one entry of the receiver's `<type>_configs` list with unset values as `None`; `receiver`
 adds `send_resolved`, drops the unset values and names the receiver `<namespace>/<name>`. Field names
-are Alertmanager's (https://prometheus.io/docs/alerting/latest/configuration/#receiver)."""
+are Alertmanager's (https://prometheus.io/docs/alerting/latest/configuration/#receiver).
+
+`receiver` then refuses, for that channel alone, what Alertmanager would refuse in the rendered entry
+(so the whole alertmanager.yaml never fails because of one channel). Upstream sources, prometheus/
+alertmanager at v0.25.0, v0.26.0, v0.27.0 (and main for the message changes noted):
+- config/config.go `Config.UnmarshalYAML`: a value a receiver leaves empty is taken from `global`; with
+  no global value either, the whole file is refused. Without defaults in `DefaultGlobalConfig` are:
+  slack api_url (`no global Slack API URL set either inline or in a file`; from 0.30 `no Slack API URL
+  nor App token set either inline or in a file`), opsgenie api_key (`no global OpsGenie API Key set
+  either inline or in a file`), wechat api_secret (`no global Wechat ApiSecret set`; from 0.31 `no
+  global Wechat Api Secret set either inline or in a file`) and corp_id (`no global Wechat CorpID
+  set`), email smarthost (`no global SMTP smarthost set`) and from (`no global SMTP from set`). The URL
+  globals (pagerduty_url, opsgenie_api_url, wechat_api_url, telegram_api_url, webex_api_url) have
+  defaults, so they are never missing. An empty string counts as unset, as in Go.
+- config/config.go `parseURL` (URL, SecretURL): a URL value, also one read from a Secret, must parse
+  with scheme http or https and a host; the message never quotes a Secret's value.
+- config/notifiers.go: per-version fields (`FIELD_MIN_VERSION`: msteams `summary` is 0.27, the rest of
+  each type's fields exist since the type does), and required values read from Secrets: telegram
+  `missing bot_token on telegram_config` (0.26: `missing bot_token or bot_token_file on
+  telegram_config`), pagerduty `missing service or routing key in PagerDuty config`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
-from ..api.common import SecretKeyRef
+from ..api.alertmanagercluster import GlobalConfig
+from ..api.common import SecretKeyRef, url_error
 from ..api.notificationchannel import (
     DiscordConfig,
     EmailConfig,
@@ -35,13 +56,33 @@ MIN_VERSION = {"telegram": (0, 24), "discord": (0, 25), "webex": (0, 25), "mstea
 SecretResolver = Callable[[str, SecretKeyRef], str | None]
 
 
+# First Alertmanager version with a field of a native receiver's entry (fields absent here exist as
+# long as their type does): config/notifiers.go at v0.25.0, v0.26.0 and v0.27.0.
+FIELD_MIN_VERSION: dict[tuple[str, str], tuple[int, int]] = {("msteams", "summary"): (0, 27)}
+# Fields of each entry holding URLs (config.URL / config.SecretURL in config/notifiers.go).
+URL_FIELDS: dict[str, tuple[str, ...]] = {
+    "slack": ("api_url",),
+    "webhook": ("url",),
+    "pagerduty": ("url",),
+    "opsgenie": ("api_url",),
+    "msteams": ("webhook_url",),
+    "telegram": ("api_url",),
+    "wechat": ("api_url",),
+    "discord": ("webhook_url",),
+    "webex": ("api_url",),
+}
+_VERSION = re.compile(r"v?([0-9]+)\.([0-9]+)")
+
+
 def parse_version(text: str | None) -> tuple[int, int]:
-    """(major, minor) of an Alertmanager version such as `v0.27.0`; (0, 27), a current Alertmanager,
-    when unknown. Raises ValueError when the text is not `major.minor[...]`."""
+    """(major, minor) of an Alertmanager version such as `v0.27.0` or `0.25.0+ds`; (0, 27), a current
+    Alertmanager, when unknown. Raises ValueError when the text does not start with `major.minor`."""
     if not text:
         return (0, 27)
-    major, minor = text.lstrip("v").split(".")[:2]
-    return int(major), int(minor)
+    match = _VERSION.match(text.strip())
+    if match is None:
+        raise ValueError(f"not an Alertmanager version: {text!r}")
+    return int(match.group(1)), int(match.group(2))
 
 
 def clean(config: dict[str, Any]) -> dict[str, Any]:
@@ -208,11 +249,73 @@ def gateway_webhook_url(gateway_url: str, channel: NotificationChannel) -> str:
     return f"{gateway_url.rstrip('/')}/api/v1/webhooks/{ObjectRef.of(channel).key}"
 
 
+class _Unchecked:
+    """`receiver(global_=UNCHECKED)`: the caller does not say what the cluster's global block holds."""
+
+
+UNCHECKED: Final = _Unchecked()
+
+
+def _missing_from_global(
+    kind: str, entry: dict[str, Any], g: GlobalConfig | None, version: tuple[int, int]
+) -> str | None:
+    """Alertmanager's message when `entry` leaves a value empty that only the global block could supply
+    and the global block lacks it (config/config.go `Config.UnmarshalYAML`); None when it is complete."""
+    smtp = g.smtp if g else None
+    if kind == "slack" and not entry.get("api_url") and not (g and g.slack_api_url):
+        if version >= (0, 30):
+            return "no Slack API URL nor App token set either inline or in a file"
+        return "no global Slack API URL set either inline or in a file"
+    if kind == "opsgenie" and not entry.get("api_key") and not (g and g.opsgenie_api_key):
+        return "no global OpsGenie API Key set either inline or in a file"
+    if kind == "wechat":
+        if not entry.get("api_secret") and not (g and g.wechat_api_secret):
+            if version >= (0, 31):
+                return "no global Wechat Api Secret set either inline or in a file"
+            return "no global Wechat ApiSecret set"
+        if not entry.get("corp_id") and not (g and g.wechat_api_corp_id):
+            return "no global Wechat CorpID set"
+    if kind == "email":
+        if not entry.get("smarthost") and not (smtp and smtp.smarthost):
+            return "no global SMTP smarthost set"
+        if not entry.get("from") and not (smtp and smtp.from_):
+            return "no global SMTP from set"
+    return None
+
+
+def _entry_problem(kind: str, entry: dict[str, Any], version: tuple[int, int]) -> str | None:
+    """What Alertmanager `version` refuses in one rendered entry, by its own rules; None when nothing."""
+    for (field_kind, field), needed in FIELD_MIN_VERSION.items():
+        if field_kind == kind and entry.get(field) is not None and version < needed:
+            return (
+                f"{kind}.{field}: Alertmanager {version[0]}.{version[1]} has no such field (needs >= "
+                f"{needed[0]}.{needed[1]}; it says: field {field} not found in type config.plain)"
+            )
+    for field in URL_FIELDS.get(kind, ()):
+        value = entry.get(field)
+        if isinstance(value, str) and (error := url_error(value, redact=True)) is not None:
+            return f"{kind}.{field}: {error}"
+    if kind == "telegram" and not entry.get("bot_token"):
+        if version >= (0, 26):
+            return "missing bot_token or bot_token_file on telegram_config"
+        return "missing bot_token on telegram_config"
+    if kind == "pagerduty" and not entry.get("routing_key") and not entry.get("service_key"):
+        return "missing service or routing key in PagerDuty config"
+    return None
+
+
 def receiver(
-    channel: NotificationChannel, version: tuple[int, int], gateway_url: str | None, secret: Secrets
+    channel: NotificationChannel,
+    version: tuple[int, int],
+    gateway_url: str | None,
+    secret: Secrets,
+    global_: GlobalConfig | _Unchecked | None = UNCHECKED,
 ) -> dict[str, Any]:
-    """The receiver of one channel, named `<namespace>/<name>`. Raises ValueError with the reason it
-    cannot be rendered: a gateway type without a gateway, a type this Alertmanager version lacks, or
+    """The receiver of one channel, named `<namespace>/<name>`. `global_` is the cluster's `global`
+    block (`cluster.spec.global_`, None when it has none); values a channel leaves to it are checked
+    only when it is given. Raises ValueError with the reason it cannot be rendered: a gateway type
+    without a gateway, a type or field this Alertmanager version lacks, a value Alertmanager would
+    refuse (its own message), a value neither the channel nor the global block sets, or
     (MissingSecretError) a missing secret."""
     spec, name = channel.spec, ObjectRef.of(channel).key
     kind = spec.type
@@ -229,4 +332,10 @@ def receiver(
     convert, block = CONVERTERS.get(kind), getattr(spec, kind, None)
     if convert is None or block is None:
         raise ValueError(f"type {kind} has no native receiver")
-    return {"name": name, f"{kind}_configs": [clean({**convert(block, secret), "send_resolved": spec.send_resolved})]}
+    entry = clean({**convert(block, secret), "send_resolved": spec.send_resolved})
+    problem = _entry_problem(kind, entry, version)  # a placeholder for a missing secret is a valid URL
+    if problem is None and not isinstance(global_, _Unchecked):
+        problem = _missing_from_global(kind, entry, global_, version)
+    if problem is not None:
+        raise ValueError(problem)
+    return {"name": name, f"{kind}_configs": [entry]}

@@ -3,12 +3,20 @@
 Pure: takes models, returns issues. Every issue names the group, the rule, the field path and the
 message of the parser or check that failed, so `status.validationErrors`, the Warning Event, the
 admission webhook and `alertagent render` all show the same text.
+
+Templates follow the evaluator's own load-time check (see `gotemplate` for the upstream files and
+versions): Prometheus `model/rulefmt/rulefmt.go` `testTemplateParsing` checks the labels and
+annotations of alerting rules only, parsed as `__alert_<alert>`; vmalert `app/vmalert/config/config.go`
+`Group.Validate` checks the labels and annotations of every rule, recording rules included, parsed as
+`""`. The message is Go's (`template: __alert_X:1: undefined variable "$label"`); the field names the
+label or annotation. `validate_alert_rule` uses the Prometheus dialect; `template_issues` checks one
+rule against any evaluator's dialect and version.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import promql_parser
@@ -16,7 +24,8 @@ from pydantic import ValidationError
 
 from ..api.alertrule import AlertRule, Rule, ValidationIssue
 from ..api.common import LABEL_NAME_PATTERN
-from .gotemplate import TemplateSyntaxError, check_template
+from .gotemplate import TemplateDialect, TemplateSyntaxError, check_template, template_dialect
+from .regex import MAX_PARSE_DEPTH, promql_depth_bound, promql_regex_issues
 
 _LABEL_NAME = re.compile(LABEL_NAME_PATTERN)
 
@@ -43,34 +52,54 @@ def _rule_name(rule: Rule, index: int) -> str:
     return rule.alert or rule.record or f"#{index}"
 
 
-def _check_labels(labels: dict[str, str] | None, where: str, templated: bool) -> Iterable[tuple[str, str]]:
-    for key in sorted(labels or {}):
-        if not _LABEL_NAME.match(key):
-            yield f"{where}.{key}", f"invalid label name {key!r}: must match {LABEL_NAME_PATTERN}"
-        if templated:
-            try:
-                check_template((labels or {})[key])
-            except TemplateSyntaxError as err:
-                yield f"{where}.{key}", f"template: {err}"
+def _template_message(text: str, dialect: TemplateDialect, name: str) -> str | None:
+    try:
+        check_template(text, dialect, name=name)
+    except TemplateSyntaxError as err:
+        return str(err)
+    return None
+
+
+def _checks_templates(rule: Rule, dialect: TemplateDialect) -> bool:
+    """Prometheus templates alerting rules only; vmalert checks every rule's labels and annotations."""
+    return rule.alert is not None or dialect.name == "vmalert"
+
+
+def _rule_template_issues(rule: Rule, dialect: TemplateDialect) -> Iterable[tuple[str, str]]:
+    if not _checks_templates(rule, dialect):
+        return
+    name = dialect.template_name(rule.alert)
+    for where, values in (("labels", rule.labels), ("annotations", rule.annotations)):
+        for key in sorted(values or {}):
+            message = _template_message((values or {})[key], dialect, name)
+            if message is not None:
+                yield f"{where}.{key}", message
 
 
 def _rule_issues(rule: Rule) -> Iterable[tuple[str, str]]:
-    try:
-        promql_parser.parse(rule.expr)
-    except ValueError as err:
-        yield "expr", f"invalid PromQL: {err}"
+    if promql_depth_bound(rule.expr) > MAX_PARSE_DEPTH:  # promql-parser would crash the process on it
+        yield "expr", f"expression nests deeper than {MAX_PARSE_DEPTH} levels: split it (recording rules)"
+    else:
+        try:
+            promql_parser.parse(rule.expr)
+        except ValueError as err:
+            yield "expr", f"invalid PromQL: {err}"
+        else:  # promql-parser compiles regexes with Rust's engine; the targets use Go's (RE2)
+            for issue in promql_regex_issues(rule.expr):
+                yield "expr", f"invalid PromQL: {issue}"
     if rule.record is not None and rule.labels and "__name__" in rule.labels:
         yield "labels.__name__", "a recording rule cannot set __name__"
-    yield from _check_labels(rule.labels, "labels", templated=rule.alert is not None)
-    yield from _check_labels(rule.annotations, "annotations", templated=True)
+    for key in sorted(rule.labels or {}):
+        if not _LABEL_NAME.match(key):
+            yield f"labels.{key}", f"invalid label name {key!r}: must match {LABEL_NAME_PATTERN}"
+    yield from _rule_template_issues(rule, template_dialect("prometheus"))
 
 
-def validate_alert_rule(rule: AlertRule) -> list[ValidationIssue]:
-    """Issues with an AlertRule that passed the schema; empty when it is valid."""
+def _issues(rule: AlertRule, check: Callable[[Rule], Iterable[tuple[str, str]]]) -> list[ValidationIssue]:
     issues = []
     for g, group in enumerate(rule.spec.groups):
         for r, item in enumerate(group.rules):
-            for field, message in _rule_issues(item):
+            for field, message in check(item):
                 issues.append(
                     ValidationIssue(
                         group=group.name,
@@ -80,6 +109,27 @@ def validate_alert_rule(rule: AlertRule) -> list[ValidationIssue]:
                     )
                 )
     return issues
+
+
+def template_issues(
+    rule: AlertRule,
+    dialect: str | TemplateDialect,
+    *,
+    version: str | None = None,
+    go_version: str | None = None,
+) -> list[ValidationIssue]:
+    """Label and annotation templates of `rule` that an evaluator of `dialect` would refuse.
+
+    `dialect` is "prometheus" or "vmalert" (or a `template_dialect(...)`); `version` and `go_version`
+    (from the evaluator's build info) narrow it to what that build knows. Empty when all are accepted.
+    """
+    d = dialect if isinstance(dialect, TemplateDialect) else template_dialect(dialect, version, go_version)
+    return _issues(rule, lambda item: _rule_template_issues(item, d))
+
+
+def validate_alert_rule(rule: AlertRule) -> list[ValidationIssue]:
+    """Issues with an AlertRule that passed the schema (templates as Prometheus checks them); empty when valid."""
+    return _issues(rule, _rule_issues)
 
 
 def parse_alert_rule(obj: dict[str, Any]) -> tuple[AlertRule | None, list[ValidationIssue]]:

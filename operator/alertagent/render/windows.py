@@ -1,59 +1,48 @@
 """Whether a maintenance window is active at a given time (pure), with Alertmanager's time-interval
-semantics: every field that is set must match; ranges are inclusive; times are [start, end) in
-minutes; negative days of the month count from the end; all evaluated in the window's location."""
+semantics (timeinterval/timeinterval.go `ContainsTime`, v0.25-v0.28): every field that is set must
+match; ranges are inclusive; times are [start, end) in minutes; negative days of the month count from
+the end, a start beyond the month's last day never matches and the range is clamped to the month; all
+evaluated in the window's location (from the `tzdata` package). The month length is the calendar's
+(Alertmanager main fixed counting a DST month one day short; 0.25-0.28 still do).
+
+Never raises: a value the models would refuse makes the window inactive."""
 
 from __future__ import annotations
 
 import calendar
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-from ..api.suppressionpolicy import MaintenanceWindow, RecurringSchedule
-
-WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
-MONTHS = [m.lower() for m in calendar.month_name[1:]]
-
-
-def _bounds(text: str, parse: type[int] | dict[str, int]) -> tuple[int, int]:
-    def one(part: str) -> int:
-        return int(part) if isinstance(parse, type) else parse[part] if part in parse else int(part)
-
-    start, _, end = text.partition(":")
-    return one(start), one(end or start)
+from ..api.suppressionpolicy import (
+    MaintenanceWindow,
+    RecurringSchedule,
+    day_of_month_range,
+    month_range,
+    weekday_range,
+    year_range,
+    zone,
+)
 
 
-def _matches(value: int, ranges: list[str] | None, parse: type[int] | dict[str, int]) -> bool:
-    if not ranges:
+def _any(value: int, items: list[str] | None, parse: Callable[[str], tuple[int, int]]) -> bool:
+    if not items:
         return True
-    return any(lo <= value <= hi for lo, hi in (_bounds(r, parse) for r in ranges))
+    return any(lo <= value <= hi for lo, hi in map(parse, items))
 
 
-def recurring_active(schedule: RecurringSchedule, now: datetime) -> bool:
-    local = now.astimezone(ZoneInfo(schedule.location))
-    weekday = (local.weekday() + 1) % 7  # Python: Monday=0; Alertmanager: Sunday=0
-    days_in_month = calendar.monthrange(local.year, local.month)[1]
-    if not _matches(weekday, schedule.weekdays, {d: i for i, d in enumerate(WEEKDAYS)}):
-        return False
-    if schedule.days_of_month:
-
-        def day(part: str) -> int:  # -1 is the last day of the month
-            value = int(part)
-            return value if value > 0 else days_in_month + value + 1
-
-        ranges = [
-            (day(r.partition(":")[0]), day(r.partition(":")[2] or r.partition(":")[0])) for r in schedule.days_of_month
-        ]
-        if not any(lo <= local.day <= hi for lo, hi in ranges):
-            return False
-    if not _matches(local.month, schedule.months, {m: i + 1 for i, m in enumerate(MONTHS)}):
-        return False
-    if not _matches(local.year, schedule.years, int):
-        return False
-    if schedule.times:
-        minute = local.hour * 60 + local.minute
-        spans = [(_minutes(t.start_time), _minutes(t.end_time)) for t in schedule.times]
-        return any(start <= minute < end for start, end in spans)
-    return True
+def _day_matches(day: int, days_in_month: int, items: list[str] | None) -> bool:
+    if not items:
+        return True
+    for item in items:
+        begin, end = day_of_month_range(item)
+        begin = days_in_month + begin + 1 if begin < 0 else begin
+        end = days_in_month + end + 1 if end < 0 else end
+        if begin > days_in_month:
+            continue
+        begin, end = (max(-days_in_month, min(days_in_month, v)) for v in (begin, end))
+        if begin <= day <= end:
+            return True
+    return False
 
 
 def _minutes(clock: str) -> int:
@@ -61,7 +50,33 @@ def _minutes(clock: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+def recurring_active(schedule: RecurringSchedule, now: datetime) -> bool:
+    """Whether `schedule` contains `now` (a naive `now` is taken as UTC). Never raises."""
+    try:
+        local = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(zone(schedule.location))
+        if schedule.times:
+            minute = local.hour * 60 + local.minute
+            if not any(_minutes(t.start_time) <= minute < _minutes(t.end_time) for t in schedule.times):
+                return False
+        days_in_month = calendar.monthrange(local.year, local.month)[1]
+        return (
+            _day_matches(local.day, days_in_month, schedule.days_of_month)
+            and _any(local.month, schedule.months, month_range)
+            and _any((local.weekday() + 1) % 7, schedule.weekdays, weekday_range)  # Alertmanager: Sunday=0
+            and _any(local.year, schedule.years, year_range)
+        )
+    except (ValueError, OverflowError, KeyError, OSError):
+        return False
+
+
 def window_active(window: MaintenanceWindow, now: datetime) -> bool:
+    """Whether `window` is active at `now` (a naive `now` is taken as UTC). Never raises."""
     if window.recurring is not None:
         return recurring_active(window.recurring, now)
-    return window.start is not None and window.end is not None and window.start <= now < window.end
+    if window.start is None or window.end is None:
+        return False
+    try:
+        aware = now if now.tzinfo else now.replace(tzinfo=UTC)
+        return window.start <= aware < window.end
+    except (TypeError, ValueError, OverflowError):
+        return False
