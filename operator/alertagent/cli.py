@@ -11,9 +11,10 @@ from pathlib import Path
 import yaml
 
 from .api.crd import all_crd_files
+from .clients.rulecheck import RuleChecks
 from .clients.tools import amtool_check
 from .manifests import ManifestError, load_manifests
-from .render.offline import render_manifests
+from .plans.offline import render_manifests
 
 EXIT_INVALID, EXIT_USAGE = 1, 2
 
@@ -37,7 +38,7 @@ def _render(args: argparse.Namespace) -> int:
     except ManifestError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    result = render_manifests(objects, check_config=amtool_check)
+    result = render_manifests(objects, check_config=amtool_check, check_rules=RuleChecks())
     out = Path(args.output)
     for relative, text in sorted(result.files.items()):
         path = out / relative

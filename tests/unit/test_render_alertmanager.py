@@ -12,8 +12,8 @@ from alertagent.api import AlertmanagerCluster, NotificationChannel
 from alertagent.api.common import SecretKeyRef
 from alertagent.common.identity import ObjectRef
 from alertagent.manifests import load_manifests
+from alertagent.plans.offline import render_manifests
 from alertagent.render.alertmanager import render_alertmanager
-from alertagent.render.offline import render_manifests
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager" / "stack.yaml"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "alertmanager" / "monitoring-main.yaml"

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from alertagent import cli
 from alertagent.api import AlertmanagerCluster, AlertRule
 from alertagent.api.common import LabelSelector
 from alertagent.cli import main
+from alertagent.clients.rulecheck import RuleChecks
 from alertagent.common.hashing import content_hash
 from alertagent.manifests import ManifestError, load_manifests
 from alertagent.render.rules import pack, render_cluster_rules, render_rule_file
@@ -178,7 +180,8 @@ def test_examples_are_valid() -> None:
             assert parse_alert_rule(obj)[1] == []
 
 
-def test_render_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_render_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "RuleChecks", lambda: RuleChecks(runners={}))  # no tools: the pure rendering
     out, report = tmp_path / "out", tmp_path / "report.json"
     code = main(["render", "-f", str(FIXTURES), "-o", str(out), "--report-json", str(report)])
     assert code == 1
@@ -238,3 +241,17 @@ def test_manifests_reject_non_objects(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").write_text("just: a map\n")
     with pytest.raises(ManifestError, match="no kind"):
         load_manifests([tmp_path])
+
+
+def test_render_checks_rule_files_with_the_installed_tools(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With promtool and vmalert installed (the test command installs them), `alertagent render` asks
+    them as the operator does: the Debian vmalert (1.79) has no keep_firing_for (1.92+), so the rule is
+    reported for that evaluator alone and written for Prometheus."""
+    out = tmp_path / "out"
+    assert (
+        main(["render", "-f", str(FIXTURES / "clusters.yaml"), "-f", str(FIXTURES / "rules.yaml"), "-o", str(out)]) == 1
+    )
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("AlertRule payments/checkout")]
+    assert "monitoring/main/vmalert: vmalert -dryRun:" in line and "unknown fields in rule: keep_firing_for" in line
+    assert (out / "monitoring/main/prometheus/payments_checkout.yaml").exists()
+    assert not (out / "monitoring/main/vmalert/payments_checkout.yaml").exists()

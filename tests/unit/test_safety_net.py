@@ -7,8 +7,8 @@ from typing import Any
 
 from alertagent.api import AlertmanagerCluster, NotificationChannel
 from alertagent.common.identity import ObjectRef
+from alertagent.plans.offline import render_manifests
 from alertagent.render.checked import render_checked
-from alertagent.render.offline import render_manifests
 
 CLUSTER = {
     "apiVersion": "alertagent.io/v1alpha1",

@@ -11,15 +11,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..api.alertmanagercluster import AlertmanagerCluster
-from ..api.alertrule import AlertRule
 from ..api.common import Resource, SecretKeyRef
 from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.identity import ObjectRef, namespace_of
-from .checked import render_checked
-from .rules import render_cluster_rules, rule_file_name
-from .selection import includes
-from .validation import describe, parse_alert_rule, schema_issues
+from ..render.checked import render_checked
+from ..render.rules import rule_file_name
+from ..render.selection import includes
+from ..render.validation import describe, schema_issues, template_issues
+from .rules import IndexedRule, RuleCheck, index_alert_rule, plan_rules
 
 
 @dataclass
@@ -65,7 +65,9 @@ def _secret_values(obj: dict[str, Any]) -> dict[str, str]:
 
 
 def render_manifests(
-    objects: Iterable[dict[str, Any]], check_config: Callable[[str], str | None] | None = None
+    objects: Iterable[dict[str, Any]],
+    check_config: Callable[[str], str | None] | None = None,
+    check_rules: RuleCheck | None = None,
 ) -> RenderResult:
     """Validate AlertmanagerClusters, AlertRules, NotificationChannels and SuppressionPolicies; for each
     cluster render every valid rule it selects into `<cluster-ns>/<cluster>/<evaluator>/<rule-ns>_<rule>.yaml`
@@ -75,9 +77,12 @@ def render_manifests(
 
     `check_config` is the target's own check of an alertmanager.yaml (amtool; None: valid). When it
     refuses a cluster's file, the channels and policies responsible are found by checking parts alone,
-    reported invalid with its message and left out; every other object is still written."""
+    reported invalid with its message and left out; every other object is still written.
+    `check_rules` judges each evaluator's rule files with its tool (promtool, vmalert's dry run), as the
+    operator does: rule files go through the operator's own plan (`plans.rules.plan_rules`), so a rule
+    an evaluator's type or version cannot load is reported for that evaluator alone."""
     reports: list[ObjectReport] = []
-    rules: list[AlertRule] = []
+    rules: list[IndexedRule] = []
     parsed: dict[str, list[Any]] = {kind: [] for kind in MODELS}
     namespace_labels: dict[str, dict[str, str]] = {}
     secrets: dict[tuple[str, str], dict[str, str]] = {}
@@ -95,10 +100,10 @@ def render_manifests(
         report = ObjectReport(ref.kind, ref.namespace, ref.name)
         reports.append(report)
         if kind == "AlertRule":
-            rule, issues = parse_alert_rule(obj)
-            report.errors = [describe(i) for i in issues]
-            if rule is not None and not issues:
-                rules.append(rule)
+            entry = index_alert_rule(obj, template_issues)
+            rules.append(entry)
+            if not entry.metricsql_candidate:  # else each evaluator says whether it loads it
+                report.errors = [describe(i) for i in entry.issues]
         else:
             try:
                 parsed[str(kind)].append(MODELS[str(kind)].model_validate(obj))
@@ -114,13 +119,16 @@ def render_manifests(
     for cluster in parsed["AlertmanagerCluster"]:
         cluster_ref = ObjectRef.of(cluster)
         base = PurePosixPath(cluster_ref.namespace, cluster_ref.name)
-        for evaluator_rules in render_cluster_rules(cluster, rules, namespace_labels):
-            for name, text in evaluator_rules.files.items():
-                files[base / evaluator_rules.evaluator.name / name] = text
-            for name, reason in evaluator_rules.rejected.items():
+        owner = {"name": cluster_ref.name, "namespace": cluster_ref.namespace, "uid": ""}
+        plan = plan_rules(cluster, owner, rules, namespace_labels, {}, check=check_rules)
+        for evaluator in plan.evaluators:
+            for write in evaluator.config_maps.writes:
+                for name, text in write.body["data"].items():
+                    files[base / evaluator.evaluator / name] = text
+            for name, reason in evaluator.rejected.items():
                 report = _rule_report(reports, name)
                 report.valid = False
-                report.errors.append(reason)
+                report.errors.append(f"{base}/{evaluator.evaluator}: {reason}")
         channels = [c for c in parsed["NotificationChannel"] if _includes(cluster, c, namespace_labels)]
         policies = [p for p in parsed["SuppressionPolicy"] if _includes(cluster, p, namespace_labels)]
         files[base / "alertmanager.yaml"] = _alertmanager_file(
