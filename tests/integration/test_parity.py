@@ -137,6 +137,23 @@ def test_rules_the_targets_refuse_stay_out_while_another_tenants_rule_loads(tena
         assert loaded_rules(target, f"{a}_typo.yaml") == [] and loaded_rules(target, f"{a}_offset.yaml") == []
 
 
+def test_metricsql_is_loaded_by_vmalert_and_refused_for_prometheus_alone(tenants: Tenants) -> None:
+    b = tenants.b
+    mql = {"name": "mql", "rules": [{"alert": "NoWindow", "expr": "rate(http_requests_total) > 0"}]}  # MetricsQL
+    tenants.apply(alert_rule(b, "mql", mql))
+    eventually(lambda: loaded_rules(tenants.vmalert, f"{b}_mql.yaml") == ["NoWindow"], 45, what="vmalert loaded it")
+
+    def targets() -> dict[str, dict[str, Any]] | None:
+        found = {t["evaluator"]: t for t in tenants.status("alertrule", b, "mql").get("targets") or []}
+        return found if found.keys() == {"prometheus", "vmalert"} and found["vmalert"]["state"] == "Synced" else None
+
+    by_evaluator = eventually(targets, 45, what="both targets reported")
+    assert by_evaluator["prometheus"]["state"] == "Failed"
+    assert "invalid PromQL" in by_evaluator["prometheus"]["message"]
+    assert tenants.status("alertrule", b, "mql")["validationErrors"] == []  # valid MetricsQL: not an error
+    assert loaded_rules(tenants.prometheus, f"{b}_mql.yaml") == []
+
+
 def test_channels_and_policies_alertmanager_refuses_stay_out_while_another_tenants_channel_loads(
     tenants: Tenants,
 ) -> None:

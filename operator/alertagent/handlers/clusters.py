@@ -101,7 +101,13 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         state.queue.add_periodic(key)
 
     @kopf.daemon(
-        GROUP, VERSION, "alertmanagerclusters", cancellation_timeout=10, registry=registry, id="cluster_reconciler"
+        GROUP,
+        VERSION,
+        "alertmanagerclusters",
+        cancellation_backoff=5,  # asked to stop first: it finishes the step at hand and forgets the cluster
+        cancellation_timeout=10,
+        registry=registry,
+        id="cluster_reconciler",
     )
     async def cluster_reconciler(
         *,

@@ -10,6 +10,7 @@ from typing import Any
 
 import kopf
 
+from ..common.hashing import content_hash
 from ..common.identity import ObjectRef
 from ..plans.alertmanager import IndexedObject, index_object
 from ..plans.rules import IndexedRule, index_alert_rule
@@ -49,13 +50,22 @@ def write_rule_status(
     announce: bool = False,
 ) -> bool:
     """Recompute an AlertRule's status and write it when it changed. Returns whether it wrote."""
-    targets = [r.target_status() for r in reports_of(entry.file_name)] + state.rejections.of(entry.file_name)
-    # An expression only promql-parser refuses may be valid MetricsQL: each target says whether it loads it.
-    issues = () if entry.metricsql_candidate else entry.issues
+    reports = list(reports_of(entry.file_name))
+    targets = [r.target_status() for r in reports] + state.rejections.of(entry.file_name)
+    # An expression only promql-parser refuses may be valid MetricsQL: once a vmalert loaded this very
+    # file, each target says whether it loads it; until then the PromQL error stands.
+    issues = () if _loaded_as_metricsql(entry, reports) else entry.issues
     patch = plan_rule_status(body, issues, targets, revision, announce)
     if patch is not None:
         apply_patch(state, patch, body)
     return patch is not None
+
+
+def _loaded_as_metricsql(entry: IndexedRule, reports: list[ShardReport]) -> bool:
+    if not entry.metricsql_candidate or entry.rule_file is None:
+        return False
+    rendered = content_hash({entry.file_name: entry.rule_file})
+    return any(r.file_hash == rendered and r.target_status().state == "Synced" for r in reports)
 
 
 def write_member_status(state: OperatorState, body: Mapping[str, Any], entry: IndexedObject | None = None) -> bool:
