@@ -64,3 +64,16 @@ def test_render_reports_the_culprit_invalid_and_writes_everything_else() -> None
     assert reports["NotificationChannel", "good"].valid and reports["AlertmanagerCluster", "main"].valid
     text = next(t for p, t in result.files.items() if p.name == "alertmanager.yaml")
     assert "good.example" in text and "bad.example" not in text
+
+
+def test_a_live_channel_that_turns_bad_keeps_its_last_good_version() -> None:
+    cluster = AlertmanagerCluster.model_validate(CLUSTER)
+    before = NotificationChannel.model_validate(channel("hooks"))
+    after = NotificationChannel.model_validate({**channel("hooks"), "spec": {**channel("bad")["spec"]}})
+    ref = ObjectRef("NotificationChannel", "team-a", "hooks")
+    checked = render_checked(cluster, [after], [], lambda ns, r: None, refuses_bad, {ref: before})
+    assert checked.culprits.keys() == {ref} and checked.kept == {ref} and checked.error is None
+    (hooks,) = [r for r in checked.rendered.config["receivers"] if r["name"] == "team-a/hooks"]
+    assert hooks["webhook_configs"][0]["url"] == "http://hooks.example/hook"  # the version last written
+    new = render_checked(cluster, [after], [], lambda ns, r: None, refuses_bad, {})  # never live: left out
+    assert new.kept == frozenset() and "team-a/hooks" not in {r["name"] for r in new.rendered.config["receivers"]}

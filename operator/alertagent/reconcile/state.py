@@ -14,6 +14,8 @@ from typing import Any
 
 from ..api.alertmanagercluster import TargetHealth
 from ..api.alertrule import RuleTargetStatus
+from ..api.notificationchannel import NotificationChannel
+from ..api.suppressionpolicy import SuppressionPolicy
 from ..clients.kube import Kube
 from ..clients.rulecheck import RuleChecks
 from ..common.identity import ObjectRef
@@ -110,6 +112,8 @@ class OperatorState:
     held: set[ObjectRef] = field(default_factory=set)  # objects whose status waits for priming
     flushed: bool = False  # the statuses of every object were rewritten once after priming
     verdicts: dict[str, str | None] = field(default_factory=dict)  # output hash → amtool's verdict
+    # cluster → channel or policy → the version of it in the last alertmanager.yaml the tool accepted
+    last_good: dict[str, dict[ObjectRef, NotificationChannel | SuppressionPolicy]] = field(default_factory=dict)
     rule_checks: RuleChecks = field(default_factory=RuleChecks)  # promtool / vmalert verdicts by content hash
     started: float = field(default_factory=time.monotonic)
 

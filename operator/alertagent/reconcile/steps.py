@@ -159,13 +159,30 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     secrets: set[str] = set()
     resolve = _secret_resolver(state, secrets)
 
+    last_good = state.last_good.setdefault(inputs.key, {})
     checked = render_checked(
-        cluster, channels, policies, resolve, lambda text: _checked(state, text), version=version, graph=inputs.graph
+        cluster,
+        channels,
+        policies,
+        resolve,
+        lambda text: _checked(state, text),
+        last_good,
+        version=version,
+        graph=inputs.graph,
     )
     rendered, check_error = checked.rendered, checked.error
     refuses = f"Alertmanager {version} refuses it" if version else "Alertmanager refuses it"
     for ref, message in checked.culprits.items():
-        rendered.problems.setdefault(ref, []).append(f"{refuses} (amtool): {scrub(message, secrets)}")
+        kept = "; its last good version stays live" if ref in checked.kept else ""
+        rendered.problems.setdefault(ref, []).append(f"{refuses} (amtool): {scrub(message, secrets)}{kept}")
+    if check_error is None:  # what this file renders is the last good version of each selected object
+        fresh: dict[ObjectRef, NotificationChannel | SuppressionPolicy] = {ObjectRef.of(c): c for c in channels}
+        fresh |= {ObjectRef.of(p): p for p in policies}
+        state.last_good[inputs.key] = {
+            ref: (last_good[ref] if ref in checked.kept else model)
+            for ref, model in fresh.items()
+            if ref in checked.kept or not rendered.problems.get(ref)
+        }
     if checked.culprits:
         log.warning("%s: amtool refuses %s; left out alone", inputs.key, ", ".join(map(str, sorted(checked.culprits))))
     if check_error is not None:
