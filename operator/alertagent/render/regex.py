@@ -175,6 +175,8 @@ _KEYWORD_OPS = re.compile(r"\b(and|or|unless|atan2)\b")
 def promql_depth_bound(expr: str) -> int:
     """An upper bound of the AST depth of a PromQL expression, cheaply and lexically: bracket nesting
     plus operator characters and keyword operators outside strings and comments. Raises nothing."""
+    if len(expr) <= MAX_PARSE_DEPTH:
+        return len(expr)  # no deeper than it is long: nothing to scan
     depth = deepest = operators = 0
     i, n = 0, len(expr)
     code: list[str] = []
@@ -221,11 +223,24 @@ def _label_replace_regexes(expr: str) -> list[str]:
     return regexes
 
 
+# A quoted regex after `=~` / `!~`, and what in one can read differently in Go's RE2 than in other
+# engines (escapes, classes, repetition counts, flags); a regex without any of them means the same
+# everywhere, so an expression whose regexes are all plain needs no RE2 check.
+_QUOTED_REGEX = re.compile(r"""[=!]~\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|`([^`]*)`)""")
+_NOT_PLAIN = re.compile(r"[\\\[{]|\(\?")
+
+
+def _plain_regexes_only(expr: str) -> bool:
+    if "label_replace" in expr:
+        return False
+    return not any(_NOT_PLAIN.search(v) for m in _QUOTED_REGEX.finditer(expr) for v in m.groups() if v)
+
+
 def promql_regex_issues(expr: str) -> list[str]:
     """Go's error for each regex in a PromQL (or MetricsQL) expression the targets would refuse, in
     the target's words; empty when all compile. Raises nothing."""
-    if "~" not in expr and "label_replace" not in expr:
-        return []  # no regex at all: the common case, free
+    if ("~" not in expr and "label_replace" not in expr) or _plain_regexes_only(expr):
+        return []  # no regex, or only plain ones (the common case): free
     try:
         issues = [
             f"{_position(expr, offset)}: parse error: {error}"
