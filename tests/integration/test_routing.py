@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,6 +34,16 @@ def tenants(api_client: client.ApiClient, namespace: str) -> Iterator[tuple[str,
     finally:
         for name in names:
             core.delete_namespace(name)
+
+
+def _cluster(namespace: str, alertmanager: AlertmanagerTarget) -> dict[str, Any]:
+    """An AlertmanagerCluster that groups for one second, so notifications arrive quickly."""
+    return {
+        "apiVersion": GROUP,
+        "kind": "AlertmanagerCluster",
+        "metadata": {"name": "main", "namespace": namespace},
+        "spec": {"alertmanager": {"url": alertmanager.url}, "route": {"groupWait": "1s", "groupInterval": "1s"}},
+    }
 
 
 def _post(alertmanager: AlertmanagerTarget, **labels: str) -> None:
@@ -64,15 +75,7 @@ def test_alerts_reach_exactly_the_routed_receivers(
             }
 
         objects = [
-            {
-                "apiVersion": GROUP,
-                "kind": "AlertmanagerCluster",
-                "metadata": {"name": "main", "namespace": namespace},
-                "spec": {
-                    "alertmanager": {"url": alertmanager.url},
-                    "route": {"groupWait": "1s", "groupInterval": "1s"},
-                },
-            },
+            _cluster(namespace, alertmanager),
             channel(ns_a, "a"),
             channel(ns_b, "b"),
             {
@@ -176,15 +179,7 @@ def test_a_window_mutes_a_continue_route_and_later_routes_still_see_the_rest(
             }
 
         objects = [
-            {
-                "apiVersion": GROUP,
-                "kind": "AlertmanagerCluster",
-                "metadata": {"name": "main", "namespace": namespace},
-                "spec": {
-                    "alertmanager": {"url": alertmanager.url},
-                    "route": {"groupWait": "1s", "groupInterval": "1s"},
-                },
-            },
+            _cluster(namespace, alertmanager),
             channel("first", keep_going=True),
             channel("later", keep_going=False),
             policy("api-upgrade", "api", {"times": [{"startTime": "00:00", "endTime": "24:00"}]}),  # all day

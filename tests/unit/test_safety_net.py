@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from alertagent.api import AlertmanagerCluster, NotificationChannel
+from alertagent.common.culprits import scrub
 from alertagent.common.identity import ObjectRef
 from alertagent.plans.offline import render_manifests
 from alertagent.render.checked import render_checked
@@ -77,3 +78,33 @@ def test_a_live_channel_that_turns_bad_keeps_its_last_good_version() -> None:
     assert hooks["webhook_configs"][0]["url"] == "http://hooks.example/hook"  # the version last written
     new = render_checked(cluster, [after], [], lambda ns, r: None, refuses_bad, {})  # never live: left out
     assert new.kept == frozenset() and "team-a/hooks" not in {r["name"] for r in new.rendered.config["receivers"]}
+
+
+def test_a_bad_global_secret_is_the_clusters_fault_alone_and_never_quoted() -> None:
+    """The cluster's Slack URL Secret holds no URL: the cluster says so (the value redacted), the Slack
+    channel that needed it says why, and an unrelated channel is still written."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "glob", "namespace": "monitoring"},
+        "stringData": {"url": "https://SEKRET5 host/x\\n"},
+    }
+    cluster = {**CLUSTER, "spec": {**CLUSTER["spec"], "global": {"slackApiUrl": {"name": "glob", "key": "url"}}}}
+    slack = {**channel("slack"), "spec": {"type": "slack", "slack": {"channel": "#ops"}, "route": {}}}
+    result = render_manifests([secret, cluster, slack, channel("hooks")], check_config=refuses_bad)
+    reports = {(r.kind, r.name): r for r in result.reports}
+    (error,) = reports["AlertmanagerCluster", "main"].errors
+    assert error == (
+        "monitoring/main: spec.global: slack_api_url from its Secret: "
+        "parse <secret value>: invalid character in host name"
+    )
+    assert "no global Slack API URL set" in reports["NotificationChannel", "slack"].errors[0]
+    assert reports["NotificationChannel", "hooks"].valid
+    assert "SEKRET" not in repr([r.as_json() for r in result.reports])
+    text = next(t for p, t in result.files.items() if p.name == "alertmanager.yaml")
+    assert "hooks.example" in text and "SEKRET" not in text
+
+
+def test_scrub_catches_the_escaped_and_trimmed_forms_a_tool_prints() -> None:
+    assert scrub('parse "https://SEKRET1\\n": bad', {"https://SEKRET1\n"}) == 'parse "<secret>": bad'
+    assert scrub("token SEKRET2 rejected", {" SEKRET2 \t"}) == "token <secret> rejected"

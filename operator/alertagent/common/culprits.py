@@ -6,6 +6,7 @@ object is one. Bisection makes this O(k log n) checks for k culprits among n obj
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
@@ -33,7 +34,10 @@ def scrub(message: str, secrets: set[str], marker: str = "<secret>") -> str:
     """`message` with every secret value replaced by `marker` (longest first, so a value that contains
     another is replaced whole). Tools quote offending values; Secret values must never reach status,
     Events, logs or reports."""
-    for value in sorted(secrets, key=len, reverse=True):
-        if value:
-            message = message.replace(value, marker)
+    forms = set()
+    for value in secrets:
+        if value:  # as given, trimmed, and as Go and JSON quote it (a tool escapes what it quotes)
+            forms |= {value, value.strip(), json.dumps(value)[1:-1], value.encode("unicode_escape").decode()}
+    for form in sorted(forms - {""}, key=len, reverse=True):
+        message = message.replace(form, marker)
     return message

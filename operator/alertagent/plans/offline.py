@@ -14,6 +14,7 @@ from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.common import Resource, SecretKeyRef
 from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
+from ..common.culprits import scrub
 from ..common.identity import ObjectRef, namespace_of
 from ..render.checked import render_checked
 from ..render.rules import rule_file_name
@@ -131,8 +132,9 @@ def render_manifests(
                 report.errors.append(f"{base}/{evaluator.evaluator}: {reason}")
         channels = [c for c in parsed["NotificationChannel"] if _includes(cluster, c, namespace_labels)]
         policies = [p for p in parsed["SuppressionPolicy"] if _includes(cluster, p, namespace_labels)]
+        secret_values = {v for values in secrets.values() for v in values.values()}
         files[base / "alertmanager.yaml"] = _alertmanager_file(
-            cluster, channels, policies, resolve, check_config, base, by_ref
+            cluster, channels, policies, resolve, check_config, base, by_ref, secret_values
         )
     return RenderResult(reports, files)
 
@@ -160,6 +162,7 @@ def _alertmanager_file(
     check_config: Callable[[str], str | None] | None,
     base: PurePosixPath,
     by_ref: dict[ObjectRef, ObjectReport],
+    secret_values: set[str],
 ) -> str:
     """One cluster's alertmanager.yaml; what could not be rendered, or what the tool refuses, is
     reported on its object (and left out)."""
@@ -171,9 +174,10 @@ def _alertmanager_file(
         by_ref[ref].warnings += [f"{base}: {m} not in the input files: a placeholder was written" for m in missing]
     for ref, message in checked.culprits.items():
         by_ref[ref].valid = False
-        by_ref[ref].errors.append(f"{base}: Alertmanager refuses it (amtool): {message}")
+        by_ref[ref].errors.append(f"{base}: Alertmanager refuses it (amtool): {scrub(message, secret_values)}")
     if checked.error is not None:
         cluster_ref = ObjectRef.of(cluster)
         by_ref[cluster_ref].valid = False
-        by_ref[cluster_ref].errors.append(f"{base}/alertmanager.yaml: amtool refuses it: {checked.error}")
+        error = scrub(checked.error, secret_values)
+        by_ref[cluster_ref].errors.append(f"{base}/alertmanager.yaml: amtool refuses it: {error}")
     return checked.rendered.text

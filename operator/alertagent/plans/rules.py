@@ -55,7 +55,7 @@ RuleCheck = Callable[[str, Version | None, Mapping[str, str]], Mapping[str, str]
 # (AlertRule, dialect) → why an evaluator of that dialect would refuse it: the hook for dialect checks
 # of templates (for example `render.validation.template_issues`), run once per change for vmalert.
 DialectCheck = Callable[[AlertRule, str], Sequence[ValidationIssue | str]]
-DIALECT_CHECKED = ("vmalert",)  # Prometheus's dialect is AlertRule validation itself
+DIALECT_CHECKED = ("prometheus", "vmalert")  # AlertRule validation keeps only what both refuse
 TOOL_NAMES = {"prometheus": "promtool check rules", "vmalert": "vmalert -dryRun"}
 KEPT = "; the last good version stays loaded"
 
@@ -258,11 +258,10 @@ def _evaluator_files(
     rejected: dict[str, str] = {}
     for name, text in selected.items():
         rule = by_file[name]
-        if not rule.valid and rule.metricsql_candidate and (evaluator_type != "vmalert" or check is None):
-            # Only vmalert's dry run can say an expression is valid MetricsQL: refused here, on this target.
-            unconfirmed = (
-                "" if evaluator_type != "vmalert" else " (vmalert's dry run is not available to confirm MetricsQL)"
-            )
+        if not rule.valid and rule.metricsql_candidate and check is None:
+            # Only the target's own tool can overrule promql-parser (MetricsQL for vmalert; a function
+            # of the evaluator's version, a regex RE2 reads differently for Prometheus): none here.
+            unconfirmed = f" ({TOOL_NAMES.get(evaluator_type, evaluator_type)} is not available to confirm it)"
             rejected[name] = "; ".join(_message(i) for i in rule.issues) + unconfirmed
             continue
         if not rule.valid and not rule.metricsql_candidate:
@@ -296,7 +295,7 @@ def _check_files(
             candidate = by_file[name]
             if files[name] == candidate.rule_file:  # not confirmed by vmalert: the promql-parser verdict stands
                 del files[name]
-                unconfirmed = " (vmalert's dry run is not available to confirm MetricsQL)"
+                unconfirmed = f" ({TOOL_NAMES.get(evaluator_type, evaluator_type)} is not available to confirm it)"
                 rejected.setdefault(name, "; ".join(_message(i) for i in candidate.issues) + unconfirmed)
                 if (text := last_good(candidate)) is not None:
                     files[name] = text

@@ -123,6 +123,7 @@ def _secret_resolver(state: OperatorState, seen: set[str]) -> SecretResolver:
     return resolve
 
 
+MESSAGE_LIMIT = 2000  # characters of a tool's message kept in a status
 VERDICTS_KEPT = 4096  # tool verdicts remembered by output hash; more than a reconcile ever asks for
 
 
@@ -174,7 +175,8 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     refuses = f"Alertmanager {version} refuses it" if version else "Alertmanager refuses it"
     for ref, message in checked.culprits.items():
         kept = "; its last good version stays live" if ref in checked.kept else ""
-        rendered.problems.setdefault(ref, []).append(f"{refuses} (amtool): {scrub(message, secrets)}{kept}")
+        said = scrub(message, secrets)[:MESSAGE_LIMIT]  # scrubbed whole, then cut: no half secrets
+        rendered.problems.setdefault(ref, []).append(f"{refuses} (amtool): {said}{kept}")
     if check_error is None:  # what this file renders is the last good version of each selected object
         fresh: dict[ObjectRef, NotificationChannel | SuppressionPolicy] = {ObjectRef.of(c): c for c in channels}
         fresh |= {ObjectRef.of(p): p for p in policies}
@@ -186,7 +188,7 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     if checked.culprits:
         log.warning("%s: amtool refuses %s; left out alone", inputs.key, ", ".join(map(str, sorted(checked.culprits))))
     if check_error is not None:
-        check_error = scrub(check_error, secrets)
+        check_error = scrub(check_error, secrets)[:MESSAGE_LIMIT]
     current = state.kube.read_secret(meta["namespace"], secret_name(cluster))
     plan = plan_alertmanager_config(cluster, meta, channels, policies, rendered, check_error, current)
     if plan.secret is not None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.alertmanagercluster import AlertmanagerCluster
+from ..api.common import url_error
 from ..api.notificationchannel import ChannelRoute, NotificationChannel
 from ..api.suppressionpolicy import InhibitRule, SuppressionPolicy
 from ..common.identity import ObjectRef
@@ -275,6 +276,10 @@ def _global(
     except MissingSecretError as err:
         result.problems[ref] = [str(err)]
         return None
+    for key in ("slack_api_url",):  # the URL globals a Secret supplies: checked as Alertmanager parses them
+        if (value := config.get(key)) is not None and (error := url_error(value, redact=True)) is not None:
+            result.problems[ref] = [f"spec.global: {key} from its Secret: {error}"]
+            return None
     if secret.missing:
         result.placeholders[ref] = secret.missing
     return config or None

@@ -61,6 +61,8 @@ def render_checked(
     error = check(rendered.text)
     if error is None:
         return CheckedConfig(rendered, {}, None)
+    if (own := check(render([]).text)) is not None:
+        return CheckedConfig(rendered, {}, own)  # the cluster's own settings are refused: blame no member
     culprits = find_culprits(list(members), lambda part: check(render(part).text))
     if not culprits:
         return CheckedConfig(rendered, culprits, error)

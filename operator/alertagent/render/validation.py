@@ -92,7 +92,13 @@ def _rule_issues(rule: Rule) -> Iterable[tuple[str, str]]:
     for key in sorted(rule.labels or {}):
         if not _LABEL_NAME.match(key):
             yield f"labels.{key}", f"invalid label name {key!r}: must match {LABEL_NAME_PATTERN}"
-    yield from _rule_template_issues(rule, template_dialect("prometheus"))
+    # A template is invalid for the AlertRule only when every target dialect refuses it; one only a
+    # dialect refuses (vmalert's `$expr` in Prometheus, a function of a newer release) is refused by the
+    # evaluators of that dialect alone (`template_issues`, checked per evaluator when rules are planned).
+    refused_by_vmalert = dict(_rule_template_issues(rule, template_dialect("vmalert")))
+    for where, message in _rule_template_issues(rule, template_dialect("prometheus")):
+        if where in refused_by_vmalert or not _checks_templates(rule, template_dialect("vmalert")):
+            yield where, message
 
 
 def _issues(rule: AlertRule, check: Callable[[Rule], Iterable[tuple[str, str]]]) -> list[ValidationIssue]:
