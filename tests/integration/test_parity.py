@@ -149,7 +149,8 @@ def test_metricsql_is_loaded_by_vmalert_and_refused_for_prometheus_alone(tenants
 
     by_evaluator = eventually(targets, 45, what="both targets reported")
     assert by_evaluator["prometheus"]["state"] == "Failed"
-    assert "invalid PromQL" in by_evaluator["prometheus"]["message"]
+    assert "promtool check rules" in by_evaluator["prometheus"]["message"]  # the target's own verdict
+    assert "expected type range vector" in by_evaluator["prometheus"]["message"]
     assert tenants.status("alertrule", b, "mql")["validationErrors"] == []  # valid MetricsQL: not an error
     assert loaded_rules(tenants.prometheus, f"{b}_mql.yaml") == []
 
