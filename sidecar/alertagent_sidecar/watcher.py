@@ -1,6 +1,7 @@
 """List-then-watch of the rule ConfigMaps by label, or of the Alertmanager config Secret by name:
 resumes from the list's resourceVersion, relists on 410 Gone (so deletes between watches are never
-missed), and records when it last heard from the API server so /healthz can fail on a stale watch."""
+missed), handles every event type the API server sends (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR),
+and records when it last heard from the API server so /healthz can fail on a stale watch."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ class ShardWatcher:
         self.last_contact = 0.0  # monotonic time of the last list, event, bookmark or clean watch end
         self.listed = threading.Event()
         self.stopping = threading.Event()
+        self.relists = 0  # full lists made (the first, then after 410 Gone or a failed watch)
+        self.bookmarks = 0  # BOOKMARK events seen: progress without objects
 
     def snapshot(self) -> dict[str, Shard]:
         with self.lock:
@@ -62,6 +65,7 @@ class ShardWatcher:
         )
 
     def _relist(self) -> str:
+        self.relists += 1
         listing = self.list_fn(self.namespace, **self.selectors)
         shards = {cm.metadata.name: self._shard(cm) for cm in listing.items}
         with self.lock:
@@ -108,8 +112,12 @@ class ShardWatcher:
                     if event["type"] == "ERROR":
                         code = obj.get("code", 500) if isinstance(obj, dict) else getattr(obj, "code", 500)
                         raise ApiException(status=code)
-                    resource_version = obj.metadata.resource_version
-                    if event["type"] == "BOOKMARK":
+                    resource_version = _resource_version(obj) or resource_version
+                    if event["type"] == "BOOKMARK":  # the client leaves a bookmark's object a plain dict
+                        self.bookmarks += 1
+                        continue
+                    if event["type"] not in ("ADDED", "MODIFIED", "DELETED"):
+                        log.warning("ignoring a watch event of unknown type %r", event["type"])
                         continue
                     if self._apply(event["type"], obj):
                         self.on_change()
@@ -131,3 +139,13 @@ class ShardWatcher:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def _resource_version(obj: Any) -> str | None:
+    """The resourceVersion of a watch event's object: a client model, or (BOOKMARK) a plain dict."""
+    if isinstance(obj, dict):
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        return str(version) if version else None
+    metadata = getattr(obj, "metadata", None)
+    version = getattr(metadata, "resource_version", None)
+    return str(version) if version else None

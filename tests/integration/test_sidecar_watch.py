@@ -81,3 +81,44 @@ def test_watch_relists_on_410_and_sees_every_change(uncached_plane: ControlPlane
     finally:
         watcher.stop()
         thread.join(timeout=15)
+
+
+def test_bookmarks_move_the_watch_on_and_cause_no_relist(
+    installed_crds: ControlPlane, namespace: str, api_client: client.ApiClient
+) -> None:
+    """The (cached) API server sends a BOOKMARK about 2 s before a watch times out, once the cache has
+    moved on (here: another ConfigMap, not the sidecar's, changes twice a second); with 5 s watches the
+    sidecar sees one per watch. A bookmark is progress, never an error: the first list stays the only
+    one, and a change after the bookmarks is still seen."""
+    core = client.CoreV1Api(api_client)
+    labels = {"alertagent.io/cluster": "b", "alertagent.io/evaluator": "p"}
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="b-0", labels=labels), data={"a": "1"})
+    )
+    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="other")))
+    churning = threading.Event()
+
+    def churn() -> None:
+        count = 0
+        while not churning.wait(0.5):
+            count += 1
+            core.patch_namespaced_config_map("other", namespace, {"data": {"n": str(count)}})
+
+    changes = threading.Event()
+    watcher = ShardWatcher(core, namespace, "alertagent.io/cluster=b,alertagent.io/evaluator=p", changes.set, 5)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    churner = threading.Thread(target=churn, daemon=True)
+    churner.start()
+    thread.start()
+    try:
+        eventually(lambda: watcher.bookmarks >= 3, 60, interval=1, what="three bookmarks")
+        assert watcher.relists == 1, watcher.relists
+        changes.clear()
+        core.patch_namespaced_config_map("b-0", namespace, {"data": {"a": "2"}})
+        eventually(lambda: watcher.snapshot()["b-0"].data == {"a": "2"}, 15, what="a change after the bookmarks")
+        assert changes.is_set() and watcher.relists == 1 and not watcher.stale()
+    finally:
+        churning.set()
+        churner.join(5)
+        watcher.stop()
+        thread.join(15)
