@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..common.culprits import find_culprits
 from ..render.evaluators import Version, format_version, parse_version
 
 log = logging.getLogger(__name__)
@@ -217,9 +218,8 @@ class RuleChecks:
     def _isolate(self, run: Runner, files: Mapping[str, str]) -> dict[str, str | None]:
         """Each file's verdict. One run over all of them; when it fails, the files its message names
         (both tools name every file they refuse) are checked alone, and the others together once more.
-        Whatever still fails without a culprit named is halved, and halved again where it fails, until
-        the files responsible are checked alone; a half that passes clears its files, and when the left
-        half passes the right one holds the failure and is split without being run whole."""
+        Whatever still fails without a culprit named is bisected (`common.culprits.find_culprits`): a
+        part that passes clears its files, a failing single file is a culprit."""
         verdicts: dict[str, str | None] = dict.fromkeys(files)
         message = self._check(run, files)
         if message is None or len(files) == 1:
@@ -238,25 +238,10 @@ class RuleChecks:
         if not rest:
             log.warning("%s pass alone although their set failed: kept", ", ".join(names))
             return verdicts
-        pending: list[tuple[list[str], str | None]] = [(rest, message)]  # failing sets (their message if run)
-        while pending:
-            part, message = pending.pop()
-            if len(part) == 1:
-                if message is None:  # inferred, never run alone: run it for its own message
-                    message = self._check(run, {part[0]: files[part[0]]})
-                    if message is None:
-                        log.warning("%s passes alone although its set failed: kept", part[0])
-                verdicts[part[0]] = message
-                continue
-            left, right = part[: len(part) // 2], part[len(part) // 2 :]
-            left_message = self._check(run, {n: files[n] for n in left})
-            if left_message is not None:
-                pending.append((left, left_message))
-                right_message = self._check(run, {n: files[n] for n in right})
-                if right_message is not None:
-                    pending.append((right, right_message))
-            else:
-                pending.append((right, None))  # the failure is there: split it without running it whole
+        found = find_culprits(rest, lambda part: self._check(run, {n: files[n] for n in part}), message)
+        if not found:
+            log.warning("%s: each passes alone although its set failed: kept", ", ".join(rest))
+        verdicts.update(found)
         return verdicts
 
     def _trim(self) -> None:
