@@ -103,9 +103,6 @@ class EvaluatorRules:
     shards: list[Shard]
     rejected: dict[str, str]  # file name → why it was left out (too large)
 
-    def file_hashes(self) -> dict[str, str]:
-        return {name: content_hash({name: text}) for name, text in self.files.items()}
-
 
 def render_evaluator(
     cluster: AlertmanagerCluster, evaluator: RuleEvaluator, rule_files: Mapping[str, str]
