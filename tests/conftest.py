@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -108,3 +109,30 @@ def alertmanager(tmp_path: Path) -> Iterator[AlertmanagerTarget]:
 @pytest.fixture
 def vmalert(tmp_path: Path, prometheus: RuleTarget, alertmanager: AlertmanagerTarget) -> Iterator[RuleTarget]:
     yield from _running(start_vmalert(prometheus.url, alertmanager.url, tmp_path))
+
+
+@contextmanager
+def extra_namespaces(api_client: client.ApiClient, names: tuple[str, ...]) -> Iterator[None]:
+    """Create these namespaces for the length of a test, then delete them."""
+    core = client.CoreV1Api(api_client)
+    for name in names:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield
+    finally:
+        for name in names:
+            core.delete_namespace(name)
+
+
+@pytest.fixture
+def tenant_namespaces(api_client: client.ApiClient, namespace: str) -> Iterator[tuple[str, str]]:
+    """Two tenant namespaces beside the test's own (the cluster's): `<namespace>-a` and `<namespace>-b`."""
+    names = (f"{namespace[:50]}-a", f"{namespace[:50]}-b")
+    with extra_namespaces(api_client, names):
+        yield names
+
+
+@pytest.fixture
+def alerting_prometheus(tmp_path: Path, alertmanager: AlertmanagerTarget) -> Iterator[RuleTarget]:
+    """A Prometheus that sends the alerts its rules fire to the test's Alertmanager."""
+    yield from _running(start_prometheus(tmp_path, alertmanager_url=alertmanager.url))

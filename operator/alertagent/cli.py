@@ -166,9 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser(
         "render",
-        help="render AlertRules for the AlertmanagerClusters in manifests (offline, for CI and GitOps checks)",
+        help="render what the operator would write for the AlertmanagerClusters in manifests (offline, for CI "
+        "and GitOps checks)",
         description="Writes OUTDIR/<cluster-namespace>/<cluster>/<evaluator>/<rule-namespace>_<rule>.yaml for every "
-        "valid AlertRule each AlertmanagerCluster selects. Exit 0: all valid; 1: some invalid; 2: usage error.",
+        "valid AlertRule each AlertmanagerCluster selects, and OUTDIR/<cluster-namespace>/<cluster>/alertmanager.yaml "
+        "from its NotificationChannels and SuppressionPolicies, with the operator's own renderer. Services, Ingresses, "
+        "ConfigMaps, Deployments, StatefulSets and DaemonSets in the same input build the service dependency graph "
+        "(as the operator's discovery does) that dependencySuppression turns into inhibit rules. "
+        "Exit 0: all valid; 1: some invalid; 2: usage error.",
     )
     render.add_argument(
         "-f",
@@ -176,9 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         metavar="PATH",
-        help="YAML file or folder (recursive, multi-document); repeatable",
+        help="YAML file or folder (recursive, multi-document): AlertAgent objects, Namespaces, Secrets and the "
+        "application manifests; repeatable",
     )
-    render.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder to write rule files into")
+    render.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder to write the files into")
     render.add_argument("--report-json", metavar="FILE", help="also write a JSON report of every object")
     render.set_defaults(func=_render)
 

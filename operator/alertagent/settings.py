@@ -39,11 +39,15 @@ class Settings:
     verify_timeout_seconds: float = 10.0  # operator-driven reload: how long to wait for the rules to load
     worker_threads: int = 32  # threads for blocking calls (they wait on the API server, not the CPU)
     kube_timeout_seconds: float = 30.0  # one Kubernetes API request of the reconcile steps
+    pending_warn_seconds: float = 120.0  # a rule shard waiting this long for its sidecar: status says which
     priming_max_seconds: float = 120.0  # after a start, member statuses wait at most this long for every
     # cluster's first reconcile (a cluster that cannot reconcile must not hold every status back)
     log_format: str = "json"
     operator_namespace: str = "default"  # where the service graph is published
     discovery: bool = True  # build the service graph (needs read access to workloads)
+    # Watch Secrets labelled alertagent.io/watch=true (list/watch on Secrets of the watched namespaces):
+    # a change to one re-renders in seconds. Unlabelled ones are re-read every health interval.
+    watch_secrets: bool = True
     # Admission webhook (optional): off unless a port is set.
     webhook_port: int | None = None
     webhook_host: str = "127.0.0.1"  # how the API server reaches the operator (a Service DNS name in-cluster)

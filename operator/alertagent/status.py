@@ -12,6 +12,15 @@ from .api.alertrule import RuleTargetStatus, ValidationIssue
 from .api.common import Condition
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where an object should be live: the clusters (`namespace/name`) that include it, and the
+    `spec.targets` entries that name no AlertmanagerCluster."""
+
+    selecting: tuple[str, ...] = ()
+    unknown_targets: tuple[str, ...] = ()
+
+
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -26,20 +35,32 @@ def ready_condition(
     ready: bool, reason: str, message: str, generation: int | None, previous: Iterable[Mapping[str, Any]] | None
 ) -> dict[str, Any]:
     """A Ready condition; lastTransitionTime is kept when the status did not change."""
-    status = "True" if ready else "False"
+    return condition("Ready", ready, reason, message, generation, previous)
+
+
+def condition(
+    kind: str,
+    true: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+    previous: Iterable[Mapping[str, Any]] | None,
+) -> dict[str, Any]:
+    """A condition of type `kind`; lastTransitionTime is kept when its status did not change."""
+    status = "True" if true else "False"
     transition = now()
     for old in previous or []:
-        if old.get("type") == "Ready" and old.get("status") == status and old.get("lastTransitionTime"):
+        if old.get("type") == kind and old.get("status") == status and old.get("lastTransitionTime"):
             transition = datetime.fromisoformat(old["lastTransitionTime"].replace("Z", "+00:00"))
-    condition = Condition(
-        type="Ready",
+    result = Condition(
+        type=kind,
         status=status,
         reason=reason,
         message=message,
         last_transition_time=transition,
         observed_generation=generation,
     )
-    return condition.to_wire()
+    return result.to_wire()
 
 
 @dataclass(frozen=True)
@@ -53,14 +74,23 @@ class ShardReport:
     loaded_hash: str | None
     loaded_time: str | None
     error: str | None
+    shard: str = ""  # the ConfigMap, namespace/name
 
-    def target_status(self) -> RuleTargetStatus:
+    @property
+    def pending(self) -> bool:
+        return self.loaded_hash != self.shard_hash and not self.error
+
+    def target_status(self, stalled_after: float | None = None) -> RuleTargetStatus:
+        """The target's state; `stalled_after` (seconds) says the shard has been pending that long, so
+        the message names the ConfigMap and the sidecar that would report on it."""
         if self.loaded_hash == self.shard_hash:
             state, message = "Synced", None
         elif self.error:
             state, message = "Failed", self.error
+        elif stalled_after is None:
+            state, message = "Pending", f"waiting for the sidecar of ConfigMap {self.shard} to load the new rules"
         else:
-            state, message = "Pending", "waiting for the target to load the new rules"
+            state, message = "Pending", self._stalled_message(stalled_after)
         return RuleTargetStatus(
             cluster=self.cluster,
             evaluator=self.evaluator,
@@ -70,14 +100,31 @@ class ShardReport:
             message=message,
         )
 
+    def _stalled_message(self, seconds: float) -> str:
+        namespace, _, _name = self.shard.partition("/")
+        cluster = self.cluster.partition("/")[2]
+        if self.loaded_hash is None:
+            return (
+                f"ConfigMap {self.shard} has had no report from a sidecar for over {seconds:.0f}s: run "
+                f"`alertagent-sidecar --namespace {namespace} --selector alertagent.io/cluster={cluster},"
+                f"alertagent.io/evaluator={self.evaluator} --rules-dir <its rules dir> --target-url <its URL>` "
+                f"next to evaluator {self.evaluator} (or set its reloadMode: Operator or None)"
+            )
+        return (
+            f"the sidecar of ConfigMap {self.shard} still reports an older version after {seconds:.0f}s: "
+            "see its /healthz and logs"
+        )
+
 
 def alert_rule_status(
     body: Mapping[str, Any],
     issues: list[ValidationIssue],
     targets: list[RuleTargetStatus],
     revision: int | None = None,
+    placement: Placement | None = None,
 ) -> dict[str, Any]:
-    """The operator-owned part of an AlertRule's status."""
+    """The operator-owned part of an AlertRule's status. `placement` says which clusters include the
+    rule and which `spec.targets` name no cluster (None: not known, so neither is claimed)."""
     spec = body.get("spec") or {}
     status = body.get("status") or {}
     generation = (body.get("metadata") or {}).get("generation")
@@ -89,13 +136,20 @@ def alert_rule_status(
         ready, reason, message = False, "Invalid", "; ".join(f"{i.field}: {i.message}" for i in issues)
     elif not spec.get("enabled", True):
         ready, reason, message = True, "Suspended", "spec.enabled is false: removed from every target"
-    elif not targets:
-        ready, reason, message = True, "NotSelected", "no AlertmanagerCluster selects this rule"
+    elif placement is not None and placement.unknown_targets:
+        ready, reason, message = False, "UnknownTarget", unknown_targets_message(placement)
+    elif not targets and (placement is None or not placement.selecting):
+        ready, reason, message = False, "NotSelected", "no AlertmanagerCluster selects this rule: it is loaded nowhere"
     elif failed:
         ready, reason = False, "SyncFailed"
         message = "; ".join(f"{t.cluster}/{t.evaluator}: {t.message}" for t in failed)
+    elif unwritten := sorted(set(placement.selecting if placement else ()) - {t.cluster for t in targets}):
+        ready, reason = False, "Pending"
+        message = f"waiting for AlertmanagerCluster {', '.join(unwritten)} to write the rules"
     elif synced < len(targets):
-        ready, reason, message = False, "Pending", f"{synced}/{len(targets)} targets loaded the rules"
+        ready, reason = False, "Pending"
+        waiting = "; ".join(f"{t.cluster}/{t.evaluator}: {t.message}" for t in targets if t.state == "Pending")
+        message = f"{synced}/{len(targets)} targets loaded the rules; {waiting}"
     else:
         ready, reason, message = True, "Synced", f"loaded by {synced}/{len(targets)} targets"
     return {
@@ -117,8 +171,11 @@ def cluster_status(
     config_counts: Mapping[str, int] | None = None,
     config_hash: str | None = None,
     loaded: tuple[str | None, str | None] = (None, None),
+    last_known_good: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The operator-owned part of an AlertmanagerCluster's status."""
+    """The operator-owned part of an AlertmanagerCluster's status. `last_known_good` maps each object
+    (`Kind namespace/name`) whose last delivered version runs instead of its spec to why: the cluster
+    is then Degraded (Ready says whether the config is live, Degraded whether all of it is current)."""
     generation = (body.get("metadata") or {}).get("generation")
     loaded_hash, loaded_time = loaded
     reloaded = datetime.fromisoformat(loaded_time) if loaded_time else None
@@ -139,6 +196,15 @@ def cluster_status(
     else:
         ready, reason, message = True, "Healthy", f"{reachable}/{len(targets)} targets healthy"
     old = body.get("status") or {}
+    stale = dict(sorted((last_known_good or {}).items()))
+    if stale:
+        degraded = (True, "LastKnownGood", f"{len(stale)} object(s) on their last-known-good version: ")
+        degraded_message = degraded[2] + "; ".join(f"{ref}: {why}" for ref, why in stale.items())
+    else:
+        degraded, degraded_message = (False, "Current", ""), "every rendered object is its current version"
+    degraded_condition = condition(
+        "Degraded", degraded[0], degraded[1], degraded_message, generation, old.get("conditions")
+    )
     return {
         "observedGeneration": generation,
         "targets": [t.to_wire() for t in targets],
@@ -150,23 +216,46 @@ def cluster_status(
             receivers=(config_counts or {}).get("receivers", 0),
             routes=(config_counts or {}).get("routes", 0),
             inhibit_rules=(config_counts or {}).get("inhibitRules", 0),
+            last_known_good=len(stale),
         ).to_wire(),
         "configHash": config_hash,
         "configHashShort": config_hash[:12] if config_hash else None,
         "lastReloadTime": reloaded.isoformat().replace("+00:00", "Z") if reloaded else None,
-        "conditions": [ready_condition(ready, reason, message, generation, old.get("conditions"))],
+        "conditions": [
+            ready_condition(ready, reason, message, generation, old.get("conditions")),
+            degraded_condition,
+        ],
     }
 
 
+def unknown_targets_message(placement: Placement) -> str:
+    names = ", ".join(placement.unknown_targets)
+    return f"spec.targets names {names}, which is no AlertmanagerCluster (a typo, or a cluster not created yet)"
+
+
 def _membership_condition(
-    body: Mapping[str, Any], clusters: Mapping[str, str | None], schema_errors: list[str]
+    body: Mapping[str, Any],
+    clusters: Mapping[str, str | None],
+    schema_errors: list[str],
+    placement: Placement | None = None,
+    stale: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     generation = (body.get("metadata") or {}).get("generation")
     problems = list(schema_errors) + [f"{c}: {p}" for c, p in sorted(clusters.items()) if p]
+    unwritten = sorted(set(placement.selecting if placement else ()) - set(clusters))
     if problems:
         ready, reason, message = False, "Invalid", "; ".join(problems)
-    elif not clusters:
-        ready, reason, message = True, "NotSelected", "no AlertmanagerCluster selects this object"
+    elif stale:
+        ready, reason = False, "LastKnownGood"
+        message = "; ".join(f"{c}: {why}" for c, why in sorted(stale.items()))
+    elif placement is not None and placement.unknown_targets:
+        ready, reason, message = False, "UnknownTarget", unknown_targets_message(placement)
+    elif not clusters and not unwritten:
+        ready, reason = False, "NotSelected"
+        message = "no AlertmanagerCluster selects this object: it is in no configuration"
+    elif unwritten:
+        ready, reason = False, "Pending"
+        message = f"waiting for AlertmanagerCluster {', '.join(unwritten)} to render it"
     else:
         ready, reason, message = True, "Rendered", f"in the configuration of {len(clusters)} cluster(s)"
     old = (body.get("status") or {}).get("conditions")
@@ -174,14 +263,20 @@ def _membership_condition(
 
 
 def channel_status(
-    body: Mapping[str, Any], clusters: Mapping[str, str | None], schema_errors: list[str], delivery: str | None
+    body: Mapping[str, Any],
+    clusters: Mapping[str, str | None],
+    schema_errors: list[str],
+    delivery: str | None,
+    placement: Placement | None = None,
+    stale: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """NotificationChannel status: delivery, the clusters including it, Ready (lastTest untouched)."""
+    """NotificationChannel status: delivery, the clusters including it, Ready (lastTest untouched).
+    `stale` maps each cluster where its last-known-good receiver runs to why."""
     return {
         "observedGeneration": (body.get("metadata") or {}).get("generation"),
         "delivery": delivery,
         "clusters": sorted(clusters),
-        "conditions": [_membership_condition(body, clusters, schema_errors)],
+        "conditions": [_membership_condition(body, clusters, schema_errors, placement, stale)],
     }
 
 
@@ -192,6 +287,7 @@ def policy_status(
     windows: list[str],
     active: list[str],
     inhibit_rules: int,
+    placement: Placement | None = None,
 ) -> dict[str, Any]:
     """SuppressionPolicy status: windows, which are active now, inhibit rules, Ready."""
     return {
@@ -200,5 +296,5 @@ def policy_status(
         "activeWindows": active,
         "activeCount": len(active),
         "inhibitRuleCount": inhibit_rules,
-        "conditions": [_membership_condition(body, clusters, schema_errors)],
+        "conditions": [_membership_condition(body, clusters, schema_errors, placement)],
     }

@@ -46,7 +46,7 @@ def test_chart_lints_and_renders_objects_the_api_server_accepts(installed_crds: 
         "--set",
         "sidecarServiceAccounts[0].name=prometheus",
         "--set",
-        "watchNamespaces[0]=team-a",
+        f"watchNamespaces[0]={namespace}",
         "--set",
         "webhook.enabled=true",
         "--set",
@@ -57,7 +57,9 @@ def test_chart_lints_and_renders_objects_the_api_server_accepts(installed_crds: 
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
-        "Role",
+        "Role",  # the sidecar's ConfigMaps
+        "Role",  # the Secret watch, in the watched namespace
+        "RoleBinding",
         "RoleBinding",
         "Service",
         "ServiceAccount",
@@ -85,12 +87,14 @@ def test_chart_rbac_runs_the_pipeline_and_denies_secrets(
         sidecar_values[0],
         "--set",
         sidecar_values[1],
+        "--set",
+        f"watchNamespaces[0]={namespace}",  # namespaced mode: Secrets listed and watched in it alone
     )
     try:
         operator_sa = f"system:serviceaccount:{namespace}:{release}-alertagent"
         expectations = [
             ("get", "secrets", "yes"),
-            ("list", "secrets", "no"),
+            ("list", "secrets", "no"),  # -A: not cluster-wide (in the watched namespace, below)
             ("watch", "secrets", "no"),
             ("list", "configmaps", "yes"),
             ("create", "pods", "no"),
@@ -109,6 +113,10 @@ def test_chart_rbac_runs_the_pipeline_and_denies_secrets(
                 "auth", "can-i", verb, resource, "-A", "--as", operator_sa, check=False
             ).stdout.strip()
             assert answer == expected, (verb, resource, answer)
+        for verb in ("list", "watch"):  # the Secret watch, in the watched namespace only
+            ask = ("auth", "can-i", verb, "secrets", "--as", operator_sa)
+            assert plane.kubectl(*ask, "-n", namespace).stdout.strip() == "yes"
+            assert plane.kubectl(*ask, "-n", "default", check=False).stdout.strip() == "no"
         sidecar_sa = f"system:serviceaccount:{namespace}:prometheus"
         assert (
             plane.kubectl("auth", "can-i", "patch", "configmaps", "-n", namespace, "--as", sidecar_sa).stdout.strip()

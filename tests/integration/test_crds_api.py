@@ -54,7 +54,7 @@ def _apply_examples(kubectl: Any) -> None:
 def test_examples_are_accepted_and_kubectl_get_prints_columns(kubectl: Any) -> None:
     _apply_examples(kubectl)
     headers = {
-        "alertrules": ["NAME", "RULES", "SYNCED", "REVISION", "READY", "AGE"],
+        "alertrules": ["NAME", "RULES", "SYNCED", "REVISION", "READY", "REASON", "AGE"],
         "alertmanagerclusters": [
             "NAME",
             "ALERTMANAGER",
@@ -64,10 +64,12 @@ def test_examples_are_accepted_and_kubectl_get_prints_columns(kubectl: Any) -> N
             "CONFIG HASH",
             "LAST RELOAD",
             "READY",
+            "REASON",
+            "DEGRADED",
             "AGE",
         ],
-        "notificationchannels": ["NAME", "TYPE", "DELIVERY", "CLUSTERS", "LAST TEST", "READY", "AGE"],
-        "suppressionpolicies": ["NAME", "WINDOWS", "ACTIVE", "INHIBIT RULES", "READY", "AGE"],
+        "notificationchannels": ["NAME", "TYPE", "DELIVERY", "CLUSTERS", "LAST TEST", "READY", "REASON", "AGE"],
+        "suppressionpolicies": ["NAME", "WINDOWS", "ACTIVE", "INHIBIT RULES", "READY", "REASON", "AGE"],
     }
     for plural, columns in headers.items():
         lines = kubectl("get", plural).stdout.splitlines()

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.conftest import extra_namespaces
 from tests.testbed.alertagent import BIN, eventually, metric_value, start_alertmanager_sidecar, start_operator
 from tests.testbed.controlplane import ControlPlane
 from tests.testbed.monitoring import AlertmanagerTarget
@@ -160,15 +161,9 @@ def edges_of(doc: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
 
 @pytest.fixture
 def app_namespaces(api_client: client.ApiClient, namespace: str) -> Iterator[tuple[str, str, str]]:
-    core = client.CoreV1Api(api_client)
     names = (namespace, f"{namespace[:50]}-data", f"{namespace[:50]}-pay")
-    for name in names[1:]:
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
+    with extra_namespaces(api_client, names[1:]):
         yield names
-    finally:
-        for name in names[1:]:
-            core.delete_namespace(name)
 
 
 def published(plane: ControlPlane, namespace: str) -> dict[str, Any]:

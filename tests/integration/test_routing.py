@@ -1,11 +1,12 @@
 """Routing on the real Alertmanager with local webhook receivers: alerts reach exactly the receivers
 their labels route to; a tenant's channel never gets another namespace's alerts; an inhibit rule
-suppresses its target; a recurring window active now mutes and an inactive one does not."""
+suppresses its target; a recurring window active now mutes and an inactive one does not; a
+cluster-wide channel gets a copy of a tenant's alerts, or takes them when exclusive, whichever way the
+namespace names sort."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,19 +22,6 @@ from tests.testbed.monitoring import AlertmanagerTarget
 from tests.testbed.receivers import webhook_receiver
 
 GROUP = "alertagent.io/v1alpha1"
-
-
-@pytest.fixture
-def tenants(api_client: client.ApiClient, namespace: str) -> Iterator[tuple[str, str]]:
-    core = client.CoreV1Api(api_client)
-    names = (f"{namespace[:50]}-a", f"{namespace[:50]}-b")
-    for name in names:
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
-        yield names
-    finally:
-        for name in names:
-            core.delete_namespace(name)
 
 
 def _cluster(namespace: str, alertmanager: AlertmanagerTarget) -> dict[str, Any]:
@@ -55,11 +43,11 @@ def _post(alertmanager: AlertmanagerTarget, **labels: str) -> None:
 def test_alerts_reach_exactly_the_routed_receivers(
     installed_crds: ControlPlane,
     namespace: str,
-    tenants: tuple[str, str],
+    tenant_namespaces: tuple[str, str],
     alertmanager: AlertmanagerTarget,
     tmp_path: Path,
 ) -> None:
-    plane, (ns_a, ns_b) = installed_crds, tenants
+    plane, (ns_a, ns_b) = installed_crds, tenant_namespaces
     with webhook_receiver() as (url, received):
 
         def channel(ns: str, path: str) -> dict:
@@ -148,14 +136,14 @@ def test_alerts_reach_exactly_the_routed_receivers(
 def test_a_window_mutes_a_continue_route_and_later_routes_still_see_the_rest(
     installed_crds: ControlPlane,
     namespace: str,
-    tenants: tuple[str, str],
+    tenant_namespaces: tuple[str, str],
     alertmanager: AlertmanagerTarget,
     tmp_path: Path,
 ) -> None:
     """Issue 11 item 7, on the real Alertmanager at a time inside a window: a channel whose route has
     `continue: true` gets none of the policy's alerts during the window (nor does any later channel),
     while other alerts, and the policy's alerts outside a window, still reach it and what follows."""
-    plane, (ns_a, _) = installed_crds, tenants
+    plane, (ns_a, _) = installed_crds, tenant_namespaces
     with webhook_receiver() as (url, received):
 
         def channel(name: str, keep_going: bool) -> dict:
@@ -206,3 +194,81 @@ def test_a_window_mutes_a_continue_route_and_later_routes_still_see_the_rest(
         finally:
             operator.stop()
             sidecar.stop()
+
+
+def _channel_route(alertmanager: AlertmanagerTarget, receiver: str) -> dict[str, Any] | None:
+    """The loaded root child route of a channel (not its test-send route), if any."""
+    config = yaml.safe_load(alertmanager.status()["config"]["original"])  # type: ignore[index]
+    routes = config["route"].get("routes", [])
+    return next((r for r in routes if r["receiver"] == receiver and "alertagent_test_channel" not in str(r)), None)
+
+
+@pytest.mark.parametrize("tenant_sorts", ["before", "after"])
+def test_a_cluster_wide_channel_copies_a_tenants_alerts_or_takes_them_when_exclusive(
+    installed_crds: ControlPlane,
+    namespace: str,
+    api_client: client.ApiClient,
+    alertmanager: AlertmanagerTarget,
+    tmp_path: Path,
+    tenant_sorts: str,
+) -> None:
+    """Issue 12 item 2: a channel in the cluster's namespace matching severity="critical" (its
+    `continue` left false) and tenant `shop`'s own channel. Whether `shop`'s namespace sorts before or
+    after the cluster's, `shop`'s critical alert reaches `shop`'s channel and a copy reaches the cluster
+    channel; once the cluster channel says `exclusive: true`, it alone gets `shop`'s next one."""
+    plane = installed_crds
+    shop = f"shop-{namespace[-6:]}" if tenant_sorts == "before" else f"{namespace[:50]}-shop"
+    assert (shop < namespace) == (tenant_sorts == "before")  # the premise: both orders are exercised
+    core = client.CoreV1Api(api_client)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=shop)))
+    try:
+        with webhook_receiver() as (url, received):
+
+            def channel(ns: str, path: str, **route: Any) -> dict:
+                return {
+                    "apiVersion": GROUP,
+                    "kind": "NotificationChannel",
+                    "metadata": {"name": path, "namespace": ns},
+                    "spec": {
+                        "type": "webhook",
+                        "webhook": {"url": f"{url}/{path}"},
+                        "route": {"matchers": [{"name": "severity", "value": "critical"}], **route},
+                    },
+                }
+
+            objects = [_cluster(namespace, alertmanager), channel(namespace, "oncall"), channel(shop, "pager")]
+            plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+            operator, _ = start_operator(plane, tmp_path, (namespace, shop))
+            sidecar, _ = start_alertmanager_sidecar(
+                plane, tmp_path, namespace, "main-alertmanager-config", alertmanager.config_path, alertmanager.url
+            )
+            try:
+                eventually(lambda: _channel_route(alertmanager, f"{shop}/pager"), 30, what="config loaded")
+
+                def names(path: str) -> set[str]:
+                    return {a["labels"]["alertname"] for a in received.alerts(path)}
+
+                _post(alertmanager, alertname="DatabaseDown", namespace=shop, severity="critical")
+                _post(alertmanager, alertname="EtcdDown", namespace=namespace, severity="critical")
+                eventually(lambda: "DatabaseDown" in names("/pager"), 30, what="shop's alert at shop's channel")
+                eventually(lambda: names("/oncall") >= {"DatabaseDown", "EtcdDown"}, 30, what="the cluster's copy")
+                time.sleep(4)  # several group intervals: anything misrouted would have arrived by now
+                assert names("/pager") == {"DatabaseDown"}  # not the cluster's own alert
+                assert names("/oncall") == {"DatabaseDown", "EtcdDown"}
+
+                exclusive = channel(namespace, "oncall", exclusive=True)
+                plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(exclusive))
+                eventually(
+                    lambda: (_channel_route(alertmanager, f"{namespace}/oncall") or {}).get("continue") is False,
+                    30,
+                    what="exclusive route loaded",
+                )
+                _post(alertmanager, alertname="PaymentsDown", namespace=shop, severity="critical")
+                eventually(lambda: "PaymentsDown" in names("/oncall"), 30, what="taken by the exclusive channel")
+                time.sleep(4)
+                assert "PaymentsDown" not in names("/pager")
+            finally:
+                operator.stop()
+                sidecar.stop()
+    finally:
+        core.delete_namespace(shop)

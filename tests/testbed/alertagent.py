@@ -25,9 +25,11 @@ def start_operator(
     extra_args: tuple[str, ...] = (),
     kubeconfig: Path | None = None,
     http_port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[Process, int]:
     """`alertagent run -n NAMESPACE` (the service graph published in the first namespace); returns the
-    process and its metrics port. `http_port` picks the port of /healthz and /api/v1/graph."""
+    process and its metrics port. `http_port` picks the port of /healthz and /api/v1/graph; `env` adds
+    to (or overrides) its environment (ALERTAGENT_* settings)."""
     port, metrics_port = http_port or free_port(), free_port()
     namespaces = (namespace,) if isinstance(namespace, str) else namespace
     proc = Process(
@@ -47,7 +49,11 @@ def start_operator(
             *extra_args,
         ],
         log_dir,
-        env={"KUBECONFIG": str(kubeconfig or plane.kubeconfig), "ALERTAGENT_HEALTH_INTERVAL_SECONDS": "1"},
+        env={
+            "KUBECONFIG": str(kubeconfig or plane.kubeconfig),
+            "ALERTAGENT_HEALTH_INTERVAL_SECONDS": "1",
+            **(env or {}),
+        },
     )
     proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "live")
     return proc, metrics_port

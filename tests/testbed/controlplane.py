@@ -92,6 +92,17 @@ class ControlPlane:
         httpx.post(f"{self.etcd_url}/v3/kv/compaction", json={"revision": revision, "physical": True}, timeout=30)
         return revision
 
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver and start it again with the same flags (port, certificates, etcd), as a
+        rollout or a crash would: every open watch is cut, and clients reconnect to the same URL."""
+        index, old = next((i, p) for i, p in enumerate(self.processes) if p.name == "kube-apiserver")
+        old.stop()
+        ssl_ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        certs = self.ca_file.parent
+        ssl_ctx.load_cert_chain(certs / "admin.crt", certs / "admin.key")
+        new = Process(old.name, old.argv, self.workdir)
+        self.processes[index] = new.ready_or_stopped(http_ok(f"{self.url}/readyz", verify=ssl_ctx), 120, "ready")
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()

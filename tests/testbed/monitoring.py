@@ -84,12 +84,20 @@ def _serve(name: str, argv: Callable[[int], list[str]], ready_path: str, workdir
     return start_with_retry(start)
 
 
-def start_prometheus(parent: Path | None = None) -> RuleTarget:
+def start_prometheus(parent: Path | None = None, alertmanager_url: str | None = None) -> RuleTarget:
+    """Prometheus evaluating the rule files of its rules directory every 5 s; with `alertmanager_url`,
+    sending the alerts they fire to that Alertmanager (otherwise it has no alerting section), again
+    every 5 s: a rules reload makes Prometheus discover its Alertmanagers again, and alerts fired
+    before that are only sent at the next resend (by default a minute later)."""
     workdir = _workdir("prometheus", parent)
     rules_dir = workdir / "rules"
     rules_dir.mkdir()
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump({"global": {"evaluation_interval": "5s"}, "rule_files": [f"{rules_dir}/*.yaml"]}))
+    settings: dict[str, object] = {"global": {"evaluation_interval": "5s"}, "rule_files": [f"{rules_dir}/*.yaml"]}
+    if alertmanager_url is not None:
+        host = alertmanager_url.split("://", 1)[1].rstrip("/")
+        settings["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
+    config.write_text(yaml.safe_dump(settings))
     argv = lambda port: [  # noqa: E731
         debian_binary("prometheus"),
         f"--config.file={config}",
@@ -97,6 +105,7 @@ def start_prometheus(parent: Path | None = None) -> RuleTarget:
         f"--web.listen-address=127.0.0.1:{port}",
         "--web.enable-lifecycle",
         "--web.enable-remote-write-receiver",  # vmalert writes its recording rules' results here
+        *(["--rules.alert.resend-delay=5s"] if alertmanager_url is not None else []),
     ]
     proc, url = _serve("prometheus", argv, "/-/ready", workdir)
     return RuleTarget("prometheus", url, proc, workdir, rules_dir)

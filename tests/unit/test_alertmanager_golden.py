@@ -1,5 +1,5 @@
 """Golden alertmanager.yaml files, one small case each: per receiver type, per namespace isolation
-mode, per maintenance window kind (as prometheus-operator's testdata/*.golden).
+mode, per maintenance window kind, the routing precedence (as prometheus-operator's testdata/*.golden).
 
 To regenerate after an intended change, then review the diff of tests/unit/golden/alertmanager/:
 
@@ -44,8 +44,8 @@ def cluster(isolation: str = "OnNamespace") -> AlertmanagerCluster:
     return AlertmanagerCluster.model_validate({"metadata": {"name": "main", "namespace": CLUSTER_NS}, "spec": spec})
 
 
-def channel(name: str, spec: dict[str, Any]) -> NotificationChannel:
-    return NotificationChannel.model_validate({"metadata": {"name": name, "namespace": TEAM_NS}, "spec": spec})
+def channel(name: str, spec: dict[str, Any], namespace: str = TEAM_NS) -> NotificationChannel:
+    return NotificationChannel.model_validate({"metadata": {"name": name, "namespace": namespace}, "spec": spec})
 
 
 def policy(name: str, spec: dict[str, Any]) -> SuppressionPolicy:
@@ -162,6 +162,27 @@ def _window_case(window: dict[str, Any]) -> Callable[[], Case]:
     return build
 
 
+def _precedence_case() -> Case:
+    """Cluster-wide channels (exclusive first, then copies), then one group per namespace: "billing"
+    sorts before the cluster's namespace and "team-a" after it, which changes nothing."""
+
+    def hook(namespace: str, name: str, **route: Any) -> NotificationChannel:
+        spec = {"type": "webhook", "webhook": {"url": f"http://{name}.{namespace}:8080"}, "route": route}
+        return channel(name, spec, namespace)
+
+    critical = [matcher("severity", "critical")]
+    return Case(
+        cluster(),
+        [
+            hook(TEAM_NS, "chat", **{"continue": True}),
+            hook(TEAM_NS, "pager", matchers=critical, exclusive=True),
+            hook("billing", "pager", matchers=critical),
+            hook(CLUSTER_NS, "audit", matchers=critical),
+            hook(CLUSTER_NS, "security", matchers=[matcher("team", "security")], exclusive=True),
+        ],
+    )
+
+
 CASES: dict[str, Callable[[], Case]] = {
     **{f"receiver-{kind}": _receiver_case(kind) for kind in RECEIVERS},
     "receiver-dingtalk-gateway": lambda: Case(
@@ -172,6 +193,7 @@ CASES: dict[str, Callable[[], Case]] = {
     "window-recurring": _window_case(
         {"recurring": {"times": [{"startTime": "02:00", "endTime": "04:00"}], "weekdays": ["saturday", "sunday"]}}
     ),
+    "routing-precedence": _precedence_case,
     "window-one-off": _window_case({"start": "2030-01-01T02:00:00Z", "end": "2030-01-01T04:00:00Z"}),
 }
 

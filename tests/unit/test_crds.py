@@ -73,9 +73,9 @@ def test_crd_metadata() -> None:
         assert c["spec"]["names"]["categories"] == ["alertagent"]
         assert version["subresources"] == {"status": {}}
         columns = [col["name"] for col in version["additionalPrinterColumns"]]
-        assert columns[-2:] == ["Ready", "Age"]
+        assert columns[-1] == "Age" and columns[columns.index("Ready") + 1] == "Reason"
     columns = lambda kind: [c["name"] for c in by_kind[kind]["spec"]["versions"][0]["additionalPrinterColumns"]]  # noqa: E731
-    assert columns("AlertRule") == ["Rules", "Synced", "Revision", "Ready", "Age"]
+    assert columns("AlertRule") == ["Rules", "Synced", "Revision", "Ready", "Reason", "Age"]
     assert columns("AlertmanagerCluster") == [
         "Alertmanager",
         "Healthy",
@@ -84,10 +84,12 @@ def test_crd_metadata() -> None:
         "Config hash",
         "Last reload",
         "Ready",
+        "Reason",
+        "Degraded",
         "Age",
     ]
-    assert columns("NotificationChannel") == ["Type", "Delivery", "Clusters", "Last test", "Ready", "Age"]
-    assert columns("SuppressionPolicy") == ["Windows", "Active", "Inhibit rules", "Ready", "Age"]
+    assert columns("NotificationChannel") == ["Type", "Delivery", "Clusters", "Last test", "Ready", "Reason", "Age"]
+    assert columns("SuppressionPolicy") == ["Windows", "Active", "Inhibit rules", "Ready", "Reason", "Age"]
 
 
 def test_cel_rules_come_from_model_invariants() -> None:

@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+import yaml
 
 from alertagent.api import AlertmanagerCluster, AlertRule
 from alertagent.clients.rulecheck import RuleChecks
 from alertagent.common.hashing import content_hash
 from alertagent.common.labels import CONTENT_HASH_ANNOTATION
 from alertagent.plans.configmaps import plan_config_maps
-from alertagent.plans.rules import IndexedRule, RuleCheck, RulesPlan, index_alert_rule, plan_rules
+from alertagent.plans.rules import TENANT_FILES, IndexedRule, RuleCheck, RulesPlan, index_alert_rule, plan_rules
 from alertagent.render.evaluators import Version
 
 OWNER = {"name": "main", "namespace": "monitoring", "uid": "uid-1"}
@@ -94,7 +95,7 @@ def test_a_file_no_longer_selected_is_removed_from_its_shard() -> None:
 
 def test_surplus_shards_are_deleted_after_the_writes() -> None:
     evaluator = {"name": "p", "type": "prometheus", "url": "http://p", "maxConfigMapBytes": 16384}
-    many = [rule(f"r{i}", alerts=150) for i in range(4)]
+    many = [rule(f"r{i}", namespace="monitoring", alerts=150) for i in range(4)]  # two files a shard
     first = plan_rules(cluster(evaluator), OWNER, many, {}, {})
     assert len(first.evaluators[0].config_maps.writes) > 1
     plan = plan_rules(cluster(evaluator), OWNER, many[:1], {}, deployed_from(first))
@@ -106,11 +107,13 @@ def test_surplus_shards_are_deleted_after_the_writes() -> None:
 def test_a_file_too_large_is_rejected_for_that_evaluator_alone() -> None:
     small = {"name": "small", "type": "vmalert", "url": "http://vm", "maxConfigMapBytes": 16384}
     large = {"name": "large", "type": "prometheus", "url": "http://p"}
-    plan = plan_rules(cluster(small, large), OWNER, [rule("big", alerts=700), rule("tiny")], {}, {})
+    plan = plan_rules(
+        cluster(small, large), OWNER, [rule("big", expr="vector(1) > 0 or vector(2)", alerts=400), rule("tiny")], {}, {}
+    )
     assert plan.rejected["small"].keys() == {"team-a_big.yaml"}
     assert "over the 16384-byte ConfigMap limit of evaluator small" in plan.rejected["small"]["team-a_big.yaml"]
     assert plan.rejected["large"] == {}
-    assert plan.rule_counts == {"small": 1, "large": 701}
+    assert plan.rule_counts == {"small": 1, "large": 401}
 
 
 def test_operator_mode_evaluators_are_listed_with_their_url() -> None:
@@ -303,3 +306,187 @@ def test_a_second_plan_with_the_same_files_runs_no_tool() -> None:
     rules[3] = rule("r3", expr="vector(3)")
     plan_rules(cluster(PROM_NEW, VM), OWNER, rules, {}, deployed_from(first), check=checks)
     assert [sorted(r) for r in runs[2:]] == [["team-a_r3.yaml"], ["team-a_r3.yaml"]]  # only the changed file
+
+
+# --- tenancy: the enforced tenant label, selector scoping and the limits (issue 12 items 1 and 7) -------
+
+
+def tenant_cluster(**tenancy: Any) -> AlertmanagerCluster:
+    manifest = cluster().to_wire()
+    manifest["spec"]["tenancy"] = tenancy
+    return AlertmanagerCluster.model_validate(manifest)
+
+
+def tenant_rule(
+    name: str,
+    namespace: str = "team-a",
+    created: str = "2025-01-01T00:00:00Z",
+    alerts: int = 1,
+    labels: dict[str, str] | None = None,
+    expr: str = "vector(1) > 0",
+    padding: int = 0,
+) -> IndexedRule:
+    """An AlertRule created at `created` with `alerts` rules, each with `padding` characters of annotation."""
+    rules = [
+        {"alert": f"{name.title()}{i}", "expr": expr, "labels": labels or {}, "annotations": {"runbook": "x" * padding}}
+        for i in range(alerts)
+    ]
+    return index_alert_rule(
+        {
+            "kind": "AlertRule",
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": created},
+            "spec": {"groups": [{"name": name, "rules": rules}]},
+        }
+    )
+
+
+def labels_in(plan: RulesPlan, file_name: str) -> list[dict[str, str]]:
+    return [
+        r.get("labels", {})
+        for g in yaml.safe_load(files_of(plan, "prometheus")[file_name])["groups"]
+        for r in g["rules"]
+    ]
+
+
+def test_a_tenants_rule_carries_its_own_namespace_even_when_it_claims_another() -> None:
+    claim = {"namespace": "team-b", "severity": "critical"}
+    rules = [tenant_rule("claims-b", labels=claim), tenant_rule("platform", namespace="monitoring", labels=claim)]
+    plan = plan_rules(cluster(), OWNER, rules, {}, {})
+    assert labels_in(plan, "team-a_claims-b.yaml") == [{"namespace": "team-a", "severity": "critical"}]
+    assert labels_in(plan, "monitoring_platform.yaml") == [claim]  # the cluster's namespace is exempt
+    none = AlertmanagerCluster.model_validate(
+        {**cluster().to_wire(), "spec": {**cluster().to_wire()["spec"], "namespaceIsolation": "None"}}
+    )
+    assert labels_in(plan_rules(none, OWNER, rules, {}, {}), "team-a_claims-b.yaml") == [claim]
+
+
+def test_exempt_namespaces_keep_their_own_labels() -> None:
+    claim = {"namespace": "everywhere"}
+    rules = [tenant_rule("a", labels=claim), tenant_rule("m", namespace="monitoring", labels=claim)]
+    plan = plan_rules(tenant_cluster(exemptNamespaces=["team-a"]), OWNER, rules, {}, {})
+    assert labels_in(plan, "team-a_a.yaml") == [claim]
+    assert labels_in(plan, "monitoring_m.yaml") == [{"namespace": "monitoring"}]  # no longer exempt
+
+
+def test_a_tenant_file_is_rendered_once_per_content_and_tenant_not_per_reconcile() -> None:
+    entry = tenant_rule("once", alerts=3, expr="vector(12345) > 0")  # content no other test renders
+    before = TENANT_FILES.renders
+    first = plan_rules(cluster(), OWNER, [entry], {}, {})
+    plan_rules(cluster(), OWNER, [entry], {}, deployed_from(first))
+    again = tenant_rule("once", alerts=3, expr="vector(12345) > 0")  # indexed again (a status write)
+    plan_rules(cluster(), OWNER, [again], {}, deployed_from(first))
+    assert TENANT_FILES.renders - before == 1
+    plan_rules(cluster(), OWNER, [tenant_rule("once", namespace="team-b", alerts=3, expr="vector(12345) > 0")], {}, {})
+    assert TENANT_FILES.renders - before == 2  # another tenant: its own file
+    assert files_of(first, "prometheus")["team-a_once.yaml"] in entry.rendered_files  # what a sidecar reports
+
+
+def test_scoped_selectors_reach_the_file_and_an_unscopable_one_is_rejected_alone() -> None:
+    scoped = tenant_cluster(scopeSelectors=True)
+    ok = tenant_rule("ok", expr='up{namespace="team-b"} == 0')
+    plan = plan_rules(scoped, OWNER, [ok, tenant_rule("x")], {}, {})
+    assert 'expr: up{namespace="team-a"} == 0' in files_of(plan, "prometheus")["team-a_ok.yaml"]
+    bad = tenant_rule("x", expr='up{job="a" or job="b"} == 0')
+    again = plan_rules(scoped, OWNER, [ok, bad], {}, deployed_from(plan))
+    why = again.rejected["prometheus"]["team-a_x.yaml"]
+    assert why.startswith("spec.tenancy.scopeSelectors of cluster monitoring/main: spec.groups[0].rules[0].expr: ")
+    assert why.endswith("; the last good version stays loaded") and again.changes == 0
+    assert plan_rules(scoped, OWNER, [ok, bad], {}, {}).rejected["prometheus"].keys() == {"team-a_x.yaml"}
+
+
+def test_an_alert_rule_over_the_per_object_limits_is_refused_alone() -> None:
+    limited = tenant_cluster(limits={"rulesPerAlertRule": 5, "bytesPerRuleFile": 4096})
+    rules = [tenant_rule("many", alerts=6), tenant_rule("big", padding=5000), tenant_rule("fine", alerts=5)]
+    plan = plan_rules(limited, OWNER, rules, {}, {})
+    assert set(files_of(plan, "prometheus")) == {"team-a_fine.yaml"}
+    rejected = plan.rejected["prometheus"]
+    assert rejected["team-a_many.yaml"] == (
+        "6 rules, over the limit of 5 rules per AlertRule of cluster monitoring/main "
+        "(spec.tenancy.limits.rulesPerAlertRule)"
+    )
+    assert rejected["team-a_big.yaml"].startswith("rule file is ")
+    assert rejected["team-a_big.yaml"].endswith(
+        " bytes, over the limit of 4096 bytes per rule file of cluster monitoring/main "
+        "(spec.tenancy.limits.bytesPerRuleFile)"
+    )
+    assert plan.rule_counts == {"prometheus": 5}
+
+
+def test_the_defaults_refuse_an_alert_rule_of_a_thousand_rules() -> None:
+    plan = plan_rules(cluster(), OWNER, [tenant_rule("flood", alerts=1000), tenant_rule("ok")], {}, {})
+    assert set(files_of(plan, "prometheus")) == {"team-a_ok.yaml"}
+    assert "rulesPerAlertRule" in plan.rejected["prometheus"]["team-a_flood.yaml"]
+
+
+def test_a_namespace_is_filled_oldest_first_and_other_namespaces_are_unaffected() -> None:
+    limited = tenant_cluster(limits={"rulesPerNamespace": 10})
+    rules = [
+        tenant_rule("c-third", created="2025-01-03T00:00:00Z", alerts=4),
+        tenant_rule("a-first", created="2025-01-01T00:00:00Z", alerts=4),
+        tenant_rule("z-second", created="2025-01-02T00:00:00Z", alerts=4),
+        tenant_rule("other", namespace="team-b", created="2025-01-04T00:00:00Z", alerts=10),
+    ]
+    plan = plan_rules(limited, OWNER, rules, {}, {})
+    assert set(files_of(plan, "prometheus")) == {"team-a_a-first.yaml", "team-a_z-second.yaml", "team-b_other.yaml"}
+    assert plan.rejected["prometheus"] == {
+        "team-a_c-third.yaml": "namespace team-a is at the limit of 10 rules per namespace of cluster monitoring/main "
+        "(spec.tenancy.limits.rulesPerNamespace): room for 2 more rules, this AlertRule has 4 (older AlertRules, "
+        "and those already loaded, keep their room)"
+    }
+    assert plan == plan_rules(limited, OWNER, list(reversed(rules)), {}, {})  # whatever the order they come in
+
+
+def test_a_newcomer_never_evicts_a_live_alert_rule_even_an_older_one() -> None:
+    limited = tenant_cluster(limits={"rulesPerNamespace": 10})
+    live = [
+        tenant_rule("b", created="2025-01-02T00:00:00Z", alerts=4),
+        tenant_rule("c", created="2025-01-03T00:00:00Z", alerts=4),
+    ]
+    first = plan_rules(limited, OWNER, live, {}, {})
+    restored = tenant_rule("a", created="2025-01-01T00:00:00Z", alerts=4)  # older, but new to the cluster
+    plan = plan_rules(limited, OWNER, [restored, *live], {}, deployed_from(first))
+    assert plan.changes == 0 and plan.rejected["prometheus"].keys() == {"team-a_a.yaml"}
+    # Growth of a live AlertRule never takes the room of a live one after it: it keeps its last good file.
+    grown = tenant_rule("b", created="2025-01-02T00:00:00Z", alerts=7)
+    plan = plan_rules(limited, OWNER, [grown, live[1]], {}, deployed_from(first))
+    assert plan.changes == 0
+    assert plan.rejected["prometheus"]["team-a_b.yaml"].endswith("; the last good version stays loaded")
+    # Once the room is there (c deleted), the edit goes through.
+    plan = plan_rules(limited, OWNER, [grown], {}, deployed_from(first))
+    assert plan.rejected["prometheus"] == {} and plan.rule_counts == {"prometheus": 7}
+
+
+def test_a_refused_live_file_keeps_its_last_good_version_only_if_that_fits_the_limits() -> None:
+    live = [
+        tenant_rule("a", created="2025-01-01T00:00:00Z", alerts=4),
+        tenant_rule("b", created="2025-01-02T00:00:00Z", alerts=4),
+    ]
+    first = plan_rules(cluster(), OWNER, live, {}, {})
+    lowered = tenant_cluster(limits={"rulesPerNamespace": 5})  # limits lowered below what is live
+    plan = plan_rules(lowered, OWNER, live, {}, deployed_from(first))
+    written = plan.evaluators[0].config_maps.writes[0].body["data"]
+    assert written["team-a_b.yaml"] is None and "team-a_a.yaml" in written  # the newest one goes
+    assert "rulesPerNamespace" in plan.rejected["prometheus"]["team-a_b.yaml"]
+    assert not plan.rejected["prometheus"]["team-a_b.yaml"].endswith("stays loaded")
+    invalid = tenant_rule("a", created="2025-01-01T00:00:00Z", alerts=4, expr="sum((")  # last good: 4 rules
+    per_object = tenant_cluster(limits={"rulesPerAlertRule": 3})
+    plan = plan_rules(per_object, OWNER, [invalid], {}, deployed_from(first))
+    assert plan.rule_counts == {"prometheus": 0}  # its last good file is over the limit too: not carried
+    assert "rulesPerAlertRule" in plan.rejected["prometheus"]["team-a_a.yaml"]
+
+
+def test_zero_means_no_limit() -> None:
+    unlimited = tenant_cluster(
+        limits={"rulesPerAlertRule": 0, "bytesPerRuleFile": 0, "rulesPerNamespace": 0, "bytesPerNamespace": 0}
+    )
+    plan = plan_rules(unlimited, OWNER, [tenant_rule("flood", alerts=1000)], {}, {})
+    assert plan.rejected["prometheus"] == {} and plan.rule_counts == {"prometheus": 1000}
+
+
+def test_files_over_the_limits_never_reach_the_tool() -> None:
+    calls: list[tuple[str, list[str]]] = []
+    limited = tenant_cluster(limits={"rulesPerNamespace": 4})
+    rules = [tenant_rule("ok", alerts=4), tenant_rule("flood", created="2025-02-01T00:00:00Z", alerts=4)]
+    plan = plan_rules(limited, OWNER, rules, {}, {}, check=fake_check({}, calls))
+    assert calls == [("prometheus", ["team-a_ok.yaml"])]
+    assert plan.rejected["prometheus"].keys() == {"team-a_flood.yaml"}

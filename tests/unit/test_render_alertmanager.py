@@ -4,11 +4,13 @@ integration suite)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+import pytest
 import yaml
 
-from alertagent.api import AlertmanagerCluster, NotificationChannel
+from alertagent.api import AlertmanagerCluster, NotificationChannel, SuppressionPolicy
 from alertagent.api.common import SecretKeyRef
 from alertagent.common.identity import ObjectRef
 from alertagent.manifests import load_manifests
@@ -103,7 +105,7 @@ def test_missing_secret_offline_is_a_marked_placeholder_and_a_warning() -> None:
 
 
 def _split_test_routes(routes: list[dict]) -> tuple[list[dict], list[dict]]:
-    tests = [r for r in routes if r["matchers"][0].startswith("alertagent_test_channel=")]
+    tests = [r for r in routes if r.get("matchers", [""])[0].startswith("alertagent_test_channel=")]
     return tests, routes[len(tests) :]
 
 
@@ -114,8 +116,8 @@ def _cluster(version: str | None = None, **spec: object) -> AlertmanagerCluster:
     )
 
 
-def _channel(name: str, spec: dict) -> NotificationChannel:
-    return NotificationChannel.model_validate({"metadata": {"name": name, "namespace": "a"}, "spec": spec})
+def _channel(name: str, spec: dict, namespace: str = "a") -> NotificationChannel:
+    return NotificationChannel.model_validate({"metadata": {"name": name, "namespace": namespace}, "spec": spec})
 
 
 def test_invalid_channels_are_left_out_alone_with_the_reason() -> None:
@@ -158,3 +160,153 @@ def test_channel_naming_an_unknown_time_interval_is_left_out_alone() -> None:
     result = render_alertmanager(_cluster(), [lost], [], lambda ns, ref: None)
     assert "team/none/such" in result.problems[ObjectRef("NotificationChannel", "a", "lost")][0]
     assert [r["name"] for r in result.config["receivers"]] == ["alertagent/null"]
+
+
+# Routing precedence. `_deliveries` walks the rendered tree as Alertmanager's dispatch/route.go
+# `Route.Match` does, so these tests assert who gets an alert, not only the order of the routes.
+_MATCHER = re.compile(r'^([a-zA-Z_][a-zA-Z0-9_]*)(=~|!~|!=|=)"(.*)"$')
+
+
+def _matches(matcher: str, labels: dict[str, str]) -> bool:
+    name, op, value = _MATCHER.fullmatch(matcher).groups()  # type: ignore[union-attr]
+    actual = labels.get(name, "")
+    hit = re.fullmatch(value, actual) is not None if "~" in op else actual == value
+    return hit if op in ("=", "=~") else not hit
+
+
+def _match(route: dict, labels: dict[str, str], inherited: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(receiver, mute intervals) of the routes an alert ends in: `Route.Match` (children in order, stop
+    after a match whose route does not continue; the route itself when no child matched)."""
+    if not all(_matches(m, labels) for m in route.get("matchers", [])):
+        return []
+    receiver = route.get("receiver", inherited)
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for child in route.get("routes", []):
+        matched = _match(child, labels, receiver)
+        found += matched
+        if matched and not child.get("continue", False):
+            break
+    return found or [(receiver, tuple(route.get("mute_time_intervals", [])))]
+
+
+def _deliveries(config: dict, **labels: str) -> list[str]:
+    """Receivers an alert with these labels is delivered to (muted routes included), in route order."""
+    return [receiver for receiver, _ in _match(config["route"], labels, "")]
+
+
+def _webhook(namespace: str, name: str, **route: object) -> NotificationChannel:
+    return _channel(name, {"type": "webhook", "webhook": {"url": f"http://{name}"}, "route": route}, namespace)
+
+
+def _critical(namespace: str, name: str, **route: object) -> NotificationChannel:
+    return _webhook(namespace, name, matchers=[{"name": "severity", "value": "critical"}], **route)
+
+
+def _config(
+    channels: list[NotificationChannel], isolation: str = "OnNamespace", policies: tuple[SuppressionPolicy, ...] = ()
+) -> dict:
+    result = render_alertmanager(_cluster(namespaceIsolation=isolation), channels, policies, lambda ns, ref: None)
+    assert not result.problems
+    return result.config
+
+
+@pytest.mark.parametrize("tenant", ["a-shop", "z-shop"])  # sorts before / after the cluster's namespace "m"
+def test_a_tenant_channel_gets_its_alerts_and_a_cluster_wide_channel_a_copy(tenant: str) -> None:
+    """Issue 12 item 2: a cluster-namespace channel matching severity="critical" (its `continue` left
+    false) no longer swallows a tenant's critical alerts, whichever way the namespace names sort."""
+    config = _config([_critical("m", "oncall"), _critical(tenant, "pager")])
+    assert _deliveries(config, namespace=tenant, severity="critical") == ["m/oncall", f"{tenant}/pager"]
+    assert _deliveries(config, namespace="m", severity="critical") == ["m/oncall"]  # no tenant's alert
+    assert _deliveries(config, namespace=tenant, severity="warning") == ["alertagent/null"]
+    oncall = _split_test_routes(config["route"]["routes"])[1][0]
+    assert oncall["receiver"] == "m/oncall" and oncall["continue"] is True  # forced: a copy
+
+
+@pytest.mark.parametrize("tenant", ["a-shop", "z-shop"])
+def test_an_exclusive_cluster_wide_channel_takes_what_it_matches_from_tenants(tenant: str) -> None:
+    config = _config([_critical("m", "oncall", exclusive=True), _critical(tenant, "pager")])
+    assert _deliveries(config, namespace=tenant, severity="critical") == ["m/oncall"]
+
+
+def test_precedence_exclusive_then_cluster_wide_copies_then_each_tenant() -> None:
+    """Test-send routes, exclusive cluster-wide channels (by name, their own `continue`), cluster-wide
+    copies (by name), then one group per namespace (exclusive ones first, then by name)."""
+    channels = [
+        _webhook("z-team", "chat", **{"continue": True}),
+        _webhook("z-team", "pager", exclusive=True),
+        _webhook("a-team", "chat"),
+        _webhook("m", "zz-first", exclusive=True, **{"continue": True}),
+        _webhook("m", "audit"),
+        _webhook("m", "security", exclusive=True),
+    ]
+    tests, routes = _split_test_routes(_config(channels)["route"]["routes"])
+    assert [r["receiver"] for r in tests] == sorted(str(ObjectRef.of(c).key) for c in channels)
+    assert [(r["receiver"], r.get("continue", False)) for r in routes] == [
+        ("m/security", False),
+        ("m/zz-first", True),
+        ("m/audit", True),
+        ("a-team/chat", False),
+        ("z-team/pager", False),
+        ("z-team/chat", True),
+    ]
+
+
+def test_within_a_tenant_continue_decides_and_exclusive_only_goes_first_there() -> None:
+    """A tenant's `exclusive` channel goes first among that tenant's channels and stops what it takes
+    there alone; after it, the tenant's channels keep their own `continue` in name order."""
+    channels = [
+        _critical("shop", "a-chat", **{"continue": True}),
+        _critical("shop", "b-mail"),
+        _critical("shop", "c-never"),
+        _webhook("shop", "z-pager", exclusive=True, matchers=[{"name": "page", "value": "yes"}]),
+        _critical("blog", "z-chat"),
+    ]
+    config = _config(channels)
+    assert _deliveries(config, namespace="shop", severity="critical") == ["shop/a-chat", "shop/b-mail"]
+    assert _deliveries(config, namespace="shop", severity="critical", page="yes") == ["shop/z-pager"]
+    assert _deliveries(config, namespace="blog", severity="critical", page="yes") == ["blog/z-chat"]
+
+
+def test_without_namespace_isolation_cluster_channels_still_copy_and_others_keep_name_order() -> None:
+    """`namespaceIsolation: None`: no tenants, so a channel that does not continue stops what it matches
+    for every later channel in (namespace, name) order; the cluster namespace's channels still come
+    first, exclusive ones taking, the others copying."""
+    channels = [_critical("z-team", "pager"), _critical("a-team", "chat"), _critical("m", "oncall")]
+    config = _config(channels, "None")
+    assert _deliveries(config, namespace="z-team", severity="critical") == ["m/oncall", "a-team/chat"]
+    channels[2] = _critical("m", "oncall", exclusive=True)
+    assert _deliveries(_config(channels, "None"), namespace="z-team", severity="critical") == ["m/oncall"]
+
+
+def test_a_window_still_mutes_a_cluster_wide_copy_and_the_tenant_still_gets_the_alert() -> None:
+    """The per-policy window children of a cluster-wide route that continues only by force: the policy's
+    alerts are muted on the cluster channel in the window and still reach the tenant's own channel."""
+    policy = SuppressionPolicy.model_validate(
+        {
+            "metadata": {"name": "upgrade", "namespace": "z-shop"},
+            "spec": {
+                "matchers": [{"name": "service", "value": "api"}],
+                "maintenanceWindows": [{"name": "w", "recurring": {"weekdays": ["sunday"]}}],
+            },
+        }
+    )
+    config = _config([_critical("m", "oncall"), _critical("z-shop", "pager")], policies=(policy,))
+    labels = {"namespace": "z-shop", "severity": "critical", "service": "api"}
+    assert _match(config["route"], labels, "") == [
+        ("m/oncall", ("z-shop/upgrade/w",)),
+        ("z-shop/pager", ("z-shop/upgrade/w",)),
+    ]
+    assert _match(config["route"], {**labels, "service": "web"}, "") == [("m/oncall", ()), ("z-shop/pager", ())]
+
+
+def test_exempt_namespaces_are_cluster_wide_for_routes_as_for_rule_labels() -> None:
+    """`spec.tenancy.exemptNamespaces` exempts a platform namespace from isolation everywhere: its
+    channel sees (a copy of) every tenant's alerts; the cluster's own namespace, no longer listed, is
+    confined like any tenant."""
+    cluster = _cluster(tenancy={"exemptNamespaces": ["platform"]})
+    channels = [_critical("platform", "sre"), _critical("m", "team"), _critical("shop", "pager")]
+    config = render_alertmanager(cluster, channels, [], lambda ns, ref: None).config
+    assert _deliveries(config, namespace="shop", severity="critical") == ["platform/sre", "shop/pager"]
+    assert _deliveries(config, namespace="m", severity="critical") == ["platform/sre", "m/team"]
+    routes = {r["receiver"]: r for r in _split_test_routes(config["route"]["routes"])[1]}
+    assert routes["m/team"]["matchers"][0] == 'namespace="m"' and "continue" not in routes["m/team"]

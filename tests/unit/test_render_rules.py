@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from alertagent import cli
 from alertagent.api import AlertmanagerCluster, AlertRule
@@ -63,6 +64,22 @@ def test_cluster_selection() -> None:
     # namespace selector keeps default/node out; only-main targets monitoring/main only
     assert sorted(payments[0].files) == ["payments_checkout.yaml"]
     assert payments[0].shards[0].name == "payments-only-prometheus-rules-0"
+
+
+def test_a_clusters_rule_files_carry_its_tenant_label_golden() -> None:
+    clusters = {n: AlertmanagerCluster.model_validate(o) for n, o in _by_name("AlertmanagerCluster").items()}
+    rules = [AlertRule.model_validate(o) for o in _by_name("AlertRule").values()]
+    prometheus, _ = render_cluster_rules(clusters["main"], rules, {"payments": {"team": "payments"}})
+    checkout = prometheus.files["payments_checkout.yaml"]
+    _golden("payments-checkout-tenant.yaml", checkout)
+    for name, namespace in (("payments_checkout.yaml", "payments"), ("default_node.yaml", "default")):
+        doc = yaml.safe_load(prometheus.files[name])
+        assert {r["labels"]["namespace"] for g in doc["groups"] for r in g["rules"]} == {namespace}
+    scoped = clusters["main"].model_copy(deep=True)
+    scoped.spec.tenancy.scope_selectors = True
+    prometheus, _ = render_cluster_rules(scoped, rules, {"payments": {"team": "payments"}})
+    _golden("payments-checkout-scoped.yaml", prometheus.files["payments_checkout.yaml"])
+    assert 'checkout_errors_total{namespace="payments"}[5m]' in prometheus.files["payments_checkout.yaml"]
 
 
 @pytest.mark.parametrize(

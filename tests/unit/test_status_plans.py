@@ -96,7 +96,7 @@ def test_a_cluster_whose_steps_failed_keeps_its_counts_and_says_why() -> None:
     health = [TargetHealth(name="prometheus", type="prometheus", reachable=True)]
     patch = plan_cluster_status(body, health, None, {"rules": "ApiException: (403)"}, None)
     assert patch is not None
-    assert patch.status["counts"] == {"rules": 7, "receivers": 3, "routes": 5, "inhibitRules": 1}
+    assert patch.status["counts"] == {"rules": 7, "receivers": 3, "routes": 5, "inhibitRules": 1, "lastKnownGood": 0}
     assert (patch.status["configHash"], patch.status["lastError"]) == ("abc", "rules: ApiException: (403)")
     assert patch.status["conditions"][0]["reason"] == "RenderFailed"
 

@@ -11,6 +11,7 @@ from .base import Model
 from .common import (
     AGE_COLUMN,
     READY_COLUMN,
+    REASON_COLUMN,
     Condition,
     CrdNames,
     Duration,
@@ -157,6 +158,41 @@ class Selectors(Model):
     """SuppressionPolicies to include."""
 
 
+class TenantLimits(Model):
+    """How much rule data one AlertRule and one namespace may send to this cluster's evaluators; 0
+    means no limit. An AlertRule over a limit is left out alone, with the reason in its status. Within
+    a namespace, AlertRules are admitted oldest first (creationTimestamp, then name), and room is kept
+    for every file already loaded, so a newcomer never evicts a live one: it is refused instead. An
+    AlertRule refused while live keeps its last good file if that file fits the limits."""
+
+    rules_per_alert_rule: Annotated[int, Field(ge=0)] = 500
+    """Rules (alerting and recording) in one AlertRule."""
+    bytes_per_rule_file: Annotated[int, Field(ge=0)] = 262144
+    """Bytes (UTF-8) of one AlertRule's rendered rule file."""
+    rules_per_namespace: Annotated[int, Field(ge=0)] = 2000
+    """Rules of all AlertRules of one namespace, per evaluator."""
+    bytes_per_namespace: Annotated[int, Field(ge=0)] = 1048576
+    """Bytes of the rendered rule files of all AlertRules of one namespace, per evaluator."""
+
+
+class Tenancy(Model):
+    """How the namespaces (tenants) sharing this cluster are kept apart and bounded."""
+
+    exempt_namespaces: list[K8sName] | None = None
+    """Namespaces exempt from namespaceIsolation (platform teams that watch every namespace): their
+    AlertRules keep their own `namespaceLabel`, their channels are cluster-wide (a copy of every
+    namespace's alerts they match) and their policies see every namespace. Unset: the cluster's own
+    namespace. An empty list exempts none."""
+    scope_selectors: bool = False
+    """Also confine what a tenant's rules read: add `<namespaceLabel>="<namespace>"` to every vector
+    and range selector of each expression (replacing any matcher on that label), as prometheus-operator
+    does with enforcedNamespaceLabel. Off by default: series without the label (node, cluster-level
+    metrics) are then invisible to tenants' rules, and an expression promql-parser cannot parse
+    (MetricsQL) cannot be scoped, so its AlertRule is refused."""
+    limits: TenantLimits = TenantLimits()
+    """Per-AlertRule and per-namespace bounds on rule data."""
+
+
 class AlertmanagerClusterSpec(Model):
     """One monitoring stack: its Alertmanager, its rule evaluators and what they include."""
 
@@ -172,10 +208,13 @@ class AlertmanagerClusterSpec(Model):
     """Which objects this cluster includes; by default all of every namespace."""
     namespace_isolation: Literal["OnNamespace", "None"] = "OnNamespace"
     """OnNamespace: a channel's route and a policy's inhibit rules only see alerts whose `namespace`
-    label is the object's own namespace (objects in the cluster's namespace are exempt). None: no
-    such matcher is added."""
+    label is the object's own namespace (objects in tenancy.exemptNamespaces are exempt), and every
+    rule of an AlertRule carries that label set to the AlertRule's namespace, whatever its labels say
+    (except in tenancy.exemptNamespaces). None: no such matcher or label is added."""
     namespace_label: LabelName = "namespace"
     """Alert label that carries the namespace, for namespaceIsolation."""
+    tenancy: Tenancy = Tenancy()
+    """Exempt namespaces, optional selector scoping and limits per AlertRule and per namespace."""
 
 
 class TargetHealth(Model):
@@ -214,6 +253,9 @@ class ObjectCounts(Model):
     """Child routes in alertmanager.yaml."""
     inhibit_rules: int = 0
     """Inhibit rules in alertmanager.yaml."""
+    last_known_good: int = 0
+    """Objects rendered from their last delivered version, not their spec (a Secret they reference is
+    gone or unreadable); the Degraded condition names them."""
 
 
 class AlertmanagerClusterStatus(Model):
@@ -222,7 +264,8 @@ class AlertmanagerClusterStatus(Model):
     observed_generation: int | None = None
     """metadata.generation last processed."""
     conditions: list[Condition] | None = None
-    """kstatus conditions; Ready is True when every target is healthy and has the current config."""
+    """Ready is True when every target is healthy and has the current config; Degraded is True when
+    objects run on their last-known-good version (counts.lastKnownGood says how many)."""
     targets: list[TargetHealth] | None = None
     """Health and configuration state of Alertmanager and each rule evaluator."""
     healthy: str | None = None
@@ -254,6 +297,12 @@ class AlertmanagerCluster(Resource):
             PrinterColumn("Config hash", ".status.configHashShort", description="Rendered config hash"),
             PrinterColumn("Last reload", ".status.lastReloadTime", "date", "Last confirmed reload"),
             READY_COLUMN,
+            REASON_COLUMN,
+            PrinterColumn(
+                "Degraded",
+                '.status.conditions[?(@.type=="Degraded")].status',
+                description="Objects run on their last-known-good version",
+            ),
             AGE_COLUMN,
         ),
     )

@@ -11,6 +11,7 @@ from .base import Invariant, Model
 from .common import (
     AGE_COLUMN,
     READY_COLUMN,
+    REASON_COLUMN,
     Condition,
     CrdNames,
     Duration,
@@ -153,6 +154,7 @@ class AlertRule(Resource):
             PrinterColumn("Synced", ".status.synced", description="Synced targets out of all targets"),
             PrinterColumn("Revision", ".status.revision", "integer", "Current revision"),
             READY_COLUMN,
+            REASON_COLUMN,
             AGE_COLUMN,
         ),
     )

@@ -246,6 +246,10 @@ class PrinterColumn:
 READY_COLUMN = PrinterColumn(
     "Ready", '.status.conditions[?(@.type=="Ready")].status', description="Whether the object is ready"
 )
+# Why an object is or is not ready, in one word (Synced, NotSelected, UnknownTarget, LastKnownGood, ...).
+REASON_COLUMN = PrinterColumn(
+    "Reason", '.status.conditions[?(@.type=="Ready")].reason', description="Why the object is or is not ready"
+)
 AGE_COLUMN = PrinterColumn("Age", ".metadata.creationTimestamp", "date")
 
 

@@ -11,6 +11,7 @@ from .base import Invariant, Model
 from .common import (
     AGE_COLUMN,
     READY_COLUMN,
+    REASON_COLUMN,
     Condition,
     CrdNames,
     Duration,
@@ -337,7 +338,15 @@ class ChannelRoute(Model):
     repeat_interval: Duration | None = None
     """Wait before repeating a notification; inherited when unset."""
     continue_: bool = Field(default=False, alias="continue")
-    """Keep matching sibling routes after this one matched."""
+    """Keep matching the routes after this one once it matched. Respected among the channels of one
+    namespace (ordered by name) and among exclusive channels; a channel in the cluster's own namespace
+    that is not `exclusive` always continues (it gets a copy), so it never takes alerts from a
+    namespace's own channels."""
+    exclusive: bool = False
+    """Go first and take what this route matches from the channels after it (with `continue: false`,
+    the default). In the cluster's own namespace this deliberately takes matching alerts from every
+    other namespace's channels, which then never see them; elsewhere it only puts the channel before
+    the other channels of its own namespace and never affects another namespace."""
     active_time_intervals: list[str] | None = None
     """Names of time intervals (for example SuppressionPolicy windows `ns/policy/window`) outside of
     which the route is muted."""
@@ -449,6 +458,7 @@ class NotificationChannel(Resource):
             PrinterColumn("Clusters", ".status.clusters", description="Clusters including it"),
             PrinterColumn("Last test", ".status.lastTest.result", description="Last test-send result"),
             READY_COLUMN,
+            REASON_COLUMN,
             AGE_COLUMN,
         ),
     )

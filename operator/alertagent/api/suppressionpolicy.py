@@ -16,6 +16,7 @@ from .base import Invariant, Model
 from .common import (
     AGE_COLUMN,
     READY_COLUMN,
+    REASON_COLUMN,
     Condition,
     CrdNames,
     LabelName,
@@ -269,7 +270,17 @@ class InhibitRule(Model):
 
 
 class DependencySuppression(Model):
-    """Inhibit alerts of services whose upstream dependency is failing, from the discovered graph."""
+    """Inhibit alerts of services whose upstream dependency is failing, from the discovered graph.
+
+    For every Service S with dependants (callers, directly or within `maxDepth` hops), one inhibit rule
+    per dependants' namespace: an alert matching `sourceMatchers` with `serviceLabel="S"`,
+    `namespaceLabel="<S's namespace>"` inhibits alerts with `serviceLabel=~"<dependants>"`,
+    `namespaceLabel="<their namespace>"` and `targetMatchers`. The policy's `matchers` narrow the
+    inhibited side only (the upstream alert is chosen by `sourceMatchers` alone): a matcher on
+    `serviceLabel` or `namespaceLabel` keeps the dependants whose name or namespace it matches
+    (Alertmanager's matching: `=~`/`!~` are anchored RE2), so a Service left without dependants gets no
+    rule; any other matcher is added to every rule's target side. A rule equal to one another policy
+    renders is written once; each policy's `status.generatedInhibitRules` still counts all of its own."""
 
     source_matchers: Annotated[list[Matcher], Field(min_length=1, max_length=64)]
     """Matchers an upstream alert must satisfy to inhibit its dependants, e.g. severity="critical"."""
@@ -298,13 +309,21 @@ class SuppressionPolicySpec(Model):
     """Maintenance windows, inhibit rules and dependency suppression for the alerts it matches."""
 
     matchers: Annotated[list[Matcher], Field(max_length=64)] | None = None
-    """Alerts the maintenance windows mute (a namespace matcher is added under namespace isolation)."""
+    """Alerts this policy suppresses: those its maintenance windows mute, and those its
+    dependencySuppression may inhibit (see there); a namespace matcher is added under namespace
+    isolation. Static inhibitRules are taken as written."""
     maintenance_windows: Annotated[list[MaintenanceWindow], Field(max_length=64), ListMapKey("name")] | None = None
     """Recurring (time intervals) and one-off (silences) maintenance windows."""
     inhibit_rules: Annotated[list[InhibitRule], Field(max_length=256)] | None = None
     """Static inhibit rules."""
     dependency_suppression: DependencySuppression | None = None
-    """Inhibit rules generated from the service dependency graph."""
+    """Inhibit rules generated from the service dependency graph: for each Service with dependants
+    within `maxDepth` hops, per dependants' namespace, an alert matching `sourceMatchers` that names the
+    Service (`serviceLabel`, `namespaceLabel`) inhibits the alerts naming its dependants. The policy's
+    `matchers` narrow the inhibited side only: a matcher on `serviceLabel` or `namespaceLabel` keeps the
+    dependants whose name or namespace it matches (anchored RE2 for `=~`/`!~`), any other is added to
+    each rule's target matchers. Rules equal to another policy's are rendered once;
+    `status.generatedInhibitRules` still counts all of this policy's own."""
     targets: list[Annotated[str, Field(min_length=1, max_length=317)]] | None = None
     """AlertmanagerClusters (`name` or `namespace/name`) that include this policy. When unset, every
     cluster whose selectors include it."""
@@ -345,6 +364,7 @@ class SuppressionPolicy(Resource):
             PrinterColumn("Active", ".status.activeCount", "integer", "Windows active now"),
             PrinterColumn("Inhibit rules", ".status.inhibitRuleCount", "integer", "Inhibit rules rendered"),
             READY_COLUMN,
+            REASON_COLUMN,
             AGE_COLUMN,
         ),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
@@ -23,10 +23,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ShardState:
+    """A rule ConfigMap (or the Alertmanager config Secret) as a sidecar syncs it. Equal when the data
+    and content hash are: the loaded hash is the sidecar's own report, not a change to sync."""
+
     name: str
     data: dict[str, str]
     content_hash: str
-    loaded_hash: str | None
+    loaded_hash: str | None = field(compare=False)
 
 
 def describe_difference(expected: set[LoadedGroup], loaded: set[LoadedGroup]) -> str:

@@ -11,6 +11,9 @@ CONTENT_HASH_ANNOTATION = f"{LABEL_PREFIX}/content-hash"  # what the operator wr
 LOADED_HASH_ANNOTATION = f"{LABEL_PREFIX}/loaded-hash"  # what the target loaded (written by the sidecar)
 LOADED_TIME_ANNOTATION = f"{LABEL_PREFIX}/loaded-time"
 SYNC_ERROR_ANNOTATION = f"{LABEL_PREFIX}/sync-error"  # why the target did not load it
+# On a Secret a channel or cluster references: the operator watches it, so a change or deletion reaches
+# Alertmanager in seconds (unlabelled Secrets are re-read every health interval).
+WATCH_LABEL = f"{LABEL_PREFIX}/watch"
 RULES_COMPONENT = "rules"
 ALERTMANAGER_COMPONENT = "alertmanager-config"
 

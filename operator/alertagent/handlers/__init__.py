@@ -7,16 +7,18 @@ from __future__ import annotations
 import kopf
 
 from ..settings import Settings
-from . import admission, alertrules, clusters, discovery, lifecycle, members, shards
+from . import admission, alertrules, clusters, discovery, lifecycle, members, resync, secrets, shards
 
 
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     """Every handler this configuration needs, in a registry of its own."""
     registry = kopf.OperatorRegistry()
-    for module in (lifecycle, alertrules, members, shards, clusters):
+    for module in (lifecycle, resync, alertrules, members, shards, clusters):
         module.register(registry, settings)
     if settings.discovery:
         discovery.register(registry, settings)
+    if settings.watch_secrets:
+        secrets.register(registry, settings)
     if settings.webhook_port:
         admission.register(registry, settings)
     return registry

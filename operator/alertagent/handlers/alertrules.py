@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.base import GROUP, VERSION
 from ..clients import revisions
 from ..common.identity import ObjectRef
@@ -16,7 +17,7 @@ from ..plans.rules import IndexedRule, index_alert_rule
 from ..reconcile.status import write_rule_status
 from ..render.validation import template_issues
 from ..settings import Settings
-from .memo import state_of
+from .memo import state_of, world_of
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -31,8 +32,9 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         body: kopf.Body,
         memo: kopf.Memo,
         alertrule_index: kopf.Index[ObjectRef, IndexedRule],
-        alertmanagercluster_index: kopf.Index[str, int],
+        alertmanagercluster_index: kopf.Index[str, AlertmanagerCluster | None],
         rule_shard_index: kopf.Index[str, Any],
+        namespace_labels: kopf.Index[str, dict[str, str]],
         **_: Any,
     ) -> None:
         """Level-based: after any change (spec, or a status write of our own) record the spec as a
@@ -50,10 +52,11 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         if not primed:
             state.hold(ref)
         reports = list(rule_shard_index.get(entry.file_name, [])) if entry else []
+        world = world_of(alertmanagercluster_index, namespace_labels)
 
         def sync() -> None:
             revision = revisions.record(state.kube, state.revisions, dict(body))
             if entry is not None and primed:  # before that, the first reconcile of every cluster writes it
-                write_rule_status(state, dict(body), entry, lambda _: reports, revision, announce=True)
+                write_rule_status(state, dict(body), entry, lambda _: reports, revision, announce=True, world=world)
 
         await asyncio.to_thread(sync)

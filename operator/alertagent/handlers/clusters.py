@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.base import GROUP, VERSION
@@ -17,15 +18,17 @@ from ..clients.probe import probe_cluster
 from ..common.identity import ObjectRef
 from ..metrics import CLUSTER_HEALTH
 from ..plans.alertmanager import IndexedObject
+from ..plans.placement import World
 from ..plans.rules import IndexedRule
 from ..reconcile import operator_mode
 from ..reconcile.cluster import forget_cluster, reconcile_cluster
 from ..reconcile.queue import WorkQueue
-from ..reconcile.status import write_cluster_status
+from ..reconcile.state import OperatorState
+from ..reconcile.status import refresh_objects, write_cluster_status
 from ..reconcile.steps import ClusterInputs
 from ..settings import Settings
 from ..status import ShardReport
-from .memo import state_of
+from .memo import state_of, world_of
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +52,41 @@ async def _next_steps(queue: WorkQueue, key: str, stopped: kopf.DaemonStopped) -
     return getting.result() if getting.done() and not getting.cancelled() and not stopped else frozenset()
 
 
+def _parsed(body: kopf.Body) -> AlertmanagerCluster | None:
+    try:
+        return AlertmanagerCluster.model_validate(dict(body))
+    except ValidationError:
+        return None
+
+
+async def _refresh_stalled(
+    state: OperatorState,
+    key: str,
+    alertrule_index: kopf.Index[ObjectRef, IndexedRule],
+    rule_shard_index: kopf.Index[str, ShardReport],
+    world: World,
+) -> None:
+    """Rules in shards of the cluster that have just waited too long for their sidecar get a status
+    that says so (in a thread); those that fail are written by the next reconcile."""
+    reports = {f: list(r) for f, r in rule_shard_index.items()}
+    if stalled := state.note_pending(key, reports):
+        rules = {e.ref: e for e in _entries(alertrule_index) if e.file_name in stalled}
+        _written, failed = await asyncio.to_thread(
+            refresh_objects, state, set(rules), rules, lambda f: reports.get(f, []), False, world
+        )
+        state.held |= failed
+
+
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.index(GROUP, VERSION, "alertmanagerclusters", registry=registry, id="alertmanagercluster_index")
-    def alertmanagercluster_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[str, int]:
-        """The clusters that will reconcile (one being deleted will not: nothing waits for it)."""
+    def alertmanagercluster_index(
+        namespace: str, name: str, body: kopf.Body, **_: Any
+    ) -> dict[str, AlertmanagerCluster | None]:
+        """The clusters that will reconcile (one being deleted will not: nothing waits for it), parsed
+        (None: its spec is invalid), for status: which clusters include an object."""
         if body.metadata.get("deletionTimestamp"):
             return {}
-        return {ObjectRef("AlertmanagerCluster", namespace, name).key: body.metadata.get("generation", 0)}
+        return {ObjectRef("AlertmanagerCluster", namespace, name).key: _parsed(body)}
 
     @kopf.index("", "v1", "namespaces", registry=registry, id="namespace_labels")
     def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
@@ -88,9 +119,20 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         registry=registry,
         id="probe_health",
     )
-    async def probe_health(body: kopf.Body, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    async def probe_health(
+        body: kopf.Body,
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        alertrule_index: kopf.Index[ObjectRef, IndexedRule],
+        rule_shard_index: kopf.Index[str, ShardReport],
+        alertmanagercluster_index: kopf.Index[str, AlertmanagerCluster | None],
+        namespace_labels: kopf.Index[str, dict[str, str]],
+        **_: Any,
+    ) -> None:
         """Probe the targets, then check again (re-resolves Secrets, so a rotated credential reaches
-        Alertmanager; windows open and close with time) without postponing pending work."""
+        Alertmanager; windows open and close with time) without postponing pending work. Rules in
+        shards that have waited too long for their sidecar get a status that says so."""
         state = state_of(memo)
         key = ObjectRef("AlertmanagerCluster", namespace, name).key
         health = await probe_cluster(AlertmanagerCluster.model_validate(dict(body)), settings.probe_timeout_seconds)
@@ -99,6 +141,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)
         await asyncio.to_thread(write_cluster_status, state, key, dict(body))  # now, even while a retry waits
         state.queue.add_periodic(key)
+        world = world_of(alertmanagercluster_index, namespace_labels)
+        await _refresh_stalled(state, key, alertrule_index, rule_shard_index, world)
 
     @kopf.daemon(
         GROUP,
@@ -120,7 +164,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         channel_index: kopf.Index[ObjectRef, IndexedObject],
         policy_index: kopf.Index[ObjectRef, IndexedObject],
         namespace_labels: kopf.Index[str, dict[str, str]],
-        alertmanagercluster_index: kopf.Index[str, int],
+        alertmanagercluster_index: kopf.Index[str, AlertmanagerCluster | None],
         rule_shard_index: kopf.Index[str, ShardReport],
         **_: Any,
     ) -> None:
@@ -140,6 +184,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
                     policies=_entries(policy_index),
                     namespace_labels={ns: next(iter(v)) for ns, v in namespace_labels.items()},
                     graph=state.discovery.published,
+                    world=world_of(alertmanagercluster_index, namespace_labels),
                 )
                 results = await reconcile_cluster(
                     state,
@@ -154,4 +199,5 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             operator_mode.stop(state, key)
         if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
             rules = {e.ref: e for e in _entries(alertrule_index)}
-            await forget_cluster(state, key, rules, {f: list(r) for f, r in rule_shard_index.items()})
+            reports = {f: list(r) for f, r in rule_shard_index.items()}
+            await forget_cluster(state, key, rules, reports, world_of(alertmanagercluster_index, namespace_labels))

@@ -10,6 +10,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from .. import httpapi
+from ..clients.listwatch import ListWatcher
 from ..common.labels import LABEL_PREFIX
 from ..settings import Settings
 from .memo import state_of
@@ -76,6 +77,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         for item in state.background:
             if isinstance(item, asyncio.Task):
                 item.cancel()
+            elif isinstance(item, ListWatcher):  # a watch thread: ends at its next event or timeout
+                item.stop()
             elif hasattr(item, "cleanup"):  # the HTTP API's runner
                 await item.cleanup()
             else:  # the metrics server (a thread serving forever)

@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.base import GROUP, VERSION
 from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
@@ -19,7 +20,7 @@ from ..plans.testsend import ANNOTATION, last_test
 from ..reconcile.status import write_member_status
 from ..reconcile.testsend import send_test
 from ..settings import Settings
-from .memo import state_of
+from .memo import state_of, world_of
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -55,7 +56,12 @@ def _indexer(kind: type[NotificationChannel] | type[SuppressionPolicy]) -> Any:
 
 def _on_change(index_id: str) -> Any:
     async def changed(
-        type: str, body: kopf.Body, memo: kopf.Memo, alertmanagercluster_index: kopf.Index[str, int], **kwargs: Any
+        type: str,
+        body: kopf.Body,
+        memo: kopf.Memo,
+        alertmanagercluster_index: kopf.Index[str, AlertmanagerCluster | None],
+        namespace_labels: kopf.Index[str, dict[str, str]],
+        **kwargs: Any,
     ) -> None:
         state = state_of(memo)
         ref = ObjectRef.of(dict(body))
@@ -67,6 +73,7 @@ def _on_change(index_id: str) -> Any:
             state.hold(ref)  # memberships are not known yet: the first reconcile writes it
             return
         entry = next(iter(kwargs[index_id].get(ref, [])), None)
-        await asyncio.to_thread(write_member_status, state, dict(body), entry)
+        world = world_of(alertmanagercluster_index, namespace_labels)
+        await asyncio.to_thread(write_member_status, state, dict(body), entry, world)
 
     return changed

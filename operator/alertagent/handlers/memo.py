@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import kopf
+
+from ..api.alertmanagercluster import AlertmanagerCluster
+from ..plans.placement import World
 from ..reconcile.state import OperatorState
 
 
@@ -11,3 +15,13 @@ def state_of(memo: Any) -> OperatorState:
     state = memo["state"]
     assert isinstance(state, OperatorState), "run the operator with memo=kopf.Memo(state=OperatorState...)"
     return state
+
+
+def world_of(
+    clusters: kopf.Index[str, AlertmanagerCluster | None], namespace_labels: kopf.Index[str, dict[str, str]]
+) -> World:
+    """The clusters there are and the namespaces' labels, copied from their indexes (on the loop)."""
+    return World(
+        {key: next(iter(models)) for key, models in clusters.items()},
+        {name: next(iter(labels)) for name, labels in namespace_labels.items()},
+    )

@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from ..api.alertmanagercluster import AlertmanagerCluster
 from ..common.hashing import content_hash
 from ..common.identity import ObjectRef
 from ..common.labels import (
@@ -25,7 +26,7 @@ from ..plans.rules import IndexedRule
 from ..reconcile.status import refresh_objects
 from ..settings import Settings
 from ..status import ShardReport
-from .memo import state_of
+from .memo import state_of, world_of
 
 
 def shard_reports(body: kopf.Body) -> dict[str, ShardReport]:
@@ -43,6 +44,7 @@ def shard_reports(body: kopf.Body) -> dict[str, ShardReport]:
             loaded_hash=annotations.get(LOADED_HASH_ANNOTATION),
             loaded_time=annotations.get(LOADED_TIME_ANNOTATION),
             error=annotations.get(SYNC_ERROR_ANNOTATION),
+            shard=f"{body.metadata.namespace}/{body.metadata.name}",
         )
         for file_name, text in data.items()
     }
@@ -62,7 +64,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         memo: kopf.Memo,
         rule_shard_index: kopf.Index[str, ShardReport],
         alertrule_index: kopf.Index[ObjectRef, IndexedRule],
-        alertmanagercluster_index: kopf.Index[str, int],
+        alertmanagercluster_index: kopf.Index[str, AlertmanagerCluster | None],
+        namespace_labels: kopf.Index[str, dict[str, str]],
         **_: Any,
     ) -> None:
         """A sidecar reported (or the operator rewrote a shard): rewrite the status of its rules."""
@@ -76,7 +79,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             state.held |= set(rules)
             return
         reports = {f: list(rule_shard_index.get(f, [])) for f in touched}
+        world = world_of(alertmanagercluster_index, namespace_labels)
         _written, failed = await asyncio.to_thread(
-            refresh_objects, state, set(rules), rules, lambda f: reports.get(f, [])
+            refresh_objects, state, set(rules), rules, lambda f: reports.get(f, []), False, world
         )
         state.held |= failed  # written by the next reconcile

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import yaml
 from pydantic import ValidationError
 
 from ..api.alertmanagercluster import AlertmanagerCluster, ResourceSelector
@@ -77,6 +78,20 @@ def secret_name(cluster: AlertmanagerCluster) -> str:
     return cluster.spec.alertmanager.config_secret.name or f"{cluster.metadata.name}-alertmanager-config"
 
 
+def deployed_config(cluster: AlertmanagerCluster, secret: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The alertmanager.yaml live in the cluster's config Secret (parsed), None when there is none or it
+    is not AlertAgent's or not readable YAML: where last-known-good receivers come from."""
+    labels = ((secret or {}).get("metadata") or {}).get("labels") or {}
+    encoded = ((secret or {}).get("data") or {}).get(cluster.spec.alertmanager.config_secret.key)
+    if encoded is None or labels.get(CLUSTER_LABEL) != cluster.metadata.name:
+        return None
+    try:
+        config = yaml.safe_load(base64.b64decode(encoded))
+    except (ValueError, yaml.YAMLError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 @dataclass(frozen=True)
 class LoadedReport:
     """What the Alertmanager sidecar reports on the Secret: the hash it loaded, when, or why not."""
@@ -110,6 +125,8 @@ class AlertmanagerPlan:
     loaded: LoadedReport = field(default_factory=LoadedReport)
     error: str | None = None
     cluster_problems: tuple[str, ...] = ()  # what of the cluster's own spec could not be rendered, and why
+    # object (channel, or the cluster for its global block) → why it runs on its last-known-good version
+    last_known_good: Mapping[ObjectRef, str] = field(default_factory=dict)
 
 
 def plan_alertmanager_config(
@@ -135,7 +152,17 @@ def plan_alertmanager_config(
         generated = dict(rendered.generated)
         own = tuple(rendered.problems.get(ObjectRef.of(cluster), ()))
         return AlertmanagerPlan(
-            config_hash, secret, current is not None, rendered.counts, members, generated, policies, loaded, error, own
+            config_hash,
+            secret,
+            current is not None,
+            rendered.counts,
+            members,
+            generated,
+            policies,
+            loaded,
+            error,
+            own,
+            dict(rendered.last_known_good),
         )
 
     if check_error is not None:

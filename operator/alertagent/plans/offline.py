@@ -16,6 +16,9 @@ from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.culprits import scrub
 from ..common.identity import ObjectRef, namespace_of
+from ..common.labels import MANAGED_BY
+from ..discovery.graph import ServiceGraph, extract
+from ..discovery.snapshot import Graph
 from ..render.checked import render_checked
 from ..render.rules import rule_file_name
 from ..render.selection import includes
@@ -72,9 +75,11 @@ def render_manifests(
 ) -> RenderResult:
     """Validate AlertmanagerClusters, AlertRules, NotificationChannels and SuppressionPolicies; for each
     cluster render every valid rule it selects into `<cluster-ns>/<cluster>/<evaluator>/<rule-ns>_<rule>.yaml`
-    and its channels and policies into `<cluster-ns>/<cluster>/alertmanager.yaml`. Namespaces' labels
-    feed namespace selectors; Secrets resolve `secretKeyRef`s (a missing one is a marked placeholder,
-    reported as a warning). Other kinds are ignored.
+    and its channels and policies into `<cluster-ns>/<cluster>/alertmanager.yaml`, with the operator's
+    renderer. Namespaces' labels feed namespace selectors; Secrets resolve `secretKeyRef`s (a missing one
+    is a marked placeholder, reported as a warning); Services, Ingresses, ConfigMaps and workloads build
+    the service dependency graph that `dependencySuppression` generates inhibit rules from, as the
+    operator's discovery builds it (`service_graph`). Other kinds are ignored.
 
     `check_config` is the target's own check of an alertmanager.yaml (amtool; None: valid). When it
     refuses a cluster's file, the channels and policies responsible are found by checking parts alone,
@@ -82,7 +87,10 @@ def render_manifests(
     `check_rules` judges each evaluator's rule files with its tool (promtool, vmalert's dry run), as the
     operator does: rule files go through the operator's own plan (`plans.rules.plan_rules`), so a rule
     an evaluator's type or version cannot load is reported for that evaluator alone."""
+    objects = list(objects)
     reports: list[ObjectReport] = []
+    graph = service_graph(objects, reports)
+    has_services = any(node.kind == "service" for node in graph.nodes)
     rules: list[IndexedRule] = []
     parsed: dict[str, list[Any]] = {kind: [] for kind in MODELS}
     namespace_labels: dict[str, dict[str, str]] = {}
@@ -134,9 +142,45 @@ def render_manifests(
         policies = [p for p in parsed["SuppressionPolicy"] if _includes(cluster, p, namespace_labels)]
         secret_values = {v for values in secrets.values() for v in values.values()}
         files[base / "alertmanager.yaml"] = _alertmanager_file(
-            cluster, channels, policies, resolve, check_config, base, by_ref, secret_values
+            cluster, channels, policies, resolve, check_config, base, by_ref, secret_values, graph
         )
+        for policy in policies:
+            if policy.spec.dependency_suppression is not None and not has_services:
+                by_ref[ObjectRef.of(policy)].warnings.append(
+                    f"{base}: dependencySuppression generated no inhibit rules: the input files hold no Service "
+                    "(pass the application manifests too)"
+                )
     return RenderResult(reports, files)
+
+
+def _discovered(obj: dict[str, Any]) -> bool:
+    """Whether the operator's discovery reads the object: it skips what AlertAgent itself manages (its
+    rule shards and published graph say nothing about services; handlers.discovery `_ours`)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return not all(labels.get(key) == value for key, value in MANAGED_BY.items())
+
+
+def service_graph(objects: Iterable[dict[str, Any]], reports: list[ObjectReport] | None = None) -> Graph:
+    """The service dependency graph of the Services, Ingresses, ConfigMaps and workloads among
+    `objects`, built by the operator's own discovery code (`discovery.graph.extract` per object, put
+    into a `ServiceGraph`, whose snapshot is what the operator publishes and renders from). An object
+    whose facts cannot be read is skipped, as the operator skips it, with a warning in `reports`."""
+    graph = ServiceGraph()
+    for obj in objects:
+        if not _discovered(obj):
+            continue
+        try:
+            facts = extract(obj)
+        except Exception as err:  # one odd object must not stop the others (as in the operator)
+            if reports is not None:
+                ref = ObjectRef.of(obj)
+                reports.append(
+                    ObjectReport(ref.kind, ref.namespace, ref.name, warnings=[f"discovery skipped it: {err}"])
+                )
+            continue
+        if facts is not None:
+            graph.put(facts)
+    return graph.snapshot()
 
 
 def _rule_report(reports: list[ObjectReport], file_name: str) -> ObjectReport:
@@ -163,10 +207,12 @@ def _alertmanager_file(
     base: PurePosixPath,
     by_ref: dict[ObjectRef, ObjectReport],
     secret_values: set[str],
+    graph: Graph,
 ) -> str:
     """One cluster's alertmanager.yaml; what could not be rendered, or what the tool refuses, is
     reported on its object (and left out)."""
-    checked = render_checked(cluster, channels, policies, resolve, check_config or (lambda _: None), placeholders=True)
+    check = check_config or (lambda _: None)
+    checked = render_checked(cluster, channels, policies, resolve, check, placeholders=True, graph=graph)
     for ref, reasons in checked.rendered.problems.items():
         by_ref[ref].valid = False
         by_ref[ref].errors += [f"{base}: {reason}" for reason in reasons]

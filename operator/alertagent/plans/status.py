@@ -17,8 +17,9 @@ from ..common.identity import ObjectRef
 from ..render.receivers import GATEWAY_TYPES
 from ..render.validation import describe
 from ..render.windows import window_active
-from ..status import alert_rule_status, channel_status, cluster_status, comparable, policy_status
+from ..status import Placement, alert_rule_status, channel_status, cluster_status, comparable, policy_status
 from .alertmanager import AlertmanagerPlan, IndexedObject
+from .placement import World
 
 PLURALS = {
     "AlertRule": "alertrules",
@@ -52,15 +53,32 @@ class Memberships:
     problems: dict[ObjectRef, dict[str, str | None]] = field(default_factory=dict)  # object → cluster → why out
     generated: dict[ObjectRef, dict[str, int]] = field(default_factory=dict)  # policy → cluster → inhibit rules
     silences: dict[str, dict[str, str]] = field(default_factory=dict)  # cluster → window marker → silence id
+    # object → cluster → why it runs there on its last-known-good receiver (a Secret gone or unreadable)
+    stale: dict[ObjectRef, dict[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(
-        self, cluster: str, members: Mapping[ObjectRef, str | None], generated: Mapping[ObjectRef, int]
+        self,
+        cluster: str,
+        members: Mapping[ObjectRef, str | None],
+        generated: Mapping[ObjectRef, int],
+        last_known_good: Mapping[ObjectRef, str] | None = None,
     ) -> set[ObjectRef]:
         """Remember what one cluster (`namespace/name`) rendered; return the objects whose membership,
-        problem or generated count changed."""
+        problem, generated count or last-known-good reason changed."""
         changed = set()
+        stale = {ref: why for ref, why in (last_known_good or {}).items() if ref in members}
         with self._lock:
+            for ref in set(self.stale) | set(stale):
+                reasons = self.stale.setdefault(ref, {})
+                if reasons.get(cluster) != stale.get(ref):
+                    changed.add(ref)
+                    if ref in stale:
+                        reasons[cluster] = stale[ref]
+                    else:
+                        reasons.pop(cluster, None)
+                if not reasons:
+                    del self.stale[ref]
             for ref in members:
                 if ref.kind == "SuppressionPolicy":
                     counts = self.generated.setdefault(ref, {})
@@ -99,6 +117,11 @@ class Memberships:
         with self._lock:
             return dict(self.problems.get(ref, {}))
 
+    def stale_in(self, ref: ObjectRef) -> dict[str, str]:
+        """Cluster → why the object runs there on its last-known-good receiver."""
+        with self._lock:
+            return dict(self.stale.get(ref, {}))
+
     def rendered_in(self, ref: ObjectRef) -> list[str]:
         """Clusters whose configuration includes the object."""
         return sorted(c for c, problem in self.clusters_of(ref).items() if problem is None)
@@ -121,38 +144,57 @@ class Memberships:
 
 
 def member_status(
-    entry: IndexedObject, body: Mapping[str, Any], memberships: Memberships, now: datetime
+    entry: IndexedObject, body: Mapping[str, Any], memberships: Memberships, now: datetime, world: World | None = None
 ) -> dict[str, Any]:
-    """The operator-owned status of a NotificationChannel or SuppressionPolicy."""
+    """The operator-owned status of a NotificationChannel or SuppressionPolicy; `world` (the clusters
+    there are) tells "not selected" and "unknown target" apart from "not rendered yet"."""
     clusters = memberships.clusters_of(entry.ref)
     errors = list(entry.errors)
+    placement = None
+    if world is not None and entry.model is not None:
+        meta, spec = entry.model.metadata, entry.model.spec
+        placement = world.place(entry.ref.kind, entry.ref.namespace, meta.labels, spec.targets)
     if entry.ref.kind == "NotificationChannel":
         channel_type = (body.get("spec") or {}).get("type")
         delivery = None if channel_type is None else "Gateway" if channel_type in GATEWAY_TYPES else "Native"
-        return channel_status(body, clusters, errors, delivery)
+        return channel_status(body, clusters, errors, delivery, placement, memberships.stale_in(entry.ref))
     policy = entry.model if isinstance(entry.model, SuppressionPolicy) else None
     windows = policy.spec.maintenance_windows or [] if policy else []
     active = [w.name for w in windows if window_active(w, now)]
     generated = memberships.generated_for(entry.ref)
     inhibit = len(policy.spec.inhibit_rules or []) + generated if policy else 0
-    status = policy_status(body, clusters, errors, [w.name for w in windows], active, inhibit)
+    status = policy_status(body, clusters, errors, [w.name for w in windows], active, inhibit, placement)
     return {**status, "silences": memberships.silences_of(entry.ref), "generatedInhibitRules": generated}
 
 
 def plan_member_status(
-    entry: IndexedObject, body: Mapping[str, Any], memberships: Memberships, now: datetime
+    entry: IndexedObject,
+    body: Mapping[str, Any],
+    memberships: Memberships,
+    now: datetime,
+    world: World | None = None,
 ) -> StatusPatch | None:
     """The patch for a channel or policy, None when its status is already right. A Warning Event goes
     with a patch that turns Ready False with a new message."""
-    new = member_status(entry, body, memberships, now)
+    new = member_status(entry, body, memberships, now, world)
     if not differs(body, new):
         return None
-    condition = new["conditions"][0]
-    old_message = ((body.get("status") or {}).get("conditions") or [{}])[0].get("message")
-    warning = None
-    if condition["status"] == "False" and condition["message"] != old_message:
-        warning = ("Invalid", condition["message"][:1024])
-    return StatusPatch(entry.ref, new, warning)
+    return StatusPatch(entry.ref, new, _warning(body, new["conditions"][0]))
+
+
+QUIET_REASONS = ("Pending",)  # Ready False on the way to True: no Event
+
+
+def _warning(body: Mapping[str, Any], condition: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A Warning Event (reason, message) when Ready turns False with a reason or message it did not
+    have (so a restart that rewrites the same status posts nothing)."""
+    conditions: list[Mapping[str, Any]] = (body.get("status") or {}).get("conditions") or []
+    old: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+    if condition["status"] != "False" or condition["reason"] in QUIET_REASONS:
+        return None
+    if (old.get("reason"), old.get("message")) == (condition["reason"], condition["message"]):
+        return None
+    return condition["reason"], condition["message"][:1024]
 
 
 def plan_rule_status(
@@ -161,16 +203,21 @@ def plan_rule_status(
     targets: Iterable[RuleTargetStatus],
     revision: int | None,
     announce: bool,
+    placement: Placement | None = None,
 ) -> StatusPatch | None:
     """The patch for an AlertRule, None when its status is already right; with `announce`, a Warning
-    Event when its validation errors changed to something."""
+    Event when its validation errors changed to something; a Warning Event whenever Ready turns False
+    for another reason (not selected, unknown target, sync failed or stalled) with a new message."""
     issues = list(issues)
-    new = alert_rule_status(body, issues, list(targets), revision)
+    new = alert_rule_status(body, issues, list(targets), revision, placement)
     if not differs(body, new):
         return None
     warning = None
-    if announce and issues and new["validationErrors"] != (body.get("status") or {}).get("validationErrors"):
-        warning = ("InvalidRule", "; ".join(describe(i) for i in issues)[:1024])
+    if issues:
+        if announce and new["validationErrors"] != (body.get("status") or {}).get("validationErrors"):
+            warning = ("InvalidRule", "; ".join(describe(i) for i in issues)[:1024])
+    else:
+        warning = _warning(body, new["conditions"][0])
     return StatusPatch(ObjectRef.of(body, "AlertRule"), new, warning)
 
 
@@ -208,5 +255,6 @@ def plan_cluster_status(
         counts["inhibitRules"] = previous.get("inhibitRules", 0)
         manager: Mapping[str, Any] = next((t for t in old.get("targets") or [] if t.get("type") == "alertmanager"), {})
         config_hash, loaded = old.get("configHash"), (manager.get("configHash"), old.get("lastReloadTime"))
-    new = cluster_status(body, health, rule_counts, "; ".join(errors) or None, counts, config_hash, loaded)
+    stale = {str(ref): why for ref, why in (config.last_known_good if config is not None else {}).items()}
+    new = cluster_status(body, health, rule_counts, "; ".join(errors) or None, counts, config_hash, loaded, stale)
     return StatusPatch(ObjectRef.of(body, "AlertmanagerCluster"), new) if differs(body, new) else None

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from ..common.identity import ObjectRef
 from ..metrics import CLUSTER_HEALTH, RECONCILE_DURATION, RECONCILE_TOTAL
+from ..plans.placement import World
 from ..plans.rules import IndexedRule
 from ..status import ShardReport
 from . import operator_mode
@@ -74,7 +75,14 @@ async def reconcile_cluster(
     by_file = reports()
     try:
         status = await asyncio.to_thread(
-            status_step, state, inputs.key, inputs.body, rules, lambda f: by_file.get(f, []), announce
+            status_step,
+            state,
+            inputs.key,
+            inputs.body,
+            rules,
+            lambda f: by_file.get(f, []),
+            announce,
+            inputs.world,
         )
     except Exception as err:
         log.warning("status of %s not written, will retry: %s", inputs.key, err)
@@ -100,6 +108,7 @@ async def forget_cluster(
     key: str,
     rules: Mapping[ObjectRef, IndexedRule],
     reports: Mapping[str, list[ShardReport]],
+    world: World | None = None,
 ) -> None:
     """A deleted cluster: drop what it rendered and its health metrics, and rewrite the status of the
     objects that named it (channels and policies list their clusters; rules their targets)."""
@@ -110,5 +119,7 @@ async def forget_cluster(
     changed: set[ObjectRef] = state.memberships.forget_cluster(key)
     files = state.rejections.forget_cluster(key)
     changed |= {ref for ref, rule in rules.items() if rule.file_name in files}
-    _, failed = await asyncio.to_thread(refresh_objects, state, changed, rules, lambda f: reports.get(f, []))
+    _, failed = await asyncio.to_thread(
+        refresh_objects, state, changed, rules, lambda f: reports.get(f, []), False, world
+    )
     state.held |= failed

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..discovery.snapshot import Graph
 from ..plans.alertmanager import AlertmanagerPlan
 from ..plans.status import Memberships
 from ..settings import Settings
+from ..status import ShardReport
 from .queue import Backoff, WorkQueue
 
 
@@ -116,6 +118,9 @@ class OperatorState:
     last_good: dict[str, dict[ObjectRef, NotificationChannel | SuppressionPolicy]] = field(default_factory=dict)
     rule_checks: RuleChecks = field(default_factory=RuleChecks)  # promtool / vmalert verdicts by content hash
     started: float = field(default_factory=time.monotonic)
+    # cluster → (shard, shard hash) → when it was first seen waiting for its sidecar (monotonic)
+    pending_since: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
+    stalled: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # of those, the ones past the bound
 
     @classmethod
     def create(cls, settings: Settings, kube: Kube | None = None) -> OperatorState:
@@ -138,6 +143,29 @@ class OperatorState:
             done = all(key in self.clusters and self.clusters[key].reconciled for key in cluster_keys)
             self.primed_once = waited or done
         return self.primed_once
+
+    def note_pending(self, cluster: str, reports: Mapping[str, Iterable[ShardReport]]) -> set[str]:
+        """Record which shards of a cluster wait for their sidecar, from the shard reports by rule file
+        (called periodically); return the files in shards that have just waited longer than
+        `pending_warn_seconds` (their rules' statuses then name the ConfigMap and the sidecar)."""
+        now, bound = time.monotonic(), self.settings.pending_warn_seconds
+        mine = [(file, r) for file, rs in reports.items() for r in rs if r.cluster == cluster]
+        before = self.pending_since.get(cluster, {})
+        since = {(r.shard, r.shard_hash): before.get((r.shard, r.shard_hash), now) for _, r in mine if r.pending}
+        self.pending_since[cluster] = since
+        noted = self.stalled.setdefault(cluster, set())
+        noted &= set(since)  # a shard that loaded, or changed, may stall again later
+        crossed = {key for key, t in since.items() if now - t > bound} - noted
+        noted |= crossed
+        return {file for file, r in mine if (r.shard, r.shard_hash) in crossed}
+
+    def stalled_for(self, report: ShardReport) -> float | None:
+        """How long (seconds) the report's shard has waited for its sidecar, when over the bound."""
+        since = self.pending_since.get(report.cluster, {}).get((report.shard, report.shard_hash))
+        if since is None or not report.pending:
+            return None
+        waited = time.monotonic() - since
+        return waited if waited > self.settings.pending_warn_seconds else None
 
     def hold(self, ref: ObjectRef) -> None:
         """An object whose status was not written because the operator is not primed yet."""

@@ -13,6 +13,7 @@ import kopf
 from ..common.hashing import content_hash
 from ..common.identity import ObjectRef
 from ..plans.alertmanager import IndexedObject, index_object
+from ..plans.placement import World
 from ..plans.rules import IndexedRule, index_alert_rule
 from ..plans.status import (
     PLURALS,
@@ -48,14 +49,19 @@ def write_rule_status(
     reports_of: ReportsOf,
     revision: int | None = None,
     announce: bool = False,
+    world: World | None = None,
 ) -> bool:
     """Recompute an AlertRule's status and write it when it changed. Returns whether it wrote."""
     reports = list(reports_of(entry.file_name))
-    targets = [r.target_status() for r in reports] + state.rejections.of(entry.file_name)
+    targets = [r.target_status(state.stalled_for(r)) for r in reports] + state.rejections.of(entry.file_name)
     # An expression only promql-parser refuses may be valid MetricsQL: once a vmalert loaded this very
     # file, each target says whether it loads it; until then the PromQL error stands.
     issues = () if _loaded_as_metricsql(entry, reports) else entry.issues
-    patch = plan_rule_status(body, issues, targets, revision, announce)
+    placement = None
+    if world is not None and entry.rule is not None:
+        meta, spec = entry.rule.metadata, entry.rule.spec
+        placement = world.place("AlertRule", entry.ref.namespace, meta.labels, spec.targets, spec.cluster_selector)
+    patch = plan_rule_status(body, issues, targets, revision, announce, placement)
     if patch is not None:
         apply_patch(state, patch, body)
     return patch is not None
@@ -64,15 +70,17 @@ def write_rule_status(
 def _loaded_as_metricsql(entry: IndexedRule, reports: list[ShardReport]) -> bool:
     if not entry.metricsql_candidate or entry.rule_file is None:
         return False
-    rendered = content_hash({entry.file_name: entry.rule_file})
-    return any(r.file_hash == rendered and r.target_status().state == "Synced" for r in reports)
+    rendered = {content_hash({entry.file_name: text}) for text in entry.rendered_files}  # with tenant labels too
+    return any(r.file_hash in rendered and r.target_status().state == "Synced" for r in reports)
 
 
-def write_member_status(state: OperatorState, body: Mapping[str, Any], entry: IndexedObject | None = None) -> bool:
+def write_member_status(
+    state: OperatorState, body: Mapping[str, Any], entry: IndexedObject | None = None, world: World | None = None
+) -> bool:
     """Recompute a NotificationChannel's or SuppressionPolicy's status; write it when it changed."""
     ref = ObjectRef.of(body)
     entry = entry or index_object(member_kind(ref), body)
-    patch = plan_member_status(entry, body, state.memberships, datetime.now(UTC))
+    patch = plan_member_status(entry, body, state.memberships, datetime.now(UTC), world)
     if patch is not None:
         apply_patch(state, patch, body)
     return patch is not None
@@ -96,6 +104,7 @@ def refresh_objects(
     rules: Mapping[ObjectRef, IndexedRule],
     reports_of: ReportsOf,
     announce: bool = False,
+    world: World | None = None,
 ) -> tuple[int, set[ObjectRef]]:
     """Rewrite the status of these objects from a fresh read (with `announce`, AlertRules post their
     Warning Event for validation errors too). One failing object never stops the others. Returns the
@@ -108,9 +117,9 @@ def refresh_objects(
                 continue
             if ref.kind == "AlertRule":
                 entry = rules.get(ref) or index_alert_rule(body, template_issues)  # created since the inputs
-                writes += write_rule_status(state, body, entry, reports_of, announce=announce)
+                writes += write_rule_status(state, body, entry, reports_of, announce=announce, world=world)
             else:
-                writes += write_member_status(state, body)
+                writes += write_member_status(state, body, world=world)
         except Exception as err:
             log.warning("status of %s not written, will retry: %s", ref, err)
             failed.add(ref)
@@ -124,6 +133,7 @@ def status_step(
     rules: Mapping[ObjectRef, IndexedRule],
     reports_of: ReportsOf,
     announce: bool = False,
+    world: World | None = None,
 ) -> StepResult:
     """The cluster's own status, then (once the operator is primed) the objects whose status the
     other steps changed. Objects that could not be written stay pending and fail the step (retried)."""
@@ -131,7 +141,7 @@ def status_step(
     writes = int(write_cluster_status(state, key, body))
     if state.primed_once and record.refresh:
         pending, record.refresh = record.refresh, set()
-        written, failed = refresh_objects(state, pending, rules, reports_of, announce)
+        written, failed = refresh_objects(state, pending, rules, reports_of, announce, world)
         writes += written
         if failed:
             record.refresh |= failed

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from kubernetes.client.exceptions import ApiException
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.common import SecretKeyRef
@@ -29,11 +30,12 @@ from ..common.identity import ObjectRef
 from ..common.labels import rule_shard_labels
 from ..discovery.snapshot import Graph
 from ..metrics import RULE_DISTRIBUTION_TOTAL
-from ..plans.alertmanager import IndexedObject, plan_alertmanager_config, secret_name, select
+from ..plans.alertmanager import IndexedObject, deployed_config, plan_alertmanager_config, secret_name, select
+from ..plans.placement import World
 from ..plans.rules import IndexedRule, plan_rules
 from ..plans.silences import desired_silences, plan_silences
 from ..render.checked import render_checked
-from ..render.receivers import SecretResolver
+from ..render.receivers import MissingSecretError, SecretResolver
 from .queue import StepResult
 from .state import OperatorState
 
@@ -51,6 +53,7 @@ class ClusterInputs:
     policies: tuple[IndexedObject, ...]
     namespace_labels: Mapping[str, Mapping[str, str]]
     graph: Graph | None  # the published service graph (dependency suppression)
+    world: World | None = None  # the clusters there are and namespace labels (for member statuses)
 
     @property
     def cluster(self) -> AlertmanagerCluster:
@@ -112,7 +115,13 @@ def _secret_resolver(state: OperatorState, seen: set[str]) -> SecretResolver:
 
     def resolve(namespace: str, ref: SecretKeyRef) -> str | None:
         if (namespace, ref.name) not in cache:
-            cache[namespace, ref.name] = state.kube.read_secret(namespace, ref.name)
+            try:
+                cache[namespace, ref.name] = state.kube.read_secret(namespace, ref.name)
+            except ApiException as err:
+                if err.status not in (401, 403):
+                    raise  # the API server is unwell: the step fails and is retried
+                reason = f"cannot be read ({err.status} {err.reason})"
+                raise MissingSecretError(f"secret {namespace}/{ref.name} {reason}") from None
         value = ((cache[namespace, ref.name] or {}).get("data") or {}).get(ref.key)
         if value is None:
             return None
@@ -161,6 +170,7 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     resolve = _secret_resolver(state, secrets)
 
     last_good = state.last_good.setdefault(inputs.key, {})
+    current = state.kube.read_secret(meta["namespace"], secret_name(cluster))
     checked = render_checked(
         cluster,
         channels,
@@ -170,8 +180,15 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
         last_good,
         version=version,
         graph=inputs.graph,
+        deployed=deployed_config(cluster, current),
     )
     rendered, check_error = checked.rendered, checked.error
+    if rendered.last_known_good:
+        log.warning(
+            "%s: on their last-known-good receiver: %s",
+            inputs.key,
+            "; ".join(f"{ref}: {why}" for ref, why in sorted(rendered.last_known_good.items())),
+        )
     refuses = f"Alertmanager {version} refuses it" if version else "Alertmanager refuses it"
     for ref, message in checked.culprits.items():
         kept = "; its last good version stays live" if ref in checked.kept else ""
@@ -189,13 +206,12 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
         log.warning("%s: amtool refuses %s; left out alone", inputs.key, ", ".join(map(str, sorted(checked.culprits))))
     if check_error is not None:
         check_error = scrub(check_error, secrets)[:MESSAGE_LIMIT]
-    current = state.kube.read_secret(meta["namespace"], secret_name(cluster))
     plan = plan_alertmanager_config(cluster, meta, channels, policies, rendered, check_error, current)
     if plan.secret is not None:
         state.kube.put_secret(meta["namespace"], plan.secret, plan.secret_exists)
         log.info("alertmanager config of %s written (%s)", inputs.key, plan.config_hash)
     record.config = plan
-    changed = state.memberships.record(inputs.key, plan.members, plan.generated)
+    changed = state.memberships.record(inputs.key, plan.members, plan.generated, plan.last_known_good)
     # Active windows move with time: every selected policy's status is checked again.
     refresh = changed | {ObjectRef.of(p) for p in policies}
     result = StepResult("alertmanager", error=plan.error, retry=False, writes=int(plan.secret is not None))

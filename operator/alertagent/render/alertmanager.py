@@ -3,18 +3,41 @@ SuppressionPolicies it selects (pure).
 
 Conventions:
 - each channel is a receiver named `<namespace>/<name>`; a channel with a route also gets a child
-  route of the root; routes are ordered by (namespace, name); first come one route per channel for
-  test-send alerts (label `alertagent_test_channel="<namespace>/<name>"`, delivered to it alone);
+  route of the root, placed by the routing precedence below;
 - `namespaceIsolation: OnNamespace` adds `namespace="<ns>"` to each channel route and to both sides of
-  each policy's inhibit rules, except for objects in the cluster's own namespace;
+  each policy's inhibit rules, except for objects in the exempt namespaces (`spec.tenancy.exemptNamespaces`,
+  by default the cluster's own: there, channels are cluster-wide);
+- routing precedence, so that no tenant (a namespace other than the cluster's) can be starved by how
+  namespace names sort. Alertmanager tries the root's children in order and stops at the first match
+  whose route does not `continue` (dispatch/route.go, `Route.Match`); the children are, in this order:
+  1. test-send routes, one per rendered channel (label `alertagent_test_channel="<namespace>/<name>"`),
+     each delivering to that channel alone;
+  2. exclusive cluster-wide channels: those in the cluster's namespace (under `OnNamespace`, in any
+     exempt namespace) whose route says
+     `exclusive: true`, by name, each with its own `continue`. One that matches and does not continue
+     (the default) takes the alert from every channel below: this deliberately takes alerts from
+     tenants, which then never see them;
+  3. the other cluster-wide channels, by name, with `continue: true` forced: each gets a copy of what
+     it matches and passes it on;
+  4. the other channels, one group per namespace in namespace order; within a group `exclusive`
+     channels first, then by name, each with its own `continue`.
+  Under `OnNamespace` a group of 4 matches only its own namespace's alerts, so it can stop nothing but
+  its own namespace's alerts: a tenant's alert passes 1 and 3 whatever the names are, and reaches its
+  own channels unless an exclusive channel of 2 took it. `exclusive` on a tenant's channel therefore
+  only puts it first among that tenant's channels. Under `None` there are no tenants: channels of the
+  cluster's namespace are still 2 and 3, the others follow in (namespace, name) order with their own
+  `continue`, so one that does not continue stops what it matches for every channel after it, in any
+  namespace. An alert that some child matched (even one that continues) does not reach the root
+  receiver; the root receiver takes only what no child matches;
 - a recurring maintenance window becomes the time interval `<namespace>/<policy>/<window>`. It mutes
   the routes its policy's matchers cover like this: every channel route R whose alerts the policy can
   see (same namespace, or either side in the cluster's namespace) gets one child route per policy, with
   the policy's matchers, R's mute intervals plus the policy's windows, and `continue: false`. An alert
   the policy matches is taken by that child (it inherits R's receiver and grouping) and muted in the
-  window; any other alert matches no child, so R itself delivers it. R keeps its own `continue`, so
-  later sibling routes see what R passed on, whichever way R delivered. An alert matched by several
-  policies is taken by the first (by namespace, then name): it is muted in that policy's windows.
+  window; any other alert matches no child, so R itself delivers it. R keeps its `continue` (forced
+  for a cluster-wide copy), so later sibling routes see what R passed on, whichever way R delivered.
+  An alert matched by several policies is taken by the first (by namespace, then name): it is muted
+  in that policy's windows.
 - each channel's receiver is converted by its type's converter in `receivers`; credentials come from
   `secretKeyRef`s through a resolver; a missing one makes the channel invalid, unless the caller asks
   for placeholders (offline render).
@@ -22,20 +45,21 @@ Conventions:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.common import url_error
 from ..api.notificationchannel import ChannelRoute, NotificationChannel
-from ..api.suppressionpolicy import InhibitRule, SuppressionPolicy
+from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.identity import ObjectRef
 from ..common.yamlout import dump_yaml
 from ..discovery.snapshot import Graph
 from .dependencies import dependency_inhibit_rules
 from .matchers import matcher_text
 from .receivers import MissingSecretError, SecretResolver, Secrets, clean, parse_version, receiver
+from .tenancy import exempt_namespaces
 
 NULL_RECEIVER = "alertagent/null"
 # A test-send alert carries this label with the channel's `<namespace>/<name>`; a route per channel,
@@ -49,6 +73,8 @@ class RenderedAlertmanager:
     problems: dict[ObjectRef, list[str]] = field(default_factory=dict)  # object → reasons it was left out
     placeholders: dict[ObjectRef, list[str]] = field(default_factory=dict)  # object → secrets not resolved
     generated: dict[ObjectRef, int] = field(default_factory=dict)  # policy → inhibit rules from the graph
+    # object → why its last delivered receiver (or global block) was rendered instead of its spec
+    last_known_good: dict[ObjectRef, str] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -67,15 +93,39 @@ class RenderedAlertmanager:
 
 
 def _isolated(cluster: AlertmanagerCluster, namespace: str) -> bool:
-    return cluster.spec.namespace_isolation == "OnNamespace" and namespace != ObjectRef.of(cluster).namespace
+    """Whether objects of `namespace` only see alerts of their own namespace: under `OnNamespace`, every
+    namespace but the exempt ones (`spec.tenancy.exemptNamespaces`, by default the cluster's own), the
+    same namespaces whose AlertRules get the tenant label enforced."""
+    return cluster.spec.namespace_isolation == "OnNamespace" and namespace not in exempt_namespaces(cluster)
 
 
 def _namespace_matcher(cluster: AlertmanagerCluster, namespace: str) -> list[str]:
     return [f'{cluster.spec.namespace_label}="{namespace}"'] if _isolated(cluster, namespace) else []
 
 
-def _route(cluster: AlertmanagerCluster, channel: NotificationChannel, route: ChannelRoute) -> dict[str, Any]:
+def _cluster_wide(cluster: AlertmanagerCluster, namespace: str) -> bool:
+    """Whether a channel in `namespace` is cluster-wide (its route sees every namespace's alerts): in
+    the cluster's own namespace, and under `OnNamespace` any namespace isolation exempts, so that only
+    routes confined to their own namespace ever keep `continue: false` below the cluster-wide ones."""
+    if cluster.spec.namespace_isolation == "OnNamespace":
+        return not _isolated(cluster, namespace)
+    return namespace == ObjectRef.of(cluster).namespace
+
+
+def _precedence(cluster: AlertmanagerCluster, channel: NotificationChannel) -> tuple[int, str, bool, str]:
+    """Sort key of a channel's route among the root's children (the routing precedence of the module
+    docstring): exclusive cluster-wide, cluster-wide, then per namespace with exclusive ones first;
+    by name within each."""
     ref = ObjectRef.of(channel)
+    exclusive = channel.spec.route is not None and channel.spec.route.exclusive
+    tier = (0 if exclusive else 1) if _cluster_wide(cluster, ref.namespace) else 2
+    return (tier, ref.namespace, not exclusive, ref.name)
+
+
+def _route(cluster: AlertmanagerCluster, channel: NotificationChannel, route: ChannelRoute) -> dict[str, Any]:
+    """A channel's child route of the root; a cluster-wide channel that is not exclusive continues."""
+    ref = ObjectRef.of(channel)
+    copy = _cluster_wide(cluster, ref.namespace) and not route.exclusive
     return clean(
         {
             "receiver": ref.key,
@@ -84,7 +134,7 @@ def _route(cluster: AlertmanagerCluster, channel: NotificationChannel, route: Ch
             "group_wait": route.group_wait,
             "group_interval": route.group_interval,
             "repeat_interval": route.repeat_interval,
-            "continue": route.continue_ or None,
+            "continue": route.continue_ or copy or None,
             "active_time_intervals": route.active_time_intervals,
             "mute_time_intervals": route.mute_time_intervals,
         }
@@ -117,13 +167,17 @@ def _sees(cluster: AlertmanagerCluster, policy_ns: str, channel_ns: str) -> bool
     return not _isolated(cluster, policy_ns) or not _isolated(cluster, channel_ns) or policy_ns == channel_ns
 
 
-def _inhibit(cluster: AlertmanagerCluster, namespace: str, rule: InhibitRule) -> dict[str, Any]:
+def _inhibit(
+    cluster: AlertmanagerCluster, namespace: str, source: list[str], target: list[str], equal: list[str] | None = None
+) -> dict[str, Any]:
+    """One inhibit rule of a policy in `namespace` (matcher texts), scoped to that namespace under
+    namespace isolation; a matcher repeated on one side is written once."""
     scope = _namespace_matcher(cluster, namespace)
     return clean(
         {
-            "source_matchers": scope + [matcher_text(m) for m in rule.source_matchers],
-            "target_matchers": scope + [matcher_text(m) for m in rule.target_matchers],
-            "equal": rule.equal,
+            "source_matchers": list(dict.fromkeys(scope + source)),
+            "target_matchers": list(dict.fromkeys(scope + target)),
+            "equal": equal,
         }
     )
 
@@ -131,21 +185,40 @@ def _inhibit(cluster: AlertmanagerCluster, namespace: str, rule: InhibitRule) ->
 def _inhibit_rules(
     cluster: AlertmanagerCluster, policies: list[SuppressionPolicy], graph: Graph | None, result: RenderedAlertmanager
 ) -> list[dict[str, Any]]:
-    """Static inhibit rules, then those generated from the graph (counted per policy in the result)."""
-    rules = [_inhibit(cluster, ObjectRef.of(p).namespace, r) for p in policies for r in p.spec.inhibit_rules or []]
+    """Static inhibit rules, then those generated from the graph, policies in (namespace, name) order.
+    Rules Alertmanager treats alike (the same matchers on each side, in any order, and the same `equal`
+    labels) are written once, where they first occur, whichever policies they come from.
+    `result.generated` counts, per policy with dependency suppression, the rules that policy generates
+    itself, including those another policy generates too (so it does not depend on other policies)."""
+    rules = [
+        _inhibit(
+            cluster,
+            ObjectRef.of(p).namespace,
+            [matcher_text(m) for m in r.source_matchers],
+            [matcher_text(m) for m in r.target_matchers],
+            r.equal,
+        )
+        for p in policies
+        for r in p.spec.inhibit_rules or []
+    ]
     for policy in policies:
         if policy.spec.dependency_suppression is None or graph is None:
             continue
         ref = ObjectRef.of(policy)
-        namespace = ref.namespace
-        scope = _namespace_matcher(cluster, namespace)  # a tenant's policy stays inside its namespace
-        generated = dependency_inhibit_rules(policy.spec.dependency_suppression, graph, namespace if scope else None)
+        isolated = bool(_namespace_matcher(cluster, ref.namespace))  # a tenant's policy stays inside its namespace
+        generated = dependency_inhibit_rules(
+            policy.spec.dependency_suppression,
+            graph,
+            ref.namespace if isolated else None,
+            policy.spec.matchers or [],
+        )
         result.generated[ref] = len(generated)
-        rules += [
-            {side: list(dict.fromkeys(scope + rule[side])) for side in ("source_matchers", "target_matchers")}
-            for rule in generated
-        ]
-    return rules
+        rules += [_inhibit(cluster, ref.namespace, r["source_matchers"], r["target_matchers"]) for r in generated]
+    unique: dict[tuple[tuple[str, ...], ...], dict[str, Any]] = {}
+    for rule in rules:
+        key = tuple(tuple(sorted(rule.get(side, ()))) for side in ("source_matchers", "target_matchers", "equal"))
+        unique.setdefault(key, rule)
+    return list(unique.values())
 
 
 def render_alertmanager(
@@ -157,11 +230,14 @@ def render_alertmanager(
     gateway_url: str | None = None,
     placeholders: bool = False,
     graph: Graph | None = None,
+    deployed: Mapping[str, Any] | None = None,
 ) -> RenderedAlertmanager:
     """The merged configuration. An object that cannot be rendered is left out alone, with the reason
     in `problems`; `placeholders` writes marked values for missing secrets instead (offline render).
     `graph` is the service dependency graph that `dependencySuppression` generates inhibit rules from
-    (none are generated without it)."""
+    (none are generated without it). `deployed` is the alertmanager.yaml live now (parsed): a channel
+    (or the global block) whose Secret is missing or unreadable keeps the receiver (or block) it has
+    there, noted in `last_known_good`; without one there, it is left out as a problem."""
     target = parse_version(version or cluster.spec.alertmanager.version)
     result = RenderedAlertmanager(config={})
     receivers: list[dict[str, Any]] = []
@@ -169,7 +245,8 @@ def render_alertmanager(
     policies = sorted(policies, key=ObjectRef.of)
     time_intervals = [ti for p in policies for ti in _time_intervals(p)]
     interval_names = {ti["name"] for ti in time_intervals}
-    global_config = _global(cluster, resolve_secret, placeholders, result)
+    deployed_receivers = {r.get("name"): r for r in (deployed or {}).get("receivers") or [] if isinstance(r, dict)}
+    global_config = _global(cluster, resolve_secret, placeholders, result, (deployed or {}).get("global"))
     # Channels that leave a value to the global block are checked against it; a global block that could
     # not be rendered (a missing Secret) supplies nothing.
     global_block = None if ObjectRef.of(cluster) in result.problems else cluster.spec.global_
@@ -183,51 +260,21 @@ def render_alertmanager(
                 raise ValueError(f"route names time intervals no selected SuppressionPolicy defines: {unknown}")
             receivers.append(receiver(channel, target, gateway_url, secret, global_=global_block))
             rendered_channels.append(channel)
+        except MissingSecretError as err:
+            if (live := deployed_receivers.get(ref.key)) is None:
+                result.problems[ref] = [str(err)]
+                continue
+            receivers.append(live)  # a Secret gone or unreadable never takes a working receiver away
+            rendered_channels.append(channel)
+            result.last_known_good[ref] = f"{err}: its last delivered receiver stays live"
+            continue
         except ValueError as err:
             result.problems[ref] = [str(err)]
             continue
         if secret.missing:
             result.placeholders[ref] = secret.missing
 
-    routes: list[dict[str, Any]] = [
-        {"receiver": key, "matchers": [f'{TEST_LABEL}="{key}"'], "group_by": [TEST_LABEL], "group_wait": "0s"}
-        for key in (ObjectRef.of(c).key for c in rendered_channels)
-    ]
-    # Policies with recurring windows, by namespace: a channel outside the cluster's namespace can only
-    # meet its own namespace's policies and the cluster namespace's (indexing keeps this linear).
-    windowed: dict[str, list[tuple[SuppressionPolicy, list[str]]]] = {}
-    for policy in policies:
-        if names := [ti["name"] for ti in _time_intervals(policy)]:
-            windowed.setdefault(ObjectRef.of(policy).namespace, []).append((policy, names))
-    everyone = [entry for entries in windowed.values() for entry in entries]
-    for channel in rendered_channels:
-        if channel.spec.route is None:
-            continue
-        base = _route(cluster, channel, channel.spec.route)
-        channel_ns = ObjectRef.of(channel).namespace
-        cluster_ns = ObjectRef.of(cluster).namespace
-        candidates = (
-            windowed.get(channel_ns, []) + (windowed.get(cluster_ns, []) if channel_ns != cluster_ns else [])
-            if _isolated(cluster, channel_ns)
-            else everyone
-        )
-        children = []
-        for policy, windows in sorted(candidates, key=lambda e: ObjectRef.of(e[0])):
-            policy_ns = ObjectRef.of(policy).namespace
-            if _sees(cluster, policy_ns, channel_ns):
-                matchers = _namespace_matcher(cluster, policy_ns) + [
-                    matcher_text(m) for m in policy.spec.matchers or []
-                ]
-                mutes = sorted(set(base.get("mute_time_intervals", [])) | set(windows))
-                child = {
-                    "matchers": list(dict.fromkeys(m for m in matchers if m not in base.get("matchers", []))),
-                    "mute_time_intervals": mutes,
-                    "active_time_intervals": base.get("active_time_intervals"),
-                }
-                children.append(clean(child))
-        if children:
-            base["routes"] = children
-        routes.append(base)
+    routes = _routes(cluster, rendered_channels, policies)
 
     root = _root_route(cluster, receivers, routes, result)
     inhibit_rules = _inhibit_rules(cluster, policies, graph, result)
@@ -244,8 +291,13 @@ def render_alertmanager(
 
 
 def _global(
-    cluster: AlertmanagerCluster, resolve: SecretResolver, placeholders: bool, result: RenderedAlertmanager
+    cluster: AlertmanagerCluster,
+    resolve: SecretResolver,
+    placeholders: bool,
+    result: RenderedAlertmanager,
+    deployed: Any = None,
 ) -> dict[str, Any] | None:
+    """The `global` block; with a Secret missing, the `deployed` block (last-known-good) when there is one."""
     g = cluster.spec.global_
     if g is None:
         return None
@@ -274,6 +326,9 @@ def _global(
             }
         )
     except MissingSecretError as err:
+        if isinstance(deployed, dict) and deployed:
+            result.last_known_good[ref] = f"spec.global: {err}: the last delivered global block stays live"
+            return deployed
         result.problems[ref] = [str(err)]
         return None
     for key in ("slack_api_url",):  # the URL globals a Secret supplies: checked as Alertmanager parses them
@@ -283,6 +338,49 @@ def _global(
     if secret.missing:
         result.placeholders[ref] = secret.missing
     return config or None
+
+
+def _routes(
+    cluster: AlertmanagerCluster, channels: list[NotificationChannel], policies: list[SuppressionPolicy]
+) -> list[dict[str, Any]]:
+    """The root's children in routing precedence (module docstring): a test-send route per channel,
+    then each channel's route with its per-policy window children. `policies` in (namespace, name) order."""
+    routes: list[dict[str, Any]] = [
+        {"receiver": key, "matchers": [f'{TEST_LABEL}="{key}"'], "group_by": [TEST_LABEL], "group_wait": "0s"}
+        for key in sorted(ObjectRef.of(c).key for c in channels)
+    ]
+    # Policies with recurring windows, by namespace: an isolated channel can only meet its own
+    # namespace's policies and those of exempt namespaces (indexing keeps this linear).
+    windowed: dict[str, list[tuple[SuppressionPolicy, list[str]]]] = {}
+    for policy in policies:
+        if names := [ti["name"] for ti in _time_intervals(policy)]:
+            windowed.setdefault(ObjectRef.of(policy).namespace, []).append((policy, names))
+    everyone = [entry for entries in windowed.values() for entry in entries]
+    unconfined = [entry for ns, entries in windowed.items() if not _isolated(cluster, ns) for entry in entries]
+    for channel in sorted(channels, key=lambda c: _precedence(cluster, c)):
+        if channel.spec.route is None:
+            continue
+        base = _route(cluster, channel, channel.spec.route)
+        channel_ns = ObjectRef.of(channel).namespace
+        candidates = windowed.get(channel_ns, []) + unconfined if _isolated(cluster, channel_ns) else everyone
+        children = []
+        for policy, windows in sorted(candidates, key=lambda e: ObjectRef.of(e[0])):
+            policy_ns = ObjectRef.of(policy).namespace
+            if _sees(cluster, policy_ns, channel_ns):
+                matchers = _namespace_matcher(cluster, policy_ns) + [
+                    matcher_text(m) for m in policy.spec.matchers or []
+                ]
+                mutes = sorted(set(base.get("mute_time_intervals", [])) | set(windows))
+                child = {
+                    "matchers": list(dict.fromkeys(m for m in matchers if m not in base.get("matchers", []))),
+                    "mute_time_intervals": mutes,
+                    "active_time_intervals": base.get("active_time_intervals"),
+                }
+                children.append(clean(child))
+        if children:
+            base["routes"] = children
+        routes.append(base)
+    return routes
 
 
 def _root_route(

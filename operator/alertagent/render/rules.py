@@ -14,6 +14,7 @@ from ..common.hashing import content_hash
 from ..common.identity import namespace_of
 from ..common.yamlout import dump_yaml
 from .selection import includes
+from .tenancy import Tenant, enforce_tenant, tenant_of
 
 
 def rule_file_name(namespace: str, name: str) -> str:
@@ -28,9 +29,13 @@ def legacy_rule_file_name(namespace: str, name: str) -> str:
     return f"{namespace}-{name}.yaml"
 
 
-def render_rule_file(rule: AlertRule) -> str:
-    """The Prometheus rule file of one AlertRule: groups and rules in spec order, keys sorted."""
+def render_rule_file(rule: AlertRule, tenant: Tenant | None = None) -> str:
+    """The Prometheus rule file of one AlertRule: groups and rules in spec order, keys sorted; with a
+    `tenant` (`render.tenancy.tenant_of`), every rule carries its label, and its selectors are scoped
+    when it says so. Raises render.tenancy.ScopeError when an expression cannot be scoped."""
     groups = [group.model_dump(mode="json", by_alias=True, exclude_none=True) for group in rule.spec.groups]
+    if tenant is not None:
+        groups = enforce_tenant(groups, tenant)
     return dump_yaml({"groups": groups})
 
 
@@ -124,13 +129,18 @@ def selected_rule_files(
     cluster: AlertmanagerCluster,
     rules: Iterable[AlertRule],
     namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
-    render: Callable[[AlertRule], str] = render_rule_file,
+    render: Callable[[AlertRule], str] | None = None,
 ) -> dict[str, str]:
-    """File name → rule file text of every AlertRule `cluster` selects (rules are assumed valid).
-    `render` lets a caller supply files it rendered already."""
+    """File name → rule file text of every AlertRule `cluster` selects (rules are assumed valid),
+    rendered with the tenant label the cluster enforces on its namespace. `render` lets a caller supply
+    files it rendered already. Raises render.tenancy.ScopeError as render_rule_file does."""
     namespace_labels = namespace_labels or {}
+
+    def rendered(rule: AlertRule) -> str:
+        return render(rule) if render else render_rule_file(rule, tenant_of(cluster, namespace_of(rule.metadata)))
+
     return {
-        rule_file_name(namespace_of(r.metadata), r.metadata.name or ""): render(r)
+        rule_file_name(namespace_of(r.metadata), r.metadata.name or ""): rendered(r)
         for r in rules
         if selects_rule(cluster, r, namespace_labels.get(namespace_of(r.metadata)))
     }

@@ -58,7 +58,7 @@ def targeted(
     """Whether an object's own targeting (names or label selector) includes this cluster."""
     if targets is not None:
         own = ObjectRef.of(cluster).key
-        return any((t if "/" in t else f"{object_namespace}/{t}") == own for t in targets)
+        return any(target_key(t, object_namespace) == own for t in targets)
     if cluster_selector is not None:
         return matches(cluster_selector, cluster.metadata.labels)
     return True
@@ -78,3 +78,8 @@ def includes(
     return resource_selected(selector, namespace, labels, namespace_labels) and targeted(
         cluster, namespace, targets, cluster_selector
     )
+
+
+def target_key(target: str, object_namespace: str) -> str:
+    """A `spec.targets` entry as `namespace/name` (a bare name is in the object's namespace)."""
+    return target if "/" in target else f"{object_namespace}/{target}"

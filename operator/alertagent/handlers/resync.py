@@ -1,0 +1,124 @@
+"""Deletions missed while no watch ran are delivered all the same: each complete relist of a Kopf
+watch stream replaces what the stream knew (`reconcile.resync`), and an object the listing no longer
+has reaches Kopf as a DELETED event. Kopf then does what it does for any deletion: it drops the object
+from every index (rules, channels, policies, clusters, shard reports, namespaces, discovery), runs the
+on-event handlers (which mark every cluster due: the next reconcile rewrites the rule ConfigMaps,
+alertmanager.yaml and the statuses without it) and stops the object's daemons.
+
+Why a wrapper: Kopf 1.45 relists after 410 Gone (or a failed listing), but only adds and updates what
+the new listing returns, like a client-go reflector that would never call `Replace`'s delete half; it
+has no relist hook, and its indexes and per-object daemons cannot be corrected from outside. So the
+one function its watchers stream events from, `kopf._cogs.clients.watching.infinite_watch` (called as
+`watching.infinite_watch` by `kopf._core.reactor.queueing.watcher`), is wrapped: the wrapper runs the
+original one listing-and-watch at a time (`_iterations=1`, Kopf's own parameter), so it knows where
+each listing starts, and puts the deletions into the stream before the listing's end mark. It is
+installed once per process when an operator starts; against a Kopf without these hook points it logs
+an error and the operator runs without it (`tests/unit/test_resync.py` checks the installed Kopf)."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncGenerator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kopf._cogs.clients import watching
+
+from ..reconcile.resync import RawEvent, Relist
+from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+_MARK = "_alertagent_relist_replaces"
+_PARAMETERS = {"settings", "resource", "namespace", "operator_paused", "_iterations"}
+NAMES_LOGGED = 10  # objects named in the log line of one relist; the rest are counted
+
+InfiniteWatch = Callable[..., AsyncGenerator[Any, None]]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _log_gone(resource: Any, namespace: str | None, gone: list[RawEvent]) -> None:
+    names = [
+        "/".join(filter(None, (e["object"]["metadata"].get("namespace"), e["object"]["metadata"].get("name"))))
+        for e in gone
+    ]
+    more = f" and {len(names) - NAMES_LOGGED} more" if len(names) > NAMES_LOGGED else ""
+    where = f"in {namespace}" if namespace else "cluster-wide"
+    log.info(
+        "relist of %s %s: %d deleted while the watch was down, handled as deleted: %s%s",
+        getattr(resource, "plural", resource),
+        where,
+        len(gone),
+        ", ".join(names[:NAMES_LOGGED]),
+        more,
+    )
+
+
+def relisting(original: InfiniteWatch) -> InfiniteWatch:
+    """`original` (Kopf's `infinite_watch`), with each complete listing replacing what was known."""
+
+    async def infinite_watch(
+        *,
+        settings: Any,
+        resource: Any,
+        namespace: Any,
+        operator_paused: Any = None,
+        _iterations: int | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        relist = Relist()
+        while _iterations is None or _iterations > 0:
+            _iterations = None if _iterations is None else _iterations - 1
+            relist.begin()  # every run of the original starts with a listing
+            stream = original(
+                settings=settings,
+                resource=resource,
+                namespace=namespace,
+                operator_paused=operator_paused,
+                _iterations=1,
+            )
+            async with contextlib.aclosing(stream):
+                async for event in stream:
+                    gone: list[RawEvent] = []
+                    if event is watching.Bookmark.LISTED:
+                        gone = relist.listed(_now())
+                        if gone:
+                            _log_gone(resource, namespace, gone)
+                    elif isinstance(event, dict):
+                        gone = relist.observe(event, _now())
+                    for deleted in gone:
+                        yield deleted
+                    yield event
+
+    setattr(infinite_watch, _MARK, True)
+    infinite_watch.__wrapped__ = original  # type: ignore[attr-defined]
+    return infinite_watch
+
+
+def install() -> bool:
+    """Wrap Kopf's watch streams (once per process). Returns whether relists now replace; False (and
+    an error logged) when the installed Kopf lacks the hook points."""
+    current = watching.infinite_watch
+    if getattr(current, _MARK, False):
+        return True
+    listed = getattr(getattr(watching, "Bookmark", None), "LISTED", None)
+    if listed is None or not inspect.signature(current).parameters.keys() >= _PARAMETERS:
+        log.error(
+            "this Kopf's watch streams cannot be wrapped: objects deleted while a watch was down "
+            "stay in the operator's view until it restarts"
+        )
+        return False
+    watching.infinite_watch = relisting(current)
+    return True
+
+
+def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
+    @kopf.on.startup(registry=registry, id="relist_replaces")
+    def relist_replaces(**_: Any) -> None:
+        """Before any watch starts (Kopf starts its watchers after the startup handlers)."""
+        install()

@@ -1,0 +1,54 @@
+"""Secret watch wiring: Secrets labelled `alertagent.io/watch=true` in the watched namespaces (or every
+namespace) are list-watched by label, server-side, in threads; a change or deletion of one makes every
+cluster re-render its Alertmanager config (a rotated credential reaches Alertmanager in seconds; a
+deleted one leaves the channel on its last-known-good receiver, see `render.alertmanager`).
+
+Only a hash of each Secret's data is kept, never the values. RBAC: list and watch on Secrets, in
+namespaced mode by Roles in the watched namespaces only (see the chart); RBAC cannot narrow list/watch
+to a label, so cluster-wide mode needs them cluster-wide."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Collection
+from typing import Any
+
+import kopf
+
+from ..clients.listwatch import ListWatcher
+from ..common.hashing import content_hash
+from ..common.labels import WATCH_LABEL
+from ..settings import Settings
+from .memo import state_of
+
+STEPS = ("alertmanager",)  # what a Secret feeds: receivers and the global block
+
+
+def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
+    @kopf.on.startup(registry=registry, id="watch_secrets")
+    async def watch_secrets(memo: kopf.Memo, **_: Any) -> None:
+        state = state_of(memo)
+        loop = asyncio.get_running_loop()
+        core = state.kube.core
+
+        def changed(keys: Collection[str]) -> None:
+            if keys:
+                loop.call_soon_threadsafe(state.queue.add_all, STEPS)
+
+        def digest(secret: Any) -> str:
+            return content_hash(dict(secret.data or {}))
+
+        def key(secret: Any) -> str:
+            return f"{secret.metadata.namespace}/{secret.metadata.name}"
+
+        selectors = {"label_selector": f"{WATCH_LABEL}=true"}
+        calls: list[tuple[Any, tuple[str, ...]]]
+        if settings.namespaces:
+            calls = [(core.list_namespaced_secret, (ns,)) for ns in settings.namespaces]
+        else:
+            calls = [(core.list_secret_for_all_namespaces, ())]
+        for list_fn, args in calls:
+            watcher = ListWatcher(list_fn, args, selectors, digest, changed, key_of=key, what="Secrets")
+            threading.Thread(target=watcher.run, name=f"watch-secrets{args}", daemon=True).start()
+            state.background.append(watcher)

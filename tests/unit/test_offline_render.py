@@ -1,0 +1,130 @@
+"""`alertagent render` builds the service graph from the application manifests it is given, as the
+operator's discovery does, and renders the dependency inhibit rules the operator renders (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+
+from alertagent.cli import main
+from alertagent.manifests import load_manifests
+from alertagent.plans.offline import render_manifests
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+# examples/discovery: frontend → api → database in `shop`. Its policy `shop/dependencies` is a tenant's
+# (scoped to `shop`); examples/basic's `default/api-maintenance` is in the cluster's namespace and its
+# matchers (`service="api"`) keep the api alone on the inhibited side.
+EXAMPLE_RULES = [
+    {
+        "equal": ["namespace"],
+        "source_matchers": ['alertname="DatabaseDown"'],
+        "target_matchers": ['severity=~"warning|info"'],
+    },
+    {
+        "source_matchers": ['severity="critical"', 'service="database"', 'namespace="shop"'],
+        "target_matchers": ['service="api"', 'namespace="shop"'],
+    },
+    {
+        "source_matchers": ['namespace="shop"', 'severity="critical"', 'service="api"'],
+        "target_matchers": ['namespace="shop"', 'service="frontend"'],
+    },
+    {
+        "source_matchers": ['namespace="shop"', 'severity="critical"', 'service="database"'],
+        "target_matchers": ['namespace="shop"', 'service=~"api|frontend"'],
+    },
+]
+
+
+MAIN = PurePosixPath("default/main/alertmanager.yaml")
+
+
+def test_the_discovery_example_renders_its_dependency_inhibit_rules() -> None:
+    objects = load_manifests([EXAMPLES / "basic", EXAMPLES / "discovery"])
+    result = render_manifests(objects)
+    assert result.all_valid
+    config = yaml.safe_load(result.files[MAIN])
+    assert config["inhibit_rules"] == EXAMPLE_RULES
+    assert not [w for r in result.reports for w in r.warnings]
+
+
+def test_the_cli_renders_them_from_the_files_the_user_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code = main(["render", "-f", str(EXAMPLES / "basic"), "-f", str(EXAMPLES / "discovery"), "-o", str(out)])
+    assert code == 0
+    assert yaml.safe_load((out / "default/main/alertmanager.yaml").read_text())["inhibit_rules"] == EXAMPLE_RULES
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_dependency_policy_without_application_manifests_is_a_warning() -> None:
+    """Without Services nothing can be generated; the report says so instead of rendering silently less
+    than the operator would."""
+    result = render_manifests(load_manifests([EXAMPLES / "basic"]))
+    policy = next(r for r in result.reports if r.kind == "SuppressionPolicy")
+    assert result.all_valid
+    assert policy.warnings == [
+        "default/main: dependencySuppression generated no inhibit rules: the input files hold no Service "
+        "(pass the application manifests too)"
+    ]
+
+
+def _cluster_and_policy() -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "alertagent.io/v1alpha1",
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main", "namespace": "default"},
+            "spec": {"alertmanager": {"url": "http://am:9093"}},
+        },
+        {
+            "apiVersion": "alertagent.io/v1alpha1",
+            "kind": "SuppressionPolicy",
+            "metadata": {"name": "deps", "namespace": "default"},
+            "spec": {"dependencySuppression": {"sourceMatchers": [{"name": "severity", "value": "critical"}]}},
+        },
+    ]
+
+
+def _service(name: str, **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "default", "labels": labels},
+        "spec": {"selector": {"app": name}},
+    }
+
+
+def test_the_graph_reads_what_the_operator_reads() -> None:
+    """AlertAgent's own objects are left out (the operator's discovery skips them); an object whose facts
+    cannot be read is skipped with a warning, the rest still counts."""
+    config_of = {"app": "web"}  # an unused ConfigMap labelled with a Service's name counts for that Service
+    app = [
+        _service("web"),
+        _service("db"),
+        {"kind": "ConfigMap", "metadata": {"name": "web-config", "labels": config_of}, "data": {"DB_HOST": "db"}},
+        {"kind": "Deployment", "metadata": {"name": "odd"}, "spec": {"template": {"spec": {"containers": "oops"}}}},
+    ]
+    ours = {
+        "kind": "ConfigMap",
+        "metadata": {"name": "shard", "labels": {"app": "db", "app.kubernetes.io/managed-by": "alertagent"}},
+        "data": {"UPSTREAM_HOST": "web"},
+    }
+    for obj in [*app, ours]:
+        obj.setdefault("apiVersion", "v1")
+        obj["metadata"].setdefault("namespace", "default")
+    result = render_manifests([*_cluster_and_policy(), *app, ours])
+    config = yaml.safe_load(result.files[MAIN])
+    assert config["inhibit_rules"] == [  # db → web only: the managed ConfigMap's web ← db edge is not there
+        {
+            "source_matchers": ['severity="critical"', 'service="db"', 'namespace="default"'],
+            "target_matchers": ['service="web"', 'namespace="default"'],
+        }
+    ]
+    odd = next(r for r in result.reports if r.name == "odd")
+    assert (odd.kind, odd.valid) == ("Deployment", True)
+    assert odd.warnings and odd.warnings[0].startswith("discovery skipped it:")
