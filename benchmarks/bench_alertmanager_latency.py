@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import yaml
 from kubernetes import client, config
-from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator
-from tests.testbed.controlplane import install_crds, start_control_plane
-from tests.testbed.monitoring import start_alertmanager
 
+from alertagent.devstack.agents import eventually, start_alertmanager_sidecar, start_operator
+from alertagent.devstack.controlplane import install_crds, start_control_plane
+from alertagent.devstack.monitoring import start_alertmanager
 from benchmarks.common import latency_summary
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import yaml
 from kubernetes import client, config
-from tests.testbed.alertagent import eventually, metric_value, start_operator, start_sidecar
-from tests.testbed.controlplane import install_crds, start_control_plane
-from tests.testbed.monitoring import start_prometheus
 
+from alertagent.devstack.agents import eventually, metric_value, start_operator, start_sidecar
+from alertagent.devstack.controlplane import install_crds, start_control_plane
+from alertagent.devstack.monitoring import start_prometheus
 from benchmarks.common import latency_summary
 
 REPO = Path(__file__).resolve().parents[1]

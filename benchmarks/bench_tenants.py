@@ -26,12 +26,12 @@ from typing import Any
 import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
-from tests.testbed.alertagent import eventually, start_operator, start_sidecar
-from tests.testbed.controlplane import ControlPlane, install_crds, start_control_plane
-from tests.testbed.monitoring import start_prometheus
 from urllib3.exceptions import ProtocolError
 
 from alertagent.common.labels import CONTENT_HASH_ANNOTATION, LOADED_HASH_ANNOTATION
+from alertagent.devstack.agents import eventually, start_operator, start_sidecar
+from alertagent.devstack.controlplane import ControlPlane, install_crds, start_control_plane
+from alertagent.devstack.monitoring import start_prometheus
 from benchmarks.common import latency_summary
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,8 +19,8 @@ from kubernetes import client, config
 
 from alertagent.api.base import GROUP, VERSION
 from alertagent.api.crd import RESOURCES
-from tests.testbed.controlplane import ControlPlane, install_crds, start_control_plane
-from tests.testbed.monitoring import (
+from alertagent.devstack.controlplane import ControlPlane, install_crds, start_control_plane
+from alertagent.devstack.monitoring import (
     AlertmanagerTarget,
     RuleTarget,
     Target,

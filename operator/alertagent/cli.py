@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import logging
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -16,7 +20,37 @@ from .clients.tools import amtool_check
 from .manifests import ManifestError, load_manifests
 from .plans.offline import render_manifests
 
+if TYPE_CHECKING:
+    from .clients.kube import Kube
+    from .discovery.snapshot import Graph
+
 EXIT_INVALID, EXIT_USAGE = 1, 2
+
+
+def _on_cluster(work: Callable[[Kube], int]) -> int:
+    """Run `work` with a client of the current cluster (in-cluster, else the kubeconfig). The expected
+    failures print one line to stderr, never a traceback: no cluster (exit 2), and an API server that
+    cannot be reached or refuses a request (exit 1)."""
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415 - only cluster commands need it
+    from urllib3.exceptions import HTTPError, InsecureRequestWarning  # noqa: PLC0415
+
+    from .clients.kube import Kube  # noqa: PLC0415
+    from .clients.startup import StartupError, api_client, describe  # noqa: PLC0415
+
+    # One line per failure: urllib3's "Retrying ..." log lines and its warning about a kubeconfig that
+    # skips TLS verification (the user's choice) would add more.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore", InsecureRequestWarning)
+    try:
+        api = api_client()
+    except StartupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    try:
+        return work(Kube(api))
+    except (ApiException, HTTPError) as err:
+        print(f"error: {describe(err, api.configuration.host)}", file=sys.stderr)
+        return EXIT_INVALID
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -57,6 +91,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .clients.startup import StartupError  # noqa: PLC0415
     from .operator import run  # noqa: PLC0415 - Kopf is only needed for this command
     from .settings import Settings  # noqa: PLC0415
 
@@ -81,31 +116,43 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    run(settings)
+    try:
+        run(settings)
+    except StartupError as err:  # no cluster, a port taken, the API server unreachable or refusing
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     return 0
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from .discovery.export import render  # noqa: PLC0415
     from .discovery.graph import ServiceGraph  # noqa: PLC0415
-    from .discovery.snapshot import Graph  # noqa: PLC0415
 
     if args.live:
-        from .clients.graph import read_live_graph  # noqa: PLC0415 - needs the Kubernetes client
-        from .clients.kube import Kube  # noqa: PLC0415
+        return _on_cluster(lambda kube: _live_graph(kube, args))
+    try:
+        graph = ServiceGraph.from_objects(load_manifests(args.file)).snapshot()
+    except ManifestError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    return _print_graph(graph, args.format)
 
-        try:
-            graph = Graph.from_json(json.loads(read_live_graph(Kube(), args.namespace)))
-        except LookupError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return EXIT_INVALID
-    else:
-        try:
-            graph = ServiceGraph.from_objects(load_manifests(args.file)).snapshot()
-        except ManifestError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return EXIT_USAGE
-    sys.stdout.write(render(graph, args.format))
+
+def _live_graph(kube: Kube, args: argparse.Namespace) -> int:
+    from .clients.graph import read_live_graph  # noqa: PLC0415 - needs the Kubernetes client
+    from .discovery.snapshot import Graph  # noqa: PLC0415
+
+    try:
+        graph = Graph.from_json(json.loads(read_live_graph(kube, args.namespace)))
+    except LookupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    return _print_graph(graph, args.format)
+
+
+def _print_graph(graph: Graph, fmt: str) -> int:
+    from .discovery.export import render  # noqa: PLC0415
+
+    sys.stdout.write(render(graph, fmt))
     sys.stdout.flush()  # the summary below goes to stderr: keep the two apart on a terminal
     print(
         f"{len(graph.nodes)} nodes, {len(graph.edges)} edges, {len(graph.unresolved)} unresolved addresses, "
@@ -116,12 +163,12 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _rules(args: argparse.Namespace) -> int:
-    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415 - only cluster commands need it
+    return _on_cluster(lambda kube: _rules_on(kube, args))
 
-    from .clients import revisions  # noqa: PLC0415
-    from .clients.kube import Kube  # noqa: PLC0415
 
-    kube = Kube()
+def _rules_on(kube: Kube, args: argparse.Namespace) -> int:
+    from .clients import revisions  # noqa: PLC0415 - only cluster commands need it
+
     try:
         history = revisions.list_revisions(kube, args.namespace, args.name)
         if args.rules_command == "history":
@@ -152,9 +199,16 @@ def _rules(args: argparse.Namespace) -> int:
     except LookupError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except ApiException as err:
-        print(f"error: {err.status} {err.reason}: {err.body}", file=sys.stderr)
-        return 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .devstack.demo import REPO_EXAMPLES, run_demo  # noqa: PLC0415 - only the demo starts a local stack
+
+    examples = Path(args.examples) if args.examples else REPO_EXAMPLES
+    if not examples.is_dir():
+        print(f"error: no examples folder at {examples} (pass --examples DIR)", file=sys.stderr)
+        return EXIT_USAGE
+    return run_demo(examples, exit_after_incident=args.exit_after_incident, keep_workdir=args.keep_workdir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,6 +292,24 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("--webhook-key", help="serving key (PEM)")
     hook.add_argument("--webhook-ca", help="CA of the serving certificate, for the webhook's caBundle")
     run.set_defaults(func=_run)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run AlertAgent on a real local stack (control plane, Prometheus, Alertmanager, vmalert) with the "
+        "examples and a scripted incident, until Ctrl-C",
+        description="Needs the binaries ./demo.sh (or tests/run.sh) sets up. Starts everything on free loopback "
+        "ports in a temporary folder, applies the examples with local URLs filled in, takes the example shop's "
+        "database down and prints every notification that arrives. Ctrl-C stops every process and removes the "
+        "folder.",
+    )
+    demo.add_argument("--examples", metavar="DIR", help="the examples to apply (default: the repository's)")
+    demo.add_argument(
+        "--exit-after-incident",
+        action="store_true",
+        help="exit once the scripted incident was observed, with a `demo-result: {json}` line (for tests)",
+    )
+    demo.add_argument("--keep-workdir", action="store_true", help="keep the temporary folder (logs) on exit")
+    demo.set_defaults(func=_demo)
     return parser
 
 

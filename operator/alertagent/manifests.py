@@ -17,6 +17,17 @@ class ManifestError(ValueError):
     pass
 
 
+class ManifestLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without YAML 1.1's `=` value tag, which Kubernetes' YAML reader (go-yaml)
+    does not have: a bare `=` (as `kubectl get -o yaml` prints `matchType: =`) is the string "="."""
+
+
+ManifestLoader.yaml_implicit_resolvers = {  # set after the class: PyYAML declares it per instance
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:value"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _files(paths: Iterable[str | Path]) -> Iterator[Path]:
     for raw in paths:
         path = Path(raw)
@@ -49,7 +60,7 @@ def load_manifests(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     for path in _files(paths):
         try:
-            docs = list(yaml.safe_load_all(path.read_text()))
+            docs = list(yaml.load_all(path.read_text(), Loader=ManifestLoader))
         except yaml.YAMLError as err:
             raise ManifestError(f"{path}: invalid YAML: {err}") from err
         for doc in docs:

@@ -8,10 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import kopf
 
+from . import __version__
 from .clients.kube import Kube
+from .clients.startup import PLAIN_LOG_FORMAT, api_client, check_api, check_ports, list_clusters
 from .handlers import build_registry
 from .reconcile.state import OperatorState
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 async def operate(settings: Settings, stop_flag: asyncio.Event | None = None, kube: Kube | None = None) -> None:
@@ -34,11 +38,54 @@ async def operate(settings: Settings, stop_flag: asyncio.Event | None = None, ku
 
 
 def run(settings: Settings) -> None:
-    """Run the operator until SIGTERM/SIGINT (Kopf stops handlers and daemons gracefully)."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe request is noise
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # "Handler ... succeeded" per event too
-    kopf.configure(
-        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
-        verbose=False,
+    """Run the operator until SIGTERM/SIGINT (Kopf stops handlers and daemons gracefully). Checks first
+    that there is a cluster, that its ports are free and that the API server answers and lets it list
+    AlertmanagerClusters; raises StartupError (one line) when not."""
+    # Steps, status writes and Kopf's sync handlers share the client from up to `worker_threads` threads.
+    kube = Kube(api_client(settings.worker_threads), request_timeout_seconds=settings.kube_timeout_seconds)
+    check_ports(
+        {
+            "--http-port": settings.http_port,
+            "--metrics-port": settings.metrics_port,
+            "--webhook-port": settings.webhook_port,
+        }
     )
-    asyncio.run(operate(settings))
+    check_api(kube.api, list_clusters(settings.namespaces))
+    configure_logging(settings.log_format)
+    ports = f"http :{settings.http_port}, metrics :{settings.metrics_port}"
+    if settings.webhook_port:
+        ports += f", webhook :{settings.webhook_port}"
+    log.info(
+        "alertagent %s starting: namespaces %s; %s; API server %s; discovery %s",
+        __version__,
+        ", ".join(settings.namespaces) or "all",
+        ports,
+        kube.api.configuration.host,
+        "on" if settings.discovery else "off",
+    )
+    asyncio.run(operate(settings, kube=kube))
+
+
+class _Fields(logging.Filter):
+    """Adds the logger's name to every record: Kopf's JSON formatter writes a record's extra
+    attributes as fields, so each JSON line says which logger wrote it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.logger = record.name
+        return True
+
+
+def configure_logging(log_format: str) -> None:
+    """Kopf's log handler on the root logger: JSON (message, timestamp, severity, logger, object) or
+    plain (`PLAIN_LOG_FORMAT`: time, level, logger, then the object as `[namespace/name]` and the
+    message). Quiets what repeats without telling anything: Kopf's "Activity ... succeeded" and
+    "Initial authentication has been initiated / has finished" lines at start (their failures are
+    warnings and still logged), a line per handled event, and one per HTTP request."""
+    if log_format == "json":
+        kopf.configure(log_format=kopf.LogFormat.JSON, verbose=False)
+    else:
+        kopf.configure(log_format=PLAIN_LOG_FORMAT, log_prefix=True, verbose=False)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Fields())
+    for name in ("httpx", "kopf.objects", "kopf.activities", "kopf._core.engines.activities"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -90,7 +90,7 @@ class ShardReport:
         elif stalled_after is None:
             state, message = "Pending", f"waiting for the sidecar of ConfigMap {self.shard} to load the new rules"
         else:
-            state, message = "Pending", self._stalled_message(stalled_after)
+            state, message = "Stalled", self._stalled_message(stalled_after)
         return RuleTargetStatus(
             cluster=self.cluster,
             evaluator=self.evaluator,
@@ -147,8 +147,10 @@ def alert_rule_status(
         ready, reason = False, "Pending"
         message = f"waiting for AlertmanagerCluster {', '.join(unwritten)} to write the rules"
     elif synced < len(targets):
-        ready, reason = False, "Pending"
-        waiting = "; ".join(f"{t.cluster}/{t.evaluator}: {t.message}" for t in targets if t.state == "Pending")
+        # Stalled (no sidecar report past the bound) is not on its way to Ready: a reason of its own,
+        # so it gets a Warning Event where Pending gets none.
+        ready, reason = False, "Stalled" if any(t.state == "Stalled" for t in targets) else "Pending"
+        waiting = "; ".join(f"{t.cluster}/{t.evaluator}: {t.message}" for t in targets if t.state != "Synced")
         message = f"{synced}/{len(targets)} targets loaded the rules; {waiting}"
     else:
         ready, reason, message = True, "Synced", f"loaded by {synced}/{len(targets)} targets"

@@ -17,14 +17,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from alertagent import __version__
+from alertagent.clients.startup import (
+    PLAIN_LOG_FORMAT,
+    StartupError,
+    api_client,
+    check_api,
+    check_listen,
+    listen_error,
+)
 
 from .alertmanager import AlertmanagerSyncer
 from .sync import Syncer
 from .watcher import ShardWatcher
 
 log = logging.getLogger("alertagent.sidecar")
+
+# Not the operator's 8080 (HTTP) or 8081 (metrics): both can run on one host (a laptop, a test bed).
+DEFAULT_PORT = 8082
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,12 +64,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     am.add_argument("--config-file", type=Path, help="Alertmanager's --config.file")
     parser.add_argument("--target-url", required=True, help="base URL of Prometheus, vmalert or Alertmanager")
     parser.add_argument("--target-name", default="prometheus", help="name for metrics and messages")
-    parser.add_argument("--listen", default="0.0.0.0:8081", help="address of /healthz, /readyz and /metrics")
+    parser.add_argument(
+        "--listen",
+        default=f"0.0.0.0:{DEFAULT_PORT}",
+        metavar="HOST:PORT",
+        help=f"address of /healthz, /readyz and /metrics (default 0.0.0.0:{DEFAULT_PORT})",
+    )
     parser.add_argument("--debounce", type=float, default=0.5, help="seconds to coalesce changes")
     parser.add_argument("--watch-timeout", type=int, default=60, help="seconds per watch request")
     parser.add_argument("--verify-timeout", type=float, default=30, help="seconds to wait for the target to load")
     parser.add_argument("--log-format", choices=["json", "plain"], default="json")
     args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        parser.error(f"--listen {args.listen!r}: expected HOST:PORT, e.g. 0.0.0.0:{DEFAULT_PORT}")
     if args.alertmanager_secret and not args.config_file:
         parser.error("--alertmanager-secret needs --config-file")
     if not args.alertmanager_secret and not (args.selector and args.rules_dir):
@@ -65,7 +86,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def serve(listen: str, watcher: ShardWatcher, syncer: Syncer | AlertmanagerSyncer) -> ThreadingHTTPServer:
+    """Serve the endpoints on `listen` (HOST:PORT) in a thread. Raises StartupError (one line naming
+    the port and --listen) when it cannot listen there."""
     host, port = listen.rsplit(":", 1)
+    host = host.strip("[]")  # [::]:8082
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -90,7 +114,10 @@ def serve(listen: str, watcher: ShardWatcher, syncer: Syncer | AlertmanagerSynce
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, int(port)), Handler)
+    try:
+        server = ThreadingHTTPServer((host, int(port)), Handler)
+    except OSError as err:
+        raise StartupError(listen_error(host, int(port), "--listen", err)) from None
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
 
@@ -116,17 +143,37 @@ def sync_loop(
             wake.set()
 
 
+def _list_watched(core: client.CoreV1Api, args: argparse.Namespace, timeout: float) -> object:
+    """The list the watcher starts with (at most one item): what the sidecar's RBAC must allow."""
+    if args.alertmanager_secret:
+        selector = f"metadata.name={args.alertmanager_secret}"
+        return core.list_namespaced_secret(args.namespace, field_selector=selector, limit=1, _request_timeout=timeout)
+    return core.list_namespaced_config_map(
+        args.namespace, label_selector=args.selector, limit=1, _request_timeout=timeout
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 after SIGTERM/SIGINT; else one line on stderr and exit 2 (no cluster; --listen's port
+    cannot be listened on) or 1 (the API server unreachable, or refusing the list the watch needs)."""
     args = parse_args(argv)
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if args.log_format == "json" else logging.Formatter("%(asctime)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if args.log_format == "json" else logging.Formatter(PLAIN_LOG_FORMAT))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    core = client.CoreV1Api()
+        return _run(args)
+    except StartupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    api = api_client()
+    host, port = args.listen.rsplit(":", 1)
+    check_listen(host.strip("[]"), int(port), "--listen")  # before the API: a local fix comes first
+    check_api(api, lambda probe, timeout: _list_watched(client.CoreV1Api(probe), args, timeout))
+    core = client.CoreV1Api(api)
     wake = threading.Event()
     url = args.target_url.rstrip("/")
     syncer: Syncer | AlertmanagerSyncer
@@ -139,12 +186,24 @@ def main(argv: list[str] | None = None) -> int:
         watcher = ShardWatcher(core, args.namespace, args.selector, wake.set, args.watch_timeout)
         syncer = Syncer(core, args.namespace, args.rules_dir, url, args.target_name, args.verify_timeout)
     server = serve(args.listen, watcher, syncer)
+    what = f"Secret {args.alertmanager_secret}" if args.alertmanager_secret else f"ConfigMaps {args.selector}"
+    log.info(
+        "alertagent-sidecar %s starting: %s in namespace %s into %s (%s); listening on %s; API server %s",
+        __version__,
+        what,
+        args.namespace,
+        args.config_file or args.rules_dir,
+        url,
+        "{}:{}".format(*server.server_address[:2]),
+        api.configuration.host,
+    )
     threading.Thread(target=watcher.run, name="watch", daemon=True).start()
     worker = threading.Thread(target=sync_loop, args=(watcher, syncer, wake, args.debounce), name="sync")
     worker.start()
 
     def stop(signum: int, _frame: Any) -> None:
-        log.info("received signal %d, stopping", signum)
+        if not watcher.stopping.is_set():  # a second signal (e.g. to the whole process group) changes nothing
+            log.info("received signal %d, stopping", signum)
         watcher.stop()
 
     signal.signal(signal.SIGTERM, stop)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import yaml
 
+from alertagent.devstack.agents import eventually, start_operator
+from alertagent.devstack.certs import CertificateAuthority
+from alertagent.devstack.controlplane import ControlPlane
+from alertagent.devstack.processes import free_port
 from tests.integration.test_rules_pipeline import alert_rule
-from tests.testbed.alertagent import eventually, start_operator
-from tests.testbed.certs import CertificateAuthority
-from tests.testbed.controlplane import ControlPlane
-from tests.testbed.processes import free_port
 
 
 def _webhooks(plane: ControlPlane) -> list[dict]:

@@ -14,9 +14,9 @@ import yaml
 from kubernetes import client
 
 from alertagent.clients.alertmanager import config_hash_metric, loaded_config_hash
-from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator
-from tests.testbed.controlplane import ControlPlane, table
-from tests.testbed.monitoring import AlertmanagerTarget
+from alertagent.devstack.agents import eventually, start_alertmanager_sidecar, start_operator
+from alertagent.devstack.controlplane import ControlPlane, table
+from alertagent.devstack.monitoring import AlertmanagerTarget
 
 GROUP = "alertagent.io/v1alpha1"
 

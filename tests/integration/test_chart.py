@@ -10,10 +10,10 @@ from pathlib import Path
 
 import yaml
 
+from alertagent.devstack.agents import eventually, start_operator, start_sidecar
+from alertagent.devstack.controlplane import ControlPlane, binary
+from alertagent.devstack.monitoring import RuleTarget
 from tests.integration.test_rules_pipeline import alert_rule, rules_in
-from tests.testbed.alertagent import eventually, start_operator, start_sidecar
-from tests.testbed.controlplane import ControlPlane, binary
-from tests.testbed.monitoring import RuleTarget
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "alertagent"
 

@@ -11,8 +11,8 @@ import yaml
 from kubernetes import client
 
 from alertagent.api.crd import RESOURCES
+from alertagent.devstack.controlplane import ControlPlane
 from tests.cases import EXAMPLES, INVALID, KINDS, Invalid, example
-from tests.testbed.controlplane import ControlPlane
 
 GROUP, VERSION = "alertagent.io", "v1alpha1"
 

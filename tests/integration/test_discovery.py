@@ -17,11 +17,11 @@ import pytest
 import yaml
 from kubernetes import client
 
+from alertagent.devstack.agents import BIN, eventually, metric_value, start_alertmanager_sidecar, start_operator
+from alertagent.devstack.controlplane import ControlPlane
+from alertagent.devstack.monitoring import AlertmanagerTarget
+from alertagent.devstack.processes import free_port
 from tests.conftest import extra_namespaces
-from tests.testbed.alertagent import BIN, eventually, metric_value, start_alertmanager_sidecar, start_operator
-from tests.testbed.controlplane import ControlPlane
-from tests.testbed.monitoring import AlertmanagerTarget
-from tests.testbed.processes import free_port
 
 GROUP = "alertagent.io/v1alpha1"
 

@@ -13,11 +13,11 @@ import yaml
 from kubernetes import client
 
 from alertagent.clients.kube import Kube
+from alertagent.devstack.agents import eventually
+from alertagent.devstack.controlplane import ControlPlane
+from alertagent.devstack.processes import free_port
 from alertagent.operator import operate
 from alertagent.settings import Settings
-from tests.testbed.alertagent import eventually
-from tests.testbed.controlplane import ControlPlane
-from tests.testbed.processes import free_port
 
 GROUP, VERSION = "alertagent.io", "v1alpha1"
 

@@ -15,9 +15,9 @@ import yaml
 from kubernetes import client
 
 from alertagent.clients.alertmanager import config_hash_metric, loaded_config_hash
-from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator
-from tests.testbed.controlplane import ControlPlane, table
-from tests.testbed.monitoring import AlertmanagerTarget
+from alertagent.devstack.agents import eventually, start_alertmanager_sidecar, start_operator
+from alertagent.devstack.controlplane import ControlPlane, table
+from alertagent.devstack.monitoring import AlertmanagerTarget
 
 GROUP = "alertagent.io/v1alpha1"
 SLOW_HEALTH = {"ALERTAGENT_HEALTH_INTERVAL_SECONDS": "600"}  # only the Secret watch can be fast here
@@ -109,7 +109,7 @@ def test_a_deleted_secret_keeps_the_receiver_live_and_says_so(
         )
         assert api_url() == "https://hooks.slack.example/two"  # still live, with the last value it had
         message = _ready(plane, namespace, "notificationchannels", "pager")["message"]
-        assert f"secret {namespace}/slack key url not found" in message and "https://" not in message
+        assert f"secret {namespace}/slack not found (key url)" in message and "https://" not in message
         eventually(
             lambda: any(r == "LastKnownGood" for r, _ in _warnings(core, namespace, "pager")), 20, what="Warning"
         )
@@ -224,6 +224,7 @@ def test_objects_live_nowhere_are_not_ready_and_say_why(
         message = eventually(stalled, 60, what="stalled Pending names the sidecar")
         assert f"ConfigMap {namespace}/main-prometheus-rules-0" in message
         assert "--selector alertagent.io/cluster=main,alertagent.io/evaluator=prometheus" in message
-        assert rule_rows()["nosidecar"]["READY"] == "False"
+        assert (rule_rows()["nosidecar"]["READY"], rule_rows()["nosidecar"]["REASON"]) == ("False", "Stalled")
+        eventually(lambda: any(r == "Stalled" for r, _ in _warnings(core, namespace, "nosidecar")), 20)
     finally:
         operator.stop()

@@ -16,10 +16,10 @@ import yaml
 from kubernetes import client
 
 from alertagent.cli import main
+from alertagent.devstack.agents import eventually, start_operator
+from alertagent.devstack.controlplane import ControlPlane
+from alertagent.devstack.monitoring import AlertmanagerTarget
 from tests.conftest import extra_namespaces
-from tests.testbed.alertagent import eventually, start_operator
-from tests.testbed.controlplane import ControlPlane
-from tests.testbed.monitoring import AlertmanagerTarget
 
 GROUP = "alertagent.io/v1alpha1"
 

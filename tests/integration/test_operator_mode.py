@@ -15,10 +15,10 @@ import pytest
 import yaml
 from kubernetes import client
 
+from alertagent.devstack.agents import eventually, start_operator
+from alertagent.devstack.controlplane import ControlPlane
+from alertagent.devstack.monitoring import RuleTarget
 from tests.integration.test_rules_pipeline import alert_rule, rules_in
-from tests.testbed.alertagent import eventually, start_operator
-from tests.testbed.controlplane import ControlPlane
-from tests.testbed.monitoring import RuleTarget
 
 
 def _project_config_maps(core: client.CoreV1Api, namespace: str, rules_dir: Path, stop: threading.Event) -> None:

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator, start_sidecar
-from tests.testbed.controlplane import ControlPlane
-from tests.testbed.monitoring import AlertmanagerTarget, RuleTarget
-from tests.testbed.processes import Process
+from alertagent.devstack.agents import eventually, start_alertmanager_sidecar, start_operator, start_sidecar
+from alertagent.devstack.controlplane import ControlPlane
+from alertagent.devstack.monitoring import AlertmanagerTarget, RuleTarget
+from alertagent.devstack.processes import Process
 
 API = "alertagent.io/v1alpha1"
 

@@ -24,9 +24,9 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator, start_sidecar
-from tests.testbed.controlplane import ControlPlane, install_crds, start_control_plane
-from tests.testbed.monitoring import AlertmanagerTarget, RuleTarget
+from alertagent.devstack.agents import eventually, start_alertmanager_sidecar, start_operator, start_sidecar
+from alertagent.devstack.controlplane import ControlPlane, install_crds, start_control_plane
+from alertagent.devstack.monitoring import AlertmanagerTarget, RuleTarget
 
 GROUP = "alertagent.io/v1alpha1"
 REPO = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 from alertagent.cli import main
+from alertagent.devstack.monitoring import debian_binary
 from alertagent.render.receivers import MIN_VERSION, parse_version
-from tests.testbed.monitoring import debian_binary
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator
-from tests.testbed.controlplane import ControlPlane
-from tests.testbed.monitoring import AlertmanagerTarget
-from tests.testbed.receivers import webhook_receiver
+from alertagent.devstack.agents import eventually, start_alertmanager_sidecar, start_operator
+from alertagent.devstack.controlplane import ControlPlane
+from alertagent.devstack.monitoring import AlertmanagerTarget
+from alertagent.devstack.receivers import webhook_receiver
 
 GROUP = "alertagent.io/v1alpha1"
 

@@ -19,10 +19,10 @@ import yaml
 from kubernetes import client
 from kubernetes import watch as watch_module
 
-from tests.testbed.alertagent import BIN, eventually, metric_value, start_operator, start_sidecar
-from tests.testbed.controlplane import ControlPlane, table
-from tests.testbed.monitoring import AlertmanagerTarget, RuleTarget
-from tests.testbed.processes import Process
+from alertagent.devstack.agents import BIN, eventually, metric_value, start_operator, start_sidecar
+from alertagent.devstack.controlplane import ControlPlane, table
+from alertagent.devstack.monitoring import AlertmanagerTarget, RuleTarget
+from alertagent.devstack.processes import Process
 
 GROUP, VERSION = "alertagent.io", "v1alpha1"
 

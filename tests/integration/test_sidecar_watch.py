@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from alertagent.devstack.agents import eventually
+from alertagent.devstack.controlplane import ControlPlane, start_control_plane
 from alertagent_sidecar.watcher import ShardWatcher
-from tests.testbed.alertagent import eventually
-from tests.testbed.controlplane import ControlPlane, start_control_plane
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,17 @@ window changes, never duplicated across operator restarts, expired when the wind
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
-from tests.testbed.alertagent import eventually, start_operator
-from tests.testbed.controlplane import ControlPlane
-from tests.testbed.monitoring import AlertmanagerTarget
+from alertagent.devstack.agents import eventually, start_operator
+from alertagent.devstack.controlplane import ControlPlane
+from alertagent.devstack.monitoring import AlertmanagerTarget
 
 GROUP = "alertagent.io/v1alpha1"
 
@@ -68,5 +70,43 @@ def test_one_off_window_silence_lifecycle(
         # Removing the window expires the silence.
         apply({**policy, "spec": {**policy["spec"], "maintenanceWindows": []}})
         eventually(lambda: _ours(alertmanager) == [], 30, what="silence expired")
+    finally:
+        operator.stop()
+
+
+def test_a_window_already_started_gets_one_silence_not_one_per_reconcile(
+    installed_crds: ControlPlane, namespace: str, alertmanager: AlertmanagerTarget, tmp_path: Path
+) -> None:
+    """Alertmanager starts a silence whose start is past at its creation time; the operator must take
+    that for the window's silence, not replace it at every health check (1 s here)."""
+    plane = installed_crds
+    now = datetime.now(UTC)
+    window = {
+        "name": "now",
+        "start": (now - timedelta(minutes=1)).isoformat(),
+        "end": (now + timedelta(hours=2)).isoformat(),
+    }
+    objects = [
+        {
+            "apiVersion": GROUP,
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main"},
+            "spec": {"alertmanager": {"url": alertmanager.url}},
+        },
+        {
+            "apiVersion": GROUP,
+            "kind": "SuppressionPolicy",
+            "metadata": {"name": "maint"},
+            "spec": {"matchers": [{"name": "service", "value": "db"}], "maintenanceWindows": [window]},
+        },
+    ]
+    plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all(objects))
+    operator, _ = start_operator(plane, tmp_path, namespace)
+    try:
+        [silence] = eventually(lambda: _ours(alertmanager), 30, what="silence created")
+        assert silence["status"]["state"] == "active"
+        time.sleep(6)  # several health checks, each a reconcile of the silences
+        every = httpx.get(f"{alertmanager.url}/api/v2/silences", timeout=5).json()
+        assert [s["id"] for s in every if s["createdBy"] == "alertagent"] == [silence["id"]]
     finally:
         operator.stop()

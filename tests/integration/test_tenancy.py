@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator, start_sidecar
-from tests.testbed.controlplane import ControlPlane
-from tests.testbed.monitoring import AlertmanagerTarget, RuleTarget
-from tests.testbed.receivers import webhook_receiver
+from alertagent.devstack.agents import eventually, start_alertmanager_sidecar, start_operator, start_sidecar
+from alertagent.devstack.controlplane import ControlPlane
+from alertagent.devstack.monitoring import AlertmanagerTarget, RuleTarget
+from alertagent.devstack.receivers import webhook_receiver
 
 GROUP = "alertagent.io/v1alpha1"
 

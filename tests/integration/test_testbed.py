@@ -12,9 +12,9 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.testbed.alertagent import eventually
-from tests.testbed.controlplane import ControlPlane, binary
-from tests.testbed.monitoring import AlertmanagerTarget, RuleTarget
+from alertagent.devstack.agents import eventually
+from alertagent.devstack.controlplane import ControlPlane, binary
+from alertagent.devstack.monitoring import AlertmanagerTarget, RuleTarget
 
 
 def test_versions_are_the_ones_built(control_plane: ControlPlane) -> None:

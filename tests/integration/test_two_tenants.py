@@ -14,10 +14,10 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from tests.testbed.alertagent import eventually, start_alertmanager_sidecar, start_operator, start_sidecar
-from tests.testbed.controlplane import ControlPlane
-from tests.testbed.monitoring import AlertmanagerTarget, RuleTarget
-from tests.testbed.receivers import Received, webhook_receiver
+from alertagent.devstack.agents import eventually, start_alertmanager_sidecar, start_operator, start_sidecar
+from alertagent.devstack.controlplane import ControlPlane
+from alertagent.devstack.monitoring import AlertmanagerTarget, RuleTarget
+from alertagent.devstack.receivers import Received, webhook_receiver
 
 GROUP = "alertagent.io/v1alpha1"
 
@@ -98,6 +98,7 @@ def test_two_teams_get_their_own_alerts_and_nothing_is_lost_when_a_secret_goes(
             _webhook(namespace, "oncall", {"url": f"{url}/ops"}, matchers=[{"name": "severity", "value": "critical"}]),
             _rule(team_a, "ADown", "critical"),
             _rule(team_a, "AClaimsB", "warning", {"namespace": team_b}),  # tries to page team B
+            _rule(team_a, "AHijacks", "warning", {"alertagent_test_channel": f"{team_b}/pager"}),  # B's test route
             _rule(team_b, "BDown", "critical"),
         ]
         plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
@@ -109,7 +110,7 @@ def test_two_teams_get_their_own_alerts_and_nothing_is_lost_when_a_secret_goes(
             plane, tmp_path, namespace, "main", "prometheus", alerting_prometheus.rules_dir, alerting_prometheus.url
         )
         try:
-            want_a = {"ADown": {team_a}, "AClaimsB": {team_a}}
+            want_a = {"ADown": {team_a}, "AClaimsB": {team_a}, "AHijacks": {team_a}}
             want_b = {"BDown": {team_b}}
             want_ops = {"ADown": {team_a}, "BDown": {team_b}}
             eventually(lambda: _by_alert(received, "/a") == want_a, 90, what=f"team A's alerts at /a: {want_a}")

@@ -194,12 +194,13 @@ def _report(loaded: str | None) -> ShardReport:
 
 def test_a_shard_no_sidecar_reports_on_is_named_with_the_command_that_would() -> None:
     target = _report(None).target_status(stalled_after=150)
-    assert target.state == "Pending"
+    assert target.state == "Stalled"
     assert "ConfigMap monitoring/main-prometheus-rules-0 has had no report from a sidecar" in (target.message or "")
     assert "--selector alertagent.io/cluster=main,alertagent.io/evaluator=prometheus" in (target.message or "")
     assert "--namespace monitoring" in (target.message or "")
     patch = plan_rule_status(RULE, [], [target], None, False, Placement(("monitoring/main",), ()))
     assert patch is not None and "has had no report from a sidecar" in _ready(patch.status)[2]
+    assert _ready(patch.status)[1] == "Stalled" and patch.warning is not None and patch.warning[0] == "Stalled"
     # A sidecar that reported an older version is named differently; before the bound, no hint.
     assert "still reports an older version" in (_report("s1").target_status(stalled_after=150).message or "")
     assert "waiting for the sidecar of ConfigMap" in (_report(None).target_status().message or "")

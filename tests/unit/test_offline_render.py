@@ -128,3 +128,49 @@ def test_the_graph_reads_what_the_operator_reads() -> None:
     odd = next(r for r in result.reports if r.name == "odd")
     assert (odd.kind, odd.valid) == ("Deployment", True)
     assert odd.warnings and odd.warnings[0].startswith("discovery skipped it:")
+
+
+def test_manifests_as_kubectl_prints_them_load_and_objects_live_nowhere_are_reported(tmp_path: Path) -> None:
+    """`kubectl get -o yaml` prints `matchType: =` bare (YAML 1.1's value tag to PyYAML, a string to
+    Kubernetes); a rule whose `targets` names a cluster the input lacks is an error (the operator's
+    UnknownTarget), one no cluster selects a warning (NotSelected)."""
+    (tmp_path / "objects.yaml").write_text(
+        """
+apiVersion: alertagent.io/v1alpha1
+kind: AlertmanagerCluster
+metadata: {name: main, namespace: monitoring}
+spec:
+  alertmanager: {url: "http://am:9093"}
+  selectors: {alertRules: {namespaces: [shop]}}
+---
+apiVersion: alertagent.io/v1alpha1
+kind: NotificationChannel
+metadata: {name: pager, namespace: shop}
+spec:
+  type: webhook
+  webhook: {url: "http://hook"}
+  route:
+    matchers:
+    - name: severity
+      value: critical
+      matchType: =
+---
+apiVersion: alertagent.io/v1alpha1
+kind: AlertRule
+metadata: {name: typo, namespace: shop}
+spec:
+  targets: [monitoring/mian]
+  groups: [{name: g, rules: [{alert: A, expr: "vector(1)"}]}]
+---
+apiVersion: alertagent.io/v1alpha1
+kind: AlertRule
+metadata: {name: orphan, namespace: other}
+spec:
+  groups: [{name: g, rules: [{alert: B, expr: "vector(1)"}]}]
+"""
+    )
+    result = render_manifests(load_manifests([tmp_path]))
+    reports = {r.name: r for r in result.reports}
+    assert reports["pager"].valid and not reports["pager"].warnings
+    assert not reports["typo"].valid and "monitoring/mian" in reports["typo"].errors[0]
+    assert reports["orphan"].valid and reports["orphan"].warnings[0].startswith("NotSelected")

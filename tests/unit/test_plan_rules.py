@@ -352,7 +352,9 @@ def test_a_tenants_rule_carries_its_own_namespace_even_when_it_claims_another() 
     claim = {"namespace": "team-b", "severity": "critical"}
     rules = [tenant_rule("claims-b", labels=claim), tenant_rule("platform", namespace="monitoring", labels=claim)]
     plan = plan_rules(cluster(), OWNER, rules, {}, {})
-    assert labels_in(plan, "team-a_claims-b.yaml") == [{"namespace": "team-a", "severity": "critical"}]
+    assert labels_in(plan, "team-a_claims-b.yaml") == [
+        {"namespace": "team-a", "severity": "critical", "alertagent_test_channel": ""}
+    ]
     assert labels_in(plan, "monitoring_platform.yaml") == [claim]  # the cluster's namespace is exempt
     none = AlertmanagerCluster.model_validate(
         {**cluster().to_wire(), "spec": {**cluster().to_wire()["spec"], "namespaceIsolation": "None"}}
@@ -365,7 +367,7 @@ def test_exempt_namespaces_keep_their_own_labels() -> None:
     rules = [tenant_rule("a", labels=claim), tenant_rule("m", namespace="monitoring", labels=claim)]
     plan = plan_rules(tenant_cluster(exemptNamespaces=["team-a"]), OWNER, rules, {}, {})
     assert labels_in(plan, "team-a_a.yaml") == [claim]
-    assert labels_in(plan, "monitoring_m.yaml") == [{"namespace": "monitoring"}]  # no longer exempt
+    assert labels_in(plan, "monitoring_m.yaml") == [{"namespace": "monitoring", "alertagent_test_channel": ""}]
 
 
 def test_a_tenant_file_is_rendered_once_per_content_and_tenant_not_per_reconcile() -> None:

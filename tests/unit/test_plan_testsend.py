@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from alertagent.common.identity import ObjectRef
+from alertagent.common.labels import TEST_LABEL
 from alertagent.plans.testsend import last_test, synthetic_alert
-from alertagent.render.alertmanager import TEST_LABEL
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 

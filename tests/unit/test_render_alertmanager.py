@@ -299,14 +299,14 @@ def test_a_window_still_mutes_a_cluster_wide_copy_and_the_tenant_still_gets_the_
     assert _match(config["route"], {**labels, "service": "web"}, "") == [("m/oncall", ()), ("z-shop/pager", ())]
 
 
-def test_exempt_namespaces_are_cluster_wide_for_routes_as_for_rule_labels() -> None:
-    """`spec.tenancy.exemptNamespaces` exempts a platform namespace from isolation everywhere: its
-    channel sees (a copy of) every tenant's alerts; the cluster's own namespace, no longer listed, is
-    confined like any tenant."""
-    cluster = _cluster(tenancy={"exemptNamespaces": ["platform"]})
-    channels = [_critical("platform", "sre"), _critical("m", "team"), _critical("shop", "pager")]
+def test_an_exempt_namespace_keeps_rule_labels_but_its_channels_stay_a_tenants() -> None:
+    """`spec.tenancy.exemptNamespaces` is about rule labels: a channel of an exempt namespace other than
+    the cluster's sees only its own namespace's alerts, so it can neither copy nor starve a tenant's
+    (even with `exclusive: true`); the cluster's own namespace stays cluster-wide."""
+    cluster = _cluster(tenancy={"exemptNamespaces": ["m", "platform"]})
+    channels = [_critical("platform", "sre", exclusive=True), _critical("m", "oncall"), _critical("shop", "pager")]
     config = render_alertmanager(cluster, channels, [], lambda ns, ref: None).config
-    assert _deliveries(config, namespace="shop", severity="critical") == ["platform/sre", "shop/pager"]
-    assert _deliveries(config, namespace="m", severity="critical") == ["platform/sre", "m/team"]
+    assert _deliveries(config, namespace="shop", severity="critical") == ["m/oncall", "shop/pager"]
+    assert _deliveries(config, namespace="platform", severity="critical") == ["m/oncall", "platform/sre"]
     routes = {r["receiver"]: r for r in _split_test_routes(config["route"]["routes"])[1]}
-    assert routes["m/team"]["matchers"][0] == 'namespace="m"' and "continue" not in routes["m/team"]
+    assert routes["platform/sre"]["matchers"][0] == 'namespace="platform"'

@@ -74,3 +74,17 @@ def test_plan_creates_keeps_updates_expires_and_dedupes() -> None:
 
     foreign = {**want.body(), "createdBy": "someone", "comment": "manual"}
     assert plan_silences([], [_existing("m", foreign)]).expire == []
+
+
+def test_a_window_that_started_before_its_silence_is_kept_not_recreated() -> None:
+    """Alertmanager starts a silence whose start is past when it is created: the active silence's later
+    start is right, so no update (which Alertmanager would turn into a new silence every reconcile)."""
+    started = {"name": "w", "start": "2026-11-21T23:59:00Z", "end": "2026-11-22T02:00:00Z"}
+    [want] = desired_silences(CLUSTER, [_policy(started)], NOW)
+    clamped = {**want.body(), "startsAt": "2026-11-22T00:00:03.512Z"}
+    kept = plan_silences([want], [_existing("a", clamped, state="active")])
+    assert (kept.keep, kept.update, kept.create) == ({"team/p/w": "a"}, [], [])
+    # A pending silence with another start, or an active one starting before the window, is updated.
+    assert plan_silences([want], [_existing("a", clamped)]).update == [("a", want)]
+    early = {**want.body(), "startsAt": "2026-11-21T23:00:00Z"}
+    assert plan_silences([want], [_existing("a", early, state="active")]).update == [("a", want)]

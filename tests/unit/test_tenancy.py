@@ -76,8 +76,9 @@ def test_every_rule_carries_the_tenant_label_over_what_it_says() -> None:
         {"record": "team:errors:rate5m", "expr": "sum(rate(errors[5m]))", "labels": {"namespace": "team-b"}},
     )
     claims_b, no_labels, recording = rendered_rules(render_rule_file(rule, TEAM_A))
-    assert claims_b["labels"] == {"namespace": "team-a", "severity": "page"}
-    assert no_labels["labels"] == {"namespace": "team-a"}
+    # The test-send label is emptied too: no tenant's alert can take another channel's test-send route.
+    assert claims_b["labels"] == {"namespace": "team-a", "severity": "page", "alertagent_test_channel": ""}
+    assert no_labels["labels"] == {"namespace": "team-a", "alertagent_test_channel": ""}
     assert recording["labels"] == {"namespace": "team-a"}  # recorded series are the tenant's too
     assert [r["expr"] for r in (claims_b, no_labels, recording)] == [
         "vector(1) > 0",
@@ -90,7 +91,7 @@ def test_every_rule_carries_the_tenant_label_over_what_it_says() -> None:
 def test_the_tenant_label_is_the_clusters_namespace_label() -> None:
     rule = alert_rule({"alert": "A", "expr": "up == 0", "labels": {"namespace": "team-b"}})
     (alert,) = rendered_rules(render_rule_file(rule, Tenant("tenant", "team-a")))
-    assert alert["labels"] == {"namespace": "team-b", "tenant": "team-a"}
+    assert alert["labels"] == {"namespace": "team-b", "tenant": "team-a", "alertagent_test_channel": ""}
 
 
 def test_rendering_for_a_tenant_is_deterministic() -> None:

@@ -179,10 +179,10 @@ class Tenancy(Model):
     """How the namespaces (tenants) sharing this cluster are kept apart and bounded."""
 
     exempt_namespaces: list[K8sName] | None = None
-    """Namespaces exempt from namespaceIsolation (platform teams that watch every namespace): their
-    AlertRules keep their own `namespaceLabel`, their channels are cluster-wide (a copy of every
-    namespace's alerts they match) and their policies see every namespace. Unset: the cluster's own
-    namespace. An empty list exempts none."""
+    """Namespaces whose AlertRules keep their own `namespaceLabel` (platform rules that watch every
+    namespace and say which one an alert is about). Routing is not affected: only channels and
+    policies of the cluster's own namespace are cluster-wide. Unset: the cluster's own namespace. An
+    empty list exempts none."""
     scope_selectors: bool = False
     """Also confine what a tenant's rules read: add `<namespaceLabel>="<namespace>"` to every vector
     and range selector of each expression (replacing any matcher on that label), as prometheus-operator
@@ -208,7 +208,7 @@ class AlertmanagerClusterSpec(Model):
     """Which objects this cluster includes; by default all of every namespace."""
     namespace_isolation: Literal["OnNamespace", "None"] = "OnNamespace"
     """OnNamespace: a channel's route and a policy's inhibit rules only see alerts whose `namespace`
-    label is the object's own namespace (objects in tenancy.exemptNamespaces are exempt), and every
+    label is the object's own namespace (objects in the cluster's namespace are exempt), and every
     rule of an AlertRule carries that label set to the AlertRule's namespace, whatever its labels say
     (except in tenancy.exemptNamespaces). None: no such matcher or label is added."""
     namespace_label: LabelName = "namespace"

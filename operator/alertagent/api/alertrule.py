@@ -100,8 +100,10 @@ class RuleTargetStatus(Model):
     """AlertmanagerCluster as `namespace/name`."""
     evaluator: str
     """Rule evaluator name within that cluster."""
-    state: Literal["Synced", "Pending", "Failed"]
-    """Synced once the evaluator reports the rules loaded; Failed with a message otherwise."""
+    state: Literal["Synced", "Pending", "Stalled", "Failed"]
+    """Synced once the evaluator reports the rules loaded; Pending until then; Stalled when no sidecar
+    has reported the new rules loaded for longer than the operator's bound (the message names the
+    ConfigMap and the sidecar that would); Failed with a message otherwise."""
     config_hash: str | None = None
     """Hash of the rule file as rendered for this evaluator."""
     last_sync_time: datetime | None = None

@@ -14,6 +14,9 @@ SYNC_ERROR_ANNOTATION = f"{LABEL_PREFIX}/sync-error"  # why the target did not l
 # On a Secret a channel or cluster references: the operator watches it, so a change or deletion reaches
 # Alertmanager in seconds (unlabelled Secrets are re-read every health interval).
 WATCH_LABEL = f"{LABEL_PREFIX}/watch"
+# A test-send alert carries this label with the channel's `<namespace>/<name>`; a route per channel,
+# first in the tree, sends it to that channel and nowhere else. Tenants' rules never carry it.
+TEST_LABEL = "alertagent_test_channel"
 RULES_COMPONENT = "rules"
 ALERTMANAGER_COMPONENT = "alertmanager-config"
 

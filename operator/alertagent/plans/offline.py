@@ -23,6 +23,8 @@ from ..render.checked import render_checked
 from ..render.rules import rule_file_name
 from ..render.selection import includes
 from ..render.validation import describe, schema_issues, template_issues
+from ..status import unknown_targets_message
+from .placement import World
 from .rules import IndexedRule, RuleCheck, index_alert_rule, plan_rules
 
 
@@ -150,7 +152,40 @@ def render_manifests(
                     f"{base}: dependencySuppression generated no inhibit rules: the input files hold no Service "
                     "(pass the application manifests too)"
                 )
+    _report_placement(parsed, namespace_labels, rules, by_ref)
     return RenderResult(reports, files)
+
+
+def _report_placement(
+    parsed: dict[str, list[Any]],
+    namespace_labels: dict[str, dict[str, str]],
+    rules: list[IndexedRule],
+    by_ref: dict[ObjectRef, ObjectReport],
+) -> None:
+    """What the operator's statuses say of objects live nowhere: `targets` naming a cluster the input
+    lacks is an error (UnknownTarget); an object no cluster of the input includes is a warning
+    (NotSelected: the input may not hold every cluster). Nothing without a cluster in the input."""
+    if not parsed["AlertmanagerCluster"]:
+        return
+    world = World({ObjectRef.of(c).key: c for c in parsed["AlertmanagerCluster"]}, namespace_labels)
+    placed = [
+        (r.ref, r.rule.metadata.labels, r.rule.spec.targets, r.rule.spec.cluster_selector)
+        for r in rules
+        if r.rule is not None and r.rule.spec.enabled
+    ]
+    placed += [
+        (ObjectRef.of(m), m.metadata.labels, m.spec.targets, None)
+        for kind in ("NotificationChannel", "SuppressionPolicy")
+        for m in parsed[kind]
+    ]
+    for ref, labels, targets, cluster_selector in placed:
+        placement = world.place(ref.kind, ref.namespace, labels, targets, cluster_selector)
+        report = by_ref[ref]
+        if placement.unknown_targets:
+            report.valid = False
+            report.errors.append(unknown_targets_message(placement))
+        elif not placement.selecting:
+            report.warnings.append("NotSelected: no AlertmanagerCluster in the input selects it: it is live nowhere")
 
 
 def _discovered(obj: dict[str, Any]) -> bool:

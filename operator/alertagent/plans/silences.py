@@ -77,13 +77,25 @@ def marker_of(silence: dict[str, Any]) -> str | None:
 
 
 def _same(silence: dict[str, Any], want: DesiredSilence) -> bool:
+    """Whether the silence already is what we want. Alertmanager starts a silence whose start is past
+    at the time it is created (silence/silence.go, `Silences.Set`: startsAt is clamped to now), so an
+    active silence that started at or after the window's start has the right start: asking again would
+    make Alertmanager expire it and create another, every reconcile."""
     have = tuple((m["name"], m["value"], m["isRegex"], m.get("isEqual", True)) for m in silence.get("matchers") or [])
+    starts_at, wanted_start = _milliseconds(silence["startsAt"]), _milliseconds(want.starts_at)
+    active = (silence.get("status") or {}).get("state") == "active"
     return (
         sorted(have) == sorted(want.matchers)
-        and datetime.fromisoformat(silence["startsAt"].replace("Z", "+00:00")) == want.starts_at
-        and datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00")) == want.ends_at
+        and (starts_at == wanted_start or (active and starts_at > wanted_start))
+        and _milliseconds(silence["endsAt"]) == _milliseconds(want.ends_at)
         and silence.get("comment") == want.body()["comment"]
     )
+
+
+def _milliseconds(time: str | datetime) -> datetime:
+    """A time as Alertmanager's API returns it: to the millisecond."""
+    parsed = time if isinstance(time, datetime) else datetime.fromisoformat(time.replace("Z", "+00:00"))
+    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..common.identity import ObjectRef
-from ..render.alertmanager import TEST_LABEL
+from ..common.labels import TEST_LABEL
 
 ANNOTATION = "alertagent.io/test-send"
 

@@ -118,6 +118,7 @@ async def forget_cluster(
             CLUSTER_HEALTH.remove(key, target.name)
     changed: set[ObjectRef] = state.memberships.forget_cluster(key)
     files = state.rejections.forget_cluster(key)
+    state.left_out.forget_cluster(key)
     changed |= {ref for ref, rule in rules.items() if rule.file_name in files}
     _, failed = await asyncio.to_thread(
         refresh_objects, state, changed, rules, lambda f: reports.get(f, []), False, world

@@ -80,6 +80,35 @@ class Rejections:
 
 
 @dataclass
+class LeftOut:
+    """What each part of each cluster's render left out, and why, as last logged: a reconcile logs
+    an (object, reason) only when it is new, so an object left out for the same reason is logged once,
+    not on every reconcile. Keys are `(cluster, part)`, e.g. `("monitoring/main", "rules")`; values
+    map the object (as the log line names it) to the reason."""
+
+    by_part: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def update(self, cluster: str, part: str, left_out: Mapping[str, str]) -> dict[str, str]:
+        """Record what `part` of `cluster` leaves out now (object → reason); return the entries to
+        log: those not left out last time, or left out then for another reason, sorted by object.
+        An object no longer left out is forgotten, so it is logged again if it is left out again."""
+        with self._lock:
+            before = self.by_part.get((cluster, part), {})
+            if left_out:
+                self.by_part[cluster, part] = dict(left_out)
+            else:
+                self.by_part.pop((cluster, part), None)
+        return {obj: why for obj, why in sorted(left_out.items()) if before.get(obj) != why}
+
+    def forget_cluster(self, cluster: str) -> None:
+        """A deleted cluster: what it left out is logged again if it comes back."""
+        with self._lock:
+            for key in [k for k in self.by_part if k[0] == cluster]:
+                del self.by_part[key]
+
+
+@dataclass
 class DiscoveryState:
     """The service graph as discovery builds it, and the snapshot last published."""
 
@@ -103,6 +132,7 @@ class OperatorState:
     clusters: dict[str, ClusterRecord] = field(default_factory=dict)  # "namespace/name" → record
     memberships: Memberships = field(default_factory=Memberships)
     rejections: Rejections = field(default_factory=Rejections)
+    left_out: LeftOut = field(default_factory=LeftOut)  # what renders left out, as last logged
     shard_files: dict[str, set[str]] = field(default_factory=dict)  # "ns/shard" → rule files it holds
     seen: dict[ObjectRef, tuple[int, str]] = field(default_factory=dict)  # object → (generation, labels)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # as last seen, for changes

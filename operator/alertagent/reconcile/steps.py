@@ -30,12 +30,20 @@ from ..common.identity import ObjectRef
 from ..common.labels import rule_shard_labels
 from ..discovery.snapshot import Graph
 from ..metrics import RULE_DISTRIBUTION_TOTAL
-from ..plans.alertmanager import IndexedObject, deployed_config, plan_alertmanager_config, secret_name, select
+from ..plans.alertmanager import (
+    AlertmanagerPlan,
+    IndexedObject,
+    deployed_config,
+    plan_alertmanager_config,
+    secret_name,
+    select,
+)
 from ..plans.placement import World
 from ..plans.rules import IndexedRule, plan_rules
 from ..plans.silences import desired_silences, plan_silences
 from ..render.checked import render_checked
 from ..render.receivers import MissingSecretError, SecretResolver
+from ..render.rules import selects_rule
 from .queue import StepResult
 from .state import OperatorState
 
@@ -105,6 +113,21 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     record.rule_counts = plan.rule_counts
     record.operator_mode = plan.operator_mode
     by_file = {r.file_name: r.ref for r in inputs.rules}
+    left_out = {
+        f"{by_file.get(name, name)} for evaluator {evaluator}": why
+        for evaluator, rejected in plan.rejected.items()
+        for name, why in rejected.items()
+    }
+    left_out |= {  # invalid for every evaluator: the plan skips them (their status lists the errors)
+        f"{r.ref} for every evaluator": "invalid: " + "; ".join(f"{i.field}: {i.message}" for i in r.issues)
+        for r in inputs.rules
+        if r.rule is not None
+        and not r.valid
+        and not r.metricsql_candidate
+        and selects_rule(cluster, r.rule, inputs.namespace_labels.get(r.ref.namespace))
+    }
+    for what, why in state.left_out.update(inputs.key, "rules", left_out).items():
+        log.warning("%s: rules of %s left out: %s", inputs.key, what, _flat(why))
     return Outcome(StepResult("rules", writes=writes), frozenset(by_file[f] for f in changed_files if f in by_file))
 
 
@@ -122,6 +145,8 @@ def _secret_resolver(state: OperatorState, seen: set[str]) -> SecretResolver:
                     raise  # the API server is unwell: the step fails and is retried
                 reason = f"cannot be read ({err.status} {err.reason})"
                 raise MissingSecretError(f"secret {namespace}/{ref.name} {reason}") from None
+        if cache[namespace, ref.name] is None:  # the Secret itself, not just the key, is missing
+            raise MissingSecretError(f"secret {namespace}/{ref.name} not found (key {ref.key})")
         value = ((cache[namespace, ref.name] or {}).get("data") or {}).get(ref.key)
         if value is None:
             return None
@@ -183,11 +208,12 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
         deployed=deployed_config(cluster, current),
     )
     rendered, check_error = checked.rendered, checked.error
-    if rendered.last_known_good:
+    last_known_good = {str(ref): why for ref, why in rendered.last_known_good.items()}
+    if newly := state.left_out.update(inputs.key, "last known good", last_known_good):
         log.warning(
             "%s: on their last-known-good receiver: %s",
             inputs.key,
-            "; ".join(f"{ref}: {why}" for ref, why in sorted(rendered.last_known_good.items())),
+            "; ".join(f"{o}: {_flat(w)}" for o, w in newly.items()),
         )
     refuses = f"Alertmanager {version} refuses it" if version else "Alertmanager refuses it"
     for ref, message in checked.culprits.items():
@@ -202,8 +228,6 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
             for ref, model in fresh.items()
             if ref in checked.kept or not rendered.problems.get(ref)
         }
-    if checked.culprits:
-        log.warning("%s: amtool refuses %s; left out alone", inputs.key, ", ".join(map(str, sorted(checked.culprits))))
     if check_error is not None:
         check_error = scrub(check_error, secrets)[:MESSAGE_LIMIT]
     plan = plan_alertmanager_config(cluster, meta, channels, policies, rendered, check_error, current)
@@ -211,11 +235,30 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
         state.kube.put_secret(meta["namespace"], plan.secret, plan.secret_exists)
         log.info("alertmanager config of %s written (%s)", inputs.key, plan.config_hash)
     record.config = plan
+    _log_left_out(state, inputs.key, plan)
     changed = state.memberships.record(inputs.key, plan.members, plan.generated, plan.last_known_good)
     # Active windows move with time: every selected policy's status is checked again.
     refresh = changed | {ObjectRef.of(p) for p in policies}
     result = StepResult("alertmanager", error=plan.error, retry=False, writes=int(plan.secret is not None))
     return Outcome(result, frozenset(refresh))
+
+
+def _log_left_out(state: OperatorState, key: str, plan: AlertmanagerPlan) -> None:
+    """Log what the cluster's alertmanager.yaml leaves out (objects amtool refuses among them), and a
+    whole file refused, each once per reason (see `LeftOut`): the statuses say it on every change."""
+    left_out = {str(ref): why for ref, why in plan.members.items() if why}
+    if plan.cluster_problems:
+        left_out[f"parts of AlertmanagerCluster {key}"] = "; ".join(plan.cluster_problems)
+    for what, why in state.left_out.update(key, "alertmanager.yaml", left_out).items():
+        log.warning("%s: %s left out of alertmanager.yaml: %s", key, what, _flat(why))
+    refused = {"alertmanager.yaml": plan.error} if plan.error else {}
+    for _, why in state.left_out.update(key, "alertmanager.yaml file", refused).items():
+        log.warning("%s: alertmanager.yaml not written: %s", key, _flat(why))
+
+
+def _flat(text: str) -> str:
+    """A tool's or parser's message on one log line (they can span several)."""
+    return " ".join(text.split())
 
 
 def silences_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:

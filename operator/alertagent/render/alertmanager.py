@@ -5,15 +5,14 @@ Conventions:
 - each channel is a receiver named `<namespace>/<name>`; a channel with a route also gets a child
   route of the root, placed by the routing precedence below;
 - `namespaceIsolation: OnNamespace` adds `namespace="<ns>"` to each channel route and to both sides of
-  each policy's inhibit rules, except for objects in the exempt namespaces (`spec.tenancy.exemptNamespaces`,
-  by default the cluster's own: there, channels are cluster-wide);
+  each policy's inhibit rules, except for objects in the cluster's own namespace (only there are
+  channels cluster-wide; `spec.tenancy.exemptNamespaces` exempts rule labels, not routes);
 - routing precedence, so that no tenant (a namespace other than the cluster's) can be starved by how
   namespace names sort. Alertmanager tries the root's children in order and stops at the first match
   whose route does not `continue` (dispatch/route.go, `Route.Match`); the children are, in this order:
   1. test-send routes, one per rendered channel (label `alertagent_test_channel="<namespace>/<name>"`),
      each delivering to that channel alone;
-  2. exclusive cluster-wide channels: those in the cluster's namespace (under `OnNamespace`, in any
-     exempt namespace) whose route says
+  2. exclusive cluster-wide channels: those in the cluster's namespace whose route says
      `exclusive: true`, by name, each with its own `continue`. One that matches and does not continue
      (the default) takes the alert from every channel below: this deliberately takes alerts from
      tenants, which then never see them;
@@ -54,17 +53,14 @@ from ..api.common import url_error
 from ..api.notificationchannel import ChannelRoute, NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.identity import ObjectRef
+from ..common.labels import TEST_LABEL
 from ..common.yamlout import dump_yaml
 from ..discovery.snapshot import Graph
 from .dependencies import dependency_inhibit_rules
 from .matchers import matcher_text
 from .receivers import MissingSecretError, SecretResolver, Secrets, clean, parse_version, receiver
-from .tenancy import exempt_namespaces
 
 NULL_RECEIVER = "alertagent/null"
-# A test-send alert carries this label with the channel's `<namespace>/<name>`; a route per channel,
-# first in the tree, sends it to that channel and nowhere else.
-TEST_LABEL = "alertagent_test_channel"
 
 
 @dataclass
@@ -94,9 +90,9 @@ class RenderedAlertmanager:
 
 def _isolated(cluster: AlertmanagerCluster, namespace: str) -> bool:
     """Whether objects of `namespace` only see alerts of their own namespace: under `OnNamespace`, every
-    namespace but the exempt ones (`spec.tenancy.exemptNamespaces`, by default the cluster's own), the
-    same namespaces whose AlertRules get the tenant label enforced."""
-    return cluster.spec.namespace_isolation == "OnNamespace" and namespace not in exempt_namespaces(cluster)
+    namespace but the cluster's own. (`spec.tenancy.exemptNamespaces` is about rule labels alone: a
+    channel of another exempt namespace is still a tenant's, so it can neither copy nor starve others.)"""
+    return cluster.spec.namespace_isolation == "OnNamespace" and namespace != ObjectRef.of(cluster).namespace
 
 
 def _namespace_matcher(cluster: AlertmanagerCluster, namespace: str) -> list[str]:

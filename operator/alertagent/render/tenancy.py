@@ -2,7 +2,8 @@
 
 Under `namespaceIsolation: OnNamespace` every rule of an AlertRule outside the cluster's exempt
 namespaces (`spec.tenancy.exemptNamespaces`, by default the cluster's own) is rendered with the label
-`<namespaceLabel>: <the AlertRule's namespace>`, replacing what the rule's `labels` say. This mirrors
+`<namespaceLabel>: <the AlertRule's namespace>`, replacing what the rule's `labels` say, and with the
+test-send label emptied (so no tenant's alert can take a channel's test-send route). This mirrors
 prometheus-operator's `enforcedNamespaceLabel` (pkg/operator/rules.go: each rule of a PrometheusRule
 outside `excludedFromEnforcement` gets `labels[<label>] = <namespace>`).
 
@@ -35,6 +36,7 @@ import promql_parser
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..common.identity import ObjectRef
+from ..common.labels import TEST_LABEL
 from .regex import MAX_PARSE_DEPTH, promql_depth_bound
 
 
@@ -75,7 +77,10 @@ def enforce_tenant(groups: Sequence[Mapping[str, Any]], tenant: Tenant) -> list[
     for g, group in enumerate(groups):
         rules = []
         for r, given in enumerate(group.get("rules") or []):
-            rule = {**given, "labels": {**(given.get("labels") or {}), tenant.label: tenant.value}}
+            labels = {**(given.get("labels") or {}), tenant.label: tenant.value}
+            if "alert" in given:  # an empty rule label removes the label from the alert, whatever the
+                labels[TEST_LABEL] = ""  # series say: no tenant's alert takes a channel's test-send route
+            rule = {**given, "labels": labels}
             if tenant.scope_selectors:
                 try:
                     rule["expr"] = scope_selectors(rule["expr"], tenant.label, tenant.value)

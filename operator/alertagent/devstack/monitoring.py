@@ -84,16 +84,26 @@ def _serve(name: str, argv: Callable[[int], list[str]], ready_path: str, workdir
     return start_with_retry(start)
 
 
-def start_prometheus(parent: Path | None = None, alertmanager_url: str | None = None) -> RuleTarget:
+def start_prometheus(
+    parent: Path | None = None,
+    alertmanager_url: str | None = None,
+    scrape_configs: list[dict[str, object]] | None = None,
+) -> RuleTarget:
     """Prometheus evaluating the rule files of its rules directory every 5 s; with `alertmanager_url`,
     sending the alerts they fire to that Alertmanager (otherwise it has no alerting section), again
     every 5 s: a rules reload makes Prometheus discover its Alertmanagers again, and alerts fired
-    before that are only sent at the next resend (by default a minute later)."""
+    before that are only sent at the next resend (by default a minute later). `scrape_configs` are
+    Prometheus `scrape_configs` entries (the default scrape interval is 1 s)."""
     workdir = _workdir("prometheus", parent)
     rules_dir = workdir / "rules"
     rules_dir.mkdir()
     config = workdir / "prometheus.yml"
-    settings: dict[str, object] = {"global": {"evaluation_interval": "5s"}, "rule_files": [f"{rules_dir}/*.yaml"]}
+    settings: dict[str, object] = {
+        "global": {"evaluation_interval": "5s", "scrape_interval": "1s"},
+        "rule_files": [f"{rules_dir}/*.yaml"],
+    }
+    if scrape_configs:
+        settings["scrape_configs"] = scrape_configs
     if alertmanager_url is not None:
         host = alertmanager_url.split("://", 1)[1].rstrip("/")
         settings["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
@@ -126,8 +136,11 @@ def start_alertmanager(parent: Path | None = None) -> AlertmanagerTarget:
     return AlertmanagerTarget("alertmanager", url, proc, workdir, config)
 
 
-def start_vmalert(datasource_url: str, notifier_url: str, parent: Path | None = None) -> RuleTarget:
-    """vmalert evaluating against `datasource_url` (a Prometheus) and notifying `notifier_url`."""
+def start_vmalert(
+    datasource_url: str, notifier_url: str, parent: Path | None = None, extra_args: tuple[str, ...] = ()
+) -> RuleTarget:
+    """vmalert evaluating against `datasource_url` (a Prometheus) and notifying `notifier_url`, with
+    `extra_args` added to its command line."""
     workdir = _workdir("vmalert", parent)
     rules_dir = workdir / "rules"
     rules_dir.mkdir()
@@ -139,6 +152,7 @@ def start_vmalert(datasource_url: str, notifier_url: str, parent: Path | None = 
         f"-remoteWrite.url={datasource_url}",  # recording rules need somewhere to write
         f"-httpListenAddr=127.0.0.1:{port}",
         "-evaluationInterval=5s",
+        *extra_args,
     ]
     proc, url = _serve("vmalert", argv, "/health", workdir)
     return RuleTarget("vmalert", url, proc, workdir, rules_dir)

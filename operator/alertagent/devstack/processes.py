@@ -1,4 +1,4 @@
-"""Starting and stopping the test bed's real binaries as local processes."""
+"""Starting and stopping the local stack's real binaries as processes."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,8 +27,11 @@ class Received:
 
 
 @contextmanager
-def webhook_receiver() -> Iterator[tuple[str, Received]]:
-    """(base URL, what was received)."""
+def webhook_receiver(
+    on_post: Callable[[str, dict[str, Any]], None] | None = None,
+) -> Iterator[tuple[str, Received]]:
+    """(base URL, what was received); `on_post(path, payload)` is called for each accepted POST, as it
+    arrives (the demo prints it)."""
     received = Received()
 
     class Handler(BaseHTTPRequestHandler):
@@ -47,6 +50,8 @@ def webhook_receiver() -> Iterator[tuple[str, Received]]:
                 return
             with received.lock:
                 received.posts.setdefault(self.path, []).append(payload)
+            if on_post is not None:
+                on_post(self.path, payload)
             self.send_response(200)
             self.end_headers()
             if slack:

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from ..api.crd import RESOURCES
 from .certs import CertificateAuthority, service_account_keys
 from .processes import Process, StartupError, free_port, http_ok, start_with_retry
 
@@ -46,7 +47,7 @@ def binary(name: str) -> str:
             return str(Path(folder) / name)
     path = _built_bin_dir() / name
     if not path.exists():
-        raise FileNotFoundError(f"{name} not found; run tests/testbed/build-binaries.sh or set {env_name}")
+        raise FileNotFoundError(f"{name} not found; run operator/alertagent/devstack/setup.sh or set {env_name}")
     return str(path)
 
 
@@ -270,7 +271,5 @@ def _wait_for_default_namespace(plane: ControlPlane, timeout: float = 60) -> Non
 
 def install_crds(plane: ControlPlane, crds_dir: Path) -> None:
     """Apply the CRDs and wait until the API server serves them."""
-    from alertagent.api.crd import RESOURCES  # noqa: PLC0415 - the test bed itself does not need the package
-
     plane.kubectl("apply", "--server-side", "-f", str(crds_dir))
     plane.kubectl("wait", "--for=condition=Established", *[f"crd/{r.names.plural}.alertagent.io" for r in RESOURCES])

@@ -1,0 +1,588 @@
+"""`alertagent demo`: AlertAgent doing its job on a real local stack, with no cluster and no Docker.
+
+It starts the control plane (etcd, kube-apiserver, kube-controller-manager), Alertmanager, a small
+exporter of the example shop's metrics, Prometheus (scraping it, alerting to Alertmanager), vmalert,
+local notification receivers that print what arrives, the operator and one sidecar per target, all on
+free loopback ports in one temporary folder; installs the CRDs and applies `examples/` with the local
+URLs filled in (`local_overlay`, pure); then drives a scripted incident (the shop's database goes down,
+and the api and frontend above it fail because of it) and shows dependency suppression turn the three
+alerts into one notification. Ctrl-C (or SIGTERM, or an error) stops every process and removes the
+folder.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import copy
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+import yaml
+
+from ..api.alertmanagercluster import AlertmanagerCluster
+from ..api.crd import all_crd_files
+from ..manifests import load_manifests
+from ..plans.alertmanager import secret_name
+from .agents import BIN, eventually, start_alertmanager_sidecar, start_operator, start_sidecar
+from .controlplane import ControlPlane, binary, install_crds, start_control_plane
+from .monitoring import AlertmanagerTarget, RuleTarget, start_alertmanager, start_prometheus, start_vmalert
+from .processes import Process, free_port
+from .receivers import Received, webhook_receiver
+
+REPO_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+SHOP_NAMESPACE = "shop"
+# The three alerts of examples/discovery/alertrules.yaml: the database's, and its two dependants'.
+ROOT_ALERT, DEPENDANT_ALERTS = "DatabaseDown", ("APIHighErrorRate", "FrontendSlow")
+# Longest group_wait of the example routes (the root route's default, 30 s) and a margin: after it,
+# every notification the incident causes has been sent.
+SETTLE_SECONDS = 35.0
+RECOVER_AFTER_SECONDS = 90.0
+
+
+# --- the overlay (pure) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalUrls:
+    """Where the demo's stack listens: Alertmanager, each rule evaluator by type (`prometheus`,
+    `vmalert`), and the base URL of the local receivers."""
+
+    alertmanager: str
+    evaluators: Mapping[str, str]
+    receiver: str
+
+
+def receiver_path(channel_type: str, namespace: str, name: str) -> str:
+    """The local receiver's path for one channel: `/<type>/<namespace>/<name>` (Slack's under `/slack`,
+    which the receiver checks as Slack's incoming webhook)."""
+    return f"/{channel_type}/{namespace}/{name}"
+
+
+def local_overlay(objects: Sequence[Mapping[str, Any]], urls: LocalUrls) -> list[dict[str, Any]]:
+    """The objects (as `load_manifests` returns them: namespace set) with the URLs of a real cluster
+    replaced by the demo's, as a kustomize overlay would, the inputs untouched:
+
+    - AlertmanagerCluster: `spec.alertmanager.url`, and each `spec.ruleEvaluators[].url` by its type;
+    - NotificationChannel of type webhook: `webhook.url` (or the Secret key `webhook.urlSecret` names),
+      of type slack: the Secret key `slack.apiUrl` names, set to the local receiver's `receiver_path`;
+    - Namespace: its (defaulted) `metadata.namespace` removed, it has none.
+
+    Other channel types are left as they are. Raises ValueError for an evaluator type the demo does
+    not run."""
+    out = [copy.deepcopy(dict(obj)) for obj in objects]
+    secret_urls: dict[tuple[str, str, str], str] = {}
+    for obj in out:
+        meta = obj.setdefault("metadata", {})
+        namespace, name = meta.get("namespace", "default"), meta.get("name", "")
+        spec = obj.get("spec") or {}
+        if obj.get("kind") == "Namespace":
+            meta.pop("namespace", None)
+        elif obj.get("kind") == "AlertmanagerCluster":
+            spec.setdefault("alertmanager", {})["url"] = urls.alertmanager
+            for evaluator in spec.get("ruleEvaluators") or []:
+                if evaluator.get("type") not in urls.evaluators:
+                    raise ValueError(
+                        f"AlertmanagerCluster {namespace}/{name}: the demo runs no {evaluator.get('type')} "
+                        f"(it runs {', '.join(sorted(urls.evaluators))})"
+                    )
+                evaluator["url"] = urls.evaluators[evaluator["type"]]
+        elif obj.get("kind") == "NotificationChannel":
+            local = urls.receiver + receiver_path(str(spec.get("type")), namespace, name)
+            if spec.get("type") == "webhook":
+                hook = spec["webhook"]
+                if hook.get("urlSecret"):
+                    secret_urls[(namespace, hook["urlSecret"]["name"], hook["urlSecret"]["key"])] = local
+                else:
+                    hook["url"] = local
+            elif spec.get("type") == "slack" and (spec.get("slack") or {}).get("apiUrl"):
+                ref = spec["slack"]["apiUrl"]
+                secret_urls[(namespace, ref["name"], ref["key"])] = local
+    for obj in out:
+        if obj.get("kind") != "Secret":
+            continue
+        meta = obj["metadata"]
+        for (namespace, name, key), url in secret_urls.items():
+            if (meta.get("namespace", "default"), meta.get("name")) == (namespace, name):
+                (obj.get("data") or {}).pop(key, None)
+                obj.setdefault("stringData", {})[key] = url
+    return out
+
+
+# --- the shop's metrics ---------------------------------------------------------------------------
+
+
+class ShopExporter:
+    """The metrics the example rules read, for the shop's three Services, at `/metrics/<service>`:
+    `http_requests_total{code}` for the api and frontend, a latency histogram
+    `http_request_duration_seconds` for the frontend, and a gauge for the database. Prometheus adds `up`
+    per scrape. `database_down` makes the database's scrape fail (503, so `up == 0`); `degraded` makes
+    80 % of the api's requests fail and 60 % of the frontend's take 3 s, as when the database is gone."""
+
+    services = ("frontend", "api", "database")
+
+    def __init__(self) -> None:
+        self.database_down = False
+        self.degraded = False
+        self._lock = threading.Lock()
+        self._counts = {"api_ok": 0.0, "api_err": 0.0, "fe_fast": 0.0, "fe_slow": 0.0}
+        self._last = time.monotonic()
+        self._server: ThreadingHTTPServer | None = None
+
+    def _advance(self) -> None:
+        now = time.monotonic()
+        elapsed, self._last = now - self._last, now
+        rates = (
+            {"api_ok": 4.0, "api_err": 16.0, "fe_fast": 4.0, "fe_slow": 6.0}
+            if self.degraded
+            else {"api_ok": 20.0, "api_err": 0.05, "fe_fast": 10.0, "fe_slow": 0.0}
+        )
+        for key, rate in rates.items():
+            self._counts[key] += rate * elapsed
+
+    def metrics(self, service: str) -> str | None:
+        """The exposition text of one service; None while it is down (the scrape fails)."""
+        with self._lock:
+            self._advance()
+            c = dict(self._counts)
+        if service == "database":
+            return None if self.database_down else "# TYPE database_connections gauge\ndatabase_connections 12\n"
+        if service == "api":
+            return (
+                "# TYPE http_requests_total counter\n"
+                f'http_requests_total{{code="200"}} {int(c["api_ok"])}\n'
+                f'http_requests_total{{code="500"}} {int(c["api_err"])}\n'
+            )
+        fast, slow = int(c["fe_fast"]), int(c["fe_slow"])
+        buckets = [("0.05", 0), ("0.1", fast), ("0.5", fast), ("1", fast), ("2.5", fast), ("5", fast + slow)]
+        lines = ["# TYPE http_request_duration_seconds histogram"]
+        lines += [f'http_request_duration_seconds_bucket{{le="{le}"}} {n}' for le, n in buckets]
+        lines += [
+            f'http_request_duration_seconds_bucket{{le="+Inf"}} {fast + slow}',
+            f"http_request_duration_seconds_sum {fast * 0.08 + slow * 3.0}",
+            f"http_request_duration_seconds_count {fast + slow}",
+            "# TYPE http_requests_total counter",
+            f'http_requests_total{{code="200"}} {fast + slow}',
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start(self) -> str:
+        """Serve on a free loopback port; returns `host:port`."""
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                service = self.path.removeprefix("/metrics/")
+                body = exporter.metrics(service) if service in exporter.services else None
+                self.send_response(200 if body is not None else 503)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.end_headers()
+                self.wfile.write((body or "unavailable\n").encode())
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def scrape_configs(self, address: str) -> list[dict[str, object]]:
+        """One Prometheus job per service, labelled with the Service it measures."""
+        return [
+            {
+                "job_name": service,
+                "metrics_path": f"/metrics/{service}",
+                "static_configs": [{"targets": [address], "labels": {"namespace": SHOP_NAMESPACE, "service": service}}],
+            }
+            for service in self.services
+        ]
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Console:
+    """Timestamped lines on stdout (the receivers print from their own threads)."""
+
+    start: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def say(self, text: str = "") -> None:
+        with self.lock:
+            for line in text.splitlines() or [""]:
+                print(f"[{time.monotonic() - self.start:6.1f}s] {line}" if line else "", flush=True)
+
+    def block(self, text: str) -> None:
+        """Text as it is (tables, graphs), indented."""
+        with self.lock:
+            print("\n".join(f"    {line}" for line in text.rstrip().splitlines()), flush=True)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        yield
+        self.phases[name] = round(time.monotonic() - began, 1)
+        self.say(f"{name}: {self.phases[name]:.1f}s")
+
+
+def describe_notification(path: str, payload: Mapping[str, Any]) -> str:
+    """One line per notification: receiver, status, alert names and labels."""
+    parts = path.strip("/").split("/")
+    channel = "/".join(parts[1:3]) if len(parts) >= 3 else path
+    if parts[0] == "slack":
+        attachments = payload.get("attachments") or [{}]
+        status = {"good": "resolved", "danger": "firing"}.get(str(attachments[0].get("color")), "?")
+        title = attachments[0].get("title") or payload.get("text", "")
+        return f"notification -> {channel} (slack): {status}: {title}"
+    alerts = []
+    for alert in payload.get("alerts") or []:
+        labels = dict(alert.get("labels") or {})
+        name = labels.pop("alertname", "?")
+        rest = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        alerts.append(f"{name} {{{rest}}}")
+    return f"notification -> {channel} (webhook): {payload.get('status')}: {'; '.join(alerts)}"
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """What runs: the control plane, the targets, the shop's exporter and the operator's HTTP port."""
+
+    plane: ControlPlane
+    alertmanager: AlertmanagerTarget
+    prometheus: RuleTarget
+    vmalert: RuleTarget
+    exporter: ShopExporter
+    exporter_address: str
+    operator_namespace: str
+    operator_http_port: int
+    workdir: Path
+    processes: list[Process] = field(default_factory=list)
+
+    def ports(self) -> list[int]:
+        urls = (self.alertmanager.url, self.prometheus.url, self.vmalert.url, self.plane.url)
+        return sorted({int(u.rsplit(":", 1)[1]) for u in urls} | {self.operator_http_port})
+
+    def pids(self) -> list[int]:
+        targets = (self.alertmanager.process, self.prometheus.process, self.vmalert.process)
+        return sorted(p.popen.pid for p in (*self.plane.processes, *targets, *self.processes))
+
+
+def _ready_conditions(plane: ControlPlane) -> dict[str, bool]:
+    """`kind namespace/name` → Ready is True, for every AlertAgent object."""
+    items = json.loads(plane.kubectl("get", "alertagent", "-A", "-o", "json").stdout)["items"]
+    ready = {}
+    for item in items:
+        conditions = (item.get("status") or {}).get("conditions") or []
+        key = f"{item['kind']} {item['metadata']['namespace']}/{item['metadata']['name']}"
+        ready[key] = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return ready
+
+
+def _am_alerts(am_url: str) -> dict[str, dict[str, Any]]:
+    """Alertmanager's view, by alert name: {state: `suppressed` when every alert of that name is,
+    else `active`; inhibitedBy: the names of the alerts inhibiting them}."""
+    alerts = httpx.get(f"{am_url}/api/v2/alerts", timeout=5).json()
+    by_fingerprint = {a["fingerprint"]: a["labels"].get("alertname", "?") for a in alerts}
+    out: dict[str, dict[str, Any]] = {}
+    for alert in alerts:
+        seen = out.setdefault(alert["labels"].get("alertname", "?"), {"state": "suppressed", "inhibitedBy": []})
+        if alert["status"]["state"] != "suppressed":
+            seen["state"] = "active"
+        inhibitors = {by_fingerprint.get(f, f) for f in alert["status"].get("inhibitedBy") or []}
+        seen["inhibitedBy"] = sorted(inhibitors | set(seen["inhibitedBy"]))
+    return out
+
+
+def _notified(received: Received) -> dict[str, list[str]]:
+    """Receiver path → the alert names (webhook) or titles (Slack) of each firing notification."""
+    with received.lock:
+        posts = {path: list(items) for path, items in received.posts.items()}
+    out: dict[str, list[str]] = {}
+    for path, items in sorted(posts.items()):
+        for payload in items:
+            if path.startswith("/slack"):
+                att = (payload.get("attachments") or [{}])[0]
+                if att.get("color") != "good":
+                    out.setdefault(path, []).append(str(att.get("title")))
+            elif payload.get("status") == "firing":
+                out.setdefault(path, []).extend(a["labels"]["alertname"] for a in payload["alerts"])
+    return out
+
+
+def _incident(console: Console, exporter: ShopExporter, am_url: str, received: Received) -> dict[str, Any]:
+    began = time.monotonic()
+    console.say("incident: the shop's database goes down (its scrape fails, so up{job='database'} == 0)")
+    exporter.database_down = True
+    eventually(lambda: ROOT_ALERT in _am_alerts(am_url), 90, what=f"{ROOT_ALERT} in Alertmanager")
+    root_at = time.monotonic()
+    console.say(f"{ROOT_ALERT} fires in Alertmanager; now the api and frontend fail because of it")
+    exporter.degraded = True
+
+    def dependants_inhibited() -> bool:
+        alerts = _am_alerts(am_url)
+        return all(alerts.get(name, {}).get("state") == "suppressed" for name in DEPENDANT_ALERTS)
+
+    eventually(dependants_inhibited, 120, what=f"{' and '.join(DEPENDANT_ALERTS)} inhibited")
+    console.say(f"{' and '.join(DEPENDANT_ALERTS)} fire too, and are inhibited: dependency suppression")
+    time.sleep(max(10.0, SETTLE_SECONDS - (time.monotonic() - root_at)))  # every route's group_wait passed
+    alerts, notified = _am_alerts(am_url), _notified(received)
+    console.say(f"incident observed in {time.monotonic() - began:.0f}s:")
+    for name in (ROOT_ALERT, *DEPENDANT_ALERTS):
+        to = [path for path, names in notified.items() if name in names]
+        fate = f"notified -> {', '.join(to)}" if to else f"inhibited by {', '.join(alerts[name]['inhibitedBy'])}"
+        console.block(f"{name:<18} {alerts[name]['state']:<11} {fate}")
+    n_notified = sum(1 for name in (ROOT_ALERT, *DEPENDANT_ALERTS) if any(name in v for v in notified.values()))
+    console.say(f"3 alerts firing, {n_notified} notified, {3 - n_notified} inhibited")
+    return {"alerts": alerts, "notified": notified, "seconds": round(time.monotonic() - began, 1)}
+
+
+def _overview(console: Console, stack: Stack) -> None:
+    plane = stack.plane
+    console.say("kubectl get alertagent -A")
+    console.block(plane.kubectl("get", "alertagent", "-A").stdout)
+    graph = subprocess.run(
+        [str(BIN / "alertagent"), "graph", "--live", "-n", stack.operator_namespace, "--format", "mermaid"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": str(plane.kubeconfig)},
+        timeout=60,
+        check=False,
+    )
+    console.say("the service graph discovery built (alertagent graph --live --format mermaid)")
+    console.block(graph.stdout or graph.stderr)
+    kubectl_dir = Path(binary("kubectl")).parent
+    api = f"http://127.0.0.1:{stack.operator_http_port}/api/v1/graph"
+    console.say("everything is up:")
+    console.block(
+        f"Prometheus    {stack.prometheus.url}   (scrapes the shop's exporter at {stack.exporter_address})\n"
+        f"Alertmanager  {stack.alertmanager.url}\n"
+        f"vmalert       {stack.vmalert.url}/vmalert/groups\n"
+        f"graph API     {api}\n"
+        f"logs          {stack.workdir / 'logs'}\n"
+        "\n"
+        "In another terminal:\n"
+        f"  export KUBECONFIG={plane.kubeconfig}\n"
+        f"  export PATH={kubectl_dir}:{BIN}:$PATH\n"
+        "  kubectl get alertagent -A\n"
+        "  kubectl -n shop edit alertrule shop            # edit a rule: watch Revision and Synced change\n"
+        "  kubectl -n shop annotate nc oncall alertagent.io/test-send=$(date +%s) --overwrite\n"
+        "                                                  # test-send a channel: it arrives here\n"
+        f"  curl '{api}?format=mermaid'   # the graph API\n"
+        "  alertagent graph --live --format dot"
+    )
+
+
+def _bring_up(
+    console: Console, cleanup: ExitStack, workdir: Path, objects: list[dict[str, Any]], receiver: str
+) -> Stack:
+    """Start everything, apply the examples and wait until they are Ready; every process started is
+    registered on `cleanup` at once, so a failure halfway stops what already runs."""
+    logs = workdir / "logs"
+    # Stopped in two waves, each in parallel (a process may take seconds to stop): first the operator
+    # and the sidecars (LIFO), then the targets and the control plane they were talking to.
+    infrastructure: list[Callable[[], None]] = []
+    agents: list[Process] = []
+    cleanup.callback(_in_parallel, infrastructure)
+    cleanup.callback(lambda: _in_parallel([p.stop for p in agents]))
+    with console.phase("control plane (etcd, kube-apiserver, kube-controller-manager)"):
+        plane = start_control_plane(workdir / "controlplane")
+        infrastructure.append(plane.stop)
+    with console.phase("CRDs installed"):
+        crds = workdir / "crds"
+        crds.mkdir()
+        for name, text in all_crd_files().items():
+            (crds / name).write_text(text)
+        install_crds(plane, crds)
+    with console.phase("Alertmanager, exporter, Prometheus, vmalert"):
+        alertmanager = start_alertmanager(workdir)
+        infrastructure.append(alertmanager.stop)
+        exporter = ShopExporter()
+        exporter_address = exporter.start()
+        infrastructure.append(exporter.stop)
+        prometheus = start_prometheus(workdir, alertmanager.url, exporter.scrape_configs(exporter_address))
+        infrastructure.append(prometheus.stop)
+        # vmalert evaluates the same rules as Prometheus: without its `alertgroup` label, its alerts are
+        # the same alerts to Alertmanager (one fingerprint), not copies notified twice.
+        vmalert = start_vmalert(prometheus.url, alertmanager.url, workdir, ("-disableAlertgroupLabel",))
+        infrastructure.append(vmalert.stop)
+    urls = LocalUrls(alertmanager.url, {"prometheus": prometheus.url, "vmalert": vmalert.url}, receiver)
+    docs = local_overlay(objects, urls)
+    namespaces = sorted({d["metadata"]["namespace"] for d in docs if d["kind"] != "Namespace"})
+    operator_namespace = "default" if "default" in namespaces else namespaces[0]
+    namespaces = [operator_namespace, *(ns for ns in namespaces if ns != operator_namespace)]
+    with console.phase("namespaces, operator and sidecars"):
+        plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([d for d in docs if d["kind"] == "Namespace"]))
+        http_port = free_port()
+
+        def operator() -> tuple[Process, int]:
+            return start_operator(
+                plane,
+                logs,
+                tuple(namespaces),  # the first one is where the service graph is published
+                http_port=http_port,
+                env={"ALERTAGENT_HEALTH_INTERVAL_SECONDS": "5"},
+            )
+
+        sidecars = _sidecar_starters(plane, logs, docs, {"prometheus": prometheus, "vmalert": vmalert}, alertmanager)
+        _start_in_parallel([operator, *sidecars], agents)
+    with console.phase("examples applied and Ready"):
+        plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([d for d in docs if d["kind"] != "Namespace"]))
+        try:
+            eventually(lambda: (ready := _ready_conditions(plane)) and all(ready.values()), 120, what="all Ready")
+        except AssertionError:
+            console.say("warning: not every example is Ready (see the Reason column below)")
+        graph_api = f"http://127.0.0.1:{http_port}/api/v1/graph"
+        eventually(lambda: httpx.get(graph_api, timeout=5).status_code == 200, 60, what="the service graph published")
+    return Stack(
+        plane,
+        alertmanager,
+        prometheus,
+        vmalert,
+        exporter,
+        exporter_address,
+        operator_namespace,
+        http_port,
+        workdir,
+        agents,
+    )
+
+
+def run_demo(examples: Path, exit_after_incident: bool = False, keep_workdir: bool = False) -> int:
+    """Run the demo until Ctrl-C or SIGTERM (or, with `exit_after_incident`, until the incident was
+    observed; then a `demo-result: {json}` line sums it up). Returns the exit code: 0, or 1 on an error."""
+    console = Console()
+    workdir = Path(tempfile.mkdtemp(prefix="alertagent-demo-"))
+    (workdir / "logs").mkdir()
+    console.say(f"AlertAgent demo, in {workdir} (removed on exit)")
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    cleanup = ExitStack()
+    try:
+        objects = load_manifests([examples])
+        receiver, received = cleanup.enter_context(
+            webhook_receiver(lambda path, payload: console.say(describe_notification(path, payload)))
+        )
+        stack = _bring_up(console, cleanup, workdir, objects, receiver)
+        result: dict[str, Any] = {
+            "workdir": str(workdir),
+            "phases": dict(console.phases),
+            "up_seconds": round(time.monotonic() - console.start, 1),
+            "ready": _ready_conditions(stack.plane),
+            "urls": {"alertmanager": stack.alertmanager.url, "prometheus": stack.prometheus.url},
+            "ports": stack.ports(),
+            "pids": stack.pids(),
+        }
+        console.say(f"everything up in {result['up_seconds']:.1f}s")
+        _overview(console, stack)
+        result["incident"] = _incident(console, stack.exporter, stack.alertmanager.url, received)
+        if exit_after_incident:
+            console.say("demo-result: " + json.dumps(result, sort_keys=True))
+            return 0
+        console.say(f"the database comes back in {RECOVER_AFTER_SECONDS:.0f}s; Ctrl-C stops everything")
+        time.sleep(RECOVER_AFTER_SECONDS)
+        stack.exporter.database_down = stack.exporter.degraded = False
+        console.say("the database is back: the alerts resolve (resolved notifications follow)")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.say("stopping")
+        return 0
+    except Exception as err:
+        console.say(f"error: {err}")
+        console.say(f"logs: {workdir / 'logs'}" if keep_workdir else "(run with --keep-workdir to keep the logs)")
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        try:
+            cleanup.close()
+            if not keep_workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+            console.say("stopped every process" + ("" if keep_workdir else f", removed {workdir}"))
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sidecar_starters(
+    plane: ControlPlane,
+    logs: Path,
+    docs: Sequence[Mapping[str, Any]],
+    evaluators: Mapping[str, RuleTarget],
+    alertmanager: AlertmanagerTarget,
+) -> list[Callable[[], tuple[Process, int]]]:
+    """One sidecar per target of every AlertmanagerCluster: one per rule evaluator (by its type) and
+    one next to Alertmanager (its config Secret); each a function that starts it and waits until live."""
+    starters: list[Callable[[], tuple[Process, int]]] = []
+    for doc in docs:
+        if doc["kind"] != "AlertmanagerCluster":
+            continue
+        cluster = AlertmanagerCluster.model_validate(doc)
+        namespace, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
+        for evaluator in cluster.spec.rule_evaluators or []:
+            target = evaluators[evaluator.type]
+            starters.append(
+                functools.partial(
+                    start_sidecar, plane, logs, namespace, name, evaluator.name, target.rules_dir, target.url
+                )
+            )
+        starters.append(
+            functools.partial(
+                start_alertmanager_sidecar,
+                plane,
+                logs,
+                namespace,
+                secret_name(cluster),
+                alertmanager.config_path,
+                alertmanager.url,
+            )
+        )
+    return starters
+
+
+def _start_in_parallel(starters: Sequence[Callable[[], tuple[Process, int]]], started: list[Process]) -> None:
+    """Run the starters at once (each waits for its process to be live: Python's start-up dominates);
+    every process that started goes to `started`, even when another failed; then the first error."""
+    errors: list[BaseException] = []
+    with concurrent.futures.ThreadPoolExecutor(len(starters) or 1) as pool:
+        for future in [pool.submit(start) for start in starters]:
+            try:
+                started.append(future.result()[0])
+            except Exception as err:
+                errors.append(err)
+    if errors:
+        raise errors[0]
+
+
+def _in_parallel(stops: Sequence[Callable[[], None]]) -> None:
+    with concurrent.futures.ThreadPoolExecutor(len(stops) or 1) as pool:
+        for future in [pool.submit(stop) for stop in stops]:
+            with contextlib.suppress(Exception):
+                future.result()

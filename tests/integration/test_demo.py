@@ -1,0 +1,125 @@
+"""`alertagent demo`, run as a user runs it (non-interactively: `--exit-after-incident`): the stack comes
+up, every example is Ready, the scripted database outage ends in exactly the expected notifications (the
+database's alert delivered, the api's and frontend's inhibited, as Alertmanager's own API says while it
+runs), and nothing is left behind: no process, no listening port, no temporary folder."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from alertagent.devstack.agents import BIN
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DEPENDANTS = ("APIHighErrorRate", "FrontendSlow")
+
+
+def _watch_alertmanager(lines: list[str], done: threading.Event, seen: dict[str, Any]) -> None:
+    """Poll the demo's Alertmanager (its URL from the demo's output) and keep what it says of the
+    dependants' alerts, until the demo ends."""
+    url = None
+    while not done.is_set():
+        if url is None:
+            url = next(
+                (m.group(1) for line in list(lines) if (m := re.search(r"Alertmanager +(http://\S+)", line))), None
+            )
+        else:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                for alert in httpx.get(f"{url}/api/v2/alerts", timeout=2).json():
+                    name = alert["labels"]["alertname"]
+                    if (
+                        name in DEPENDANTS
+                        and alert["status"]["state"] == "suppressed"
+                        and alert["status"]["inhibitedBy"]
+                    ):
+                        seen[name] = alert["status"]
+        time.sleep(0.5)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_demo_brings_up_the_stack_fires_the_incident_and_cleans_up() -> None:
+    demo = subprocess.Popen(
+        [str(BIN / "alertagent"), "demo", "--exit-after-incident", "--examples", str(EXAMPLES)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+    done, inhibited_seen = threading.Event(), {}
+    watcher = threading.Thread(target=_watch_alertmanager, args=(lines, done, inhibited_seen), daemon=True)
+    watcher.start()
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            lines.append(line.rstrip("\n"))
+        demo.wait(timeout=30)
+    finally:
+        done.set()
+        if demo.poll() is None:
+            demo.kill()
+    output = "\n".join(lines)
+    assert demo.returncode == 0, output
+    result = json.loads(next(line.split("demo-result: ", 1)[1] for line in lines if "demo-result: " in line))
+
+    # The stack came up, with the overview a user needs.
+    assert "everything up in" in output
+    for expected in ("NAMESPACE   NAME", "flowchart LR", "export KUBECONFIG=", "Prometheus    http://"):
+        assert expected in output, expected
+    assert set(result["phases"]) >= {"control plane (etcd, kube-apiserver, kube-controller-manager)", "CRDs installed"}
+
+    # Every example is Ready: the cluster, both rules, both channels, both policies.
+    assert result["ready"] == {
+        "AlertmanagerCluster default/main": True,
+        "AlertRule default/api-availability": True,
+        "AlertRule shop/shop": True,
+        "NotificationChannel default/team-a-critical": True,
+        "NotificationChannel shop/oncall": True,
+        "SuppressionPolicy default/api-maintenance": True,
+        "SuppressionPolicy shop/dependencies": True,
+    }
+
+    # Three alerts fired; only the database's was notified: once to the shop's on-call webhook, once to
+    # the cluster-wide Slack channel (which gets a copy of every critical alert).
+    incident = result["incident"]
+    assert incident["notified"] == {
+        "/slack/default/team-a-critical": ["DatabaseDown"],
+        "/webhook/shop/oncall": ["DatabaseDown"],
+    }
+    assert incident["alerts"]["DatabaseDown"] == {"state": "active", "inhibitedBy": []}
+    for name in DEPENDANTS:
+        assert incident["alerts"][name]["state"] == "suppressed"
+        assert set(incident["alerts"][name]["inhibitedBy"]) <= {"DatabaseDown", "APIHighErrorRate"}
+    assert incident["alerts"]["APIHighErrorRate"]["inhibitedBy"] == ["DatabaseDown"]
+    # ... and Alertmanager's API said so itself while the demo ran.
+    assert set(inhibited_seen) == set(DEPENDANTS)
+    assert re.search(r"notification -> shop/oncall \(webhook\): firing: DatabaseDown \{.*service=database", output)
+
+    # Nothing is left: the folder, the processes, the ports.
+    workdir = result["workdir"]
+    assert not Path(workdir).exists()
+    leftovers = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if workdir.encode() in cmdline.read_bytes():
+                leftovers.append(cmdline.parent.name)
+    assert leftovers == []
+    for pid in result["pids"]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 0)
+            raise AssertionError(f"process {pid} still runs")
+    assert [port for port in result["ports"] if _listening(port)] == []
