@@ -211,7 +211,51 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(examples, exit_after_incident=args.exit_after_incident, keep_workdir=args.keep_workdir)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _gateway(args: argparse.Namespace) -> int:
+    from .gateway.delivery import Options  # noqa: PLC0415 - only this command runs the gateway
+    from .gateway.ratelimit import Window  # noqa: PLC0415
+    from .gateway.server import Config, GatewayStartupError, parse_listen, run  # noqa: PLC0415
+
+    try:
+        host, port = parse_listen(args.listen)
+        overrides: dict[str, tuple[Window, ...]] = {}
+        for spec in args.rate_limit or ():
+            kind, _, rate = spec.partition("=")
+            count, _, seconds = rate.partition("/")
+            if kind not in ("dingtalk", "wecom", "feishu") or not count.isdigit() or int(count) < 1:
+                raise ValueError(f"--rate-limit {spec!r}: use TYPE=COUNT/SECONDS, e.g. dingtalk=20/60")
+            overrides[kind] = (*overrides.get(kind, ()), Window(int(count), float(seconds or 60)))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    options = Options(
+        queue_max=args.queue_max,
+        backoff_base=args.backoff_base,
+        backoff_max=args.backoff_max,
+        config_error_retry=args.config_error_retry,
+        rate_overrides=overrides,
+        poll_interval=args.poll_interval,
+    )
+    config = Config(
+        channels_files=[Path(p) for p in args.channels_file],
+        host=host,
+        port=port,
+        store=args.store,
+        redis_url=args.redis_url,
+        db=Path(args.db),
+        durable=args.durable,
+        shutdown_grace=args.shutdown_grace,
+        options=options,
+    )
+    try:
+        run(config)
+    except GatewayStartupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list of subcommands
     parser = argparse.ArgumentParser(prog="alertagent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     crds = commands.add_parser("crds", help="print the CustomResourceDefinitions (or write them to a folder)")
@@ -310,7 +354,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--keep-workdir", action="store_true", help="keep the temporary folder (logs) on exit")
     demo.set_defaults(func=_demo)
+
+    _gateway_parser(commands)
     return parser
+
+
+def _gateway_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    gw = commands.add_parser(
+        "gateway",
+        help="run the gateway: Alertmanager's webhook in, DingTalk, WeCom and Feishu/Lark robots out",
+        description="Receives Alertmanager's webhook for each dingtalk, wecom and feishu channel, persists it "
+        "(SQLite, replayed on start), and delivers it to the robot at its rate limit, signed, split and retried. "
+        "Channels come from the channels files the operator writes (a Secret's channels.json).",
+    )
+    gw.add_argument(
+        "--channels-file",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="channels file or folder of them (JSON; re-read when it changes); repeatable, one per cluster",
+    )
+    gw.add_argument("--listen", default="0.0.0.0:8083", metavar="HOST:PORT", help="API and /metrics (default :8083)")
+    gw.add_argument(
+        "--store",
+        choices=["sqlite", "memory", "redis"],
+        default="sqlite",
+        help="queue store (default sqlite; redis: shared by all replicas, with the rate limits)",
+    )
+    gw.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/0",
+        metavar="URL",
+        help="Redis of --store redis (redis://[:PASSWORD@]HOST:PORT/DB or rediss://)",
+    )
+    gw.add_argument("--db", default="gateway-queue.db", metavar="PATH", help="SQLite file of the queue")
+    gw.add_argument("--durable", action="store_true", help="fsync every commit (survives power loss; slower)")
+    gw.add_argument("--queue-max", type=int, default=10_000, help="messages queued before answering 503")
+    gw.add_argument("--backoff-base", type=float, default=1.0, metavar="SECONDS", help="first retry delay")
+    gw.add_argument("--backoff-max", type=float, default=60.0, metavar="SECONDS", help="longest retry delay")
+    gw.add_argument(
+        "--config-error-retry",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="retry a channel the robot refused (bad signature/token) after this, or when its credentials change",
+    )
+    gw.add_argument(
+        "--rate-limit",
+        action="append",
+        metavar="TYPE=COUNT/SECONDS",
+        help="override a robot type's limit (repeatable; default: the robots' documented limits)",
+    )
+    gw.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS", help="channels files re-read")
+    gw.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS", help="wait for sends in flight")
+    gw.set_defaults(func=_gateway)
 
 
 def main(argv: list[str] | None = None) -> int:

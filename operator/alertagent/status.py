@@ -184,6 +184,8 @@ def cluster_status(
     targets = [
         t.model_copy(update={"config_hash": loaded_hash, "last_reload_time": reloaded})
         if t.type == "alertmanager"
+        else t
+        if t.type == "gateway"
         else t.model_copy(update={"rules": rules_per_evaluator.get(t.name, 0)})
         for t in health
     ]
@@ -241,12 +243,18 @@ def _membership_condition(
     schema_errors: list[str],
     placement: Placement | None = None,
     stale: Mapping[str, str] | None = None,
+    refused: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     generation = (body.get("metadata") or {}).get("generation")
     problems = list(schema_errors) + [f"{c}: {p}" for c, p in sorted(clusters.items()) if p]
     unwritten = sorted(set(placement.selecting if placement else ()) - set(clusters))
     if problems:
         ready, reason, message = False, "Invalid", "; ".join(problems)
+    elif refused:  # rendered, but the robot refuses what it is sent (reported by the gateway, not retried)
+        ready, reason = False, "RobotRefused"
+        message = "; ".join(
+            f"{c}: the robot refuses this channel's configuration: {m}" for c, m in sorted(refused.items())
+        )
     elif stale:
         ready, reason = False, "LastKnownGood"
         message = "; ".join(f"{c}: {why}" for c, why in sorted(stale.items()))
@@ -271,14 +279,16 @@ def channel_status(
     delivery: str | None,
     placement: Placement | None = None,
     stale: Mapping[str, str] | None = None,
+    refused: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """NotificationChannel status: delivery, the clusters including it, Ready (lastTest untouched).
-    `stale` maps each cluster where its last-known-good receiver runs to why."""
+    `stale` maps each cluster where its last-known-good receiver runs to why; `refused` each cluster
+    whose gateway's robot refuses the channel's configuration to the robot's message."""
     return {
         "observedGeneration": (body.get("metadata") or {}).get("generation"),
         "delivery": delivery,
         "clusters": sorted(clusters),
-        "conditions": [_membership_condition(body, clusters, schema_errors, placement, stale)],
+        "conditions": [_membership_condition(body, clusters, schema_errors, placement, stale, refused)],
     }
 
 

@@ -51,17 +51,26 @@ def test_chart_lints_and_renders_objects_the_api_server_accepts(installed_crds: 
         "webhook.enabled=true",
         "--set",
         "webhook.tlsSecretName=aa-tls",
+        "--set",
+        "gateway.enabled=true",
+        "--set",
+        "gateway.channelsSecrets[0]=main-gateway-channels",
+        "--set",
+        "gateway.persistence.enabled=true",
     ).stdout
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(rendered) if d)
     assert kinds == [
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "Deployment",  # the gateway
+        "PersistentVolumeClaim",  # the gateway's queue
         "Role",  # the sidecar's ConfigMaps
         "Role",  # the Secret watch, in the watched namespace
         "RoleBinding",
         "RoleBinding",
         "Service",
+        "Service",  # the gateway
         "ServiceAccount",
     ]
     installed_crds.kubectl("-n", namespace, "apply", "--dry-run=server", "-f", "-", input=rendered)

@@ -23,7 +23,7 @@ from alertagent.render.receivers import CONVERTERS, GATEWAY_TYPES
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "alertmanager"
 CLUSTER_NS, TEAM_NS = "monitoring", "team-a"
-GATEWAY_URL = "http://alertagent-gateway.alertagent:8080"
+GATEWAY_URL = "http://alertagent-gateway.alertagent:8083"
 SECRETS = {
     (TEAM_NS, "creds", "url"): "https://hooks.example.com/T0/B0/secret",
     (TEAM_NS, "creds", "token"): "token-value",
@@ -130,13 +130,49 @@ class Case:
     channels: list[NotificationChannel]
     policies: list[SuppressionPolicy] = field(default_factory=list)
     gateway_url: str | None = None
+    gateway_tokens: dict[str, str] = field(default_factory=dict)
 
     def render(self) -> RenderedAlertmanager:
-        return render_alertmanager(self.cluster, self.channels, self.policies, resolve, gateway_url=self.gateway_url)
+        return render_alertmanager(
+            self.cluster,
+            self.channels,
+            self.policies,
+            resolve,
+            gateway_url=self.gateway_url,
+            gateway_tokens=self.gateway_tokens,
+        )
 
 
 def _receiver_case(kind: str) -> Callable[[], Case]:
     return lambda: Case(cluster(), [channel(kind, {"type": kind, kind: RECEIVERS[kind]})])
+
+
+# The gateway types: every field of each block, the gateway from the cluster's spec.gateway.url.
+GATEWAY_RECEIVERS: dict[str, dict[str, Any]] = {
+    "dingtalk": {
+        "webhookUrl": secret("url"),
+        "signSecret": secret("token"),
+        "atMobiles": ["13800000000"],
+        "atUserIds": ["user-1"],
+        "atAll": False,
+        "messageType": "markdown",
+        "language": "zh",
+        "timeZone": "Asia/Shanghai",
+        "maxAlerts": 20,
+    },
+    "wecom": {"webhookUrl": secret("url"), "mentionedList": ["@all"], "mentionedMobileList": ["13800000000"]},
+    "feishu": {"webhookUrl": secret("url"), "signSecret": secret("token"), "messageType": "interactive"},
+}
+
+
+def _gateway_case(kind: str, version: str = "0.27.0") -> Callable[[], Case]:
+    def build() -> Case:
+        spec = {"alertmanager": {"url": "http://am:9093", "version": version}, "gateway": {"url": GATEWAY_URL}}
+        amc = AlertmanagerCluster.model_validate({"metadata": {"name": "main", "namespace": CLUSTER_NS}, "spec": spec})
+        ch = channel(kind, {"type": kind, kind: GATEWAY_RECEIVERS[kind], "sendResolved": kind != "wecom"})
+        return Case(amc, [ch], gateway_tokens={f"{TEAM_NS}/{kind}": f"{kind}-bearer-token"})
+
+    return build
 
 
 def _isolation_case(isolation: str) -> Callable[[], Case]:
@@ -185,9 +221,9 @@ def _precedence_case() -> Case:
 
 CASES: dict[str, Callable[[], Case]] = {
     **{f"receiver-{kind}": _receiver_case(kind) for kind in RECEIVERS},
-    "receiver-dingtalk-gateway": lambda: Case(
-        cluster(), [channel("ding", {"type": "dingtalk", "dingtalk": {"webhookUrl": secret("url")}})], [], GATEWAY_URL
-    ),
+    **{f"receiver-{kind}-gateway": _gateway_case(kind) for kind in GATEWAY_RECEIVERS},
+    # Before Alertmanager 0.22 http_config has no `authorization`: the token is a `bearer_token`.
+    "receiver-dingtalk-gateway-am-0.21": _gateway_case("dingtalk", "0.21.0"),
     "isolation-onnamespace": _isolation_case("OnNamespace"),
     "isolation-none": _isolation_case("None"),
     "window-recurring": _window_case(
@@ -212,4 +248,4 @@ def test_golden(name: str) -> None:
 
 def test_every_receiver_type_has_a_case() -> None:
     assert set(RECEIVERS) == set(CONVERTERS)
-    assert {kind for kind in GATEWAY_TYPES if f"receiver-{kind}-gateway" in CASES}
+    assert {kind for kind in GATEWAY_TYPES if f"receiver-{kind}-gateway" in CASES} == GATEWAY_TYPES

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from alertagent.clients.startup import describe
+from alertagent.clients.startup import StartupError, check_listen, describe
 from alertagent.settings import Settings
 from alertagent_sidecar.main import DEFAULT_PORT, parse_args
 
@@ -34,10 +34,24 @@ CLUSTER_COMMANDS = {
     "sidecar (rules)": [*SIDECAR, "--selector", "alertagent.io/cluster=main", "--rules-dir", "{tmp}/rules", *TARGET],
     "sidecar (alertmanager)": [*SIDECAR, "--alertmanager-secret", "am", "--config-file", "{tmp}/am.yml", *TARGET],
 }
+# The other ports are free ones: a default port (8080, 8081) may be taken on the machine running the tests.
 PORT_FLAGS = {
-    "--http-port": [*OPERATOR, "run", "--http-port", "{busy}"],
-    "--metrics-port": [*OPERATOR, "run", "--metrics-port", "{busy}"],
-    "--webhook-port": [*OPERATOR, "run", "--webhook-port", "{busy}", "--webhook-cert", "c.pem", "--webhook-key", "k"],
+    "--http-port": [*OPERATOR, "run", "--http-port", "{busy}", "--metrics-port", "{free1}"],
+    "--metrics-port": [*OPERATOR, "run", "--metrics-port", "{busy}", "--http-port", "{free1}"],
+    "--webhook-port": [
+        *OPERATOR,
+        "run",
+        "--webhook-port",
+        "{busy}",
+        "--http-port",
+        "{free1}",
+        "--metrics-port",
+        "{free2}",
+        "--webhook-cert",
+        "c.pem",
+        "--webhook-key",
+        "k",
+    ],
     "--listen": [*CLUSTER_COMMANDS["sidecar (rules)"], "--listen", "127.0.0.1:{busy}"],
 }
 UNREACHABLE = {
@@ -204,3 +218,8 @@ def test_the_sidecar_default_port_is_not_one_of_the_operators() -> None:
     argv = ["--namespace", "m", "--selector", "a=b", "--rules-dir", "/tmp/r", "--target-url", "http://x"]
     assert parse_args(argv).listen == f"0.0.0.0:{DEFAULT_PORT}"
     assert DEFAULT_PORT not in {settings.http_port, settings.metrics_port}
+
+
+def test_a_port_out_of_range_is_one_line_naming_the_flag() -> None:
+    with pytest.raises(StartupError, match=r"^port 99999 is not a TCP port \(1-65535\): change it with --http-port$"):
+        check_listen("127.0.0.1", 99999, "--http-port")

@@ -132,17 +132,20 @@ def test_invalid_channels_are_left_out_alone_with_the_reason() -> None:
     result = render_alertmanager(_cluster("0.25.0"), [teams, ding, nokey, fine], [], resolve)
     assert {str(ref): reasons for ref, reasons in result.problems.items()} == {
         "NotificationChannel a/ding": [
-            "type dingtalk is delivered by the AlertAgent gateway, which this cluster has none of"
+            "type dingtalk is delivered by the AlertAgent gateway, which this cluster has none of "
+            "(set spec.gateway.url of the AlertmanagerCluster)"
         ],
         "NotificationChannel a/nokey": ["secret a/absent key k not found"],
         "NotificationChannel a/teams": ["Alertmanager 0.25 has no msteams receiver (needs >= 0.26)"],
     }
     assert [r["name"] for r in result.config["receivers"]] == ["a/fine", "alertagent/null"]
     assert result.counts == {"receivers": 2, "routes": 2, "inhibitRules": 0}  # the route and its test route
-    with_gateway = render_alertmanager(_cluster("0.27.0"), [teams, ding], [], resolve, gateway_url="http://gw:8080")
+    gateway = {"gateway": {"url": "http://gw:8083"}}
+    tokens = {"a/ding": "t0ken"}
+    with_gateway = render_alertmanager(_cluster("0.27.0", **gateway), [teams, ding], [], resolve, gateway_tokens=tokens)
     assert with_gateway.problems == {}
     ding_receiver = next(r for r in with_gateway.config["receivers"] if r["name"] == "a/ding")
-    assert ding_receiver["webhook_configs"][0]["url"] == "http://gw:8080/api/v1/webhooks/a/ding"
+    assert ding_receiver["webhook_configs"][0]["url"] == "http://gw:8083/api/v1/alerts/webhook/a/ding"
 
 
 def test_namespace_isolation_none_adds_no_matchers() -> None:

@@ -51,6 +51,20 @@ class AlertmanagerTarget(Model):
     """Alertmanager version to render for; when unset, the version the health probe reports."""
 
 
+class GatewayTarget(Model):
+    """The AlertAgent gateway that delivers this cluster's dingtalk, wecom and feishu channels (the
+    Helm chart deploys one: `gateway.enabled`). Alertmanager posts each such channel's alerts to
+    `<url>/api/v1/alerts/webhook/<namespace>/<channel>` with the channel's bearer token; the operator
+    writes the channels' robot URLs, signing secrets and tokens to the Secret
+    `<cluster>-gateway-channels` (key `channels.json`) in the cluster's namespace, which the gateway
+    mounts, so the gateway never reads tenants' Secrets."""
+
+    url: Url
+    """Base URL of the gateway as Alertmanager reaches it, for example
+    `http://alertagent-gateway.alertagent:8083`; also used for its health (/healthz), the channels'
+    delivery errors (/api/v1/channels) and test-send (/api/v1/test/...)."""
+
+
 class RuleEvaluator(Model):
     """A Prometheus or vmalert instance that evaluates this cluster's AlertRules."""
 
@@ -215,14 +229,17 @@ class AlertmanagerClusterSpec(Model):
     """Alert label that carries the namespace, for namespaceIsolation."""
     tenancy: Tenancy = Tenancy()
     """Exempt namespaces, optional selector scoping and limits per AlertRule and per namespace."""
+    gateway: GatewayTarget | None = None
+    """The AlertAgent gateway for dingtalk, wecom and feishu channels; without it those channels
+    cannot be rendered (their status says so)."""
 
 
 class TargetHealth(Model):
-    """Health and configuration state of one target (Alertmanager or a rule evaluator)."""
+    """Health and configuration state of one target (Alertmanager, a rule evaluator or the gateway)."""
 
     name: str
-    """`alertmanager`, or the rule evaluator's name."""
-    type: Literal["alertmanager", "prometheus", "vmalert"]
+    """`alertmanager`, `gateway`, or the rule evaluator's name."""
+    type: Literal["alertmanager", "prometheus", "vmalert", "gateway"]
     """Kind of target."""
     reachable: bool | None = None
     """Whether the last health probe succeeded."""

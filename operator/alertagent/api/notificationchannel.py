@@ -22,6 +22,7 @@ from .common import (
     go_quote,
     http_url,
 )
+from .suppressionpolicy import zone
 
 # Receiver fields mirror Alertmanager's config/notifiers.go and config/config.go (v0.25.0, v0.26.0,
 # v0.27.0): a URL field is Go's url.Parse with scheme http or https and a host (`parseURL`, checked
@@ -35,6 +36,19 @@ HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+", max_length=2048), A
 # Go's net.SplitHostPort: `host:port` or `[host]:port`; no other colon or bracket; the port not empty.
 HOST_PORT_PATTERN = r"^(\[[^\[\]]*\]|[^:\[\]]*):[^:\[\]]+$"
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _time_zone(value: str) -> str:
+    zone(value)
+    return value
+
+
+# Options of the gateway types (dingtalk, wecom, feishu): what the gateway renders messages with.
+Language = Literal["zh", "en"]
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_time_zone)]
+MaxAlerts = Annotated[int, Field(ge=0)]
+Mobile = Annotated[str, Field(min_length=1, max_length=32)]
+UserId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 def canonical_mime_header_key(key: str) -> str:
@@ -268,14 +282,23 @@ class DingTalkConfig(Model):
     """Secret key holding the robot webhook URL (with access_token)."""
     sign_secret: SecretKeyRef | None = None
     """Secret key holding the robot's signing secret (`SEC...`), when signing is enabled."""
-    at_mobiles: list[str] | None = None
-    """Mobile numbers to @-mention."""
+    at_mobiles: Annotated[list[Mobile], Field(max_length=100)] | None = None
+    """Mobile numbers to @-mention (also written in the text, as DingTalk requires for the mention)."""
+    at_user_ids: Annotated[list[UserId], Field(max_length=100)] | None = None
+    """DingTalk user ids to @-mention."""
     at_all: bool = False
     """Whether to @-mention everyone."""
     message_type: Literal["markdown", "text"] = "markdown"
     """Message type."""
     template: Text | None = None
     """Jinja2 template for the message; the gateway's default when unset."""
+    language: Language = "en"
+    """Language of the message text the gateway renders: `zh` (Chinese) or `en` (English)."""
+    time_zone: TimeZone = "UTC"
+    """IANA time zone the message shows times in, for example `Asia/Shanghai`."""
+    max_alerts: MaxAlerts = 0
+    """Maximum alerts Alertmanager sends per notification (webhook `max_alerts`); 0 means all. The
+    message says how many were left out."""
 
 
 class WeComConfig(Model):
@@ -291,6 +314,13 @@ class WeComConfig(Model):
     """Message type."""
     template: Text | None = None
     """Jinja2 template for the message; the gateway's default when unset."""
+    language: Language = "en"
+    """Language of the message text the gateway renders: `zh` (Chinese) or `en` (English)."""
+    time_zone: TimeZone = "UTC"
+    """IANA time zone the message shows times in, for example `Asia/Shanghai`."""
+    max_alerts: MaxAlerts = 0
+    """Maximum alerts Alertmanager sends per notification (webhook `max_alerts`); 0 means all. The
+    message says how many were left out."""
 
 
 class FeishuConfig(Model):
@@ -304,6 +334,13 @@ class FeishuConfig(Model):
     """Message type: an interactive card or plain text."""
     template: Text | None = None
     """Jinja2 template for the message; the gateway's default when unset."""
+    language: Language = "en"
+    """Language of the message text the gateway renders: `zh` (Chinese) or `en` (English)."""
+    time_zone: TimeZone = "UTC"
+    """IANA time zone the message shows times in, for example `Asia/Shanghai`."""
+    max_alerts: MaxAlerts = 0
+    """Maximum alerts Alertmanager sends per notification (webhook `max_alerts`); 0 means all. The
+    message says how many were left out."""
 
 
 ChannelType = Literal[
@@ -425,9 +462,13 @@ class LastTestResult(Model):
     value: str
     """Value of the `alertagent.io/test-send` annotation that triggered it."""
     result: Literal["Succeeded", "Failed"]
-    """Whether Alertmanager accepted the test alert."""
+    """Whether Alertmanager accepted the test alert; for a gateway channel, whether the robot
+    accepted the test message."""
+    code: int | None = None
+    """For a gateway channel, the robot's own answer code (DingTalk/WeCom `errcode`, Feishu `code`;
+    0 is success); unset when the robot gave none (unreachable)."""
     message: str | None = None
-    """Details, for example the error."""
+    """Details, for example the error; for a gateway channel, the robot's own message."""
 
 
 class NotificationChannelStatus(Model):

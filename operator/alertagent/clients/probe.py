@@ -1,15 +1,19 @@
 """Health probes of a cluster's targets (async): Prometheus /-/ready plus /api/v1/status/buildinfo for
-its version, vmalert /health plus `vm_app_version` in /metrics (vmalert has no buildinfo endpoint), and
-Alertmanager /-/healthy plus /api/v2/status for version and peers."""
+its version, vmalert /health plus `vm_app_version` in /metrics (vmalert has no buildinfo endpoint),
+Alertmanager /-/healthy plus /api/v2/status for version and peers, and the AlertAgent gateway (when
+`spec.gateway` is set) /healthz; and the gateway's view of its channels (/api/v1/channels, blocking)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
 from ..api.alertmanagercluster import AlertmanagerCluster, TargetHealth
+from ..common.identity import ObjectRef
 from ..status import now
 from . import alertmanager
 from .prometheus import HEALTH_PATH
@@ -62,12 +66,57 @@ async def _probe_alertmanager(client: httpx.AsyncClient, url: str) -> TargetHeal
     return health
 
 
+GATEWAY_HEALTH_PATH = "/healthz"
+GATEWAY_CHANNELS_PATH = "/api/v1/channels"
+
+
+async def _probe_gateway(client: httpx.AsyncClient, url: str) -> TargetHealth:
+    health = TargetHealth(name="gateway", type="gateway", last_check_time=now())
+    try:
+        response = await client.get(f"{url}{GATEWAY_HEALTH_PATH}")
+        health.reachable = response.status_code == 200
+        if not health.reachable:
+            health.message = f"{GATEWAY_HEALTH_PATH} answered HTTP {response.status_code}"
+    except httpx.HTTPError as err:
+        health.reachable, health.message = False, f"{err.__class__.__name__}: {err}"
+    return health
+
+
+def config_errors(channels: Mapping[str, Any]) -> dict[ObjectRef, str]:
+    """The channels the gateway's robots refused as misconfigured (`lastErrorKind` config_error: a bad
+    signature, token or keyword), with the robot's message, from the body of GET /api/v1/channels
+    (`{"<ns>/<name>": {"queued", "delivered", "lastError", "lastErrorKind"}}`). Raises nothing: an
+    entry of another shape is skipped."""
+    errors = {}
+    for key, entry in channels.items():
+        if isinstance(entry, Mapping) and entry.get("lastErrorKind") == "config_error" and key.count("/") == 1:
+            errors[ObjectRef.parse_key("NotificationChannel", key)] = str(
+                entry.get("lastError") or "configuration error"
+            )
+    return errors
+
+
+def gateway_config_errors(http: httpx.Client, url: str) -> dict[ObjectRef, str]:
+    """`config_errors` of the gateway at `url` (its base URL). Raises httpx.HTTPError when it cannot be
+    read (unreachable, not 200, not JSON)."""
+    response = http.get(f"{url.rstrip('/')}{GATEWAY_CHANNELS_PATH}")
+    response.raise_for_status()
+    try:
+        body = response.json()
+    except ValueError as err:
+        raise httpx.DecodingError(f"{GATEWAY_CHANNELS_PATH} is not JSON: {err}") from None
+    return config_errors(body) if isinstance(body, Mapping) else {}
+
+
 async def probe_cluster(cluster: AlertmanagerCluster, timeout_seconds: float = 5.0) -> list[TargetHealth]:
-    """Probe Alertmanager and every rule evaluator concurrently, each request at most `timeout_seconds`.
-    Never raises: an unreachable target is a TargetHealth with `reachable` False and the reason."""
+    """Probe Alertmanager, every rule evaluator and the gateway (when set) concurrently, each request at
+    most `timeout_seconds`. Never raises: an unreachable target is a TargetHealth with `reachable`
+    False and the reason."""
     async with httpx.AsyncClient(timeout=timeout_seconds) as client:
         probes = [_probe_alertmanager(client, cluster.spec.alertmanager.url.rstrip("/"))]
         probes += [
             _probe_evaluator(client, ev.name, ev.type, ev.url.rstrip("/")) for ev in cluster.spec.rule_evaluators or []
         ]
+        if cluster.spec.gateway is not None:
+            probes.append(_probe_gateway(client, cluster.spec.gateway.url.rstrip("/")))
         return list(await asyncio.gather(*probes))

@@ -158,6 +158,8 @@ def check_ports(ports: Mapping[str, int | None], host: str = "0.0.0.0") -> None:
 def check_listen(host: str, port: int, flag: str) -> None:
     """Whether a server could listen on host:port now (a listener there already fails it; a socket
     in TIME_WAIT does not, as servers set SO_REUSEADDR). Raises StartupError naming `flag`."""
+    if not 0 < port < 65536:
+        raise StartupError(f"port {port} is not a TCP port (1-65535): change it with {flag}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

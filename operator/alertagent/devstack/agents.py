@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from .controlplane import ControlPlane
-from .processes import Process, free_port, http_ok
+from .processes import Process, free_port, http_ok, start_with_retry
 
 BIN = Path(sys.executable).parent
 
@@ -30,48 +30,55 @@ def start_operator(
     """`alertagent run -n NAMESPACE` (the service graph published in the first namespace); returns the
     process and its metrics port. `http_port` picks the port of /healthz and /api/v1/graph; `env` adds
     to (or overrides) its environment (ALERTAGENT_* settings)."""
-    port, metrics_port = http_port or free_port(), free_port()
     namespaces = (namespace,) if isinstance(namespace, str) else namespace
-    proc = Process(
-        f"operator-{port}",
-        [
-            str(BIN / "alertagent"),
-            "run",
-            *[arg for ns in namespaces for arg in ("-n", ns)],
-            "--operator-namespace",
-            namespaces[0],
-            "--http-port",
-            str(port),
-            "--metrics-port",
-            str(metrics_port),
-            "--debounce",
-            str(debounce),
-            *extra_args,
-        ],
-        log_dir,
-        env={
-            "KUBECONFIG": str(kubeconfig or plane.kubeconfig),
-            "ALERTAGENT_HEALTH_INTERVAL_SECONDS": "1",
-            **(env or {}),
-        },
-    )
-    proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "live")
-    return proc, metrics_port
+
+    def start() -> tuple[Process, int]:
+        port, metrics_port = http_port or free_port(), free_port()
+        proc = Process(
+            f"operator-{port}",
+            [
+                str(BIN / "alertagent"),
+                "run",
+                *[arg for ns in namespaces for arg in ("-n", ns)],
+                "--operator-namespace",
+                namespaces[0],
+                "--http-port",
+                str(port),
+                "--metrics-port",
+                str(metrics_port),
+                "--debounce",
+                str(debounce),
+                *extra_args,
+            ],
+            log_dir,
+            env={
+                "KUBECONFIG": str(kubeconfig or plane.kubeconfig),
+                "ALERTAGENT_HEALTH_INTERVAL_SECONDS": "1",
+                **(env or {}),
+            },
+        )
+        proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "live")
+        return proc, metrics_port
+
+    return start_with_retry(start)  # free ports are chosen, then bound: another process may win the race
 
 
 def _sidecar(
     plane: ControlPlane, log_dir: Path, name: str, args: list[str], kubeconfig: Path | None
 ) -> tuple[Process, int]:
-    port = free_port()
-    common = ["--listen", f"127.0.0.1:{port}", "--debounce", "0.2", "--verify-timeout", "10"]
-    proc = Process(
-        f"sidecar-{name}-{port}",
-        [str(BIN / "alertagent-sidecar"), *args, *common],
-        log_dir,
-        env={"KUBECONFIG": str(kubeconfig or plane.kubeconfig)},
-    )
-    proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 30, "live")
-    return proc, port
+    def start() -> tuple[Process, int]:
+        port = free_port()
+        common = ["--listen", f"127.0.0.1:{port}", "--debounce", "0.2", "--verify-timeout", "10"]
+        proc = Process(
+            f"sidecar-{name}-{port}",
+            [str(BIN / "alertagent-sidecar"), *args, *common],
+            log_dir,
+            env={"KUBECONFIG": str(kubeconfig or plane.kubeconfig)},
+        )
+        proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 30, "live")
+        return proc, port
+
+    return start_with_retry(start)
 
 
 def start_sidecar(
@@ -147,3 +154,31 @@ def metric_value(port: int, name: str, labels: dict[str, str] | None = None) -> 
             continue
         total += float(value)
     return total
+
+
+def start_gateway(
+    log_dir: Path,
+    channels_files: list[Path],
+    db: Path,
+    port: int | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> tuple[Process, int]:
+    """`alertagent gateway` on a loopback port with its queue in `db` (SQLite); returns the process and
+    its port (API, /healthz and /metrics)."""
+    port = port or free_port()
+    proc = Process(
+        f"gateway-{port}",
+        [
+            str(BIN / "alertagent"),
+            "gateway",
+            *[arg for path in channels_files for arg in ("--channels-file", str(path))],
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--db",
+            str(db),
+            *extra_args,
+        ],
+        log_dir,
+    )
+    proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 30, "live")
+    return proc, port

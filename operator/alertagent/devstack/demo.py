@@ -361,6 +361,24 @@ def _incident(console: Console, exporter: ShopExporter, am_url: str, received: R
     return {"alerts": alerts, "notified": notified, "seconds": round(time.monotonic() - began, 1)}
 
 
+def _recover(console: Console, exporter: ShopExporter, am_url: str) -> None:
+    """The database comes back. Alertmanager's inhibition ends with its source alert, so dependants
+    still firing when the database's alert resolves would page after all: the demo lets the api and
+    frontend heal first (their error rate and latency windows drain), then the database's check."""
+    console.say("the database is back: the api and frontend heal first (their alerts stay inhibited)")
+    exporter.degraded = False
+
+    def dependants_resolved() -> bool:
+        alerts = _am_alerts(am_url)
+        return not any(name in alerts for name in DEPENDANT_ALERTS)
+
+    eventually(dependants_resolved, 600, interval=2, what=f"{' and '.join(DEPENDANT_ALERTS)} resolved")
+    exporter.database_down = False
+    console.say(
+        f"{' and '.join(DEPENDANT_ALERTS)} resolved; now {ROOT_ALERT} resolves (its resolved notification follows)"
+    )
+
+
 def _overview(console: Console, stack: Stack) -> None:
     plane = stack.plane
     console.say("kubectl get alertagent -A")
@@ -480,10 +498,13 @@ def run_demo(examples: Path, exit_after_incident: bool = False, keep_workdir: bo
     (workdir / "logs").mkdir()
     console.say(f"AlertAgent demo, in {workdir} (removed on exit)")
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    # Ctrl-C, SIGTERM and SIGHUP (terminal closed, SSH dropped) all stop the stack and clean up; SIGINT
+    # is set explicitly, as a shell that started us in the background may have left it ignored.
+    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, on_signal) for signum in stopping}
     cleanup = ExitStack()
     try:
         objects = load_manifests([examples])
@@ -508,8 +529,7 @@ def run_demo(examples: Path, exit_after_incident: bool = False, keep_workdir: bo
             return 0
         console.say(f"the database comes back in {RECOVER_AFTER_SECONDS:.0f}s; Ctrl-C stops everything")
         time.sleep(RECOVER_AFTER_SECONDS)
-        stack.exporter.database_down = stack.exporter.degraded = False
-        console.say("the database is back: the alerts resolve (resolved notifications follow)")
+        _recover(console, stack.exporter, stack.alertmanager.url)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -527,8 +547,8 @@ def run_demo(examples: Path, exit_after_incident: bool = False, keep_workdir: bo
                 shutil.rmtree(workdir, ignore_errors=True)
             console.say("stopped every process" + ("" if keep_workdir else f", removed {workdir}"))
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def _sidecar_starters(

@@ -101,7 +101,8 @@ def start_with_retry(start: Callable[[], T], attempts: int = 3) -> T:
         try:
             return start()
         except StartupError as err:
-            if "address already in use" not in str(err):
+            # the target's own message, or AlertAgent's one line ("port N is already in use: ...")
+            if "address already in use" not in str(err) and "is already in use" not in str(err):
                 raise
             last = err
     assert last is not None

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The set-up the demo (./demo.sh) and the test command (tests/run.sh) share, from a fresh machine;
 # each step is skipped when already done, so a second run takes a second or two:
-#   1. Debian packages: prometheus, prometheus-alertmanager, victoria-metrics (vmalert)
+#   1. Debian packages: prometheus, prometheus-alertmanager, victoria-metrics (vmalert), redis-server (gateway tests)
 #   2. Go-built binaries: etcd, kube-apiserver, kube-controller-manager, kubectl, helm, kubeconform
 #      (cached in ~/.cache/alertagent/bin by version, with a progress line; see build-binaries.sh)
 #   3. A Python virtual environment in <repo>/.venv with the project and its test extras
@@ -16,7 +16,7 @@ step() { echo "==> $*  (+${SECONDS}s)" >&2; }
 step "Debian packages"
 need_apt=()
 for pair in prometheus:prometheus promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
-  amtool:prometheus-alertmanager vmalert:victoria-metrics; do
+  amtool:prometheus-alertmanager vmalert:victoria-metrics redis-server:redis-server; do
   command -v "${pair%%:*}" >/dev/null || need_apt+=("${pair#*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -35,6 +35,9 @@ bin="$(bash "$here/build-binaries.sh" | tail -n 1)"
 step "Python environment"
 python="${PYTHON:-python3}"
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+# Two runs at once (two demos, a demo and the tests) install one at a time; the second finds it done.
+exec 9>"${TMPDIR:-/tmp}/alertagent-venv-$(pwd | sha256sum | cut -c1-12).lock"
+flock 9
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || "$python" -m venv .venv
   .venv/bin/pip install -q --upgrade pip >&2
@@ -42,5 +45,6 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+flock -u 9
 
 echo "$bin"

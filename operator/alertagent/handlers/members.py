@@ -39,8 +39,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             return
         state = state_of(memo)
         ref = ObjectRef.of(dict(body), "NotificationChannel")
-        ok, message = await asyncio.to_thread(send_test, state, ref, value)
-        status = {"lastTest": last_test(value, ok, message, datetime.now(UTC))}
+        ok, message, code = await asyncio.to_thread(send_test, state, ref, value)
+        status = {"lastTest": last_test(value, ok, message, datetime.now(UTC), code)}
         await asyncio.to_thread(state.kube.patch_status, PLURALS[ref.kind], ref.namespace, ref.name, status)
         if not ok:
             kopf.warn(body, reason="TestSendFailed", message=message[:1024])

@@ -55,6 +55,8 @@ class Memberships:
     silences: dict[str, dict[str, str]] = field(default_factory=dict)  # cluster → window marker → silence id
     # object → cluster → why it runs there on its last-known-good receiver (a Secret gone or unreadable)
     stale: dict[ObjectRef, dict[str, str]] = field(default_factory=dict)
+    # gateway channel → cluster → the robot's message, while its robot refuses the channel's configuration
+    refused: dict[ObjectRef, dict[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(
@@ -99,7 +101,7 @@ class Memberships:
 
     def forget_cluster(self, cluster: str) -> set[ObjectRef]:
         """The cluster is gone: drop what it rendered; return the objects that changed."""
-        changed = self.record_silences(cluster, {})
+        changed = self.record_silences(cluster, {}) | self.record_refusals(cluster, {})
         with self._lock:
             self.silences.pop(cluster, None)
         return changed | self.record(cluster, {}, {})
@@ -112,6 +114,29 @@ class Memberships:
             markers = before.keys() | ids.keys()
             moved = {m for m in markers if before.get(m) != ids.get(m)}
         return {ObjectRef("SuppressionPolicy", *m.split("/")[:2]) for m in moved}
+
+    def record_refusals(self, cluster: str, refused: Mapping[ObjectRef, str]) -> set[ObjectRef]:
+        """Remember which gateway channels of a cluster its gateway reports as refused by their robot
+        (a configuration error: bad signature, token or keyword) and the robot's message; return the
+        channels whose refusal changed."""
+        changed = set()
+        with self._lock:
+            for ref in set(self.refused) | set(refused):
+                by_cluster = self.refused.setdefault(ref, {})
+                if by_cluster.get(cluster) != refused.get(ref):
+                    changed.add(ref)
+                    if ref in refused:
+                        by_cluster[cluster] = refused[ref]
+                    else:
+                        by_cluster.pop(cluster, None)
+                if not by_cluster:
+                    del self.refused[ref]
+        return changed
+
+    def refused_in(self, ref: ObjectRef) -> dict[str, str]:
+        """Cluster → the robot's message, where the channel's robot refuses its configuration."""
+        with self._lock:
+            return dict(self.refused.get(ref, {}))
 
     def clusters_of(self, ref: ObjectRef) -> dict[str, str | None]:
         with self._lock:
@@ -157,7 +182,8 @@ def member_status(
     if entry.ref.kind == "NotificationChannel":
         channel_type = (body.get("spec") or {}).get("type")
         delivery = None if channel_type is None else "Gateway" if channel_type in GATEWAY_TYPES else "Native"
-        return channel_status(body, clusters, errors, delivery, placement, memberships.stale_in(entry.ref))
+        stale, refused = memberships.stale_in(entry.ref), memberships.refused_in(entry.ref)
+        return channel_status(body, clusters, errors, delivery, placement, stale, refused)
     policy = entry.model if isinstance(entry.model, SuppressionPolicy) else None
     windows = policy.spec.maintenance_windows or [] if policy else []
     active = [w.name for w in windows if window_active(w, now)]
@@ -245,7 +271,9 @@ def plan_cluster_status(
         errors.append(f"alertmanager sidecar: {config.loaded.sync_error}")
     if rule_counts is None:
         rule_counts = {
-            t["name"]: t.get("rules") or 0 for t in old.get("targets") or [] if t.get("type") != "alertmanager"
+            t["name"]: t.get("rules") or 0
+            for t in old.get("targets") or []
+            if t.get("type") not in ("alertmanager", "gateway")
         }
     if config is not None:
         counts, config_hash, loaded = config.counts, config.config_hash, (config.loaded.hash, config.loaded.time)

@@ -9,10 +9,12 @@ while Kopf changes it."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from secrets import token_urlsafe
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from ..api.common import SecretKeyRef
 from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..clients.alertmanager import expire_silence, list_silences, post_silence
+from ..clients.probe import gateway_config_errors
 from ..clients.tools import amtool_check
 from ..common.culprits import scrub
 from ..common.hashing import content_hash
@@ -38,6 +41,7 @@ from ..plans.alertmanager import (
     secret_name,
     select,
 )
+from ..plans.gateway import GatewayPlan, channels_secret_name, plan_gateway
 from ..plans.placement import World
 from ..plans.rules import IndexedRule, plan_rules
 from ..plans.silences import desired_silences, plan_silences
@@ -93,7 +97,7 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
         for ev in cluster.spec.rule_evaluators or []
     }
     record = state.cluster(inputs.key)
-    probed = {t.name: t.version for t in record.health or [] if t.type != "alertmanager"}
+    probed = {t.name: t.version for t in record.health or [] if t.type in ("prometheus", "vmalert")}
     plan = plan_rules(
         cluster,
         meta,
@@ -195,6 +199,8 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     resolve = _secret_resolver(state, secrets)
 
     last_good = state.last_good.setdefault(inputs.key, {})
+    # The gateway learns a channel's token before Alertmanager sends it: the channels file goes first.
+    gateway = _gateway_channels(state, cluster, meta, channels, resolve)
     current = state.kube.read_secret(meta["namespace"], secret_name(cluster))
     checked = render_checked(
         cluster,
@@ -206,6 +212,7 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
         version=version,
         graph=inputs.graph,
         deployed=deployed_config(cluster, current),
+        gateway_tokens=gateway.tokens if gateway else None,
     )
     rendered, check_error = checked.rendered, checked.error
     last_known_good = {str(ref): why for ref, why in rendered.last_known_good.items()}
@@ -231,16 +238,53 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     if check_error is not None:
         check_error = scrub(check_error, secrets)[:MESSAGE_LIMIT]
     plan = plan_alertmanager_config(cluster, meta, channels, policies, rendered, check_error, current)
+    if gateway is not None and gateway.error:
+        plan = dataclasses.replace(plan, cluster_problems=(*plan.cluster_problems, f"spec.gateway: {gateway.error}"))
     if plan.secret is not None:
         state.kube.put_secret(meta["namespace"], plan.secret, plan.secret_exists)
         log.info("alertmanager config of %s written (%s)", inputs.key, plan.config_hash)
     record.config = plan
     _log_left_out(state, inputs.key, plan)
     changed = state.memberships.record(inputs.key, plan.members, plan.generated, plan.last_known_good)
+    if (refused := _refusals(state, cluster)) is not None:
+        changed |= state.memberships.record_refusals(inputs.key, refused)
     # Active windows move with time: every selected policy's status is checked again.
     refresh = changed | {ObjectRef.of(p) for p in policies}
     result = StepResult("alertmanager", error=plan.error, retry=False, writes=int(plan.secret is not None))
     return Outcome(result, frozenset(refresh))
+
+
+def _gateway_channels(
+    state: OperatorState,
+    cluster: AlertmanagerCluster,
+    meta: Mapping[str, Any],
+    channels: list[NotificationChannel],
+    resolve: SecretResolver,
+) -> GatewayPlan | None:
+    """With `spec.gateway` set, write the gateway's channels Secret when it changed and return its plan
+    (each channel's token); None without a gateway. Raises ApiException."""
+    if cluster.spec.gateway is None:
+        return None
+    current = state.kube.read_secret(meta["namespace"], channels_secret_name(cluster))
+    gateway = plan_gateway(cluster, meta, channels, resolve, current, lambda: token_urlsafe(32))
+    if gateway.secret is not None:
+        state.kube.put_secret(meta["namespace"], gateway.secret, gateway.secret_exists)
+        log.info("gateway channels of %s written (%d channels)", ObjectRef.of(cluster).key, len(gateway.file.channels))
+    return gateway
+
+
+def _refusals(state: OperatorState, cluster: AlertmanagerCluster) -> dict[ObjectRef, str] | None:
+    """The channels whose robot refuses their configuration, as the cluster's gateway reports them;
+    none without a gateway; None (what is known stays) when it cannot be read (its health target
+    then says why)."""
+    if cluster.spec.gateway is None:
+        return {}
+    try:
+        with httpx.Client(timeout=state.settings.target_timeout_seconds) as http:
+            return gateway_config_errors(http, cluster.spec.gateway.url)
+    except httpx.HTTPError as err:
+        log.debug("gateway channels of %s not read: %s", ObjectRef.of(cluster).key, err)
+        return None
 
 
 def _log_left_out(state: OperatorState, key: str, plan: AlertmanagerPlan) -> None:

@@ -1,4 +1,6 @@
-"""Test-send: post a channel's test alert to every Alertmanager that renders the channel (blocking)."""
+"""Test-send (blocking): post a channel's test alert to every Alertmanager that renders the channel; a
+gateway channel's test message goes through each such cluster's gateway instead, which delivers it to
+the robot at once and relays the robot's own answer."""
 
 from __future__ import annotations
 
@@ -6,18 +8,26 @@ from datetime import UTC, datetime
 
 import httpx
 
+from ..api.alertmanagercluster import AlertmanagerCluster
 from ..clients.alertmanager import post_alerts
 from ..common.identity import ObjectRef
+from ..plans.gateway import channels_secret_name, deployed_channels
 from ..plans.status import PLURALS
-from ..plans.testsend import synthetic_alert
+from ..plans.testsend import SendOutcome, gateway_test_answer, gateway_test_url, synthetic_alert
+from ..render.receivers import GATEWAY_TYPES
 from .state import OperatorState
 
+GATEWAY_TEST_TIMEOUT = 30.0  # seconds: the gateway answers once the robot did
 
-def send_test(state: OperatorState, channel: ObjectRef, value: str) -> tuple[bool, str]:
-    """(all accepted, what happened per cluster)."""
+
+def send_test(state: OperatorState, channel: ObjectRef, value: str) -> SendOutcome:
+    """(all accepted, what happened per cluster, the robot's answer code for a gateway channel)."""
     clusters = state.memberships.rendered_in(channel)
     if not clusters:
-        return False, "no AlertmanagerCluster renders this channel"
+        return SendOutcome(False, "no AlertmanagerCluster renders this channel")
+    own = state.kube.get_object(PLURALS[channel.kind], channel.namespace, channel.name) or {}
+    if (own.get("spec") or {}).get("type") in GATEWAY_TYPES:
+        return _send_gateway_test(state, channel, clusters)
     failures, sent = [], []
     alert = synthetic_alert(channel, value, datetime.now(UTC))
     with httpx.Client(timeout=state.settings.target_timeout_seconds) as http:
@@ -33,5 +43,38 @@ def send_test(state: OperatorState, channel: ObjectRef, value: str) -> tuple[boo
             except httpx.HTTPError as err:
                 failures.append(f"{cluster}: {err.__class__.__name__}: {err}")
     if failures:
-        return False, "; ".join(failures)
-    return True, f"test alert accepted by {', '.join(sent)}"
+        return SendOutcome(False, "; ".join(failures))
+    return SendOutcome(True, f"test alert accepted by {', '.join(sent)}")
+
+
+def _send_gateway_test(state: OperatorState, channel: ObjectRef, clusters: list[str]) -> SendOutcome:
+    """POST the gateway's test endpoint of each cluster with the channel's bearer token (read back
+    from the cluster's channels Secret). The first failing robot's code is kept, else the last one's."""
+    outcomes: list[tuple[str, SendOutcome]] = []
+    timeout = max(state.settings.target_timeout_seconds, GATEWAY_TEST_TIMEOUT)
+    with httpx.Client(timeout=timeout) as http:
+        for key in clusters:
+            ref = ObjectRef.parse_key("AlertmanagerCluster", key)
+            body = state.kube.get_object(PLURALS[ref.kind], ref.namespace, ref.name)
+            if body is None:
+                outcomes.append((key, SendOutcome(False, "not found")))
+                continue
+            cluster = AlertmanagerCluster.model_validate(body)
+            if cluster.spec.gateway is None:
+                outcomes.append((key, SendOutcome(False, "has no spec.gateway")))
+                continue
+            file = deployed_channels(cluster, state.kube.read_secret(ref.namespace, channels_secret_name(cluster)))
+            entry = file.channels.get(channel.key) if file else None
+            if entry is None:
+                outcomes.append((key, SendOutcome(False, "the channel is not in the gateway's channels file yet")))
+                continue
+            url = gateway_test_url(cluster.spec.gateway.url, channel)
+            try:
+                response = http.post(url, headers={"Authorization": f"Bearer {entry.token}"})
+                outcomes.append((key, gateway_test_answer(response.status_code, response.text)))
+            except httpx.HTTPError as err:
+                outcomes.append((key, SendOutcome(False, f"gateway unreachable: {err.__class__.__name__}")))
+    ok = all(o.ok for _, o in outcomes)
+    failed = [o for _, o in outcomes if not o.ok]
+    code = failed[0].code if failed else outcomes[-1][1].code
+    return SendOutcome(ok, "; ".join(f"{key}: {o.message}" for key, o in outcomes), code)

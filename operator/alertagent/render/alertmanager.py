@@ -58,7 +58,15 @@ from ..common.yamlout import dump_yaml
 from ..discovery.snapshot import Graph
 from .dependencies import dependency_inhibit_rules
 from .matchers import matcher_text
-from .receivers import MissingSecretError, SecretResolver, Secrets, clean, parse_version, receiver
+from .receivers import (
+    GatewayEndpoint,
+    MissingSecretError,
+    SecretResolver,
+    Secrets,
+    clean,
+    parse_version,
+    receiver,
+)
 
 NULL_RECEIVER = "alertagent/null"
 
@@ -227,14 +235,19 @@ def render_alertmanager(
     placeholders: bool = False,
     graph: Graph | None = None,
     deployed: Mapping[str, Any] | None = None,
+    gateway_tokens: Mapping[str, str] | None = None,
 ) -> RenderedAlertmanager:
     """The merged configuration. An object that cannot be rendered is left out alone, with the reason
     in `problems`; `placeholders` writes marked values for missing secrets instead (offline render).
     `graph` is the service dependency graph that `dependencySuppression` generates inhibit rules from
     (none are generated without it). `deployed` is the alertmanager.yaml live now (parsed): a channel
     (or the global block) whose Secret is missing or unreadable keeps the receiver (or block) it has
-    there, noted in `last_known_good`; without one there, it is left out as a problem."""
+    there, noted in `last_known_good`; without one there, it is left out as a problem. The gateway
+    types go to `gateway_url` (default: `spec.gateway.url`) with their token in `gateway_tokens`
+    (`<namespace>/<name>` → token, plans/gateway)."""
     target = parse_version(version or cluster.spec.alertmanager.version)
+    gateway_url = gateway_url or (cluster.spec.gateway.url if cluster.spec.gateway else None)
+    gateway = GatewayEndpoint(gateway_url, gateway_tokens or {}) if gateway_url else None
     result = RenderedAlertmanager(config={})
     receivers: list[dict[str, Any]] = []
     rendered_channels: list[NotificationChannel] = []
@@ -254,7 +267,7 @@ def render_alertmanager(
             named = [*(route.active_time_intervals or []), *(route.mute_time_intervals or [])] if route else []
             if unknown := sorted(set(named) - interval_names):
                 raise ValueError(f"route names time intervals no selected SuppressionPolicy defines: {unknown}")
-            receivers.append(receiver(channel, target, gateway_url, secret, global_=global_block))
+            receivers.append(receiver(channel, target, gateway, secret, global_=global_block))
             rendered_channels.append(channel)
         except MissingSecretError as err:
             if (live := deployed_receivers.get(ref.key)) is None:

@@ -29,7 +29,9 @@ alertmanager at v0.25.0, v0.26.0, v0.27.0 (and main for the message changes note
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Final
 
 from ..api.alertmanagercluster import GlobalConfig
@@ -244,9 +246,64 @@ CONVERTERS: dict[str, Callable[[Any, Secrets], dict[str, Any]]] = {
 }
 
 
+WEBHOOK_PATH = "/api/v1/alerts/webhook"
+# First Alertmanager versions with what a gateway receiver uses (CHANGELOG.md): webhook `max_alerts`
+# (0.21.0, #2274) and http_config `authorization` (0.22.0, #2499; before it, `bearer_token` only).
+MAX_ALERTS_VERSION, AUTHORIZATION_VERSION = (0, 21), (0, 22)
+
+
+@dataclass(frozen=True)
+class GatewayEndpoint:
+    """Where a cluster's gateway is (`spec.gateway.url`) and each gateway channel's bearer token
+    (`<namespace>/<name>` → token, from plans/gateway)."""
+
+    url: str
+    tokens: Mapping[str, str] = dataclass_field(default_factory=dict)
+
+
 def gateway_webhook_url(gateway_url: str, channel: NotificationChannel) -> str:
-    """The gateway endpoint that delivers `channel`'s alerts. Raises nothing."""
-    return f"{gateway_url.rstrip('/')}/api/v1/webhooks/{ObjectRef.of(channel).key}"
+    """The gateway endpoint that receives `channel`'s alerts:
+    `<gateway>/api/v1/alerts/webhook/<namespace>/<name>`. Raises nothing."""
+    return f"{gateway_url.rstrip('/')}{WEBHOOK_PATH}/{ObjectRef.of(channel).key}"
+
+
+def gateway_config(
+    channel: NotificationChannel, version: tuple[int, int], gateway: GatewayEndpoint, secret: Secrets
+) -> dict[str, Any]:
+    """The `webhook_configs` entry of a dingtalk, wecom or feishu channel: the gateway's webhook for
+    it, `send_resolved`, `max_alerts` (when not 0) and the channel's bearer token (`authorization`;
+    `bearer_token` before Alertmanager 0.22). The robot's Secrets are resolved too, though only the
+    gateway uses them, so a channel whose robot cannot be reached is never routed to the gateway.
+    Raises MissingSecretError for a missing robot Secret, ValueError for a robot URL Alertmanager
+    would refuse too (no host, another scheme), a `maxAlerts` the version lacks, or a channel with
+    no token yet; with placeholders a missing token is a marked placeholder, recorded as missing."""
+    kind, key = channel.spec.type, ObjectRef.of(channel).key
+    block = getattr(channel.spec, kind)
+    robot = secret(block.webhook_url)
+    secret(getattr(block, "sign_secret", None))
+    if robot is not None and (error := url_error(robot, redact=True)) is not None:
+        raise ValueError(f"{kind}.webhookUrl from its Secret: {error}")
+    if block.max_alerts and version < MAX_ALERTS_VERSION:
+        raise ValueError(f"{kind}.maxAlerts: Alertmanager {version[0]}.{version[1]} has no webhook max_alerts")
+    token = gateway.tokens.get(key)
+    if token is None:
+        if not secret.placeholders:
+            raise ValueError("no gateway bearer token for this channel yet")
+        secret.missing.append(f"gateway bearer token of {key} (the operator generates it)")
+        token = "alertagent-gateway-token-placeholder"
+    http_config: dict[str, Any] = (
+        {"authorization": {"type": "Bearer", "credentials": token}}
+        if version >= AUTHORIZATION_VERSION
+        else {"bearer_token": token}
+    )
+    return clean(
+        {
+            "url": gateway_webhook_url(gateway.url, channel),
+            "send_resolved": channel.spec.send_resolved,
+            "max_alerts": block.max_alerts or None,
+            "http_config": http_config,
+        }
+    )
 
 
 class _Unchecked:
@@ -307,11 +364,12 @@ def _entry_problem(kind: str, entry: dict[str, Any], version: tuple[int, int]) -
 def receiver(
     channel: NotificationChannel,
     version: tuple[int, int],
-    gateway_url: str | None,
+    gateway: GatewayEndpoint | None,
     secret: Secrets,
     global_: GlobalConfig | _Unchecked | None = UNCHECKED,
 ) -> dict[str, Any]:
-    """The receiver of one channel, named `<namespace>/<name>`. `global_` is the cluster's `global`
+    """The receiver of one channel, named `<namespace>/<name>`; a gateway type's is `gateway_config`
+    (`gateway` None: the cluster has no gateway). `global_` is the cluster's `global`
     block (`cluster.spec.global_`, None when it has none); values a channel leaves to it are checked
     only when it is given. Raises ValueError with the reason it cannot be rendered: a gateway type
     without a gateway, a type or field this Alertmanager version lacks, a value Alertmanager would
@@ -320,10 +378,12 @@ def receiver(
     spec, name = channel.spec, ObjectRef.of(channel).key
     kind = spec.type
     if kind in GATEWAY_TYPES:
-        if not gateway_url:
-            raise ValueError(f"type {kind} is delivered by the AlertAgent gateway, which this cluster has none of")
-        url = gateway_webhook_url(gateway_url, channel)
-        return {"name": name, "webhook_configs": [{"url": url, "send_resolved": spec.send_resolved}]}
+        if gateway is None:
+            raise ValueError(
+                f"type {kind} is delivered by the AlertAgent gateway, which this cluster has none of "
+                "(set spec.gateway.url of the AlertmanagerCluster)"
+            )
+        return {"name": name, "webhook_configs": [gateway_config(channel, version, gateway, secret)]}
     needed = MIN_VERSION.get(kind)
     if needed and version < needed:
         raise ValueError(

@@ -1,0 +1,317 @@
+"""The gateway's queue in Redis Streams, shared by every replica (`--store redis --redis-url URL`), so a
+message persisted before the 200 survives any replica's crash and per-robot rate limits hold across
+replicas (`ratelimit_redis`). Needs the `redis` package (extra `broker`); the default install does not.
+
+Layout (prefix `alertagent:gw:`):
+- `q:<channel>`: one stream per channel, consumer group `gateway`; an entry is one robot request
+  {channel, data: {body, part, parts}, at}. Entries are deleted once the robot accepted them.
+- `depth`: messages in all streams; the add script refuses (503) past `queue_max`, so Redis stays bounded.
+- `channels`: the channels that have a stream.
+- `lease:<channel>`: the replica (consumer) delivering the channel, `SET NX PX`, renewed every poll.
+- `replicas`: live replicas (sorted set of last polls), to share the channels out evenly.
+
+Order per channel: one stream per channel and one replica at a time (the lease holder) reading it with
+XREADGROUP, delivering in stream order; a request split in parts is added in one script, so the parts
+are adjacent. Channels are independent: different channels may be delivered by different replicas.
+
+Crash: a replica killed with messages in flight leaves them in its pending-entries list (read, not
+acknowledged). Its leases expire after `lease_seconds`; the replica that takes a lease first claims
+the channel's pending entries for itself (XAUTOCLAIM, idle time 0: the lease says their reader is
+gone), then delivers them, oldest first, before new ones. A message the robot had accepted but the
+dead replica had not yet acknowledged is sent again (a duplicate), never lost. A replica that stalls
+past its lease (a long pause) may deliver a message the new holder delivers too: also a duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio
+
+from ..render.robots import formats
+from ..render.robots.models import GatewayChannel, WebhookPayload
+from .channels import ChannelSource
+from .delivery import Gateway, Options, QueueFullError
+from .metrics import GatewayMetrics
+from .ratelimit_redis import RedisRateLimiter
+from .store import Message
+
+log = logging.getLogger("alertagent.gateway.redis")
+
+GROUP = "gateway"
+SEQ_SPAN = 1_000_000  # Message.id = stream id's milliseconds * SEQ_SPAN + its sequence number
+
+# KEYS: depth, channels, then one stream per item. ARGV: queue_max, group, then channel, data, at per item.
+LUA_ADD = """
+local n = #KEYS - 2
+local depth = tonumber(redis.call('GET', KEYS[1]) or '0')
+if depth + n > tonumber(ARGV[1]) then return {'FULL', tostring(depth)} end
+local ids = {}
+for i = 1, n do
+  local s = KEYS[2 + i]
+  if redis.call('EXISTS', s) == 0 then redis.call('XGROUP', 'CREATE', s, ARGV[2], '0', 'MKSTREAM') end
+  ids[i] = redis.call('XADD', s, '*', 'channel', ARGV[3 * i], 'data', ARGV[3 * i + 1], 'at', ARGV[3 * i + 2])
+  redis.call('SADD', KEYS[2], ARGV[3 * i])
+end
+redis.call('INCRBY', KEYS[1], n)
+return ids
+"""
+
+# KEYS: stream, depth. ARGV: group, entry id. Idempotent (a second call changes nothing).
+LUA_REMOVE = """
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('XDEL', KEYS[1], ARGV[2]) == 1 then redis.call('DECR', KEYS[2]) end
+return 1
+"""
+
+# KEYS: lease. ARGV: consumer, ttl (ms). 1: renewed, 2: taken (it was free), 0: another replica holds it.
+LUA_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+return 0
+"""
+
+LUA_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def message_id(entry_id: str) -> int:
+    """A stream entry id "MS-SEQ" as `Message.id` (ordered like the entry ids while SEQ < 1,000,000)."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms) * SEQ_SPAN + int(seq)
+
+
+def entry_id(message: int) -> str:
+    """The inverse of `message_id`."""
+    ms, seq = divmod(message, SEQ_SPAN)
+    return f"{ms}-{seq}"
+
+
+def describe_url(url: str) -> str:
+    """host:port/db of a Redis URL, without its password (for messages)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix:{parts.path}"
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+class RedisStore:
+    """`store.Store` over Redis Streams (see the module docstring), plus what a shared store needs:
+    `feed` hands this replica the messages of the channels it holds the lease of, `release` gives the
+    leases back. `queue_max` bounds all replicas' messages together. Raises redis.RedisError when Redis
+    cannot be reached."""
+
+    def __init__(
+        self,
+        url: str,
+        queue_max: int = 10_000,
+        prefix: str = "alertagent:gw:",
+        consumer: str | None = None,
+        lease_seconds: float = 5.0,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.url, self.queue_max, self.prefix = url, queue_max, prefix
+        # unique per process: a restarted pod keeps its hostname, but its predecessor's entries are claimed by lease
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.lease_seconds, self.poll_interval = lease_seconds, poll_interval
+        self.sync: Any = redis.Redis.from_url(url, decode_responses=True)
+        self.aio: Any = redis.asyncio.Redis.from_url(url, decode_responses=True)
+        self.sync.ping()
+        self._add = self.sync.register_script(LUA_ADD)
+        self._remove = self.sync.register_script(LUA_REMOVE)
+        self._lease = self.aio.register_script(LUA_LEASE)
+        self._release = self.aio.register_script(LUA_RELEASE)
+        self._channels_of: dict[int, str] = {}  # handed-out Message.id -> channel (for remove)
+        self._handed: dict[str, int] = {}  # channel -> the last Message.id handed out
+        self.owned: set[str] = set()
+
+    def stream(self, channel: str) -> str:
+        return f"{self.prefix}q:{channel}"
+
+    # -- Store -----------------------------------------------------------------------------------
+    def add(self, items: list[tuple[str, dict[str, Any], int, int]]) -> list[Message]:
+        """Append to the channels' streams in one script (all or nothing). Raises QueueFullError."""
+        if not items:
+            return []
+        now = time.time()
+        args: list[Any] = [self.queue_max, GROUP]
+        for channel, body, part, parts in items:
+            data = json.dumps({"body": body, "part": part, "parts": parts}, separators=(",", ":"))
+            args += [channel, data, repr(now)]
+        keys = [f"{self.prefix}depth", f"{self.prefix}channels", *(self.stream(c) for c, *_ in items)]
+        ids = self._add(keys=keys, args=args)
+        if ids and ids[0] == "FULL":
+            raise QueueFullError(f"the shared queue holds {ids[1]} of at most {self.queue_max} messages")
+        return [
+            Message(message_id(i), channel, body, part, parts, now)
+            for i, (channel, body, part, parts) in zip(ids, items, strict=True)
+        ]
+
+    def remove(self, message_id: int) -> None:
+        channel = self._channels_of.pop(message_id, None)
+        if channel is None:
+            log.warning("message %d was not handed out by this replica: not removing it", message_id)
+            return
+        self._remove(keys=[self.stream(channel), f"{self.prefix}depth"], args=[GROUP, entry_id(message_id)])
+
+    def pending(self) -> list[Message]:
+        """Every message in every channel's stream, by channel then age (inspection; replicas do not
+        replay it: `feed` hands each replica its channels' messages)."""
+        out = []
+        for channel in sorted(self.sync.smembers(f"{self.prefix}channels")):
+            for eid, fields in self.sync.xrange(self.stream(channel)):
+                out.append(self._message(channel, eid, fields))
+        return out
+
+    def depth(self) -> int:
+        """Messages queued in all streams."""
+        return int(self.sync.get(f"{self.prefix}depth") or 0)
+
+    def close(self) -> None:
+        self.sync.close()
+
+    # -- sharing ---------------------------------------------------------------------------------
+    @staticmethod
+    def _message(channel: str, eid: str, fields: dict[str, str]) -> Message:
+        data = json.loads(fields["data"])
+        return Message(message_id(eid), channel, data["body"], data["part"], data["parts"], float(fields["at"]))
+
+    async def feed(self, append: Callable[[Message], None]) -> None:
+        """Forever: take or renew the lease of every channel with a stream, and hand `append` the new
+        messages of the channels held, in order (first, on taking a lease, those a previous holder left
+        unacknowledged). Redis errors are logged and retried next poll."""
+        while True:
+            try:
+                await self.poll(append)
+            except redis.RedisError as err:
+                log.error("Redis at %s: %s; retrying", describe_url(self.url), type(err).__name__)
+            await asyncio.sleep(self.poll_interval)
+
+    async def poll(self, append: Callable[[Message], None]) -> int:
+        """One round of `feed`; the number of messages handed out. Renews this replica's leases and takes
+        free ones up to its share (channels / live replicas, rounded up), so channels spread over replicas."""
+        now = time.time()
+        replicas = f"{self.prefix}replicas"  # sorted set: consumer -> last poll (Unix seconds)
+        async with self.aio.pipeline(transaction=False) as pipe:
+            pipe.zadd(replicas, {self.consumer: now})
+            pipe.zremrangebyscore(replicas, "-inf", now - self.lease_seconds)
+            pipe.zcard(replicas)
+            pipe.smembers(f"{self.prefix}channels")
+            _, _, live, members = await pipe.execute()
+        channels = sorted(members)
+        if not channels:
+            return 0
+        holders = await self.aio.mget([f"{self.prefix}lease:{c}" for c in channels])
+        mine = [c for c, h in zip(channels, holders, strict=True) if h == self.consumer]
+        free = [c for c, h in zip(channels, holders, strict=True) if h is None]
+        random.shuffle(free)  # replicas taking free leases at once rarely want the same ones
+        share = -(-len(channels) // max(1, int(live)))
+        wanted = sorted(mine + free[: max(0, share - len(mine))])
+        for lost in sorted(self.owned - set(mine)):
+            log.warning("channel %s: another replica holds its lease now and delivers it", lost)
+            self.owned.discard(lost)
+        ttl = int(self.lease_seconds * 1000)
+        async with self.aio.pipeline(transaction=False) as pipe:
+            for channel in wanted:
+                await self._lease(keys=[f"{self.prefix}lease:{channel}"], args=[self.consumer, ttl], client=pipe)
+            leases = await pipe.execute()
+        handed = 0
+        for channel, got in zip(wanted, leases, strict=True):
+            if int(got) == 0:
+                self.owned.discard(channel)
+                continue
+            stream = self.stream(channel)
+            if channel not in self.owned:
+                # taken over: claim what the previous holder read but never acknowledged, then read it in order
+                start = "0-0"
+                while True:
+                    start, _, *_ = await self.aio.xautoclaim(stream, GROUP, self.consumer, 0, start, count=1000)
+                    if start == "0-0":
+                        break
+                self.owned.add(channel)
+                handed += self._hand(channel, await self.aio.xreadgroup(GROUP, self.consumer, {stream: "0"}), append)
+            reply = await self.aio.xreadgroup(GROUP, self.consumer, {stream: ">"}, count=500)
+            handed += self._hand(channel, reply, append)
+        return handed
+
+    def _hand(self, channel: str, reply: Any, append: Callable[[Message], None]) -> int:
+        handed = 0
+        for _, entries in reply or ():
+            for eid, fields in entries:
+                mid = message_id(eid)
+                if not fields:  # deleted while pending (delivered, its acknowledgement lost)
+                    self._remove(keys=[self.stream(channel), f"{self.prefix}depth"], args=[GROUP, eid])
+                    continue
+                if mid <= self._handed.get(channel, -1):  # already in this replica's queue
+                    continue
+                self._handed[channel] = mid
+                self._channels_of[mid] = channel
+                append(self._message(channel, eid, fields))
+                handed += 1
+        return handed
+
+    async def release(self) -> None:
+        """Give back this replica's leases (stopping): another replica takes over at once, claiming the
+        messages this one did not deliver."""
+        for channel in sorted(self.owned):
+            with contextlib.suppress(redis.RedisError):
+                await self._release(keys=[f"{self.prefix}lease:{channel}"], args=[self.consumer])
+        self.owned.clear()
+        with contextlib.suppress(redis.RedisError):
+            await self.aio.zrem(f"{self.prefix}replicas", self.consumer)
+            await self.aio.aclose()
+
+
+class SharedGateway(Gateway):
+    """The gateway over a `RedisStore`: a message is delivered by the replica holding its channel's
+    lease, not necessarily the one that received it; rate limits live in Redis."""
+
+    store: RedisStore
+
+    def __init__(
+        self,
+        source: ChannelSource,
+        store: RedisStore,
+        metrics: GatewayMetrics,
+        options: Options | None = None,
+    ) -> None:
+        super().__init__(source, store, metrics, options)
+        self.limiter = RedisRateLimiter(store.aio, store.sync, store.prefix, self.options.burst)
+        self._feeder: asyncio.Task[None] | None = None
+
+    async def start(self) -> int:
+        """Read the channels and start the feeder; messages already queued come through the leases."""
+        self.source.poll()
+        self._poller = asyncio.create_task(self._poll())
+        self._feeder = asyncio.create_task(self.store.feed(self._append))
+        return 0
+
+    def enqueue(self, channel: GatewayChannel, payload: WebhookPayload) -> list[Message]:
+        """Render and persist (in Redis) a notification; its channel's lease holder delivers it.
+        Raises QueueFullError when all replicas' messages reach `queue_max`."""
+        requests = formats.render_requests(channel, payload)
+        messages = self.store.add([(channel.key, r.body, r.part, r.parts) for r in requests])
+        self.metrics.alerts_received.labels(channel.key).inc(len(payload.alerts))
+        return messages
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if self._feeder:
+            self._feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feeder
+        await super().stop(grace)
+        await self.store.release()

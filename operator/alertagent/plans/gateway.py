@@ -1,0 +1,169 @@
+"""The gateway's channels file (pure): what the AlertAgent gateway knows of a cluster's dingtalk, wecom
+and feishu channels, and whether its Secret must be written.
+
+The operator resolves each channel's robot URL and signing secret and writes them, with a bearer token
+per channel, into the Secret `<cluster>-gateway-channels` (key `channels.json`, a `ChannelsFile`) in
+the cluster's namespace, owned by the cluster; the gateway mounts it, so it never reads tenants'
+Secrets. A token is generated once (`new_token`, e.g. `secrets.token_urlsafe(32)`) and read back from
+that Secret afterwards, so it stays stable across reconciles and operator restarts; Alertmanager sends
+it (render/receivers.py `gateway_config`) and the gateway checks it.
+
+A channel whose Secret is missing or unreadable follows the last-known-good rule of
+render/alertmanager.py: its entry in the deployed file stays (noted in `last_known_good`); without one
+it is left out (`problems`), as its receiver is."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..api.alertmanagercluster import AlertmanagerCluster
+from ..api.base import API_VERSION
+from ..api.notificationchannel import NotificationChannel
+from ..common.hashing import content_hash
+from ..common.identity import ObjectRef, owner_reference
+from ..common.labels import CLUSTER_LABEL, COMPONENT_LABEL, CONTENT_HASH_ANNOTATION, MANAGED_BY
+from ..render.receivers import GATEWAY_TYPES, MissingSecretError, SecretResolver, Secrets
+from ..render.robots.models import ChannelsFile, GatewayChannel, Mentions
+
+CHANNELS_KEY = "channels.json"
+GATEWAY_COMPONENT = "gateway-channels"
+
+
+def channels_secret_name(cluster: AlertmanagerCluster) -> str:
+    """`<cluster>-gateway-channels`."""
+    return f"{cluster.metadata.name}-gateway-channels"
+
+
+def channels_text(file: ChannelsFile) -> str:
+    """The `channels.json` text: compact JSON, keys sorted, so equal files are equal bytes."""
+    return json.dumps(file.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def deployed_channels(cluster: AlertmanagerCluster, secret: Mapping[str, Any] | None) -> ChannelsFile | None:
+    """The channels file in the cluster's channels Secret now; None when there is none, it is not this
+    cluster's, or it does not parse (its tokens are then generated anew)."""
+    labels = ((secret or {}).get("metadata") or {}).get("labels") or {}
+    encoded = ((secret or {}).get("data") or {}).get(CHANNELS_KEY)
+    if encoded is None or labels.get(CLUSTER_LABEL) != cluster.metadata.name:
+        return None
+    try:
+        return ChannelsFile.model_validate_json(base64.b64decode(encoded))
+    except (binascii.Error, ValueError, ValidationError):
+        return None
+
+
+def gateway_channel(channel: NotificationChannel, token: str, secret: Secrets) -> GatewayChannel:
+    """One channel as the gateway knows it, its Secrets resolved through `secret`. Raises
+    MissingSecretError for a missing robot URL or signing secret Secret."""
+    spec, key = channel.spec, ObjectRef.of(channel).key
+    kind = spec.type
+    block = getattr(spec, kind)
+    url = secret(block.webhook_url)
+    if url is None:  # never: a missing value raises in `secret`
+        raise MissingSecretError(f"{key}: no robot URL")
+    sign_secret = secret(getattr(block, "sign_secret", None))
+    if kind == "dingtalk":
+        mentions = Mentions(mobiles=block.at_mobiles or [], user_ids=block.at_user_ids or [], all=block.at_all)
+    elif kind == "wecom":
+        users = block.mentioned_list or []
+        mentions = Mentions(
+            mobiles=block.mentioned_mobile_list or [],
+            user_ids=[u for u in users if u != "@all"],
+            all="@all" in users,
+        )
+    else:
+        mentions = Mentions()
+    return GatewayChannel(
+        key=key,
+        type=kind,
+        webhook_url=url,
+        sign_secret=sign_secret or None,
+        token=token,
+        message_type=block.message_type,
+        mentions=mentions,
+        language=block.language,
+        time_zone=block.time_zone,
+        template=block.template,
+    )
+
+
+@dataclass(frozen=True)
+class GatewayPlan:
+    """`file` is the channels file wanted; `tokens` each selected gateway channel's bearer token (what
+    the receivers are rendered with); `secret` the Secret body to write (None: it is current);
+    `problems` the channels left out of the file and why; `last_known_good` those whose deployed entry
+    stays and why; `error` why the Secret cannot be written (another owner's)."""
+
+    file: ChannelsFile
+    tokens: Mapping[str, str]
+    secret: dict[str, Any] | None
+    secret_exists: bool
+    problems: Mapping[ObjectRef, str] = field(default_factory=dict)
+    last_known_good: Mapping[ObjectRef, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def plan_gateway(
+    cluster: AlertmanagerCluster,
+    owner: Mapping[str, Any],
+    channels: Iterable[NotificationChannel],
+    resolve_secret: SecretResolver,
+    current: Mapping[str, Any] | None,
+    new_token: Callable[[], str],
+) -> GatewayPlan:
+    """The channels file of `channels` (the cluster's selected channels; other types are ignored) and
+    its Secret. `owner` is the cluster's metadata (name, namespace, uid); `current` the channels Secret
+    there now (None: none yet). Raises nothing: a missing Secret is a problem of its channel."""
+    cluster_key = ObjectRef.of(cluster).key
+    labels = ((current or {}).get("metadata") or {}).get("labels") or {}
+    if current is not None and labels.get(CLUSTER_LABEL) != owner["name"]:
+        name = f"{owner['namespace']}/{channels_secret_name(cluster)}"
+        error = f"Secret {name} exists and is not AlertAgent's for this cluster: gateway channels get no token"
+        return GatewayPlan(ChannelsFile(cluster=cluster_key, channels={}), {}, None, True, error=error)
+    deployed = deployed_channels(cluster, current)
+    before = deployed.channels if deployed else {}
+    entries: dict[str, GatewayChannel] = {}
+    tokens: dict[str, str] = {}
+    problems: dict[ObjectRef, str] = {}
+    last_known_good: dict[ObjectRef, str] = {}
+    for channel in sorted(channels, key=ObjectRef.of):
+        if channel.spec.type not in GATEWAY_TYPES:
+            continue
+        ref = ObjectRef.of(channel)
+        live = before.get(ref.key)
+        token = tokens[ref.key] = live.token if live is not None else new_token()
+        try:
+            entries[ref.key] = gateway_channel(channel, token, Secrets(resolve_secret, ref.namespace, False))
+        except MissingSecretError as err:
+            if live is None:
+                problems[ref] = str(err)
+            else:  # a Secret gone or unreadable never takes a working robot away
+                entries[ref.key] = live
+                last_known_good[ref] = f"{err}: its last delivered gateway entry stays live"
+    file = ChannelsFile(cluster=cluster_key, channels=entries)
+    text = channels_text(file)
+    digest = content_hash({CHANNELS_KEY: text})
+    annotations = ((current or {}).get("metadata") or {}).get("annotations") or {}
+    secret = None
+    if current is None or annotations.get(CONTENT_HASH_ANNOTATION) != digest:
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": channels_secret_name(cluster),
+                "namespace": owner["namespace"],
+                "labels": {**MANAGED_BY, COMPONENT_LABEL: GATEWAY_COMPONENT, CLUSTER_LABEL: owner["name"]},
+                "annotations": {CONTENT_HASH_ANNOTATION: digest},
+                "ownerReferences": [owner_reference(API_VERSION, "AlertmanagerCluster", owner)],
+            },
+            "data": {CHANNELS_KEY: base64.b64encode(text.encode()).decode()},
+        }
+    return GatewayPlan(file, tokens, secret, current is not None, problems, last_known_good)

@@ -1,0 +1,170 @@
+"""The gateway's shared store (`--store redis`): real `alertagent gateway` processes sharing one real
+Redis (Debian's redis-server, started by `devstack.brokers`) and one robot stand-in:
+
+- the Lua token bucket computes what `ratelimit_redis.bucket_step` (unit-tested) computes;
+- two replicas delivering to one robot keep its limit in total (the robot never says "too fast", and
+  receives at about its limit, not twice it);
+- SIGKILL of one replica with messages in flight: the other claims and delivers them (nothing missing;
+  duplicates counted and reported)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from alertagent.devstack.agents import eventually, metric_value, start_gateway
+from alertagent.devstack.brokers import Redis, start_redis
+from alertagent.devstack.processes import Process
+from alertagent.devstack.robots import Robot, robots
+from alertagent.gateway.ratelimit import Window
+from alertagent.gateway.ratelimit_redis import LUA_BUCKETS, BucketState, bucket_params, bucket_step
+
+TOKEN = "gw-token-" + "r" * 24
+SECRET = "SECredis0123456789abcdef"
+KEYS = [f"team/ch{i}" for i in range(4)]  # four channels, one robot: the limit is the robot's
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Redis]:
+    server = start_redis(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def payload(name: str) -> dict[str, Any]:
+    """What Alertmanager POSTs for one firing alert (notify/webhook, version 4)."""
+    labels = {"alertname": name, "severity": "warning"}
+    return {
+        "receiver": "mon/main/team",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {"summary": f"{name} fired"},
+                "startsAt": "2025-06-01T08:00:00.000Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+                "fingerprint": "0123456789abcdef",
+            }
+        ],
+        "groupLabels": {"alertname": name},
+        "commonLabels": labels,
+        "commonAnnotations": {"summary": f"{name} fired"},
+        "externalURL": "http://alertmanager:9093",
+        "version": "4",
+        "groupKey": '{}:{alertname="' + name + '"}',
+        "truncatedAlerts": 0,
+    }
+
+
+def channels_file(path: Path, bot: Robot) -> Path:
+    channels = {
+        key: {"key": key, "type": bot.type, "webhook_url": bot.url, "sign_secret": SECRET, "token": TOKEN}
+        for key in KEYS
+    }
+    path.write_text(json.dumps({"cluster": "mon/main", "channels": channels}))
+    return path
+
+
+def post(port: int, key: str, name: str) -> int:
+    url = f"http://127.0.0.1:{port}/api/v1/alerts/webhook/{key}"
+    return httpx.post(url, json=payload(name), headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).status_code
+
+
+def replicas(tmp_path: Path, broker: Redis, bot: Robot, limit: str) -> list[tuple[Process, int]]:
+    channels = channels_file(tmp_path / "channels.json", bot)
+    args = ("--store", "redis", "--redis-url", broker.url, "--rate-limit", limit, "--backoff-base", "0.5")
+    out = []
+    for i in range(2):
+        out.append(start_gateway(tmp_path, [channels], tmp_path / f"unused-{i}.db", extra_args=args))
+    return out
+
+
+def test_the_lua_bucket_computes_what_bucket_step_does(broker: Redis) -> None:
+    client = redis.Redis.from_url(broker.url, decode_responses=True)
+    script = client.register_script(LUA_BUCKETS)
+    params = bucket_params("t:", "robot", [Window(100, 60.0), Window(5, 1.0)], burst=3)
+    states: list[BucketState | None] = [None, None]
+    now = 1_700_000_000.0
+    for step in range(60):
+        mode = "drain" if step == 30 else "take"
+        args: list[Any] = [repr(now), mode]
+        for p in params:
+            args += [repr(p.rate), repr(p.capacity)]
+        got = float(script(keys=[p.key for p in params], args=args))
+        want, states = bucket_step(params, states, now, mode)
+        assert got == pytest.approx(want, abs=1e-9), step
+        stored = [client.hgetall(p.key) for p in params]
+        for s, row in zip(states, stored, strict=True):
+            if s is not None:
+                assert float(row["t"]) == pytest.approx(s.tokens, abs=1e-9), step
+        now += 0.13
+    client.close()
+
+
+def test_two_replicas_keep_the_robots_limit_in_total(tmp_path: Path, broker: Redis) -> None:
+    per_minute, messages = 60, 45
+    with robots(Robot("dingtalk", secret=SECRET, per_minute=per_minute)) as (bot,):
+        gateways = replicas(tmp_path, broker, bot, f"dingtalk={per_minute}/60")
+        try:
+            for i in range(messages):  # alternating replicas and channels
+                assert post(gateways[i % 2][1], KEYS[i % len(KEYS)], f"Shared{i:03d}") == 200
+            eventually(lambda: len(bot.arrivals) >= messages, 120, 1, what=f"{messages} delivered")
+            time.sleep(2)  # anything more (a duplicate) would arrive now
+            assert all(bot.count(f"Shared{i:03d}") == 1 for i in range(messages))
+            assert not bot.refused, bot.refused  # never "send too fast" (130101)
+            times = [a.at for a in bot.arrivals]
+            rate = (len(times) - 1) / (times[-1] - times[0]) * 60
+            per_replica = [
+                metric_value(port, "alertagent_notifications_total", {"status": "ok"}) for _, port in gateways
+            ]
+            print(
+                f"\n{messages} messages via 2 replicas: {rate:.1f}/min (limit {per_minute}); per replica {per_replica}"
+            )
+            assert all(n > 0 for n in per_replica), per_replica  # both delivered: the limit held across them
+            assert (per_minute - 1) * 0.9 <= rate <= per_minute * 1.02
+        finally:
+            for proc, _ in gateways:
+                proc.stop()
+
+
+def test_sigkill_of_a_replica_the_other_delivers_its_messages(tmp_path: Path, broker: Redis) -> None:
+    messages = 80
+    with robots(Robot("dingtalk", secret=SECRET, per_minute=600, latency=0.2)) as (bot,):
+        (victim, victim_port), (survivor, survivor_port) = replicas(tmp_path, broker, bot, "dingtalk=600/60")
+        try:
+            for i in range(messages):
+                assert post(survivor_port if i % 2 else victim_port, KEYS[i % len(KEYS)], f"Crash{i:03d}") == 200
+            eventually(lambda: metric_value(victim_port, "alertagent_notifications_total") >= 3, 20, what="sending")
+            os.killpg(victim.popen.pid, signal.SIGKILL)
+            victim.popen.wait(5)
+            killed_at, before = time.monotonic(), len(bot.arrivals)
+            eventually(
+                lambda: all(bot.count(f"Crash{i:03d}") >= 1 for i in range(messages)), 60, 0.5, what="all delivered"
+            )
+            took = time.monotonic() - killed_at
+            time.sleep(2)
+            duplicates = bot.duplicates()
+            depth = redis.Redis.from_url(broker.url).get("alertagent:gw:depth")
+            print(
+                f"\nSIGKILL with {messages - before} of {messages} undelivered: all delivered by the other replica "
+                f"{took:.1f}s later; duplicates: {duplicates}; refused: {dict(bot.refused)}"
+            )
+            assert int(depth or 0) == 0
+            assert duplicates <= 4  # at most the one in flight per channel the victim held
+            assert not bot.refused, bot.refused
+        finally:
+            victim.stop()
+            survivor.stop()
