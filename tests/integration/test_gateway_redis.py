@@ -168,3 +168,24 @@ def test_sigkill_of_a_replica_the_other_delivers_its_messages(tmp_path: Path, br
         finally:
             victim.stop()
             survivor.stop()
+
+
+def test_sigterm_hands_the_channels_over_at_once(tmp_path: Path, broker: Redis) -> None:
+    messages = 40
+    with robots(Robot("dingtalk", secret=SECRET, per_minute=600, latency=0.2)) as (bot,):
+        (leaving, leaving_port), (staying, _) = replicas(tmp_path, broker, bot, "dingtalk=600/60")
+        try:
+            for i in range(messages):
+                assert post(leaving_port, KEYS[i % len(KEYS)], f"Handover{i:03d}") == 200
+            eventually(lambda: metric_value(leaving_port, "alertagent_notifications_total") >= 3, 20, what="sending")
+            leaving.stop()  # SIGTERM: in-flight sends finish, leases are given back
+            stopped_at = time.monotonic()
+            eventually(lambda: all(bot.count(f"Handover{i:03d}") >= 1 for i in range(messages)), 30, 0.2, what="all")
+            took = time.monotonic() - stopped_at
+            print(f"\nSIGTERM: the other replica finished the backlog {took:.1f}s later; duplicates {bot.duplicates()}")
+            assert took < 5.0  # sooner than a lease expiry: the leases were released
+            assert bot.duplicates() == 0  # a graceful stop acknowledges what it sent
+            assert "stopped" in leaving.log_path.read_text()
+        finally:
+            leaving.stop()
+            staying.stop()

@@ -18,8 +18,9 @@ from typing import Any, Literal
 from .ratelimit import RateLimiter, Window, bucket_for
 
 # KEYS: one bucket per window. ARGV: now (Unix seconds; < 0: Redis's TIME), mode ("take" | "drain"),
-# then rate and capacity per window. Returns the seconds to wait (a string: Lua numbers become integers
-# in replies; %.17g keeps every bit of a double); 0 means a token was taken from every bucket ("take"), or the buckets were emptied ("drain").
+# then rate and capacity per window. Returns the seconds to wait as a string (Lua numbers become
+# integers in replies; %.17g keeps every bit of a double): 0 means a token was taken from every bucket
+# ("take"), or the buckets were emptied ("drain").
 LUA_BUCKETS = """
 local now = tonumber(ARGV[1])
 if now < 0 then
