@@ -1,11 +1,16 @@
 """`alertagent demo`, run as a user runs it (non-interactively: `--exit-after-incident`): the stack comes
 up, every example is Ready, the scripted database outage ends in exactly the expected notifications (the
 database's alert delivered, the api's and frontend's inhibited, as Alertmanager's own API says while it
-runs), and nothing is left behind: no process, no listening port, no temporary folder."""
+runs; the local DingTalk robot got exactly the database's message, through the real gateway, signed with
+the example's secret, and the demo printed it as the group sees it), and nothing is left behind: no
+process, no listening port, no temporary folder."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -15,13 +20,20 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import httpx
+import yaml
 
 from alertagent.devstack.agents import BIN
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEPENDANTS = ("APIHighErrorRate", "FrontendSlow")
+
+
+def _dingtalk_signing_secret() -> str:
+    docs = yaml.safe_load_all((EXAMPLES / "discovery" / "dingtalk.yaml").read_text())
+    return next(d for d in docs if d and d["kind"] == "Secret")["stringData"]["sign-secret"]
 
 
 def _watch_alertmanager(lines: list[str], done: threading.Event, seen: dict[str, Any]) -> None:
@@ -51,7 +63,30 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _assert_the_robot_got_the_database_message_signed(incident: dict[str, Any], output: str, started_ms: int) -> None:
+    """The DingTalk robot accepted exactly one message, the database's, mentioning the on-call phone,
+    and refused none; its signature is DingTalk's, recomputed here from the example's secret; and the
+    demo printed it as the group sees it: the title, the text, the mention."""
+    robot = incident["robots"]["shop/oncall-dingtalk"]
+    assert (robot["type"], robot["refused"]) == ("dingtalk", {})
+    [message], [signature] = robot["messages"], robot["signatures"]
+    text = json.dumps(message, ensure_ascii=False)
+    assert message["msgtype"] == "markdown" and "DatabaseDown" in message["markdown"]["title"]
+    assert not [name for name in DEPENDANTS if name in text]
+    assert message["at"]["atMobiles"] == ["13800000000"] and "@13800000000" in message["markdown"]["text"]
+    timestamp, secret = int(signature["timestamp"]), _dingtalk_signing_secret()
+    assert started_ms < timestamp < int(time.time() * 1000)
+    digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
+    assert unquote_plus(signature["sign"]) == base64.b64encode(digest).decode()
+    shown = output.split("robot message -> shop/oncall-dingtalk (dingtalk, signature verified), as the group sees it:")
+    assert len(shown) == 2, output
+    view = shown[1].split("└")[0]
+    assert f"│ {message['markdown']['title']}\n" in view and "│ @13800000000" in view
+    assert "mentions (notified): @13800000000" in shown[1].split("\n[")[0]
+
+
 def test_the_demo_brings_up_the_stack_fires_the_incident_and_cleans_up() -> None:
+    started_ms = int(time.time() * 1000)
     demo = subprocess.Popen(
         [str(BIN / "alertagent"), "demo", "--exit-after-incident", "--examples", str(EXAMPLES)],
         stdout=subprocess.PIPE,
@@ -89,14 +124,17 @@ def test_the_demo_brings_up_the_stack_fires_the_incident_and_cleans_up() -> None
         "AlertRule shop/shop": True,
         "NotificationChannel default/team-a-critical": True,
         "NotificationChannel shop/oncall": True,
+        "NotificationChannel shop/oncall-dingtalk": True,
         "SuppressionPolicy default/api-maintenance": True,
         "SuppressionPolicy shop/dependencies": True,
     }
 
     # Three alerts fired; only the database's was notified: once to the shop's on-call webhook, once to
-    # the cluster-wide Slack channel (which gets a copy of every critical alert).
+    # its DingTalk group (through the gateway), once to the cluster-wide Slack channel (which gets a
+    # copy of every critical alert).
     incident = result["incident"]
     assert incident["notified"] == {
+        "/dingtalk/shop/oncall-dingtalk": ["DatabaseDown"],
         "/slack/default/team-a-critical": ["DatabaseDown"],
         "/webhook/shop/oncall": ["DatabaseDown"],
     }
@@ -108,6 +146,8 @@ def test_the_demo_brings_up_the_stack_fires_the_incident_and_cleans_up() -> None
     # ... and Alertmanager's API said so itself while the demo ran.
     assert set(inhibited_seen) == set(DEPENDANTS)
     assert re.search(r"notification -> shop/oncall \(webhook\): firing: DatabaseDown \{.*service=database", output)
+
+    _assert_the_robot_got_the_database_message_signed(incident, output, started_ms)
 
     # Nothing is left: the folder, the processes, the ports.
     workdir = result["workdir"]

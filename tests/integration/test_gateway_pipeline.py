@@ -1,21 +1,28 @@
 """The gateway pipeline on the real test bed: the operator writes the channels Secret and an
-Alertmanager receiver pointing at the gateway; real Alertmanager routes an alert to the real gateway
+Alertmanager receiver pointing at the gateway; the Secret is mounted into a folder as the kubelet
+mounts it (`devstack.mounts`), which the gateway reads; an AlertRule reaches real Prometheus through
+the rules sidecar, Prometheus fires it to real Alertmanager, which routes it to the real gateway
 process, which signs and delivers it to a DingTalk stand-in that verifies the signature as DingTalk
 does; test-send goes through the gateway and `status.lastTest` records the robot's own answer."""
 
 from __future__ import annotations
 
-import base64
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import yaml
 
-from alertagent.devstack.agents import eventually, start_alertmanager_sidecar, start_gateway, start_operator
+from alertagent.devstack.agents import (
+    eventually,
+    start_alertmanager_sidecar,
+    start_gateway,
+    start_operator,
+    start_sidecar,
+)
 from alertagent.devstack.controlplane import ControlPlane
-from alertagent.devstack.monitoring import AlertmanagerTarget
+from alertagent.devstack.monitoring import AlertmanagerTarget, RuleTarget
+from alertagent.devstack.mounts import mounted_secret
 from alertagent.devstack.processes import free_port
 from alertagent.devstack.robots import Robot, robots
 
@@ -33,12 +40,27 @@ def _secret(name: str, url: str, sign: str) -> dict:
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"url": url, "sign": sign}}
 
 
+def _rule(name: str, alert: str) -> dict:
+    rule = {
+        "alert": alert,
+        "expr": "vector(1) > 0",
+        "labels": {"severity": "critical"},
+        "annotations": {"summary": "the gateway pipeline works"},
+    }
+    spec = {"groups": [{"name": name, "rules": [rule]}]}
+    return {"apiVersion": GROUP, "kind": "AlertRule", "metadata": {"name": name}, "spec": spec}
+
+
 def _get(plane: ControlPlane, namespace: str, *what: str) -> dict:
     return json.loads(plane.kubectl("-n", namespace, "get", *what, "-o", "json").stdout)
 
 
-def test_alertmanager_routes_to_the_gateway_which_delivers_signed_and_test_send_records_the_answer(
-    installed_crds: ControlPlane, namespace: str, alertmanager: AlertmanagerTarget, tmp_path: Path
+def test_prometheus_fires_alertmanager_routes_to_the_gateway_which_delivers_signed_and_test_send_records(
+    installed_crds: ControlPlane,
+    namespace: str,
+    alerting_prometheus: RuleTarget,
+    alertmanager: AlertmanagerTarget,
+    tmp_path: Path,
 ) -> None:
     plane = installed_crds
     gateway_port = free_port()
@@ -49,6 +71,7 @@ def test_alertmanager_routes_to_the_gateway_which_delivers_signed_and_test_send_
             "metadata": {"name": "main"},
             "spec": {
                 "alertmanager": {"url": alertmanager.url},
+                "ruleEvaluators": [{"name": "prometheus", "type": "prometheus", "url": alerting_prometheus.url}],
                 "gateway": {"url": f"http://127.0.0.1:{gateway_port}"},
                 "route": {"groupWait": "1s", "groupInterval": "1s"},
             },
@@ -59,47 +82,47 @@ def test_alertmanager_routes_to_the_gateway_which_delivers_signed_and_test_send_
             _secret("wrong", robot.url, "SECwrong"),  # the robot refuses its signature (310000)
             _channel("ding", "good"),
             _channel("mis", "wrong"),
+            _rule("gateway-pipeline", "GatewayPipeline"),
         ]
         plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all(objects))
         operator, _ = start_operator(plane, tmp_path, namespace)
         sidecar, _ = start_alertmanager_sidecar(
             plane, tmp_path, namespace, "main-alertmanager-config", alertmanager.config_path, alertmanager.url
         )
+        rules_sidecar, _ = start_sidecar(
+            plane, tmp_path, namespace, "main", "prometheus", alerting_prometheus.rules_dir, alerting_prometheus.url
+        )
         gateway = None
         try:
-            # The channels Secret, mounted as the kubelet would: its channels.json in a file.
-            def channels() -> dict | None:
-                data = _get(plane, namespace, "secret", "main-gateway-channels").get("data") or {}
-                file = json.loads(base64.b64decode(data.get("channels.json", "") or "e30="))
-                return file if len(file.get("channels") or {}) == 2 else None
+            # The channels Secret, mounted as the kubelet mounts it; the gateway starts before the
+            # operator has written it (an optional volume: empty) and picks it up when it appears.
+            with mounted_secret(plane, namespace, "main-gateway-channels", tmp_path / "channels") as mount:
+                gateway, _ = start_gateway(
+                    tmp_path, [mount.folder], tmp_path / "queue.db", gateway_port, ("--poll-interval", "0.5")
+                )
+                channels = f"http://127.0.0.1:{gateway_port}/api/v1/channels"
+                eventually(lambda: len(httpx.get(channels).json()) == 2, 60, what="the gateway reads both channels")
+                file = json.loads((mount.folder / "channels.json").read_text())
+                assert file["channels"][f"{namespace}/ding"]["webhook_url"] == robot.url
 
-            file = eventually(channels, 30, what="channels Secret written")
-            assert file["channels"][f"{namespace}/ding"]["webhook_url"] == robot.url
-            channels_file = tmp_path / "channels.json"
-            channels_file.write_text(json.dumps(file))
-            gateway, _ = start_gateway(tmp_path, [channels_file], tmp_path / "queue.db", gateway_port)
+                receiver = f"/api/v1/alerts/webhook/{namespace}/ding"
+                eventually(lambda: receiver in alertmanager.status()["config"]["original"], 30, what="receiver")
+                # Prometheus evaluates the AlertRule the sidecar wrote and fires it to Alertmanager.
+                eventually(lambda: robot.count("GatewayPipeline") >= 1, 90, what="signed message delivered")
+                [text] = [t for t in robot.texts() if "GatewayPipeline" in t]
+                assert "the gateway pipeline works" in text and "g0.expr" in text  # Prometheus' generatorURL
+                # Only the channel with the wrong secret was refused (the alert goes to both channels).
+                assert set(robot.refused) <= {310000}, robot.refused
 
-            receiver = f"/api/v1/alerts/webhook/{namespace}/ding"
-            eventually(lambda: receiver in alertmanager.status()["config"]["original"], 30, what="receiver loaded")
-            now = datetime.now(UTC)
-            alert = {
-                "labels": {"alertname": "GatewayPipeline", "namespace": namespace, "severity": "critical"},
-                "annotations": {"summary": "the gateway pipeline works"},
-                "startsAt": now.isoformat(),
-                "endsAt": (now + timedelta(minutes=5)).isoformat(),
-            }
-            httpx.post(f"{alertmanager.url}/api/v2/alerts", json=[alert]).raise_for_status()
-            eventually(lambda: robot.count("GatewayPipeline") >= 1, 60, what="signed message delivered")
+                plane.kubectl("-n", namespace, "annotate", "nc", "ding", "alertagent.io/test-send=one")
+                last = eventually(lambda: _get(plane, namespace, "nc", "ding")["status"].get("lastTest"), 60)
+                assert (last["result"], last["code"]) == ("Succeeded", 0), last
 
-            plane.kubectl("-n", namespace, "annotate", "nc", "ding", "alertagent.io/test-send=one")
-            last = eventually(lambda: _get(plane, namespace, "nc", "ding")["status"].get("lastTest"), 60, what="test")
-            assert (last["result"], last["code"]) == ("Succeeded", 0), last
-
-            plane.kubectl("-n", namespace, "annotate", "nc", "mis", "alertagent.io/test-send=one")
-            last = eventually(lambda: _get(plane, namespace, "nc", "mis")["status"].get("lastTest"), 60, what="test")
-            assert (last["result"], last["code"]) == ("Failed", 310000), last
-            assert "SECwrong" not in json.dumps(last) and robot.token not in json.dumps(last)
+                plane.kubectl("-n", namespace, "annotate", "nc", "mis", "alertagent.io/test-send=one")
+                last = eventually(lambda: _get(plane, namespace, "nc", "mis")["status"].get("lastTest"), 60)
+                assert (last["result"], last["code"]) == ("Failed", 310000), last
+                assert "SECwrong" not in json.dumps(last) and robot.token not in json.dumps(last)
         finally:
-            for process in (gateway, operator, sidecar):
+            for process in (gateway, operator, sidecar, rules_sidecar):
                 if process is not None:
                     process.stop()

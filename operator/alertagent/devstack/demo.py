@@ -2,22 +2,26 @@
 
 It starts the control plane (etcd, kube-apiserver, kube-controller-manager), Alertmanager, a small
 exporter of the example shop's metrics, Prometheus (scraping it, alerting to Alertmanager), vmalert,
-local notification receivers that print what arrives, the operator and one sidecar per target, all on
-free loopback ports in one temporary folder; installs the CRDs and applies `examples/` with the local
-URLs filled in (`local_overlay`, pure); then drives a scripted incident (the shop's database goes down,
-and the api and frontend above it fail because of it) and shows dependency suppression turn the three
-alerts into one notification. Ctrl-C (or SIGTERM, or an error) stops every process and removes the
-folder.
+local notification receivers that print what arrives, a local robot (DingTalk-, WeCom- or Feishu-like,
+`devstack.robots`) per gateway channel that prints each message as the group would see it, the
+AlertAgent gateway (its channels Secret mounted as the kubelet would, `devstack.mounts`), the operator
+and one sidecar per target, all on free loopback ports in one temporary folder; installs the CRDs and
+applies `examples/` with the local URLs filled in (`local_overlay`, pure); then drives a scripted
+incident (the shop's database goes down, and the api and frontend above it fail because of it) and
+shows dependency suppression turn the three alerts into one notification. Ctrl-C (or SIGTERM, or an
+error) stops every process and removes the folder.
 """
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import contextlib
 import copy
 import functools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import yaml
@@ -39,14 +43,18 @@ from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.crd import all_crd_files
 from ..manifests import load_manifests
 from ..plans.alertmanager import secret_name
-from .agents import BIN, eventually, start_alertmanager_sidecar, start_operator, start_sidecar
+from ..plans.gateway import channels_secret_name
+from .agents import BIN, eventually, start_alertmanager_sidecar, start_gateway, start_operator, start_sidecar
 from .controlplane import ControlPlane, binary, install_crds, start_control_plane
 from .monitoring import AlertmanagerTarget, RuleTarget, start_alertmanager, start_prometheus, start_vmalert
+from .mounts import SecretMount
 from .processes import Process, free_port
 from .receivers import Received, webhook_receiver
+from .robots import Robot, RobotType
 
 REPO_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 SHOP_NAMESPACE = "shop"
+GATEWAY_TYPES = ("dingtalk", "wecom", "feishu")
 # The three alerts of examples/discovery/alertrules.yaml: the database's, and its two dependants'.
 ROOT_ALERT, DEPENDANT_ALERTS = "DatabaseDown", ("APIHighErrorRate", "FrontendSlow")
 # Longest group_wait of the example routes (the root route's default, 30 s) and a margin: after it,
@@ -61,11 +69,57 @@ RECOVER_AFTER_SECONDS = 90.0
 @dataclass(frozen=True)
 class LocalUrls:
     """Where the demo's stack listens: Alertmanager, each rule evaluator by type (`prometheus`,
-    `vmalert`), and the base URL of the local receivers."""
+    `vmalert`), the base URL of the local receivers, the gateway's base URL, and each gateway channel's
+    local robot (`<namespace>/<name>` → the robot's webhook URL, with its token)."""
 
     alertmanager: str
     evaluators: Mapping[str, str]
     receiver: str
+    gateway: str = ""
+    robots: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RobotChannel:
+    """A dingtalk, wecom or feishu channel of the examples: its key `<namespace>/<name>`, type, and the
+    signing secret its Secret holds (None when it signs nothing)."""
+
+    key: str
+    type: str
+    sign_secret: str | None
+
+
+def _secret_value(objects: Sequence[Mapping[str, Any]], namespace: str, ref: Mapping[str, Any]) -> str | None:
+    """The value of a Secret key among `objects` (`stringData`, else base64 `data`); None when absent."""
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") != "Secret" or (meta.get("namespace", "default"), meta.get("name")) != (
+            namespace,
+            ref.get("name"),
+        ):
+            continue
+        if ref.get("key") in (obj.get("stringData") or {}):
+            return str(obj["stringData"][ref["key"]])
+        if ref.get("key") in (obj.get("data") or {}):
+            return base64.b64decode(obj["data"][ref["key"]]).decode()
+    return None
+
+
+def robot_channels(objects: Sequence[Mapping[str, Any]]) -> list[RobotChannel]:
+    """The gateway channels (dingtalk, wecom, feishu) of `objects`, sorted by key, each with its signing
+    secret read from the Secret among `objects` that its `signSecret` names (DingTalk and Feishu; a
+    missing Secret counts as none): the demo starts one local robot per channel, checking that secret."""
+    out = []
+    for obj in objects:
+        spec = obj.get("spec") or {}
+        if obj.get("kind") != "NotificationChannel" or spec.get("type") not in GATEWAY_TYPES:
+            continue
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace", "default")
+        ref = (spec.get(spec["type"]) or {}).get("signSecret")
+        secret = _secret_value(objects, namespace, ref) if ref else None
+        out.append(RobotChannel(f"{namespace}/{meta.get('name')}", str(spec["type"]), secret))
+    return sorted(out, key=lambda c: c.key)
 
 
 def receiver_path(channel_type: str, namespace: str, name: str) -> str:
@@ -78,13 +132,16 @@ def local_overlay(objects: Sequence[Mapping[str, Any]], urls: LocalUrls) -> list
     """The objects (as `load_manifests` returns them: namespace set) with the URLs of a real cluster
     replaced by the demo's, as a kustomize overlay would, the inputs untouched:
 
-    - AlertmanagerCluster: `spec.alertmanager.url`, and each `spec.ruleEvaluators[].url` by its type;
+    - AlertmanagerCluster: `spec.alertmanager.url`, each `spec.ruleEvaluators[].url` by its type, and
+      `spec.gateway.url` (when it has one and `urls.gateway` is set);
     - NotificationChannel of type webhook: `webhook.url` (or the Secret key `webhook.urlSecret` names),
       of type slack: the Secret key `slack.apiUrl` names, set to the local receiver's `receiver_path`;
+      of type dingtalk, wecom or feishu: the Secret key its `webhookUrl` names, set to the channel's
+      robot in `urls.robots` (signing secrets are kept: the local robot checks the example's own);
     - Namespace: its (defaulted) `metadata.namespace` removed, it has none.
 
-    Other channel types are left as they are. Raises ValueError for an evaluator type the demo does
-    not run."""
+    Other channel types (and gateway channels without a robot in `urls.robots`) are left as they are.
+    Raises ValueError for an evaluator type the demo does not run."""
     out = [copy.deepcopy(dict(obj)) for obj in objects]
     secret_urls: dict[tuple[str, str, str], str] = {}
     for obj in out:
@@ -102,6 +159,8 @@ def local_overlay(objects: Sequence[Mapping[str, Any]], urls: LocalUrls) -> list
                         f"(it runs {', '.join(sorted(urls.evaluators))})"
                     )
                 evaluator["url"] = urls.evaluators[evaluator["type"]]
+            if urls.gateway and spec.get("gateway"):
+                spec["gateway"]["url"] = urls.gateway
         elif obj.get("kind") == "NotificationChannel":
             local = urls.receiver + receiver_path(str(spec.get("type")), namespace, name)
             if spec.get("type") == "webhook":
@@ -113,6 +172,9 @@ def local_overlay(objects: Sequence[Mapping[str, Any]], urls: LocalUrls) -> list
             elif spec.get("type") == "slack" and (spec.get("slack") or {}).get("apiUrl"):
                 ref = spec["slack"]["apiUrl"]
                 secret_urls[(namespace, ref["name"], ref["key"])] = local
+            elif spec.get("type") in GATEWAY_TYPES and f"{namespace}/{name}" in urls.robots:
+                ref = spec[spec["type"]]["webhookUrl"]
+                secret_urls[(namespace, ref["name"], ref["key"])] = urls.robots[f"{namespace}/{name}"]
     for obj in out:
         if obj.get("kind") != "Secret":
             continue
@@ -265,6 +327,76 @@ def describe_notification(path: str, payload: Mapping[str, Any]) -> str:
     return f"notification -> {channel} (webhook): {payload.get('status')}: {'; '.join(alerts)}"
 
 
+def _markdown_as_shown(text: str) -> list[str]:
+    """Markdown as a DingTalk or WeCom client shows it, in plain text: headings and bold as their text,
+    list items with bullets, links as `text <url>`, font tags and `<@userid>` mentions as their text."""
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = re.sub(r"^#{1,6}\s*", "", raw)
+        line = re.sub(r"^(\s*)[-*]\s+", r"\1• ", line)
+        line = re.sub(r"\*\*(.+?)\*\*", r"\1", line)
+        line = re.sub(r"\[([^\]]*)\]\(([^)]*)\)", r"\1 <\2>", line)
+        line = re.sub(r"<font[^>]*>(.*?)</font>", r"\1", line)
+        line = re.sub(r"<@([^>]+)>", r"@\1", line)
+        if line.strip() or (lines and lines[-1]):  # one blank line between paragraphs
+            lines.append(line.rstrip())
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def robot_view(robot_type: str, body: Mapping[str, Any]) -> str:
+    """A robot message (the JSON body the gateway posted) as the group sees it, framed: the title the
+    chat list and the notification show, the message, and who it @-mentions (DingTalk `at`, WeCom
+    `mentioned_*`). Feishu cards and other message types are shown as their JSON."""
+    title, lines, mentions = "", [], []
+    kind = body.get("msgtype")
+    if robot_type == "dingtalk" and kind == "markdown":
+        title = str(body["markdown"].get("title", ""))
+        lines = _markdown_as_shown(str(body["markdown"].get("text", "")))
+    elif robot_type in ("dingtalk", "wecom") and kind == "text":
+        lines = str(body["text"].get("content", "")).splitlines()
+    elif robot_type == "wecom" and kind in ("markdown", "markdown_v2"):
+        lines = _markdown_as_shown(str(body[kind].get("content", "")))
+    else:
+        lines = json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True).splitlines()
+    at = body.get("at") or {}
+    text = body.get("text") or {}
+    mentions += [f"@{m}" for m in (at.get("atMobiles") or []) + (at.get("atUserIds") or [])]
+    mentions += [f"@{m}" for m in (text.get("mentioned_mobile_list") or []) + (text.get("mentioned_list") or [])]
+    if at.get("isAtAll"):
+        mentions.append("@all")
+    rule = "─" * 72
+    framed = [f"┌{rule}"]
+    if title:
+        framed += [f"│ {title}", f"├{rule}"]
+    framed += [f"│ {line}".rstrip() for line in lines]
+    framed.append(f"└{rule}")
+    if mentions:
+        framed.append(f"  mentions (notified): {', '.join(dict.fromkeys(mentions))}")
+    return "\n".join(framed)
+
+
+@dataclass(eq=False)
+class ShowingRobot(Robot):
+    """A robot stand-in (it checks signatures and limits as the real robot does) that also hands each
+    message it accepted to `on_message(robot, body)` and keeps the signature query of each
+    (`timestamp`, `sign`: DingTalk's are URL query parameters), for the demo's result."""
+
+    channel: str = ""
+    on_message: Callable[[ShowingRobot, dict[str, Any]], None] | None = None
+    signatures: list[dict[str, str]] = field(default_factory=list)
+
+    def handle(self, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        status, answer = super().handle(path, raw)
+        if status == 200 and answer.get("errcode", answer.get("code")) == 0:
+            query = dict(part.split("=", 1) for part in path.partition("?")[2].split("&") if "=" in part)
+            self.signatures.append({k: v for k, v in query.items() if k in ("timestamp", "sign")})
+            if self.on_message is not None:
+                self.on_message(self, json.loads(raw))
+        return status, answer
+
+
 # --- the run --------------------------------------------------------------------------------------
 
 
@@ -282,10 +414,12 @@ class Stack:
     operator_http_port: int
     workdir: Path
     processes: list[Process] = field(default_factory=list)
+    gateway_url: str | None = None
+    robots: Mapping[str, ShowingRobot] = field(default_factory=dict)
 
     def ports(self) -> list[int]:
-        urls = (self.alertmanager.url, self.prometheus.url, self.vmalert.url, self.plane.url)
-        return sorted({int(u.rsplit(":", 1)[1]) for u in urls} | {self.operator_http_port})
+        urls = (self.alertmanager.url, self.prometheus.url, self.vmalert.url, self.plane.url, self.gateway_url)
+        return sorted({int(u.rsplit(":", 1)[1]) for u in urls if u} | {self.operator_http_port})
 
     def pids(self) -> list[int]:
         targets = (self.alertmanager.process, self.prometheus.process, self.vmalert.process)
@@ -318,11 +452,17 @@ def _am_alerts(am_url: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _notified(received: Received) -> dict[str, list[str]]:
-    """Receiver path → the alert names (webhook) or titles (Slack) of each firing notification."""
+def _notified(received: Received, robots: Mapping[str, ShowingRobot]) -> dict[str, list[str]]:
+    """Receiver path → the alert names (webhook) or titles (Slack) of each firing notification; for a
+    gateway channel, `/<type>/<namespace>/<name>` → the incident's alert names each robot message
+    names."""
     with received.lock:
         posts = {path: list(items) for path, items in received.posts.items()}
     out: dict[str, list[str]] = {}
+    for key, robot in sorted(robots.items()):
+        for text in robot.texts():
+            named = [name for name in (ROOT_ALERT, *DEPENDANT_ALERTS) if name in text]
+            out.setdefault(receiver_path(robot.type, *key.split("/", 1)), []).extend(named)
     for path, items in sorted(posts.items()):
         for payload in items:
             if path.startswith("/slack"):
@@ -334,7 +474,21 @@ def _notified(received: Received) -> dict[str, list[str]]:
     return out
 
 
-def _incident(console: Console, exporter: ShopExporter, am_url: str, received: Received) -> dict[str, Any]:
+def _robot_result(robots: Mapping[str, ShowingRobot]) -> dict[str, Any]:
+    """Per gateway channel: the messages its robot accepted (JSON bodies), their signature query
+    parameters, and what it refused (by the robot's error code)."""
+    out = {}
+    for key, robot in sorted(robots.items()):
+        with robot._lock:
+            messages = [a.body for a in robot.arrivals]
+            refused = {str(code): n for code, n in sorted(robot.refused.items())}
+        out[key] = {"type": robot.type, "messages": messages, "signatures": list(robot.signatures), "refused": refused}
+    return out
+
+
+def _incident(
+    console: Console, exporter: ShopExporter, am_url: str, received: Received, robots: Mapping[str, ShowingRobot]
+) -> dict[str, Any]:
     began = time.monotonic()
     console.say("incident: the shop's database goes down (its scrape fails, so up{job='database'} == 0)")
     exporter.database_down = True
@@ -350,7 +504,7 @@ def _incident(console: Console, exporter: ShopExporter, am_url: str, received: R
     eventually(dependants_inhibited, 120, what=f"{' and '.join(DEPENDANT_ALERTS)} inhibited")
     console.say(f"{' and '.join(DEPENDANT_ALERTS)} fire too, and are inhibited: dependency suppression")
     time.sleep(max(10.0, SETTLE_SECONDS - (time.monotonic() - root_at)))  # every route's group_wait passed
-    alerts, notified = _am_alerts(am_url), _notified(received)
+    alerts, notified = _am_alerts(am_url), _notified(received, robots)
     console.say(f"incident observed in {time.monotonic() - began:.0f}s:")
     for name in (ROOT_ALERT, *DEPENDANT_ALERTS):
         to = [path for path, names in notified.items() if name in names]
@@ -358,7 +512,12 @@ def _incident(console: Console, exporter: ShopExporter, am_url: str, received: R
         console.block(f"{name:<18} {alerts[name]['state']:<11} {fate}")
     n_notified = sum(1 for name in (ROOT_ALERT, *DEPENDANT_ALERTS) if any(name in v for v in notified.values()))
     console.say(f"3 alerts firing, {n_notified} notified, {3 - n_notified} inhibited")
-    return {"alerts": alerts, "notified": notified, "seconds": round(time.monotonic() - began, 1)}
+    return {
+        "alerts": alerts,
+        "notified": notified,
+        "robots": _robot_result(robots),
+        "seconds": round(time.monotonic() - began, 1),
+    }
 
 
 def _recover(console: Console, exporter: ShopExporter, am_url: str) -> None:
@@ -395,13 +554,20 @@ def _overview(console: Console, stack: Stack) -> None:
     console.block(graph.stdout or graph.stderr)
     kubectl_dir = Path(binary("kubectl")).parent
     api = f"http://127.0.0.1:{stack.operator_http_port}/api/v1/graph"
+    gateway = [f"gateway       {stack.gateway_url}/api/v1/channels   (queued, delivered, last error)"]
+    gateway += [
+        f"robot         http://127.0.0.1:{robot.port}   (a local {robot.type} robot for {key}: prints what arrives)"
+        for key, robot in sorted(stack.robots.items())
+    ]
+    test_robot = next(iter(sorted(stack.robots)), None)
     console.say("everything is up:")
     console.block(
         f"Prometheus    {stack.prometheus.url}   (scrapes the shop's exporter at {stack.exporter_address})\n"
         f"Alertmanager  {stack.alertmanager.url}\n"
         f"vmalert       {stack.vmalert.url}/vmalert/groups\n"
         f"graph API     {api}\n"
-        f"logs          {stack.workdir / 'logs'}\n"
+        + "".join(f"{line}\n" for line in (gateway if stack.gateway_url else []))
+        + f"logs          {stack.workdir / 'logs'}\n"
         "\n"
         "In another terminal:\n"
         f"  export KUBECONFIG={plane.kubeconfig}\n"
@@ -410,16 +576,30 @@ def _overview(console: Console, stack: Stack) -> None:
         "  kubectl -n shop edit alertrule shop            # edit a rule: watch Revision and Synced change\n"
         "  kubectl -n shop annotate nc oncall alertagent.io/test-send=$(date +%s) --overwrite\n"
         "                                                  # test-send a channel: it arrives here\n"
-        f"  curl '{api}?format=mermaid'   # the graph API\n"
+        + (
+            f"  kubectl -n {test_robot.split('/')[0]} annotate nc {test_robot.split('/')[1]} "
+            "alertagent.io/test-send=$(date +%s) --overwrite\n"
+            "                                                  # test-send through the gateway: the robot's\n"
+            "                                                  # answer goes to status.lastTest\n"
+            if test_robot
+            else ""
+        )
+        + f"  curl '{api}?format=mermaid'   # the graph API\n"
         "  alertagent graph --live --format dot"
     )
 
 
 def _bring_up(
-    console: Console, cleanup: ExitStack, workdir: Path, objects: list[dict[str, Any]], receiver: str
+    console: Console,
+    cleanup: ExitStack,
+    workdir: Path,
+    objects: list[dict[str, Any]],
+    receiver: str,
+    robots: Mapping[str, ShowingRobot],
 ) -> Stack:
     """Start everything, apply the examples and wait until they are Ready; every process started is
-    registered on `cleanup` at once, so a failure halfway stops what already runs."""
+    registered on `cleanup` at once, so a failure halfway stops what already runs. `robots`: the local
+    robot of each gateway channel (`<namespace>/<name>`), already running."""
     logs = workdir / "logs"
     # Stopped in two waves, each in parallel (a process may take seconds to stop): first the operator
     # and the sidecars (LIFO), then the targets and the control plane they were talking to.
@@ -448,7 +628,16 @@ def _bring_up(
         # the same alerts to Alertmanager (one fingerprint), not copies notified twice.
         vmalert = start_vmalert(prometheus.url, alertmanager.url, workdir, ("-disableAlertgroupLabel",))
         infrastructure.append(vmalert.stop)
-    urls = LocalUrls(alertmanager.url, {"prometheus": prometheus.url, "vmalert": vmalert.url}, receiver)
+    clusters = [AlertmanagerCluster.model_validate(d) for d in objects if d["kind"] == "AlertmanagerCluster"]
+    gateway_port = free_port() if any(c.spec.gateway for c in clusters) else None
+    gateway_url = f"http://127.0.0.1:{gateway_port}" if gateway_port else None
+    urls = LocalUrls(
+        alertmanager.url,
+        {"prometheus": prometheus.url, "vmalert": vmalert.url},
+        receiver,
+        gateway_url or "",
+        {key: robot.url for key, robot in robots.items()},
+    )
     docs = local_overlay(objects, urls)
     namespaces = sorted({d["metadata"]["namespace"] for d in docs if d["kind"] != "Namespace"})
     operator_namespace = "default" if "default" in namespaces else namespaces[0]
@@ -467,7 +656,8 @@ def _bring_up(
             )
 
         sidecars = _sidecar_starters(plane, logs, docs, {"prometheus": prometheus, "vmalert": vmalert}, alertmanager)
-        _start_in_parallel([operator, *sidecars], agents)
+        gateway = _gateway_starter(plane, cleanup, workdir, clusters, gateway_port) if gateway_port else []
+        _start_in_parallel([operator, *sidecars, *gateway], agents)
     with console.phase("examples applied and Ready"):
         plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([d for d in docs if d["kind"] != "Namespace"]))
         try:
@@ -487,6 +677,8 @@ def _bring_up(
         http_port,
         workdir,
         agents,
+        gateway_url,
+        robots,
     )
 
 
@@ -511,7 +703,8 @@ def run_demo(examples: Path, exit_after_incident: bool = False, keep_workdir: bo
         receiver, received = cleanup.enter_context(
             webhook_receiver(lambda path, payload: console.say(describe_notification(path, payload)))
         )
-        stack = _bring_up(console, cleanup, workdir, objects, receiver)
+        robots = cleanup.enter_context(_local_robots(console, objects))
+        stack = _bring_up(console, cleanup, workdir, objects, receiver, robots)
         result: dict[str, Any] = {
             "workdir": str(workdir),
             "phases": dict(console.phases),
@@ -523,7 +716,7 @@ def run_demo(examples: Path, exit_after_incident: bool = False, keep_workdir: bo
         }
         console.say(f"everything up in {result['up_seconds']:.1f}s")
         _overview(console, stack)
-        result["incident"] = _incident(console, stack.exporter, stack.alertmanager.url, received)
+        result["incident"] = _incident(console, stack.exporter, stack.alertmanager.url, received, robots)
         if exit_after_incident:
             console.say("demo-result: " + json.dumps(result, sort_keys=True))
             return 0
@@ -549,6 +742,48 @@ def run_demo(examples: Path, exit_after_incident: bool = False, keep_workdir: bo
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def _gateway_starter(
+    plane: ControlPlane, cleanup: ExitStack, workdir: Path, clusters: Sequence[AlertmanagerCluster], port: int
+) -> list[Callable[[], tuple[Process, int]]]:
+    """Mount each cluster's channels Secret in a folder as the kubelet mounts a Secret volume (the
+    chart's `gateway.channelsSecrets`), kept up to date from now on; returns the function that starts
+    the gateway on `port` with those folders (it re-reads them when they change)."""
+    folders = []
+    for cluster in (c for c in clusters if c.spec.gateway):
+        namespace = cluster.metadata.namespace or "default"
+        folder = workdir / "gateway" / "channels" / f"{namespace}-{cluster.metadata.name}"
+        mount = SecretMount(plane, namespace, channels_secret_name(cluster), folder)
+        cleanup.callback(mount.stop)  # stopped before the control plane (LIFO)
+        mount.start()
+        folders.append(folder)
+    queue = workdir / "gateway" / "queue.db"
+    return [functools.partial(start_gateway, workdir / "logs", folders, queue, port, ("--poll-interval", "0.5"))]
+
+
+@contextlib.contextmanager
+def _local_robots(console: Console, objects: Sequence[Mapping[str, Any]]) -> Iterator[dict[str, ShowingRobot]]:
+    """One local robot per gateway channel of the examples, of its type, checking the signing secret
+    of the channel's own Secret; each prints the messages it accepts as the group would see them."""
+
+    def show(robot: ShowingRobot, body: dict[str, Any]) -> None:
+        signed = ", signature verified" if robot.secret else ""
+        console.say(f"robot message -> {robot.channel} ({robot.type}{signed}), as the group sees it:")
+        console.block(robot_view(robot.type, body))
+
+    started: dict[str, ShowingRobot] = {}
+    try:
+        for channel in robot_channels(objects):
+            robot = ShowingRobot(
+                type=cast(RobotType, channel.type), secret=channel.sign_secret, channel=channel.key, on_message=show
+            )
+            robot.start()
+            started[channel.key] = robot
+        yield started
+    finally:
+        for robot in started.values():
+            robot.stop()
 
 
 def _sidecar_starters(
