@@ -1,6 +1,7 @@
 """The real gateway process (`alertagent gateway`) between Alertmanager-shaped webhook POSTs and local
 robot stand-ins that check signatures, timestamps, sizes and rate limits as the real robots do:
-delivery to each robot type, a robot down for ~20 s (nothing lost), rate limits (nothing dropped, the
+delivery to each robot type, a robot down for a minute (nothing lost), a robot stricter than the gateway
+(its "too fast" answers retried, nothing lost), rate limits (nothing dropped, the
 backlog drains at the limit), and SIGKILL with messages in flight then a restart (nothing missing;
 duplicates counted and reported)."""
 
@@ -82,7 +83,7 @@ def test_delivers_to_each_robot_type_signed(tmp_path: Path) -> None:
         assert SECRET not in log and TOKEN not in log
 
 
-def test_a_robot_down_for_20_seconds_loses_nothing(tmp_path: Path) -> None:
+def test_a_robot_down_for_a_minute_loses_nothing(tmp_path: Path) -> None:
     with robots(Robot("wecom", per_minute=600)) as (bot,):
         proc, port = start_gateway(
             tmp_path,
@@ -94,9 +95,9 @@ def test_a_robot_down_for_20_seconds_loses_nothing(tmp_path: Path) -> None:
             bot.down("refused")
             for i in range(10):
                 assert post(port, "team/w", f"Outage{i:02d}") == 200
-            time.sleep(10)
+            time.sleep(30)
             bot.down("502")  # then a proxy in front of it answering 502
-            time.sleep(10)
+            time.sleep(30)
             assert not bot.arrivals
             bot.up()
             eventually(lambda: all(bot.count(f"Outage{i:02d}") == 1 for i in range(10)), 30, what="all 10 delivered")
@@ -104,6 +105,28 @@ def test_a_robot_down_for_20_seconds_loses_nothing(tmp_path: Path) -> None:
             assert order == list(range(10))
             assert metric_value(port, "alertagent_notifications_total", {"status": "retry"}) >= 2
             assert metric_value(port, "alertagent_notification_queue_depth") == 0
+        finally:
+            proc.stop()
+
+
+def test_a_robot_stricter_than_the_gateway_says_too_fast_and_nothing_is_lost(tmp_path: Path) -> None:
+    """The robot allows 2 per second (Feishu answers code 11232 beyond); the gateway is told 20 per
+    second: it meets the robot's own refusals, retries them later, and delivers every message in order."""
+    with robots(Robot("feishu", secret=SECRET, per_minute=600, per_second=2)) as (bot,):
+        proc, port = start_gateway(
+            tmp_path,
+            [channels_file(tmp_path / "c.json", {"team/f": bot})],
+            tmp_path / "q.db",
+            extra_args=("--rate-limit", "feishu=600/60", "--rate-limit", "feishu=20/1", "--backoff-base", "0.5"),
+        )
+        try:
+            for i in range(12):
+                assert post(port, "team/f", f"Fast{i:02d}") == 200
+            eventually(lambda: all(bot.count(f"Fast{i:02d}") == 1 for i in range(12)), 60, what="all 12 delivered")
+            assert bot.refused, "the robot never said too fast: the test did not test anything"
+            order = [next(i for i in range(12) if f"Fast{i:02d}" in t) for t in bot.texts()]
+            assert order == list(range(12))
+            assert metric_value(port, "alertagent_notifications_total", {"status": "rate_limited"}) >= 1
         finally:
             proc.stop()
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from alertagent.api import AlertmanagerCluster, NotificationChannel
 from alertagent.api.common import SecretKeyRef
+from alertagent.api.notificationchannel import ConfigMapKeyRef
 from alertagent.clients.probe import config_errors
 from alertagent.common.identity import ObjectRef
 from alertagent.common.labels import CLUSTER_LABEL, CONTENT_HASH_ANNOTATION
@@ -108,6 +109,39 @@ def test_a_missing_secret_keeps_the_deployed_entry_or_leaves_the_channel_out() -
     assert gone.secret is None  # nothing changed in the file
     never = plan_gateway(cluster(), OWNER, [ding(secret_name="gone")], resolve, None, tokens())
     assert never.file.channels == {} and "secret team-a/gone" in never.problems[ref]
+
+
+CONFIG_MAPS = {("team-a", "templates", "ding.j2"): "{{ alerts | length }} firing"}
+
+
+def resolve_config_map(namespace: str, ref: ConfigMapKeyRef) -> str | None:
+    return CONFIG_MAPS.get((namespace, ref.name, ref.key))
+
+
+def test_the_template_is_taken_from_the_config_map_in_the_channels_namespace() -> None:
+    channel = ding(templateConfigMap={"name": "templates", "key": "ding.j2"})
+    plan = plan_gateway(cluster(), OWNER, [channel], resolve, None, tokens(), resolve_config_map)
+    assert plan.file.channels["team-a/ding"].template == "{{ alerts | length }} firing" and not plan.problems
+
+
+def test_a_missing_template_config_map_or_key_leaves_the_channel_out_or_keeps_its_deployed_entry() -> None:
+    ref = ObjectRef("NotificationChannel", "team-a", "ding")
+    for name, key in (("gone", "ding.j2"), ("templates", "other.j2")):
+        channel = ding(templateConfigMap={"name": name, "key": key})
+        never = plan_gateway(cluster(), OWNER, [channel], resolve, None, tokens(), resolve_config_map)
+        assert never.file.channels == {} and f"configmap team-a/{name} key {key} not found" in never.problems[ref]
+    live = plan_gateway(cluster(), OWNER, [ding(template="inline")], resolve, None, tokens())
+    assert live.secret is not None
+    channel = ding(templateConfigMap={"name": "gone", "key": "ding.j2"})
+    gone = plan_gateway(cluster(), OWNER, [channel], resolve, as_current(live.secret), tokens(), resolve_config_map)
+    assert (
+        gone.file.channels["team-a/ding"].template == "inline" and "configmap team-a/gone" in gone.last_known_good[ref]
+    )
+
+
+def test_template_and_template_config_map_are_exclusive() -> None:
+    with pytest.raises(ValidationError, match="at most one of template or templateConfigMap"):
+        ding(template="x", templateConfigMap={"name": "templates", "key": "ding.j2"})
 
 
 def test_a_secret_of_another_owner_is_never_overwritten() -> None:

@@ -15,6 +15,7 @@ from .common import (
     Condition,
     CrdNames,
     Duration,
+    K8sName,
     Matcher,
     PrinterColumn,
     Resource,
@@ -275,8 +276,27 @@ class WebexConfig(Model):
     """Message text (Go template)."""
 
 
+class ConfigMapKeyRef(Model):
+    """A key of a ConfigMap in the same namespace as the object that references it."""
+
+    name: K8sName
+    """Name of the ConfigMap (always in the referencing object's own namespace)."""
+    key: Annotated[str, Field(min_length=1, max_length=253)]
+    """Key inside the ConfigMap's data whose value is used."""
+
+
+# A gateway block's message template: inline (`template`) or from a ConfigMap, never both.
+_ONE_TEMPLATE = Invariant(
+    cel="!(has(self.template) && has(self.templateConfigMap))",
+    message="set at most one of template or templateConfigMap",
+    holds=lambda b: b.template is None or b.template_config_map is None,
+)
+
+
 class DingTalkConfig(Model):
     """DingTalk group robot, delivered by the AlertAgent gateway (signed)."""
+
+    __invariants__ = (_ONE_TEMPLATE,)
 
     webhook_url: SecretKeyRef
     """Secret key holding the robot webhook URL (with access_token)."""
@@ -291,7 +311,11 @@ class DingTalkConfig(Model):
     message_type: Literal["markdown", "text"] = "markdown"
     """Message type."""
     template: Text | None = None
-    """Jinja2 template for the message; the gateway's default when unset."""
+    """Jinja2 template for the message; the gateway's default when neither this nor templateConfigMap is set."""
+    template_config_map: ConfigMapKeyRef | None = None
+    """ConfigMap key holding the Jinja2 template for the message, instead of `template`. The operator
+    reads it at each reconcile, so an edit reaches the gateway by the next health interval at the
+    latest; a missing ConfigMap or key leaves the channel out (or keeps its last delivered entry)."""
     language: Language = "en"
     """Language of the message text the gateway renders: `zh` (Chinese) or `en` (English)."""
     time_zone: TimeZone = "UTC"
@@ -304,6 +328,8 @@ class DingTalkConfig(Model):
 class WeComConfig(Model):
     """WeCom group robot, delivered by the AlertAgent gateway."""
 
+    __invariants__ = (_ONE_TEMPLATE,)
+
     webhook_url: SecretKeyRef
     """Secret key holding the robot webhook URL (with key)."""
     mentioned_list: list[str] | None = None
@@ -313,7 +339,11 @@ class WeComConfig(Model):
     message_type: Literal["markdown", "text"] = "markdown"
     """Message type."""
     template: Text | None = None
-    """Jinja2 template for the message; the gateway's default when unset."""
+    """Jinja2 template for the message; the gateway's default when neither this nor templateConfigMap is set."""
+    template_config_map: ConfigMapKeyRef | None = None
+    """ConfigMap key holding the Jinja2 template for the message, instead of `template`. The operator
+    reads it at each reconcile, so an edit reaches the gateway by the next health interval at the
+    latest; a missing ConfigMap or key leaves the channel out (or keeps its last delivered entry)."""
     language: Language = "en"
     """Language of the message text the gateway renders: `zh` (Chinese) or `en` (English)."""
     time_zone: TimeZone = "UTC"
@@ -326,6 +356,8 @@ class WeComConfig(Model):
 class FeishuConfig(Model):
     """Feishu / Lark custom bot, delivered by the AlertAgent gateway (signed)."""
 
+    __invariants__ = (_ONE_TEMPLATE,)
+
     webhook_url: SecretKeyRef
     """Secret key holding the bot webhook URL."""
     sign_secret: SecretKeyRef | None = None
@@ -333,7 +365,11 @@ class FeishuConfig(Model):
     message_type: Literal["interactive", "text"] = "interactive"
     """Message type: an interactive card or plain text."""
     template: Text | None = None
-    """Jinja2 template for the message; the gateway's default when unset."""
+    """Jinja2 template for the message; the gateway's default when neither this nor templateConfigMap is set."""
+    template_config_map: ConfigMapKeyRef | None = None
+    """ConfigMap key holding the Jinja2 template for the message, instead of `template`. The operator
+    reads it at each reconcile, so an edit reaches the gateway by the next health interval at the
+    latest; a missing ConfigMap or key leaves the channel out (or keeps its last delivered entry)."""
     language: Language = "en"
     """Language of the message text the gateway renders: `zh` (Chinese) or `en` (English)."""
     time_zone: TimeZone = "UTC"

@@ -111,6 +111,16 @@ class Kube:
                 return None
             raise
 
+    def read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A ConfigMap as a plain dict, or None when it does not exist."""
+        try:
+            config_map = self.core.read_namespaced_config_map(name, namespace, _request_timeout=self.timeout)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return self.plain(config_map)
+
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret as a plain dict (data still base64), or None when it does not exist."""
         try:

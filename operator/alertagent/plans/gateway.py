@@ -10,7 +10,9 @@ it (render/receivers.py `gateway_config`) and the gateway checks it.
 
 A channel whose Secret is missing or unreadable follows the last-known-good rule of
 render/alertmanager.py: its entry in the deployed file stays (noted in `last_known_good`); without one
-it is left out (`problems`), as its receiver is."""
+it is left out (`problems`), as its receiver is. A `templateConfigMap` is resolved the same way (through
+a `ConfigMapResolver`, once per reconcile, so an edited ConfigMap is picked up at the next one); a
+missing ConfigMap or key is treated as a missing Secret."""
 
 from __future__ import annotations
 
@@ -25,12 +27,16 @@ from pydantic import ValidationError
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.base import API_VERSION
-from ..api.notificationchannel import NotificationChannel
+from ..api.notificationchannel import ConfigMapKeyRef, NotificationChannel
 from ..common.hashing import content_hash
 from ..common.identity import ObjectRef, owner_reference
 from ..common.labels import CLUSTER_LABEL, COMPONENT_LABEL, CONTENT_HASH_ANNOTATION, MANAGED_BY
 from ..render.receivers import GATEWAY_TYPES, MissingSecretError, SecretResolver, Secrets
 from ..render.robots.models import ChannelsFile, GatewayChannel, Mentions
+
+# (namespace, ref) → the key's value; None for a missing ConfigMap or key. Raises MissingSecretError
+# for one that cannot be read.
+ConfigMapResolver = Callable[[str, ConfigMapKeyRef], str | None]
 
 CHANNELS_KEY = "channels.json"
 GATEWAY_COMPONENT = "gateway-channels"
@@ -59,12 +65,28 @@ def deployed_channels(cluster: AlertmanagerCluster, secret: Mapping[str, Any] | 
         return None
 
 
-def gateway_channel(channel: NotificationChannel, token: str, secret: Secrets) -> GatewayChannel:
-    """One channel as the gateway knows it, its Secrets resolved through `secret`. Raises
-    MissingSecretError for a missing robot URL or signing secret Secret."""
-    spec, key = channel.spec, ObjectRef.of(channel).key
-    kind = spec.type
+def _no_config_maps(namespace: str, ref: ConfigMapKeyRef) -> str | None:
+    return None
+
+
+def gateway_channel(
+    channel: NotificationChannel,
+    token: str,
+    secret: Secrets,
+    config_map: ConfigMapResolver = _no_config_maps,
+) -> GatewayChannel:
+    """One channel as the gateway knows it, its Secrets resolved through `secret` and its
+    templateConfigMap through `config_map`. Raises MissingSecretError for a missing robot URL or
+    signing secret Secret, or a missing template ConfigMap or key."""
+    spec, ref = channel.spec, ObjectRef.of(channel)
+    key, kind = ref.key, spec.type
     block = getattr(spec, kind)
+    template = block.template
+    if block.template_config_map is not None:
+        cm = block.template_config_map
+        template = config_map(ref.namespace, cm)
+        if template is None:
+            raise MissingSecretError(f"configmap {ref.namespace}/{cm.name} key {cm.key} not found (message template)")
     url = secret(block.webhook_url)
     if url is None:  # never: a missing value raises in `secret`
         raise MissingSecretError(f"{key}: no robot URL")
@@ -90,7 +112,7 @@ def gateway_channel(channel: NotificationChannel, token: str, secret: Secrets) -
         mentions=mentions,
         language=block.language,
         time_zone=block.time_zone,
-        template=block.template,
+        template=template,
     )
 
 
@@ -117,10 +139,12 @@ def plan_gateway(
     resolve_secret: SecretResolver,
     current: Mapping[str, Any] | None,
     new_token: Callable[[], str],
+    resolve_config_map: ConfigMapResolver = _no_config_maps,
 ) -> GatewayPlan:
     """The channels file of `channels` (the cluster's selected channels; other types are ignored) and
     its Secret. `owner` is the cluster's metadata (name, namespace, uid); `current` the channels Secret
-    there now (None: none yet). Raises nothing: a missing Secret is a problem of its channel."""
+    there now (None: none yet); `resolve_config_map` reads templateConfigMap keys (by default none
+    exist). Raises nothing: a missing Secret or template ConfigMap is a problem of its channel."""
     cluster_key = ObjectRef.of(cluster).key
     labels = ((current or {}).get("metadata") or {}).get("labels") or {}
     if current is not None and labels.get(CLUSTER_LABEL) != owner["name"]:
@@ -140,11 +164,13 @@ def plan_gateway(
         live = before.get(ref.key)
         token = tokens[ref.key] = live.token if live is not None else new_token()
         try:
-            entries[ref.key] = gateway_channel(channel, token, Secrets(resolve_secret, ref.namespace, False))
+            entries[ref.key] = gateway_channel(
+                channel, token, Secrets(resolve_secret, ref.namespace, False), resolve_config_map
+            )
         except MissingSecretError as err:
             if live is None:
                 problems[ref] = str(err)
-            else:  # a Secret gone or unreadable never takes a working robot away
+            else:  # a Secret or ConfigMap gone or unreadable never takes a working robot away
                 entries[ref.key] = live
                 last_known_good[ref] = f"{err}: its last delivered gateway entry stays live"
     file = ChannelsFile(cluster=cluster_key, channels=entries)

@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.common import SecretKeyRef
-from ..api.notificationchannel import NotificationChannel
+from ..api.notificationchannel import ConfigMapKeyRef, NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..clients.alertmanager import expire_silence, list_silences, post_silence
 from ..clients.probe import gateway_config_errors
@@ -41,7 +41,7 @@ from ..plans.alertmanager import (
     secret_name,
     select,
 )
-from ..plans.gateway import GatewayPlan, channels_secret_name, plan_gateway
+from ..plans.gateway import ConfigMapResolver, GatewayPlan, channels_secret_name, plan_gateway
 from ..plans.placement import World
 from ..plans.rules import IndexedRule, plan_rules
 from ..plans.silences import desired_silences, plan_silences
@@ -161,6 +161,26 @@ def _secret_resolver(state: OperatorState, seen: set[str]) -> SecretResolver:
     return resolve
 
 
+def _config_map_resolver(state: OperatorState) -> ConfigMapResolver:
+    """Reads each referenced ConfigMap once per reconcile (an edit is picked up at the next one); one
+    that cannot be read (401/403) raises MissingSecretError, like an unreadable Secret."""
+    cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def resolve(namespace: str, ref: ConfigMapKeyRef) -> str | None:
+        if (namespace, ref.name) not in cache:
+            try:
+                cache[namespace, ref.name] = state.kube.read_config_map(namespace, ref.name)
+            except ApiException as err:
+                if err.status not in (401, 403):
+                    raise  # the API server is unwell: the step fails and is retried
+                reason = f"cannot be read ({err.status} {err.reason})"
+                raise MissingSecretError(f"configmap {namespace}/{ref.name} {reason}") from None
+        value: str | None = ((cache[namespace, ref.name] or {}).get("data") or {}).get(ref.key)
+        return value
+
+    return resolve
+
+
 MESSAGE_LIMIT = 2000  # characters of a tool's message kept in a status
 VERDICTS_KEPT = 4096  # tool verdicts remembered by output hash; more than a reconcile ever asks for
 
@@ -266,7 +286,9 @@ def _gateway_channels(
     if cluster.spec.gateway is None:
         return None
     current = state.kube.read_secret(meta["namespace"], channels_secret_name(cluster))
-    gateway = plan_gateway(cluster, meta, channels, resolve, current, lambda: token_urlsafe(32))
+    gateway = plan_gateway(
+        cluster, meta, channels, resolve, current, lambda: token_urlsafe(32), _config_map_resolver(state)
+    )
     if gateway.secret is not None:
         state.kube.put_secret(meta["namespace"], gateway.secret, gateway.secret_exists)
         log.info("gateway channels of %s written (%d channels)", ObjectRef.of(cluster).key, len(gateway.file.channels))
