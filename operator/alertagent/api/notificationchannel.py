@@ -293,10 +293,28 @@ _ONE_TEMPLATE = Invariant(
 )
 
 
-class DingTalkConfig(Model):
-    """DingTalk group robot, delivered by the AlertAgent gateway (signed)."""
+class GatewayMessage(Model):
+    """What the AlertAgent gateway's message looks like, for every robot type."""
 
     __invariants__ = (_ONE_TEMPLATE,)
+
+    template: Text | None = None
+    """Jinja2 template for the message; the gateway's default when neither this nor templateConfigMap is set."""
+    template_config_map: ConfigMapKeyRef | None = None
+    """ConfigMap key holding the Jinja2 template for the message, instead of `template`. The operator
+    reads it at each reconcile, so an edit reaches the gateway by the next health interval at the
+    latest; a missing ConfigMap or key leaves the channel out (or keeps its last delivered entry)."""
+    language: Language = "en"
+    """Language of the message text the gateway renders: `zh` (Chinese) or `en` (English)."""
+    time_zone: TimeZone = "UTC"
+    """IANA time zone the message shows times in, for example `Asia/Shanghai`."""
+    max_alerts: MaxAlerts = 0
+    """Maximum alerts Alertmanager sends per notification (webhook `max_alerts`); 0 means all. The
+    message says how many were left out."""
+
+
+class DingTalkConfig(GatewayMessage):
+    """DingTalk group robot, delivered by the AlertAgent gateway (signed)."""
 
     webhook_url: SecretKeyRef
     """Secret key holding the robot webhook URL (with access_token)."""
@@ -310,25 +328,10 @@ class DingTalkConfig(Model):
     """Whether to @-mention everyone."""
     message_type: Literal["markdown", "text"] = "markdown"
     """Message type."""
-    template: Text | None = None
-    """Jinja2 template for the message; the gateway's default when neither this nor templateConfigMap is set."""
-    template_config_map: ConfigMapKeyRef | None = None
-    """ConfigMap key holding the Jinja2 template for the message, instead of `template`. The operator
-    reads it at each reconcile, so an edit reaches the gateway by the next health interval at the
-    latest; a missing ConfigMap or key leaves the channel out (or keeps its last delivered entry)."""
-    language: Language = "en"
-    """Language of the message text the gateway renders: `zh` (Chinese) or `en` (English)."""
-    time_zone: TimeZone = "UTC"
-    """IANA time zone the message shows times in, for example `Asia/Shanghai`."""
-    max_alerts: MaxAlerts = 0
-    """Maximum alerts Alertmanager sends per notification (webhook `max_alerts`); 0 means all. The
-    message says how many were left out."""
 
 
-class WeComConfig(Model):
+class WeComConfig(GatewayMessage):
     """WeCom group robot, delivered by the AlertAgent gateway."""
-
-    __invariants__ = (_ONE_TEMPLATE,)
 
     webhook_url: SecretKeyRef
     """Secret key holding the robot webhook URL (with key)."""
@@ -338,25 +341,10 @@ class WeComConfig(Model):
     """Mobile numbers to @-mention."""
     message_type: Literal["markdown", "text"] = "markdown"
     """Message type."""
-    template: Text | None = None
-    """Jinja2 template for the message; the gateway's default when neither this nor templateConfigMap is set."""
-    template_config_map: ConfigMapKeyRef | None = None
-    """ConfigMap key holding the Jinja2 template for the message, instead of `template`. The operator
-    reads it at each reconcile, so an edit reaches the gateway by the next health interval at the
-    latest; a missing ConfigMap or key leaves the channel out (or keeps its last delivered entry)."""
-    language: Language = "en"
-    """Language of the message text the gateway renders: `zh` (Chinese) or `en` (English)."""
-    time_zone: TimeZone = "UTC"
-    """IANA time zone the message shows times in, for example `Asia/Shanghai`."""
-    max_alerts: MaxAlerts = 0
-    """Maximum alerts Alertmanager sends per notification (webhook `max_alerts`); 0 means all. The
-    message says how many were left out."""
 
 
-class FeishuConfig(Model):
+class FeishuConfig(GatewayMessage):
     """Feishu / Lark custom bot, delivered by the AlertAgent gateway (signed)."""
-
-    __invariants__ = (_ONE_TEMPLATE,)
 
     webhook_url: SecretKeyRef
     """Secret key holding the bot webhook URL."""
@@ -364,19 +352,6 @@ class FeishuConfig(Model):
     """Secret key holding the bot's signing secret, when signature verification is enabled."""
     message_type: Literal["interactive", "text"] = "interactive"
     """Message type: an interactive card or plain text."""
-    template: Text | None = None
-    """Jinja2 template for the message; the gateway's default when neither this nor templateConfigMap is set."""
-    template_config_map: ConfigMapKeyRef | None = None
-    """ConfigMap key holding the Jinja2 template for the message, instead of `template`. The operator
-    reads it at each reconcile, so an edit reaches the gateway by the next health interval at the
-    latest; a missing ConfigMap or key leaves the channel out (or keeps its last delivered entry)."""
-    language: Language = "en"
-    """Language of the message text the gateway renders: `zh` (Chinese) or `en` (English)."""
-    time_zone: TimeZone = "UTC"
-    """IANA time zone the message shows times in, for example `Asia/Shanghai`."""
-    max_alerts: MaxAlerts = 0
-    """Maximum alerts Alertmanager sends per notification (webhook `max_alerts`); 0 means all. The
-    message says how many were left out."""
 
 
 ChannelType = Literal[

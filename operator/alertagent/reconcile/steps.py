@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from secrets import token_urlsafe
@@ -135,23 +135,42 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     return Outcome(StepResult("rules", writes=writes), frozenset(by_file[f] for f in changed_files if f in by_file))
 
 
-def _secret_resolver(state: OperatorState, seen: set[str]) -> SecretResolver:
-    """Reads each referenced Secret once per reconcile; the values it hands out are added to `seen`
-    (to scrub them from tool messages) and never logged or stored."""
+def _reader(read: Callable[[str, str], dict[str, Any] | None], kind: str) -> Callable[[str, str], dict[str, Any]]:
+    """`read(namespace, name)` once per object per reconcile. Raises MissingSecretError (the object is
+    left out alone, or keeps its last-known-good version) when it is missing or cannot be read
+    (401/403); other API errors propagate, so the step fails and is retried."""
     cache: dict[tuple[str, str], dict[str, Any] | None] = {}
 
-    def resolve(namespace: str, ref: SecretKeyRef) -> str | None:
-        if (namespace, ref.name) not in cache:
+    def get(namespace: str, name: str) -> dict[str, Any]:
+        if (namespace, name) not in cache:
             try:
-                cache[namespace, ref.name] = state.kube.read_secret(namespace, ref.name)
+                cache[namespace, name] = read(namespace, name)
             except ApiException as err:
                 if err.status not in (401, 403):
                     raise  # the API server is unwell: the step fails and is retried
-                reason = f"cannot be read ({err.status} {err.reason})"
-                raise MissingSecretError(f"secret {namespace}/{ref.name} {reason}") from None
-        if cache[namespace, ref.name] is None:  # the Secret itself, not just the key, is missing
-            raise MissingSecretError(f"secret {namespace}/{ref.name} not found (key {ref.key})")
-        value = ((cache[namespace, ref.name] or {}).get("data") or {}).get(ref.key)
+                raise MissingSecretError(
+                    f"{kind} {namespace}/{name} cannot be read ({err.status} {err.reason})"
+                ) from None
+        found = cache[namespace, name]
+        if found is None:
+            raise MissingSecretError(f"{kind} {namespace}/{name} not found")
+        return found
+
+    return get
+
+
+def _secret_resolver(state: OperatorState, seen: set[str]) -> SecretResolver:
+    """Reads each referenced Secret once per reconcile; the values it hands out are added to `seen`
+    (to scrub them from tool messages) and never logged or stored. A missing key is None (the
+    renderer names it); a missing or unreadable Secret raises MissingSecretError."""
+    get = _reader(state.kube.read_secret, "secret")
+
+    def resolve(namespace: str, ref: SecretKeyRef) -> str | None:
+        try:
+            secret = get(namespace, ref.name)
+        except MissingSecretError as err:
+            raise MissingSecretError(f"{err} (key {ref.key})") if str(err).endswith("not found") else err from None
+        value = (secret.get("data") or {}).get(ref.key)
         if value is None:
             return None
         text = base64.b64decode(value).decode()
@@ -162,20 +181,12 @@ def _secret_resolver(state: OperatorState, seen: set[str]) -> SecretResolver:
 
 
 def _config_map_resolver(state: OperatorState) -> ConfigMapResolver:
-    """Reads each referenced ConfigMap once per reconcile (an edit is picked up at the next one); one
-    that cannot be read (401/403) raises MissingSecretError, like an unreadable Secret."""
-    cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+    """Reads each referenced ConfigMap once per reconcile (an edit is picked up at the next one); a
+    missing or unreadable one raises MissingSecretError, like a Secret; a missing key is None."""
+    get = _reader(state.kube.read_config_map, "configmap")
 
     def resolve(namespace: str, ref: ConfigMapKeyRef) -> str | None:
-        if (namespace, ref.name) not in cache:
-            try:
-                cache[namespace, ref.name] = state.kube.read_config_map(namespace, ref.name)
-            except ApiException as err:
-                if err.status not in (401, 403):
-                    raise  # the API server is unwell: the step fails and is retried
-                reason = f"cannot be read ({err.status} {err.reason})"
-                raise MissingSecretError(f"configmap {namespace}/{ref.name} {reason}") from None
-        value: str | None = ((cache[namespace, ref.name] or {}).get("data") or {}).get(ref.key)
+        value: str | None = (get(namespace, ref.name).get("data") or {}).get(ref.key)
         return value
 
     return resolve
