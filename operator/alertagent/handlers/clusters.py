@@ -24,7 +24,7 @@ from ..reconcile import operator_mode
 from ..reconcile.cluster import forget_cluster, reconcile_cluster
 from ..reconcile.queue import WorkQueue
 from ..reconcile.state import OperatorState
-from ..reconcile.status import refresh_objects, write_cluster_status
+from ..reconcile.status import refresh_in_thread, write_cluster_status
 from ..reconcile.steps import ClusterInputs
 from ..settings import Settings
 from ..status import ShardReport
@@ -71,10 +71,7 @@ async def _refresh_stalled(
     reports = {f: list(r) for f, r in rule_shard_index.items()}
     if stalled := state.note_pending(key, reports):
         rules = {e.ref: e for e in _entries(alertrule_index) if e.file_name in stalled}
-        _written, failed = await asyncio.to_thread(
-            refresh_objects, state, set(rules), rules, lambda f: reports.get(f, []), False, world
-        )
-        state.held |= failed
+        await refresh_in_thread(state, rules, rules, reports, world)
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:

@@ -4,7 +4,6 @@ so after a restart the reports are complete before the first status is written."
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import kopf
@@ -23,7 +22,7 @@ from ..common.labels import (
     SYNC_ERROR_ANNOTATION,
 )
 from ..plans.rules import IndexedRule
-from ..reconcile.status import refresh_objects
+from ..reconcile.status import refresh_in_thread
 from ..settings import Settings
 from ..status import ShardReport
 from .memo import state_of, world_of
@@ -80,7 +79,4 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             return
         reports = {f: list(rule_shard_index.get(f, [])) for f in touched}
         world = world_of(alertmanagercluster_index, namespace_labels)
-        _written, failed = await asyncio.to_thread(
-            refresh_objects, state, set(rules), rules, lambda f: reports.get(f, []), False, world
-        )
-        state.held |= failed  # written by the next reconcile
+        await refresh_in_thread(state, rules, rules, reports, world)

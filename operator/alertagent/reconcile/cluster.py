@@ -18,7 +18,7 @@ from ..status import ShardReport
 from . import operator_mode
 from .queue import StepResult
 from .state import OperatorState
-from .status import refresh_objects, status_step
+from .status import refresh_in_thread, status_step
 from .steps import ClusterInputs, Outcome, alertmanager_step, rules_step, silences_step
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,4 @@ async def forget_cluster(
     files = state.rejections.forget_cluster(key)
     state.left_out.forget_cluster(key)
     changed |= {ref for ref, rule in rules.items() if rule.file_name in files}
-    _, failed = await asyncio.to_thread(
-        refresh_objects, state, changed, rules, lambda f: reports.get(f, []), False, world
-    )
-    state.held |= failed
+    await refresh_in_thread(state, changed, rules, reports, world)

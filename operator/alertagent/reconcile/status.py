@@ -3,6 +3,7 @@ handlers call. Blocking (Kubernetes API calls): run in threads or sync handlers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -124,6 +125,21 @@ def refresh_objects(
             log.warning("status of %s not written, will retry: %s", ref, err)
             failed.add(ref)
     return writes, failed
+
+
+async def refresh_in_thread(
+    state: OperatorState,
+    refs: Iterable[ObjectRef],
+    rules: Mapping[ObjectRef, IndexedRule],
+    reports: Mapping[str, Iterable[ShardReport]],
+    world: World | None = None,
+) -> None:
+    """`refresh_objects` off the event loop, for event handlers: the objects it could not write are
+    held, and written by the next reconcile. `reports` maps rule file → what the shards say of it."""
+    _written, failed = await asyncio.to_thread(
+        refresh_objects, state, set(refs), rules, lambda f: reports.get(f, []), False, world
+    )
+    state.held |= failed
 
 
 def status_step(
