@@ -30,6 +30,11 @@ class Settings:
     metrics_port: int = 8081  # /metrics
     debounce_seconds: float = 1.0  # quiet time before a cluster reconciles
     debounce_max_seconds: float = 30.0  # longest a burst of changes can hold a reconcile back
+    # AlertRule statuses are written in batches: this long after the first change of a batch, and after
+    # the reconciles it caused (waiting at most status_batch_max_seconds), so an object and its ConfigMap
+    # make one write rather than two, and a burst of objects one write each.
+    status_batch_seconds: float = 0.3
+    status_batch_max_seconds: float = 30.0
     health_interval_seconds: float = 30.0  # target probes (and a periodic re-check of Secrets and windows)
     retry_base_seconds: float = 1.0  # first retry of a failed reconcile step; doubles per attempt
     retry_max_seconds: float = 60.0  # the longest wait between retries

@@ -75,6 +75,9 @@ class ShardReport:
     loaded_time: str | None
     error: str | None
     shard: str = ""  # the ConfigMap, namespace/name
+    # The file's hash in the shard version the target loaded, when known: a file a new version of its
+    # shard did not change stays loaded while the target catches up (its status does not flip).
+    loaded_file_hash: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -83,7 +86,7 @@ class ShardReport:
     def target_status(self, stalled_after: float | None = None) -> RuleTargetStatus:
         """The target's state; `stalled_after` (seconds) says the shard has been pending that long, so
         the message names the ConfigMap and the sidecar that would report on it."""
-        if self.loaded_hash == self.shard_hash:
+        if self.loaded_hash == self.shard_hash or (not self.error and self.loaded_file_hash == self.file_hash):
             state, message = "Synced", None
         elif self.error:
             state, message = "Failed", self.error
@@ -159,10 +162,43 @@ def alert_rule_status(
         "revision": revision if revision is not None else status.get("revision"),
         "ruleCount": rule_count,
         "synced": f"{synced}/{len(targets)}",
-        "targets": [t.to_wire() for t in targets],
+        "targets": _keep_sync_times([t.to_wire() for t in targets], status.get("targets") or []),
         "validationErrors": [i.to_wire() for i in issues],
         "conditions": [ready_condition(ready, reason, message, generation, status.get("conditions"))],
     }
+
+
+def _keep_sync_times(targets: list[dict[str, Any]], before: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A target that had this very file loaded keeps the time it loaded it: a reload of its shard for
+    another file's sake does not change this object's status."""
+    old = {(t.get("cluster"), t.get("evaluator")): t for t in before if isinstance(t, Mapping)}
+    for target in targets:
+        was = old.get((target["cluster"], target["evaluator"]), {})
+        same = target.get("configHash") == was.get("configHash") and target["state"] == was.get("state") == "Synced"
+        if same and was.get("lastSyncTime"):
+            target["lastSyncTime"] = was["lastSyncTime"]
+    return targets
+
+
+def status_view(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What `alert_rule_status` and an Event about the object read of an AlertRule, and no more (the
+    operator keeps one per AlertRule between events): apiVersion, kind, the metadata that names it,
+    its generation and resourceVersion, `spec.enabled`, how many rules each group has (as empty
+    entries) and the status."""
+    meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+    kept = ("name", "namespace", "uid", "generation", "resourceVersion")
+    groups: list[dict[str, Any]] = [
+        {"rules": [{}] * len(g.get("rules") or [])} for g in spec.get("groups") or [] if isinstance(g, dict)
+    ]
+    view: dict[str, Any] = {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind", "AlertRule"),
+        "metadata": {k: meta[k] for k in kept if k in meta},
+        "spec": {"enabled": spec.get("enabled", True), "groups": groups},
+    }
+    if "status" in body:
+        view["status"] = body["status"]
+    return view
 
 
 def cluster_status(

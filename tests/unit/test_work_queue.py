@@ -1,4 +1,5 @@
-"""The work queue's contract: trailing-edge debounce with a cap, timers never postpone pending work,
+"""The work queue's contract: an isolated change runs at once (leading edge), a burst after it is
+debounced (trailing edge, capped), timers never postpone or restart pending work,
 failed steps retried alone with jittered exponential backoff, bad input not retried."""
 
 from __future__ import annotations
@@ -25,11 +26,15 @@ def queue(clock: Clock) -> WorkQueue:
     return q
 
 
-def test_a_burst_becomes_one_run_after_the_quiet_time_capped_by_the_longest_wait() -> None:
+def test_an_isolated_change_runs_at_once_and_the_burst_after_it_once_more_after_the_quiet_time() -> None:
     clock = Clock()
     q = queue(clock)
     assert q.take_due("ns/main") == (frozenset(), None)  # nothing pending
+    clock.now += 5
     q.add("ns/main", ["rules"])
+    assert q.take_due("ns/main") == (frozenset({"rules"}), None)  # leading edge: no wait
+    clock.now += 0.5
+    q.add("ns/main", ["alertmanager"])  # the burst goes on: trailing edge from here
     assert q.take_due("ns/main") == (frozenset(), 1.0)
     for _ in range(3):  # a change every 0.9 s keeps pushing the run back ...
         clock.now += 0.9
@@ -39,24 +44,59 @@ def test_a_burst_becomes_one_run_after_the_quiet_time_capped_by_the_longest_wait
     q.add("ns/main")
     clock.now += 0.9
     q.add("ns/main")
-    steps, wait = q.take_due("ns/main")  # ... but never past debounce_max_seconds after the first
+    steps, wait = q.take_due("ns/main")  # ... but never past debounce_max_seconds after its first change
     assert steps == frozenset()
     assert wait is not None and wait == pytest.approx(0.5)
     clock.now += 0.5
     assert q.take_due("ns/main") == (frozenset(STEPS), None)
+    clock.now += 1.0  # quiet for debounce_seconds: the next change is isolated again
+    q.add("ns/main", ["rules"])
+    assert q.take_due("ns/main") == (frozenset({"rules"}), None)
+
+
+def test_a_burst_of_any_size_is_at_most_two_runs() -> None:
+    clock = Clock()
+    q = queue(clock)
+    clock.now += 5
+    runs = 0
+    for _ in range(500):  # 500 objects applied over 2.5 s
+        q.add("ns/main", ["rules"])
+        if q.take_due("ns/main")[0]:
+            runs += 1
+        clock.now += 0.005
+    clock.now += 1.0
+    runs += bool(q.take_due("ns/main")[0])
+    assert runs == 2
+
+
+def test_changes_while_a_leading_run_is_pending_join_it() -> None:
+    clock = Clock()
+    q = queue(clock)
+    clock.now += 5
+    q.add("ns/main", ["rules"])
+    clock.now += 0.1  # the reconciler is still busy with something else: the run is not taken yet
+    q.add("ns/main", ["alertmanager"])
+    assert q.take_due("ns/main") == (frozenset({"rules", "alertmanager"}), None)
 
 
 def test_a_timer_never_postpones_pending_work_and_runs_at_once_when_idle() -> None:
     clock = Clock()
     q = queue(clock)
+    clock.now += 5
     q.add("ns/main", ["rules"])
+    assert q.take_due("ns/main") == (frozenset({"rules"}), None)
+    clock.now += 0.2
+    q.add("ns/main", ["rules"])  # trailing: due at +1.0
     clock.now += 0.6
     q.add_periodic("ns/main", ["status"])
     assert q.take_due("ns/main") == (frozenset(), pytest.approx(0.4))  # the change's due time is kept
     clock.now += 0.4
     assert q.take_due("ns/main") == (frozenset({"rules", "status"}), None)
+    clock.now += 5
     q.add_periodic("ns/main", ["status"])
     assert q.take_due("ns/main") == (frozenset({"status"}), None)
+    q.add("ns/main", ["rules"])  # a timer is not a change: the next change is still isolated
+    assert q.take_due("ns/main") == (frozenset({"rules"}), None)
 
 
 def test_failed_steps_are_retried_alone_with_backoff_and_success_resets_the_attempts() -> None:
@@ -85,9 +125,7 @@ def test_a_change_during_a_retry_wait_runs_sooner_and_bad_input_is_not_retried()
         clock.now += q.take_due("ns/main")[1] or 0
         q.take_due("ns/main")
     q.done("ns/main", [StepResult("rules", error="timeout", retry=True)])  # next retry in 8 s
-    q.add("ns/main", ["alertmanager"])
-    assert q.take_due("ns/main")[1] == pytest.approx(1.0)
-    clock.now += 1.0
+    q.add("ns/main", ["alertmanager"])  # isolated: at once, with the failed step
     assert q.take_due("ns/main")[0] == frozenset({"rules", "alertmanager"})
     q.done("ns/main", [StepResult("alertmanager", error="amtool refused the file", retry=False)])
     assert q.take_due("ns/main") == (frozenset(), None)
@@ -114,3 +152,18 @@ def test_get_waits_for_due_steps_and_unknown_keys_are_ignored() -> None:
         return await asyncio.wait_for(getting, 1)
 
     assert asyncio.run(scenario()) == frozenset({"rules"})
+
+
+def test_busy_while_a_run_for_a_change_is_pending_or_under_way_but_not_for_a_retry() -> None:
+    clock = Clock()
+    q = queue(clock)  # its first run was taken: under way until done
+    assert q.busy()
+    q.done("ns/main", [StepResult("silences", error="connection refused", retry=True)])
+    assert not q.busy()  # only a retry waits: statuses are not held back by a target that stays down
+    clock.now += 5
+    q.add("ns/main", ["rules"])
+    assert q.busy()
+    q.take_due("ns/main")
+    assert q.busy()
+    q.done("ns/main", [StepResult("rules")])
+    assert not q.busy()

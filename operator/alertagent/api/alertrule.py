@@ -107,7 +107,7 @@ class RuleTargetStatus(Model):
     config_hash: str | None = None
     """Hash of the rule file as rendered for this evaluator."""
     last_sync_time: datetime | None = None
-    """When the evaluator last confirmed this rule file."""
+    """When the evaluator loaded this version of the rule file (a reload for other files keeps it)."""
     message: str | None = None
     """Details, for example why delivery failed."""
 

@@ -12,8 +12,8 @@ ATTEMPTS = 5
 
 def _graph_namespace(kube: Kube) -> str:
     selector = ",".join(f"{k}={v}" for k, v in sorted(GRAPH_LABELS.items()))
-    listed = kube.core.list_config_map_for_all_namespaces(label_selector=selector)
-    found: set[str] = {cm.metadata.namespace for cm in listed.items}
+    listed = kube.request("GET", "/api/v1/configmaps", query={"labelSelector": selector})
+    found: set[str] = {cm["metadata"]["namespace"] for cm in listed.get("items") or []}
     if len(found) != 1:
         where = f"in {len(found)} namespaces ({', '.join(sorted(found))})" if found else "in no namespace"
         raise LookupError(f"the service graph ConfigMap is {where}: name the operator's with --namespace")

@@ -7,7 +7,9 @@ handled (a 404 on read or delete, a 409 on create)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any
 
 from kubernetes import client, config
@@ -26,56 +28,127 @@ def load_api_client() -> client.ApiClient:
     return client.ApiClient()
 
 
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"  # built-in kinds: maps merge, lists by key
+MERGE = "application/merge-patch+json"  # custom resources (no strategic merge)
+
+
 class NameTakenError(RuntimeError):
     """An object AlertAgent would write exists and belongs to someone else."""
 
 
 class Kube:
-    """The operator's Kubernetes client: one `ApiClient` (connection pool), created at start."""
+    """The operator's Kubernetes client: one `ApiClient` (connection pool), created at start.
+
+    Built-in kinds are read and written as JSON through the client's transport (`request`): the typed
+    APIs (`core`, `apps`) cost ~0.9 s and ~25 MiB to import and a pydantic model per object read, and
+    are made only when a rare path (operator-mode delivery, the CLI) asks for them."""
 
     def __init__(self, api: client.ApiClient | None = None, request_timeout_seconds: float = 30.0) -> None:
         self.api = api or load_api_client()
         self.timeout = request_timeout_seconds  # every call below: a hung API server never hangs a step
-        self.core = client.CoreV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
-        self.apps = client.AppsV1Api(self.api)
 
-    def plain(self, obj: Any) -> dict[str, Any]:
-        """A client model as the API's JSON dict."""
-        result: dict[str, Any] = self.api.sanitize_for_serialization(obj)
-        return result
+    @cached_property
+    def core(self) -> Any:
+        """The typed CoreV1Api (imported on first use)."""
+        return client.CoreV1Api(self.api)
+
+    @cached_property
+    def apps(self) -> Any:
+        """The typed AppsV1Api (imported on first use)."""
+        return client.AppsV1Api(self.api)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, str | int | bool] | None = None,
+        content_type: str = "application/json",
+        stream: bool = False,
+    ) -> Any:
+        """One API request: the answer's JSON (None when empty), or with `stream` the open response
+        (a watch). Raises ApiException for a status outside 2xx."""
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        _method, url, headers, data, _post = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=[(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items()],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        timeout = None if stream else self.timeout
+        response = self.api.call_api(method, url, header_params=headers, body=data, _request_timeout=timeout)
+        if stream and 200 <= response.status <= 299:
+            return response.response
+        response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=response.data.decode(errors="replace"), data=None)
+        return json.loads(response.data) if response.data else None
+
+    def lister(self, plural: str, group: str = "", version: str = "v1") -> Callable[..., Any]:
+        """A list function over JSON for `clients.listwatch.ListWatcher` (called with the namespace
+        or none, a `label_selector`, and for a watch `watch=True` and the watch's parameters)."""
+        base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+
+        def list_fn(namespace: str | None = None, **params: Any) -> Any:
+            path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+            watching = bool(params.pop("watch", False))
+            params.pop("_preload_content", None)
+            names = {"label_selector": "labelSelector", "resource_version": "resourceVersion"}
+            names |= {"timeout_seconds": "timeoutSeconds", "allow_watch_bookmarks": "allowWatchBookmarks"}
+            query = {names.get(k, k): v for k, v in params.items() if v is not None}
+            if watching:
+                query["watch"] = True
+            return self.request("GET", path, query=query, stream=watching)
+
+        return list_fn
+
+    def _config_maps(self, namespace: str, name: str = "") -> str:
+        return f"/api/v1/namespaces/{namespace}/configmaps" + (f"/{name}" if name else "")
+
+    def _secrets(self, namespace: str, name: str = "") -> str:
+        return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
+
+    def _read(self, path: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.request("GET", path)
+            return found
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
 
     def list_config_maps(self, namespace: str, labels: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         """ConfigMaps with all these labels, by name."""
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        items = self.core.list_namespaced_config_map(
-            namespace, label_selector=selector, _request_timeout=self.timeout
-        ).items
-        return {cm.metadata.name: self.plain(cm) for cm in items}
+        listed = self.request("GET", self._config_maps(namespace), query={"labelSelector": selector})
+        return {cm["metadata"]["name"]: cm for cm in listed.get("items") or []}
 
     def put_config_map(self, namespace: str, body: dict[str, Any], exists: bool) -> None:
         """Create, or patch the data, labels and our annotations of, a ConfigMap (others' annotations
         stay). A create that finds the ConfigMap there (409) patches it only when it carries the same
         labels (it is ours); else raises NameTakenError naming whose it is."""
+        name = body["metadata"]["name"]
         if not exists:
             try:
-                self.core.create_namespaced_config_map(namespace, body, _request_timeout=self.timeout)
+                self.request("POST", self._config_maps(namespace), body)
                 return
             except ApiException as err:
                 if err.status != 409:
                     raise
-            name = body["metadata"]["name"]
-            current = self.core.read_namespaced_config_map(name, namespace, _request_timeout=self.timeout)
-            theirs, ours = current.metadata.labels or {}, body["metadata"].get("labels") or {}
+            current = self.request("GET", self._config_maps(namespace, name))
+            theirs, ours = current["metadata"].get("labels") or {}, body["metadata"].get("labels") or {}
             if any(theirs.get(k) != v for k, v in ours.items()):
                 owner = ", ".join(f"{k}={v}" for k, v in sorted(theirs.items())) or "no labels"
                 raise NameTakenError(f"ConfigMap {namespace}/{name} exists and is not this writer's ({owner})")
-        self.core.patch_namespaced_config_map(body["metadata"]["name"], namespace, body, _request_timeout=self.timeout)
+        self.request("PATCH", self._config_maps(namespace, name), body, content_type=STRATEGIC_MERGE)
 
     def delete_config_map(self, namespace: str, name: str) -> None:
         """Delete a ConfigMap; one already gone (404) is fine."""
         try:
-            self.core.delete_namespaced_config_map(name, namespace, _request_timeout=self.timeout)
+            self.request("DELETE", self._config_maps(namespace, name))
         except ApiException as err:
             if err.status != 404:
                 raise
@@ -89,51 +162,34 @@ class Kube:
             self.delete_config_map(plan.namespace, name)
         return plan.changes
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        """Merge-patch the status subresource of one of our objects; one deleted meanwhile is skipped."""
+    def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Merge-patch the status subresource of one of our objects; returns the object as written, or
+        None when it was deleted meanwhile (skipped)."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status"
         try:
-            self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, {"status": status}, _request_timeout=self.timeout
-            )
+            body: dict[str, Any] = self.request("PATCH", path, {"status": status}, content_type=MERGE)
+            return body
         except ApiException as err:
             if err.status != 404:
                 raise
+            return None
 
     def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         """One of our objects, or None when it does not exist."""
-        try:
-            body: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, _request_timeout=self.timeout
-            )
-            return body
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
+        return self._read(f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}")
 
     def read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A ConfigMap as a plain dict, or None when it does not exist."""
-        try:
-            config_map = self.core.read_namespaced_config_map(name, namespace, _request_timeout=self.timeout)
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
-        return self.plain(config_map)
+        return self._read(self._config_maps(namespace, name))
 
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret as a plain dict (data still base64), or None when it does not exist."""
-        try:
-            secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=self.timeout)
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
-        return self.plain(secret)
+        return self._read(self._secrets(namespace, name))
 
     def put_secret(self, namespace: str, body: dict[str, Any], exists: bool) -> None:
         """Create a Secret, or patch the one there."""
         if exists:
-            self.core.patch_namespaced_secret(body["metadata"]["name"], namespace, body, _request_timeout=self.timeout)
+            path = self._secrets(namespace, body["metadata"]["name"])
+            self.request("PATCH", path, body, content_type=STRATEGIC_MERGE)
         else:
-            self.core.create_namespaced_secret(namespace, body, _request_timeout=self.timeout)
+            self.request("POST", self._secrets(namespace), body)

@@ -4,7 +4,10 @@ list's resourceVersion; on 410 Gone or a failed watch, list again and replace th
 is handled (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR). Blocking: run it in a thread.
 
 The store maps each object's key (its name, or `namespace/name`) to a value made from it; `on_change`
-is called with the keys whose value changed (after the first list: every key, possibly none)."""
+is called with the keys whose value changed (after the first list: every key, possibly none).
+
+Objects are the typed client's models (a typed list call such as `CoreV1Api.list_namespaced_secret`)
+or plain JSON dicts (a list function of `Kube.lister`, with `typed=False`)."""
 
 from __future__ import annotations
 
@@ -38,11 +41,13 @@ class ListWatcher(Generic[V]):
         watch_timeout: int = 60,
         key_of: Callable[[Any], str] | None = None,
         what: str = "objects",
+        typed: bool = True,
     ):
         self.list_fn, self.list_args, self.selectors = list_fn, list_args, selectors
         self.value_of, self.on_change = value_of, on_change
-        self.key_of = key_of or (lambda obj: str(obj.metadata.name))
+        self.key_of = key_of or (lambda obj: str(_metadata(obj, "name")))
         self.watch_timeout, self.what = watch_timeout, what
+        self._typed = typed  # models from a typed client call; else JSON dicts (`Kube.lister`)
         self.store: dict[str, V] = {}
         self.lock = threading.Lock()
         self.last_contact = 0.0  # monotonic time of the last list, event, bookmark or clean watch end
@@ -62,7 +67,8 @@ class ListWatcher(Generic[V]):
     def _relist(self) -> str:
         self.relists += 1
         listing = self.list_fn(*self.list_args, **self.selectors)
-        fresh = {self.key_of(obj): self.value_of(obj) for obj in listing.items}
+        items = listing["items"] if isinstance(listing, dict) else listing.items
+        fresh = {self.key_of(obj): self.value_of(obj) for obj in items or []}
         with self.lock:
             changed = {k for k in fresh.keys() | self.store.keys() if fresh.get(k) != self.store.get(k)}
             self.store = fresh
@@ -70,7 +76,7 @@ class ListWatcher(Generic[V]):
         if changed or not self.listed.is_set():
             self.listed.set()
             self.on_change(changed)
-        return str(listing.metadata.resource_version)
+        return str(_resource_version(listing))
 
     def _apply(self, event_type: str, obj: Any) -> bool:
         """Apply one event to the store; True when the key's value changed."""
@@ -99,6 +105,7 @@ class ListWatcher(Generic[V]):
                     resource_version=resource_version,
                     allow_watch_bookmarks=True,
                     timeout_seconds=self.watch_timeout,
+                    **({} if self._typed else {"deserialize": False}),
                 ):
                     self.last_contact = time.monotonic()
                     obj = event["object"]
@@ -133,11 +140,15 @@ class ListWatcher(Generic[V]):
         self.stopping.set()
 
 
-def _resource_version(obj: Any) -> str | None:
-    """The resourceVersion of a watch event's object: a client model, or (BOOKMARK) a plain dict."""
+def _metadata(obj: Any, field: str) -> Any:
+    """A metadata field of a client model (snake_case) or a plain dict (the API's camelCase)."""
     if isinstance(obj, dict):
-        version = (obj.get("metadata") or {}).get("resourceVersion")
-        return str(version) if version else None
-    metadata = getattr(obj, "metadata", None)
-    version = getattr(metadata, "resource_version", None)
+        camel = "".join(w.capitalize() if i else w for i, w in enumerate(field.split("_")))
+        return (obj.get("metadata") or {}).get(camel)
+    return getattr(getattr(obj, "metadata", None), field, None)
+
+
+def _resource_version(obj: Any) -> str | None:
+    """The resourceVersion of a listing or of a watch event's object (a model, or a plain dict)."""
+    version = _metadata(obj, "resource_version")
     return str(version) if version else None

@@ -16,6 +16,7 @@ from ..api.alertmanagercluster import AlertmanagerCluster, TargetHealth
 from ..common.identity import ObjectRef
 from ..status import now
 from . import alertmanager
+from .http import async_http_client
 from .prometheus import HEALTH_PATH
 
 # `vm_app_version{version="vmalert-20240425-...-tags-v1.101.0-0-g...", short_version="v1.101.0"} 1`
@@ -112,7 +113,7 @@ async def probe_cluster(cluster: AlertmanagerCluster, timeout_seconds: float = 5
     """Probe Alertmanager, every rule evaluator and the gateway (when set) concurrently, each request at
     most `timeout_seconds`. Never raises: an unreachable target is a TargetHealth with `reachable`
     False and the reason."""
-    async with httpx.AsyncClient(timeout=timeout_seconds) as client:
+    async with async_http_client(timeout_seconds) as client:
         probes = [_probe_alertmanager(client, cluster.spec.alertmanager.url.rstrip("/"))]
         probes += [
             _probe_evaluator(client, ev.name, ev.type, ev.url.rstrip("/")) for ev in cluster.spec.rule_evaluators or []

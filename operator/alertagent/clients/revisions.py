@@ -40,25 +40,43 @@ def _label_value(name: str) -> str:
     return name if len(name) <= 63 else hashlib.sha256(name.encode()).hexdigest()[:63]
 
 
+def _revisions_path(namespace: str, name: str = "") -> str:
+    return f"/apis/apps/v1/namespaces/{namespace}/controllerrevisions" + (f"/{name}" if name else "")
+
+
 def list_revisions(kube: Kube, namespace: str, rule: str) -> list[Revision]:
     """The rule's revisions, oldest first."""
-    items = kube.apps.list_namespaced_controller_revision(
-        namespace, label_selector=f"{RULE_LABEL}={_label_value(rule)}"
-    ).items
+    listed = kube.request(
+        "GET", _revisions_path(namespace), query={"labelSelector": f"{RULE_LABEL}={_label_value(rule)}"}
+    )
     revisions = [
         Revision(
-            name=cr.metadata.name,
-            revision=int(cr.revision),
-            spec_hash=(cr.metadata.labels or {}).get(HASH_LABEL, ""),
-            created=cr.metadata.creation_timestamp.isoformat() if cr.metadata.creation_timestamp else "",
-            spec=(cr.data or {}).get("spec") or {},
+            name=cr["metadata"]["name"],
+            revision=int(cr["revision"]),
+            spec_hash=(cr["metadata"].get("labels") or {}).get(HASH_LABEL, ""),
+            created=cr["metadata"].get("creationTimestamp") or "",
+            spec=(cr.get("data") or {}).get("spec") or {},
         )
-        for cr in items
+        for cr in listed.get("items") or []
     ]
     return sorted(revisions, key=lambda r: r.revision)
 
 
 RevisionCache = dict[tuple[str, str, str], tuple[int, int]]  # (namespace, name, uid) → (generation, revision)
+
+
+def known(cache: RevisionCache, body: dict[str, Any]) -> bool:
+    """Whether the rule's current spec is known to be recorded: in `cache`, or (after a restart) its
+    status names the revision of this very generation, which the operator wrote after recording it."""
+    meta, status = body["metadata"], body.get("status") or {}
+    key = (meta["namespace"], meta["name"], meta.get("uid", ""))
+    generation = meta.get("generation")
+    if (found := cache.get(key)) is not None and found[0] == generation:
+        return True
+    if status.get("observedGeneration") == generation and isinstance(status.get("revision"), int):
+        cache[key] = (generation, status["revision"])
+        return True
+    return False
 
 
 def record(kube: Kube, cache: RevisionCache, body: dict[str, Any]) -> int:
@@ -83,22 +101,34 @@ def forget(cache: RevisionCache, namespace: str, name: str) -> None:
 
 def _record(kube: Kube, namespace: str, name: str, meta: dict[str, Any], spec: dict[str, Any]) -> int:
     digest = spec_hash(spec)
+    if meta.get("generation") == 1 and _create(kube, namespace, name, meta, spec, digest, 1):
+        return 1  # a new object's first spec: nothing to list (a clash falls back to the full path)
     revisions = list_revisions(kube, namespace, name)
     latest = revisions[-1] if revisions else None
     if latest is not None and latest.spec_hash == digest:
         return latest.revision
     number = (latest.revision if latest else 0) + 1
-    cr_name = f"{name[:230]}-{digest[:10]}"
     match = next((r for r in revisions if r.spec_hash == digest), None)
     if match is not None:
         # Renumber by re-creating: the API server refuses patches to a ControllerRevision whose data
         # bytes it would re-encode, even when only `revision` changes.
-        kube.apps.delete_namespaced_controller_revision(match.name, namespace)
+        kube.request("DELETE", _revisions_path(namespace, match.name))
+    _create(kube, namespace, name, meta, spec, digest, number)  # False: a concurrent event recorded it
+    for old in revisions[: max(0, len(revisions) + 1 - KEEP_REVISIONS)]:
+        if old.spec_hash != digest:
+            kube.request("DELETE", _revisions_path(namespace, old.name))
+    return number
+
+
+def _create(
+    kube: Kube, namespace: str, name: str, meta: dict[str, Any], spec: dict[str, Any], digest: str, number: int
+) -> bool:
+    """Create the ControllerRevision of this spec; False when one of that name exists (409)."""
     revision_object = {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
         "metadata": {
-            "name": cr_name,
+            "name": f"{name[:230]}-{digest[:10]}",
             "labels": {RULE_LABEL: _label_value(name), HASH_LABEL: digest},
             "ownerReferences": [owner_reference(API_VERSION, "AlertRule", meta)],
         },
@@ -106,14 +136,12 @@ def _record(kube: Kube, namespace: str, name: str, meta: dict[str, Any], spec: d
         "revision": number,
     }
     try:
-        kube.apps.create_namespaced_controller_revision(namespace, revision_object)
+        kube.request("POST", _revisions_path(namespace), revision_object)
     except ApiException as err:
-        if err.status != 409:  # 409: a concurrent event recorded this very revision already
+        if err.status != 409:
             raise
-    for old in revisions[: max(0, len(revisions) + 1 - KEEP_REVISIONS)]:
-        if old.spec_hash != digest:
-            kube.apps.delete_namespaced_controller_revision(old.name, namespace)
-    return number
+        return False
+    return True
 
 
 def rollback(kube: Kube, namespace: str, name: str, to: int) -> Revision:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import kopf
 
 from ..settings import Settings
-from . import admission, alertrules, clusters, discovery, lifecycle, members, resync, secrets, shards
+from . import admission, alertrules, clusters, discovery, lifecycle, members, resync, secrets, shards, toggles
 
 
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     """Every handler this configuration needs, in a registry of its own."""
     registry = kopf.OperatorRegistry()
-    for module in (lifecycle, resync, alertrules, members, shards, clusters):
+    for module in (lifecycle, resync, toggles, alertrules, members, shards, clusters):
         module.register(registry, settings)
     if settings.discovery:
         discovery.register(registry, settings)

@@ -1,9 +1,10 @@
-"""AlertRule wiring: an index of parsed rules, revisions, status and Events, and a change marks every
-cluster's reconcile due."""
+"""AlertRule wiring: an index of parsed rules, revisions, and a change marks every cluster's reconcile
+due and the rule's status for the status writer."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import kopf
@@ -12,18 +13,32 @@ from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.base import GROUP, VERSION
 from ..clients import revisions
 from ..common.identity import ObjectRef
-from ..metrics import INVALID_OBJECTS
 from ..plans.rules import IndexedRule, index_alert_rule
-from ..reconcile.status import write_rule_status
 from ..render.validation import template_issues
 from ..settings import Settings
-from .memo import state_of, world_of
+from .memo import state_of, status_inputs
+
+log = logging.getLogger(__name__)
+
+
+def _index_key(body: kopf.Body) -> tuple[Any, ...]:
+    """What an index entry is made from besides the spec: a status write (or any event that changes
+    none of these) reuses the entry instead of parsing and rendering the rule again."""
+    meta = body.metadata
+    labels, annotations = tuple(sorted(dict(meta.labels).items())), tuple(sorted(dict(meta.annotations).items()))
+    return meta.uid, meta.get("generation"), labels, annotations
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.index(GROUP, VERSION, "alertrules", registry=registry, id="alertrule_index")
-    def alertrule_index(body: kopf.Body, **_: Any) -> dict[ObjectRef, IndexedRule]:
+    def alertrule_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[ObjectRef, IndexedRule]:
+        state = state_of(memo)
+        ref, key = ObjectRef.of(dict(body), "AlertRule"), _index_key(body)
+        known = state.indexed.get(ref)
+        if known is not None and known[0] == key:
+            return {ref: known[1]}
         entry = index_alert_rule(dict(body), dialect_check=template_issues)
+        state.indexed[ref] = (key, entry)
         return {entry.ref: entry}
 
     @kopf.on.event(GROUP, VERSION, "alertrules", registry=registry, id="alertrule_changed")
@@ -37,26 +52,27 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         namespace_labels: kopf.Index[str, dict[str, str]],
         **_: Any,
     ) -> None:
-        """Level-based: after any change (spec, or a status write of our own) record the spec as a
-        revision if it is new, recompute the status and write it when it differs."""
+        """Level-based: a change of spec or labels makes every cluster reconcile; any event whose
+        status is not the one last written (or a spec change) marks the status for the writer. A new
+        spec is recorded as a revision first."""
         state = state_of(memo)
         ref = ObjectRef.of(dict(body), "AlertRule")
-        if state.change_seen(ref, type, dict(body.metadata)):
+        changed = state.change_seen(ref, type, dict(body.metadata))
+        if changed:
             state.queue.add_all()
-            INVALID_OBJECTS.labels("AlertRule").set(sum(not e.valid for es in alertrule_index.values() for e in es))
         if type == "DELETED":
             revisions.forget(state.revisions, ref.namespace, ref.name)
+            state.rule_statuses.forget(ref)
+            state.indexed.pop(ref, None)
             return
-        entry = next(iter(alertrule_index.get(ref, [])), None)
-        primed = state.primed(list(alertmanagercluster_index))
-        if not primed:
-            state.hold(ref)
-        reports = list(rule_shard_index.get(entry.file_name, [])) if entry else []
-        world = world_of(alertmanagercluster_index, namespace_labels)
-
-        def sync() -> None:
-            revision = revisions.record(state.kube, state.revisions, dict(body))
-            if entry is not None and primed:  # before that, the first reconcile of every cluster writes it
-                write_rule_status(state, dict(body), entry, lambda _: reports, revision, announce=True, world=world)
-
-        await asyncio.to_thread(sync)
+        outside_write = state.rule_statuses.seen(dict(body))
+        state.primed(list(alertmanagercluster_index))
+        if not revisions.known(state.revisions, dict(body)):
+            try:
+                await asyncio.to_thread(revisions.record, state.kube, state.revisions, dict(body))
+            except Exception as err:  # the status is written all the same, without the new number
+                log.warning("revision of AlertRule %s not recorded: %s", ref, err)
+            changed = True
+        if changed or outside_write:
+            inputs = status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
+            state.rule_statuses.mark([ref], inputs)

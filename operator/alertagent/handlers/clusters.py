@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -18,17 +19,16 @@ from ..clients.probe import probe_cluster
 from ..common.identity import ObjectRef
 from ..metrics import CLUSTER_HEALTH
 from ..plans.alertmanager import IndexedObject
-from ..plans.placement import World
 from ..plans.rules import IndexedRule
 from ..reconcile import operator_mode
 from ..reconcile.cluster import forget_cluster, reconcile_cluster
 from ..reconcile.queue import WorkQueue
-from ..reconcile.state import OperatorState
-from ..reconcile.status import refresh_in_thread, write_cluster_status
+from ..reconcile.state import OperatorState, StatusInputs
+from ..reconcile.status import write_cluster_status
 from ..reconcile.steps import ClusterInputs
 from ..settings import Settings
 from ..status import ShardReport
-from .memo import state_of, world_of
+from .memo import state_of, status_inputs, world_of
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +59,35 @@ def _parsed(body: kopf.Body) -> AlertmanagerCluster | None:
         return None
 
 
-async def _refresh_stalled(
-    state: OperatorState,
-    key: str,
-    alertrule_index: kopf.Index[ObjectRef, IndexedRule],
-    rule_shard_index: kopf.Index[str, ShardReport],
-    world: World,
-) -> None:
+def _mark_stalled(state: OperatorState, key: str, live: Callable[[], StatusInputs]) -> None:
     """Rules in shards of the cluster that have just waited too long for their sidecar get a status
-    that says so (in a thread); those that fail are written by the next reconcile."""
-    reports = {f: list(r) for f, r in rule_shard_index.items()}
-    if stalled := state.note_pending(key, reports):
-        rules = {e.ref: e for e in _entries(alertrule_index) if e.file_name in stalled}
-        await refresh_in_thread(state, rules, rules, reports, world)
+    that says so."""
+    now = live()
+    if stalled := state.note_pending(key, now.reports):
+        state.rule_statuses.mark({ref for ref, e in now.rules.items() if e.file_name in stalled}, live)
+
+
+def _cluster_seen(state: OperatorState, key: str, event_type: str | None, body: kopf.Body) -> None:
+    """A new spec (or a deletion) makes the cluster reconcile; its first listing after a start does
+    not (its reconciler's first run renders it)."""
+    record = state.cluster(key)
+    generation = body.metadata.get("generation", 0)
+    first = record.generation is None
+    if event_type == "DELETED" or record.generation != generation:
+        record.generation = generation
+        if not (event_type is None and first):
+            state.queue.add(key)
+
+
+def _namespace_seen(state: OperatorState, name: str, event_type: str | None, labels: kopf.Labels) -> None:
+    """Namespace labels feed namespace selectors: every cluster re-renders when they change (not for
+    the first listing after a start: the clusters' first runs read them)."""
+    current = {} if event_type == "DELETED" else dict(labels)
+    first = name not in state.namespace_labels
+    if state.namespace_labels.get(name) != current:
+        state.namespace_labels[name] = current
+        if not (event_type is None and first and not state.primed_once):
+            state.queue.add_all()
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -91,22 +107,11 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
 
     @kopf.on.event(GROUP, VERSION, "alertmanagerclusters", registry=registry, id="cluster_changed")
     async def cluster_changed(namespace: str, name: str, body: kopf.Body, type: str, memo: kopf.Memo, **_: Any) -> None:
-        state = state_of(memo)
-        key = ObjectRef("AlertmanagerCluster", namespace, name).key
-        record = state.cluster(key)
-        generation = body.metadata.get("generation", 0)
-        if type == "DELETED" or record.generation != generation:
-            record.generation = generation
-            state.queue.add(key)
+        _cluster_seen(state_of(memo), ObjectRef("AlertmanagerCluster", namespace, name).key, type, body)
 
     @kopf.on.event("", "v1", "namespaces", registry=registry, id="namespace_changed")
     async def namespace_changed(type: str, name: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
-        """Namespace labels feed namespace selectors: re-render when they change."""
-        state = state_of(memo)
-        current = {} if type == "DELETED" else dict(labels)
-        if state.namespace_labels.get(name) != current:
-            state.namespace_labels[name] = current
-            state.queue.add_all()
+        _namespace_seen(state_of(memo), name, type, labels)
 
     @kopf.timer(
         GROUP,
@@ -138,8 +143,9 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)
         await asyncio.to_thread(write_cluster_status, state, key, dict(body))  # now, even while a retry waits
         state.queue.add_periodic(key)
-        world = world_of(alertmanagercluster_index, namespace_labels)
-        await _refresh_stalled(state, key, alertrule_index, rule_shard_index, world)
+        _mark_stalled(
+            state, key, status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
+        )
 
     @kopf.daemon(
         GROUP,
@@ -167,6 +173,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     ) -> None:
         state = state_of(memo)
         key = ObjectRef("AlertmanagerCluster", namespace, name).key
+        live = status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
         state.queue.register(key)
         try:
             while not stopped:
@@ -183,18 +190,10 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
                     graph=state.discovery.published,
                     world=world_of(alertmanagercluster_index, namespace_labels),
                 )
-                results = await reconcile_cluster(
-                    state,
-                    inputs,
-                    steps,
-                    lambda: {f: list(r) for f, r in rule_shard_index.items()},
-                    list(alertmanagercluster_index),
-                )
+                results = await reconcile_cluster(state, inputs, steps, live, list(alertmanagercluster_index))
                 state.queue.done(key, results)
         finally:
             state.queue.forget(key)
             operator_mode.stop(state, key)
         if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
-            rules = {e.ref: e for e in _entries(alertrule_index)}
-            reports = {f: list(r) for f, r in rule_shard_index.items()}
-            await forget_cluster(state, key, rules, reports, world_of(alertmanagercluster_index, namespace_labels))
+            await forget_cluster(state, key, live)

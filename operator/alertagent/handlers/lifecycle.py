@@ -12,6 +12,7 @@ from prometheus_client import start_http_server
 from .. import httpapi
 from ..clients.listwatch import ListWatcher
 from ..common.labels import LABEL_PREFIX
+from ..reconcile.status import rule_status_writer
 from ..settings import Settings
 from .memo import state_of
 
@@ -69,7 +70,14 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         state = state_of(memo)
         metrics_server, _thread = start_http_server(operator.metrics_port)
         state.background.append(metrics_server)
-        state.background.append(await httpapi.serve(operator.http_port, state.discovery, operator.discovery))
+        state.background.append(
+            await httpapi.serve(operator.http_port, state.discovery, operator.discovery, lambda: state.primed_once)
+        )
+
+    @kopf.on.startup(registry=registry, id="status_writer")
+    async def status_writer(memo: kopf.Memo, **_: Any) -> None:
+        state = state_of(memo)
+        state.background.append(asyncio.create_task(rule_status_writer(state), name="rule status writer"))
 
     @kopf.on.cleanup(registry=registry, id="stop_background")
     async def stop_background(memo: kopf.Memo, **_: Any) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import kopf
 
 from ..api.alertmanagercluster import AlertmanagerCluster
+from ..common.identity import ObjectRef
 from ..plans.placement import World
-from ..reconcile.state import OperatorState
+from ..plans.rules import IndexedRule
+from ..reconcile.state import OperatorState, StatusInputs
+from ..status import ShardReport
 
 
 def state_of(memo: Any) -> OperatorState:
@@ -25,3 +29,22 @@ def world_of(
         {key: next(iter(models)) for key, models in clusters.items()},
         {name: next(iter(labels)) for name, labels in namespace_labels.items()},
     )
+
+
+def status_inputs(
+    rules: kopf.Index[ObjectRef, IndexedRule],
+    shard_reports: kopf.Index[str, ShardReport],
+    clusters: kopf.Index[str, AlertmanagerCluster | None],
+    namespace_labels: kopf.Index[str, dict[str, str]],
+) -> Callable[[], StatusInputs]:
+    """A copier of what AlertRule statuses are computed from, for the status writer (Kopf's indexes
+    are live views: the copy, made on the loop when the writer runs, is current)."""
+
+    def copy() -> StatusInputs:
+        return StatusInputs(
+            {e.ref: e for es in rules.values() for e in es},
+            {f: list(r) for f, r in shard_reports.items()},
+            world_of(clusters, namespace_labels),
+        )
+
+    return copy

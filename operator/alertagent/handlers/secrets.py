@@ -30,25 +30,23 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     async def watch_secrets(memo: kopf.Memo, **_: Any) -> None:
         state = state_of(memo)
         loop = asyncio.get_running_loop()
-        core = state.kube.core
+        list_secrets = state.kube.lister("secrets")
 
         def changed(keys: Collection[str]) -> None:
             if keys:
                 loop.call_soon_threadsafe(state.queue.add_all, STEPS)
 
-        def digest(secret: Any) -> str:
-            return content_hash(dict(secret.data or {}))
+        def digest(secret: dict[str, Any]) -> str:
+            return content_hash(dict(secret.get("data") or {}))
 
-        def key(secret: Any) -> str:
-            return f"{secret.metadata.namespace}/{secret.metadata.name}"
+        def key(secret: dict[str, Any]) -> str:
+            return f"{secret['metadata'].get('namespace')}/{secret['metadata']['name']}"
 
         selectors = {"label_selector": f"{WATCH_LABEL}=true"}
-        calls: list[tuple[Any, tuple[str, ...]]]
-        if settings.namespaces:
-            calls = [(core.list_namespaced_secret, (ns,)) for ns in settings.namespaces]
-        else:
-            calls = [(core.list_secret_for_all_namespaces, ())]
-        for list_fn, args in calls:
-            watcher = ListWatcher(list_fn, args, selectors, digest, changed, key_of=key, what="Secrets")
-            threading.Thread(target=watcher.run, name=f"watch-secrets{args}", daemon=True).start()
+        namespaces: tuple[str | None, ...] = settings.namespaces or (None,)
+        for namespace in namespaces:
+            watcher = ListWatcher(
+                list_secrets, (namespace,), selectors, digest, changed, key_of=key, what="Secrets", typed=False
+            )
+            threading.Thread(target=watcher.run, name=f"watch-secrets-{namespace or 'all'}", daemon=True).start()
             state.background.append(watcher)

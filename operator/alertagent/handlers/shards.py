@@ -22,39 +22,67 @@ from ..common.labels import (
     SYNC_ERROR_ANNOTATION,
 )
 from ..plans.rules import IndexedRule
-from ..reconcile.status import refresh_in_thread
 from ..settings import Settings
 from ..status import ShardReport
-from .memo import state_of, world_of
+from .memo import state_of, status_inputs
+
+VERSIONS_KEPT = 3  # shard versions whose file hashes are remembered (the loaded one is rarely older)
+
+ShardVersions = dict[str, dict[str, dict[str, str]]]  # "ns/shard" → shard hash → file → file hash
 
 
-def shard_reports(body: kopf.Body) -> dict[str, ShardReport]:
-    """What one rule ConfigMap says of each rule file it holds."""
+def shard_reports(body: kopf.Body, versions: ShardVersions | None = None) -> dict[str, ShardReport]:
+    """What one rule ConfigMap says of each rule file it holds. `versions` remembers the file hashes
+    of the shard's recent versions (updated here), so a file the loaded version already had is known
+    to be loaded."""
     labels, annotations = body.metadata.labels, body.metadata.annotations
     data = body.get("data") or {}
     cluster = f"{body.metadata.namespace}/{labels.get(CLUSTER_LABEL, '')}"
+    shard = f"{body.metadata.namespace}/{body.metadata.name}"
     shard_hash = annotations.get(CONTENT_HASH_ANNOTATION) or content_hash(data)
+    file_hashes = {file_name: content_hash({file_name: text}) for file_name, text in data.items()}
+    loaded_hash = annotations.get(LOADED_HASH_ANNOTATION)
+    loaded_files: dict[str, str] = {}
+    if versions is not None:
+        known = versions.setdefault(shard, {})
+        known.pop(shard_hash, None)
+        known[shard_hash] = file_hashes  # newest last
+        while len(known) > VERSIONS_KEPT:
+            del known[next(iter(known))]
+        loaded_files = known.get(loaded_hash or "", {})
     return {
         file_name: ShardReport(
             cluster=cluster,
             evaluator=labels.get(EVALUATOR_LABEL, ""),
-            file_hash=content_hash({file_name: text}),
+            file_hash=file_hash,
             shard_hash=shard_hash,
-            loaded_hash=annotations.get(LOADED_HASH_ANNOTATION),
+            loaded_hash=loaded_hash,
             loaded_time=annotations.get(LOADED_TIME_ANNOTATION),
             error=annotations.get(SYNC_ERROR_ANNOTATION),
-            shard=f"{body.metadata.namespace}/{body.metadata.name}",
+            shard=shard,
+            loaded_file_hash=loaded_files.get(file_name),
         )
-        for file_name, text in data.items()
+        for file_name, file_hash in file_hashes.items()
     }
+
+
+def _signatures(shard: str, index: kopf.Index[str, ShardReport], files: set[str]) -> dict[str, tuple[Any, ...]]:
+    """What a rule's status reads of its file in this shard: a file whose signature did not change
+    needs no status write (a shard rewritten for one file leaves the others' statuses alone)."""
+    signatures = {}
+    for file_name in files:
+        for report in index.get(file_name, []):
+            if report.shard == shard:
+                signatures[file_name] = (report.file_hash, report.target_status().state, report.error)
+    return signatures
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     shards = {COMPONENT_LABEL: RULES_COMPONENT}
 
     @kopf.index("", "v1", "configmaps", labels=shards, registry=registry, id="rule_shard_index")
-    def rule_shard_index(body: kopf.Body, **_: Any) -> dict[str, ShardReport]:
-        return shard_reports(body)
+    def rule_shard_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, ShardReport]:
+        return shard_reports(body, state_of(memo).shard_versions)
 
     @kopf.on.event("", "v1", "configmaps", labels=shards, registry=registry, id="shard_changed")
     async def shard_changed(
@@ -67,16 +95,18 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         namespace_labels: kopf.Index[str, dict[str, str]],
         **_: Any,
     ) -> None:
-        """A sidecar reported (or the operator rewrote a shard): rewrite the status of its rules."""
+        """A sidecar reported (or the operator rewrote a shard): mark the status of its rules."""
         state = state_of(memo)
         shard = f"{body.metadata.namespace}/{body.metadata.name}"
-        files = set() if type == "DELETED" else set(body.get("data") or {})
-        touched = state.shard_files.get(shard, set()) | files
-        state.shard_files[shard] = files
-        rules = {e.ref: e for es in alertrule_index.values() for e in es if e.file_name in touched}
-        if not state.primed(list(alertmanagercluster_index)):
-            state.held |= set(rules)
+        now = {} if type == "DELETED" else _signatures(shard, rule_shard_index, set(body.get("data") or {}))
+        before = state.shard_files.get(shard, {})
+        touched = {f for f in before.keys() | now.keys() if before.get(f) != now.get(f)}
+        state.shard_files[shard] = now
+        if type == "DELETED":
+            state.shard_files.pop(shard, None)
+            state.shard_versions.pop(shard, None)
+        if not touched:
             return
-        reports = {f: list(rule_shard_index.get(f, [])) for f in touched}
-        world = world_of(alertmanagercluster_index, namespace_labels)
-        await refresh_in_thread(state, rules, rules, reports, world)
+        rules = {e.ref for es in alertrule_index.values() for e in es if e.file_name in touched}
+        inputs = status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
+        state.rule_statuses.mark(rules, inputs)

@@ -303,6 +303,7 @@ def plan_rules(
                 selected,
                 last_good,
                 check,
+                on_target,
             )
             limits.apply(files, rejected, by_file, last_good)  # last good files the tool brought back
         rejected = {name: why + KEPT if name in files else why for name, why in rejected.items()}
@@ -377,13 +378,21 @@ def _check_files(
     rendered: Mapping[str, str],
     last_good: Callable[[IndexedRule], str | None],
     check: RuleCheck,
+    on_target: Mapping[str, str],
 ) -> None:
     """Judge the evaluator's files with its tool (files too large for a ConfigMap are left to the
     packer): a refused file is left out, or replaced by its last good file when that passes. Without a
-    verdict, MetricsQL candidates fall back to their last good file, as invalid AlertRules do."""
+    verdict, MetricsQL candidates fall back to their last good file, as invalid AlertRules do. A file
+    already in the evaluator's shards with this very text (`on_target`) passed before it was written:
+    it is not checked again (after a restart, nothing that did not change runs the tool)."""
     tool = TOOL_NAMES.get(evaluator_type, evaluator_type)
-    checkable = {name: text for name, text in files.items() if entry_size(name, text) <= max_bytes}
-    refused = check(evaluator_type, version, checkable)
+    checkable = {
+        name: text
+        for name, text in files.items()
+        if entry_size(name, text) <= max_bytes and on_target.get(name) != text
+    }
+    candidates = any(n in by_file and not by_file[n].valid for n in files)
+    refused = check(evaluator_type, version, checkable) if checkable or candidates else {}
     if refused is None:
         for name in [n for n in files if n in by_file and not by_file[n].valid]:
             candidate = by_file[name]

@@ -8,16 +8,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from ..common.identity import ObjectRef
 from ..metrics import CLUSTER_HEALTH, RECONCILE_DURATION, RECONCILE_TOTAL
-from ..plans.placement import World
 from ..plans.rules import IndexedRule
-from ..status import ShardReport
 from . import operator_mode
 from .queue import StepResult
-from .state import OperatorState
+from .state import OperatorState, StatusInputs
 from .status import refresh_in_thread, status_step
 from .steps import ClusterInputs, Outcome, alertmanager_step, rules_step, silences_step
 
@@ -42,12 +40,13 @@ async def reconcile_cluster(
     state: OperatorState,
     inputs: ClusterInputs,
     steps: Iterable[str],
-    reports: Callable[[], Mapping[str, list[ShardReport]]],
+    live: Callable[[], StatusInputs],
     cluster_keys: list[str],
 ) -> list[StepResult]:
-    """Run the due `steps` of one cluster. `reports` copies the shard reports by rule file from the
-    index (called on the event loop, after the steps: their own writes are in it); `cluster_keys` are
-    every cluster there is."""
+    """Run the due `steps` of one cluster. `live` copies what statuses are computed from out of the
+    indexes (called on the event loop, after the steps: their own writes are in it); `cluster_keys`
+    are every cluster there is. AlertRule statuses go to the status writer; the cluster's, its
+    channels' and policies' are written by the status step."""
     started = time.monotonic()
     record = state.cluster(inputs.key)
     results = []
@@ -65,14 +64,17 @@ async def reconcile_cluster(
     announce = False
     if state.primed(cluster_keys) and (state.held or not state.flushed):
         # Statuses held back while clusters were reconciling for the first time are written now (all
-        # of them, once), with the Warning Events their events would have posted.
+        # of them, once; only those that differ), with the Warning Events their events would have posted.
         if not state.flushed:
             record.refresh |= set(rules) | {e.ref for e in (*inputs.channels, *inputs.policies)}
             state.flushed = True
         record.refresh |= state.held
         state.held.clear()
         announce = True
-    by_file = reports()
+    rule_refs = {ref for ref in record.refresh if ref.kind == "AlertRule"}
+    state.rule_statuses.mark(rule_refs, live)
+    record.refresh -= rule_refs
+    by_file = live().reports
     try:
         status = await asyncio.to_thread(
             status_step,
@@ -103,15 +105,10 @@ def _note(errors: dict[str, str], result: StepResult) -> None:
         errors.pop(result.step, None)
 
 
-async def forget_cluster(
-    state: OperatorState,
-    key: str,
-    rules: Mapping[ObjectRef, IndexedRule],
-    reports: Mapping[str, list[ShardReport]],
-    world: World | None = None,
-) -> None:
+async def forget_cluster(state: OperatorState, key: str, live: Callable[[], StatusInputs]) -> None:
     """A deleted cluster: drop what it rendered and its health metrics, and rewrite the status of the
-    objects that named it (channels and policies list their clusters; rules their targets)."""
+    objects that named it (channels and policies list their clusters; rules their targets). `live`
+    copies what statuses are computed from out of the indexes."""
     record = state.clusters.pop(key, None)
     for target in (record.health or []) if record else []:
         with contextlib.suppress(KeyError):
@@ -119,5 +116,5 @@ async def forget_cluster(
     changed: set[ObjectRef] = state.memberships.forget_cluster(key)
     files = state.rejections.forget_cluster(key)
     state.left_out.forget_cluster(key)
-    changed |= {ref for ref, rule in rules.items() if rule.file_name in files}
-    await refresh_in_thread(state, changed, rules, reports, world)
+    changed |= {ref for ref, rule in live().rules.items() if rule.file_name in files}
+    await refresh_in_thread(state, changed, live)

@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpx
-
 from ..clients.delivery import ShardState, deliver
+from ..clients.http import http_client
 from ..common.labels import CONTENT_HASH_ANNOTATION, LOADED_HASH_ANNOTATION, rule_shard_labels
 from .queue import Backoff
 from .state import OperatorState
@@ -37,7 +36,7 @@ def deliver_once(state: OperatorState, namespace: str, cluster: str, evaluator: 
         )
     if all(s.loaded_hash == s.content_hash for s in states):
         return
-    with httpx.Client(timeout=state.settings.target_timeout_seconds) as http:
+    with http_client(state.settings.target_timeout_seconds) as http:
         deliver(state.kube.core, http, namespace, url, evaluator, states, state.settings.verify_timeout_seconds)
 
 

@@ -6,11 +6,16 @@ The reconcile and retry contract (what the README calls "how AlertAgent retries"
   `rules` (rule ConfigMaps), `alertmanager` (alertmanager.yaml Secret), `silences` (one-off windows)
   and `status` (the cluster's and its members' status). One step failing never stops another.
 - A change that may alter a cluster's output (spec or labels of a selected kind, a deletion, namespace
-  labels, a new service graph) marks every step due after a quiet time: `debounce_seconds` with no
-  further change, but never later than `debounce_max_seconds` after the first change of the burst
-  (trailing-edge debounce: a burst becomes one reconcile and one write per shard).
+  labels, a new service graph) marks every step due:
+  - at once when it is isolated (no change came in the last `debounce_seconds`): leading edge, so a
+    single edit reaches its ConfigMap without waiting;
+  - else after a quiet time: `debounce_seconds` with no further change, but never later than
+    `debounce_max_seconds` after the first change of the burst (trailing edge). A burst of any size
+    thus becomes at most two reconciles and two writes per shard: its first change, then the rest.
+  - A change while a leading run is pending joins it (the run reads its inputs when it starts).
 - A periodic check (the health timer) marks steps due now, unless work is already pending: it never
-  postpones a pending reconcile.
+  postpones or restarts a pending debounce, and it is not a change (it never turns the next change
+  into a trailing one).
 - A step that raises (API server unreachable, a conflict, Alertmanager down for silences) is retried
   alone after `retry_base_seconds * 2**(attempt-1)`, capped at `retry_max_seconds`, each delay +-
   `retry_jitter`; a success resets its attempts. A change arriving meanwhile runs it sooner. The error
@@ -64,10 +69,12 @@ class Backoff:
 @dataclass
 class _Item:
     steps: set[str] = field(default_factory=set)
-    burst_start: float | None = None
+    burst_start: float | None = None  # first change of the pending trailing run (None: none pending)
+    last_change: float | None = None
     change_due: float | None = None
     retry_due: float | None = None
     attempts: Counter[str] = field(default_factory=Counter)
+    running: bool = False  # steps were taken and not reported done yet
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -93,6 +100,11 @@ class WorkQueue:
     def keys(self) -> list[str]:
         return sorted(self._items)
 
+    def busy(self) -> bool:
+        """Whether a run for a change (or a start, or a timer) is pending or under way for some key; a
+        retry waiting for its backoff is not (a target that stays down must not hold anything back)."""
+        return any(item.change_due is not None or item.running for item in self._items.values())
+
     def register(self, key: str) -> None:
         """A new key (a cluster's reconciler started): everything is due at once."""
         item = self._items.setdefault(key, _Item())
@@ -110,8 +122,15 @@ class WorkQueue:
             return
         now = self.clock()
         item.steps |= set(steps)
-        item.burst_start = now if item.burst_start is None else item.burst_start
-        item.change_due = min(now + self.debounce_seconds, item.burst_start + self.debounce_max_seconds)
+        isolated = item.last_change is None or now - item.last_change >= self.debounce_seconds
+        item.last_change = now
+        if item.change_due is not None and item.burst_start is None:
+            pass  # a leading run (or a start, or a timer) is pending: this change joins it
+        elif item.burst_start is None and isolated:
+            item.change_due = now  # leading edge
+        else:
+            item.burst_start = now if item.burst_start is None else item.burst_start
+            item.change_due = min(now + self.debounce_seconds, item.burst_start + self.debounce_max_seconds)
         item.wake.set()
 
     def add_all(self, steps: Iterable[str] = STEPS) -> None:
@@ -133,6 +152,7 @@ class WorkQueue:
         item = self._items.get(key)
         if item is None:
             return
+        item.running = False
         now = self.clock()
         for result in results:
             if result.ok or not result.retry:
@@ -159,6 +179,7 @@ class WorkQueue:
             return frozenset(), wait
         steps = frozenset(item.steps)
         item.steps.clear()
+        item.running = True
         item.burst_start = item.change_due = item.retry_due = None
         return steps, None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +23,11 @@ from ..common.identity import ObjectRef
 from ..discovery.graph import ServiceGraph
 from ..discovery.snapshot import Graph
 from ..plans.alertmanager import AlertmanagerPlan
+from ..plans.placement import World
+from ..plans.rules import IndexedRule
 from ..plans.status import Memberships
 from ..settings import Settings
-from ..status import ShardReport
+from ..status import ShardReport, status_view
 from .queue import Backoff, WorkQueue
 
 
@@ -108,6 +110,66 @@ class LeftOut:
                 del self.by_part[key]
 
 
+@dataclass(frozen=True)
+class StatusInputs:
+    """What AlertRule statuses are computed from, copied from Kopf's indexes on the event loop."""
+
+    rules: Mapping[ObjectRef, IndexedRule]
+    reports: Mapping[str, list[ShardReport]]  # rule file → what the shards say of it
+    world: World | None = None
+
+
+def _newer(resource_version: str | None, than: str | None) -> bool:
+    """Whether an object version is not older than another (etcd revisions are integers: comparing
+    them keeps a late watch event from overwriting what a write returned)."""
+    try:
+        return int(resource_version or 0) >= int(than or 0)
+    except ValueError:
+        return True
+
+
+@dataclass
+class RuleStatuses:
+    """AlertRule statuses, written by one writer (`reconcile.status.rule_status_writer`) in batches:
+    handlers mark the objects whose status may have changed; the writer waits a moment so a burst
+    (an object, then its ConfigMap, then its sidecar's report) becomes one write per object, computes
+    each status from the last view of the object (no read from the API server) and writes it only when
+    it differs. Use it from the event loop."""
+
+    views: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)  # `status.status_view` of each rule
+    dirty: set[ObjectRef] = field(default_factory=set)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    inputs: Callable[[], StatusInputs] | None = None  # the latest copier of the indexes
+
+    def seen(self, body: Mapping[str, Any]) -> bool:
+        """Keep the view of an object from a watch event, unless a newer one was written meanwhile.
+        Returns whether its status differs from what was known (someone else wrote it)."""
+        ref = ObjectRef.of(body, "AlertRule")
+        known = self.views.get(ref)
+        view = status_view(body)
+        if known is not None and not _newer(
+            view["metadata"].get("resourceVersion"), known["metadata"].get("resourceVersion")
+        ):
+            return False
+        self.views[ref] = view
+        return known is None or known.get("status") != view.get("status")
+
+    def written(self, body: Mapping[str, Any]) -> None:
+        """The object as a status write returned it."""
+        self.views[ObjectRef.of(body, "AlertRule")] = status_view(body)
+
+    def mark(self, refs: Iterable[ObjectRef], inputs: Callable[[], StatusInputs]) -> None:
+        refs = set(refs)
+        if refs:
+            self.dirty |= refs
+            self.inputs = inputs
+            self.wake.set()
+
+    def forget(self, ref: ObjectRef) -> None:
+        self.views.pop(ref, None)
+        self.dirty.discard(ref)
+
+
 @dataclass
 class DiscoveryState:
     """The service graph as discovery builds it, and the snapshot last published."""
@@ -133,15 +195,18 @@ class OperatorState:
     memberships: Memberships = field(default_factory=Memberships)
     rejections: Rejections = field(default_factory=Rejections)
     left_out: LeftOut = field(default_factory=LeftOut)  # what renders left out, as last logged
-    shard_files: dict[str, set[str]] = field(default_factory=dict)  # "ns/shard" → rule files it holds
+    shard_files: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict)  # "ns/shard" → file → signature
+    shard_versions: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # see handlers.shards
     seen: dict[ObjectRef, tuple[int, str]] = field(default_factory=dict)  # object → (generation, labels)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # as last seen, for changes
     revisions: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)  # (ns,name,uid) → (gen, rev)
     deliveries: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)  # operator-mode reloads
     discovery: DiscoveryState = field(default_factory=DiscoveryState)
+    rule_statuses: RuleStatuses = field(default_factory=RuleStatuses)
+    indexed: dict[ObjectRef, tuple[tuple[Any, ...], IndexedRule]] = field(default_factory=dict)  # rule → (key, entry)
     background: list[Any] = field(default_factory=list)  # tasks and servers stopped at cleanup
     primed_once: bool = False  # every cluster reconciled once since start (member statuses may be written)
-    held: set[ObjectRef] = field(default_factory=set)  # objects whose status waits for priming
+    held: set[ObjectRef] = field(default_factory=set)  # channels and policies whose status waits for priming
     flushed: bool = False  # the statuses of every object were rewritten once after priming
     verdicts: dict[str, str | None] = field(default_factory=dict)  # output hash → amtool's verdict
     # cluster → channel or policy → the version of it in the last alertmanager.yaml the tool accepted
@@ -203,12 +268,17 @@ class OperatorState:
 
     def change_seen(self, ref: ObjectRef, event_type: str, metadata: dict[str, Any]) -> bool:
         """Whether an event may change what clusters render: a new generation (spec), new labels, or a
-        deletion. Status-only writes (our own) are not changes, or every write would cause another."""
+        deletion. Status-only writes (our own) are not changes, or every write would cause another.
+        `event_type` is Kopf's: None for an object a listing returned."""
         seen = (metadata.get("generation", 0), repr(sorted((metadata.get("labels") or {}).items())))
         if event_type == "DELETED":
             self.seen.pop(ref, None)
             return True
         if self.seen.get(ref) == seen:
             return False
+        first = ref not in self.seen
         self.seen[ref] = seen
-        return True
+        # The first listing after a start is not a change: Kopf fills the indexes before any handler
+        # runs, so each cluster's first reconcile already renders every listed object. (A relist later
+        # on is: an object created or changed while the watch was down.)
+        return not (event_type is None and first and not self.primed_once)

@@ -1,5 +1,6 @@
-"""Writing statuses: the status step of a cluster reconcile, and the per-object writers the event
-handlers call. Blocking (Kubernetes API calls): run in threads or sync handlers."""
+"""Writing statuses: the status step of a cluster reconcile, the AlertRule status writer (batched,
+see `state.RuleStatuses`) and the per-object writers of channels and policies. The writers are
+blocking (Kubernetes API calls): run them in threads."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 
 import kopf
 
+from ..clients import memory
 from ..common.hashing import content_hash
 from ..common.identity import ObjectRef
+from ..metrics import INVALID_OBJECTS
 from ..plans.alertmanager import IndexedObject, index_object
 from ..plans.placement import World
 from ..plans.rules import IndexedRule, index_alert_rule
@@ -26,21 +29,25 @@ from ..plans.status import (
 )
 from ..render.validation import template_issues
 from ..status import ShardReport
-from .queue import StepResult
-from .state import OperatorState
+from .queue import Backoff, StepResult
+from .state import OperatorState, StatusInputs
 
 log = logging.getLogger(__name__)
+
+TRIM_AFTER = 100  # objects in a status batch after which freed memory is returned to the OS
 
 ReportsOf = Callable[[str], Iterable[ShardReport]]  # rule file name → what the shards say of it
 
 
-def apply_patch(state: OperatorState, patch: StatusPatch, body: Mapping[str, Any]) -> None:
-    """Write a planned status, and post its Warning Event (through Kopf, on the object)."""
+def apply_patch(state: OperatorState, patch: StatusPatch, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Write a planned status, and post its Warning Event (through Kopf, on the object). Returns the
+    object as written (None: deleted meanwhile)."""
     ref = patch.ref
-    state.kube.patch_status(PLURALS[ref.kind], ref.namespace, ref.name, patch.status)
+    written = state.kube.patch_status(PLURALS[ref.kind], ref.namespace, ref.name, patch.status)
     if patch.warning is not None:
         reason, message = patch.warning
         kopf.warn(dict(body), reason=reason, message=message)
+    return written
 
 
 def write_rule_status(
@@ -52,7 +59,8 @@ def write_rule_status(
     announce: bool = False,
     world: World | None = None,
 ) -> bool:
-    """Recompute an AlertRule's status and write it when it changed. Returns whether it wrote."""
+    """Recompute an AlertRule's status from `body` (the object, or its `status.status_view`) and write
+    it when it changed; the view kept for it then holds what was written. Returns whether it wrote."""
     reports = list(reports_of(entry.file_name))
     targets = [r.target_status(state.stalled_for(r)) for r in reports] + state.rejections.of(entry.file_name)
     # An expression only promql-parser refuses may be valid MetricsQL: once a vmalert loaded this very
@@ -63,8 +71,8 @@ def write_rule_status(
         meta, spec = entry.rule.metadata, entry.rule.spec
         placement = world.place("AlertRule", entry.ref.namespace, meta.labels, spec.targets, spec.cluster_selector)
     patch = plan_rule_status(body, issues, targets, revision, announce, placement)
-    if patch is not None:
-        apply_patch(state, patch, body)
+    if patch is not None and (written := apply_patch(state, patch, body)) is not None:
+        state.rule_statuses.written(written)
     return patch is not None
 
 
@@ -107,12 +115,18 @@ def refresh_objects(
     announce: bool = False,
     world: World | None = None,
 ) -> tuple[int, set[ObjectRef]]:
-    """Rewrite the status of these objects from a fresh read (with `announce`, AlertRules post their
-    Warning Event for validation errors too). One failing object never stops the others. Returns the
-    number written and the objects that failed (to retry)."""
+    """Rewrite the status of these objects (with `announce`, AlertRules post their Warning Event for
+    validation errors too): AlertRules from their last view (`state.RuleStatuses`), others, and rules
+    never seen, from a fresh read. One failing object never stops the others. Returns the number
+    written and the objects that failed (to retry)."""
     writes, failed = 0, set()
     for ref in sorted(refs):
         try:
+            view = state.rule_statuses.views.get(ref) if ref.kind == "AlertRule" else None
+            if ref.kind == "AlertRule" and view is not None and ref in rules:
+                revision = _revision(state, view)
+                writes += write_rule_status(state, view, rules[ref], reports_of, revision, announce, world)
+                continue
             body = state.kube.get_object(PLURALS[ref.kind], ref.namespace, ref.name)
             if body is None:
                 continue
@@ -127,19 +141,72 @@ def refresh_objects(
     return writes, failed
 
 
+def _revision(state: OperatorState, view: Mapping[str, Any]) -> int | None:
+    meta = view["metadata"]
+    known = state.revisions.get((meta["namespace"], meta["name"], meta.get("uid", "")))
+    return known[1] if known is not None and known[0] == meta.get("generation") else None
+
+
 async def refresh_in_thread(
     state: OperatorState,
     refs: Iterable[ObjectRef],
-    rules: Mapping[ObjectRef, IndexedRule],
-    reports: Mapping[str, Iterable[ShardReport]],
-    world: World | None = None,
+    inputs: Callable[[], StatusInputs],
 ) -> None:
-    """`refresh_objects` off the event loop, for event handlers: the objects it could not write are
-    held, and written by the next reconcile. `reports` maps rule file → what the shards say of it."""
-    _written, failed = await asyncio.to_thread(
-        refresh_objects, state, set(refs), rules, lambda f: reports.get(f, []), False, world
+    """For event handlers: AlertRules are marked for the status writer; the status of channels and
+    policies is rewritten off the event loop (those it could not write are held, and written by the
+    next reconcile). `inputs` copies what statuses are computed from (called on the event loop)."""
+    refs = set(refs)
+    state.rule_statuses.mark({r for r in refs if r.kind == "AlertRule"}, inputs)
+    if members := {r for r in refs if r.kind != "AlertRule"}:
+        now = inputs()
+        _written, failed = await asyncio.to_thread(
+            refresh_objects, state, members, now.rules, lambda f: now.reports.get(f, []), False, now.world
+        )
+        state.held |= failed
+
+
+def write_rule_statuses(state: OperatorState, refs: Iterable[ObjectRef], inputs: StatusInputs) -> set[ObjectRef]:
+    """The status writer's batch (blocking): every marked AlertRule, from its view; those deleted
+    meanwhile are skipped. Returns the objects that could not be written."""
+    rules = {ref: inputs.rules[ref] for ref in refs if ref in inputs.rules}  # gone from the index: deleted
+    _written, failed = refresh_objects(
+        state, rules, inputs.rules, lambda f: inputs.reports.get(f, []), announce=True, world=inputs.world
     )
-    state.held |= failed
+    INVALID_OBJECTS.labels("AlertRule").set(sum(not e.valid for e in inputs.rules.values()))
+    return failed
+
+
+async def rule_status_writer(state: OperatorState) -> None:
+    """Write marked AlertRule statuses in batches (see `state.RuleStatuses`): once no cluster reconcile
+    has been pending or under way for `status_batch_seconds` (waiting at most `status_batch_max_seconds`
+    after the first mark of a batch), once the operator is primed; failed writes are retried with
+    backoff. Runs until cancelled."""
+    statuses, settings = state.rule_statuses, state.settings
+    backoff, attempt = Backoff(settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_jitter), 0
+    loop = asyncio.get_running_loop()
+    while True:
+        await statuses.wake.wait()
+        # Wait until no reconcile has been pending or under way for `status_batch_seconds` (their
+        # ConfigMap writes change what the statuses say), at most `status_batch_max_seconds`.
+        quiet, deadline = settings.status_batch_seconds, loop.time() + settings.status_batch_max_seconds
+        last_busy = loop.time()
+        while loop.time() < deadline and loop.time() - last_busy < quiet:
+            await asyncio.sleep(quiet / 3)
+            if state.queue.busy():
+                last_busy = loop.time()
+        statuses.wake.clear()
+        if not state.primed_once or statuses.inputs is None:
+            continue  # priming marks every object again
+        refs, statuses.dirty = statuses.dirty, set()
+        failed = await asyncio.to_thread(write_rule_statuses, state, refs, statuses.inputs())
+        if len(refs) >= TRIM_AFTER:  # a start or a burst: give its garbage back to the OS
+            await asyncio.to_thread(memory.trim)
+        if failed:
+            attempt += 1
+            statuses.mark(failed, statuses.inputs)
+            await asyncio.sleep(backoff.delay(attempt))
+        else:
+            attempt = 0
 
 
 def status_step(

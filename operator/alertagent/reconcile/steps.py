@@ -25,6 +25,7 @@ from ..api.common import SecretKeyRef
 from ..api.notificationchannel import ConfigMapKeyRef, NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..clients.alertmanager import expire_silence, list_silences, post_silence
+from ..clients.http import http_client
 from ..clients.probe import gateway_config_errors
 from ..clients.tools import amtool_check
 from ..common.culprits import scrub
@@ -313,7 +314,7 @@ def _refusals(state: OperatorState, cluster: AlertmanagerCluster) -> dict[Object
     if cluster.spec.gateway is None:
         return {}
     try:
-        with httpx.Client(timeout=state.settings.target_timeout_seconds) as http:
+        with http_client(state.settings.target_timeout_seconds) as http:
             return gateway_config_errors(http, cluster.spec.gateway.url)
     except httpx.HTTPError as err:
         log.debug("gateway channels of %s not read: %s", ObjectRef.of(cluster).key, err)
@@ -347,7 +348,7 @@ def silences_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     cluster = inputs.cluster
     url = cluster.spec.alertmanager.url.rstrip("/")
     desired = desired_silences(cluster, record.config.policies, datetime.now(UTC))
-    with httpx.Client(timeout=state.settings.target_timeout_seconds) as http:
+    with http_client(state.settings.target_timeout_seconds) as http:
         plan = plan_silences(desired, list_silences(http, url))
         ids = dict(plan.keep)
         for want in plan.create:

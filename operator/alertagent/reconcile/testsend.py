@@ -10,6 +10,7 @@ import httpx
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..clients.alertmanager import post_alerts
+from ..clients.http import http_client
 from ..common.identity import ObjectRef
 from ..plans.gateway import channels_secret_name, deployed_channels
 from ..plans.status import PLURALS
@@ -30,7 +31,7 @@ def send_test(state: OperatorState, channel: ObjectRef, value: str) -> SendOutco
         return _send_gateway_test(state, channel, clusters)
     failures, sent = [], []
     alert = synthetic_alert(channel, value, datetime.now(UTC))
-    with httpx.Client(timeout=state.settings.target_timeout_seconds) as http:
+    with http_client(state.settings.target_timeout_seconds) as http:
         for cluster in clusters:
             ref = ObjectRef.parse_key("AlertmanagerCluster", cluster)
             body = state.kube.get_object(PLURALS[ref.kind], ref.namespace, ref.name)
@@ -52,7 +53,7 @@ def _send_gateway_test(state: OperatorState, channel: ObjectRef, clusters: list[
     from the cluster's channels Secret). The first failing robot's code is kept, else the last one's."""
     outcomes: list[tuple[str, SendOutcome]] = []
     timeout = max(state.settings.target_timeout_seconds, GATEWAY_TEST_TIMEOUT)
-    with httpx.Client(timeout=timeout) as http:
+    with http_client(timeout) as http:
         for key in clusters:
             ref = ObjectRef.parse_key("AlertmanagerCluster", key)
             body = state.kube.get_object(PLURALS[ref.kind], ref.namespace, ref.name)
