@@ -35,6 +35,9 @@ class Settings:
     # make one write rather than two, and a burst of objects one write each.
     status_batch_seconds: float = 0.3
     status_batch_max_seconds: float = 30.0
+    # A rule whose new file its sidecar has not reported on yet waits this long for the report before
+    # its status says Pending (the report comes within a second or so: one write, Synced, not two).
+    status_sync_hold_seconds: float = 5.0
     health_interval_seconds: float = 30.0  # target probes (and a periodic re-check of Secrets and windows)
     retry_base_seconds: float = 1.0  # first retry of a failed reconcile step; doubles per attempt
     retry_max_seconds: float = 60.0  # the longest wait between retries

@@ -78,10 +78,18 @@ class ShardReport:
     # The file's hash in the shard version the target loaded, when known: a file a new version of its
     # shard did not change stays loaded while the target catches up (its status does not flip).
     loaded_file_hash: str | None = None
+    seen_at: float | None = None  # when the operator first saw this version of the shard (monotonic s)
 
     @property
     def pending(self) -> bool:
         return self.loaded_hash != self.shard_hash and not self.error
+
+    def awaiting_load(self, now: float, hold_seconds: float) -> bool:
+        """This file is new in a shard version seen less than `hold_seconds` ago that its target has
+        not reported on yet: its sidecar normally reports within a second, so a status written now
+        would say Pending only to be rewritten as Synced."""
+        fresh = self.seen_at is not None and now - self.seen_at < hold_seconds
+        return fresh and self.pending and self.loaded_file_hash != self.file_hash
 
     def target_status(self, stalled_after: float | None = None) -> RuleTargetStatus:
         """The target's state; `stalled_after` (seconds) says the shard has been pending that long, so
@@ -180,6 +188,18 @@ def _keep_sync_times(targets: list[dict[str, Any]], before: list[Mapping[str, An
     return targets
 
 
+def _keep_check_times(targets: list[dict[str, Any]], before: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A target the probe finds as it was keeps its `lastCheckTime`: a probe that finds nothing new
+    writes nothing (the time says since when the target has been as the status shows it)."""
+    old = {t.get("name"): t for t in before if isinstance(t, Mapping)}
+    for target in targets:
+        was = dict(old.get(target["name"], {}))
+        now = {k: v for k, v in target.items() if k != "lastCheckTime"}
+        if was.get("lastCheckTime") and {k: v for k, v in was.items() if k != "lastCheckTime"} == now:
+            target["lastCheckTime"] = was["lastCheckTime"]
+    return targets
+
+
 def status_view(body: Mapping[str, Any]) -> dict[str, Any]:
     """What `alert_rule_status` and an Event about the object read of an AlertRule, and no more (the
     operator keeps one per AlertRule between events): apiVersion, kind, the metadata that names it,
@@ -247,7 +267,7 @@ def cluster_status(
     )
     return {
         "observedGeneration": generation,
-        "targets": [t.to_wire() for t in targets],
+        "targets": _keep_check_times([t.to_wire() for t in targets], old.get("targets") or []),
         "healthy": f"{reachable}/{len(targets)}",
         "lastError": last_error or "",
         # Every evaluator gets the same rules (bar files too large for one of them): count them once.

@@ -492,3 +492,14 @@ def test_files_over_the_limits_never_reach_the_tool() -> None:
     plan = plan_rules(limited, OWNER, rules, {}, {}, check=fake_check({}, calls))
     assert calls == [("prometheus", ["team-a_ok.yaml"])]
     assert plan.rejected["prometheus"].keys() == {"team-a_flood.yaml"}
+
+
+def test_files_already_deployed_as_they_are_are_not_checked_again_after_a_restart() -> None:
+    rules = [rule(f"r{i}") for i in range(5)]
+    deployed = deployed_from(plan_rules(cluster(PROM_NEW), OWNER, rules, {}, {}))
+    calls: list[tuple[str, list[str]]] = []
+    fresh = plan_rules(cluster(PROM_NEW), OWNER, rules, {}, deployed, check=fake_check({}, calls))  # a new process
+    assert calls == [] and fresh.changes == 0  # every file is live as it is: no tool runs at all
+    rules[2] = rule("r2", expr="vector(2)")
+    plan_rules(cluster(PROM_NEW), OWNER, rules, {}, deployed, check=fake_check({}, calls))
+    assert calls == [("prometheus", ["team-a_r2.yaml"])]  # the changed file alone

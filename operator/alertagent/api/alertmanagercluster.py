@@ -248,7 +248,8 @@ class TargetHealth(Model):
     peers: int | None = None
     """Alertmanager cluster peers the target reports."""
     last_check_time: datetime | None = None
-    """When the target was last probed."""
+    """When a probe first found the target as this status shows it (probes that find nothing new do
+    not write)."""
     config_hash: str | None = None
     """Hash of the configuration the target has confirmed loading."""
     last_reload_time: datetime | None = None

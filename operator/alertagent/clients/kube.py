@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -30,6 +31,7 @@ def load_api_client() -> client.ApiClient:
 
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"  # built-in kinds: maps merge, lists by key
 MERGE = "application/merge-patch+json"  # custom resources (no strategic merge)
+EVENT_SOURCE = "alertagent"
 
 
 class NameTakenError(RuntimeError):
@@ -185,6 +187,34 @@ class Kube:
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret as a plain dict (data still base64), or None when it does not exist."""
         return self._read(self._secrets(namespace, name))
+
+    def post_event(self, about: Mapping[str, Any], type: str, reason: str, message: str) -> None:
+        """Record a core/v1 Event on an object (`about`: its manifest, or any dict with apiVersion,
+        kind and the metadata that names it), as `kubectl describe` shows them; the message is cut
+        to the API's 1,024 characters."""
+        meta = about.get("metadata") or {}
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": about.get("apiVersion"),
+                "kind": about.get("kind"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": type,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": EVENT_SOURCE},
+            "reportingComponent": EVENT_SOURCE,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self.request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", event)
 
     def put_secret(self, namespace: str, body: dict[str, Any], exists: bool) -> None:
         """Create a Secret, or patch the one there."""

@@ -20,6 +20,8 @@ from .memo import state_of, status_inputs
 
 log = logging.getLogger(__name__)
 
+STEPS = ("rules", "status")  # what an AlertRule feeds (alertmanager.yaml and silences never read rules)
+
 
 def _index_key(body: kopf.Body) -> tuple[Any, ...]:
     """What an index entry is made from besides the spec: a status write (or any event that changes
@@ -59,7 +61,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         ref = ObjectRef.of(dict(body), "AlertRule")
         changed = state.change_seen(ref, type, dict(body.metadata))
         if changed:
-            state.queue.add_all()
+            state.queue.add_all(STEPS)
         if type == "DELETED":
             revisions.forget(state.revisions, ref.namespace, ref.name)
             state.rule_statuses.forget(ref)

@@ -53,6 +53,9 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 60
+        # Retry a failed request every second for two minutes (Kopf's default backs off to 21 s): a
+        # watch is back within a second of the API server, so a change made then is not held back.
+        settings.networking.error_backoffs = (0.5,) + (1.0,) * 120
         settings.execution.max_workers = operator.worker_threads  # sync handlers wait on the API server
         if operator.webhook_port:
             settings.admission.server = kopf.WebhookServer(

@@ -43,7 +43,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         status = {"lastTest": last_test(value, ok, message, datetime.now(UTC), code)}
         await asyncio.to_thread(state.kube.patch_status, PLURALS[ref.kind], ref.namespace, ref.name, status)
         if not ok:
-            kopf.warn(body, reason="TestSendFailed", message=message[:1024])
+            await asyncio.to_thread(state.kube.post_event, dict(body), "Warning", "TestSendFailed", message)
 
 
 def _indexer(kind: type[NotificationChannel] | type[SuppressionPolicy]) -> Any:

@@ -1,4 +1,6 @@
-"""Deletions missed while no watch ran are delivered all the same: each complete relist of a Kopf
+"""Deletions missed while no watch ran are delivered all the same (every event is slimmed of what no
+handler reads, `reconcile.resync.slimmed`, and the echoes of the operator's own status writes are
+dropped, `ECHOES`): each complete relist of a Kopf
 watch stream replaces what the stream knew (`reconcile.resync`), and an object the listing no longer
 has reaches Kopf as a DELETED event. Kopf then does what it does for any deletion: it drops the object
 from every index (rules, channels, policies, clusters, shard reports, namespaces, discovery), runs the
@@ -27,8 +29,9 @@ from typing import Any
 import kopf
 from kopf._cogs.clients import watching
 
-from ..reconcile.resync import RawEvent, Relist
+from ..reconcile.resync import RawEvent, Relist, slimmed
 from ..settings import Settings
+from .memo import state_of
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,11 @@ _PARAMETERS = {"settings", "resource", "namespace", "operator_paused", "_iterati
 NAMES_LOGGED = 10  # objects named in the log line of one relist; the rest are counted
 
 InfiniteWatch = Callable[..., AsyncGenerator[Any, None]]
+
+# Filters of raw events no handler needs (an operator adds its own at start and removes it at stop):
+# the echoes of its own status writes, which Kopf would otherwise process like any change (half of
+# all events in a burst).
+ECHOES: list[Callable[[RawEvent], bool]] = []
 
 
 def _now() -> str:
@@ -90,7 +98,9 @@ def relisting(original: InfiniteWatch) -> InfiniteWatch:
                         if gone:
                             _log_gone(resource, namespace, gone)
                     elif isinstance(event, dict):
-                        gone = relist.observe(event, _now())
+                        gone = relist.observe(slimmed(event), _now())
+                        if any(echo(event) for echo in ECHOES):
+                            continue  # our own status write coming back: nothing for Kopf to do
                     for deleted in gone:
                         yield deleted
                     yield event
@@ -119,6 +129,13 @@ def install() -> bool:
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.on.startup(registry=registry, id="relist_replaces")
-    def relist_replaces(**_: Any) -> None:
+    def relist_replaces(memo: kopf.Memo, **_: Any) -> None:
         """Before any watch starts (Kopf starts its watchers after the startup handlers)."""
         install()
+        ECHOES.append(state_of(memo).rule_statuses.echo)
+
+    @kopf.on.cleanup(registry=registry, id="forget_echoes")
+    def forget_echoes(memo: kopf.Memo, **_: Any) -> None:
+        echo = state_of(memo).rule_statuses.echo
+        if echo in ECHOES:
+            ECHOES.remove(echo)

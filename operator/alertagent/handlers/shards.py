@@ -4,6 +4,7 @@ so after a restart the reports are complete before the first status is written."
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import kopf
@@ -28,7 +29,8 @@ from .memo import state_of, status_inputs
 
 VERSIONS_KEPT = 3  # shard versions whose file hashes are remembered (the loaded one is rarely older)
 
-ShardVersions = dict[str, dict[str, dict[str, str]]]  # "ns/shard" → shard hash → file → file hash
+# "ns/shard" → shard hash → (when the operator first saw it, monotonic seconds; file → file hash)
+ShardVersions = dict[str, dict[str, tuple[float, dict[str, str]]]]
 
 
 def shard_reports(body: kopf.Body, versions: ShardVersions | None = None) -> dict[str, ShardReport]:
@@ -43,13 +45,14 @@ def shard_reports(body: kopf.Body, versions: ShardVersions | None = None) -> dic
     file_hashes = {file_name: content_hash({file_name: text}) for file_name, text in data.items()}
     loaded_hash = annotations.get(LOADED_HASH_ANNOTATION)
     loaded_files: dict[str, str] = {}
+    seen: float | None = None
     if versions is not None:
         known = versions.setdefault(shard, {})
-        known.pop(shard_hash, None)
-        known[shard_hash] = file_hashes  # newest last
+        seen = known.pop(shard_hash, (time.monotonic(), {}))[0]
+        known[shard_hash] = (seen, file_hashes)  # newest last
         while len(known) > VERSIONS_KEPT:
             del known[next(iter(known))]
-        loaded_files = known.get(loaded_hash or "", {})
+        loaded_files = known.get(loaded_hash or "", (0.0, {}))[1]
     return {
         file_name: ShardReport(
             cluster=cluster,
@@ -61,6 +64,7 @@ def shard_reports(body: kopf.Body, versions: ShardVersions | None = None) -> dic
             error=annotations.get(SYNC_ERROR_ANNOTATION),
             shard=shard,
             loaded_file_hash=loaded_files.get(file_name),
+            seen_at=seen,
         )
         for file_name, file_hash in file_hashes.items()
     }

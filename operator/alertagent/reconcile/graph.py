@@ -38,7 +38,7 @@ async def publish(state: OperatorState) -> None:
     changed = text != discovery.published_json
     discovery.published, discovery.published_json = snapshot, text
     if changed:
-        state.queue.add_all()  # dependency suppression renders from the new graph
+        state.queue.add_all(("alertmanager", "status"))  # dependency suppression renders from the graph
     writes = await asyncio.to_thread(write_graph, state, text)
     if writes:
         counts = (len(snapshot.nodes), len(snapshot.edges), len(snapshot.unresolved), len(snapshot.cycles))

@@ -140,6 +140,7 @@ class RuleStatuses:
     dirty: set[ObjectRef] = field(default_factory=set)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     inputs: Callable[[], StatusInputs] | None = None  # the latest copier of the indexes
+    echoes: dict[ObjectRef, str | None] = field(default_factory=dict)  # resourceVersion our last write made
 
     def seen(self, body: Mapping[str, Any]) -> bool:
         """Keep the view of an object from a watch event, unless a newer one was written meanwhile.
@@ -156,7 +157,22 @@ class RuleStatuses:
 
     def written(self, body: Mapping[str, Any]) -> None:
         """The object as a status write returned it."""
-        self.views[ObjectRef.of(body, "AlertRule")] = status_view(body)
+        ref = ObjectRef.of(body, "AlertRule")
+        self.views[ref] = status_view(body)
+        self.echoes[ref] = self.views[ref]["metadata"].get("resourceVersion")
+
+    def echo(self, event: Mapping[str, Any]) -> bool:
+        """Whether a raw watch event is the echo of a status write of ours: the very version the
+        write returned, already in `views` (the event says nothing new, so no handler needs it)."""
+        body = event.get("object")
+        if event.get("type") != "MODIFIED" or not isinstance(body, dict) or body.get("kind") != "AlertRule":
+            return False
+        ref = ObjectRef.of(body, "AlertRule")
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if version is None or self.echoes.get(ref) != version:
+            return False
+        del self.echoes[ref]
+        return True
 
     def mark(self, refs: Iterable[ObjectRef], inputs: Callable[[], StatusInputs]) -> None:
         refs = set(refs)
@@ -167,6 +183,7 @@ class RuleStatuses:
 
     def forget(self, ref: ObjectRef) -> None:
         self.views.pop(ref, None)
+        self.echoes.pop(ref, None)
         self.dirty.discard(ref)
 
 
@@ -196,7 +213,7 @@ class OperatorState:
     rejections: Rejections = field(default_factory=Rejections)
     left_out: LeftOut = field(default_factory=LeftOut)  # what renders left out, as last logged
     shard_files: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict)  # "ns/shard" → file → signature
-    shard_versions: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # see handlers.shards
+    shard_versions: dict[str, dict[str, tuple[float, dict[str, str]]]] = field(default_factory=dict)  # handlers.shards
     seen: dict[ObjectRef, tuple[int, str]] = field(default_factory=dict)  # object → (generation, labels)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # as last seen, for changes
     revisions: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)  # (ns,name,uid) → (gen, rev)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
+from kubernetes.client.exceptions import ApiException
 
 from ..clients import memory
 from ..common.hashing import content_hash
@@ -40,13 +41,16 @@ ReportsOf = Callable[[str], Iterable[ShardReport]]  # rule file name → what th
 
 
 def apply_patch(state: OperatorState, patch: StatusPatch, body: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Write a planned status, and post its Warning Event (through Kopf, on the object). Returns the
-    object as written (None: deleted meanwhile)."""
+    """Write a planned status, and post its Warning Event on the object. Returns the object as
+    written (None: deleted meanwhile, and no Event)."""
     ref = patch.ref
     written = state.kube.patch_status(PLURALS[ref.kind], ref.namespace, ref.name, patch.status)
-    if patch.warning is not None:
+    if patch.warning is not None and written is not None:
         reason, message = patch.warning
-        kopf.warn(dict(body), reason=reason, message=message)
+        try:
+            state.kube.post_event(written, "Warning", reason, message)
+        except ApiException as err:  # the status says it all the same
+            log.warning("Event %s on %s not posted: %s", reason, ref, err)
     return written
 
 
@@ -165,15 +169,25 @@ async def refresh_in_thread(
         state.held |= failed
 
 
-def write_rule_statuses(state: OperatorState, refs: Iterable[ObjectRef], inputs: StatusInputs) -> set[ObjectRef]:
+def write_rule_statuses(
+    state: OperatorState, refs: Iterable[ObjectRef], inputs: StatusInputs
+) -> tuple[set[ObjectRef], set[ObjectRef]]:
     """The status writer's batch (blocking): every marked AlertRule, from its view; those deleted
-    meanwhile are skipped. Returns the objects that could not be written."""
+    meanwhile are skipped, those whose new file awaits its sidecar's report are held (see
+    `ShardReport.awaiting_load`). Returns the objects that could not be written and those held."""
+    now, hold = time.monotonic(), state.settings.status_sync_hold_seconds
     rules = {ref: inputs.rules[ref] for ref in refs if ref in inputs.rules}  # gone from the index: deleted
+    held = {
+        ref
+        for ref, rule in rules.items()
+        if any(r.awaiting_load(now, hold) for r in inputs.reports.get(rule.file_name, []))
+    }
+    rules = {ref: rule for ref, rule in rules.items() if ref not in held}
     _written, failed = refresh_objects(
         state, rules, inputs.rules, lambda f: inputs.reports.get(f, []), announce=True, world=inputs.world
     )
     INVALID_OBJECTS.labels("AlertRule").set(sum(not e.valid for e in inputs.rules.values()))
-    return failed
+    return failed, held
 
 
 async def rule_status_writer(state: OperatorState) -> None:
@@ -198,7 +212,9 @@ async def rule_status_writer(state: OperatorState) -> None:
         if not state.primed_once or statuses.inputs is None:
             continue  # priming marks every object again
         refs, statuses.dirty = statuses.dirty, set()
-        failed = await asyncio.to_thread(write_rule_statuses, state, refs, statuses.inputs())
+        failed, held = await asyncio.to_thread(write_rule_statuses, state, refs, statuses.inputs())
+        if held:  # their sidecar's report marks them again; if it never comes, the hold runs out
+            loop.call_later(settings.status_sync_hold_seconds, statuses.mark, held, statuses.inputs)
         if len(refs) >= TRIM_AFTER:  # a start or a burst: give its garbage back to the OS
             await asyncio.to_thread(memory.trim)
         if failed:

@@ -224,6 +224,12 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     policies = select(
         cluster, SuppressionPolicy, inputs.policies, selectors.suppression_policies, inputs.namespace_labels
     )
+    if inputs.graph is None and state.settings.discovery and any(p.spec.dependency_suppression for p in policies):
+        # Rendered now, the dependency inhibit rules would vanish from the live file until the graph is
+        # built (a second or two after a start): the file stays as it is; the graph's publication
+        # makes this step run again.
+        log.info("%s: alertmanager.yaml waits for the service graph (dependency suppression)", inputs.key)
+        return Outcome(StepResult("alertmanager"))
     record = state.cluster(inputs.key)
     probed = next((t.version for t in record.health or [] if t.type == "alertmanager" and t.version), None)
     version = cluster.spec.alertmanager.version or probed

@@ -1,0 +1,144 @@
+"""What keeps AlertRule and AlertmanagerCluster status writes to one per real change (pure parts): the
+status view the writer keeps, times kept while nothing changed, a file unchanged in a new shard version
+still loaded, a fresh shard version held for its sidecar's report, the echo of our own write, listing
+events after a start, revisions known from the status, and watch events slimmed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alertagent.api.alertmanagercluster import TargetHealth
+from alertagent.api.alertrule import RuleTargetStatus
+from alertagent.clients import revisions
+from alertagent.common.identity import ObjectRef
+from alertagent.plans.status import plan_cluster_status, plan_rule_status
+from alertagent.reconcile.resync import slimmed
+from alertagent.reconcile.state import OperatorState, RuleStatuses
+from alertagent.settings import Settings
+from alertagent.status import ShardReport, alert_rule_status, status_view
+
+BODY: dict[str, Any] = {
+    "apiVersion": "alertagent.io/v1alpha1",
+    "kind": "AlertRule",
+    "metadata": {"name": "r", "namespace": "team-a", "uid": "u1", "generation": 2, "resourceVersion": "10"},
+    "spec": {"enabled": True, "groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up"}, {"record": "b"}]}]},
+}
+
+
+def synced(config_hash: str, when: str) -> RuleTargetStatus:
+    return RuleTargetStatus.model_validate(
+        {"cluster": "m/main", "evaluator": "p", "state": "Synced", "configHash": config_hash, "lastSyncTime": when}
+    )
+
+
+def test_the_status_view_gives_the_status_the_whole_object_gives() -> None:
+    targets = [synced("h1", "2026-11-30T10:00:00Z")]
+    assert alert_rule_status(status_view(BODY), [], targets, 1) == alert_rule_status(BODY, [], targets, 1)
+    assert "groups" in status_view(BODY)["spec"] and "expr" not in str(status_view(BODY))
+
+
+def test_a_reload_for_another_file_keeps_this_files_sync_time_so_nothing_is_written() -> None:
+    first = alert_rule_status(BODY, [], [synced("h1", "2026-11-30T10:00:00Z")], 1)
+    body = {**BODY, "status": first}
+    assert plan_rule_status(body, [], [synced("h1", "2026-11-30T10:05:00Z")], 1, True) is None
+    changed = plan_rule_status(body, [], [synced("h2", "2026-11-30T10:05:00Z")], 1, True)
+    assert changed is not None and changed.status["targets"][0]["lastSyncTime"].startswith("2026-11-30T10:05")
+
+
+def test_a_probe_that_finds_nothing_new_writes_nothing() -> None:
+    def health(when: str, version: str = "2.53.0") -> list[TargetHealth]:
+        return [
+            TargetHealth.model_validate(
+                {"name": "p", "type": "prometheus", "reachable": True, "version": version, "lastCheckTime": when}
+            )
+        ]
+
+    body: dict[str, Any] = {
+        "apiVersion": "alertagent.io/v1alpha1",
+        "kind": "AlertmanagerCluster",
+        "metadata": {"name": "main", "namespace": "m", "generation": 1},
+    }
+    first = plan_cluster_status(body, health("2026-11-30T10:00:00Z"), {"p": 3}, {}, None)
+    assert first is not None
+    later = {**body, "status": first.status}
+    assert plan_cluster_status(later, health("2026-11-30T10:00:30Z"), {"p": 3}, {}, None) is None
+    upgraded = plan_cluster_status(later, health("2026-11-30T10:01:00Z", "3.0.0"), {"p": 3}, {}, None)
+    assert upgraded is not None and upgraded.status["targets"][0]["lastCheckTime"].startswith("2026-11-30T10:01")
+
+
+def report(**overrides: Any) -> ShardReport:
+    values: dict[str, Any] = {
+        "cluster": "m/main",
+        "evaluator": "p",
+        "file_hash": "f2",
+        "shard_hash": "s2",
+        "loaded_hash": "s1",
+        "loaded_time": "2026-11-30T10:00:00+00:00",
+        "error": None,
+        "shard": "m/rules-0",
+    }
+    return ShardReport(**{**values, **overrides})
+
+
+def test_a_file_a_new_shard_version_did_not_change_stays_synced_and_a_changed_one_waits() -> None:
+    assert report(loaded_file_hash="f2").target_status().state == "Synced"
+    assert report(loaded_file_hash="f1").target_status().state == "Pending"
+    assert report(loaded_file_hash="f2", error="reload failed").target_status().state == "Failed"
+
+
+def test_a_new_file_is_held_for_its_sidecars_report_for_a_bounded_time() -> None:
+    fresh = report(loaded_file_hash="f1", seen_at=100.0)
+    assert fresh.awaiting_load(now=101.0, hold_seconds=5.0)
+    assert not fresh.awaiting_load(now=106.0, hold_seconds=5.0)  # no report came: write Pending
+    assert not report(loaded_file_hash="f2", seen_at=100.0).awaiting_load(101.0, 5.0)  # loaded already
+    assert not report(loaded_hash="s2", seen_at=100.0).awaiting_load(101.0, 5.0)
+
+
+def test_the_writer_keeps_the_newest_view_and_drops_only_the_echo_of_its_own_write() -> None:
+    statuses = RuleStatuses()
+    ref = ObjectRef.of(BODY, "AlertRule")
+    assert statuses.seen(BODY)  # first sight
+    written = {**BODY, "metadata": {**BODY["metadata"], "resourceVersion": "12"}, "status": {"revision": 1}}
+    statuses.written(written)
+    late = {**BODY, "metadata": {**BODY["metadata"], "resourceVersion": "11"}, "status": {}}
+    assert not statuses.seen(late) and statuses.views[ref]["status"] == {"revision": 1}  # older: ignored
+    assert not statuses.echo({"type": "MODIFIED", "object": late})
+    assert statuses.echo({"type": "MODIFIED", "object": written})
+    assert not statuses.echo({"type": "MODIFIED", "object": written})  # once
+    theirs = {**written, "metadata": {**BODY["metadata"], "resourceVersion": "13"}, "status": {}}
+    assert statuses.seen(theirs)  # someone else changed the status: it is rewritten
+
+
+def test_the_first_listing_after_a_start_is_not_a_change_but_a_relist_later_is() -> None:
+    state = OperatorState(settings=Settings(), kube=None, queue=None)  # type: ignore[arg-type]
+    meta = {"generation": 1, "labels": {}}
+    assert not state.change_seen(ObjectRef("AlertRule", "a", "x"), None, meta)
+    assert state.change_seen(ObjectRef("AlertRule", "a", "y"), "ADDED", meta)
+    state.primed_once = True
+    assert state.change_seen(ObjectRef("AlertRule", "a", "z"), None, meta)  # created while the watch was down
+    assert not state.change_seen(ObjectRef("AlertRule", "a", "x"), None, meta)
+
+
+def test_a_revision_the_status_names_for_this_generation_is_known_without_the_api() -> None:
+    cache: revisions.RevisionCache = {}
+    assert not revisions.known(cache, BODY)
+    recorded = {**BODY, "status": {"observedGeneration": 2, "revision": 4}}
+    assert revisions.known(cache, recorded) and cache[("team-a", "r", "u1")] == (2, 4)
+    assert not revisions.known({}, {**BODY, "status": {"observedGeneration": 1, "revision": 3}})
+
+
+def test_watch_events_lose_managed_fields_and_the_last_applied_copy_and_nothing_else() -> None:
+    event = {
+        "type": "ADDED",
+        "object": {
+            **BODY,
+            "metadata": {
+                **BODY["metadata"],
+                "managedFields": [{"manager": "kubectl"}],
+                "labels": {"a": "b"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}", "keep": "me"},
+            },
+        },
+    }
+    meta = slimmed(event)["object"]["metadata"]
+    assert "managedFields" not in meta and meta["annotations"] == {"keep": "me"} and meta["labels"] == {"a": "b"}
