@@ -78,16 +78,26 @@ def secret_name(cluster: AlertmanagerCluster) -> str:
     return cluster.spec.alertmanager.config_secret.name or f"{cluster.metadata.name}-alertmanager-config"
 
 
-def deployed_config(cluster: AlertmanagerCluster, secret: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The alertmanager.yaml live in the cluster's config Secret (parsed), None when there is none or it
-    is not AlertAgent's or not readable YAML: where last-known-good receivers come from."""
+def deployed_text(cluster: AlertmanagerCluster, secret: Mapping[str, Any] | None) -> str | None:
+    """The alertmanager.yaml text live in the cluster's config Secret, None when there is none or it is
+    not AlertAgent's (AlertAgent wrote it, so amtool accepted it first)."""
     labels = ((secret or {}).get("metadata") or {}).get("labels") or {}
     encoded = ((secret or {}).get("data") or {}).get(cluster.spec.alertmanager.config_secret.key)
     if encoded is None or labels.get(CLUSTER_LABEL) != cluster.metadata.name:
         return None
     try:
-        config = yaml.safe_load(base64.b64decode(encoded))
-    except (ValueError, yaml.YAMLError):
+        return base64.b64decode(encoded).decode()
+    except ValueError:
+        return None
+
+
+def deployed_config(cluster: AlertmanagerCluster, secret: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The alertmanager.yaml live in the cluster's config Secret (parsed), None when there is none or it
+    is not AlertAgent's or not readable YAML: where last-known-good receivers come from."""
+    text = deployed_text(cluster, secret)
+    try:
+        config = yaml.safe_load(text) if text is not None else None
+    except yaml.YAMLError:
         return None
     return config if isinstance(config, dict) else None
 
