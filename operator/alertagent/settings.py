@@ -39,6 +39,7 @@ class Settings:
     # its status says Pending (the report comes within a second or so: one write, Synced, not two).
     status_sync_hold_seconds: float = 5.0
     health_interval_seconds: float = 30.0  # target probes (and a periodic re-check of Secrets and windows)
+    rules_resync_seconds: float = 600.0  # a probe re-renders the rules this often (repairs hand-edited shards)
     retry_base_seconds: float = 1.0  # first retry of a failed reconcile step; doubles per attempt
     retry_max_seconds: float = 60.0  # the longest wait between retries
     retry_jitter: float = 0.2  # +-20 % of each retry delay, so clusters failing together spread out

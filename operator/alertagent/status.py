@@ -99,7 +99,9 @@ class ShardReport:
         elif self.error:
             state, message = "Failed", self.error
         elif stalled_after is None:
-            state, message = "Pending", f"waiting for the sidecar of ConfigMap {self.shard} to load the new rules"
+            # Not the ConfigMap's name: files move between shards as rules come and go, and a message
+            # naming the shard would rewrite the status of every rule that moved.
+            state, message = "Pending", f"waiting for the sidecar of evaluator {self.evaluator} to load the new rules"
         else:
             state, message = "Stalled", self._stalled_message(stalled_after)
         return RuleTargetStatus(

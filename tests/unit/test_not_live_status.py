@@ -203,7 +203,7 @@ def test_a_shard_no_sidecar_reports_on_is_named_with_the_command_that_would() ->
     assert _ready(patch.status)[1] == "Stalled" and patch.warning is not None and patch.warning[0] == "Stalled"
     # A sidecar that reported an older version is named differently; before the bound, no hint.
     assert "still reports an older version" in (_report("s1").target_status(stalled_after=150).message or "")
-    assert "waiting for the sidecar of ConfigMap" in (_report(None).target_status().message or "")
+    assert "waiting for the sidecar of evaluator" in (_report(None).target_status().message or "")
 
 
 def test_offline_render_has_no_deployed_config_so_a_missing_secret_is_a_placeholder() -> None:

@@ -8,7 +8,10 @@ import asyncio
 
 import pytest
 
+from alertagent.api.alertmanagercluster import TargetHealth
+from alertagent.reconcile.cluster import PERIODIC, periodic_steps
 from alertagent.reconcile.queue import STEPS, Backoff, StepResult, WorkQueue
+from alertagent.reconcile.state import ClusterRecord
 
 
 class Clock:
@@ -167,3 +170,17 @@ def test_busy_while_a_run_for_a_change_is_pending_or_under_way_but_not_for_a_ret
     assert q.busy()
     q.done("ns/main", [StepResult("rules")])
     assert not q.busy()
+
+
+def test_a_health_probe_rerenders_the_rules_only_when_a_version_changed_or_now_and_then() -> None:
+    def probe(version: str) -> list[TargetHealth]:
+        return [TargetHealth(name="p", type="prometheus", reachable=True, version=version)]
+
+    record = ClusterRecord()
+    assert periodic_steps(record, probe("2.53.0"), 1000.0, 600.0) == (*PERIODIC, "rules")  # the first probe
+    record.health = probe("2.53.0")
+    assert periodic_steps(record, probe("2.53.0"), 1030.0, 600.0) == PERIODIC
+    assert periodic_steps(record, probe("3.0.0"), 1060.0, 600.0) == (*PERIODIC, "rules")  # an upgrade
+    record.health = probe("3.0.0")
+    assert periodic_steps(record, probe("3.0.0"), 1090.0, 600.0) == PERIODIC
+    assert periodic_steps(record, probe("3.0.0"), 1661.0, 600.0) == (*PERIODIC, "rules")  # ten minutes on

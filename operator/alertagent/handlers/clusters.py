@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..metrics import CLUSTER_HEALTH
 from ..plans.alertmanager import IndexedObject
 from ..plans.rules import IndexedRule
 from ..reconcile import operator_mode
-from ..reconcile.cluster import forget_cluster, reconcile_cluster
+from ..reconcile.cluster import forget_cluster, periodic_steps, reconcile_cluster
 from ..reconcile.queue import WorkQueue
 from ..reconcile.state import OperatorState, StatusInputs
 from ..reconcile.status import write_cluster_status
@@ -138,11 +139,13 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         state = state_of(memo)
         key = ObjectRef("AlertmanagerCluster", namespace, name).key
         health = await probe_cluster(AlertmanagerCluster.model_validate(dict(body)), settings.probe_timeout_seconds)
-        state.cluster(key).health = health
+        record = state.cluster(key)
+        steps = periodic_steps(record, health, time.monotonic(), settings.rules_resync_seconds)
+        record.health = health
         for target in health:
             CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)
         await asyncio.to_thread(write_cluster_status, state, key, dict(body))  # now, even while a retry waits
-        state.queue.add_periodic(key)
+        state.queue.add_periodic(key, steps)
         _mark_stalled(
             state, key, status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
         )

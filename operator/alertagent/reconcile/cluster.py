@@ -10,12 +10,13 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from ..api.alertmanagercluster import TargetHealth
 from ..common.identity import ObjectRef
 from ..metrics import CLUSTER_HEALTH, RECONCILE_DURATION, RECONCILE_TOTAL
 from ..plans.rules import IndexedRule
 from . import operator_mode
 from .queue import StepResult
-from .state import OperatorState, StatusInputs
+from .state import ClusterRecord, OperatorState, StatusInputs
 from .status import refresh_in_thread, status_step
 from .steps import ClusterInputs, Outcome, alertmanager_step, rules_step, silences_step
 
@@ -95,6 +96,24 @@ async def reconcile_cluster(
     RECONCILE_TOTAL.labels("AlertmanagerCluster", "error" if failed else "ok").inc()
     RECONCILE_DURATION.labels("AlertmanagerCluster").observe(time.monotonic() - started)
     return results
+
+
+PERIODIC = ("alertmanager", "silences", "status")  # what a health probe runs again every time
+
+
+def periodic_steps(
+    record: ClusterRecord, health: list[TargetHealth], now: float, rules_every: float
+) -> tuple[str, ...]:
+    """The steps a health probe makes due: Secrets are re-read and windows move with time every
+    time; the rules step (with thousands of rules the costly one, and driven by changes anyway) only
+    when an evaluator's version changed (it decides which fields and functions it gets) or every
+    `rules_every` seconds, to repair a ConfigMap changed by hand. `now` is monotonic seconds."""
+    versions = {t.name: t.version for t in health if t.type in ("prometheus", "vmalert")}
+    before = {t.name: t.version for t in record.health or [] if t.type in ("prometheus", "vmalert")}
+    if record.health is not None and versions == before and now - record.rules_resynced < rules_every:
+        return PERIODIC
+    record.rules_resynced = now
+    return (*PERIODIC, "rules")
 
 
 def _note(errors: dict[str, str], result: StepResult) -> None:

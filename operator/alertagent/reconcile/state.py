@@ -43,6 +43,7 @@ class ClusterRecord:
     operator_mode: tuple[tuple[str, str], ...] = ()  # (evaluator, url) the operator reloads itself
     refresh: set[ObjectRef] = field(default_factory=set)  # objects whose status the status step rewrites
     reconciled: bool = False  # every step ran once since start (failed or not): its outcome is known
+    rules_resynced: float = 0.0  # when a health probe last made the rules step due (monotonic)
 
 
 @dataclass

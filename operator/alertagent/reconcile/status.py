@@ -66,7 +66,21 @@ def write_rule_status(
     """Recompute an AlertRule's status from `body` (the object, or its `status.status_view`) and write
     it when it changed; the view kept for it then holds what was written. Returns whether it wrote."""
     reports = list(reports_of(entry.file_name))
-    targets = [r.target_status(state.stalled_for(r)) for r in reports] + state.rejections.of(entry.file_name)
+    was_stalled = {
+        (t.get("cluster"), t.get("evaluator"), t.get("configHash"))
+        for t in (body.get("status") or {}).get("targets") or []
+        if t.get("state") == "Stalled"
+    }
+
+    def stalled(report: ShardReport) -> float | None:
+        # The message gives the bound, not the time waited, so it does not change (and rewrite the
+        # status) as time goes by. A target the status already shows stalled on this very file stays
+        # so: after a restart the operator's clock starts again, and the status must not go back to
+        # Pending and then to Stalled.
+        again = report.pending and (report.cluster, report.evaluator, report.file_hash) in was_stalled
+        return state.settings.pending_warn_seconds if again or state.stalled_for(report) is not None else None
+
+    targets = [r.target_status(stalled(r)) for r in reports] + state.rejections.of(entry.file_name)
     # An expression only promql-parser refuses may be valid MetricsQL: once a vmalert loaded this very
     # file, each target says whether it loads it; until then the PromQL error stands.
     issues = () if _loaded_as_metricsql(entry, reports) else entry.issues
