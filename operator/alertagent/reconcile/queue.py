@@ -100,10 +100,12 @@ class WorkQueue:
     def keys(self) -> list[str]:
         return sorted(self._items)
 
-    def busy(self) -> bool:
-        """Whether a run for a change (or a start, or a timer) is pending or under way for some key; a
-        retry waiting for its backoff is not (a target that stays down must not hold anything back)."""
-        return any(item.change_due is not None or item.running for item in self._items.values())
+    def busy(self, key: str | None = None) -> bool:
+        """Whether a run for a change (or a start, or a timer) is pending or under way for `key` (None:
+        for some key); a retry waiting for its backoff is not (a target that stays down must not hold
+        anything back)."""
+        items = self._items.values() if key is None else [i for i in [self._items.get(key)] if i is not None]
+        return any(item.change_due is not None or item.running for item in items)
 
     def register(self, key: str) -> None:
         """A new key (a cluster's reconciler started): everything is due at once."""

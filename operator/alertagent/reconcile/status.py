@@ -195,6 +195,7 @@ def write_rule_statuses(
         ref
         for ref, rule in rules.items()
         if any(r.awaiting_load(now, hold) for r in inputs.reports.get(rule.file_name, []))
+        or _awaiting_write(state, rule, inputs)
     }
     rules = {ref: rule for ref, rule in rules.items() if ref not in held}
     _written, failed = refresh_objects(
@@ -202,6 +203,17 @@ def write_rule_statuses(
     )
     INVALID_OBJECTS.labels("AlertRule").set(sum(not e.valid for e in inputs.rules.values()))
     return failed, held
+
+
+def _awaiting_write(state: OperatorState, rule: IndexedRule, inputs: StatusInputs) -> bool:
+    """A cluster that selects the rule has not written its file yet and is about to reconcile (a long
+    burst of objects): its status would say "waiting for the cluster" only to be rewritten then."""
+    if inputs.world is None or rule.rule is None:
+        return False
+    meta, spec = rule.rule.metadata, rule.rule.spec
+    placed = inputs.world.place("AlertRule", rule.ref.namespace, meta.labels, spec.targets, spec.cluster_selector)
+    written = {r.cluster for r in inputs.reports.get(rule.file_name, [])}
+    return any(state.queue.busy(cluster) for cluster in placed.selecting if cluster not in written)
 
 
 async def rule_status_writer(state: OperatorState) -> None:
