@@ -112,8 +112,11 @@ def _synced(stack: Stack, name: str, expected: str = "2/2") -> dict[str, Any]:
     seen: list[dict[str, Any]] = [{}]
 
     def check() -> dict[str, Any] | None:
-        seen[0] = status = stack.rule_status(name)
-        return status if status.get("synced") == expected and status["conditions"][0]["status"] == "True" else None
+        rule = json.loads(stack.kubectl("get", "alertrule", name, "-o", "json").stdout)
+        seen[0] = status = rule.get("status") or {}
+        current = status.get("observedGeneration") == rule["metadata"]["generation"]  # as kstatus reads it
+        synced = status.get("synced") == expected and status["conditions"][0]["status"] == "True"
+        return status if current and synced else None
 
     try:
         return eventually(check, 45, what=f"{name} synced {expected}")  # type: ignore[no-any-return]
