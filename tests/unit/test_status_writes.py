@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from alertagent.api.alertmanagercluster import TargetHealth
+from alertagent.api.alertmanagercluster import AlertmanagerCluster, TargetHealth
 from alertagent.api.alertrule import RuleTargetStatus
 from alertagent.clients import revisions
 from alertagent.common.identity import ObjectRef
+from alertagent.plans.placement import World
 from alertagent.plans.status import plan_cluster_status, plan_rule_status
 from alertagent.reconcile.resync import slimmed
 from alertagent.reconcile.state import OperatorState, RuleStatuses
+from alertagent.reconcile.status import target_of
 from alertagent.settings import Settings
 from alertagent.status import ShardReport, alert_rule_status, status_view
 
@@ -142,3 +144,27 @@ def test_watch_events_lose_managed_fields_and_the_last_applied_copy_and_nothing_
     }
     meta = slimmed(event)["object"]["metadata"]
     assert "managedFields" not in meta and meta["annotations"] == {"keep": "me"} and meta["labels"] == {"a": "b"}
+
+
+def test_under_reload_mode_none_a_written_rule_is_synced_and_says_loading_is_not_confirmed() -> None:
+    def world(mode: str) -> World:
+        cluster = AlertmanagerCluster.model_validate(
+            {
+                "apiVersion": "alertagent.io/v1alpha1",
+                "kind": "AlertmanagerCluster",
+                "metadata": {"name": "main", "namespace": "m"},
+                "spec": {
+                    "alertmanager": {"url": "http://am:9093"},
+                    "ruleEvaluators": [{"name": "p", "type": "prometheus", "url": "http://p:9090", "reloadMode": mode}],
+                },
+            }
+        )
+        return World({"m/main": cluster}, {})
+
+    pending = report(loaded_hash=None)
+    assert target_of(pending, None, world("Sidecar")).state == "Pending"
+    assert target_of(pending, 120.0, world("Sidecar")).state == "Stalled"
+    for stalled_after in (None, 120.0):  # never Pending, never Stalled with a Warning
+        target = target_of(pending, stalled_after, world("None"))
+        assert (target.state, target.message) == ("Synced", "written; reloadMode None: loading is not confirmed")
+    assert target_of(report(loaded_hash=None, error="boom"), None, world("None")).state == "Failed"

@@ -13,6 +13,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from ..api.alertrule import RuleTargetStatus
 from ..clients import memory
 from ..common.hashing import content_hash
 from ..common.identity import ObjectRef
@@ -80,7 +81,7 @@ def write_rule_status(
         again = report.pending and (report.cluster, report.evaluator, report.file_hash) in was_stalled
         return state.settings.pending_warn_seconds if again or state.stalled_for(report) is not None else None
 
-    targets = [r.target_status(stalled(r)) for r in reports] + state.rejections.of(entry.file_name)
+    targets = [target_of(r, stalled(r), world) for r in reports] + state.rejections.of(entry.file_name)
     # An expression only promql-parser refuses may be valid MetricsQL: once a vmalert loaded this very
     # file, each target says whether it loads it; until then the PromQL error stands.
     issues = () if _loaded_as_metricsql(entry, reports) else entry.issues
@@ -92,6 +93,23 @@ def write_rule_status(
     if patch is not None and (written := apply_patch(state, patch, body)) is not None:
         state.rule_statuses.written(written)
     return patch is not None
+
+
+def unconfirmed(report: ShardReport, world: World | None) -> bool:
+    """The report's evaluator has `reloadMode: None`: nothing reports on its shards (by design)."""
+    cluster = world.clusters.get(report.cluster) if world is not None else None
+    evaluators = (cluster.spec.rule_evaluators or []) if cluster is not None else []
+    return any(e.name == report.evaluator and e.reload_mode == "None" for e in evaluators)
+
+
+def target_of(report: ShardReport, stalled_after: float | None, world: World | None) -> RuleTargetStatus:
+    """The target's state; under `reloadMode: None` the operator's part ends with the write: the rule
+    is Synced as written, and says that its loading is not confirmed (never Pending, then Stalled)."""
+    target = report.target_status(stalled_after)
+    if target.state in ("Pending", "Stalled") and unconfirmed(report, world):
+        note = "written; reloadMode None: loading is not confirmed"
+        return target.model_copy(update={"state": "Synced", "message": note})
+    return target
 
 
 def _loaded_as_metricsql(entry: IndexedRule, reports: list[ShardReport]) -> bool:
@@ -194,7 +212,10 @@ def write_rule_statuses(
     held = {
         ref
         for ref, rule in rules.items()
-        if any(r.awaiting_load(now, hold) for r in inputs.reports.get(rule.file_name, []))
+        if any(
+            r.awaiting_load(now, hold) and not unconfirmed(r, inputs.world)
+            for r in inputs.reports.get(rule.file_name, [])
+        )
         or _awaiting_write(state, rule, inputs)
     }
     rules = {ref: rule for ref, rule in rules.items() if ref not in held}
