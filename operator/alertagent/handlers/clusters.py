@@ -111,8 +111,17 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         _cluster_seen(state_of(memo), ObjectRef("AlertmanagerCluster", namespace, name).key, type, body)
 
     @kopf.on.event("", "v1", "namespaces", registry=registry, id="namespace_changed")
-    async def namespace_changed(type: str, name: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
-        _namespace_seen(state_of(memo), name, type, labels)
+    async def namespace_changed(
+        type: str,
+        name: str,
+        labels: kopf.Labels,
+        memo: kopf.Memo,
+        alertmanagercluster_index: kopf.Index[str, AlertmanagerCluster | None],
+        **_: Any,
+    ) -> None:
+        state = state_of(memo)
+        _namespace_seen(state, name, type, labels)
+        state.primed(list(alertmanagercluster_index))  # with no cluster at all, the operator is ready now
 
     @kopf.timer(
         GROUP,
