@@ -188,10 +188,12 @@ class Kube:
         """A Secret as a plain dict (data still base64), or None when it does not exist."""
         return self._read(self._secrets(namespace, name))
 
-    def post_event(self, about: Mapping[str, Any], type: str, reason: str, message: str) -> None:
+    def post_event(
+        self, about: Mapping[str, Any], type: str, reason: str, message: str, component: str = EVENT_SOURCE
+    ) -> None:
         """Record a core/v1 Event on an object (`about`: its manifest, or any dict with apiVersion,
-        kind and the metadata that names it), as `kubectl describe` shows them; the message is cut
-        to the API's 1,024 characters."""
+        kind and the metadata that names it), as `kubectl describe` shows them, from `component`; the
+        message is cut to the API's 1,024 characters."""
         meta = about.get("metadata") or {}
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
@@ -208,8 +210,8 @@ class Kube:
             "type": type,
             "reason": reason,
             "message": message[:1024],
-            "source": {"component": EVENT_SOURCE},
-            "reportingComponent": EVENT_SOURCE,
+            "source": {"component": component},
+            "reportingComponent": component,
             "firstTimestamp": now,
             "lastTimestamp": now,
             "count": 1,

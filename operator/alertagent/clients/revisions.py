@@ -7,10 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ..api.base import API_VERSION, GROUP, VERSION
@@ -154,25 +152,5 @@ def rollback(kube: Kube, namespace: str, name: str, to: int) -> Revision:
     rule = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "alertrules", name)
     rule["spec"] = target.spec  # replace (not merge) the spec; resourceVersion guards concurrent edits
     rule = custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, "alertrules", name, rule)
-    now = datetime.now(UTC)
-    kube.core.create_namespaced_event(
-        namespace,
-        client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{name}.", namespace=namespace),
-            involved_object=client.V1ObjectReference(
-                api_version=API_VERSION,
-                kind="AlertRule",
-                name=name,
-                namespace=namespace,
-                uid=rule["metadata"]["uid"],
-            ),
-            reason="RolledBack",
-            message=f"spec rolled back to revision {to}",
-            type="Normal",
-            source=client.V1EventSource(component="alertagent-cli"),
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-        ),
-    )
+    kube.post_event(rule, "Normal", "RolledBack", f"spec rolled back to revision {to}", component="alertagent-cli")
     return target
