@@ -54,6 +54,9 @@ class Settings:
     log_format: str = "json"
     operator_namespace: str = "default"  # where the service graph is published
     discovery: bool = True  # build the service graph (needs read access to workloads)
+    # The network plugin enforces NetworkPolicies, so a path they forbid is not used: such graph edges
+    # leave the selection (otherwise policies only confirm edges).
+    network_policies_enforced: bool = False
     # Watch Secrets labelled alertagent.io/watch=true (list/watch on Secrets of the watched namespaces):
     # a change to one re-renders in seconds. Unlabelled ones are re-read every health interval.
     watch_secrets: bool = True

@@ -114,6 +114,11 @@ def test_chart_rbac_runs_the_pipeline_and_denies_secrets(
             ("watch", "deployments.apps", "yes"),
             ("list", "statefulsets.apps", "yes"),
             ("watch", "daemonsets.apps", "yes"),
+            ("watch", "replicasets.apps", "yes"),
+            ("list", "jobs.batch", "yes"),
+            ("watch", "cronjobs.batch", "yes"),
+            ("watch", "networkpolicies.networking.k8s.io", "yes"),
+            ("patch", "networkpolicies.networking.k8s.io", "no"),
             ("patch", "deployments.apps", "no"),
             ("delete", "services", "no"),
         ]

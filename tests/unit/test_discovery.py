@@ -397,9 +397,9 @@ def test_json_form_is_stable_and_round_trips() -> None:
     text = to_json(graph)
     assert text == to_json(ServiceGraph.from_objects(shuffled).snapshot())
     doc = json.loads(text)
-    assert set(doc) == {"nodes", "edges", "unresolved", "cycles"}
-    assert set(doc["nodes"][0]) >= {"id", "kind", "namespace", "name", "tier", "criticality", "team"}
-    assert set(doc["edges"][0]) == {"from", "to", "evidence", "confidence"}
+    assert set(doc) == {"nodes", "edges", "unresolved", "cycles", "selection"}
+    assert set(doc["nodes"][0]) >= {"id", "kind", "namespace", "name", "tier", "criticality", "team", "role"}
+    assert set(doc["edges"][0]) == {"from", "to", "class", "evidence", "confidence", "selected"}
     assert set(doc["unresolved"][0]) == {"from", "address", "source"}
     assert to_json(Graph.from_json(doc)) == text
 

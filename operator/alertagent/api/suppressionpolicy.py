@@ -292,6 +292,14 @@ class DependencySuppression(Model):
     """Alert label naming the service's namespace."""
     max_depth: Annotated[int, Field(ge=1, le=10)] = 3
     """How many dependency hops upward an upstream alert inhibits."""
+    min_confidence: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    """Only graph edges at or above this confidence count (1.0 annotation/Ingress, 0.9 named env var,
+    0.8 NetworkPolicy-confirmed, 0.7 whole ConfigMap, 0.5 command line, 0.2 weak evidence)."""
+    edge_classes: Annotated[list[Literal["call", "telemetry", "weak"]], Field(min_length=1, max_length=3)] = [
+        "call"
+    ]
+    """Edge classes that count: `call` (default), `telemetry` (OTLP, tracing, scrape and health-check
+    targets), `weak` (unconfirmed catalog or unread-key evidence only)."""
 
 
 class SilenceRef(Model):

@@ -3,7 +3,8 @@
 Each extractor reads a plain object (as the API server or a manifest file gives it) and keeps only what
 the graph needs: selectors and labels, annotation values, the names of ConfigMaps a workload consumes,
 and the addresses parsed out of strings. ConfigMap values themselves are never kept, and Secrets are
-never read.
+never read. Callers are the pod templates of Deployments, StatefulSets, DaemonSets, CronJobs, and of
+ReplicaSets and Jobs no controller owns (an owned one is its owner's template again).
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from typing import Any
 from ..common.identity import namespace_of
 from ..common.labels import LABEL_PREFIX
 from .addresses import Address, ServiceRef, expand_references, parse_addresses
+from .confidence import CONFIDENCE, TELEMETRY, role_annotation, telemetry_image, telemetry_key, telemetry_port
+
+__all__ = ["CONFIDENCE"]  # re-exported: where the evidence types are defined
 
 DEPENDENCIES_ANNOTATION = f"{LABEL_PREFIX}/dependencies"
 IGNORE_ANNOTATION = f"{LABEL_PREFIX}/ignore"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+ROLE_ANNOTATION = f"{LABEL_PREFIX}/role"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+# Kinds whose objects are usually made by a controller (Deployment → ReplicaSet, CronJob → Job): only
+# the ones nobody owns are callers of their own.
+OWNED_KINDS = ("ReplicaSet", "Job")
 APP_LABELS = ("app.kubernetes.io/name", "app")
-
-# How much an edge's evidence says: an annotation is a statement, a named env var almost one; a whole
-# ConfigMap pulled in or mounted is weaker; a token in a command line weakest.
-CONFIDENCE = {"annotation": 1.0, "ingress": 1.0, "env": 0.9, "envFrom": 0.7, "configmap": 0.7, "args": 0.5}
 
 # An env var or ConfigMap key with one of these words in its name holds an address, so a bare word in
 # it (`DB_HOST=postgres`) counts; elsewhere bare words are too likely to be something else.
@@ -48,17 +52,32 @@ def addresses_in(value: str, key: str = "", env: Mapping[str, str] | None = None
 @dataclass(frozen=True, order=True)
 class Evidence:
     """Where an address was found: `object` is the object id (`ns/kind/name`), `via` the ConfigMap it
-    came through, `key` the env var, ConfigMap key, container or annotation."""
+    came through, `key` the env var, ConfigMap key, container or annotation. `role` is `telemetry` when
+    the key or port says telemetry goes there; `weak` names why the manifests cannot tie it to this
+    caller (`catalog`, `unread-key`; see confidence.py)."""
 
     type: str
     object: str
     key: str = ""
     via: str = ""
+    role: str = ""
+    weak: str = ""
 
     def as_json(self) -> dict[str, str]:
-        return {
-            k: v for k, v in (("type", self.type), ("object", self.object), ("key", self.key), ("via", self.via)) if v
-        }
+        pairs = (
+            ("type", self.type),
+            ("object", self.object),
+            ("key", self.key),
+            ("via", self.via),
+            ("role", self.role),
+            ("weak", self.weak),
+        )
+        return {k: v for k, v in pairs if v}
+
+
+def role_of(name: str, address: Address) -> str:
+    """`telemetry` when the key's name or the address's port says so, else ""."""
+    return TELEMETRY if telemetry_key(name) or telemetry_port(address.text) else ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +99,8 @@ class ServiceFacts:
     criticality: str | None = None
     team: str | None = None
     sla: str | None = None
+    external_name: str | None = None  # spec.externalName of an ExternalName Service
+    telemetry: bool | None = None  # alertagent.io/role: True telemetry, False app, None: by its pods
 
     def selects(self, labels: Mapping[str, str]) -> bool:
         return bool(self.selector) and all(labels.get(k) == v for k, v in self.selector)
@@ -120,6 +141,7 @@ class WorkloadFacts:
     pod_labels: tuple[tuple[str, str], ...]
     found: tuple[Found, ...] = ()
     uses: tuple[ConfigMapUse, ...] = field(default=())
+    telemetry: bool = False  # an observability component (its images, or alertagent.io/role)
 
     @property
     def id(self) -> str:
@@ -151,7 +173,9 @@ def _dependency_refs(text: str) -> tuple[ServiceRef, ...]:
 
 def service_facts(obj: Mapping[str, Any]) -> ServiceFacts:
     namespace, name, _, annotations = _meta(obj)
-    selector = (obj.get("spec") or {}).get("selector") or {}
+    spec = obj.get("spec") or {}
+    selector = spec.get("selector") or {} if spec.get("type") != "ExternalName" else {}
+    external = spec.get("externalName") if spec.get("type") == "ExternalName" else None
     return ServiceFacts(
         namespace=namespace,
         name=name,
@@ -162,6 +186,8 @@ def service_facts(obj: Mapping[str, Any]) -> ServiceFacts:
         criticality=annotations.get(f"{LABEL_PREFIX}/criticality"),
         team=annotations.get(f"{LABEL_PREFIX}/team"),
         sla=annotations.get(f"{LABEL_PREFIX}/sla-target"),
+        external_name=str(external).lower() if external else None,
+        telemetry=role_annotation(annotations.get(ROLE_ANNOTATION)),
     )
 
 
@@ -196,8 +222,11 @@ def _container_facts(container: Mapping[str, Any], workload: str) -> tuple[list[
     for var in env_list:
         var_name = var.get("name") or ""
         if isinstance(var.get("value"), str):
-            evidence = Evidence("env", workload, f"{cname}/{var_name}")
-            found += [Found(a, evidence) for a in addresses_in(var["value"], var_name, defined)]
+            key = f"{cname}/{var_name}"
+            found += [
+                Found(a, Evidence("env", workload, key, role=role_of(var_name, a)))
+                for a in addresses_in(var["value"], var_name, defined)
+            ]
             if var_name:
                 defined[var_name] = expand_references(var["value"], defined)
         ref = ((var.get("valueFrom") or {}).get("configMapKeyRef")) or {}
@@ -210,7 +239,10 @@ def _container_facts(container: Mapping[str, Any], workload: str) -> tuple[list[
     for part in ("command", "args"):
         for arg in container.get(part) or []:
             if isinstance(arg, str):
-                found += [Found(a, Evidence("args", workload, cname)) for a in addresses_in(arg, env=defined)]
+                found += [
+                    Found(a, Evidence("args", workload, cname, role=role_of(arg, a)))
+                    for a in addresses_in(arg, env=defined)
+                ]
     return found, uses
 
 
@@ -223,10 +255,24 @@ def _mounted_configmaps(pod: Mapping[str, Any]) -> list[str]:
     return sorted({n for n in names if n})
 
 
+def owned(obj: Mapping[str, Any]) -> bool:
+    """A ReplicaSet or Job a controller made (its Deployment or CronJob is the caller)."""
+    if obj.get("kind") not in OWNED_KINDS:
+        return False
+    return any(ref.get("controller") for ref in (obj.get("metadata") or {}).get("ownerReferences") or ())
+
+
+def pod_template(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return spec.get("template") or {}
+
+
 def workload_facts(obj: Mapping[str, Any]) -> WorkloadFacts:
-    namespace, name, _, _ = _meta(obj)
+    namespace, name, _, annotations = _meta(obj)
     kind = str(obj.get("kind", "")).lower()
-    template = (obj.get("spec") or {}).get("template") or {}
+    template = pod_template(obj)
     pod = template.get("spec") or {}
     workload = f"{namespace}/{kind}/{name}"
     found: list[Found] = []
@@ -237,4 +283,8 @@ def workload_facts(obj: Mapping[str, Any]) -> WorkloadFacts:
         uses += container_uses
     uses += [ConfigMapUse(cm, "configmap") for cm in _mounted_configmaps(pod)]
     labels = (template.get("metadata") or {}).get("labels") or {}
-    return WorkloadFacts(namespace, kind, name, tuple(sorted(labels.items())), tuple(found), tuple(uses))
+    containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
+    role = role_annotation(annotations.get(ROLE_ANNOTATION))
+    if role is None:
+        role = any(telemetry_image(str(c.get("image") or "")) for c in containers)
+    return WorkloadFacts(namespace, kind, name, tuple(sorted(labels.items())), tuple(found), tuple(uses), role)

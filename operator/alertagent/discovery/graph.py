@@ -1,11 +1,13 @@
 """The service dependency graph (pure), maintained incrementally.
 
-`ServiceGraph` holds the facts of every object and, per *source* (a Service's annotations, an Ingress,
-a workload, an unused ConfigMap), the edges and unresolved addresses that source contributes. A change
-recomputes only the sources it can affect: the object itself; for a Service, the workloads whose
-callers it changes and the sources that looked its name up; for a ConfigMap, the workloads using it.
-`snapshot()` gives the immutable `Graph` (see `snapshot.py`): nodes, merged edges, unresolved addresses
-and cycles.
+`ServiceGraph` holds the facts of every object and, per *source* (a Service's annotations or
+externalName, an Ingress, a workload, an unused ConfigMap), the edges and unresolved addresses that
+source contributes. A change recomputes only the sources it can affect: the object itself; for a
+Service, the workloads whose callers it changes and the sources that looked its name up; for a
+ConfigMap, the workloads using it; and when a ConfigMap becomes or stops being a catalog (see
+confidence.py), all its users. `snapshot()` gives the immutable `Graph` (see `snapshot.py`): nodes,
+merged edges with their class and NetworkPolicy verdict, unresolved addresses and the cycles among the
+selected edges. NetworkPolicies and Namespaces only matter at snapshot time.
 
 Node ids: Service `ns/name`; workload no Service selects `ns/kind/name`; Ingress `ns/ingress/name`.
 An edge goes from the caller to the callee.
@@ -17,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .addresses import Address, ServiceRef
+from .addresses import Address, ServiceRef, parse_addresses
+from .confidence import TELEMETRY, EdgeSelection, edge_class
 from .facts import (
     WORKLOAD_KINDS,
     ConfigMapFacts,
@@ -27,12 +30,15 @@ from .facts import (
     WorkloadFacts,
     configmap_facts,
     ingress_facts,
+    owned,
+    role_of,
     service_facts,
     workload_facts,
 )
+from .policies import NamespaceFacts, NetworkPolicyFacts, Pods, PolicyView, namespace_facts, network_policy_facts
 from .snapshot import Edge, Graph, Node, Unresolved
 
-Facts = ServiceFacts | IngressFacts | ConfigMapFacts | WorkloadFacts
+Facts = ServiceFacts | IngressFacts | ConfigMapFacts | WorkloadFacts | NetworkPolicyFacts | NamespaceFacts
 SourceKey = tuple[str, ...]  # ("service" | "ingress" | "configmap", ns, name) or ("workload", ns, kind, name)
 
 
@@ -60,6 +66,9 @@ class ServiceGraph:
         self._contributions: dict[SourceKey, _Contribution] = {}
         self._wanted_by: dict[tuple[str, str], set[SourceKey]] = {}
         self._edges: dict[tuple[str, str], dict[SourceKey, frozenset[Evidence]]] = {}
+        self.network_policies: dict[tuple[str, str], NetworkPolicyFacts] = {}
+        self.namespaces: dict[str, NamespaceFacts] = {}
+        self._catalogs: set[tuple[str, str]] = set()  # ConfigMaps that are service catalogs
 
     @classmethod
     def from_objects(cls, objects: Iterable[Mapping[str, Any]]) -> ServiceGraph:
@@ -75,7 +84,11 @@ class ServiceGraph:
         """Add or replace one object's facts and recompute what they affect. False: nothing changed."""
         if self._current(facts) == facts:
             return False
-        if isinstance(facts, ServiceFacts):
+        if isinstance(facts, NetworkPolicyFacts):
+            self.network_policies[facts.namespace, facts.name] = facts
+        elif isinstance(facts, NamespaceFacts):
+            self.namespaces[facts.name] = facts
+        elif isinstance(facts, ServiceFacts):
             self._set_service((facts.namespace, facts.name), facts)
         elif isinstance(facts, WorkloadFacts):
             self._set_workload((facts.namespace, facts.kind, facts.name), facts)
@@ -93,6 +106,10 @@ class ServiceGraph:
             return self.workloads.get((facts.namespace, facts.kind, facts.name))
         if isinstance(facts, ConfigMapFacts):
             return self.configmaps.get((facts.namespace, facts.name))
+        if isinstance(facts, NetworkPolicyFacts):
+            return self.network_policies.get((facts.namespace, facts.name))
+        if isinstance(facts, NamespaceFacts):
+            return self.namespaces.get(facts.name)
         return self.ingresses.get((facts.namespace, facts.name))
 
     def remove(self, kind: str, namespace: str, name: str) -> bool:
@@ -103,6 +120,10 @@ class ServiceGraph:
             "ConfigMap": self.configmaps,
             "Ingress": self.ingresses,
         }
+        if kind == "NetworkPolicy":
+            return self.network_policies.pop((namespace, name), None) is not None
+        if kind == "Namespace":
+            return self.namespaces.pop(name, None) is not None
         if kind in WORKLOAD_KINDS:
             if (namespace, kind.lower(), name) not in self.workloads:
                 return False
@@ -151,7 +172,7 @@ class ServiceGraph:
                 affected.add(("configmap", namespace, name))
             users.add(key)
         _keep(self.workloads, self._workloads_in, key, key, facts)
-        self._recompute(affected)
+        self._recompute(affected, {(namespace, name) for name in before | after})
 
     def _set_configmap(self, key: tuple[str, str], facts: ConfigMapFacts | None) -> None:
         if facts is None:
@@ -167,7 +188,47 @@ class ServiceGraph:
         facts = self.services.get((namespace, name))
         return facts is not None and not facts.ignored
 
-    def _recompute(self, sources: set[SourceKey]) -> None:
+    def _recompute(self, sources: set[SourceKey], configmaps: Iterable[tuple[str, str]] = ()) -> None:
+        """Recompute the sources, then the users of every ConfigMap whose catalog status that changed
+        (their callers and its users decide it; `configmaps`: others whose users changed)."""
+        self._recompute_only(sources)
+        touched = {(s[1], s[2]) for s in sources if s[0] == "configmap"} | set(configmaps)
+        for source in sources:
+            if source[0] == "workload" and (workload := self.workloads.get((source[1], source[2], source[3]))):
+                touched |= {(workload.namespace, name) for name in workload.configmaps}
+        while touched:
+            flipped = {key for key in touched if self._is_catalog(key) != (key in self._catalogs)}
+            self._catalogs ^= flipped
+            users: set[SourceKey] = {
+                ("workload", *user) for key in flipped for user in self._configmap_users.get(key, ())
+            }
+            self._recompute_only(users)
+            touched = set()  # the users' callers did not change, so neither does any catalog status
+
+    def _is_catalog(self, key: tuple[str, str]) -> bool:
+        """Consumed by two or more workloads, at least one of them whole, and naming one of its consumers."""
+        users = self._configmap_users.get(key, set())
+        configmap = self.configmaps.get(key)
+        if len(users) < 2 or configmap is None or not configmap.addresses:
+            return False
+        namespace, name = key
+        consumers: set[str] = set()
+        whole = False
+        for user in users:
+            workload = self.workloads[user]
+            whole = whole or any(use.configmap == name and use.type != "env" for use in workload.uses)
+            contribution = self._contributions.get(("workload", *user))
+            consumers.update(contribution.callers if contribution else (workload.id,))
+        if not whole:
+            return False
+        for _, addresses in configmap.addresses:
+            for address in addresses:
+                callee, _ = self._resolve(namespace, address, set())
+                if callee in consumers:
+                    return True
+        return False
+
+    def _recompute_only(self, sources: set[SourceKey]) -> None:
         for source in sources:
             old = self._contributions.pop(source, None)
             if old is not None:
@@ -221,10 +282,16 @@ class ServiceGraph:
 
     def _service_contribution(self, service: ServiceFacts) -> _Contribution:
         out = _Contribution(callers=(f"{service.namespace}/{service.name}",))
-        evidence = Evidence("annotation", f"{service.namespace}/service/{service.name}", "alertagent.io/dependencies")
+        obj = f"{service.namespace}/service/{service.name}"
+        evidence = Evidence("annotation", obj, "alertagent.io/dependencies")
         for ref in service.dependencies:
             text = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
             self._add(out, service.namespace, Address(text, (ref,), certain=True), evidence)
+        if service.external_name:
+            # A client of an ExternalName Service reaches what it names: an in-cluster Service there is
+            # this Service's dependency; an external name (not a Service form) is no edge and no miss.
+            for address in parse_addresses(service.external_name):
+                self._add(out, service.namespace, address, Evidence("externalName", obj, service.external_name))
         return out
 
     def _ingress_contribution(self, ingress: IngressFacts) -> _Contribution:
@@ -255,26 +322,65 @@ class ServiceGraph:
         out = _Contribution(callers=tuple(f"{namespace}/{name}" for name in selecting) or (workload.id,))
         for found in workload.found:
             self._add(out, namespace, found.address, found.evidence)
+        keys_read: dict[str, set[str]] = {}  # ConfigMap → the keys read one at a time
+        for use in workload.uses:
+            if use.type == "env":
+                keys_read.setdefault(use.configmap, set()).add(use.key)
         for use in workload.uses:
             configmap = self.configmaps.get((namespace, use.configmap))
             if configmap is None:
                 continue
             via = f"{namespace}/configmap/{use.configmap}"
+            catalog = (namespace, use.configmap) in self._catalogs
+            named = keys_read.get(use.configmap, set())
             for key, addresses in configmap.addresses:
                 if use.type == "env" and key != use.key:
                     continue
+                if use.type != "env" and key in named:
+                    continue  # the named read is the evidence for this key
                 name = use.env if use.type == "env" else use.prefix + key
                 where = f"{use.container}/{name}" if use.container else key
-                evidence = Evidence(use.type, workload.id, where, via)
+                weak = "" if use.type == "env" else "catalog" if catalog else "unread-key" if named else ""
                 for address in addresses:
+                    evidence = Evidence(use.type, workload.id, where, via, role_of(name, address), weak)
                     self._add(out, namespace, address, evidence)
         return out
 
     # --- the view --------------------------------------------------------------------------------
 
-    def snapshot(self) -> Graph:
+    def _pods_and_roles(self) -> tuple[dict[str, list[Pods]], set[str]]:
+        """Each node's pod sets (a Service's: the workloads it selects), and the telemetry nodes."""
+        pods: dict[str, list[Pods]] = {}
+        telemetry: set[str] = set()
+        for (namespace, kind, name), workload in self.workloads.items():
+            contribution = self._contributions.get(("workload", namespace, kind, name))
+            for caller in contribution.callers if contribution else ():
+                pods.setdefault(caller, []).append(Pods(namespace, workload.pod_labels))
+                if workload.telemetry:
+                    telemetry.add(caller)
+        for service in self.services.values():
+            if service.telemetry is not None:
+                node_id = f"{service.namespace}/{service.name}"
+                (telemetry.add if service.telemetry else telemetry.discard)(node_id)
+        return pods, telemetry
+
+    def snapshot(self, selection: EdgeSelection | None = None) -> Graph:
+        """The graph now; `selection` picks the edges cycles and reachability use (default: see
+        confidence.py)."""
+        pods, telemetry = self._pods_and_roles()
         nodes = [
-            Node(f"{s.namespace}/{s.name}", "service", s.namespace, s.name, s.tier, s.criticality, s.team, s.sla)
+            Node(
+                f"{s.namespace}/{s.name}",
+                "service",
+                s.namespace,
+                s.name,
+                s.tier,
+                s.criticality,
+                s.team,
+                s.sla,
+                TELEMETRY if f"{s.namespace}/{s.name}" in telemetry else None,
+                s.external_name,
+            )
             for s in self.services.values()
             if not s.ignored
         ]
@@ -284,13 +390,21 @@ class ServiceGraph:
         for (namespace, kind, name), workload in self.workloads.items():
             contribution = self._contributions.get(("workload", namespace, kind, name))
             if contribution is not None and contribution.callers == (workload.id,):
-                nodes.append(Node(workload.id, kind, namespace, name))
-        edges = [
-            Edge(caller, callee, tuple(sorted(_merged(by_source.values()))))
-            for (caller, callee), by_source in self._edges.items()
-        ]
+                nodes.append(Node(workload.id, kind, namespace, name, role=TELEMETRY if workload.telemetry else None))
+        policies = PolicyView(self.network_policies.values(), {n: dict(f.labels) for n, f in self.namespaces.items()})
+        edges = []
+        for (caller, callee), by_source in self._edges.items():
+            evidence = _merged(by_source.values())
+            verdict, deciding = "", tuple[str, ...]()
+            if policies:
+                found = policies.path_verdict(pods.get(caller, ()), pods.get(callee, ()))
+                verdict, deciding = found.verdict, found.policies
+                if verdict == "allowed":
+                    evidence = evidence | {Evidence("networkpolicy", p) for p in deciding}
+            cls = edge_class(evidence, caller in telemetry, callee in telemetry)
+            edges.append(Edge(caller, callee, tuple(sorted(evidence)), cls, verdict, deciding))
         unresolved = [u for c in self._contributions.values() for u in c.unresolved]
-        return Graph.build(nodes, edges, unresolved)
+        return Graph.build(nodes, edges, unresolved, selection or EdgeSelection())
 
 
 def _keep(
@@ -311,8 +425,15 @@ def _merged(evidence: Iterable[frozenset[Evidence]]) -> frozenset[Evidence]:
 
 
 def extract(obj: Mapping[str, Any]) -> Facts | None:
-    """The facts of a Service, Ingress, ConfigMap or workload; None for any other kind."""
+    """The facts of a Service, Ingress, ConfigMap, workload (a ReplicaSet or Job only when no controller
+    owns it), NetworkPolicy or Namespace; None for anything else."""
     kind = obj.get("kind")
+    if kind == "NetworkPolicy":
+        return network_policy_facts(obj)
+    if kind == "Namespace":
+        return namespace_facts(obj)
+    if owned(obj):
+        return None
     if kind == "Service":
         return service_facts(obj)
     if kind == "Ingress":

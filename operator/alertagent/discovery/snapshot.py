@@ -1,5 +1,6 @@
-"""The service dependency graph as published (pure, immutable): nodes, edges with their evidence,
-unresolved addresses and dependency cycles; JSON round trip and reachability queries.
+"""The service dependency graph as published (pure, immutable): nodes, edges with their evidence, class
+and NetworkPolicy verdict, unresolved addresses, and the dependency cycles among the edges its
+`EdgeSelection` selects; JSON round trip and reachability queries (over the selected edges).
 
 Node ids: Service `ns/name`; workload no Service selects `ns/kind/name`; Ingress `ns/ingress/name`.
 An edge goes from the caller to the callee.
@@ -12,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .facts import CONFIDENCE, Evidence
+from .confidence import EdgeSelection, edge_confidence
+from .facts import Evidence
 
 
 @dataclass(frozen=True, order=True)
@@ -30,13 +32,15 @@ class Unresolved:
 @dataclass(frozen=True)
 class Node:
     id: str
-    kind: str  # service | ingress | deployment | statefulset | daemonset
+    kind: str  # service | ingress | deployment | statefulset | daemonset | replicaset | job | cronjob
     namespace: str
     name: str
     tier: str | None = None
     criticality: str | None = None
     team: str | None = None
     sla: str | None = None
+    role: str | None = None  # "telemetry": an observability component
+    external_name: str | None = None  # an ExternalName Service's target
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +52,8 @@ class Node:
             "criticality": self.criticality,
             "team": self.team,
             "sla": self.sla,
+            "role": self.role,
+            "externalName": self.external_name,
         }
 
 
@@ -56,18 +62,27 @@ class Edge:
     caller: str
     callee: str
     evidence: tuple[Evidence, ...]
+    cls: str = "call"  # call | telemetry | weak (confidence.py)
+    verdict: str = ""  # NetworkPolicies: "" | allowed | forbidden
+    policies: tuple[str, ...] = ()  # the NetworkPolicies (ns/networkpolicy/name) that decided the verdict
 
     @property
     def confidence(self) -> float:
-        return max(CONFIDENCE[e.type] for e in self.evidence)
+        return edge_confidence(self.evidence)
 
-    def as_json(self) -> dict[str, Any]:
-        return {
+    def as_json(self, selection: EdgeSelection | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
             "from": self.caller,
             "to": self.callee,
+            "class": self.cls,
             "evidence": [e.as_json() for e in self.evidence],
             "confidence": self.confidence,
         }
+        if self.verdict:
+            doc["networkPolicy"] = {"verdict": self.verdict, "policies": list(self.policies)}
+        if selection is not None:
+            doc["selected"] = not selection.why_not(self.cls, self.confidence, self.verdict)
+        return doc
 
 
 @dataclass(frozen=True)
@@ -75,33 +90,60 @@ class Graph:
     """An immutable view: sorted nodes, edges and unresolved addresses, with the cycles among them."""
 
     nodes: tuple[Node, ...]
-    edges: tuple[Edge, ...]
+    edges: tuple[Edge, ...]  # all of them; `selection` says which ones cycles and reachability use
     unresolved: tuple[Unresolved, ...]
     cycles: tuple[tuple[str, ...], ...] = ()
+    selection: EdgeSelection = field(default_factory=EdgeSelection)
     _callees: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
     _callers: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def build(cls, nodes: Iterable[Node], edges: Iterable[Edge], unresolved: Iterable[Unresolved]) -> Graph:
+    def build(
+        cls,
+        nodes: Iterable[Node],
+        edges: Iterable[Edge],
+        unresolved: Iterable[Unresolved],
+        selection: EdgeSelection | None = None,
+    ) -> Graph:
+        selection = selection or EdgeSelection()
         nodes = tuple(sorted(nodes, key=lambda n: n.id))
         edges = tuple(sorted(edges, key=lambda e: (e.caller, e.callee)))
         callees: dict[str, list[str]] = {}
         callers: dict[str, list[str]] = {}
         for edge in edges:
-            callees.setdefault(edge.caller, []).append(edge.callee)
-            callers.setdefault(edge.callee, []).append(edge.caller)
+            if not selection.why_not(edge.cls, edge.confidence, edge.verdict):
+                callees.setdefault(edge.caller, []).append(edge.callee)
+                callers.setdefault(edge.callee, []).append(edge.caller)
         cycles = find_cycles([n.id for n in nodes], callees)
-        return cls(nodes, edges, tuple(sorted(set(unresolved))), cycles, callees, callers)
+        return cls(nodes, edges, tuple(sorted(set(unresolved))), cycles, selection, callees, callers)
+
+    def with_selection(self, selection: EdgeSelection) -> Graph:
+        """The same graph with cycles and reachability over another selection of its edges."""
+        return self if selection == self.selection else Graph.build(self.nodes, self.edges, self.unresolved, selection)
+
+    def selected(self, edge: Edge) -> bool:
+        return not self.selection.why_not(edge.cls, edge.confidence, edge.verdict)
+
+    def edge(self, caller: str, callee: str) -> Edge | None:
+        return next((e for e in self.edges if e.caller == caller and e.callee == callee), None)
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Graph:
         """The graph back from `as_json()` (what the operator publishes)."""
-        nodes = [Node(**n) for n in doc.get("nodes") or []]
+        nodes = [Node(**{_NODE_FIELDS.get(k, k): v for k, v in n.items()}) for n in doc.get("nodes") or []]
         edges = [
-            Edge(e["from"], e["to"], tuple(Evidence(**ev) for ev in e["evidence"])) for e in doc.get("edges") or []
+            Edge(
+                e["from"],
+                e["to"],
+                tuple(Evidence(**ev) for ev in e["evidence"]),
+                e.get("class", "call"),
+                (e.get("networkPolicy") or {}).get("verdict", ""),
+                tuple((e.get("networkPolicy") or {}).get("policies") or ()),
+            )
+            for e in doc.get("edges") or []
         ]
         unresolved = [Unresolved(u["from"], u["address"], Evidence(**u["source"])) for u in doc.get("unresolved") or []]
-        return cls.build(nodes, edges, unresolved)
+        return cls.build(nodes, edges, unresolved, EdgeSelection.from_json(doc.get("selection")))
 
     def downstream(self, node_id: str, max_depth: int | None = None) -> dict[str, int]:
         """What the node depends on, transitively: id → hops."""
@@ -114,10 +156,14 @@ class Graph:
     def as_json(self) -> dict[str, Any]:
         return {
             "nodes": [n.as_json() for n in self.nodes],
-            "edges": [e.as_json() for e in self.edges],
+            "edges": [e.as_json(self.selection) for e in self.edges],
             "unresolved": [u.as_json() for u in self.unresolved],
             "cycles": [list(c) for c in self.cycles],
+            "selection": self.selection.as_json(),
         }
+
+
+_NODE_FIELDS = {"externalName": "external_name"}
 
 
 def _reach(adjacent: Mapping[str, list[str]], start: str, max_depth: int | None) -> dict[str, int]:

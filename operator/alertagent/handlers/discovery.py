@@ -1,5 +1,5 @@
-"""Discovery wiring. Kopf indexes over Services, Ingresses, ConfigMaps and the workload kinds keep each
-object's facts. Kopf starts every other handler only once each index holds its initial listing; the
+"""Discovery wiring. Kopf indexes over Services, Ingresses, ConfigMaps, the workload kinds,
+NetworkPolicies and Namespaces keep each object's facts. Kopf starts every other handler only once each index holds its initial listing; the
 first of them (a Namespace event: there is always one) loads the whole index into the graph, so the
 first published graph is complete. From then on an event handler applies each change incrementally,
 and a debounced publisher writes the graph's ConfigMaps, sets the metrics, and pokes the cluster
@@ -29,6 +29,11 @@ WATCHED = (
     ("apps", "v1", "deployments", "Deployment"),
     ("apps", "v1", "statefulsets", "StatefulSet"),
     ("apps", "v1", "daemonsets", "DaemonSet"),
+    ("apps", "v1", "replicasets", "ReplicaSet"),  # only those no Deployment owns count
+    ("batch", "v1", "jobs", "Job"),  # only those no CronJob owns count
+    ("batch", "v1", "cronjobs", "CronJob"),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    ("", "v1", "namespaces", "Namespace"),  # labels, for NetworkPolicy namespace selectors
 )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ..discovery.confidence import EdgeSelection
 from ..discovery.export import to_json
 from ..discovery.store import GRAPH_LABELS, graph_configmaps
 from ..metrics import GRAPH_CYCLES, GRAPH_EDGES, GRAPH_NODES, GRAPH_UNRESOLVED
@@ -28,8 +29,9 @@ def write_graph(state: OperatorState, text: str) -> int:
 async def publish(state: OperatorState) -> None:
     """Snapshot the graph, update the metrics and, when it changed, the ConfigMaps and the clusters."""
     discovery = state.discovery
+    selection = EdgeSelection(enforce_network_policies=state.settings.network_policies_enforced)
     async with discovery.lock:
-        snapshot = await asyncio.to_thread(discovery.graph.snapshot)
+        snapshot = await asyncio.to_thread(discovery.graph.snapshot, selection)
     text = await asyncio.to_thread(to_json, snapshot)
     GRAPH_NODES.set(len(snapshot.nodes))
     GRAPH_EDGES.set(len(snapshot.edges))

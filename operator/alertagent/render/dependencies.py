@@ -15,9 +15,12 @@ and a Service left with no dependant gets no rule. Every other matcher is added 
 each rule. So the rules cover exactly the alerts the matchers select, and no rule is written that could
 only ever match nothing.
 
-Members of one dependency cycle never inhibit each other: otherwise two failing services in a cycle
-would mute each other and nobody would be paged. Ingress nodes are entry points, not alert subjects,
-and are left out; a workload no Service selects is named by the workload's name.
+Only the edges the policy selects count (`minConfidence`, `edgeClasses`; default: confidence 0.5 and
+class `call`, so telemetry and unconfirmed catalog edges never inhibit; see discovery/confidence.py),
+and cycles are those among the selected edges. Members of one dependency cycle never inhibit each
+other: otherwise two failing services in a cycle would mute each other and nobody would be paged.
+Ingress nodes are entry points, not alert subjects, and are left out; a workload no Service selects
+is named by the workload's name.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import re2  # type: ignore[import-untyped]  # google-re2 ships no type informati
 from ..api.common import Matcher
 from ..api.suppressionpolicy import DependencySuppression
 from ..common.regex import anchored
+from ..discovery.confidence import EdgeSelection
 from ..discovery.snapshot import Graph
 from .matchers import matcher_text
 
@@ -52,6 +56,12 @@ def matches(matcher: Matcher, value: str) -> bool:
     return (_regex(matcher.value).search(value) is not None) == (matcher.match_type == "=~")
 
 
+def selection_of(suppression: DependencySuppression, enforce_network_policies: bool) -> EdgeSelection:
+    """The graph edges a policy's dependency suppression uses (whether NetworkPolicies are enforced is a
+    fact of the cluster, not the policy's choice)."""
+    return EdgeSelection(suppression.min_confidence, frozenset(suppression.edge_classes), enforce_network_policies)
+
+
 def dependency_inhibit_rules(
     suppression: DependencySuppression,
     graph: Graph,
@@ -62,6 +72,7 @@ def dependency_inhibit_rules(
     upstream Service, then the dependants' namespace. `namespace` keeps sources and targets inside it
     (a tenant's policy under namespace isolation); `matchers` are the policy's own (see the module
     docstring)."""
+    graph = graph.with_selection(selection_of(suppression, graph.selection.enforce_network_policies))
     nodes = {n.id: n for n in graph.nodes}
     cycle_of = {member: cycle for cycle in graph.cycles for member in cycle}
     service_label, namespace_label = suppression.service_label, suppression.namespace_label
