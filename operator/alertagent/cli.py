@@ -106,6 +106,7 @@ def _run(args: argparse.Namespace) -> int:
             debounce_seconds=args.debounce,
             log_format=args.log_format,
             discovery=False if args.no_discovery else None,
+            network_policies_enforced=True if args.network_policies_enforced else None,
             operator_namespace=args.operator_namespace,
             webhook_port=args.webhook_port,
             webhook_host=args.webhook_host if args.webhook_port else None,
@@ -324,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     run.add_argument("--debounce", type=float, metavar="SECONDS", help="coalesce changes for this long (default 1)")
     run.add_argument("--log-format", choices=["json", "plain"], help="log format (default json)")
     run.add_argument("--no-discovery", action="store_true", help="do not build the service dependency graph")
+    run.add_argument(
+        "--network-policies-enforced",
+        action="store_true",
+        help="the network plugin enforces NetworkPolicies: graph edges they forbid leave suppression and cycles",
+    )
     run.add_argument(
         "--operator-namespace",
         metavar="NS",

@@ -27,9 +27,11 @@ def to_dot(graph: Graph) -> str:
         label = node.id if node.tier is None else f"{node.id}\\n{node.tier}"
         lines.append(f"  {_quote(node.id)} [label={_quote(label)}, shape={shape}];")
     for edge in graph.edges:
-        style = "solid" if edge.confidence >= 0.9 else "dashed"
+        # Solid: selected (drives suppression); dashed: shown only; dotted: telemetry.
+        style = "dotted" if edge.cls == "telemetry" else "solid" if graph.selected(edge) else "dashed"
         types = ",".join(sorted({e.type for e in edge.evidence}))
-        lines.append(f"  {_quote(edge.caller)} -> {_quote(edge.callee)} [label={_quote(types)}, style={style}];")
+        label = types if edge.cls == "call" else f"{edge.cls}: {types}"
+        lines.append(f"  {_quote(edge.caller)} -> {_quote(edge.callee)} [label={_quote(label)}, style={style}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -45,7 +47,7 @@ def to_mermaid(graph: Graph) -> str:
         label = node.id.replace('"', "#quot;")
         lines.append(f'  {_mermaid_id(node.id)}["{label}"]')
     for edge in graph.edges:
-        arrow = "-->" if edge.confidence >= 0.9 else "-.->"
+        arrow = "-->" if graph.selected(edge) else "-.->"  # dotted: not used for suppression
         lines.append(f"  {_mermaid_id(edge.caller)} {arrow} {_mermaid_id(edge.callee)}")
     return "\n".join(lines) + "\n"
 
