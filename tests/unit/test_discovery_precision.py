@@ -77,6 +77,16 @@ def test_a_catalog_configmap_gives_weak_edges_that_make_no_cycle() -> None:
     assert graph.with_selection(EdgeSelection(0.0, frozenset({"call", "weak"}))).cycles == (("shop/a", "shop/b"),)
 
 
+def test_a_catalog_entry_naming_no_service_is_not_reported_for_every_consumer() -> None:
+    objects = catalog_app()
+    objects[0] = configmap("shared", {"service-config.json": CATALOG, "extra.json": '{"addr": "http://gone:80"}'})
+    graph = ServiceGraph.from_objects(objects).snapshot()
+    assert graph.unresolved == ()
+    objects[0] = configmap("solo", {"extra.json": '{"addr": "http://gone:80"}'})
+    objects[1] = mounted("a", "solo")
+    assert [u.address for u in ServiceGraph.from_objects(objects).snapshot().unresolved] == ["gone:80"]
+
+
 def test_a_catalog_is_recognised_in_any_order_and_stops_being_one_with_one_consumer_left() -> None:
     objects = catalog_app()
     reference = to_json(ServiceGraph.from_objects(objects).snapshot())

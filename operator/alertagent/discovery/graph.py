@@ -277,7 +277,8 @@ class ServiceGraph:
         for caller in out.callers:
             if callee is not None and callee != caller:
                 out.edges.setdefault((caller, callee), set()).add(evidence)
-            elif callee is None and report:
+            elif callee is None and report and not evidence.weak:
+                # A weak entry (a catalog's, an unread key's) may never be read by this caller.
                 out.unresolved.add(Unresolved(caller, address.text, evidence))
 
     def _service_contribution(self, service: ServiceFacts) -> _Contribution:
