@@ -114,7 +114,7 @@ def test_chart_rbac_runs_the_pipeline_and_denies_secrets(
             ("watch", "deployments.apps", "yes"),
             ("list", "statefulsets.apps", "yes"),
             ("watch", "daemonsets.apps", "yes"),
-            ("watch", "replicasets.apps", "yes"),
+            ("watch", "replicasets.apps", "no"),
             ("list", "jobs.batch", "yes"),
             ("watch", "cronjobs.batch", "yes"),
             ("watch", "networkpolicies.networking.k8s.io", "yes"),

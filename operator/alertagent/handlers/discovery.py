@@ -21,7 +21,9 @@ from .memo import state_of
 
 log = logging.getLogger(__name__)
 
-# (group, version, plural, kind) of every object kind the graph is built from.
+# (group, version, plural, kind) of every object kind the graph is built from. ReplicaSets are read from
+# manifests (`alertagent graph -f`) but not watched: every Deployment keeps up to ten old ones, each
+# watch event costs the operator CPU, and one no Deployment owns is rare.
 WATCHED = (
     ("", "v1", "services", "Service"),
     ("networking.k8s.io", "v1", "ingresses", "Ingress"),
@@ -29,7 +31,6 @@ WATCHED = (
     ("apps", "v1", "deployments", "Deployment"),
     ("apps", "v1", "statefulsets", "StatefulSet"),
     ("apps", "v1", "daemonsets", "DaemonSet"),
-    ("apps", "v1", "replicasets", "ReplicaSet"),  # only those no Deployment owns count
     ("batch", "v1", "jobs", "Job"),  # only those no CronJob owns count
     ("batch", "v1", "cronjobs", "CronJob"),
     ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
