@@ -66,9 +66,13 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr)
+
+
 def _render(args: argparse.Namespace) -> int:
     try:
-        objects = load_manifests(args.file)
+        objects = load_manifests(args.file, namespace=args.namespace, warn=_warn)
     except ManifestError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -131,7 +135,7 @@ def _graph(args: argparse.Namespace) -> int:
     if args.live:
         return _on_cluster(lambda kube: _live_graph(kube, args))
     try:
-        graph = ServiceGraph.from_objects(load_manifests(args.file)).snapshot()
+        graph = ServiceGraph.from_objects(load_manifests(args.file, namespace=args.namespace, warn=_warn)).snapshot()
     except ManifestError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -281,7 +285,15 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
         required=True,
         metavar="PATH",
         help="YAML file or folder (recursive, multi-document): AlertAgent objects, Namespaces, Secrets and the "
-        "application manifests; repeatable",
+        "application manifests; repeatable. Files that hold no Kubernetes object (Chart.yaml, values.yaml, "
+        "unrendered templates) are skipped with a warning",
+    )
+    render.add_argument(
+        "-n",
+        "--namespace",
+        metavar="NS",
+        help="namespace of the objects that carry none, as kubectl apply -n (default: default); objects with "
+        "their own namespace keep it",
     )
     render.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder to write the files into")
     render.add_argument("--report-json", metavar="FILE", help="also write a JSON report of every object")
@@ -309,11 +321,18 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
         "--file",
         action="append",
         metavar="PATH",
-        help="YAML file or folder (recursive, repeatable); namespace defaults to default",
+        help="YAML file or folder (recursive, repeatable), read as kubectl apply -f reads it; files that hold no "
+        "Kubernetes object (Chart.yaml, values.yaml, unrendered templates) are skipped with a warning",
     )
     source.add_argument("--live", action="store_true", help="read the graph the operator published (kubeconfig)")
     graph.add_argument("--format", choices=["json", "dot", "mermaid"], default="json", help="output (default json)")
-    graph.add_argument("-n", "--namespace", help="with --live: the operator's namespace (default: found by label)")
+    graph.add_argument(
+        "-n",
+        "--namespace",
+        metavar="NS",
+        help="with -f: namespace of the objects that carry none, as kubectl apply -n (default: default; objects "
+        "with their own namespace keep it); with --live: the operator's namespace (default: found by label)",
+    )
     graph.set_defaults(func=_graph)
 
     run = commands.add_parser("run", help="run the operator (Kopf) against the current kubeconfig or in-cluster")

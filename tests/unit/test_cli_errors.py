@@ -6,6 +6,7 @@ its second importing), in one module-scoped fixture; each test checks its own.""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -223,3 +224,45 @@ def test_the_sidecar_default_port_is_not_one_of_the_operators() -> None:
 def test_a_port_out_of_range_is_one_line_naming_the_flag() -> None:
     with pytest.raises(StartupError, match=r"^port 99999 is not a TCP port \(1-65535\): change it with --http-port$"):
         check_listen("127.0.0.1", 99999, "--http-port")
+
+
+def test_graph_of_a_chart_folder_with_a_namespace(tmp_path: Path) -> None:
+    """`alertagent graph -f DIR -n shop` as a user runs it, on `helm template` output next to the chart's
+    own files: the objects without a namespace join `shop` (the edge web → api is found), a trailing
+    tab is no error, and each file that holds no object is one warning line, not a failure."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: shop\nversion: 1.0.0\n")
+    (tmp_path / "values.yaml").write_text("kind: Deployment\nreplicas: 2\n")
+    (tmp_path / "templates" / "api.yaml").write_text("metadata:\n  name: {{ .Release.Name }}-api\n")
+    (tmp_path / "rendered.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\nspec: {selector: {app: api}}\n---\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\t\nspec:\n  template:\n    spec:\n"
+        "      containers: [{name: web, env: [{name: API_URL, value: 'http://api:8080'}]}]\n"
+    )
+    done = subprocess.run(
+        [*OPERATOR, "graph", "-f", str(tmp_path), "-n", "shop"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    graph = json.loads(done.stdout)
+    assert [(e["from"], e["to"]) for e in graph["edges"]] == [("shop/deployment/web", "shop/api")]
+    assert graph["unresolved"] == []
+    assert done.stderr.splitlines() == [
+        f"warning: {tmp_path / 'Chart.yaml'}: skipped: not a Kubernetes object (no kind)",
+        f"warning: {tmp_path / 'templates' / 'api.yaml'}: skipped: invalid YAML (line 2, column 28): while parsing "
+        "a block mapping: expected <block end>, but found '<scalar>' (an unrendered template? render it first, "
+        "e.g. with `helm template`)",
+        f"warning: {tmp_path / 'values.yaml'}: skipped: not a Kubernetes object (no apiVersion)",
+        "2 nodes, 1 edges, 0 unresolved addresses, 0 cycles",
+    ]
+
+
+def test_graph_of_files_without_any_object_is_one_error_line(tmp_path: Path) -> None:
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: shop\n")
+    done = subprocess.run(
+        [*OPERATOR, "graph", "-f", str(tmp_path / "Chart.yaml")], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [
+        f"warning: {tmp_path / 'Chart.yaml'}: skipped: not a Kubernetes object (no kind)",
+        f"error: no Kubernetes objects in {tmp_path / 'Chart.yaml'}",
+    ]

@@ -256,8 +256,10 @@ def test_render_cli_usage_errors(tmp_path: Path) -> None:
 
 def test_manifests_reject_non_objects(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").write_text("just: a map\n")
-    with pytest.raises(ManifestError, match="no kind"):
-        load_manifests([tmp_path])
+    skipped: list[str] = []
+    with pytest.raises(ManifestError, match="no Kubernetes objects"):
+        load_manifests([tmp_path], warn=skipped.append)
+    assert skipped == [f"{tmp_path / 'x.yaml'}: skipped: not a Kubernetes object (no apiVersion and no kind)"]
 
 
 def test_render_checks_rule_files_with_the_installed_tools(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
