@@ -130,16 +130,19 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
+    from .discovery.confidence import EdgeSelection  # noqa: PLC0415
     from .discovery.graph import ServiceGraph  # noqa: PLC0415
 
     if args.live:
         return _on_cluster(lambda kube: _live_graph(kube, args))
     try:
-        graph = ServiceGraph.from_objects(load_manifests(args.file, namespace=args.namespace, warn=_warn)).snapshot()
+        objects = load_manifests(args.file, namespace=args.namespace, warn=_warn)
     except ManifestError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    return _print_graph(graph, args.format)
+    selection = EdgeSelection(enforce_network_policies=args.network_policies_enforced)
+    graph = ServiceGraph.from_objects(objects).snapshot(selection)
+    return _print_graph(graph, args)
 
 
 def _live_graph(kube: Kube, args: argparse.Namespace) -> int:
@@ -151,17 +154,21 @@ def _live_graph(kube: Kube, args: argparse.Namespace) -> int:
     except LookupError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INVALID
-    return _print_graph(graph, args.format)
+    return _print_graph(graph, args)
 
 
-def _print_graph(graph: Graph, fmt: str) -> int:
+def _print_graph(graph: Graph, args: argparse.Namespace) -> int:
+    from .discovery.explain import explain  # noqa: PLC0415
     from .discovery.export import render  # noqa: PLC0415
 
-    sys.stdout.write(render(graph, fmt))
+    if args.explain:
+        sys.stdout.write(explain(graph, *args.explain))
+        return 0
+    sys.stdout.write(render(graph, args.format))
     sys.stdout.flush()  # the summary below goes to stderr: keep the two apart on a terminal
     print(
-        f"{len(graph.nodes)} nodes, {len(graph.edges)} edges, {len(graph.unresolved)} unresolved addresses, "
-        f"{len(graph.cycles)} cycles",
+        f"{len(graph.nodes)} nodes, {len(graph.edges)} edges ({sum(map(graph.selected, graph.edges))} selected), "
+        f"{len(graph.unresolved)} unresolved addresses, {len(graph.cycles)} cycles",
         file=sys.stderr,
     )
     return 0
@@ -332,6 +339,18 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
         metavar="NS",
         help="with -f: namespace of the objects that carry none, as kubectl apply -n (default: default; objects "
         "with their own namespace keep it); with --live: the operator's namespace (default: found by label)",
+    )
+    graph.add_argument(
+        "--explain",
+        nargs=2,
+        metavar=("FROM", "TO"),
+        help="why there is (or is not) an edge FROM -> TO: its evidence, confidence, class, NetworkPolicy "
+        "verdict and whether dependency suppression uses it (node ids, or Service names when unambiguous)",
+    )
+    graph.add_argument(
+        "--network-policies-enforced",
+        action="store_true",
+        help="with -f: NetworkPolicies are enforced, so edges they forbid are not selected (as the operator's flag)",
     )
     graph.set_defaults(func=_graph)
 

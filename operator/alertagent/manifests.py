@@ -445,13 +445,15 @@ def parse_documents(text: str) -> list[Any]:
 
 
 def _files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """The files named, and the .yaml, .yml and .json files of the folders named (recursively), in
-    name order."""
+    """The files named (`-`: standard input; pipes such as `<(helm template ...)` too), and the .yaml,
+    .yml and .json files of the folders named (recursively), in name order."""
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if str(raw) == "-":
+            yield path
+        elif path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
-        elif path.is_file():
+        elif path.exists():
             yield path
         else:
             raise ManifestError(f"{path}: no such file or directory")
@@ -554,7 +556,7 @@ def load_manifests(
     objects: list[dict[str, Any]] = []
     for path in _files(paths):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             report(f"{path}: skipped: not UTF-8 text")
             continue

@@ -252,7 +252,7 @@ def test_graph_of_a_chart_folder_with_a_namespace(tmp_path: Path) -> None:
         "a block mapping: expected <block end>, but found '<scalar>' (an unrendered template? render it first, "
         "e.g. with `helm template`)",
         f"warning: {tmp_path / 'values.yaml'}: skipped: not a Kubernetes object (no apiVersion)",
-        "2 nodes, 1 edges, 0 unresolved addresses, 0 cycles",
+        "2 nodes, 1 edges (1 selected), 0 unresolved addresses, 0 cycles",
     ]
 
 

@@ -435,7 +435,7 @@ def test_example_application_graph_via_the_cli(capsys: pytest.CaptureFixture[str
         ("shop/api", "shop/database"): 0.7,  # a bare word under DATABASE_HOST, from a ConfigMap via envFrom
     }
     assert [u["address"] for u in doc["unresolved"]] == ["redis.cache.svc.cluster.local:6379"]
-    assert "4 nodes, 3 edges, 1 unresolved" in err
+    assert "4 nodes, 3 edges (3 selected), 1 unresolved" in err
     assert main(["graph", "-f", str(EXAMPLES / "discovery"), "--format", "dot"]) == 0
     assert '"shop/frontend" -> "shop/api"' in capsys.readouterr().out
     assert main(["graph", "-f", str(EXAMPLES / "missing")]) == 2

@@ -458,3 +458,17 @@ def test_the_published_form_round_trips_classes_verdicts_and_selection() -> None
     back = Graph.from_json(json.loads(text))
     assert to_json(back) == text and back.selection == graph.selection
     assert back.edge("shop/a", "shop/b").policies == ("shop/networkpolicy/a-egress",)  # type: ignore[union-attr]
+
+
+def test_the_cli_explains_an_edge_of_manifests(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml  # noqa: PLC0415
+
+    from alertagent.cli import main  # noqa: PLC0415
+
+    (tmp_path / "app.yaml").write_text(yaml.safe_dump_all(catalog_app()))
+    assert main(["graph", "-f", str(tmp_path), "--explain", "b", "shop/c-db"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("shop/b -> shop/c-db\n") and "weak (catalog)" in out
+    assert "not selected: class weak is not selected" in out
+    assert main(["graph", "-f", str(tmp_path)]) == 0
+    assert "3 nodes, 4 edges (0 selected), 0 unresolved addresses, 0 cycles" in capsys.readouterr().err

@@ -8,9 +8,15 @@ edges the other way round are shown, since those are the usual reasons.
 
 from __future__ import annotations
 
-from .confidence import WEAK_REASONS, evidence_confidence
+from .confidence import WEAK_REASONS, EdgeSelection, evidence_confidence
 from .facts import Evidence
 from .snapshot import Edge, Graph
+
+
+def describe(selection: EdgeSelection) -> str:
+    enforced = "enforced" if selection.enforce_network_policies else "not enforced"
+    classes = ", ".join(sorted(selection.classes))
+    return f"confidence >= {selection.min_confidence:g}, classes {classes}, NetworkPolicies {enforced}"
 
 
 def _node_id(graph: Graph, name: str) -> str:
@@ -69,8 +75,8 @@ def explain(graph: Graph, caller: str, callee: str) -> str:
     why_not = graph.selection.why_not(edge.cls, edge.confidence, edge.verdict)
     if edge.verdict == "forbidden" and not why_not:
         lines.append("  (kept: the network plugin is not said to enforce NetworkPolicies)")
-    selection = graph.selection.as_json()
-    lines.append(f"  selection {selection}: " + (f"not selected: {why_not}" if why_not else "selected"))
+    lines.append(("  not selected: " + why_not) if why_not else "  selected")
+    lines.append(f"    (selection: {describe(graph.selection)})")
     cycle = next((c for c in graph.cycles if caller in c and callee in c), None)
     if cycle:
         lines.append(f"  part of the cycle [{', '.join(cycle)}]")
