@@ -16,6 +16,8 @@ from alertagent.api.crd import RESOURCES
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "basic"
 KINDS: dict[str, type[Resource]] = {r.names.kind: r for r in RESOURCES}
+WRITTEN_BY_ALERTAGENT = ("Incident",)  # no example for users to apply
+USER_KINDS = {kind: r for kind, r in KINDS.items() if kind not in WRITTEN_BY_ALERTAGENT}
 
 
 def example(kind: str) -> dict[str, Any]:

@@ -65,6 +65,30 @@ class GatewayTarget(Model):
     delivery errors (/api/v1/channels) and test-send (/api/v1/test/...)."""
 
 
+class IncidentOptions(Model):
+    """The incident engine for this cluster (run by the gateway replica holding the cluster's Lease):
+    it reads every alert of the cluster's Alertmanager (API v2: active, inhibited and silenced),
+    groups a cascading outage into one Incident by the dependency graph, and sends one notification
+    per cascade on gateway-delivered channels."""
+
+    enabled: bool = True
+    """Track incidents (needs `gateway`; with discovery off, every service is its own incident)."""
+    window: Duration = "5m"
+    """Alerts of services connected in the graph whose first alerts start within this of each other
+    belong to one incident."""
+    hold: Duration = "30s"
+    """The first incident notification waits this long after the incident started, for the cascade
+    to gather (as Alertmanager's group_wait)."""
+    update_interval: Duration = "5m"
+    """At most one update per this while the incident grows (new services, a new root)."""
+    poll_interval: Duration = "10s"
+    """How often Alertmanager's alerts are read."""
+    retention: Duration = "7d"
+    """Resolved incidents are deleted this long after they resolved."""
+    service_label: LabelName = "service"
+    """Alert label naming the service (as dependencySuppression's serviceLabel)."""
+
+
 class RuleEvaluator(Model):
     """A Prometheus or vmalert instance that evaluates this cluster's AlertRules."""
 
@@ -232,6 +256,8 @@ class AlertmanagerClusterSpec(Model):
     gateway: GatewayTarget | None = None
     """The AlertAgent gateway for dingtalk, wecom and feishu channels; without it those channels
     cannot be rendered (their status says so)."""
+    incidents: IncidentOptions = IncidentOptions()
+    """The incident engine (runs in the gateway, so it needs `gateway`)."""
 
 
 class TargetHealth(Model):

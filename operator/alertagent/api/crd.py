@@ -15,6 +15,7 @@ from .alertmanagercluster import AlertmanagerCluster
 from .alertrule import AlertRule
 from .base import GROUP, VERSION
 from .common import Resource
+from .incident import Incident
 from .notificationchannel import NotificationChannel
 from .suppressionpolicy import SuppressionPolicy
 
@@ -23,6 +24,7 @@ RESOURCES: tuple[type[Resource], ...] = (
     AlertmanagerCluster,
     NotificationChannel,
     SuppressionPolicy,
+    Incident,
 )
 
 # Keys copied unchanged from pydantic's schema into the structural schema.
