@@ -49,6 +49,7 @@ class Incident:
     name: str
     root: str
     root_alerts: tuple[str, ...]  # alert names of the root's alerts now (empty: root resolved)
+    root_fingerprints: frozenset[str]  # the root's alerts now, by Alertmanager fingerprint
     impacted: tuple[Impact, ...]  # every member but the root, by depth then node
     alerts: int
     suppressed: int
@@ -115,6 +116,7 @@ def _opened(cascade: Cascade, now: float) -> Incident:
         name=incident_name(cascade.root, cascade.started),
         root=cascade.root,
         root_alerts=tuple(sorted({a.name for a in root.alerts})),
+        root_fingerprints=frozenset(a.fingerprint for a in root.alerts),
         impacted=_impacts(cascade, cascade.root),
         alerts=len(cascade.alerts),
         suppressed=sum(a.suppressed for a in cascade.alerts),
@@ -138,6 +140,7 @@ def _continued(old: Incident, cascade: Cascade, now: float, options: Options) ->
             entries.append(Entry(now, f"root changed: {old.root} -> {root} (a service it depends on alerts)"))
     root_member = next((m for m in cascade.members if m.node == root), None)
     root_alerts = tuple(sorted({a.name for a in root_member.alerts})) if root_member else ()
+    root_fingerprints = frozenset(a.fingerprint for a in root_member.alerts) if root_member else frozenset()
     if old.root_alerts and not root_alerts and root == old.root:
         entries.append(Entry(now, f"root resolved: {root} (services above it still alert)"))
     before = {i.node for i in old.impacted} | {old.root}
@@ -152,6 +155,7 @@ def _continued(old: Incident, cascade: Cascade, now: float, options: Options) ->
         old,
         root=root,
         root_alerts=root_alerts,
+        root_fingerprints=root_fingerprints,
         impacted=impacted,
         alerts=len(cascade.alerts),
         suppressed=sum(a.suppressed for a in cascade.alerts),
