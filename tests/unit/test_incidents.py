@@ -260,3 +260,18 @@ def test_the_timeline_is_bounded_and_keeps_its_first_entry() -> None:
     timeline = incidents[0].timeline
     assert len(timeline) == 30 and timeline[0].text == "first alert: DbDown on shop/db"
     assert timeline[-1].text == "shop/s59 joined (depth 1)"
+
+
+def test_members_know_their_parent_towards_the_root_for_a_tree() -> None:
+    g = graph("web>api", "api>db", "mobile>db", "admin>web", "report>cache", "cache>db")
+    alerts = [alert(s, i) for i, s in enumerate(["db", "api", "web", "mobile", "admin", "report"])]
+    (cascade,) = correlate(g, alerts, WINDOW)
+    parents = {m.node: m.parent for m in cascade.members}
+    assert parents == {
+        "shop/db": None,
+        "shop/api": "shop/db",
+        "shop/web": "shop/api",
+        "shop/admin": "shop/web",
+        "shop/mobile": "shop/db",
+        "shop/report": "shop/db",  # through cache, which is not alerting
+    }

@@ -53,6 +53,9 @@ class ImpactedService(ServiceRef):
     """Its alerts firing now."""
     suppressed: Annotated[int, Field(ge=0)] = 0
     """Of those, inhibited or silenced in Alertmanager."""
+    parent: Annotated[str, Field(max_length=507)] | None = None
+    """The service (`namespace/name`) it depends on next towards the root, for a tree; unset when it
+    does not depend on the root."""
 
 
 class TimelineEntry(Model):

@@ -11,7 +11,8 @@ The root of a cascade is its most upstream alerting service: one no other member
 (a member it depends on that does not depend on it back; members of a dependency cycle are level);
 among several, the worst severity, then the earliest start, then the node id. Every other member is
 impacted, with its depth: the hops from it down to the root, or 0 when it does not depend on the root
-(a second root of a diamond).
+(a second root of a diamond); and its parent, for a tree: the member it depends on that is nearest to
+it on the way down to the root (the root itself when no other member is between them).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Member:
     node: str
     depth: int  # hops down to the root; 0 for the root and for services not above it
     alerts: tuple[AlertView, ...]  # sorted
+    parent: str | None = None  # the next member down towards the root (None: the root, or not above it)
 
     @property
     def started(self) -> float:
@@ -109,8 +111,22 @@ def _cascade(nodes: list[str], by_node: Mapping[str, list[AlertView]], below: Ma
         candidates,
         key=lambda n: (min(a.rank for a in by_node[n]), min(a.started for a in by_node[n]), n),
     )
+
+    def parent(node: str) -> str | None:
+        if node == root or root not in below[node]:
+            return None
+        # Members between it and the root: below it, with the root below them (or the root itself).
+        between = [p for p in below[node] if p in members and (p == root or root in below[p])]
+        return max(between, key=lambda p: (below[p].get(root, 0), p == root, p))
+
     built = [
-        Member(node, 0 if node == root else below[node].get(root, 0), tuple(sorted(by_node[node]))) for node in nodes
+        Member(
+            node,
+            0 if node == root else below[node].get(root, 0),
+            tuple(sorted(by_node[node])),
+            parent(node),
+        )
+        for node in nodes
     ]
     built.sort(key=lambda m: (m.node != root, m.depth == 0, m.depth, m.node))
     return Cascade(root, tuple(built))

@@ -36,6 +36,7 @@ class Impact:
     depth: int
     alerts: int
     suppressed: int
+    parent: str | None = None  # the member it depends on next towards the root (a tree); None: not above it
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def _timeline(old: tuple[Entry, ...], new: Iterable[Entry], limit: int) -> tuple
 
 def _impacts(cascade: Cascade, root: str) -> tuple[Impact, ...]:
     return tuple(
-        Impact(m.node, m.depth, len(m.alerts), sum(a.suppressed for a in m.alerts))
+        Impact(m.node, m.depth, len(m.alerts), sum(a.suppressed for a in m.alerts), m.parent)
         for m in cascade.members
         if m.node != root
     )
