@@ -43,10 +43,10 @@ class GettableAlert(_Wire):
 
     fingerprint: str
     labels: dict[str, str]
-    annotations: dict[str, str] = {}
+    annotations: dict[str, str] = Field(default_factory=dict)
     starts_at: datetime = Field(alias="startsAt")
     ends_at: datetime | None = Field(default=None, alias="endsAt")
-    status: AlertStatus = AlertStatus()
+    status: AlertStatus = Field(default_factory=AlertStatus)
 
 
 @dataclass(frozen=True, order=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..discovery.snapshot import Graph
 from .alerts import AlertView
@@ -45,15 +46,16 @@ class Cascade:
     root: str
     members: tuple[Member, ...]  # the root first, then those above it by depth and node id, then the rest
 
-    @property
+    # Cached: incident tracking asks for these once per open incident.
+    @cached_property
     def alerts(self) -> tuple[AlertView, ...]:
         return tuple(a for m in self.members for a in m.alerts)
 
-    @property
+    @cached_property
     def fingerprints(self) -> frozenset[str]:
         return frozenset(a.fingerprint for a in self.alerts)
 
-    @property
+    @cached_property
     def nodes(self) -> frozenset[str]:
         return frozenset(m.node for m in self.members)
 

@@ -196,14 +196,22 @@ def advance(
     }
     taken: set[str] = set()
     out: dict[str, Incident] = {i.name: replace(i, changed=False) for i in incidents}
+    # Indexes: which open (recently resolved) incidents hold a fingerprint or a service.
+    by_fingerprint: dict[str, set[str]] = {}
+    by_node: dict[str, set[str]] = {}
+    for incident in open_.values():
+        for fingerprint in incident.fingerprints:
+            by_fingerprint.setdefault(fingerprint, set()).add(incident.name)
+    for incident in [*open_.values(), *recent.values()]:
+        for node in incident.nodes:
+            by_node.setdefault(node, set()).add(incident.name)
     for cascade in sorted(cascades, key=lambda c: (c.started, c.root)):
-        candidates = [
-            i
-            for i in open_.values()
-            if i.name not in taken and (i.fingerprints & cascade.fingerprints or i.nodes & cascade.nodes)
-        ]
+        sharing = {name for fp in cascade.fingerprints for name in by_fingerprint.get(fp, ())}
+        sharing |= {name for node in cascade.nodes for name in by_node.get(node, ()) if name in open_}
+        candidates = [open_[name] for name in sharing if name not in taken]
         if not candidates:
-            candidates = [i for i in recent.values() if i.name not in taken and i.nodes & cascade.nodes]
+            near = {name for node in cascade.nodes for name in by_node.get(node, ()) if name in recent}
+            candidates = [recent[name] for name in near if name not in taken]
         if candidates:
             chosen = min(candidates, key=lambda i: _score(i, cascade))
             taken.add(chosen.name)
