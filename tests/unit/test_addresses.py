@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alertagent.discovery.addresses import _FILE_EXTENSIONS, _NOT_NAMES, Address, ServiceRef, parse_addresses
+from alertagent.discovery.addresses import (
+    _FILE_EXTENSIONS,
+    _NOT_NAMES,
+    Address,
+    ServiceRef,
+    is_reference_key,
+    parse_addresses,
+)
 
 
 def ref(name: str, namespace: str | None = None) -> ServiceRef:
@@ -18,7 +27,8 @@ def found(value: str, env: dict[str, str] | None = None) -> list[tuple[str, tupl
 
 
 REDIS = (ref("redis"),)
-ENV = {"NS": "prod", "REDIS_HOST": "redis.cache", "URL": "http://api.shop:8080/v1"}
+# Namespaces that are not public suffixes (`shop`, `data`, `prod`, `web` are: see PUBLIC below).
+ENV = {"NS": "staging", "REDIS_HOST": "redis.cache", "URL": "http://api.orders:8080/v1"}
 
 ACCEPTED = [
     # Bare DNS label: a candidate, certain only with a port.
@@ -38,23 +48,26 @@ ACCEPTED = [
     ("kubernetes.default.svc:443", [("kubernetes.default.svc:443", (ref("kubernetes", "default"),), True)]),
     # Headless StatefulSet pods.
     ("a-0.b", [("a-0.b", (ref("a-0", "b"), ref("b")), False)]),
-    ("web-0.web:8080", [("web-0.web:8080", (ref("web-0", "web"), ref("web")), True)]),
+    ("db-0.db:5432", [("db-0.db:5432", (ref("db-0", "db"), ref("db")), True)]),
     ("a-0.b.c", [("a-0.b.c", (ref("b", "c"),), False)]),
     ("a-0.b.c:80", [("a-0.b.c:80", (ref("b", "c"),), True)]),
     ("pod-0.svc.ns.svc", [("pod-0.svc.ns.svc", (ref("svc", "ns"),), True)]),
     ("pod-0.svc.ns.svc.cluster.local:5432", [("pod-0.svc.ns.svc.cluster.local:5432", (ref("svc", "ns"),), True)]),
     # URLs: any scheme, host lower-cased, credentials, path and query dropped.
     ("http://api:8080/v1", [("api:8080", (ref("api"),), True)]),
-    ("https://api.shop", [("api.shop", (ref("api", "shop"),), True)]),
+    ("https://api.orders", [("api.orders", (ref("api", "orders"),), True)]),
     (
         "grpcs://Backend.Shop.SVC.cluster.local:443",
         [("backend.shop.svc.cluster.local:443", (ref("backend", "shop"),), True)],
     ),
-    ("grpc://api.shop:grpc", [("api.shop:grpc", (ref("api", "shop"),), True)]),
+    ("grpc://api.orders:grpc", [("api.orders:grpc", (ref("api", "orders"),), True)]),
     ("wss://events:8443/stream", [("events:8443", (ref("events"),), True)]),
     ("redis://:hunter2@redis:6379/0", [("redis:6379", REDIS, True)]),
     ("rediss://default:hunter2@redis.cache.svc:6380", [("redis.cache.svc:6380", (ref("redis", "cache"),), True)]),
-    ("postgres://user:p%40ss@db.data:5432/app?sslmode=disable", [("db.data:5432", (ref("db", "data"),), True)]),
+    (
+        "postgres://user:p%40ss@db.billing:5432/app?sslmode=disable",
+        [("db.billing:5432", (ref("db", "billing"),), True)],
+    ),
     ("postgresql://db:5432/app", [("db:5432", (ref("db"),), True)]),
     ("mysql://root:hunter2@mysql:3306/shop", [("mysql:3306", (ref("mysql"),), True)]),
     (
@@ -85,7 +98,7 @@ ACCEPTED = [
         [("ch:9000", (ref("ch"),), True), ("es:9200", (ref("es"),), True)],
     ),
     ("http://a:80,http://b:80", [("a:80", (ref("a"),), True), ("b:80", (ref("b"),), True)]),
-    # A public TLD is never certain, even with a scheme.
+    # A public suffix is never certain, even with a scheme (more in PUBLIC below).
     ("https://example.com", [("example.com", (ref("example", "com"),), False)]),
     # Go DSNs; a unix socket is no address.
     ("user:hunter2@tcp(mysql.db:3306)/app?parseTime=true", [("mysql.db:3306", (ref("mysql", "db"),), True)]),
@@ -112,7 +125,7 @@ ACCEPTED = [
         "until nc -z postgres 5432; do sleep 1; done",
         [(word, (ref(word),), False) for word in ("until", "nc", "postgres", "do", "sleep", "done")],
     ),
-    ("--upstream=http://api.shop:8080", [("api.shop:8080", (ref("api", "shop"),), True)]),
+    ("--upstream=http://api.orders:8080", [("api.orders:8080", (ref("api", "orders"),), True)]),
     ("-redis-addr=redis:6379", [("redis:6379", REDIS, True)]),
     ("DB_HOST=postgres.data.svc", [("postgres.data.svc", (ref("postgres", "data"),), True)]),
     ("connect to redis:6379.", [(w, (ref(w),), False) for w in ("connect", "to")] + [("redis:6379", REDIS, True)]),
@@ -139,9 +152,9 @@ ACCEPTED = [
     ("redis redis:6379 redis", [("redis", REDIS, False), ("redis:6379", REDIS, True)]),
     ("api http://api", [("api", (ref("api"),), True)]),
     # $(VAR) expansion from the container's other env vars: one pass, $$ escapes, unknown stays inert.
-    ("redis.$(NS):6379", [("redis.prod:6379", (ref("redis", "prod"),), True)]),
+    ("redis.$(NS):6379", [("redis.staging:6379", (ref("redis", "staging"),), True)]),
     ("$(REDIS_HOST):6379", [("redis.cache:6379", (ref("redis", "cache"),), True)]),
-    ("--upstream=$(URL)", [("api.shop:8080", (ref("api", "shop"),), True)]),
+    ("--upstream=$(URL)", [("api.orders:8080", (ref("api", "orders"),), True)]),
     ("redis.$$(NS):6379", []),
     ("$$(redis)", []),
     ("http://$(UNKNOWN):8080 $(unknown)", []),
@@ -277,11 +290,236 @@ def test_often_something_else_is_never_certain(value: str) -> None:
 
 def test_interface() -> None:
     a = Address("redis:6379", (ServiceRef("redis", None),), True)
-    assert a == parse_addresses("redis:6379")[0]
+    assert a == parse_addresses("redis:6379")[0] and not a.public
     assert sorted([ServiceRef("b", "x"), ServiceRef("a", "y")])[0] == ServiceRef("a", "y")
     assert len({a, parse_addresses("redis:6379")[0]}) == 1
     with pytest.raises(AttributeError):
         a.text = "x"  # type: ignore[misc]
+
+
+# --- connection strings (key=value;key=value) ----------------------------------------------------------
+
+SQLDATA = (ref("sqldata"),)
+CONNECTION_STRINGS = [
+    # The inputs: Npgsql and ADO.NET SqlClient, as env var values. Other pairs are tokens as before.
+    (
+        "Host=postgresql;Username=u;Password=p;Database=x",
+        [("postgresql", (ref("postgresql"),), True), ("x", (ref("x"),), False)],
+    ),
+    ("Server=sqldata;Database=y", [("sqldata", SQLDATA, True), ("y", (ref("y"),), False)]),
+    # Junk before the first key: a .env line, a shell assignment, a YAML or properties line.
+    (
+        'DB_CONNECTION_STRING="Host=postgresql;Database=x"',
+        [("postgresql", (ref("postgresql"),), True), ("x", (ref("x"),), False)],
+    ),
+    ("ConnectionStrings__Main=Server=sqldata;Database=y", [("sqldata", SQLDATA, True), ("y", (ref("y"),), False)]),
+    ("ConnectionString: Server=sqldata;Database=y\n", [("sqldata", SQLDATA, True), ("y", (ref("y"),), False)]),
+    # ASP.NET appsettings.json mounted from a ConfigMap.
+    (
+        '{"ConnectionStrings": {"Main": "Server=sqldata;Database=y"}, "Redis": "redis:6379"}',
+        [("sqldata", SQLDATA, True), ("y", (ref("y"),), False), ("redis:6379", REDIS, True)],
+    ),
+    # SqlClient: tcp: prefix, `host,port`, named instance; keys are case-insensitive, hosts lower-cased.
+    (
+        "Data Source=tcp:sqldata,1433;Initial Catalog=orders",
+        [("sqldata:1433", SQLDATA, True), ("orders", (ref("orders"),), False)],
+    ),
+    ("server=tcp:SqlData,1433;", [("sqldata:1433", SQLDATA, True)]),
+    ("SERVER=sqldata\\SQLEXPRESS;", [("sqldata", SQLDATA, True)]),
+    ("Address=sqldata.db;", [("sqldata.db", (ref("sqldata", "db"),), True)]),
+    ("Network Address = sqldata , 1433 ;", [("sqldata:1433", SQLDATA, True)]),
+    ("Failover Partner=mirror;Server=sqldata;", [("mirror", (ref("mirror"),), True), ("sqldata", SQLDATA, True)]),
+    # Npgsql: a host list, ports per host, Port for the others.
+    (
+        "Host=postgres-0.postgres,postgres-1.postgres:5433;Port=5432",
+        [
+            ("postgres-0.postgres:5432", (ref("postgres-0", "postgres"), ref("postgres")), True),
+            ("postgres-1.postgres:5433", (ref("postgres-1", "postgres"), ref("postgres")), True),
+        ],
+    ),
+    # MySQL Connector, ODBC, DB2, JDBC properties after a host-less URL, Cassandra, Oracle.
+    ("Server=mysql;Port=3306;Database=shop;", [("mysql:3306", (ref("mysql"),), True), ("shop", (ref("shop"),), False)]),
+    ("Driver={PostgreSQL};Servername=pg;Port=5432;", [("pg:5432", (ref("pg"),), True)]),
+    (
+        "HOSTNAME=db2;PORT=50000;PROTOCOL=TCPIP;",
+        [("db2:50000", (ref("db2"),), True)],
+    ),
+    ("jdbc:sqlserver://;serverName=mssql;portNumber=1433", [("mssql:1433", (ref("mssql"),), True)]),
+    ("Contact Points=cassandra;Port=9042", [("cassandra:9042", (ref("cassandra"),), True)]),
+    (
+        "Data Source=(DESCRIPTION=(ADDRESS=(PROTOCOL=TCP)(HOST=oracle)(PORT=1521))(CONNECT_DATA=(SID=x)));",
+        [("oracle:1521", (ref("oracle"),), True)],
+    ),
+    # No network address: local server, named pipe, socket directory; external domains stay external.
+    ("Server=(local);Server=.;", []),
+    ("Server=np:\\\\.\\pipe\\sql\\query;", []),
+    ("Host=/var/run/postgresql;", []),
+    ("Server=sql.example.com,1433;", []),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), CONNECTION_STRINGS)
+def test_connection_strings(value: str, expected: list[tuple[str, tuple[ServiceRef, ...], bool]]) -> None:
+    assert found(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # One pair and no `;` is `KEY=value`, read as before.
+        ("Server=sqldata", [("sqldata", SQLDATA, False)]),
+        # `;`-separated shell assignments are no connection string unless a key is a connection-string key.
+        (
+            "export DB_HOST=postgres; exec app",
+            [(w, (ref(w),), False) for w in ("export", "postgres", "exec", "app")],
+        ),
+        (
+            "export AUTH_URL=http://auth:8080; exec app",
+            [("export", (ref("export"),), False), ("auth:8080", (ref("auth"),), True)]
+            + [(w, (ref(w),), False) for w in ("exec", "app")],
+        ),
+    ],
+)
+def test_not_connection_strings(value: str, expected: list[tuple[str, tuple[ServiceRef, ...], bool]]) -> None:
+    assert found(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Host=postgresql;Username=alice;Password=hunter2;Database=x",
+        "Server=sqldata;User Id=alice;Password=hunter2.x",  # would read as the Service hunter2 in ns x
+        "Server=sqldata;UID=alice;PWD=hunter2:8080",  # would read as a certain address
+        'Server=sqldata;User ID="alice";Password="hunter2;x=y"',  # a quoted value may hold `;`
+        "Server=sqldata;user=alice;password='hunter2'",
+        "jdbc:sqlserver://mssql:1433;databaseName=app;user=alice;password=hunter2.x",
+        "HOSTNAME=db2;UID=alice;PWD=hunter2;",
+        "Endpoint=sb://bus;SharedAccessKeyName=alice;SharedAccessKey=hunter2.x=",
+        "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=hunter2.x==;BlobEndpoint=http://azurite:10000/dev;",
+        "export DB_PASSWORD=hunter2.x; exec app",
+    ],
+)
+def test_connection_string_credentials_never_in_output(value: str) -> None:
+    result = parse_addresses(value)
+    assert "hunter2" not in repr(result) and "alice" not in repr(result)
+    assert result  # the host is still found
+
+
+# --- references: URLs that are not connections -------------------------------------------------------
+
+REFERENCES = [
+    # The input: a JSON Schema reference in a mounted flagd file.
+    '{"$schema": "https://flagd.dev/schema/v0/flags.json"}',
+    # By key, whatever the host and path.
+    '{"$schema": "http://schemas:8080/flags"}',
+    "$schema: http://schemas:8080/flags",
+    '{"$id": "http://schemas:8080/x", "$ref": "http://schemas:8080/defs#/a"}',
+    '{"@context": "http://vocab:8080/"}',
+    '<cfg xmlns="http://cfg:8080/ns" xmlns:x="http://x.ns/v1"/>',
+    '<cfg xsi:schemaLocation="http://cfg:8080/ns http://cfg:8080/ns/cfg"/>',
+    '{"license": "http://licenses:8080/MIT"}',
+    "license_url: http://licenses:8080/MIT",
+    "help_url: http://docs:8080/help",
+    "documentationUrl=http://docs:8080",
+    'homepage = "http://site:8080"',
+    "runbook_url: http://wiki:8080/runbooks/db",
+    "schema_url: http://otel:8080/schemas/1.9.0",
+    "DOCS_URL=http://docs:8080",
+    # By path: a schema document, whatever the key.
+    "url: https://flagd.dev/schema/v0/flags.json",
+    "http://cfg:8080/cfg.xsd",
+    "http://cfg:8080/cfg.dtd",
+    "http://cfg:8080/cfg.schema.json",
+    "http://cfg:8080/schemas/v1/cfg.json?x=1",
+]
+
+
+@pytest.mark.parametrize("value", REFERENCES)
+def test_references_are_not_addresses(value: str) -> None:
+    assert [a for a in parse_addresses(value) if a.certain or any(r.namespace for r in a.refs)] == []
+    assert not any(":" in a.text for a in parse_addresses(value))
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        # Keys and paths that only look like references.
+        ("license_server: http://flexlm:27000", "flexlm:27000"),
+        ("schema_registry_url: http://schema-registry:8081", "schema-registry:8081"),
+        ("url: http://api:8080/schema", "api:8080"),  # a GraphQL endpoint
+        ("url: http://config:8888/app/default.json", "config:8888"),
+        ('{"$schema": "https://flagd.dev/schema/v0/flags.json", "upstream": "http://api:8080"}', "api:8080"),
+        ('<cfg xmlns="http://cfg:8080/ns"><url>http://api:8080</url></cfg>', "api:8080"),
+    ],
+)
+def test_connections_next_to_references_are_found(value: str, text: str) -> None:
+    assert [a.text for a in parse_addresses(value) if a.certain] == [text]
+
+
+def test_reference_keys() -> None:
+    yes = [
+        "$schema",
+        "$id",
+        "$ref",
+        "@context",
+        "xmlns",
+        "xmlns:xsi",
+        "xsi:schemaLocation",
+        "noNamespaceSchemaLocation",
+    ]
+    yes += ["homepage", "HELP_URL", "docsUrl", "documentation", "license", "LICENSE_URL", "runbook_url", "schema_url"]
+    no = ["url", "DATABASE_URL", "license_server", "SCHEMA_REGISTRY_URL", "docker_host", "helper", "id", "ref"]
+    assert [k for k in yes if not is_reference_key(k)] == []
+    assert [k for k in no if is_reference_key(k)] == []
+
+
+# --- public names --------------------------------------------------------------------------------------
+
+PUBLIC = [
+    # (value, text, certain, public). Public: the last labels are a public suffix and nothing says
+    # "service"; never certain either way.
+    ("flagd.dev", "flagd.dev", False, True),
+    ("https://flagd.dev/docs", "flagd.dev", False, True),
+    ("example.com", "example.com", False, True),
+    ("https://example.com:443", "example.com:443", False, True),
+    ("http://example.com:80/x", "example.com:80", False, True),
+    ("wss://foo.io", "foo.io", False, True),
+    ("api.app", "api.app", False, True),
+    ("api.prod", "api.prod", False, True),
+    ("https://api.prod", "api.prod", False, True),
+    ("postgres.data", "postgres.data", False, True),  # .data is a delegated gTLD
+    ("co.uk", "co.uk", False, True),  # the name itself is a suffix
+    ("web-0.web", "web-0.web", False, True),
+    ("a-0.b.com", "a-0.b.com", False, True),  # `pod.svc.ns` whose ns is a TLD
+    ("foo.museum", "foo.museum", False, True),  # from the list, not a hand-kept one
+    # A service port, a service scheme, a DSN or a connection string: not public, still not certain.
+    ("api.prod:8080", "api.prod:8080", False, False),
+    ("https://api.prod:8443/v1", "api.prod:8443", False, False),
+    ("grpc://api.prod", "api.prod", False, False),
+    ("postgres://u:pw@db.data/app", "db.data", False, False),
+    ("u:pw@tcp(db.data:3306)/app", "db.data:3306", False, False),
+    ("Host=db.data;Port=5432;", "db.data:5432", False, False),
+    ("web-0.web:8080", "web-0.web:8080", False, False),
+    # Not under a public suffix, or an in-cluster form.
+    ("postgres.cache", "postgres.cache", False, False),
+    ("postgres.cache:5432", "postgres.cache:5432", True, False),
+    ("https://redis.kafka", "redis.kafka", True, False),
+    ("api.prod.svc:8080", "api.prod.svc:8080", True, False),
+    ("flagd.dev.svc.cluster.local", "flagd.dev.svc.cluster.local", True, False),
+    ("flagd", "flagd", False, False),
+]
+
+
+@pytest.mark.parametrize(("value", "text", "certain", "public"), PUBLIC)
+def test_public_names(value: str, text: str, certain: bool, public: bool) -> None:
+    [address] = parse_addresses(value)
+    assert (address.text, address.certain, address.public) == (text, certain, public)
+    assert address.refs  # the reading as svc.ns is kept, for the graph to weigh
+
+
+def test_the_strongest_reading_of_a_repeat_counts() -> None:
+    [address] = parse_addresses("https://api.prod grpc://api.prod")
+    assert (address.text, address.public) == ("api.prod", False)
 
 
 # --- properties ---------------------------------------------------------------------------------------
@@ -406,6 +644,7 @@ def test_never_raises_and_is_deterministic(value: str, env: dict[str, str]) -> N
     assert first == parse_addresses(value, env)
     assert len({a.text for a in first}) == len(first)
     assert all(a.refs for a in first)
+    assert not any(a.public and a.certain for a in first)
 
 
 @settings(max_examples=200, deadline=None)
@@ -424,3 +663,43 @@ def test_never_raises_and_is_deterministic(value: str, env: dict[str, str]) -> N
 )
 def test_numbers_booleans_and_ips_are_never_certain(value: str) -> None:
     assert not any(a.certain for a in parse_addresses(value))
+
+
+CS_FORMS = [
+    # (template, whether a port is written into it): SqlClient, Npgsql, MySQL, DB2, JDBC properties.
+    ("Data Source=tcp:{host},{port};Initial Catalog=app;User Id=sa;Password={pw}", True),
+    ("Host={host};Port={port};Username=app;Password={pw};Database=app", True),
+    ("Server={host};Database=app;Uid=root;Pwd={pw};", False),
+    ("HOSTNAME={host};PORT={port};PROTOCOL=TCPIP;UID=app;PWD={pw};", True),
+    ("jdbc:sqlserver://;serverName={host};portNumber={port};user=sa;password={pw}", True),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names,
+    st.none() | namespaces,
+    st.integers(1, 65535),
+    passwords,
+    st.sampled_from(CS_FORMS),
+    st.sampled_from([str, str.lower, str.upper]),
+)
+def test_connection_strings_name_their_service(
+    name: str,
+    namespace: str | None,
+    port: int,
+    password: str,
+    form: tuple[str, bool],
+    case: Callable[[str], str],
+) -> None:
+    template, with_port = form
+    host = name if namespace is None else f"{name}.{namespace}"
+    # Keys in any case; the password as written (it must never show).
+    value = case(template.replace("{host}", "\0").replace("{port}", "\1").replace("{pw}", "\2"))
+    value = value.replace("\0", host).replace("\1", str(port)).replace("\2", password)
+    result = parse_addresses(value)
+    text = f"{host}:{port}" if with_port else host
+    [address] = [a for a in result if a.text == text]
+    assert ServiceRef(name, namespace) in address.refs and not address.public
+    assert address.certain or namespace is not None  # a public suffix as namespace is never certain
+    assert password not in repr(result)
