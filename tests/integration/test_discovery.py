@@ -1,6 +1,8 @@
 """Discovery against the real API server: a multi-namespace application is applied, the operator's
 published graph (ConfigMap, HTTP API, metrics, `alertagent graph --live`) is checked edge by edge, one
-change is applied and followed incrementally; dependency suppression is proven on real Alertmanager."""
+change is applied and followed incrementally; dependency suppression is proven on real Alertmanager.
+A catalog application (issue 16: a shared catalog ConfigMap, NetworkPolicies, a telemetry collector, an
+ExternalName Service, a CronJob) is checked edge by edge with class, NetworkPolicy verdict and selection."""
 
 from __future__ import annotations
 
@@ -386,3 +388,311 @@ def test_dependency_suppression_on_real_alertmanager(
     finally:
         operator.stop()
         sidecar.stop()
+
+
+# --- issue 16: catalog ConfigMap, NetworkPolicies, telemetry, ExternalName, CronJob -----------------
+
+NS_LABEL = "alertagent-test/tier"  # on the shop namespace: a policy in the data namespace selects it
+
+
+def network_policy(name: str, ns: str, app: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"podSelector": {"matchLabels": {"app": app}}, **spec},
+    }
+
+
+def pods(app: str) -> dict[str, Any]:
+    return {"podSelector": {"matchLabels": {"app": app}}}
+
+
+def catalog_application(shop: str, data: str) -> list[dict[str, Any]]:
+    """cart, checkout and payments mount one catalog listing them and mongo; checkout also names payments
+    in an env var; every one sends OTLP to a collector that health-checks them; orders reaches postgres
+    (in `data`) through an ExternalName Service and still names payments; a CronJob calls orders and
+    postgres. NetworkPolicies: cart's egress (mongo, the collector, DNS), payments' ingress (checkout,
+    the collector), postgres' ingress (the report job, from namespaces labelled like shop)."""
+    entries = {name: {"addr": name, "port": 8080} for name in ("cart", "checkout", "payments")}
+    catalog = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "service-catalog", "namespace": shop},
+        "data": {"services.json": json.dumps({**entries, "mongo": {"addr": "mongo", "port": 27017}})},
+    }
+    collector_config = (
+        "receivers:\n  otlp:\n    protocols:\n      grpc: {}\n  httpcheck:\n    targets:\n"
+        + "".join(f"      - endpoint: http://{name}:8080/healthz\n" for name in entries)
+        + "exporters:\n  debug: {}\n"
+    )
+    otel_config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "otel-config", "namespace": shop},
+        "data": {"config.yaml": collector_config},
+    }
+    otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4317"}
+
+    def catalog_user(name: str, env: dict[str, str]) -> Any:
+        return workload(
+            name,
+            shop,
+            env={**otlp, **env},
+            container={"volumeMounts": [{"name": "catalog", "mountPath": "/etc/catalog"}]},
+            volumes=[{"name": "catalog", "configMap": {"name": "service-catalog"}}],
+        )
+
+    collector = workload(
+        "otel-collector",
+        shop,
+        container={
+            "image": "otel/opentelemetry-collector-contrib:0.98.0",
+            "volumeMounts": [{"name": "config", "mountPath": "/etc/otelcol-contrib"}],
+        },
+        volumes=[{"name": "config", "configMap": {"name": "otel-config"}}],
+    )
+    orders_db = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "orders-db", "namespace": shop},
+        "spec": {"type": "ExternalName", "externalName": f"postgres.{data}.svc.cluster.local"},
+    }
+    job_container = {
+        "name": "report",
+        "image": "registry.example/report:1",
+        "env": [
+            {"name": "ORDERS_URL", "value": "http://orders:8080"},
+            {"name": "REPORT_DB_URL", "value": f"postgres://reader@postgres.{data}.svc:5432/reports"},
+        ],
+    }
+    report = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "report", "namespace": shop},
+        "spec": {
+            "schedule": "0 3 * * *",
+            "suspend": True,
+            "jobTemplate": {
+                "spec": {
+                    "template": {
+                        "metadata": {"labels": {"app": "report"}},
+                        "spec": {"containers": [job_container], "restartPolicy": "OnFailure"},
+                    }
+                }
+            },
+        },
+    }
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}],
+    }
+    shop_namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": shop, "labels": {NS_LABEL: "shop"}}}
+    return [
+        shop_namespace,
+        catalog,
+        otel_config,
+        *(service(name, shop) for name in ("cart", "checkout", "payments", "mongo", "otel-collector", "orders")),
+        catalog_user("cart", {}),
+        catalog_user("checkout", {"PAYMENTS_URL": "http://payments:8080"}),
+        catalog_user("payments", {}),
+        workload("mongo", shop, container={"image": "mongo:7"}),
+        collector,
+        workload(
+            "orders",
+            shop,
+            env={"DATABASE_URL": "postgres://orders-db:5432/orders", "LEGACY_PAYMENTS_URL": "http://payments:8080"},
+        ),
+        orders_db,
+        report,
+        service("postgres", data),
+        workload("postgres", data, kind="StatefulSet"),
+        network_policy(
+            "cart-egress",
+            shop,
+            "cart",
+            policyTypes=["Egress"],
+            egress=[{"to": [pods("mongo")]}, {"to": [pods("otel-collector")]}, dns],
+        ),
+        network_policy(
+            "payments-ingress",
+            shop,
+            "payments",
+            policyTypes=["Ingress"],
+            ingress=[{"from": [pods("checkout"), pods("otel-collector")]}],
+        ),
+        network_policy(
+            "postgres-ingress",
+            data,
+            "postgres",
+            policyTypes=["Ingress"],
+            ingress=[{"from": [{"namespaceSelector": {"matchLabels": {NS_LABEL: "shop"}}, **pods("report")}]}],
+        ),
+    ]
+
+
+Published = tuple[str, tuple[str, ...], str, tuple[str, ...], bool]  # class, evidence, verdict, policies, selected
+
+
+def published_edges(doc: dict[str, Any]) -> dict[tuple[str, str], Published]:
+    """Each edge as (class, its evidence types (`type:weak reason` when weak), NetworkPolicy verdict,
+    the policies that decided it, selected)."""
+    return {
+        (e["from"], e["to"]): (
+            e["class"],
+            tuple(sorted(ev["type"] + (f":{ev['weak']}" if ev.get("weak") else "") for ev in e["evidence"])),
+            (e.get("networkPolicy") or {}).get("verdict", ""),
+            tuple((e.get("networkPolicy") or {}).get("policies") or ()),
+            e["selected"],
+        )
+        for e in doc["edges"]
+    }
+
+
+def expected_catalog_edges(
+    shop: str, data: str, labelled: bool = True, enforced: bool = False
+) -> dict[tuple[str, str], Published]:
+    """The graph as issue 16 specifies it; `labelled`: the shop namespace carries NS_LABEL; `enforced`:
+    the operator runs with --network-policies-enforced."""
+
+    def np(ns: str, name: str) -> str:
+        return f"{ns}/networkpolicy/{name}"
+
+    cart_egress, payments_ingress, postgres_ingress = (
+        np(shop, "cart-egress"),
+        np(shop, "payments-ingress"),
+        np(data, "postgres-ingress"),
+    )
+    weak = ("configmap:catalog",)
+    s = f"{shop}/"
+    edges: dict[tuple[str, str], Published] = {
+        # The catalog: weak both ways between its three users, and to mongo ...
+        (s + "cart", s + "checkout"): ("weak", weak, "forbidden", (cart_egress,), False),
+        (s + "cart", s + "payments"): ("weak", weak, "forbidden", (cart_egress, payments_ingress), False),
+        (s + "checkout", s + "cart"): ("weak", weak, "", (), False),
+        (s + "checkout", s + "mongo"): ("weak", weak, "", (), False),
+        (s + "payments", s + "cart"): ("weak", weak, "", (), False),
+        (s + "payments", s + "checkout"): ("weak", weak, "", (), False),
+        (s + "payments", s + "mongo"): ("weak", weak, "", (), False),
+        # ... unless a NetworkPolicy names the path, or an env var does.
+        (s + "cart", s + "mongo"): ("call", (*weak, "networkpolicy"), "allowed", (cart_egress,), True),
+        (s + "checkout", s + "payments"): (
+            "call",
+            (*weak, "env", "networkpolicy"),
+            "allowed",
+            (payments_ingress,),
+            True,
+        ),
+        # Telemetry: OTLP to the collector, its health checks back; shown, never selected.
+        (s + "cart", s + "otel-collector"): ("telemetry", ("env", "networkpolicy"), "allowed", (cart_egress,), False),
+        (s + "checkout", s + "otel-collector"): ("telemetry", ("env",), "", (), False),
+        (s + "payments", s + "otel-collector"): ("telemetry", ("env",), "", (), False),
+        (s + "otel-collector", s + "cart"): ("telemetry", ("configmap",), "", (), False),
+        (s + "otel-collector", s + "checkout"): ("telemetry", ("configmap",), "", (), False),
+        (s + "otel-collector", s + "payments"): (
+            "telemetry",
+            ("configmap", "networkpolicy"),
+            "allowed",
+            (payments_ingress,),
+            False,
+        ),
+        # ExternalName: orders -> orders-db -> data/postgres; orders' stale env var payments' ingress forbids.
+        (s + "orders", s + "orders-db"): ("call", ("env",), "", (), True),
+        (s + "orders-db", f"{data}/postgres"): ("call", ("externalName",), "", (), True),
+        (s + "orders", s + "payments"): ("call", ("env",), "forbidden", (payments_ingress,), not enforced),
+        # The CronJob is a caller; postgres' ingress admits it only from a namespace with the label.
+        (s + "cronjob/report", s + "orders"): ("call", ("env",), "", (), True),
+    }
+    report_postgres = (s + "cronjob/report", f"{data}/postgres")
+    if labelled:
+        edges[report_postgres] = ("call", ("env", "networkpolicy"), "allowed", (postgres_ingress,), True)
+    else:
+        edges[report_postgres] = ("call", ("env",), "forbidden", (postgres_ingress,), not enforced)
+    return edges
+
+
+@pytest.fixture
+def catalog_namespaces(api_client: client.ApiClient, namespace: str) -> Iterator[tuple[str, str]]:
+    names = (namespace, f"{namespace[:50]}-data")
+    with extra_namespaces(api_client, names[1:]):
+        yield names
+
+
+def test_catalog_network_policies_and_telemetry_edge_by_edge(
+    installed_crds: ControlPlane, catalog_namespaces: tuple[str, str], tmp_path: Path
+) -> None:
+    """Issue 16 on the real API server: every published edge with its class, evidence, NetworkPolicy
+    verdict and `selected` flag; a Namespace label change followed incrementally; the same graph from
+    the manifests offline; and --network-policies-enforced taking forbidden edges out of the selection."""
+    plane = installed_crds
+    shop, data = catalog_namespaces
+    manifests = tmp_path / "catalog-app.yaml"
+    manifests.write_text(yaml.safe_dump_all(catalog_application(shop, data)))
+    plane.kubectl("apply", "-f", str(manifests))  # also labels the (existing) shop namespace
+    operator, _ = start_operator(plane, tmp_path, catalog_namespaces)
+    enforcing = None
+    try:
+        want = expected_catalog_edges(shop, data)
+        doc = eventually(
+            lambda: (d := published(plane, shop)) and published_edges(d) == want and d,
+            60,
+            what="published graph has every expected edge",
+        )
+        assert doc["cycles"] == [] and doc["unresolved"] == []
+        assert doc["selection"] == {"classes": ["call"], "enforceNetworkPolicies": False, "minConfidence": 0.5}
+        confidence = {(e["from"], e["to"]): e["confidence"] for e in doc["edges"]}
+        assert confidence[f"{shop}/cart", f"{shop}/mongo"] == 0.8  # the policy's confirmation
+        assert confidence[f"{shop}/checkout", f"{shop}/payments"] == 0.9  # the named env var
+        assert confidence[f"{shop}/payments", f"{shop}/mongo"] == 0.2  # the catalog alone
+        nodes = {n["id"]: n for n in doc["nodes"]}
+        assert nodes[f"{shop}/otel-collector"]["role"] == "telemetry"
+        assert nodes[f"{shop}/cronjob/report"]["kind"] == "cronjob"
+        assert nodes[f"{shop}/orders-db"]["externalName"] == f"postgres.{data}.svc.cluster.local"
+        assert {n["kind"] for n in doc["nodes"]} == {"service", "cronjob"}
+
+        offline = subprocess.run(
+            [str(BIN / "alertagent"), "graph", "-f", str(manifests)], capture_output=True, text=True, check=True
+        )
+        assert json.loads(offline.stdout) == doc  # the manifests (with the Namespace's label) give the same graph
+        env = {"KUBECONFIG": str(plane.kubeconfig), "PATH": "/usr/bin:/bin"}
+        explained = subprocess.run(
+            [str(BIN / "alertagent"), "graph", "--live", "-n", shop, "--explain", "cart", "payments"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+        assert "class: weak" in explained and "weak (catalog)" in explained
+        policies = f"{shop}/networkpolicy/cart-egress, {shop}/networkpolicy/payments-ingress"
+        assert f"NetworkPolicy: forbidden by {policies}" in explained
+        assert "not selected: class weak is not selected" in explained
+
+        # The shop namespace loses its label: postgres' ingress no longer admits the report job.
+        plane.kubectl("label", "namespace", shop, f"{NS_LABEL}-")
+        unlabelled = expected_catalog_edges(shop, data, labelled=False)
+        eventually(
+            lambda: published_edges(published(plane, shop)) == unlabelled, 30, what="Namespace label change followed"
+        )
+        operator.stop()
+
+        # A network plugin that enforces policies: forbidden edges leave the selection, still shown.
+        enforcing, _ = start_operator(plane, tmp_path, catalog_namespaces, extra_args=("--network-policies-enforced",))
+        enforced = expected_catalog_edges(shop, data, labelled=False, enforced=True)
+        doc = eventually(
+            lambda: (d := published(plane, shop)) and published_edges(d) == enforced and d,
+            60,
+            what="enforced selection published",
+        )
+        assert doc["selection"]["enforceNetworkPolicies"] is True and doc["cycles"] == []
+        for proc in (operator, enforcing):  # RBAC errors, or an object of a new kind that failed extraction
+            log = (tmp_path / f"{proc.name}.log").read_text()
+            assert "forbidden" not in log.lower() and "skipped" not in log, log
+    finally:
+        operator.stop()
+        if enforcing is not None:
+            enforcing.stop()
