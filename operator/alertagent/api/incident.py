@@ -39,7 +39,7 @@ class ServiceRef(Model):
 class RootCause(ServiceRef):
     """The most upstream alerting service."""
 
-    alerts: Annotated[list[Annotated[str, Field(max_length=256)]], Field(max_length=64)] = []
+    alerts: Annotated[list[Annotated[str, Field(max_length=256)]], Field(max_length=64)] = Field(default_factory=list)
     """Names of its alerts firing now; empty when the root resolved while services above it still alert."""
 
 
@@ -75,7 +75,9 @@ class Notifications(Model):
     """Messages sent (the first, updates and the resolve), over every channel."""
     last_sent_time: datetime | None = None
     """When the last one was sent."""
-    channels: Annotated[list[Annotated[str, Field(max_length=317)]], Field(max_length=256)] = []
+    channels: Annotated[list[Annotated[str, Field(max_length=317)]], Field(max_length=256)] = Field(
+        default_factory=list
+    )
     """The channels (`namespace/name`) notified."""
 
 
@@ -88,7 +90,7 @@ class IncidentStatus(Model):
     """The worst severity label among its alerts."""
     root: RootCause | None = None
     """The root service."""
-    impacted: Annotated[list[ImpactedService], Field(max_length=1000)] = []
+    impacted: Annotated[list[ImpactedService], Field(max_length=1000)] = Field(default_factory=list)
     """The other services, by depth then name (capped at 1000; `services` counts them all)."""
     services: Annotated[int, Field(ge=0)] = 0
     """Services in the incident, the root included."""
@@ -104,7 +106,7 @@ class IncidentStatus(Model):
     """The incident that took over its alerts, when it ended that way."""
     notifications: Notifications = Notifications()
     """What was sent about it."""
-    timeline: Annotated[list[TimelineEntry], Field(max_length=50)] = []
+    timeline: Annotated[list[TimelineEntry], Field(max_length=50)] = Field(default_factory=list)
     """What changed, oldest first: the first entry and the latest ones (bounded)."""
     conditions: list[Condition] | None = None
     """kstatus conditions: Ready is True while it is tracked and up to date; Resolved."""

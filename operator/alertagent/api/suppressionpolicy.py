@@ -295,9 +295,7 @@ class DependencySuppression(Model):
     min_confidence: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     """Only graph edges at or above this confidence count (1.0 annotation/Ingress, 0.9 named env var,
     0.8 NetworkPolicy-confirmed, 0.7 whole ConfigMap, 0.5 command line, 0.2 weak evidence)."""
-    edge_classes: Annotated[list[Literal["call", "telemetry", "weak"]], Field(min_length=1, max_length=3)] = [
-        "call"
-    ]
+    edge_classes: list[Literal["call", "telemetry", "weak"]] = Field(default=["call"], min_length=1, max_length=3)
     """Edge classes that count: `call` (default), `telemetry` (OTLP, tracing, scrape and health-check
     targets), `weak` (unconfirmed catalog or unread-key evidence only)."""
 

@@ -1,9 +1,10 @@
 """Discovery wiring. Kopf indexes over Services, Ingresses, ConfigMaps, the workload kinds,
-NetworkPolicies and Namespaces keep each object's facts. Kopf starts every other handler only once each index holds its initial listing; the
-first of them (a Namespace event: there is always one) loads the whole index into the graph, so the
-first published graph is complete. From then on an event handler applies each change incrementally,
-and a debounced publisher writes the graph's ConfigMaps, sets the metrics, and pokes the cluster
-reconcilers when the graph changed (dependency suppression is rendered from it)."""
+NetworkPolicies and Namespaces keep each object's facts. Kopf starts every other handler only once
+each index holds its initial listing; the first of them (a Namespace event: there is always one)
+loads the whole index into the graph, so the first published graph is complete. From then on an
+event handler applies each change incrementally, and a debounced publisher writes the graph's
+ConfigMaps, sets the metrics, and pokes the cluster reconcilers when the graph changed (dependency
+suppression is rendered from it)."""
 
 from __future__ import annotations
 
