@@ -472,3 +472,54 @@ def test_the_cli_explains_an_edge_of_manifests(tmp_path: Any, capsys: pytest.Cap
     assert "not selected: class weak is not selected" in out
     assert main(["graph", "-f", str(tmp_path)]) == 0
     assert "3 nodes, 4 edges (0 selected), 0 unresolved addresses, 0 cycles" in capsys.readouterr().err
+
+
+# --- kinds 5 and 6 through the graph ----------------------------------------------------------------
+
+
+def test_connection_strings_give_edges_without_credentials() -> None:
+    objects = [
+        workload(
+            "api",
+            env={
+                "DB_CONNECTION_STRING": "Host=postgresql;Username=u;Password=p;Database=x",
+                "ConnectionStrings__Main": "Server=sqldata;Database=y",
+            },
+        ),
+        service("api"),
+        service("postgresql"),
+        service("sqldata"),
+    ]
+    graph = ServiceGraph.from_objects(objects).snapshot()
+    assert set(edges(graph)) == {("shop/api", "shop/postgresql"), ("shop/api", "shop/sqldata")}
+    assert graph.unresolved == () and "p;" not in to_json(graph) and "Password" not in to_json(graph)
+
+
+def test_a_schema_url_and_public_names_in_files_are_no_dependency() -> None:
+    flags = '{"$schema": "https://flagd.dev/schema/v0/flags.json", "flags": {}}'
+    objects = [
+        configmap("flags", {"flags.json": flags}),
+        mounted("shop", "flags"),
+        service("shop"),
+        service("flagd", ns="dev"),
+    ]
+    graph = ServiceGraph.from_objects(objects).snapshot()
+    assert graph.edges == () and graph.unresolved == ()
+    # Without the $schema key, a public name in a file is still a web site, not Service flagd in dev.
+    objects[0] = configmap("flags", {"service.json": '{"url": "https://flagd.dev/flags"}'})
+    graph = ServiceGraph.from_objects(objects).snapshot()
+    assert graph.edges == () and graph.unresolved == ()
+    # A named env var is stronger evidence: the pod's DNS does resolve flagd.dev to Service flagd in dev.
+    objects.append(workload("cart", env={"FLAGD_HOST": "flagd.dev"}))
+    objects.append(service("cart"))
+    assert set(edges(ServiceGraph.from_objects(objects).snapshot())) == {("shop/cart", "dev/flagd")}
+
+
+def test_an_external_name_only_follows_the_svc_forms() -> None:
+    objects = [
+        workload("orders", env={"DB": "orders-db:5432"}),
+        service("orders"),
+        external_name("orders-db", "postgres.data"),  # absolute DNS: the TLD .data, not namespace data
+        service("postgres", ns="data"),
+    ]
+    assert set(edges(ServiceGraph.from_objects(objects).snapshot())) == {("shop/orders", "shop/orders-db")}

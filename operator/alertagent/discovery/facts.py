@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..common.identity import namespace_of
 from ..common.labels import LABEL_PREFIX
-from .addresses import Address, ServiceRef, expand_references, parse_addresses
+from .addresses import Address, ServiceRef, expand_references, is_reference_key, parse_addresses
 from .confidence import CONFIDENCE, TELEMETRY, role_annotation, telemetry_image, telemetry_key, telemetry_port
 
 __all__ = ["CONFIDENCE"]  # re-exported: where the evidence types are defined
@@ -45,6 +46,8 @@ def names_an_address(key: str) -> bool:
 def addresses_in(value: str, key: str = "", env: Mapping[str, str] | None = None) -> list[Address]:
     """The addresses worth keeping from one value: bare words only under a key that names an address
     (so `LOG_LEVEL=info` or a password is not kept at all)."""
+    if key and is_reference_key(key):
+        return []  # DOCS_URL, RUNBOOK_URL: a link to read, not a service to call
     bare_ok = names_an_address(key)
     return [a for a in parse_addresses(value, env) if a.certain or bare_ok or any(ref.namespace for ref in a.refs)]
 
@@ -77,7 +80,12 @@ class Evidence:
 
 def role_of(name: str, address: Address) -> str:
     """`telemetry` when the key's name or the address's port says so, else ""."""
-    return TELEMETRY if telemetry_key(name) or telemetry_port(address.text) else ""
+    return _role(name, address.text)
+
+
+@lru_cache(maxsize=16384)  # the same keys and addresses recur across a catalog's users
+def _role(name: str, text: str) -> str:
+    return TELEMETRY if telemetry_key(name) or telemetry_port(text) else ""
 
 
 @dataclass(frozen=True)

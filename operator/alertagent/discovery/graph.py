@@ -38,6 +38,9 @@ from .facts import (
 from .policies import NamespaceFacts, NetworkPolicyFacts, Pods, PolicyView, namespace_facts, network_policy_facts
 from .snapshot import Edge, Graph, Node, Unresolved
 
+# Evidence that names its key: enough to read a public-looking name (`FLAGD_HOST=flagd.dev`) as a Service.
+NAMED_EVIDENCE = frozenset({"env", "annotation"})
+
 Facts = ServiceFacts | IngressFacts | ConfigMapFacts | WorkloadFacts | NetworkPolicyFacts | NamespaceFacts
 SourceKey = tuple[str, ...]  # ("service" | "ingress" | "configmap", ns, name) or ("workload", ns, kind, name)
 
@@ -273,6 +276,8 @@ class ServiceGraph:
         return None, address.certain
 
     def _add(self, out: _Contribution, namespace: str, address: Address, evidence: Evidence) -> None:
+        if address.public and evidence.type not in NAMED_EVIDENCE:
+            return  # a public domain name (flagd.dev) in a file or a command line: a web site, not a Service
         callee, report = self._resolve(namespace, address, out.wants)
         for caller in out.callers:
             if callee is not None and callee != caller:
@@ -289,10 +294,11 @@ class ServiceGraph:
             text = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
             self._add(out, service.namespace, Address(text, (ref,), certain=True), evidence)
         if service.external_name:
-            # A client of an ExternalName Service reaches what it names: an in-cluster Service there is
-            # this Service's dependency; an external name (not a Service form) is no edge and no miss.
+            # A client of an ExternalName Service reaches what it names, an absolute DNS name: only the
+            # `.svc` forms name an in-cluster Service (its dependency); anything else is external.
             for address in parse_addresses(service.external_name):
-                self._add(out, service.namespace, address, Evidence("externalName", obj, service.external_name))
+                if address.certain:
+                    self._add(out, service.namespace, address, Evidence("externalName", obj, service.external_name))
         return out
 
     def _ingress_contribution(self, ingress: IngressFacts) -> _Contribution:

@@ -163,6 +163,8 @@ class PolicyView:
         for policy in sorted(policies, key=lambda p: p.name):
             self._by_namespace.setdefault(policy.namespace, []).append(policy)
         self._namespaces = namespaces
+        self._isolating: dict[tuple[Pods, str], list[NetworkPolicyFacts]] = {}
+        self._verdicts: dict[tuple[Pods, Pods], Verdict] = {}
 
     def __bool__(self) -> bool:
         return bool(self._by_namespace)
@@ -171,19 +173,32 @@ class PolicyView:
         labels = self._namespaces.get(namespace)
         return labels if labels is not None else {"kubernetes.io/metadata.name": namespace}
 
+    def _selecting(self, pods: Pods, direction: str) -> list[NetworkPolicyFacts]:
+        """The policies that isolate these pods in this direction (cached: a pod set is on many edges)."""
+        key = (pods, direction)
+        found = self._isolating.get(key)
+        if found is None:
+            labels = dict(pods.labels)
+            found = [
+                p
+                for p in self._by_namespace.get(pods.namespace, ())
+                if (p.egress if direction == "egress" else p.ingress) is not None and p.pod_selector.matches(labels)
+            ]
+            self._isolating[key] = found
+        return found
+
     def _side(self, pods: Pods, other: Pods, direction: str) -> tuple[tuple[str, ...], bool, tuple[str, ...]]:
         """(isolating policies, allowed, confirming policies) for `pods` reaching (egress) or being
         reached by (ingress) `other`."""
-        labels, other_labels = dict(pods.labels), dict(other.labels)
+        isolating = self._selecting(pods, direction)
+        if not isolating:
+            return (), False, ()
+        other_labels = dict(other.labels)
         other_ns_labels = self._namespace_labels(other.namespace)
-        isolating: list[str] = []
         confirming: list[str] = []
         allowed = False
-        for policy in self._by_namespace.get(pods.namespace, ()):
-            rules = policy.egress if direction == "egress" else policy.ingress
-            if rules is None or not policy.pod_selector.matches(labels):
-                continue
-            isolating.append(policy.id)
+        for policy in isolating:
+            rules = (policy.egress if direction == "egress" else policy.ingress) or ()
             for rule in rules:
                 if not rule:
                     allowed = True
@@ -193,9 +208,16 @@ class PolicyView:
                         allowed = True
                         if peer.specific and policy.id not in confirming:
                             confirming.append(policy.id)
-        return tuple(isolating), allowed, tuple(confirming)
+        return tuple(p.id for p in isolating), allowed, tuple(confirming)
 
     def verdict(self, caller: Pods, callee: Pods) -> Verdict:
+        """The verdict for one pair of pod sets (cached: catalogs put every pair on an edge)."""
+        found = self._verdicts.get((caller, callee))
+        if found is None:
+            found = self._verdicts[caller, callee] = self._verdict(caller, callee)
+        return found
+
+    def _verdict(self, caller: Pods, callee: Pods) -> Verdict:
         out_isolating, out_allowed, out_confirming = self._side(caller, callee, "egress")
         in_isolating, in_allowed, in_confirming = self._side(callee, caller, "ingress")
         blocking = (() if out_allowed else out_isolating) + (() if in_allowed else in_isolating)
