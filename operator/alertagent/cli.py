@@ -400,7 +400,52 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     demo.set_defaults(func=_demo)
 
     _gateway_parser(commands)
+    _incidents_parser(commands)
     return parser
+
+
+def _incidents(args: argparse.Namespace) -> int:
+    return _on_cluster(lambda kube: _incidents_on(kube, args))
+
+
+def _incidents_on(kube: Kube, args: argparse.Namespace) -> int:
+    from .api.base import GROUP, VERSION  # noqa: PLC0415
+    from .incidents.present import incident_report, incident_table  # noqa: PLC0415
+
+    base = f"/apis/{GROUP}/{VERSION}"
+    if args.incidents_command == "show":
+        namespace = args.namespace
+        found = kube.get_object("incidents", namespace, args.name)
+        if found is None:
+            print(f"error: incident {namespace}/{args.name} not found", file=sys.stderr)
+            return EXIT_INVALID
+        sys.stdout.write(incident_report(found))
+        return 0
+    scope = "" if args.all_namespaces else f"/namespaces/{args.namespace}"
+    items = (kube.request("GET", f"{base}{scope}/incidents") or {}).get("items") or []
+    if args.state:
+        items = [i for i in items if (i.get("status") or {}).get("state") == args.state]
+    if not items:
+        print("no incidents", file=sys.stderr)
+        return 0
+    sys.stdout.write(incident_table(items))
+    return 0
+
+
+def _incidents_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    incidents = commands.add_parser(
+        "incidents", help="list the incidents (cascading outages) or show one with its impacted services as a tree"
+    )
+    which = incidents.add_subparsers(dest="incidents_command", required=True, metavar="COMMAND")
+    listing = which.add_parser("list", help="one line per incident, newest first")
+    scope = listing.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", default="default", help="this namespace (default: default)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    listing.add_argument("--state", choices=["Firing", "Resolved"], help="only incidents in this state")
+    show = which.add_parser("show", help="one incident: root, impacted services as a tree, timeline")
+    show.add_argument("name")
+    show.add_argument("-n", "--namespace", default="default", help="its namespace (default: default)")
+    incidents.set_defaults(func=_incidents)
 
 
 def _gateway_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
