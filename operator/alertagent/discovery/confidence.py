@@ -28,9 +28,12 @@ the evidence is its configuration (mounted file, args, envFrom: scrape, health-c
 targets), or when every piece of evidence is telemetry by its key or port (OTLP, Jaeger, Zipkin,
 StatsD, Fluentd forward, ...); otherwise `weak` when every piece of evidence is weak and no
 NetworkPolicy confirms it; otherwise `call`. A component is observability by its container image
-(OpenTelemetry Collector, Jaeger, Zipkin, Prometheus, Grafana Agent/Alloy, Loki, Tempo, Promtail,
-Fluent Bit, Fluentd, Vector, Filebeat, Logstash, Datadog agent, vmagent) or by the annotation
-`alertagent.io/role: telemetry` on its Service or workload (`alertagent.io/role: app` says it is not).
+(OpenTelemetry Collector and its AWS and Splunk distributions, Jaeger, Zipkin, Prometheus, blackbox
+exporter, Grafana Agent/Alloy, Loki, Tempo, Promtail, Pyroscope, Fluent Bit, Fluentd, Vector, Filebeat,
+Logstash, Elastic APM server, Datadog agent, vmagent), by receiving telemetry (the callee of
+telemetry evidence from two or more callers: a custom-built collector every service sends OTLP to), or
+by `alertagent.io/role: telemetry` as an annotation or label of its Service, its workload or the pod
+template (`alertagent.io/role: app` says it is not, and wins).
 
 **NetworkPolicies** (`policies.py`) give an edge a verdict: `allowed` when a policy names this path with
 a pod selector (an allow-all rule permits, it does not confirm), which confirms it (a weak edge becomes
@@ -73,7 +76,8 @@ TELEMETRY = "telemetry"
 # Keys (env var or ConfigMap key names) that say the address is where telemetry goes.
 _TELEMETRY_KEY = re.compile(
     r"otel|otlp|jaeger|zipkin|tracing|tracer|traces|statsd|telemetry|collector|pushgateway|loki|fluent|logstash"
-    r"|datadog|dd_agent|dd_trace|newrelic|sentry|metrics?_(?:endpoint|url|host|addr|server)",
+    r"|datadog|dd_agent|dd_trace|newrelic|sentry|apm_server|elastic_apm|pyroscope|profiler"
+    r"|metrics?_(?:endpoint|url|host|addr|server)",
     re.IGNORECASE,
 )
 # Ports only observability protocols use: OTLP gRPC/HTTP (and their legacy ports), Jaeger agent and
@@ -101,12 +105,30 @@ _TELEMETRY_IMAGES = frozenset(
         "vmagent",
         "grafana-agent",
         "alloy",
+        "aws-otel-collector",
+        "splunk-otel-collector",
+        "blackbox-exporter",
+        "apm-server",
+        "pyroscope",
+        "datadog-agent",
     }
 )
 # Common words that name an observability component only under one of these image owners.
 _GENERIC_IMAGES = frozenset({"agent", "all-in-one", "collector", "vector", "prometheus"})
 _TELEMETRY_OWNERS = frozenset(
-    {"otel", "jaegertracing", "openzipkin", "prom", "prometheus", "grafana", "fluent", "timberio", "elastic", "datadog"}
+    {
+        "otel",
+        "jaegertracing",
+        "openzipkin",
+        "prom",
+        "prometheus",
+        "grafana",
+        "fluent",
+        "timberio",
+        "elastic",
+        "datadog",
+        "datadoghq",
+    }
 )
 
 

@@ -19,13 +19,18 @@ def describe(selection: EdgeSelection) -> str:
     return f"confidence >= {selection.min_confidence:g}, classes {classes}, NetworkPolicies {enforced}"
 
 
-def _node_id(graph: Graph, name: str) -> str:
-    """A node id from what a user typed: an id, or `ns/name` / `name` of a Service when unambiguous."""
+def node_id(graph: Graph, name: str) -> str:
+    """A node id from what a user typed: an id, or a name (`api`) or `ns/name` suffix naming one node.
+    Raises LookupError for none or several (naming them)."""
     ids = {n.id for n in graph.nodes}
     if name in ids:
         return name
     matches = sorted(i for i in ids if i.endswith("/" + name))
-    return matches[0] if len(matches) == 1 else name
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise LookupError(f"{name!r} names several nodes: {', '.join(matches)}")
+    raise LookupError(f"no node {name!r} in the graph (node ids are ns/name, ns/kind/name, ns/ingress/name)")
 
 
 def _evidence_line(evidence: Evidence) -> str:
@@ -54,10 +59,19 @@ def _class_reason(graph: Graph, edge: Edge) -> str:
 
 
 def explain(graph: Graph, caller: str, callee: str) -> str:
-    """The explanation, several lines; node names as ids or unambiguous suffixes (`api`, `shop/api`)."""
-    caller, callee = _node_id(graph, caller), _node_id(graph, callee)
+    """The explanation, several lines; node names as ids or unambiguous suffixes (`api`, `shop/api`).
+    Raises LookupError when a name matches no node or several."""
+    caller, callee = node_id(graph, caller), node_id(graph, callee)
     edge = graph.edge(caller, callee)
     lines = [f"{caller} -> {callee}"]
+    sibling = next((e for e in graph.dropped if e.caller == caller and e.callee == callee), None)
+    if edge is None and sibling is not None:
+        via = sorted({e.via for e in sibling.evidence})
+        lines.append(
+            f"  no edge: only the catalog {', '.join(via)} names it, and both consume that catalog\n"
+            "  (a sibling's entry is no edge by that evidence alone; a NetworkPolicy naming the path makes it one)"
+        )
+        return "\n".join(lines) + "\n"
     if edge is None:
         lines.append("  no edge: nothing in the caller's spec or ConfigMaps names the callee")
         missing = sorted({u.address for u in graph.unresolved if u.caller == caller})

@@ -131,7 +131,8 @@ class ConfigMapFacts:
 
 @dataclass(frozen=True)
 class ConfigMapUse:
-    """A workload consuming a ConfigMap: `key` set for one key (configMapKeyRef), `env` its env var."""
+    """A workload consuming a ConfigMap: `key` set for one key (configMapKeyRef), `env` its env var;
+    for a mounted one, `keys` the keys it can read when not all (volume `items`, `subPath` mounts)."""
 
     configmap: str
     type: str  # env | envFrom | configmap (mounted)
@@ -139,6 +140,7 @@ class ConfigMapUse:
     key: str = ""
     env: str = ""
     prefix: str = ""
+    keys: tuple[str, ...] = ()  # mounted: () is every key
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ class WorkloadFacts:
     found: tuple[Found, ...] = ()
     uses: tuple[ConfigMapUse, ...] = field(default=())
     telemetry: bool = False  # an observability component (its images, or alertagent.io/role)
+    explicit_role: bool = False  # alertagent.io/role said so (it wins over what its traffic suggests)
 
     @property
     def id(self) -> str:
@@ -180,7 +183,7 @@ def _dependency_refs(text: str) -> tuple[ServiceRef, ...]:
 
 
 def service_facts(obj: Mapping[str, Any]) -> ServiceFacts:
-    namespace, name, _, annotations = _meta(obj)
+    namespace, name, labels, annotations = _meta(obj)
     spec = obj.get("spec") or {}
     selector = spec.get("selector") or {} if spec.get("type") != "ExternalName" else {}
     external = spec.get("externalName") if spec.get("type") == "ExternalName" else None
@@ -195,7 +198,7 @@ def service_facts(obj: Mapping[str, Any]) -> ServiceFacts:
         team=annotations.get(f"{LABEL_PREFIX}/team"),
         sla=annotations.get(f"{LABEL_PREFIX}/sla-target"),
         external_name=str(external).lower() if external else None,
-        telemetry=role_annotation(annotations.get(ROLE_ANNOTATION)),
+        telemetry=role_annotation(annotations.get(ROLE_ANNOTATION) or labels.get(ROLE_ANNOTATION)),
     )
 
 
@@ -254,13 +257,39 @@ def _container_facts(container: Mapping[str, Any], workload: str) -> tuple[list[
     return found, uses
 
 
-def _mounted_configmaps(pod: Mapping[str, Any]) -> list[str]:
-    names = []
+def _mounted_configmaps(pod: Mapping[str, Any]) -> list[ConfigMapUse]:
+    """The ConfigMaps mounted as files, each with the keys the containers can read: a volume's
+    `items` project only those keys (at their `path`), and when every mount of the volume has a
+    `subPath`, only the files named there are visible."""
+    containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
+    mounts: dict[str, list[str]] = {}  # volume → the subPath of each of its mounts ("" = whole volume)
+    for container in containers:
+        for mount in container.get("volumeMounts") or []:
+            mounts.setdefault(mount.get("name") or "", []).append(str(mount.get("subPath") or "").split("/")[0])
+    found: dict[str, set[str] | None] = {}  # ConfigMap → keys (None: all)
     for volume in pod.get("volumes") or []:
-        names.append((volume.get("configMap") or {}).get("name"))
-        for source in (volume.get("projected") or {}).get("sources") or []:
-            names.append((source.get("configMap") or {}).get("name"))
-    return sorted({n for n in names if n})
+        sources = [volume.get("configMap") or {}]
+        sources += [source.get("configMap") or {} for source in (volume.get("projected") or {}).get("sources") or []]
+        sub_paths = mounts.get(volume.get("name") or "")
+        for source in sources:
+            name = source.get("name")
+            if not name:
+                continue
+            items = {str(i.get("path") or i.get("key")): str(i.get("key")) for i in source.get("items") or []}
+            visible: set[str] | None = set(items.values()) if items else None
+            if sub_paths and all(sub_paths):  # only single files of the volume are mounted
+                by_path = items or None
+                named = {by_path.get(p, "") if by_path else p for p in sub_paths}
+                visible = named if visible is None else visible & named
+            if visible is None or name not in found:
+                found[name] = visible
+            elif (known := found[name]) is not None:
+                known |= visible  # several volumes of one ConfigMap: what any of them shows
+    return [
+        ConfigMapUse(name, "configmap", keys=tuple(sorted(keys or ())))
+        for name, keys in sorted(found.items())
+        if keys is None or keys  # an empty set: the subPaths name no key of it
+    ]
 
 
 def owned(obj: Mapping[str, Any]) -> bool:
@@ -289,10 +318,25 @@ def workload_facts(obj: Mapping[str, Any]) -> WorkloadFacts:
         container_found, container_uses = _container_facts(container, workload)
         found += container_found
         uses += container_uses
-    uses += [ConfigMapUse(cm, "configmap") for cm in _mounted_configmaps(pod)]
+    uses += _mounted_configmaps(pod)
     labels = (template.get("metadata") or {}).get("labels") or {}
     containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
-    role = role_annotation(annotations.get(ROLE_ANNOTATION))
+    template_meta = template.get("metadata") or {}
+    role = next(
+        (
+            said
+            for where in (
+                annotations,
+                _meta(obj)[2],
+                template_meta.get("annotations") or {},
+                template_meta.get("labels") or {},
+            )
+            if (said := role_annotation(where.get(ROLE_ANNOTATION))) is not None
+        ),
+        None,
+    )
+    explicit = role is not None
     if role is None:
         role = any(telemetry_image(str(c.get("image") or "")) for c in containers)
-    return WorkloadFacts(namespace, kind, name, tuple(sorted(labels.items())), tuple(found), tuple(uses), role)
+    pod_labels = tuple(sorted(labels.items()))
+    return WorkloadFacts(namespace, kind, name, pod_labels, tuple(found), tuple(uses), role, explicit)

@@ -75,10 +75,12 @@ class ServiceGraph:
 
     @classmethod
     def from_objects(cls, objects: Iterable[Mapping[str, Any]]) -> ServiceGraph:
+        """The graph of the objects. Put in the operator's watch order (Services first, then
+        ConfigMaps, then callers): the result is the same in any order, this one is the fastest."""
         graph = cls()
-        for obj in objects:
-            if (facts := extract(obj)) is not None:
-                graph.put(facts)
+        facts = [f for f in map(extract, objects) if f is not None]
+        for fact in sorted(facts, key=lambda f: _LOAD_ORDER.index(type(f))):
+            graph.put(fact)
         return graph
 
     # --- changes ---------------------------------------------------------------------------------
@@ -209,7 +211,8 @@ class ServiceGraph:
             touched = set()  # the users' callers did not change, so neither does any catalog status
 
     def _is_catalog(self, key: tuple[str, str]) -> bool:
-        """Consumed by two or more workloads, at least one of them whole, and naming one of its consumers."""
+        """Consumed by the workloads of two or more services (a Deployment and its canary behind one
+        Service are one consumer), at least one of them whole, and naming one of its consumers."""
         users = self._configmap_users.get(key, set())
         configmap = self.configmaps.get(key)
         if len(users) < 2 or configmap is None or not configmap.addresses:
@@ -222,7 +225,7 @@ class ServiceGraph:
             whole = whole or any(use.configmap == name and use.type != "env" for use in workload.uses)
             contribution = self._contributions.get(("workload", *user))
             consumers.update(contribution.callers if contribution else (workload.id,))
-        if not whole:
+        if not whole or len(consumers) < 2:
             return False
         for _, addresses in configmap.addresses:
             for address in addresses:
@@ -341,7 +344,7 @@ class ServiceGraph:
             catalog = (namespace, use.configmap) in self._catalogs
             named = keys_read.get(use.configmap, set())
             for key, addresses in configmap.addresses:
-                if use.type == "env" and key != use.key:
+                if (use.type == "env" and key != use.key) or (use.keys and key not in use.keys):
                     continue
                 if use.type != "env" and key in named:
                     continue  # the named read is the evidence for this key
@@ -365,6 +368,16 @@ class ServiceGraph:
                 pods.setdefault(caller, []).append(Pods(namespace, workload.pod_labels))
                 if workload.telemetry:
                     telemetry.add(caller)
+        # A node two or more callers send telemetry to is a collector, whatever its image.
+        senders: dict[str, set[str]] = {}
+        for (caller, callee), by_source in self._edges.items():
+            if any(e.role == TELEMETRY for evidence in by_source.values() for e in evidence):
+                senders.setdefault(callee, set()).add(caller)
+        telemetry |= {node for node, callers in senders.items() if len(callers) >= 2}
+        for (namespace, kind, name), workload in self.workloads.items():
+            if workload.telemetry is False and workload.explicit_role:
+                contribution = self._contributions.get(("workload", namespace, kind, name))
+                telemetry -= set(contribution.callers if contribution else ())
         for service in self.services.values():
             if service.telemetry is not None:
                 node_id = f"{service.namespace}/{service.name}"
@@ -398,10 +411,16 @@ class ServiceGraph:
             contribution = self._contributions.get(("workload", namespace, kind, name))
             if contribution is not None and contribution.callers == (workload.id,):
                 nodes.append(Node(workload.id, kind, namespace, name, role=TELEMETRY if workload.telemetry else None))
-        policies = PolicyView(self.network_policies.values(), {n: dict(f.labels) for n, f in self.namespaces.items()})
-        edges = []
+        namespaces = {n: dict(f.labels) for n, f in self.namespaces.items()}
+        policies = PolicyView(self.network_policies.values(), namespaces, pods)
+        consumers = _catalog_consumers(self)
+        edges: list[Edge] = []
+        dropped: list[Edge] = []
         for (caller, callee), by_source in self._edges.items():
             evidence = _merged(by_source.values())
+            # A catalog lists its own consumers: one consumer's entry is no edge to another (a sibling)
+            # by that evidence alone; a NetworkPolicy naming the path still makes it one.
+            sibling = all(e.weak == "catalog" and callee in consumers.get(e.via, ()) for e in evidence)
             verdict, deciding = "", tuple[str, ...]()
             if policies:
                 found = policies.path_verdict(pods.get(caller, ()), pods.get(callee, ()))
@@ -409,9 +428,21 @@ class ServiceGraph:
                 if verdict == "allowed":
                     evidence = evidence | {Evidence("networkpolicy", p) for p in deciding}
             cls = edge_class(evidence, caller in telemetry, callee in telemetry)
-            edges.append(Edge(caller, callee, tuple(sorted(evidence)), cls, verdict, deciding))
+            edge = Edge(caller, callee, tuple(sorted(evidence)), cls, verdict, deciding)
+            (dropped if sibling and verdict != "allowed" else edges).append(edge)
         unresolved = [u for c in self._contributions.values() for u in c.unresolved]
-        return Graph.build(nodes, edges, unresolved, selection or EdgeSelection())
+        return Graph.build(nodes, edges, unresolved, selection or EdgeSelection(), dropped)
+
+
+def _catalog_consumers(graph: ServiceGraph) -> dict[str, set[str]]:
+    """Each catalog ConfigMap (by evidence `via` id) → the nodes whose workloads consume it."""
+    consumers: dict[str, set[str]] = {}
+    for namespace, name in graph._catalogs:
+        found = consumers.setdefault(f"{namespace}/configmap/{name}", set())
+        for user in graph._configmap_users.get((namespace, name), ()):
+            contribution = graph._contributions.get(("workload", *user))
+            found.update(contribution.callers if contribution else ())
+    return consumers
 
 
 def _keep(
@@ -429,6 +460,9 @@ def _keep(
 def _merged(evidence: Iterable[frozenset[Evidence]]) -> frozenset[Evidence]:
     sets = list(evidence)
     return sets[0] if len(sets) == 1 else frozenset().union(*sets)  # most edges have one source
+
+
+_LOAD_ORDER = (NamespaceFacts, ServiceFacts, NetworkPolicyFacts, ConfigMapFacts, IngressFacts, WorkloadFacts)
 
 
 def extract(obj: Mapping[str, Any]) -> Facts | None:

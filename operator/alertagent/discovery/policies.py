@@ -13,10 +13,15 @@ not know, so a rule with ports counts for the path.
 
 Verdicts, per (caller pods, callee pods): `forbidden` when the caller's egress or the callee's ingress
 is isolated and no rule allows the path (the isolating policies are named); `allowed` when it is not
-forbidden and a rule names the other side with a non-empty pod selector (a rule that allows everything
-or whole namespaces permits the path but does not confirm that it is used); otherwise no verdict.
-A namespace's labels come from its Namespace object; without one, `kubernetes.io/metadata.name`,
-which the API server sets on every namespace, is assumed.
+forbidden and a rule names the other side with a pod selector that singles it out; otherwise no
+verdict. A selector singles out when it matches the pods of at most `SPECIFIC_NODES` graph nodes (or
+of no more nodes than the values its `In` expressions list): a rule allowing everything, whole
+namespaces, or a whole application (`app.kubernetes.io/part-of: shop`) permits the path but does not
+confirm it is used. When the outcome cannot be known, there is no verdict rather than `forbidden`: a
+rule with an `ipBlock` peer (whether a pod IP falls in it depends on the network plugin) or a
+namespace selector on labels of a namespace the input has no Namespace object for. A namespace's
+labels come from its Namespace object; without one, only `kubernetes.io/metadata.name`, which the API
+server sets on every namespace, is known.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from typing import Any
 from ..common.identity import namespace_of
 
 Labels = Mapping[str, str]
+SPECIFIC_NODES = 2
+NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 @dataclass(frozen=True)
@@ -158,13 +165,22 @@ class Verdict:
 class PolicyView:
     """The NetworkPolicies and namespace labels of a cluster, queried per path."""
 
-    def __init__(self, policies: Iterable[NetworkPolicyFacts], namespaces: Mapping[str, Labels]) -> None:
+    def __init__(
+        self,
+        policies: Iterable[NetworkPolicyFacts],
+        namespaces: Mapping[str, Labels],
+        nodes: Mapping[str, Iterable[Pods]] | None = None,
+    ) -> None:
+        """`nodes`: every graph node's pod sets, to tell a selector that singles a service out from
+        one that covers many."""
         self._by_namespace: dict[str, list[NetworkPolicyFacts]] = {}
         for policy in sorted(policies, key=lambda p: p.name):
             self._by_namespace.setdefault(policy.namespace, []).append(policy)
         self._namespaces = namespaces
+        self._nodes = {node: tuple(pods) for node, pods in (nodes or {}).items()}
         self._isolating: dict[tuple[Pods, str], list[NetworkPolicyFacts]] = {}
         self._verdicts: dict[tuple[Pods, Pods], Verdict] = {}
+        self._specific: dict[tuple[str, Peer], bool] = {}
 
     def __bool__(self) -> bool:
         return bool(self._by_namespace)
@@ -187,9 +203,35 @@ class PolicyView:
             self._isolating[key] = found
         return found
 
+    def _singles_out(self, policy: NetworkPolicyFacts, peer: Peer) -> bool:
+        """Whether the peer's pod selector names few enough nodes to say "this path is meant"."""
+        key = (policy.namespace, peer)
+        found = self._specific.get(key)
+        if found is None:
+            assert peer.pods is not None  # only asked of specific peers
+            listed = sum(len(values) for _, op, values in peer.pods.match_expressions if op == "In")
+            matched = sum(
+                any(
+                    peer.matches(policy.namespace, p.namespace, self._namespace_labels(p.namespace), dict(p.labels))
+                    for p in pods
+                )
+                for pods in self._nodes.values()
+            )
+            found = self._specific[key] = matched <= max(SPECIFIC_NODES, listed)
+        return found
+
+    def _unknowable(self, peer: Peer, other: Pods) -> bool:
+        """Whether the peer may cover `other` in a way the input cannot tell."""
+        if peer.ip_block:
+            return True
+        if peer.namespaces is None or other.namespace in self._namespaces:
+            return False
+        keys = {k for k, _ in peer.namespaces.match_labels} | {k for k, _, _ in peer.namespaces.match_expressions}
+        return bool(keys - {NAME_LABEL})
+
     def _side(self, pods: Pods, other: Pods, direction: str) -> tuple[tuple[str, ...], bool, tuple[str, ...]]:
         """(isolating policies, allowed, confirming policies) for `pods` reaching (egress) or being
-        reached by (ingress) `other`."""
+        reached by (ingress) `other`; allowed is also true when it cannot be known."""
         isolating = self._selecting(pods, direction)
         if not isolating:
             return (), False, ()
@@ -206,8 +248,10 @@ class PolicyView:
                 for peer in rule:
                     if peer.matches(policy.namespace, other.namespace, other_ns_labels, other_labels):
                         allowed = True
-                        if peer.specific and policy.id not in confirming:
+                        if peer.specific and policy.id not in confirming and self._singles_out(policy, peer):
                             confirming.append(policy.id)
+                    elif self._unknowable(peer, other):
+                        allowed = True  # not forbidden: it may well be allowed
         return tuple(p.id for p in isolating), allowed, tuple(confirming)
 
     def verdict(self, caller: Pods, callee: Pods) -> Verdict:

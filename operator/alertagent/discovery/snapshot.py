@@ -94,6 +94,9 @@ class Graph:
     unresolved: tuple[Unresolved, ...]
     cycles: tuple[tuple[str, ...], ...] = ()
     selection: EdgeSelection = field(default_factory=EdgeSelection)
+    # Pairs with only sibling catalog evidence: not edges (see confidence.py), kept for --explain; not
+    # published (a catalog of n services would add n² of them).
+    dropped: tuple[Edge, ...] = field(default=(), compare=False, repr=False)
     _callees: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
     _callers: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -104,6 +107,7 @@ class Graph:
         edges: Iterable[Edge],
         unresolved: Iterable[Unresolved],
         selection: EdgeSelection | None = None,
+        dropped: Iterable[Edge] = (),
     ) -> Graph:
         selection = selection or EdgeSelection()
         nodes = tuple(sorted(nodes, key=lambda n: n.id))
@@ -115,11 +119,14 @@ class Graph:
                 callees.setdefault(edge.caller, []).append(edge.callee)
                 callers.setdefault(edge.callee, []).append(edge.caller)
         cycles = find_cycles([n.id for n in nodes], callees)
-        return cls(nodes, edges, tuple(sorted(set(unresolved))), cycles, selection, callees, callers)
+        dropped = tuple(sorted(dropped, key=lambda e: (e.caller, e.callee)))
+        return cls(nodes, edges, tuple(sorted(set(unresolved))), cycles, selection, dropped, callees, callers)
 
     def with_selection(self, selection: EdgeSelection) -> Graph:
         """The same graph with cycles and reachability over another selection of its edges."""
-        return self if selection == self.selection else Graph.build(self.nodes, self.edges, self.unresolved, selection)
+        if selection == self.selection:
+            return self
+        return Graph.build(self.nodes, self.edges, self.unresolved, selection, self.dropped)
 
     def selected(self, edge: Edge) -> bool:
         return not self.selection.why_not(edge.cls, edge.confidence, edge.verdict)
