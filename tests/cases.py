@@ -191,6 +191,41 @@ INVALID: tuple[Invalid, ...] = (
         "should match",
     ),
     Invalid(
+        "nc-robot-delivery-native",
+        "NotificationChannel",
+        {"type": "dingtalk", "delivery": "Native", "dingtalk": {"webhookUrl": {"name": "s", "key": "k"}}},
+        "spec.delivery",
+        "Native is not possible for types dingtalk, wecom and feishu",
+    ),
+    Invalid(
+        "nc-gateway-message-native",
+        "NotificationChannel",
+        {"type": "slack", "slack": _SLACK, "gatewayMessage": {"language": "zh"}},
+        "spec.gatewayMessage",
+        "gatewayMessage needs delivery Gateway",
+    ),
+    Invalid(
+        "nc-webhook-two-authorizations",
+        "NotificationChannel",
+        {
+            "type": "webhook",
+            "webhook": {
+                "url": "http://x",
+                "bearerToken": {"name": "s", "key": "k"},
+                "basicAuth": {"username": "u", "password": {"name": "s", "key": "p"}},
+            },
+        },
+        "spec.webhook",
+        "at most one of basicAuth and bearerToken must be configured",
+    ),
+    Invalid(
+        "nc-slack-bot-token-without-channel",
+        "NotificationChannel",
+        {"type": "slack", "slack": {"botToken": {"name": "s", "key": "k"}}},
+        "spec.slack.channel",
+        "botToken (chat.postMessage) needs the channel to post to",
+    ),
+    Invalid(
         "sp-end-before-start",
         "SuppressionPolicy",
         {"maintenanceWindows": [{"name": "w", "start": "2026-12-01T03:00:00Z", "end": "2026-12-01T01:00:00Z"}]},

@@ -162,7 +162,11 @@ def _print_graph(graph: Graph, args: argparse.Namespace) -> int:
     from .discovery.export import render  # noqa: PLC0415
 
     if args.explain:
-        sys.stdout.write(explain(graph, *args.explain))
+        try:
+            sys.stdout.write(explain(graph, *args.explain))
+        except LookupError as err:
+            print(f"error: {err.args[0]}", file=sys.stderr)
+            return EXIT_USAGE
         return 0
     sys.stdout.write(render(graph, args.format))
     sys.stdout.flush()  # the summary below goes to stderr: keep the two apart on a terminal
@@ -258,6 +262,10 @@ def _gateway(args: argparse.Namespace) -> int:
         durable=args.durable,
         shutdown_grace=args.shutdown_grace,
         options=options,
+        incidents=not args.no_incidents,
+        kubeconfig=args.kubeconfig,
+        # unset: $POD_NAME / $POD_NAMESPACE (the chart sets them), else the host name and pid
+        **{k: v for k, v in (("pod_name", args.pod_name), ("pod_namespace", args.pod_namespace)) if v},
     )
     try:
         run(config)
@@ -496,6 +504,22 @@ def _gateway_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     gw.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS", help="channels files re-read")
     gw.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS", help="wait for sends in flight")
+    gw.add_argument(
+        "--no-incidents",
+        action="store_true",
+        help="run no incident engine (by default one per cluster whose channels file has an incidents section)",
+    )
+    gw.add_argument(
+        "--pod-name",
+        metavar="NAME",
+        help="this replica's name, the incidents Lease's holder identity (default: $POD_NAME, else host name and pid)",
+    )
+    gw.add_argument("--pod-namespace", metavar="NAMESPACE", help="this replica's namespace (default: $POD_NAMESPACE)")
+    gw.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="Kubernetes access of the incident engine (default: in-cluster, else $KUBECONFIG or ~/.kube/config)",
+    )
     gw.set_defaults(func=_gateway)
 
 

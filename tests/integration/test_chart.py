@@ -61,17 +61,22 @@ def test_chart_lints_and_renders_objects_the_api_server_accepts(installed_crds: 
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(rendered) if d)
     assert kinds == [
         "ClusterRole",
+        "ClusterRole",  # the gateway's incident engine: Incidents
+        "ClusterRoleBinding",
         "ClusterRoleBinding",
         "Deployment",
         "Deployment",  # the gateway
         "PersistentVolumeClaim",  # the gateway's queue
+        "Role",  # the gateway's incident engine: its Leases and the service graph
         "Role",  # the sidecar's ConfigMaps
         "Role",  # the Secret watch, in the watched namespace
+        "RoleBinding",
         "RoleBinding",
         "RoleBinding",
         "Service",
         "Service",  # the gateway
         "ServiceAccount",
+        "ServiceAccount",  # the gateway's
     ]
     installed_crds.kubectl("-n", namespace, "apply", "--dry-run=server", "-f", "-", input=rendered)
 

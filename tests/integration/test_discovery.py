@@ -655,6 +655,7 @@ def test_catalog_network_policies_and_telemetry_edge_by_edge(
         )
         assert json.loads(offline.stdout) == doc  # the manifests (with the Namespace's label) give the same graph
         env = {"KUBECONFIG": str(plane.kubeconfig), "PATH": "/usr/bin:/bin"}
+
         def explain(caller: str, callee: str) -> str:
             command = [str(BIN / "alertagent"), "graph", "--live", "-n", shop, "--explain", caller, callee]
             return subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout

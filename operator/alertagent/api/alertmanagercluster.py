@@ -52,10 +52,10 @@ class AlertmanagerTarget(Model):
 
 
 class GatewayTarget(Model):
-    """The AlertAgent gateway that delivers this cluster's dingtalk, wecom and feishu channels (the
-    Helm chart deploys one: `gateway.enabled`). Alertmanager posts each such channel's alerts to
-    `<url>/api/v1/alerts/webhook/<namespace>/<channel>` with the channel's bearer token; the operator
-    writes the channels' robot URLs, signing secrets and tokens to the Secret
+    """The AlertAgent gateway that delivers this cluster's dingtalk, wecom and feishu channels, and
+    those with `spec.delivery: Gateway` (the Helm chart deploys one: `gateway.enabled`). Alertmanager
+    posts each such channel's alerts to `<url>/api/v1/alerts/webhook/<namespace>/<channel>` with the
+    channel's bearer token; the operator writes the channels' URLs, credentials and tokens to the Secret
     `<cluster>-gateway-channels` (key `channels.json`) in the cluster's namespace, which the gateway
     mounts, so the gateway never reads tenants' Secrets."""
 

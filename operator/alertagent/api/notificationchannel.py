@@ -64,11 +64,27 @@ def canonical_mime_header_key(key: str) -> str:
     return "".join(out)
 
 
+SLACK_POST_MESSAGE_URL = "https://slack.com/api/chat.postMessage"
+
+
 class SlackConfig(Model):
     """Slack incoming webhook or chat.postMessage delivery."""
 
+    __invariants__ = (
+        Invariant(
+            cel="!has(self.botToken) || has(self.channel)",
+            message="botToken (chat.postMessage) needs the channel to post to",
+            holds=lambda s: s.bot_token is None or s.channel is not None,
+            field_path=".channel",
+        ),
+    )
+
     api_url: SecretKeyRef | None = None
-    """Secret key holding the incoming webhook URL; the cluster's global slackApiUrl when unset."""
+    """Secret key holding the incoming webhook URL; the cluster's global slackApiUrl when unset (with
+    botToken: `https://slack.com/api/chat.postMessage`)."""
+    bot_token: SecretKeyRef | None = None
+    """Secret key holding a bot token (`xoxb-...`) to post with chat.postMessage (sent as Bearer
+    authorization; needs `channel`)."""
     channel: Annotated[str, Field(max_length=256)] | None = None
     """Channel or user to send to, for example `#alerts`."""
     username: str | None = None
@@ -118,6 +134,15 @@ class EmailConfig(Model):
         return headers
 
 
+class BasicAuth(Model):
+    """HTTP basic authentication (Alertmanager's http_config `basic_auth`)."""
+
+    username: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^:]+$")]
+    """User name (no colon: RFC 7617)."""
+    password: SecretKeyRef
+    """Secret key holding the password."""
+
+
 class WebhookConfig(Model):
     """Generic webhook: Alertmanager POSTs its JSON payload."""
 
@@ -127,6 +152,12 @@ class WebhookConfig(Model):
             message="set exactly one of url or urlSecret",
             holds=lambda w: (w.url is None) != (w.url_secret is None),
         ),
+        # prometheus/common config.HTTPClientConfig.Validate: one authorization method at most.
+        Invariant(
+            cel="!(has(self.bearerToken) && has(self.basicAuth))",
+            message="at most one of basicAuth and bearerToken must be configured",
+            holds=lambda w: w.bearer_token is None or w.basic_auth is None,
+        ),
     )
 
     url: HttpUrl | None = None
@@ -135,6 +166,8 @@ class WebhookConfig(Model):
     """Secret key holding the endpoint URL."""
     bearer_token: SecretKeyRef | None = None
     """Secret key holding a bearer token sent in the Authorization header."""
+    basic_auth: BasicAuth | None = None
+    """HTTP basic authentication sent in the Authorization header (instead of bearerToken)."""
     max_alerts: Annotated[int, Field(ge=0)] | None = None
     """Maximum alerts per message; 0 means all."""
 
@@ -370,6 +403,17 @@ ChannelType = Literal[
     "feishu",
 ]
 CHANNEL_TYPES: tuple[str, ...] = get_args(ChannelType)
+Delivery = Literal["Native", "Gateway"]
+# Types Alertmanager has no receiver for: only the AlertAgent gateway delivers them.
+GATEWAY_ONLY_TYPES: tuple[str, ...] = ("dingtalk", "wecom", "feishu")
+
+
+def delivery_of(channel_type: str | None, delivery: str | None) -> Delivery:
+    """`spec.delivery` as it takes effect: the value set, else `Gateway` for the gateway-only types
+    (dingtalk, wecom, feishu) and `Native` for the others. Raises nothing."""
+    if delivery in ("Native", "Gateway"):
+        return "Gateway" if delivery == "Gateway" else "Native"
+    return "Gateway" if channel_type in GATEWAY_ONLY_TYPES else "Native"
 
 
 class ChannelRoute(Model):
@@ -415,6 +459,9 @@ def _block_invariant(channel_type: str) -> Invariant:
     )
 
 
+_GATEWAY_ONLY_CEL = "[" + ", ".join(f"'{t}'" for t in GATEWAY_ONLY_TYPES) + "]"
+
+
 class NotificationChannelSpec(Model):
     """A receiver of one type, the route that leads to it, and delivery options."""
 
@@ -425,10 +472,37 @@ class NotificationChannelSpec(Model):
             holds=_exactly_one_block,
         ),
         *(_block_invariant(t) for t in CHANNEL_TYPES),
+        Invariant(
+            cel=f"!has(self.delivery) || self.delivery == 'Gateway' || !(self.type in {_GATEWAY_ONLY_CEL})",
+            message="Native is not possible for types dingtalk, wecom and feishu: Alertmanager has no such "
+            "receiver, only the AlertAgent gateway delivers them (set Gateway or leave delivery unset)",
+            holds=lambda s: s.delivery != "Native" or s.type not in GATEWAY_ONLY_TYPES,
+            field_path=".delivery",
+        ),
+        Invariant(
+            cel="!has(self.gatewayMessage) || (has(self.delivery) && self.delivery == 'Gateway' && "
+            f"!(self.type in {_GATEWAY_ONLY_CEL}))",
+            message="gatewayMessage needs delivery Gateway; dingtalk, wecom and feishu take these options in "
+            "their own block",
+            holds=lambda s: s.gateway_message is None or (s.delivery == "Gateway" and s.type not in GATEWAY_ONLY_TYPES),
+            field_path=".gatewayMessage",
+        ),
     )
 
     type: ChannelType
     """Receiver type; the block of the same name holds its settings."""
+    delivery: Delivery | None = None
+    """Who delivers this channel's notifications. `Native`: Alertmanager's own receiver of the type.
+    `Gateway`: a webhook to the AlertAgent gateway (the cluster's `spec.gateway`), which renders the
+    message itself (Jinja2, `gatewayMessage`), rate-limits, retries and adds incident summaries;
+    Alertmanager still decides what is sent and when. The gateway delivers dingtalk, wecom and feishu
+    (always Gateway) and slack, webhook, msteams, discord and telegram; another type with Gateway is
+    not rendered (its status says why). Unset: Gateway for dingtalk, wecom and feishu, else Native."""
+    gateway_message: GatewayMessage | None = None
+    """How the gateway renders the messages of a slack, msteams, discord or telegram channel with
+    delivery Gateway (template, language, time zone, maxAlerts); the type's Go-template fields (title,
+    text, message, color) are Alertmanager's and cannot be set with Gateway. A webhook channel gets
+    Alertmanager's JSON payload as is (only maxAlerts applies)."""
     slack: SlackConfig | None = None
     """Settings for type slack."""
     email: EmailConfig | None = None
@@ -464,6 +538,10 @@ class NotificationChannelSpec(Model):
     """AlertmanagerClusters (`name` or `namespace/name`) that include this channel. When unset, every
     cluster whose selectors include it."""
 
+    def delivery_mode(self) -> Delivery:
+        """`delivery` as it takes effect (see `delivery_of`)."""
+        return delivery_of(self.type, self.delivery)
+
 
 class LastTestResult(Model):
     """Outcome of the last test notification."""
@@ -489,8 +567,9 @@ class NotificationChannelStatus(Model):
     """metadata.generation last processed."""
     conditions: list[Condition] | None = None
     """kstatus conditions; Ready is True when the receiver is valid and loaded by its clusters."""
-    delivery: Literal["Native", "Gateway"] | None = None
-    """Native: an Alertmanager receiver of this type. Gateway: a webhook to the AlertAgent gateway."""
+    delivery: Delivery | None = None
+    """Native: an Alertmanager receiver of this type. Gateway: a webhook to the AlertAgent gateway
+    (spec.delivery as it takes effect)."""
     clusters: list[str] | None = None
     """AlertmanagerClusters (`namespace/name`) that include this channel."""
     last_test: LastTestResult | None = None

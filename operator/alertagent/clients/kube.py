@@ -68,10 +68,13 @@ class Kube:
         query: Mapping[str, str | int | bool] | None = None,
         content_type: str = "application/json",
         stream: bool = False,
+        accept: str = "application/json",
     ) -> Any:
         """One API request: the answer's JSON (None when empty), or with `stream` the open response
-        (a watch). Raises ApiException for a status outside 2xx."""
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        (a watch). `accept` may ask for another representation (e.g. metadata only:
+        `application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1`). Raises ApiException for a
+        status outside 2xx."""
+        headers = {"Accept": accept, "Content-Type": content_type}
         _method, url, headers, data, _post = self.api.param_serialize(
             method=method,
             resource_path=path,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..render.robots.models import ChannelsFile, GatewayChannel
+from ..render.robots.models import ChannelsFile, GatewayChannel, IncidentSettings
 
 log = logging.getLogger("alertagent.gateway.channels")
 
@@ -47,6 +47,9 @@ class ChannelSource:
         self.errors: dict[str, str] = {}  # file -> its last load error
         self._seen: dict[Path, tuple[int, int]] = {}
         self._by_file: dict[Path, dict[str, GatewayChannel]] = {}
+        self.incidents: dict[str, IncidentSettings] = {}  # cluster key -> its incident engine's settings
+        self._incidents_by_file: dict[Path, tuple[str, IncidentSettings | None]] = {}
+        self.clusters: dict[str, str] = {}  # channel key -> the cluster key of its channels file
 
     def poll(self) -> bool:
         current: dict[Path, tuple[int, int]] = {}
@@ -63,6 +66,7 @@ class ChannelSource:
             return False
         for file in set(self._by_file) - set(current):
             del self._by_file[file]
+            self._incidents_by_file.pop(file, None)
         for file, sig in current.items():
             if self._seen.get(file) == sig:
                 continue
@@ -78,6 +82,7 @@ class ChannelSource:
                     "channels file %s: keys %s differ from their channel's key; using the key", file, mismatched
                 )
             self._by_file[file] = {k: c.model_copy(update={"key": k}) for k, c in doc.channels.items()}
+            self._incidents_by_file[file] = (doc.cluster, doc.incidents)
             log.info("channels file %s (cluster %s): %d channels", file, doc.cluster, len(doc.channels))
         self._seen = current
         merged: dict[str, GatewayChannel] = {}
@@ -87,6 +92,8 @@ class ChannelSource:
                     log.warning("channel %s is in more than one channels file; using the first (%s)", key, file)
                     continue
                 merged[key] = channel
+                self.clusters[key] = self._incidents_by_file[file][0]
+        self.incidents = {c: i for c, i in self._incidents_by_file.values() if i is not None}
         before, self.channels = self.channels, merged
         return before != merged
 

@@ -20,18 +20,17 @@ from typing import Any
 
 import httpx
 
-from ..render.robots import answers, formats
+from ..render.robots import answers, formats, native
 from ..render.robots.models import GatewayChannel, WebhookPayload
 from .channels import ChannelSource
 from .metrics import GatewayMetrics
+from .notifier import Book, IncidentNotifier
 from .ratelimit import RateLimiter, Window, robot_key
-from .store import Message, Store
+from .store import HoldStore, Message, QueueFullError, Store
+
+__all__ = ["Gateway", "Options", "QueueFullError"]  # QueueFullError lives in store (the notifier raises it too)
 
 log = logging.getLogger("alertagent.gateway.delivery")
-
-
-class QueueFullError(Exception):
-    """The queue holds `queue_max` messages: Alertmanager is told 503 and retries later."""
 
 
 @dataclass
@@ -73,7 +72,7 @@ def windows_for(channel_type: str, overrides: dict[str, tuple[Window, ...]] | No
     if overrides and channel_type in overrides:
         return overrides[channel_type]
     limits = answers.LIMITS[channel_type]
-    out = [Window(int(limits.per_minute), 60.0)]
+    out = [Window(int(limits.per_minute), 60.0)] if limits.per_minute else []  # 0: no limit (webhook)
     per_second = getattr(limits, "per_second", None)
     if per_second:
         out.append(Window(int(per_second), 1.0))
@@ -136,6 +135,10 @@ class Gateway:
         self._busy: set[str] = set()
         self._stopping = False
         self._poller: asyncio.Task[None] | None = None
+        # The incident engine (set before start when it runs): root alerts' messages are held and
+        # enriched, and the leader sends incident updates and resolves (notifier.py).
+        self.incident_book: Book | None = None
+        self.notifier: IncidentNotifier | None = None
 
     # -- start, ingestion ------------------------------------------------------------------------
     async def start(self) -> int:
@@ -147,21 +150,49 @@ class Gateway:
         if pending:
             log.info("replaying %d stored messages for %d channels", len(pending), len({m.channel for m in pending}))
         self._poller = asyncio.create_task(self._poll())
+        self.start_incidents()
         return len(pending)
+
+    def start_incidents(self) -> None:
+        """Start the incident notifications when the incident engine runs (`incident_book` is set);
+        held messages of a previous run are sent when due."""
+        if self.incident_book is not None and self.notifier is None:
+            store = self.store if isinstance(self.store, HoldStore) else None
+            self.notifier = IncidentNotifier(self, self.incident_book, store)
+            self.notifier.start()
 
     def stat(self, key: str) -> ChannelStats:
         return self.stats.setdefault(key, ChannelStats())
 
     def enqueue(self, channel: GatewayChannel, payload: WebhookPayload) -> list[Message]:
-        """Render and persist a notification (returns once it is in the store). Raises QueueFullError."""
-        requests = formats.render_requests(channel, payload)
-        if self.depth + len(requests) > self.options.queue_max:
+        """Render and persist a notification (returns once it is in the store). With the incident
+        engine, a payload carrying an incident's root alert may be held (persisted) until its hold
+        time instead: no message yet. Raises QueueFullError."""
+        if self.notifier is not None:
+            messages = self.notifier.receive(channel, payload)
+        else:
+            messages = self.add_requests(channel, formats.render_requests(channel, payload))
+        self.metrics.alerts_received.labels(channel.key).inc(len(payload.alerts))
+        return messages
+
+    def add_requests(self, channel: GatewayChannel, requests: list[formats.RobotRequest]) -> list[Message]:
+        """Persist rendered requests and queue them for delivery. Raises QueueFullError."""
+        if not self.has_room(len(requests)):
             raise QueueFullError(f"the queue holds {self.depth} of at most {self.options.queue_max} messages")
         messages = self.store.add([(channel.key, r.body, r.part, r.parts) for r in requests])
-        self.metrics.alerts_received.labels(channel.key).inc(len(payload.alerts))
         for message in messages:
             self._append(message)
         return messages
+
+    def has_room(self, count: int) -> bool:
+        """Whether `count` more messages fit in `queue_max` (held payloads count one each)."""
+        held = len(self.notifier.held) if self.notifier is not None else 0
+        return self.depth + held + count <= self.options.queue_max
+
+    def dropped(self, channel: GatewayChannel | None, reason: str) -> None:
+        """Count a message given up on (its channel was deleted, or it cannot be rendered any more)."""
+        log.debug("dropped a message (%s)", reason)
+        self.metrics.notifications.labels(channel.type if channel else "unknown", "dropped").inc()
 
     def _append(self, message: Message) -> None:
         self.queues.setdefault(message.channel, deque()).append(message)
@@ -192,7 +223,7 @@ class Gateway:
     # -- delivery --------------------------------------------------------------------------------
     async def send(self, channel: GatewayChannel, body: dict[str, Any], part: int, parts: int) -> answers.Answer:
         """One signed POST to the robot (waiting for its rate limit); the robot's answer, classified."""
-        await self.limiter.acquire(robot_key(channel.webhook_url), self.windows(channel))
+        await self.limiter.acquire(robot_key(native.limit_key(channel)), self.windows(channel))
         request = formats.RobotRequest(channel=channel.key, url=channel.webhook_url, body=body, part=part, parts=parts)
         signed = formats.sign(channel, request, datetime.now(UTC))
         started = time.perf_counter()
@@ -200,7 +231,10 @@ class Gateway:
             response = await self.client.post(
                 signed.url,
                 content=signed.encoded(),  # the bytes the splitter measured
-                headers={"Content-Type": "application/json; charset=utf-8"},
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    **({"Authorization": channel.authorization} if channel.authorization else {}),
+                },
                 timeout=self.options.request_timeout,
             )
             answer = answers.classify(channel.type, response.status_code, response.text)
@@ -244,6 +278,11 @@ class Gateway:
             stats.last_error, stats.last_error_kind, stats.last_error_code = answer.message, answer.kind, answer.code
             if self._stopping:
                 return
+            if answer.kind == "rejected":  # this message can never be delivered: report it, send the next
+                log.error("channel %s: destination refused message %d: %s; dropped", key, message.id, answer.message)
+                self._pop(key, message)
+                attempt = 0
+                continue
             if answer.kind == "config_error":
                 log.error(
                     "channel %s: the robot refused its configuration (%s); holding %d messages until its "
@@ -257,7 +296,7 @@ class Gateway:
                 continue
             attempt += 1
             if answer.kind == "rate_limited":
-                self.limiter.penalize(robot_key(channel.webhook_url), self.windows(channel))
+                self.limiter.penalize(robot_key(native.limit_key(channel)), self.windows(channel))
             delay = backoff(attempt, self.options.backoff_base, self.options.backoff_max)
             log.warning("channel %s: %s (%s); retry %d in %.1fs", key, answer.kind, answer.message, attempt, delay)
             await asyncio.sleep(delay)
@@ -287,6 +326,8 @@ class Gateway:
         self._stopping = True
         if self._poller:
             self._poller.cancel()
+        if self.notifier is not None:
+            await self.notifier.stop()
         for key, task in self._workers.items():
             if key not in self._busy:
                 task.cancel()

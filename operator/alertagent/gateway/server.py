@@ -6,6 +6,8 @@
     POST /api/v1/test/{namespace}/{name}            Bearer token; a test message delivered now:
          200 {"ok": bool, "kind": str, "code": int|null, "message": str} (the robot's own answer)
     GET  /api/v1/channels  {"<ns>/<name>": {"queued", "delivered", "lastError", "lastErrorKind", "lastErrorCode"}}
+    GET  /api/v1/incidents {"<ns>/<name>": {"leader": bool, "incidents": [{"name", <Incident status>}]}}: the
+         incident engine's view of each cluster it follows (gateway/incidents.py)
     GET  /healthz, GET /metrics
 
 Answers and logs never contain a robot URL, token or signing secret."""
@@ -16,17 +18,22 @@ import asyncio
 import errno
 import hmac
 import logging
+import os
 import signal
+import socket
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from ..clients.gatewaykube import connect
 from ..render.robots.models import GatewayChannel, WebhookPayload
 from .channels import ChannelSource
 from .delivery import Gateway, Options, QueueFullError
+from .incidents import IncidentBook, IncidentService
 from .metrics import GatewayMetrics
 from .store import MemoryStore, SQLiteStore, Store
 
@@ -96,6 +103,10 @@ def application(gateway: Gateway, max_request_bytes: int = 4 << 20) -> web.Appli
         keys = sorted(set(gateway.source.channels) | set(gateway.stats))
         return web.json_response({key: gateway.stat(key).as_json() for key in keys})
 
+    async def incidents(_: web.Request) -> web.Response:
+        book = gateway.incident_book
+        return web.json_response(book.as_json() if isinstance(book, IncidentBook) else {})
+
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "channels": len(gateway.source.channels), "queued": gateway.depth})
 
@@ -108,6 +119,7 @@ def application(gateway: Gateway, max_request_bytes: int = 4 << 20) -> web.Appli
     app.router.add_post("/api/v1/alerts/webhook/{namespace}/{name}", webhook)
     app.router.add_post("/api/v1/test/{namespace}/{name}", test)
     app.router.add_get("/api/v1/channels", channels)
+    app.router.add_get("/api/v1/incidents", incidents)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
@@ -127,6 +139,11 @@ class Config:
     max_request_bytes: int = 4 << 20
     shutdown_grace: float = 10.0
     options: Options = field(default_factory=Options)
+    incidents: bool = True  # run the incident engine of clusters whose channels file has an incidents section
+    # The incidents Lease's holder identity: $POD_NAME, else unique to this process on this host.
+    pod_name: str = field(default_factory=lambda: os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}")
+    pod_namespace: str = field(default_factory=lambda: os.environ.get("POD_NAMESPACE", ""))
+    kubeconfig: str | None = None  # None: in-cluster, else $KUBECONFIG or ~/.kube/config
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -170,6 +187,9 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     """Run until `stop` is set: then stop taking requests, let deliveries in flight finish, exit."""
     metrics = GatewayMetrics()
     gateway = new_gateway(config, metrics)
+    book = IncidentBook(metrics.incidents)
+    if config.incidents:  # before start: the gateway's incident notifications read it
+        gateway.incident_book = book
     runner = web.AppRunner(application(gateway, config.max_request_bytes), access_log=None)
     await runner.setup()
     try:
@@ -183,6 +203,16 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             f"cannot listen on {config.host}:{config.port}: {err.strerror or err}; change it with --listen"
         ) from None
     replayed = await gateway.start()
+    service = None
+    if config.incidents:  # the Lease's holder identity is the pod name
+        service = IncidentService(
+            lambda: gateway.source.incidents,
+            book,
+            config.pod_name,
+            partial(connect, config.kubeconfig),
+            metrics.incidents,
+        )
+        await service.start()
     log.info(
         "gateway listening on %s:%d; %d channels; %d messages replayed",
         config.host,
@@ -191,6 +221,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         replayed,
     )
     await stop.wait()
+    if service is not None:  # first, so the Leases are released while another replica still runs
+        await service.stop()
     log.info("stopping: no new requests; letting deliveries in flight finish (%d messages stay queued)", gateway.depth)
     await runner.cleanup()
     await gateway.stop(config.shutdown_grace)

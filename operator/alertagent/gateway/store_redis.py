@@ -40,7 +40,7 @@ import redis
 import redis.asyncio
 
 from ..render.robots import formats
-from ..render.robots.models import GatewayChannel, WebhookPayload
+from ..render.robots.models import GatewayChannel
 from .channels import ChannelSource
 from .delivery import Gateway, Options, QueueFullError
 from .metrics import GatewayMetrics
@@ -298,15 +298,16 @@ class SharedGateway(Gateway):
         self.source.poll()
         self._poller = asyncio.create_task(self._poll())
         self._feeder = asyncio.create_task(self.store.feed(self._append))
+        self.start_incidents()  # nothing is held with this store: root alerts' messages go at once
         return 0
 
-    def enqueue(self, channel: GatewayChannel, payload: WebhookPayload) -> list[Message]:
-        """Render and persist (in Redis) a notification; its channel's lease holder delivers it.
-        Raises QueueFullError when all replicas' messages reach `queue_max`."""
-        requests = formats.render_requests(channel, payload)
-        messages = self.store.add([(channel.key, r.body, r.part, r.parts) for r in requests])
-        self.metrics.alerts_received.labels(channel.key).inc(len(payload.alerts))
-        return messages
+    def add_requests(self, channel: GatewayChannel, requests: list[formats.RobotRequest]) -> list[Message]:
+        """Persist (in Redis) rendered requests; the channel's lease holder delivers them. Raises
+        QueueFullError when all replicas' messages reach `queue_max`."""
+        return self.store.add([(channel.key, r.body, r.part, r.parts) for r in requests])
+
+    def has_room(self, count: int) -> bool:
+        return True  # the shared queue's bound is checked by Redis itself (add raises QueueFullError)
 
     async def stop(self, grace: float = 10.0) -> None:
         if self._feeder:

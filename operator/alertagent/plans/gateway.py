@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,9 @@ from ..common.hashing import content_hash
 from ..common.identity import ObjectRef, owner_reference
 from ..common.labels import CLUSTER_LABEL, COMPONENT_LABEL, CONTENT_HASH_ANNOTATION, MANAGED_BY
 from ..render.receivers import GATEWAY_TYPES, MissingSecretError, SecretResolver, Secrets
-from ..render.robots.models import ChannelsFile, GatewayChannel, Mentions
+from ..render.robots.models import ChannelsFile, GatewayChannel, IncidentSettings, Mentions
+from ..render.selection import matches
+from .gateway_native import native_gateway_channel
 
 # (namespace, ref) → the key's value; None for a missing ConfigMap or key. Raises MissingSecretError
 # for one that cannot be read.
@@ -48,8 +51,64 @@ def channels_secret_name(cluster: AlertmanagerCluster) -> str:
 
 
 def channels_text(file: ChannelsFile) -> str:
-    """The `channels.json` text: compact JSON, keys sorted, so equal files are equal bytes."""
-    return json.dumps(file.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The `channels.json` text: compact JSON, keys sorted, so equal files are equal bytes (a file
+    without an incidents section has no such key, as files written before it)."""
+    doc = file.model_dump(mode="json", exclude={"incidents"} if file.incidents is None else None)
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_DURATION = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+_UNIT_SECONDS = {"y": 365 * 86400.0, "w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def duration_seconds(text: str) -> float:
+    """A Prometheus duration (`1h30m`, `500ms`, `0`; api/common.py DURATION_PATTERN) in seconds, as
+    Prometheus' model.ParseDuration reads it (a year is 365 days). Raises ValueError otherwise."""
+    if text == "0":
+        return 0.0
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def selected_namespaces(
+    cluster: AlertmanagerCluster, namespace_labels: Mapping[str, Mapping[str, str]]
+) -> list[str] | None:
+    """The namespaces whose AlertRules the cluster includes, by its `selectors.alertRules` namespaces
+    and namespaceSelector (`namespace_labels`: every namespace known, with its labels), sorted; None
+    when it includes every namespace."""
+    selector = cluster.spec.selectors.alert_rules
+    if selector.namespaces is None and selector.namespace_selector is None:
+        return None
+    names = selector.namespaces if selector.namespaces is not None else namespace_labels
+    return sorted(
+        name
+        for name in set(names)
+        if selector.namespace_selector is None or matches(selector.namespace_selector, namespace_labels.get(name))
+    )
+
+
+def incident_settings(
+    cluster: AlertmanagerCluster, operator_namespace: str, namespace_labels: Mapping[str, Mapping[str, str]]
+) -> IncidentSettings | None:
+    """The channels file's incidents section: None when the cluster has no gateway or
+    `spec.incidents.enabled` is false. `operator_namespace` holds the service graph ConfigMap."""
+    options = cluster.spec.incidents
+    if cluster.spec.gateway is None or not options.enabled:
+        return None
+    return IncidentSettings(
+        alertmanager_url=cluster.spec.alertmanager.url,
+        window=duration_seconds(options.window),
+        hold=duration_seconds(options.hold),
+        update_interval=duration_seconds(options.update_interval),
+        poll_interval=duration_seconds(options.poll_interval),
+        retention=duration_seconds(options.retention),
+        service_label=options.service_label,
+        namespace_label=cluster.spec.namespace_label,
+        namespaces=selected_namespaces(cluster, namespace_labels),
+        graph_namespace=operator_namespace,
+    )
 
 
 def deployed_channels(cluster: AlertmanagerCluster, secret: Mapping[str, Any] | None) -> ChannelsFile | None:
@@ -80,6 +139,8 @@ def gateway_channel(
     signing secret Secret, or a missing template ConfigMap or key."""
     spec, ref = channel.spec, ObjectRef.of(channel)
     key, kind = ref.key, spec.type
+    if kind not in GATEWAY_TYPES:  # Alertmanager's own types with spec.delivery Gateway
+        return native_gateway_channel(channel, token, secret, config_map)
     block = getattr(spec, kind)
     template = block.template
     if block.template_config_map is not None:
@@ -140,11 +201,13 @@ def plan_gateway(
     current: Mapping[str, Any] | None,
     new_token: Callable[[], str],
     resolve_config_map: ConfigMapResolver = _no_config_maps,
+    incidents: IncidentSettings | None = None,
 ) -> GatewayPlan:
     """The channels file of `channels` (the cluster's selected channels; other types are ignored) and
     its Secret. `owner` is the cluster's metadata (name, namespace, uid); `current` the channels Secret
     there now (None: none yet); `resolve_config_map` reads templateConfigMap keys (by default none
-    exist). Raises nothing: a missing Secret or template ConfigMap is a problem of its channel."""
+    exist); `incidents` the incident engine's section (`incident_settings`). Raises nothing: a missing
+    Secret or template ConfigMap is a problem of its channel."""
     cluster_key = ObjectRef.of(cluster).key
     labels = ((current or {}).get("metadata") or {}).get("labels") or {}
     if current is not None and labels.get(CLUSTER_LABEL) != owner["name"]:
@@ -158,7 +221,7 @@ def plan_gateway(
     problems: dict[ObjectRef, str] = {}
     last_known_good: dict[ObjectRef, str] = {}
     for channel in sorted(channels, key=ObjectRef.of):
-        if channel.spec.type not in GATEWAY_TYPES:
+        if channel.spec.delivery_mode() != "Gateway":
             continue
         ref = ObjectRef.of(channel)
         live = before.get(ref.key)
@@ -173,7 +236,7 @@ def plan_gateway(
             else:  # a Secret or ConfigMap gone or unreadable never takes a working robot away
                 entries[ref.key] = live
                 last_known_good[ref] = f"{err}: its last delivered gateway entry stays live"
-    file = ChannelsFile(cluster=cluster_key, channels=entries)
+    file = ChannelsFile(cluster=cluster_key, channels=entries, incidents=incidents)
     text = channels_text(file)
     digest = content_hash({CHANNELS_KEY: text})
     annotations = ((current or {}).get("metadata") or {}).get("annotations") or {}

@@ -11,10 +11,9 @@ from typing import Any
 
 from ..api.alertmanagercluster import TargetHealth
 from ..api.alertrule import RuleTargetStatus, ValidationIssue
-from ..api.notificationchannel import NotificationChannel
+from ..api.notificationchannel import NotificationChannel, delivery_of
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.identity import ObjectRef
-from ..render.receivers import GATEWAY_TYPES
 from ..render.validation import describe
 from ..render.windows import window_active
 from ..status import Placement, alert_rule_status, channel_status, cluster_status, comparable, policy_status
@@ -180,8 +179,9 @@ def member_status(
         meta, spec = entry.model.metadata, entry.model.spec
         placement = world.place(entry.ref.kind, entry.ref.namespace, meta.labels, spec.targets)
     if entry.ref.kind == "NotificationChannel":
-        channel_type = (body.get("spec") or {}).get("type")
-        delivery = None if channel_type is None else "Gateway" if channel_type in GATEWAY_TYPES else "Native"
+        wanted = body.get("spec") or {}
+        channel_type = wanted.get("type")
+        delivery = None if channel_type is None else delivery_of(channel_type, wanted.get("delivery"))
         stale, refused = memberships.stale_in(entry.ref), memberships.refused_in(entry.ref)
         return channel_status(body, clusters, errors, delivery, placement, stale, refused)
     policy = entry.model if isinstance(entry.model, SuppressionPolicy) else None

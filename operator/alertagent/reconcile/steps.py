@@ -43,7 +43,7 @@ from ..plans.alertmanager import (
     secret_name,
     select,
 )
-from ..plans.gateway import ConfigMapResolver, GatewayPlan, channels_secret_name, plan_gateway
+from ..plans.gateway import ConfigMapResolver, GatewayPlan, channels_secret_name, incident_settings, plan_gateway
 from ..plans.placement import World
 from ..plans.rules import IndexedRule, plan_rules
 from ..plans.silences import desired_silences, plan_silences
@@ -239,7 +239,7 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
 
     last_good = state.last_good.setdefault(inputs.key, {})
     # The gateway learns a channel's token before Alertmanager sends it: the channels file goes first.
-    gateway = _gateway_channels(state, cluster, meta, channels, resolve)
+    gateway = _gateway_channels(state, cluster, meta, channels, resolve, inputs.namespace_labels)
     current = state.kube.read_secret(meta["namespace"], secret_name(cluster))
     if (live := deployed_text(cluster, current)) is not None:  # amtool passed it before it was written:
         state.verdicts.setdefault(content_hash({"alertmanager.yaml": live}), None)  # a restart runs no amtool
@@ -301,14 +301,17 @@ def _gateway_channels(
     meta: Mapping[str, Any],
     channels: list[NotificationChannel],
     resolve: SecretResolver,
+    namespace_labels: Mapping[str, Mapping[str, str]],
 ) -> GatewayPlan | None:
-    """With `spec.gateway` set, write the gateway's channels Secret when it changed and return its plan
-    (each channel's token); None without a gateway. Raises ApiException."""
+    """With `spec.gateway` set, write the gateway's channels Secret (with the incident engine's
+    settings) when it changed and return its plan (each channel's token); None without a gateway.
+    Raises ApiException."""
     if cluster.spec.gateway is None:
         return None
     current = state.kube.read_secret(meta["namespace"], channels_secret_name(cluster))
+    incidents = incident_settings(cluster, state.settings.operator_namespace, namespace_labels)
     gateway = plan_gateway(
-        cluster, meta, channels, resolve, current, lambda: token_urlsafe(32), _config_map_resolver(state)
+        cluster, meta, channels, resolve, current, lambda: token_urlsafe(32), _config_map_resolver(state), incidents
     )
     if gateway.secret is not None:
         state.kube.put_secret(meta["namespace"], gateway.secret, gateway.secret_exists)

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import httpx
 
 from ..api.alertmanagercluster import AlertmanagerCluster
+from ..api.notificationchannel import delivery_of
 from ..clients.alertmanager import post_alerts
 from ..clients.http import http_client
 from ..common.identity import ObjectRef
 from ..plans.gateway import channels_secret_name, deployed_channels
 from ..plans.status import PLURALS
 from ..plans.testsend import SendOutcome, gateway_test_answer, gateway_test_url, synthetic_alert
-from ..render.receivers import GATEWAY_TYPES
 from .state import OperatorState
 
 GATEWAY_TEST_TIMEOUT = 30.0  # seconds: the gateway answers once the robot did
@@ -27,7 +27,8 @@ def send_test(state: OperatorState, channel: ObjectRef, value: str) -> SendOutco
     if not clusters:
         return SendOutcome(False, "no AlertmanagerCluster renders this channel")
     own = state.kube.get_object(PLURALS[channel.kind], channel.namespace, channel.name) or {}
-    if (own.get("spec") or {}).get("type") in GATEWAY_TYPES:
+    spec = own.get("spec") or {}
+    if delivery_of(spec.get("type"), spec.get("delivery")) == "Gateway":
         return _send_gateway_test(state, channel, clusters)
     failures, sent = [], []
     alert = synthetic_alert(channel, value, datetime.now(UTC))

@@ -1,6 +1,7 @@
 """One Alertmanager receiver per NotificationChannel (pure): a small converter per native receiver
-type, registered in `CONVERTERS`; the gateway types (`GATEWAY_TYPES`) become a webhook to the
-AlertAgent gateway instead.
+type, registered in `CONVERTERS`; the gateway types (`GATEWAY_TYPES`), and the types of
+`GATEWAY_NATIVE_TYPES` with `spec.delivery: Gateway` (render/gateway_targets.py), become a webhook to
+the AlertAgent gateway instead.
 
 A converter takes the channel's block of its type (`spec.<type>`) and the channel's `Secrets`, and
 returns the one entry of the receiver's `<type>_configs` list with unset values as `None`; `receiver`
@@ -37,6 +38,7 @@ from typing import Any, Final
 from ..api.alertmanagercluster import GlobalConfig
 from ..api.common import SecretKeyRef, url_error
 from ..api.notificationchannel import (
+    SLACK_POST_MESSAGE_URL,
     DiscordConfig,
     EmailConfig,
     MSTeamsConfig,
@@ -50,8 +52,9 @@ from ..api.notificationchannel import (
     WeChatConfig,
 )
 from ..common.identity import ObjectRef
+from .gateway_targets import GATEWAY_NATIVE_TYPES, gateway_target, max_alerts, unsupported
 
-GATEWAY_TYPES = frozenset({"dingtalk", "wecom", "feishu"})
+GATEWAY_TYPES = frozenset({"dingtalk", "wecom", "feishu"})  # robots: only the gateway delivers them
 # First Alertmanager version with each native receiver type (types absent here exist in all versions).
 MIN_VERSION = {"telegram": (0, 24), "discord": (0, 25), "webex": (0, 25), "msteams": (0, 26)}
 
@@ -120,9 +123,12 @@ class Secrets:
 
 
 def slack_config(c: SlackConfig, secret: Secrets) -> dict[str, Any]:
-    """The `slack_configs` entry; raises MissingSecretError for a missing apiUrl secret."""
+    """The `slack_configs` entry, a bot token as Bearer authorization (chat.postMessage, its URL the
+    default api_url); raises MissingSecretError for a missing apiUrl or botToken secret."""
+    token = secret(c.bot_token)
     return {
-        "api_url": secret(c.api_url),
+        "api_url": secret(c.api_url) or (SLACK_POST_MESSAGE_URL if token else None),
+        "http_config": {"authorization": {"type": "Bearer", "credentials": token}} if token else None,
         "channel": c.channel,
         "username": c.username,
         "icon_emoji": c.icon_emoji,
@@ -148,14 +154,15 @@ def email_config(c: EmailConfig, secret: Secrets) -> dict[str, Any]:
 
 
 def webhook_config(c: WebhookConfig, secret: Secrets) -> dict[str, Any]:
-    """The `webhook_configs` entry, the bearer token as Bearer authorization; raises
-    MissingSecretError for a missing bearerToken or urlSecret secret."""
+    """The `webhook_configs` entry, the bearer token as Bearer authorization or basicAuth as
+    `basic_auth`; raises MissingSecretError for a missing bearerToken, password or urlSecret secret."""
     token = secret(c.bearer_token)
-    return {
-        "url": c.url or secret(c.url_secret),
-        "max_alerts": c.max_alerts,
-        "http_config": {"authorization": {"type": "Bearer", "credentials": token}} if token else None,
-    }
+    http_config: dict[str, Any] | None = None
+    if token:
+        http_config = {"authorization": {"type": "Bearer", "credentials": token}}
+    elif c.basic_auth is not None:
+        http_config = {"basic_auth": {"username": c.basic_auth.username, "password": secret(c.basic_auth.password)}}
+    return {"url": c.url or secret(c.url_secret), "max_alerts": c.max_alerts, "http_config": http_config}
 
 
 def pagerduty_config(c: PagerDutyConfig, secret: Secrets) -> dict[str, Any]:
@@ -270,21 +277,28 @@ def gateway_webhook_url(gateway_url: str, channel: NotificationChannel) -> str:
 def gateway_config(
     channel: NotificationChannel, version: tuple[int, int], gateway: GatewayEndpoint, secret: Secrets
 ) -> dict[str, Any]:
-    """The `webhook_configs` entry of a dingtalk, wecom or feishu channel: the gateway's webhook for
-    it, `send_resolved`, `max_alerts` (when not 0) and the channel's bearer token (`authorization`;
-    `bearer_token` before Alertmanager 0.22). The robot's Secrets are resolved too, though only the
-    gateway uses them, so a channel whose robot cannot be reached is never routed to the gateway.
-    Raises MissingSecretError for a missing robot Secret, ValueError for a robot URL Alertmanager
-    would refuse too (no host, another scheme), a `maxAlerts` the version lacks, or a channel with
-    no token yet; with placeholders a missing token is a marked placeholder, recorded as missing."""
+    """The `webhook_configs` entry of a dingtalk, wecom or feishu channel, or of a channel of
+    `GATEWAY_NATIVE_TYPES` with delivery Gateway: the gateway's webhook for it, `send_resolved`,
+    `max_alerts` (when not 0) and the channel's bearer token (`authorization`; `bearer_token` before
+    Alertmanager 0.22). The destination's Secrets are resolved too, though only the gateway uses them,
+    so a channel whose destination cannot be reached is never routed to the gateway. Raises
+    MissingSecretError for a missing Secret, ValueError for a URL Alertmanager would refuse too (no
+    host, another scheme), a setting the gateway cannot deliver (render/gateway_targets.py), a
+    `maxAlerts` the version lacks, or a channel with no token yet; with placeholders a missing token is
+    a marked placeholder, recorded as missing."""
     kind, key = channel.spec.type, ObjectRef.of(channel).key
-    block = getattr(channel.spec, kind)
-    robot = secret(block.webhook_url)
-    secret(getattr(block, "sign_secret", None))
-    if robot is not None and (error := url_error(robot, redact=True)) is not None:
-        raise ValueError(f"{kind}.webhookUrl from its Secret: {error}")
-    if block.max_alerts and version < MAX_ALERTS_VERSION:
-        raise ValueError(f"{kind}.maxAlerts: Alertmanager {version[0]}.{version[1]} has no webhook max_alerts")
+    if kind in GATEWAY_TYPES:
+        block = getattr(channel.spec, kind)
+        robot = secret(block.webhook_url)
+        secret(getattr(block, "sign_secret", None))
+        if robot is not None and (error := url_error(robot, redact=True)) is not None:
+            raise ValueError(f"{kind}.webhookUrl from its Secret: {error}")
+        limit_field, limit = f"{kind}.maxAlerts", block.max_alerts
+    else:
+        gateway_target(channel, "", secret)  # what the gateway would get: refused here when it cannot be
+        limit_field, limit = max_alerts(channel)
+    if limit and version < MAX_ALERTS_VERSION:
+        raise ValueError(f"{limit_field}: Alertmanager {version[0]}.{version[1]} has no webhook max_alerts")
     token = gateway.tokens.get(key)
     if token is None:
         if not secret.placeholders:
@@ -300,7 +314,7 @@ def gateway_config(
         {
             "url": gateway_webhook_url(gateway.url, channel),
             "send_resolved": channel.spec.send_resolved,
-            "max_alerts": block.max_alerts or None,
+            "max_alerts": limit or None,
             "http_config": http_config,
         }
     )
@@ -368,19 +382,23 @@ def receiver(
     secret: Secrets,
     global_: GlobalConfig | _Unchecked | None = UNCHECKED,
 ) -> dict[str, Any]:
-    """The receiver of one channel, named `<namespace>/<name>`; a gateway type's is `gateway_config`
-    (`gateway` None: the cluster has no gateway). `global_` is the cluster's `global`
-    block (`cluster.spec.global_`, None when it has none); values a channel leaves to it are checked
-    only when it is given. Raises ValueError with the reason it cannot be rendered: a gateway type
-    without a gateway, a type or field this Alertmanager version lacks, a value Alertmanager would
-    refuse (its own message), a value neither the channel nor the global block sets, or
-    (MissingSecretError) a missing secret."""
+    """The receiver of one channel, named `<namespace>/<name>`; a gateway-delivered channel's
+    (`spec.delivery` Gateway, always for the gateway types) is `gateway_config` (`gateway` None: the
+    cluster has no gateway). `global_` is the cluster's `global` block (`cluster.spec.global_`, None
+    when it has none); values a channel leaves to it are checked only when it is given. Raises
+    ValueError with the reason it cannot be rendered: delivery Gateway for a type the gateway does not
+    deliver or without a gateway, a type or field this Alertmanager version lacks, a value
+    Alertmanager would refuse (its own message), a value neither the channel nor the global block
+    sets, or (MissingSecretError) a missing secret."""
     spec, name = channel.spec, ObjectRef.of(channel).key
     kind = spec.type
-    if kind in GATEWAY_TYPES:
+    if spec.delivery_mode() == "Gateway":
+        if kind not in GATEWAY_TYPES and kind not in GATEWAY_NATIVE_TYPES:
+            raise ValueError(unsupported(kind))
         if gateway is None:
+            what = f"type {kind} is" if kind in GATEWAY_TYPES else "spec.delivery Gateway: this channel is"
             raise ValueError(
-                f"type {kind} is delivered by the AlertAgent gateway, which this cluster has none of "
+                f"{what} delivered by the AlertAgent gateway, which this cluster has none of "
                 "(set spec.gateway.url of the AlertmanagerCluster)"
             )
         return {"name": name, "webhook_configs": [gateway_config(channel, version, gateway, secret)]}

@@ -17,7 +17,11 @@
 Text comes from Jinja2 templates (`templates/<language>.j2`, blocks `title` and `body`, rendered in a
 sandbox); `GatewayChannel.template` replaces the body. Messages over the robot's limit (`LIMITS`) are
 split into numbered parts, "(1/3)", never truncated: at alert boundaries first (`part_break` in the
-template), then at line ends, then between characters (UTF-8 safe)."""
+template), then at line ends, then between characters (UTF-8 safe).
+
+Incidents (`incidents.py`, templates `incident_<language>.j2`): a message carrying the root alert of an
+incident gets its section (root, impacted services as a tree, suppressed count) before the alerts;
+`render_notice` renders the incident updates and resolves the gateway sends on its own."""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -34,9 +38,12 @@ from urllib.parse import quote, quote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
+import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from . import native
 from .answers import LIMITS
+from .incidents import IncidentLike, incident_context
 from .models import Alert, GatewayChannel, WebhookPayload
 
 PART_BREAK = "\x1e"  # ASCII record separator: where a long message may be split; never sent
@@ -70,14 +77,52 @@ def encode_body(body: dict[str, Any]) -> bytes:
 # Rendering
 
 
-def render_requests(channel: GatewayChannel, payload: WebhookPayload, test: bool = False) -> list[RobotRequest]:
+def render_requests(
+    channel: GatewayChannel, payload: WebhookPayload, test: bool = False, incidents: Sequence[IncidentLike] = ()
+) -> list[RobotRequest]:
     """The unsigned requests that deliver `payload` to `channel`'s robot, in order, each within the
-    robot's limit. `test` marks the message clearly as a test. Raises ValueError (naming the channel,
-    never its URL or secrets) for a bad time zone or a template that fails."""
-    context = _context(channel, payload, test)
+    robot's limit. `test` marks the message clearly as a test. `incidents`: those the payload carries
+    a root alert of (each gets its section). Raises ValueError (naming the channel, never its URL or
+    secrets) for a bad time zone or a template that fails."""
+    if channel.type == "webhook":  # spec.delivery Gateway: Alertmanager's payload as it arrived (native.py)
+        return [RobotRequest(channel.key, channel.webhook_url, native.webhook_body(payload), part=1, parts=1)]
+    context = _context(channel, payload, test, incidents)
     title, text = _render_text(channel, context)
-    build = {"dingtalk": _dingtalk, "wecom": _wecom, "feishu": _feishu}[channel.type]
-    bodies = build(channel, context, title, text)
+    return _requests(channel, context, title, text)
+
+
+def render_notice(
+    channel: GatewayChannel, kind: str, incident: IncidentLike, previous: int = 0, peak: int = 0
+) -> list[RobotRequest]:
+    """The unsigned requests of a message the gateway sends on its own about `incident`: `kind`
+    "update" (it grew: now its services, `previous` the number the last message showed) or "resolve"
+    (it resolved; `peak` services were impacted). The default template of the channel's language
+    (`incident_<language>.j2`), whatever its `template`. Raises ValueError like `render_requests`."""
+    zone = _zone(channel)
+    firing = kind != "resolve"
+    tone = ("critical" if _critical(incident.severity) else "warning") if firing else "ok"
+    context = _helpers(channel, tone, test=False)
+    context |= {
+        "incident": incident_context(incident, zone, channel.language),
+        "notice": {"kind": kind, "previous": previous, "peak": max(peak, 1 + len(incident.impacted))},
+        "icon": "🧩" if firing else "✅",
+        "alertmanager_url": channel.alertmanager_url.rstrip("/"),
+    }
+    try:
+        template = _environment().get_template(f"incident_{channel.language}.j2")
+        title = " ".join(_block(template, "title", context).split())
+        text = _block(template, "body", context).strip("\n")
+    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError) as error:
+        raise ValueError(f"channel {channel.key}: its incident message failed: {error}") from error
+    return _requests(channel, context, title, text)
+
+
+def _requests(channel: GatewayChannel, context: dict[str, Any], title: str, text: str) -> list[RobotRequest]:
+    build = {"dingtalk": _dingtalk, "wecom": _wecom, "feishu": _feishu}.get(channel.type)
+    if build is None:  # Alertmanager's own types with spec.delivery Gateway (a webhook gets no notices)
+        bodies = native.bodies(channel, context, title, text, split_text)
+    else:
+        bodies = build(channel, context, title, text)
     return [
         RobotRequest(channel=channel.key, url=channel.webhook_url, body=body, part=i, parts=len(bodies))
         for i, body in enumerate(bodies, start=1)
@@ -295,15 +340,30 @@ def _channel_template(source: str) -> jinja2.Template:
     return _environment().from_string(source)
 
 
+@lru_cache(maxsize=256)
+def _shows_incidents(source: str) -> bool:
+    """Whether a channel template places the incident section itself."""
+    names = jinja2.meta.find_undeclared_variables(_environment().parse(source))
+    return bool(names & {"incident", "incidents", "incident_section"})
+
+
 def _render_text(channel: GatewayChannel, context: dict[str, Any]) -> tuple[str, str]:
-    """(title, body text) for the channel; template errors become ValueError naming the channel."""
+    """(title, body text) for the channel; template errors become ValueError naming the channel. The
+    incident section comes first in a channel template's body unless the template shows it."""
     try:
+        if context["incidents"]:
+            sections = _environment().get_template(f"incident_{channel.language}.j2")
+            context["incident_section"] = "\n\n".join(
+                _block(sections, "section", context | {"incident": i}).strip("\n") for i in context["incidents"]
+            )
         default = _environment().get_template(f"{channel.language}.j2")
         title = " ".join(_block(default, "title", context).split())
         if channel.template is None:
             body = _block(default, "body", context)
         else:
             body = _channel_template(channel.template).render(context)
+            if context["incident_section"] and not _shows_incidents(channel.template):
+                body = f"{context['incident_section']}\n\n{PART_BREAK}{body}"
     except jinja2.TemplateError as error:
         where = f" (line {error.lineno})" if isinstance(error, jinja2.TemplateSyntaxError) else ""
         raise ValueError(f"channel {channel.key}: its message template failed{where}: {error}") from error
@@ -316,32 +376,57 @@ def _block(template: jinja2.Template, name: str, context: dict[str, Any]) -> str
     return "".join(template.blocks[name](template.new_context(context)))
 
 
-def _context(channel: GatewayChannel, payload: WebhookPayload, test: bool) -> dict[str, Any]:
+def _zone(channel: GatewayChannel) -> ZoneInfo:
+    try:
+        return ZoneInfo(channel.time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"channel {channel.key}: unknown time zone {channel.time_zone!r}") from error
+
+
+def _helpers(channel: GatewayChannel, tone: str, test: bool) -> dict[str, Any]:
+    """The context every message has: language, part_break, show_title, the header colour, strings and
+    the formatting helpers, so one template serves markdown, cards and plain text."""
+    kind = channel.type
+    markdown = channel.message_type in ("markdown", "interactive")
+    colors = _COLORS.get(kind, {}) if markdown else {}
+    return {
+        "test": test,
+        "language": channel.language,
+        "show_title": not (kind == "feishu" and markdown),  # the card's header shows it
+        "part_break": PART_BREAK,
+        "tone": tone,  # the message's: critical, warning, ok or muted (Slack's and Discord's colour)
+        "feishu_color": _FEISHU_HEADER[tone],
+        "strings": _STRINGS[channel.language],
+        "bold": (lambda s: f"**{s}**") if markdown else str,
+        "heading": (lambda s: f"### {s}" if kind != "feishu" else f"**{s}**") if markdown else str,
+        "link": (lambda text, url: f"[{text}]({url})") if markdown else (lambda text, url: f"{text}: {url}"),
+        "color": (lambda s, t: f'<font color="{colors[t]}">{s}</font>' if t in colors else s),
+    } | native.markup(channel)  # Slack, Discord, Telegram markup; nothing for the robots
+
+
+def _context(
+    channel: GatewayChannel, payload: WebhookPayload, test: bool, incidents: Sequence[IncidentLike] = ()
+) -> dict[str, Any]:
     """What templates see. Documented for channel templates: status ("firing" | "resolved"), firing
     (bool), test, language, count, firing_count, resolved_count, truncated_alerts, group_name,
     group_labels / common_labels / common_annotations (sorted (name, value) pairs), alerts (each:
     status, name, severity, tone, icon, labels, other_annotations, summary, description, runbook_url,
     starts_at, ends_at, generator_url, fingerprint), alertmanager_url, receiver, icon, show_title,
-    part_break; filters bold, heading, link(url), color(tone)."""
-    try:
-        zone = ZoneInfo(channel.time_zone)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ValueError(f"channel {channel.key}: unknown time zone {channel.time_zone!r}") from error
+    part_break, incidents (those the payload carries a root alert of; see `incidents.py`), incident
+    (the first, or None), incident_section (their sections as the default template shows them);
+    filters bold, heading, link(url), color(tone)."""
+    zone = _zone(channel)
     alerts = [_alert(alert, zone) for alert in payload.alerts]
     firing_count = sum(1 for alert in payload.alerts if alert.status == "firing")
     firing = payload.status == "firing"
     tone = "muted" if test else (_worst_tone(alerts) if firing else "ok")
     base = (channel.alertmanager_url or payload.external_url).rstrip("/")
-    kind = channel.type
-    markdown = channel.message_type in ("markdown", "interactive")
-    colors = _COLORS.get(kind, {}) if markdown else {}
     common = payload.common_labels
     group_name = common.get("alertname") or ", ".join(f"{k}={v}" for k, v in sorted(payload.group_labels.items()))
-    context: dict[str, Any] = {
+    views = [incident_context(i, zone, channel.language) for i in incidents]
+    context: dict[str, Any] = _helpers(channel, tone, test) | {
         "status": payload.status,
         "firing": firing,
-        "test": test,
-        "language": channel.language,
         "count": len(payload.alerts) + payload.truncated_alerts,
         "firing_count": firing_count,
         "resolved_count": len(payload.alerts) - firing_count,
@@ -354,15 +439,9 @@ def _context(channel: GatewayChannel, payload: WebhookPayload, test: bool) -> di
         "alertmanager_url": f"{base}/#/alerts?receiver={quote(payload.receiver, safe='')}" if base else "",
         "receiver": payload.receiver,
         "icon": "🧪" if test else ("🔥" if firing else "✅"),
-        "show_title": not (kind == "feishu" and markdown),  # the card's header shows it
-        "part_break": PART_BREAK,
-        "feishu_color": _FEISHU_HEADER[tone],
-        "strings": _STRINGS[channel.language],
-        # Formatting helpers, so one template serves markdown, cards and plain text.
-        "bold": (lambda s: f"**{s}**") if markdown else str,
-        "heading": (lambda s: f"### {s}" if kind != "feishu" else f"**{s}**") if markdown else str,
-        "link": (lambda text, url: f"[{text}]({url})") if markdown else (lambda text, url: f"{text}: {url}"),
-        "color": (lambda s, t: f'<font color="{colors[t]}">{s}</font>' if t in colors else s),
+        "incidents": views,
+        "incident": views[0] if views else None,
+        "incident_section": "",  # rendered with the language's template (_render_text)
     }
     return context
 
@@ -371,7 +450,7 @@ def _alert(alert: Alert, zone: ZoneInfo) -> dict[str, Any]:
     annotations = alert.annotations
     severity = alert.labels.get("severity", "")
     firing = alert.status == "firing"
-    tone = ("critical" if severity in ("critical", "page", "error") else "warning") if firing else "ok"
+    tone = ("critical" if _critical(severity) else "warning") if firing else "ok"
     return {
         "status": alert.status,
         "name": alert.labels.get("alertname", ""),
@@ -391,6 +470,10 @@ def _alert(alert: Alert, zone: ZoneInfo) -> dict[str, Any]:
         "generator_url": alert.generator_url,
         "fingerprint": alert.fingerprint,
     }
+
+
+def _critical(severity: str) -> bool:
+    return severity in ("critical", "page", "error")
 
 
 def _worst_tone(alerts: list[dict[str, Any]]) -> str:

@@ -2,9 +2,10 @@
 
 - `WebhookPayload`: Alertmanager's webhook body, version 4 (notify/webhook/webhook.go, `Message`;
   template/template.go, `Data` and `Alert`), as it POSTs it to `/api/v1/alerts/webhook/<ns>/<name>`.
-- `GatewayChannel`: one dingtalk, wecom or feishu NotificationChannel with its Secrets resolved, as the
-  operator writes it into the channels file (`ChannelsFile`, a JSON document in a Secret the gateway
-  mounts or watches). The gateway never reads tenants' Secrets: everything it needs is here."""
+- `GatewayChannel`: one gateway-delivered NotificationChannel (dingtalk, wecom, feishu, or another type
+  with `spec.delivery: Gateway`) with its Secrets resolved, as the operator writes it into the
+  channels file (`ChannelsFile`, a JSON document in a Secret the gateway mounts or watches). The
+  gateway never reads tenants' Secrets: everything it needs is here."""
 
 from __future__ import annotations
 
@@ -53,12 +54,31 @@ class Mentions(_Wire):
     all: bool = False  # DingTalk isAtAll, WeCom "@all"
 
 
+class SlackTarget(_Wire):
+    """Where and as whom a Slack message is posted (Slack's own fields; unset: the webhook's defaults)."""
+
+    channel: str | None = None  # "#alerts", a channel id or "@user"; chat.postMessage requires it
+    username: str | None = None
+    icon_emoji: str | None = None
+
+
+class TelegramTarget(_Wire):
+    """The chat a Telegram message goes to, and how Telegram parses its text (None: plain text)."""
+
+    chat_id: int
+    parse_mode: Literal["MarkdownV2", "HTML"] | None = None
+
+
 class GatewayChannel(_Wire):
     """One gateway channel with its credentials resolved (never logged: see `redacted`)."""
 
     key: str  # "<namespace>/<name>"
-    type: Literal["dingtalk", "wecom", "feishu"]
-    webhook_url: str  # the robot's URL, with its access token or key
+    # dingtalk, wecom, feishu: robots; the others are Alertmanager's types with spec.delivery Gateway.
+    type: Literal["dingtalk", "wecom", "feishu", "slack", "webhook", "msteams", "discord", "telegram"]
+    # Where requests go, its token included: the robot's URL (access token or key); Slack's incoming
+    # webhook or chat.postMessage URL; the webhook's URL; the Teams or Discord webhook URL; Telegram's
+    # `<api>/bot<token>/sendMessage`.
+    webhook_url: str
     sign_secret: str | None = None  # DingTalk `SEC...` or Feishu signing secret
     token: str  # the bearer token Alertmanager sends for this channel (checked by the gateway)
     message_type: str = "markdown"  # dingtalk/wecom: markdown | text; feishu: interactive | text
@@ -67,14 +87,35 @@ class GatewayChannel(_Wire):
     time_zone: str = "UTC"  # IANA name; times in messages are shown in it
     template: str | None = None  # Jinja2 template overriding the default body text
     alertmanager_url: str = ""  # a link to Alertmanager in messages (its externalURL when empty)
+    authorization: str | None = None  # Authorization header value: webhook Bearer/Basic, Slack bot token
+    slack: SlackTarget | None = None  # type slack
+    telegram: TelegramTarget | None = None  # type telegram
 
     def redacted(self) -> dict[str, object]:
         """For logs and errors: no URL, token or secret."""
         return {"key": self.key, "type": self.type, "message_type": self.message_type}
 
 
+class IncidentSettings(_Wire):
+    """The incident engine of one cluster, as the gateway runs it (AlertmanagerCluster
+    `spec.incidents`, durations in seconds)."""
+
+    alertmanager_url: str  # the cluster's Alertmanager (API v2 is read from it)
+    window: float = 300.0  # alerts of connected services starting within this are one incident
+    hold: float = 30.0  # the first incident notification waits this long after the start
+    update_interval: float = 300.0  # at most one update per this while an incident grows
+    poll_interval: float = 10.0  # Alertmanager's alerts are read this often
+    retention: float = 7 * 86400.0  # resolved Incidents are deleted this long after they resolved
+    service_label: str = "service"  # alert label naming the service
+    namespace_label: str = "namespace"  # alert label naming its namespace
+    namespaces: list[str] | None = None  # the namespaces the cluster selects (None: all): Incidents go there
+    graph_namespace: str  # the operator's namespace: ConfigMap alertagent-service-graph
+
+
 class ChannelsFile(_Wire):
-    """The channels file: every gateway channel of one AlertmanagerCluster, by key."""
+    """The channels file: every gateway channel of one AlertmanagerCluster, by key, and its incident
+    engine's settings (absent: no incident engine for it; files written before it have none)."""
 
     cluster: str  # "<namespace>/<name>"
     channels: dict[str, GatewayChannel]
+    incidents: IncidentSettings | None = None

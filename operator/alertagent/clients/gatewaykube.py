@@ -1,0 +1,147 @@
+"""The gateway's Kubernetes access, for the incident engine only (blocking: call through
+`asyncio.to_thread`): its Lease (coordination.k8s.io/v1), its Incidents, and the service graph
+ConfigMaps the operator publishes. Nothing else: the gateway's channels still come from its files.
+
+Every call raises `GatewayKubeError` (the HTTP status, or None when the API server was not reached)
+for an answer it does not document as handled, so callers need no Kubernetes client types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from ..api.base import GROUP, VERSION
+from ..discovery.store import GRAPH_CONFIGMAP, PART_ANNOTATION, part_name
+from .kube import MERGE, Kube, load_api_client
+
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+class GatewayKubeError(RuntimeError):
+    """A Kubernetes API call failed: `status` is the HTTP status, None when the server was not reached."""
+
+    def __init__(self, what: str, status: int | None, reason: str) -> None:
+        super().__init__(f"{what}: HTTP {status} {reason}".strip() if status else f"{what}: {reason}")
+        self.status = status
+
+
+def connect(kubeconfig: str | None = None, timeout: float = 10.0) -> GatewayKube:
+    """The client from `kubeconfig`, else the in-cluster service account, else $KUBECONFIG or
+    ~/.kube/config. Raises GatewayKubeError when none is usable."""
+    try:
+        api = config.new_client_from_config(config_file=kubeconfig) if kubeconfig else load_api_client()
+    except (config.ConfigException, OSError, TypeError) as err:
+        raise GatewayKubeError("no Kubernetes configuration", None, str(err)) from None
+    return GatewayKube(Kube(api, request_timeout_seconds=timeout))
+
+
+class GatewayKube:
+    """Leases, Incidents and the graph's ConfigMaps through one `Kube`."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    def _call(
+        self, what: str, method: str, path: str, body: Any = None, handled: tuple[int, ...] = (), **kw: Any
+    ) -> Any:
+        """The answer's JSON; for a status in `handled`, that status (an int) instead."""
+        try:
+            return self.kube.request(method, path, body, **kw)
+        except ApiException as err:
+            if err.status in handled:
+                return int(err.status)
+            raise GatewayKubeError(what, err.status, str(err.reason or "")) from None
+        except (Urllib3Error, OSError) as err:
+            raise GatewayKubeError(what, None, f"the API server is unreachable ({type(err).__name__})") from None
+
+    # -- Lease ---------------------------------------------------------------------------------------
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Lease, or None when there is none."""
+        found = self._call(
+            f"get lease {namespace}/{name}", "GET", f"{LEASES.format(namespace=namespace)}/{name}", handled=(404,)
+        )
+        return None if found == 404 else found
+
+    def create_lease(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The Lease as created, or None when another replica created it first (409)."""
+        name = body["metadata"]["name"]
+        made = self._call(
+            f"create lease {namespace}/{name}", "POST", LEASES.format(namespace=namespace), body, handled=(409,)
+        )
+        return None if made == 409 else made
+
+    def replace_lease(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """PUT the Lease (body with the resourceVersion read): the Lease as written, or None when it
+        changed meanwhile (409) or is gone (404)."""
+        name = body["metadata"]["name"]
+        path = f"{LEASES.format(namespace=namespace)}/{name}"
+        done = self._call(f"update lease {namespace}/{name}", "PUT", path, body, handled=(404, 409))
+        return None if isinstance(done, int) else done
+
+    # -- Incidents -----------------------------------------------------------------------------------
+    def _incidents(self, namespace: str | None = None, name: str = "") -> str:
+        base = f"/apis/{GROUP}/{VERSION}"
+        path = f"{base}/namespaces/{namespace}/incidents" if namespace else f"{base}/incidents"
+        return path + (f"/{name}" if name else "")
+
+    def list_incidents(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Incidents with all these labels, in every namespace."""
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        listed = self._call("list incidents", "GET", self._incidents(), query={"labelSelector": selector})
+        return list(listed.get("items") or [])
+
+    def get_incident(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """One Incident, or None when there is none."""
+        found = self._call(f"get incident {namespace}/{name}", "GET", self._incidents(namespace, name), handled=(404,))
+        return None if found == 404 else found
+
+    def create_incident(self, namespace: str, body: Mapping[str, Any]) -> bool:
+        """Create an Incident; False when one of that name is there already (409)."""
+        name = body["metadata"]["name"]
+        made = self._call(
+            f"create incident {namespace}/{name}", "POST", self._incidents(namespace), body, handled=(409,)
+        )
+        return bool(made != 409)
+
+    def patch_incident_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
+        """Merge-patch the status subresource; False when the Incident is gone (404)."""
+        path = self._incidents(namespace, name) + "/status"
+        done = self._call(
+            f"patch incident {namespace}/{name}", "PATCH", path, {"status": status}, handled=(404,), content_type=MERGE
+        )
+        return bool(done != 404)
+
+    def delete_incident(self, namespace: str, name: str) -> None:
+        """Delete an Incident; one already gone is fine."""
+        self._call(f"delete incident {namespace}/{name}", "DELETE", self._incidents(namespace, name), handled=(404,))
+
+    # -- the service graph ---------------------------------------------------------------------------
+    def graph_version(self, namespace: str) -> dict[str, str] | None:
+        """The annotations of the graph's first ConfigMap (metadata only: its content hash and part
+        count), or None when there is none."""
+        path = f"/api/v1/namespaces/{namespace}/configmaps/{GRAPH_CONFIGMAP}"
+        found = self._call("read the service graph's metadata", "GET", path, handled=(404,), accept=METADATA_ONLY)
+        if found == 404:
+            return None
+        return dict((found.get("metadata") or {}).get("annotations") or {})
+
+    def graph_configmaps(self, namespace: str) -> list[dict[str, Any]]:
+        """The graph's ConfigMaps, read by name (part 0 first, then the parts it counts), for
+        `discovery.store.assemble`; the ones missing are left out (assemble says so)."""
+        base = f"/api/v1/namespaces/{namespace}/configmaps"
+        first = self._call("read the service graph", "GET", f"{base}/{GRAPH_CONFIGMAP}", handled=(404,))
+        if first == 404:
+            return []
+        annotations = (first.get("metadata") or {}).get("annotations") or {}
+        count = int(str(annotations.get(PART_ANNOTATION, "0/1")).split("/")[1])
+        found = [first]
+        for index in range(1, count):
+            part = self._call("read the service graph", "GET", f"{base}/{part_name(index)}", handled=(404,))
+            if part != 404:
+                found.append(part)
+        return found
