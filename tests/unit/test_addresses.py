@@ -121,9 +121,12 @@ ACCEPTED = [
     ),
     ("redis:6379 memcached:11211", [("redis:6379", REDIS, True), ("memcached:11211", (ref("memcached"),), True)]),
     # Embedded in commands, flags and KEY=value.
+    # A client command's host argument or flag: read with its port (see test_address_context.py).
     (
         "until nc -z postgres 5432; do sleep 1; done",
-        [(word, (ref(word),), False) for word in ("until", "nc", "postgres", "do", "sleep", "done")],
+        [(w, (ref(w),), False) for w in ("until", "nc")]
+        + [("postgres:5432", (ref("postgres"),), True)]
+        + [(w, (ref(w),), False) for w in ("do", "sleep", "done")],
     ),
     ("--upstream=http://api.orders:8080", [("api.orders:8080", (ref("api", "orders"),), True)]),
     ("-redis-addr=redis:6379", [("redis:6379", REDIS, True)]),

@@ -641,3 +641,14 @@ def test_only_the_mounted_keys_of_a_configmap_count() -> None:
         ("shop/web", "shop/api"),
         ("shop/web", "shop/legacy"),
     }
+
+
+def test_exec_form_arguments_are_one_command_line() -> None:
+    objects = [
+        workload("job", command=["sqlcmd", "-S", "sqldata,1433", "-P", "db2:50000"], args=["-Q", "select 1"]),
+        workload("probe", command=["pg_isready", "-h", "pg-primary", "-p", "5432"]),
+        *(service(n) for n in ("job", "probe", "sqldata", "db2", "pg-primary")),
+    ]
+    graph = ServiceGraph.from_objects(objects).snapshot()
+    assert set(edges(graph)) == {("shop/job", "shop/sqldata"), ("shop/probe", "shop/pg-primary")}
+    assert "db2:50000" not in to_json(graph)

@@ -10,14 +10,21 @@ ReplicaSets and Jobs no controller owns (an owned one is its owner's template ag
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from ..common.identity import namespace_of
 from ..common.labels import LABEL_PREFIX
-from .addresses import Address, ServiceRef, expand_references, is_reference_key, parse_addresses
+from .addresses import (
+    Address,
+    ServiceRef,
+    expand_references,
+    key_holds_no_address,
+    key_names_address,
+    parse_addresses,
+)
 from .confidence import CONFIDENCE, TELEMETRY, role_annotation, telemetry_image, telemetry_key, telemetry_port
 
 __all__ = ["CONFIDENCE"]  # re-exported: where the evidence types are defined
@@ -31,25 +38,119 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job",
 OWNED_KINDS = ("ReplicaSet", "Job")
 APP_LABELS = ("app.kubernetes.io/name", "app")
 
-# An env var or ConfigMap key with one of these words in its name holds an address, so a bare word in
-# it (`DB_HOST=postgres`) counts; elsewhere bare words are too likely to be something else.
-_ADDRESS_KEY = re.compile(
-    r"host|addr|url|uri|endpoint|server|service|svc|upstream|backend|broker|dsn|target|peer|gateway|proxy",
-    re.IGNORECASE,
-)
-
 
 def names_an_address(key: str) -> bool:
-    return _ADDRESS_KEY.search(key) is not None
+    """Whether a key (env var, ConfigMap key or file name, a key inside a value, a flag) says its value is
+    an address, so a bare word under it counts: `DB_HOST`, `REDIS_ADDR`, `upstream`, `-Ddb.host`; never a
+    reference, credential or identity key (`DOCS_URL`, `DB_PASSWORD`, `OTEL_SERVICE_NAME`). The rules
+    live in addresses.py."""
+    return key_names_address(key)
 
 
 def addresses_in(value: str, key: str = "", env: Mapping[str, str] | None = None) -> list[Address]:
-    """The addresses worth keeping from one value: bare words only under a key that names an address
-    (so `LOG_LEVEL=info` or a password is not kept at all)."""
-    if key and is_reference_key(key):
-        return []  # DOCS_URL, RUNBOOK_URL: a link to read, not a service to call
-    bare_ok = names_an_address(key)
-    return [a for a in parse_addresses(value, env) if a.certain or bare_ok or any(ref.namespace for ref in a.refs)]
+    """The addresses worth keeping from one value (an env var's, a ConfigMap key's, an argument).
+
+    A value under a reference, credential or identity key gives nothing (`DOCS_URL`, `DB_PASSWORD`,
+    `OTEL_SERVICE_NAME`, ...). Certain, named (a client command's host flag) and namespaced addresses are
+    kept. A bare word counts when its own key names an address: inside a structured value (`key: v`,
+    `key=v`, `"key": v`, `<key>v</key>`, YAML/JSON nesting and lists) the key it sits under; in a value
+    with no such pairs (a plain list, a single word) `key` itself. So `LOG_LEVEL=info` and
+    `owner: mongo` are never kept, `DB_HOST=mongo` and `db: {host: mongo}` are, whatever the file name."""
+    if key and key_holds_no_address(key):
+        return []
+    found = parse_addresses(value, env)
+    if all(a.certain or a.named or _namespaced(a) for a in found):
+        return found
+    if env and "$(" in value:
+        value = expand_references(value, env)
+    keyed = _keyed_words(value) if ("=" in value or ":" in value or "<" in value) else None
+    if keyed is None:  # no pairs: the key (or file name) decides
+        return found if names_an_address(key) else [a for a in found if a.certain or a.named or _namespaced(a)]
+    return [a for a in found if a.certain or a.named or _namespaced(a) or a.text in keyed]
+
+
+def addresses_in_args(args: Sequence[str], env: Mapping[str, str] | None = None) -> list[tuple[str, Address]]:
+    """The addresses of a container's command and args read as the one command line they are, each with
+    the argument it was found in (for its role): exec form splits a command's flags from their values
+    (`["sqlcmd", "-S", "sqldata,1433", "-P", "secret"]`), which only make sense together."""
+    line = " ".join(args)  # not shlex.join: an item holding a whole script (`sh -c "..."`) stays readable
+    expanded = [expand_references(arg, env).lower() if env else arg.lower() for arg in args]
+    found = []
+    for address in addresses_in(line, env=env):
+        host = re.compile(rf"(?<![\w.-]){re.escape(address.text.partition(':')[0])}(?![\w-])")
+        arg = next((arg for arg, text in zip(args, expanded, strict=True) if host.search(text)), line)
+        found.append((arg, address))
+    return found
+
+
+def _namespaced(address: Address) -> bool:
+    return any(ref.namespace for ref in address.refs)
+
+
+# A key in a structured value: "key": / 'key' = (JSON, TOML, PHP `=>`), key= / key = (properties, .env,
+# ini, flags, XML attributes), key: followed by a blank or the line's end (YAML).
+_KEY_MARK_RE = re.compile(
+    r"\\?[\"'](?P<quoted>[^\"'\\\n]{1,200})\\?[\"'][ \t]*(?:=>|[:=])"
+    r"|(?<![^\s{,;(\[])(?P<bare>-{0,2}[A-Za-z_@$][\w.@$-]{0,200})"
+    r"(?:(?P<tight>=)(?![=>])|[ \t]*=(?:>|(?!=))|:(?=[ \t]|$))"
+)
+_XML_PAIR_RE = re.compile(
+    r"<(?P<tag>[A-Za-z_][\w.:-]*)(?P<attrs>[^<>]*)>(?P<text>[^<]*)</(?P=tag)[ \t]*>"
+    r"|(?<![\w:-])(?:name|key)[ \t]*=[ \t]*[\"'](?P<key>[^\"']*)[\"'][^<>]*?(?<![\w:-])value[ \t]*=[ \t]*"
+    r"[\"'](?P<value>[^\"']*)[\"']"
+)
+_XML_NAME_RE = re.compile(r"(?<![\w:-])(?:name|key)[ \t]*=[ \t]*[\"']([^\"']*)[\"']")
+_SPAN_END_RE = re.compile(r"[;&|]")
+_WORD_SPLIT_RE = re.compile(r"[\s\"'`=,;()\[\]{}<>|&!*#?\\]+")
+# A key whose value is on the lines below it (YAML block, JSON object or list opened at the line's end).
+_OPENERS = frozenset({"", "{", "[", "|", ">", "|-", ">-", "|+", ">+", "("})
+
+
+@lru_cache(maxsize=4096)  # the same files recur across the ConfigMaps of a cluster
+def _keyed_words(value: str) -> frozenset[str] | None:
+    """The words of value that sit under a key naming an address, or None when value has no key/value
+    pairs at all. A word's key is the nearest key before it on its line, else the key of the line that
+    opens the block it is indented under (YAML nesting and lists, pretty-printed JSON). Comment lines
+    count for nothing."""
+    keyed: set[str] = set()
+    has_pairs = False
+
+    def under(text: str, key: str) -> None:
+        if key and names_an_address(key):
+            keyed.update(_WORD_SPLIT_RE.split(text))
+
+    if "<" in value:
+        for m in _XML_PAIR_RE.finditer(value):
+            has_pairs = True
+            if m["tag"] is not None:
+                named = _XML_NAME_RE.search(m["attrs"])
+                under(m["text"], named[1] if named else m["tag"].rpartition(":")[2])
+            else:
+                under(m["value"], m["key"])
+    stack: list[tuple[int, str]] = []  # (indent, key) of the lines that opened a block
+    for line in value.split("\n"):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "//", "<!--", ";")):
+            continue
+        indent = len(line) - len(line.lstrip())
+        item = stripped.startswith("- ")
+        while stack and (stack[-1][0] > indent or (stack[-1][0] == indent and not item)):
+            stack.pop()
+        parent = stack[-1][1] if stack else ""
+        marks = list(_KEY_MARK_RE.finditer(line))
+        if not marks:
+            under(line, parent)
+            continue
+        has_pairs = True
+        under(line[: marks[0].start()], parent)
+        ends = [m.start() for m in marks[1:]] + [len(line)]
+        for m, end in zip(marks, ends, strict=True):
+            # A value ends at a shell operator, and a shell-style `KEY=value` at a blank (`DB_HOST=db app`).
+            span = _SPAN_END_RE.split(line[m.end() : end], maxsplit=1)[0]
+            under(span.split(maxsplit=1)[0] if m["tight"] and span.strip() else span, m["quoted"] or m["bare"])
+        if line[marks[-1].end() :].strip().rstrip(",") in _OPENERS:
+            stack.append((indent, marks[-1]["quoted"] or marks[-1]["bare"]))
+    return frozenset(keyed) if has_pairs else None
 
 
 @dataclass(frozen=True, order=True)
@@ -247,13 +348,11 @@ def _container_facts(container: Mapping[str, Any], workload: str) -> tuple[list[
         ref = source.get("configMapRef") or {}
         if ref.get("name"):
             uses.append(ConfigMapUse(ref["name"], "envFrom", cname, prefix=source.get("prefix") or ""))
-    for part in ("command", "args"):
-        for arg in container.get(part) or []:
-            if isinstance(arg, str):
-                found += [
-                    Found(a, Evidence("args", workload, cname, role=role_of(arg, a)))
-                    for a in addresses_in(arg, env=defined)
-                ]
+    # Command and args as one command line: exec form splits `-P secret` and `-h host` into items.
+    args = [a for part in ("command", "args") for a in container.get(part) or [] if isinstance(a, str)]
+    found += [
+        Found(a, Evidence("args", workload, cname, role=role_of(arg, a))) for arg, a in addresses_in_args(args, defined)
+    ]
     return found, uses
 
 
