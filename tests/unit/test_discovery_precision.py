@@ -652,3 +652,25 @@ def test_exec_form_arguments_are_one_command_line() -> None:
     graph = ServiceGraph.from_objects(objects).snapshot()
     assert set(edges(graph)) == {("shop/job", "shop/sqldata"), ("shop/probe", "shop/pg-primary")}
     assert "db2:50000" not in to_json(graph)
+
+
+def test_argo_rollouts_replication_controllers_and_bare_pods_are_callers() -> None:
+    rollout = workload("checkout", kind="Rollout", env={"DB_HOST": "postgres"})
+    rollout["apiVersion"] = "argoproj.io/v1alpha1"
+    rc = workload("legacy", kind="ReplicationController", env={"CACHE_ADDR": "redis:6379"})
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "debug", "namespace": "shop", "labels": {"run": "debug"}},
+        "spec": {"containers": [{"name": "c", "env": [{"name": "DB_HOST", "value": "postgres"}]}]},
+    }
+    owned_pod = {
+        **pod,
+        "metadata": {**pod["metadata"], "name": "checkout-abc", "ownerReferences": [{"controller": True}]},
+    }
+    objects = [rollout, rc, pod, owned_pod, service("checkout"), service("postgres"), service("redis")]
+    assert set(edges(ServiceGraph.from_objects(objects).snapshot())) == {
+        ("shop/checkout", "shop/postgres"),
+        ("shop/replicationcontroller/legacy", "shop/redis"),
+        ("shop/pod/debug", "shop/postgres"),
+    }

@@ -32,10 +32,20 @@ __all__ = ["CONFIDENCE"]  # re-exported: where the evidence types are defined
 DEPENDENCIES_ANNOTATION = f"{LABEL_PREFIX}/dependencies"
 IGNORE_ANNOTATION = f"{LABEL_PREFIX}/ignore"
 ROLE_ANNOTATION = f"{LABEL_PREFIX}/role"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
-# Kinds whose objects are usually made by a controller (Deployment → ReplicaSet, CronJob → Job): only
-# the ones nobody owns are callers of their own.
-OWNED_KINDS = ("ReplicaSet", "Job")
+WORKLOAD_KINDS = (
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+    "ReplicationController",
+    "Rollout",  # Argo Rollouts: a Deployment's pod template under another controller
+    "Pod",
+)
+# Kinds whose objects are usually made by a controller (Deployment → ReplicaSet, CronJob → Job,
+# ReplicaSet → Pod): only the ones nobody owns are callers of their own.
+OWNED_KINDS = ("ReplicaSet", "Job", "Pod")
 APP_LABELS = ("app.kubernetes.io/name", "app")
 
 
@@ -399,7 +409,10 @@ def owned(obj: Mapping[str, Any]) -> bool:
 
 
 def pod_template(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod template (metadata and spec) a workload runs; a bare Pod is its own."""
     spec = obj.get("spec") or {}
+    if obj.get("kind") == "Pod":
+        return {"metadata": obj.get("metadata") or {}, "spec": spec}
     if obj.get("kind") == "CronJob":
         spec = (spec.get("jobTemplate") or {}).get("spec") or {}
     return spec.get("template") or {}
