@@ -1,9 +1,11 @@
 """`alertagent demo`, run as a user runs it (non-interactively: `--exit-after-incident`): the stack comes
 up, every example is Ready, the scripted database outage ends in exactly the expected notifications (the
 database's alert delivered, the api's and frontend's inhibited, as Alertmanager's own API says while it
-runs; the local DingTalk robot got exactly the database's message, through the real gateway, signed with
-the example's secret, and the demo printed it as the group sees it), and nothing is left behind: no
-process, no listening port, no temporary folder."""
+runs; the local DingTalk robot got exactly one message, the database's, through the real gateway, signed
+with the example's secret, carrying the incident section that names the root and the impacted services,
+and the demo printed it as the group sees it), the outage is exactly one Incident (root, impacted tree,
+state, the notification counted), printed with `kubectl get incidents -A` and `alertagent incidents
+show`, and nothing is left behind: no process, no listening port, no temporary folder."""
 
 from __future__ import annotations
 
@@ -80,9 +82,48 @@ def _assert_the_robot_got_the_database_message_signed(incident: dict[str, Any], 
     assert unquote_plus(signature["sign"]) == base64.b64encode(digest).decode()
     shown = output.split("robot message -> shop/oncall-dingtalk (dingtalk, signature verified), as the group sees it:")
     assert len(shown) == 2, output
-    view = shown[1].split("└")[0]
+    view = shown[1].split("└" + "─" * 72)[0]
     assert f"│ {message['markdown']['title']}\n" in view and "│ @13800000000" in view
     assert "mentions (notified): @13800000000" in shown[1].split("\n[")[0]
+
+
+def _assert_one_incident_named_in_the_one_message(incident: dict[str, Any], output: str) -> None:
+    """Exactly one Incident: root the database (its alert named), the api then the frontend above it
+    (a tree by dependency), firing, 3 alerts of which 2 suppressed, its one notification counted; the
+    robot's one message carries its section (name, root, impacted services as the tree, suppressed
+    count); the demo printed the Incident with kubectl and `alertagent incidents show`."""
+    [found] = incident["incidents"]
+    name, status = found["name"], found["status"]
+    assert found["namespace"] == "shop"
+    assert status["root"] == {"namespace": "shop", "name": "database", "inGraph": True, "alerts": ["DatabaseDown"]}
+    impacted = [(i["namespace"], i["name"], i["depth"], i["parent"], i["alerts"]) for i in status["impacted"]]
+    assert impacted == [("shop", "api", 1, "shop/database", 1), ("shop", "frontend", 2, "shop/api", 1)]
+    assert (status["state"], status["severity"], status["services"]) == ("Firing", "critical", 3)
+    assert (status["alerts"], status["suppressedAlerts"]) == (3, 2)
+    assert status["notifications"]["sent"] == 1
+    assert status["notifications"]["channels"] == ["shop/oncall-dingtalk"]
+
+    [message] = incident["robots"]["shop/oncall-dingtalk"]["messages"]
+    text = message["markdown"]["text"]
+    for expected in (
+        f"Incident {name}",
+        "Root cause: **shop/database** (DatabaseDown) · 2 services impacted · 2 of 3 alerts suppressed",
+        "- shop/database (root)\n- └ shop/api · 1 alert\n- \u00a0\u00a0\u00a0└ shop/frontend · 1 alert",
+    ):
+        assert expected in text, text
+
+    table = output.split("kubectl get incidents -A\n", 1)[1]
+    assert re.search(rf"shop +{name} +database +critical +3 +3 +Firing", table), table
+    report = output.split(f"alertagent incidents show {name} -n shop\n", 1)[1]
+    for expected in (
+        f"Incident:      shop/{name}",
+        "Notifications: 1 sent to shop/oncall-dingtalk",
+        "shop/database (root: DatabaseDown)",
+        "└─ shop/api",
+        "└─ shop/frontend",
+        "first alert: DatabaseDown on shop/database",
+    ):
+        assert expected in report, report
 
 
 def test_the_demo_brings_up_the_stack_fires_the_incident_and_cleans_up() -> None:
@@ -148,6 +189,8 @@ def test_the_demo_brings_up_the_stack_fires_the_incident_and_cleans_up() -> None
     assert re.search(r"notification -> shop/oncall \(webhook\): firing: DatabaseDown \{.*service=database", output)
 
     _assert_the_robot_got_the_database_message_signed(incident, output, started_ms)
+    # One Incident for the outage, and the one DingTalk message names its root and what it took down.
+    _assert_one_incident_named_in_the_one_message(incident, output)
 
     # Nothing is left: the folder, the processes, the ports.
     workdir = result["workdir"]

@@ -207,6 +207,17 @@ def test_a_dingtalk_message_is_shown_as_the_group_sees_it() -> None:
     ]
 
 
+def test_the_incident_tree_keeps_its_levels_as_the_group_sees_it() -> None:
+    nbsp = "\u00a0" * 3  # the incident section indents each level with no-break spaces
+    text = f"- shop/database (root)\n- └ shop/api · 1 alert\n- {nbsp}└ shop/frontend · 1 alert"
+    body = {"msgtype": "markdown", "markdown": {"title": "t", "text": text}}
+    assert robot_view("dingtalk", body).splitlines()[3:6] == [
+        "│ • shop/database (root)",
+        "│ • └ shop/api · 1 alert",
+        f"│ • {nbsp}└ shop/frontend · 1 alert",
+    ]
+
+
 def test_wecom_text_mentions_are_shown() -> None:
     body = {"msgtype": "text", "text": {"content": "DatabaseDown", "mentioned_mobile_list": ["13800000000"]}}
     view = robot_view("wecom", body)

@@ -140,7 +140,7 @@ def test_impacted_services_form_a_tree_by_dependency() -> None:
     assert "\u00a0\u00a0\u00a0└ shop/web" in text  # indented one level deeper, kept by markdown
 
 
-@pytest.mark.parametrize(("language", "more"), [("en", "… and 25 more"), ("zh", "另有 25 个服务")])
+@pytest.mark.parametrize(("language", "more"), [("en", "… and 15 more"), ("zh", "另有 15 个服务")])
 def test_the_tree_is_capped_with_a_count_of_the_rest(language: str, more: str) -> None:
     text = text_of(render_requests(channel("dingtalk", language=language), payload(), incidents=[incident(40)])[0])
     assert more in text

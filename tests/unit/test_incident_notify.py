@@ -112,6 +112,12 @@ def test_one_resolve_once_a_first_message_went_out() -> None:
     assert notify.decide(resolved, decision.state, T0 + 735, OPTIONS) is None
 
 
+def test_a_one_service_incident_sends_no_resolve_of_its_own() -> None:
+    """Its end is Alertmanager's own resolved message: a second one would be noise."""
+    state = notify.observe(sent_state(incident(1)), incident(1))
+    assert notify.decide(incident(1, state=RESOLVED, resolved=T0 + 90), state, T0 + 95, OPTIONS) is None
+
+
 def test_a_resolve_is_sent_at_once_even_right_after_an_update() -> None:
     decision = notify.decide(incident(5), sent_state(incident(3)), T0 + 90, OPTIONS)
     assert decision is not None

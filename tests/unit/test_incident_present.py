@@ -47,9 +47,9 @@ def test_the_tree_follows_dependencies_and_lists_the_detached_last() -> None:
     assert impacted_tree(incident()["status"]) == [  # type: ignore[arg-type]
         "data/postgres (root: DatabaseDown)",
         "├─ shop/api (2 alerts, 2 suppressed)",
-        "│  └─ shop/web (1 alerts, 1 suppressed)",
-        "└─ shop/cart (1 alerts, 1 suppressed)",
-        "data/backup (1 alerts) (alerting too; does not depend on the root)",
+        "│  └─ shop/web (1 alert, 1 suppressed)",
+        "└─ shop/cart (1 alert, 1 suppressed)",
+        "data/backup (1 alert) (alerting too; does not depend on the root)",
     ]
 
 

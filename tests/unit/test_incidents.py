@@ -275,3 +275,21 @@ def test_members_know_their_parent_towards_the_root_for_a_tree() -> None:
         "shop/mobile": "shop/db",
         "shop/report": "shop/db",  # through cache, which is not alerting
     }
+
+
+def test_services_that_recover_stay_in_the_record_without_alerts() -> None:
+    g = graph("web>api", "api>db")
+    history = run(
+        g,
+        [
+            (30, [alert("db", 0), alert("api", 10), alert("web", 20)]),
+            (60, [alert("db", 0), alert("api", 10)]),
+            (90, [alert("db", 0), alert("api", 10)]),
+            (120, []),
+        ],
+    )
+    during = history[2][0]
+    assert [(i.node, i.alerts) for i in during.impacted] == [("shop/api", 1), ("shop/web", 0)]
+    assert during.services == 3 and during.alerts == 2
+    assert [e.text for e in during.timeline].count("shop/web recovered") == 1
+    assert history[3][0].state == RESOLVED and history[3][0].services == 3

@@ -4,12 +4,14 @@ It starts the control plane (etcd, kube-apiserver, kube-controller-manager), Ale
 exporter of the example shop's metrics, Prometheus (scraping it, alerting to Alertmanager), vmalert,
 local notification receivers that print what arrives, a local robot (DingTalk-, WeCom- or Feishu-like,
 `devstack.robots`) per gateway channel that prints each message as the group would see it, the
-AlertAgent gateway (its channels Secret mounted as the kubelet would, `devstack.mounts`), the operator
-and one sidecar per target, all on free loopback ports in one temporary folder; installs the CRDs and
-applies `examples/` with the local URLs filled in (`local_overlay`, pure); then drives a scripted
-incident (the shop's database goes down, and the api and frontend above it fail because of it) and
-shows dependency suppression turn the three alerts into one notification. Ctrl-C (or SIGTERM, or an
-error) stops every process and removes the folder.
+AlertAgent gateway (its channels Secret mounted as the kubelet would, `devstack.mounts`; its incident
+engine on the control plane's kubeconfig), the operator and one sidecar per target, all on free
+loopback ports in one temporary folder; installs the CRDs and applies `examples/` with the local URLs
+filled in (`local_overlay`, pure); then drives a scripted incident (the shop's database goes down, and
+the api and frontend above it fail because of it) and shows dependency suppression turn the three
+alerts into one notification, and the incident engine turn them into one Incident (printed with
+`kubectl get incidents -A` and `alertagent incidents show`) whose DingTalk message names the root and
+the impacted services. Ctrl-C (or SIGTERM, or an error) stops every process and removes the folder.
 """
 
 from __future__ import annotations
@@ -57,9 +59,12 @@ SHOP_NAMESPACE = "shop"
 GATEWAY_TYPES = ("dingtalk", "wecom", "feishu")
 # The three alerts of examples/discovery/alertrules.yaml: the database's, and its two dependants'.
 ROOT_ALERT, DEPENDANT_ALERTS = "DatabaseDown", ("APIHighErrorRate", "FrontendSlow")
+# The database's Service (graph node `<namespace>/<name>`): the root of the scripted outage's Incident.
+ROOT_SERVICE = f"{SHOP_NAMESPACE}/database"
 # Longest group_wait of the example routes (the root route's default, 30 s) and a margin: after it,
-# every notification the incident causes has been sent.
+# every notification the incident causes has been sent (the incident's hold is 30 s too).
 SETTLE_SECONDS = 35.0
+GATEWAY_POD = "alertagent-gateway-demo"  # the gateway's pod name: the incidents Lease's holder
 RECOVER_AFTER_SECONDS = 90.0
 
 
@@ -329,11 +334,12 @@ def describe_notification(path: str, payload: Mapping[str, Any]) -> str:
 
 def _markdown_as_shown(text: str) -> list[str]:
     """Markdown as a DingTalk or WeCom client shows it, in plain text: headings and bold as their text,
-    list items with bullets, links as `text <url>`, font tags and `<@userid>` mentions as their text."""
+    list items with bullets, links as `text <url>`, font tags and `<@userid>` mentions as their text.
+    No-break spaces after a list mark are kept: the incident tree indents its levels with them."""
     lines: list[str] = []
     for raw in text.splitlines():
         line = re.sub(r"^#{1,6}\s*", "", raw)
-        line = re.sub(r"^(\s*)[-*]\s+", r"\1• ", line)
+        line = re.sub(r"^([ \t]*)[-*][ \t]+", r"\1• ", line)
         line = re.sub(r"\*\*(.+?)\*\*", r"\1", line)
         line = re.sub(r"\[([^\]]*)\]\(([^)]*)\)", r"\1 <\2>", line)
         line = re.sub(r"<font[^>]*>(.*?)</font>", r"\1", line)
@@ -486,9 +492,47 @@ def _robot_result(robots: Mapping[str, ShowingRobot]) -> dict[str, Any]:
     return out
 
 
-def _incident(
-    console: Console, exporter: ShopExporter, am_url: str, received: Received, robots: Mapping[str, ShowingRobot]
-) -> dict[str, Any]:
+def _incidents(plane: ControlPlane) -> list[dict[str, Any]]:
+    """Every Incident object: `{namespace, name, status}`, sorted by namespace and name."""
+    items = json.loads(plane.kubectl("get", "incidents", "-A", "-o", "json").stdout)["items"]
+    found = [
+        {"namespace": i["metadata"]["namespace"], "name": i["metadata"]["name"], "status": i.get("status") or {}}
+        for i in items
+    ]
+    return sorted(found, key=lambda i: (i["namespace"], i["name"]))
+
+
+def _root_incident(plane: ControlPlane, notified: bool) -> dict[str, Any] | None:
+    """The scripted outage's Incident (root `ROOT_SERVICE`, firing, every shop service in it) once it
+    is written; with `notified`, once its status also counts the notification sent."""
+    for incident in _incidents(plane):
+        status = incident["status"]
+        root = status.get("root") or {}
+        if (
+            f"{root.get('namespace')}/{root.get('name')}" == ROOT_SERVICE
+            and status.get("state") == "Firing"
+            and status.get("services") == 1 + len(DEPENDANT_ALERTS)
+            and (not notified or (status.get("notifications") or {}).get("sent"))
+        ):
+            return incident
+    return None
+
+
+def _alertagent(plane: ControlPlane, *args: str) -> str:
+    """`alertagent ARGS` against the control plane, as a user runs it; its output (or its errors)."""
+    done = subprocess.run(
+        [str(BIN / "alertagent"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": str(plane.kubeconfig)},
+        timeout=60,
+        check=False,
+    )
+    return done.stdout or done.stderr
+
+
+def _incident(console: Console, stack: Stack, received: Received) -> dict[str, Any]:
+    exporter, am_url, robots = stack.exporter, stack.alertmanager.url, stack.robots
     began = time.monotonic()
     console.say("incident: the shop's database goes down (its scrape fails, so up{job='database'} == 0)")
     exporter.database_down = True
@@ -503,7 +547,16 @@ def _incident(
 
     eventually(dependants_inhibited, 120, what=f"{' and '.join(DEPENDANT_ALERTS)} inhibited")
     console.say(f"{' and '.join(DEPENDANT_ALERTS)} fire too, and are inhibited: dependency suppression")
+    if stack.gateway_url:
+        console.say("the gateway's incident engine groups them into one Incident, and holds the DingTalk message")
+        console.say("for the cascade to gather (spec.incidents.hold: 30s after the first alert)")
     time.sleep(max(10.0, SETTLE_SECONDS - (time.monotonic() - root_at)))  # every route's group_wait passed
+    recorded = None
+    if stack.gateway_url:
+        try:  # the Incident's status counts the notification with its next write (at most one per 10 s)
+            recorded = eventually(lambda: _root_incident(stack.plane, notified=bool(robots)), 60, what="the Incident")
+        except AssertionError as err:
+            console.say(f"warning: {err}")
     alerts, notified = _am_alerts(am_url), _notified(received, robots)
     console.say(f"incident observed in {time.monotonic() - began:.0f}s:")
     for name in (ROOT_ALERT, *DEPENDANT_ALERTS):
@@ -512,18 +565,33 @@ def _incident(
         console.block(f"{name:<18} {alerts[name]['state']:<11} {fate}")
     n_notified = sum(1 for name in (ROOT_ALERT, *DEPENDANT_ALERTS) if any(name in v for v in notified.values()))
     console.say(f"3 alerts firing, {n_notified} notified, {3 - n_notified} inhibited")
+    if recorded is not None:
+        status = recorded["status"]
+        impacted = ", ".join(f"{i['namespace']}/{i['name']}" for i in status.get("impacted") or [])
+        sent = (status.get("notifications") or {}).get("sent", 0)
+        console.say(
+            f"one Incident: {recorded['namespace']}/{recorded['name']}, root {ROOT_SERVICE}, impacted {impacted}; "
+            f"{sent} incident notification sent"
+        )
+        console.say("kubectl get incidents -A")
+        console.block(stack.plane.kubectl("get", "incidents", "-A").stdout)
+        console.say(f"alertagent incidents show {recorded['name']} -n {recorded['namespace']}")
+        console.block(_alertagent(stack.plane, "incidents", "show", recorded["name"], "-n", recorded["namespace"]))
     return {
         "alerts": alerts,
         "notified": notified,
         "robots": _robot_result(robots),
+        "incidents": _incidents(stack.plane) if stack.gateway_url else [],
         "seconds": round(time.monotonic() - began, 1),
     }
 
 
-def _recover(console: Console, exporter: ShopExporter, am_url: str) -> None:
+def _recover(console: Console, stack: Stack) -> None:
     """The database comes back. Alertmanager's inhibition ends with its source alert, so dependants
     still firing when the database's alert resolves would page after all: the demo lets the api and
-    frontend heal first (their error rate and latency windows drain), then the database's check."""
+    frontend heal first (their error rate and latency windows drain), then the database's check. With a
+    gateway, the Incident then resolves (and its channels get one message saying so)."""
+    exporter, am_url = stack.exporter, stack.alertmanager.url
     console.say("the database is back: the api and frontend heal first (their alerts stay inhibited)")
     exporter.degraded = False
 
@@ -536,22 +604,29 @@ def _recover(console: Console, exporter: ShopExporter, am_url: str) -> None:
     console.say(
         f"{' and '.join(DEPENDANT_ALERTS)} resolved; now {ROOT_ALERT} resolves (its resolved notification follows)"
     )
+    if not stack.gateway_url:
+        return
+
+    def resolved() -> bool:
+        found = _incidents(stack.plane)
+        return bool(found) and all(i["status"].get("state") == "Resolved" for i in found)
+
+    try:
+        eventually(resolved, 180, interval=2, what="the Incident resolved")
+    except AssertionError as err:
+        console.say(f"warning: {err}")
+        return
+    console.say("the Incident resolved (kubectl get incidents -A); its DingTalk group gets one message saying so")
+    console.block(stack.plane.kubectl("get", "incidents", "-A").stdout)
 
 
 def _overview(console: Console, stack: Stack) -> None:
     plane = stack.plane
     console.say("kubectl get alertagent -A")
     console.block(plane.kubectl("get", "alertagent", "-A").stdout)
-    graph = subprocess.run(
-        [str(BIN / "alertagent"), "graph", "--live", "-n", stack.operator_namespace, "--format", "mermaid"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KUBECONFIG": str(plane.kubeconfig)},
-        timeout=60,
-        check=False,
-    )
+    graph = _alertagent(plane, "graph", "--live", "-n", stack.operator_namespace, "--format", "mermaid")
     console.say("the service graph discovery built (alertagent graph --live --format mermaid)")
-    console.block(graph.stdout or graph.stderr)
+    console.block(graph)
     kubectl_dir = Path(binary("kubectl")).parent
     api = f"http://127.0.0.1:{stack.operator_http_port}/api/v1/graph"
     gateway = [f"gateway       {stack.gateway_url}/api/v1/channels   (queued, delivered, last error)"]
@@ -582,6 +657,12 @@ def _overview(console: Console, stack: Stack) -> None:
             "                                                  # test-send through the gateway: the robot's\n"
             "                                                  # answer goes to status.lastTest\n"
             if test_robot
+            else ""
+        )
+        + (
+            "  kubectl get incidents -A                        # the outage as one Incident, once it starts\n"
+            "  alertagent incidents show NAME -n shop          # its impacted services as a tree, its timeline\n"
+            if stack.gateway_url
             else ""
         )
         + f"  curl '{api}?format=mermaid'   # the graph API\n"
@@ -716,13 +797,13 @@ def run_demo(examples: Path, exit_after_incident: bool = False, keep_workdir: bo
         }
         console.say(f"everything up in {result['up_seconds']:.1f}s")
         _overview(console, stack)
-        result["incident"] = _incident(console, stack.exporter, stack.alertmanager.url, received, robots)
+        result["incident"] = _incident(console, stack, received)
         if exit_after_incident:
             console.say("demo-result: " + json.dumps(result, sort_keys=True))
             return 0
         console.say(f"the database comes back in {RECOVER_AFTER_SECONDS:.0f}s; Ctrl-C stops everything")
         time.sleep(RECOVER_AFTER_SECONDS)
-        _recover(console, stack.exporter, stack.alertmanager.url)
+        _recover(console, stack)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -759,7 +840,15 @@ def _gateway_starter(
         mount.start()
         folders.append(folder)
     queue = workdir / "gateway" / "queue.db"
-    return [functools.partial(start_gateway, workdir / "logs", folders, queue, port, ("--poll-interval", "0.5"))]
+    # The incident engine needs Kubernetes access (the incidents Lease, Incident objects, the service
+    # graph ConfigMap): the control plane's admin kubeconfig, as the operator has here (the chart gives
+    # the gateway's ServiceAccount only those), and a pod name as the Lease's holder identity.
+    namespace = next((c.metadata.namespace or "default" for c in clusters if c.spec.gateway), "default")
+    args = (
+        *("--poll-interval", "0.5", "--kubeconfig", str(plane.kubeconfig)),
+        *("--pod-name", GATEWAY_POD, "--pod-namespace", namespace),
+    )
+    return [functools.partial(start_gateway, workdir / "logs", folders, queue, port, args)]
 
 
 @contextlib.contextmanager

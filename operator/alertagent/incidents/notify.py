@@ -152,7 +152,8 @@ def decide(incident: Incident, state: State, now: float, options: Options) -> De
     channels = tuple(sorted(state.channels))
     previous = len(state.shown.services)
     if incident.state == RESOLVED:
-        if state.resolved_sent or incident.merged_into:
+        # A one-service incident's end is Alertmanager's own resolved message: no second one.
+        if state.resolved_sent or incident.merged_into or state.peak < 2:
             return None
         after = replace(state, resolved_sent=True, last_at=now)
         return Decision("resolve", channels, previous, state.peak, after, state)

@@ -72,7 +72,8 @@ def impacted_tree(status: Mapping[str, Any], limit: int = TREE_LIMIT) -> list[st
     def label(service: Mapping[str, Any]) -> str:
         suppressed = service.get("suppressed", 0)
         note = f", {suppressed} suppressed" if suppressed else ""
-        return f"{_service(service)} ({service.get('alerts', 0)} alerts{note})"
+        alerts = service.get("alerts", 0)
+        return f"{_service(service)} ({alerts} alert{'' if alerts == 1 else 's'}{note})"
 
     def walk(node: str, prefix: str, seen: set[str]) -> None:
         kids = sorted(children.get(node, []), key=_service)

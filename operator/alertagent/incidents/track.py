@@ -12,6 +12,8 @@ outage keeps one identity, one name and one timeline while it grows, changes roo
 - The root is sticky: it changes only to a service the old root depends on that now alerts (a
   late-arriving root: the cascade's root then sits below it). If the root's own alerts resolve while
   services above it still alert, it stays the root and the timeline says "root resolved".
+- Impacted services that recover stay listed with no alerts: the record is everything the incident
+  took down (`alerts` counts what fires now).
 - The timeline keeps the first entry and the latest `TIMELINE_MAX - 1`; `changed` is true when
   anything worth writing changed (members, root, state, severity), never for alert start times
   alone.
@@ -150,8 +152,13 @@ def _continued(old: Incident, cascade: Cascade, now: float, options: Options) ->
         for m in cascade.members
         if m.node not in before and m.node != root
     ]
-    entries += [Entry(now, f"{node} recovered") for node in sorted(before - cascade.nodes - {root})]
-    impacted = _impacts(cascade, root)
+    alerting_before = {i.node for i in old.impacted if i.alerts}
+    entries += [Entry(now, f"{node} recovered") for node in sorted(alerting_before - cascade.nodes - {root})]
+    # Services that recovered stay in the record (with no alerts now): the incident is what it took down.
+    recovered = tuple(
+        replace(i, alerts=0, suppressed=0) for i in old.impacted if i.node not in cascade.nodes and i.node != root
+    )
+    impacted = tuple(sorted(_impacts(cascade, root) + recovered, key=lambda i: (i.depth == 0, i.depth, i.node)))
     updated = replace(
         old,
         root=root,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-TREE_LINES = 15  # impacted services listed in a message; the rest are counted ("and N more")
+TREE_LINES = 25  # impacted services listed in a message; the rest are counted ("and N more")
 _INDENT = "\u00a0\u00a0\u00a0"  # no-break spaces: markdown keeps them, so levels stay visible
 
 
