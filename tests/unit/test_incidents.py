@@ -293,3 +293,11 @@ def test_services_that_recover_stay_in_the_record_without_alerts() -> None:
     assert during.services == 3 and during.alerts == 2
     assert [e.text for e in during.timeline].count("shop/web recovered") == 1
     assert history[3][0].state == RESOLVED and history[3][0].services == 3
+
+
+def test_a_resolved_incident_has_no_alerts_firing_and_keeps_who_was_impacted() -> None:
+    g = graph("web>api", "api>db")
+    history = run(g, [(30, [alert("db", 0), alert("api", 10), alert("web", 20)]), (60, [])])
+    done = history[-1][0]
+    assert done.state == RESOLVED and done.alerts == 0 and done.root_alerts == ()
+    assert [(i.node, i.alerts) for i in done.impacted] == [("shop/api", 0), ("shop/web", 0)]

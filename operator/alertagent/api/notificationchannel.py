@@ -496,10 +496,11 @@ class NotificationChannelSpec(Model):
     `Gateway`: a webhook to the AlertAgent gateway (the cluster's `spec.gateway`), which renders the
     message itself (Jinja2, `gatewayMessage`), rate-limits, retries and adds incident summaries;
     Alertmanager still decides what is sent and when. The gateway delivers dingtalk, wecom and feishu
-    (always Gateway) and slack, webhook, msteams, discord and telegram; another type with Gateway is
-    not rendered (its status says why). Unset: Gateway for dingtalk, wecom and feishu, else Native."""
+    (always Gateway) and slack, webhook, discord and telegram; another type with Gateway (email,
+    pagerduty, opsgenie, msteams, ...) is not rendered (its status says why). Unset: Gateway for
+    dingtalk, wecom and feishu, else Native."""
     gateway_message: GatewayMessage | None = None
-    """How the gateway renders the messages of a slack, msteams, discord or telegram channel with
+    """How the gateway renders the messages of a slack, discord or telegram channel with
     delivery Gateway (template, language, time zone, maxAlerts); the type's Go-template fields (title,
     text, message, color) are Alertmanager's and cannot be set with Gateway. A webhook channel gets
     Alertmanager's JSON payload as is (only maxAlerts applies)."""

@@ -245,6 +245,12 @@ def advance(
             incident,
             state=RESOLVED,
             resolved=now,
+            # Nothing fires any more: the record keeps who was impacted, with no alerts now.
+            alerts=0,
+            suppressed=0,
+            root_alerts=(),
+            root_fingerprints=frozenset(),
+            impacted=tuple(replace(i, alerts=0, suppressed=0) for i in incident.impacted),
             merged_into=into,
             timeline=_timeline(incident.timeline, [Entry(now, text)], options.timeline_max),
             changed=True,
