@@ -48,6 +48,7 @@ from ..incidents.correlate import correlate
 from ..render.robots.models import IncidentSettings
 from .metrics import IncidentMetrics
 
+MIN_POLL_SECONDS = 1.0  # the shortest poll interval, whatever the cluster asks for
 log = logging.getLogger("alertagent.gateway.incidents")
 
 Subscriber = Callable[[str, list[track.Incident]], Awaitable[None]]
@@ -615,7 +616,8 @@ class ClusterEngine:
                 await self.poll()
             except Exception:
                 log.exception("cluster %s: an incident poll failed", self.cluster)
-            left = self.settings.poll_interval - (time.monotonic() - started)
+            # At least MIN_POLL_SECONDS apart: `pollInterval: 0s` must not become a busy loop.
+            left = max(self.settings.poll_interval, MIN_POLL_SECONDS) - (time.monotonic() - started)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), max(0.0, left))
 
