@@ -24,11 +24,11 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, Self
+
+from .robots import running
 
 SLACK_ATTACHMENT_TEXT_LIMIT = 8_000
 _MESSAGE_FIELDS = (
@@ -281,12 +281,4 @@ class WebhookStandIn(_StandIn):
         return None
 
 
-@contextmanager
-def stand_ins(*specs: _StandIn) -> Iterator[tuple[Any, ...]]:
-    """Start the stand-ins; stop them on exit."""
-    started = [s.start() for s in specs]
-    try:
-        yield tuple(started)
-    finally:
-        for stand_in in started:
-            stand_in.stop()
+stand_ins = running  # start the stand-ins; stop them on exit

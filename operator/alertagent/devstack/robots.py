@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 RobotType = Literal["dingtalk", "wecom", "feishu"]
@@ -256,12 +256,23 @@ class Robot:
         return None
 
 
+class Startable(Protocol):
+    def start(self) -> Any: ...
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+
 @contextmanager
-def robots(*specs: Robot) -> Iterator[tuple[Robot, ...]]:
-    """Start the robots; stop them on exit."""
-    started = [r.start() for r in specs]
+def running(*servers: S) -> Iterator[tuple[S, ...]]:
+    """Start the local stand-ins (robots, Slack, webhooks); stop them on exit, also after an error."""
+    started = [server.start() for server in servers]
     try:
         yield tuple(started)
     finally:
-        for robot in started:
-            robot.stop()
+        for server in started:
+            server.stop()
+
+
+robots = running  # the robot stand-ins' name in the tests

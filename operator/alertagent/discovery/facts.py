@@ -419,7 +419,7 @@ def pod_template(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def workload_facts(obj: Mapping[str, Any]) -> WorkloadFacts:
-    namespace, name, _, annotations = _meta(obj)
+    namespace, name, own_labels, annotations = _meta(obj)
     kind = str(obj.get("kind", "")).lower()
     template = pod_template(obj)
     pod = template.get("spec") or {}
@@ -439,7 +439,7 @@ def workload_facts(obj: Mapping[str, Any]) -> WorkloadFacts:
             said
             for where in (
                 annotations,
-                _meta(obj)[2],
+                own_labels,
                 template_meta.get("annotations") or {},
                 template_meta.get("labels") or {},
             )
