@@ -56,7 +56,8 @@ def gateway_kubeconfig(installed_crds: ControlPlane, namespace: str) -> Iterator
     try:
         yield installed_crds.service_account_kubeconfig(namespace, name)
     finally:
-        installed_crds.kubectl("delete", "clusterrole,clusterrolebinding", name, "--ignore-not-found", check=False)
+        names = (name, f"{name}-analysis")
+        installed_crds.kubectl("delete", "clusterrole,clusterrolebinding", *names, "--ignore-not-found", check=False)
 
 
 def publish_graph(plane: ControlPlane, namespace: str, edges: list[tuple[str, str]]) -> None:

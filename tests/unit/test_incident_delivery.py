@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from alertagent.api.analysis import IncidentAnalysis
 from alertagent.devstack.robots import Robot, robots
 from alertagent.gateway.channels import ChannelSource
 from alertagent.gateway.delivery import Gateway, Options
@@ -45,6 +46,7 @@ class FakeBook:
         self.subscribers: list[Subscriber] = []
         self.counted: list[tuple[str, str, str]] = []
         self.recorded: dict[str, Sent] = {}
+        self.analysed: dict[str, IncidentAnalysis] = {}
 
     def incidents(self, cluster: str) -> list[Incident]:
         return list(self.current) if cluster == CLUSTER else []
@@ -60,6 +62,9 @@ class FakeBook:
 
     def sent(self, cluster: str) -> dict[str, Sent]:
         return dict(self.recorded)
+
+    def analyses(self, cluster: str) -> dict[str, IncidentAnalysis]:
+        return dict(self.analysed)
 
     async def poll(self, *incidents: Incident) -> None:
         self.current = list(incidents)

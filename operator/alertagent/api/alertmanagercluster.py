@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import Model
+from .base import Invariant, Model
 from .common import (
     AGE_COLUMN,
     READY_COLUMN,
@@ -65,6 +65,75 @@ class GatewayTarget(Model):
     delivery errors (/api/v1/channels) and test-send (/api/v1/test/...)."""
 
 
+class LlmProvider(Model):
+    """An LLM that analyses incidents after the built-in report: an OpenAI-compatible chat completions
+    API (OpenAI, Azure-style deployments behind a compatible URL, DeepSeek, Qwen, Ollama, vLLM,
+    LocalAI) with read-only tools, a Dify app, or an n8n webhook. What is sent is redacted (Secret and
+    env values, tokens, credentials never leave the cluster), bounded, and optionally anonymised."""
+
+    __invariants__ = (
+        Invariant(
+            cel="self.type != 'OpenAI' || has(self.model)",
+            message="an OpenAI-compatible provider needs a model",
+            holds=lambda p: p.type != "OpenAI" or p.model is not None,
+        ),
+        Invariant(
+            cel="self.type != 'Dify' || has(self.apiKey)",
+            message="a Dify provider needs apiKey (the app's API key)",
+            holds=lambda p: p.type != "Dify" or p.api_key is not None,
+        ),
+    )
+
+    type: Literal["OpenAI", "Dify", "N8n"]
+    """OpenAI (chat completions with function calling), Dify (its chat-messages or workflows/run
+    API, blocking mode) or N8n (a Webhook node answering with JSON)."""
+    url: Url
+    """OpenAI: the API base including its version, e.g. `https://api.openai.com/v1` or
+    `http://ollama.ai:11434/v1` (`/chat/completions` is appended). Dify: the service API base, e.g.
+    `https://api.dify.ai/v1`. N8n: the webhook's full URL."""
+    model: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    """OpenAI: the model (or deployment) name."""
+    dify_mode: Literal["Chat", "Workflow"] = "Chat"
+    """Dify: the app is a chat app (chat-messages) or a workflow (workflows/run)."""
+    api_key: SecretKeyRef | None = None
+    """The key, from a Secret in the cluster's namespace: sent as `Authorization: Bearer` (OpenAI,
+    Dify), or as the value of `authHeader` (N8n). Optional for local OpenAI-compatible servers."""
+    auth_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$", max_length=128)] = "Authorization"
+    """N8n: the header the key is sent in (its Header Auth credential's name)."""
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.2
+    """OpenAI: sampling temperature."""
+    max_tokens: Annotated[int, Field(ge=256, le=1000000)] = 20000
+    """Tokens one analysis may use, over all its requests (as the provider reports them)."""
+    timeout: Duration = "60s"
+    """Time one analysis may take, over all its requests."""
+    max_steps: Annotated[int, Field(ge=0, le=20)] = 6
+    """OpenAI: rounds of tool calls before the model must answer (0: no tools)."""
+    anonymize: bool = False
+    """Replace namespace, service, workload and pod names with placeholders before sending, and map
+    them back in the answer."""
+
+
+class AnalysisOptions(Model):
+    """Root-cause analysis of each incident (by the gateway replica holding the cluster's Lease). The
+    built-in report reads the root service's workloads, pods, Events and rollouts, and evaluates the
+    root alerts' PromQL over `lookback`; it is stored in the Incident and sent with its notification.
+    With `llm`, the model's structured answer follows as an update. Suggestions are never executed."""
+
+    builtin: bool = True
+    """Build the deterministic report (no LLM needed)."""
+    lookback: Duration = "1h"
+    """How far back the root alerts' expressions are evaluated, and Events are read."""
+    rollout_window: Duration = "30m"
+    """A rollout this long before the first alert is reported as a likely cause."""
+    llm: LlmProvider | None = None
+    """An LLM provider (opt-in)."""
+    max_per_hour: Annotated[int, Field(ge=0, le=10000)] = 20
+    """LLM analyses per hour for this cluster at most (0: none); one per incident, redone only when
+    its root or services change."""
+    max_tokens_per_day: Annotated[int, Field(ge=0)] = 500000
+    """LLM tokens per day for this cluster at most (a cost cap)."""
+
+
 class IncidentOptions(Model):
     """The incident engine for this cluster (run by the gateway replica holding the cluster's Lease):
     it reads every alert of the cluster's Alertmanager (API v2: active, inhibited and silenced),
@@ -87,6 +156,8 @@ class IncidentOptions(Model):
     """Resolved incidents are deleted this long after they resolved."""
     service_label: LabelName = "service"
     """Alert label naming the service (as dependencySuppression's serviceLabel)."""
+    analysis: AnalysisOptions = AnalysisOptions()
+    """Root-cause analysis of each incident."""
 
 
 class RuleEvaluator(Model):

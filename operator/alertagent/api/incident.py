@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from .analysis import IncidentAnalysis
 from .base import Model
 from .common import AGE_COLUMN, Condition, CrdNames, PrinterColumn, Resource
 
@@ -108,6 +109,8 @@ class IncidentStatus(Model):
     """What was sent about it."""
     timeline: Annotated[list[TimelineEntry], Field(max_length=50)] = Field(default_factory=list)
     """What changed, oldest first: the first entry and the latest ones (bounded)."""
+    analysis: IncidentAnalysis | None = None
+    """Root-cause analysis: the built-in report and, when configured, an LLM's answer."""
     conditions: list[Condition] | None = None
     """kstatus conditions: Ready is True while it is tracked and up to date; Resolved."""
 

@@ -1,6 +1,8 @@
 """The gateway's Kubernetes access, for the incident engine only (blocking: call through
-`asyncio.to_thread`): its Lease (coordination.k8s.io/v1), its Incidents, and the service graph
-ConfigMaps the operator publishes. Nothing else: the gateway's channels still come from its files.
+`asyncio.to_thread`): its Lease (coordination.k8s.io/v1), its Incidents, the service graph
+ConfigMaps the operator publishes, and, for incident analysis, read-only lists of the workloads,
+pods, Events and Services of a namespace and a pod's log tail. Nothing else: the gateway's channels
+still come from its files, and it never reads Secrets.
 
 Every call raises `GatewayKubeError` (the HTTP status, or None when the API server was not reached)
 for an answer it does not document as handled, so callers need no Kubernetes client types."""
@@ -20,6 +22,18 @@ from .kube import MERGE, Kube, load_api_client
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+# kind -> (API path, plural): what incident analysis reads, and nothing more (the chart's gateway role).
+ANALYSIS_KINDS: dict[str, tuple[str, str]] = {
+    "services": ("/api/v1", "services"),
+    "pods": ("/api/v1", "pods"),
+    "events": ("/api/v1", "events"),
+    "deployments": ("/apis/apps/v1", "deployments"),
+    "replicasets": ("/apis/apps/v1", "replicasets"),
+    "statefulsets": ("/apis/apps/v1", "statefulsets"),
+    "daemonsets": ("/apis/apps/v1", "daemonsets"),
+    "controllerrevisions": ("/apis/apps/v1", "controllerrevisions"),
+}
+LIST_LIMIT = 500  # objects of one kind per namespace read for one analysis
 
 
 class GatewayKubeError(RuntimeError):
@@ -145,3 +159,27 @@ class GatewayKube:
             if part != 404:
                 found.append(part)
         return found
+
+    # -- incident analysis (read-only) ---------------------------------------------------------------
+    def list_for_analysis(self, kind: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+        """Up to LIST_LIMIT objects of `kind` (an ANALYSIS_KINDS key) in `namespace`, optionally by
+        label `selector`; [] when the namespace is gone. Raises GatewayKubeError (e.g. 403 without the
+        grant)."""
+        base, plural = ANALYSIS_KINDS[kind]
+        query: dict[str, str | int] = {"limit": LIST_LIMIT}
+        if selector:
+            query["labelSelector"] = selector
+        path = f"{base}/namespaces/{namespace}/{plural}"
+        found = self._call(f"list {plural} in {namespace}", "GET", path, query=query, handled=(404,))
+        return [] if found == 404 else list(found.get("items") or [])
+
+    def pod_log(self, namespace: str, pod: str, container: str | None, lines: int) -> str:
+        """The last `lines` lines (at most 64 KiB) of a pod's (container's) log; "" when the pod is
+        gone. Raises GatewayKubeError (e.g. 400 while the container has not started)."""
+        query: dict[str, str | int] = {"tailLines": lines, "limitBytes": 64 * 1024}
+        if container:
+            query["container"] = container
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        what = f"read the log of pod {namespace}/{pod}"
+        found = self._call(what, "GET", path, query=query, handled=(404,), accept="text/plain")
+        return "" if found == 404 else str(found)

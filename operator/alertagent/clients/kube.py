@@ -72,8 +72,8 @@ class Kube:
     ) -> Any:
         """One API request: the answer's JSON (None when empty), or with `stream` the open response
         (a watch). `accept` may ask for another representation (e.g. metadata only:
-        `application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1`). Raises ApiException for a
-        status outside 2xx."""
+        `application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1`; `text/plain` answers text).
+        Raises ApiException for a status outside 2xx."""
         headers = {"Accept": accept, "Content-Type": content_type}
         _method, url, headers, data, _post = self.api.param_serialize(
             method=method,
@@ -90,6 +90,8 @@ class Kube:
         response.read()
         if not 200 <= response.status <= 299:
             raise ApiException.from_response(http_resp=response, body=response.data.decode(errors="replace"), data=None)
+        if accept.startswith("text/"):  # e.g. a pod's log
+            return response.data.decode(errors="replace")
         return json.loads(response.data) if response.data else None
 
     def lister(self, plural: str, group: str = "", version: str = "v1") -> Callable[..., Any]:

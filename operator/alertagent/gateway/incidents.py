@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from ..api.analysis import IncidentAnalysis
 from ..clients.gatewaykube import GatewayKube, GatewayKubeError
 from ..common.labels import CLUSTER_LABEL, COMPONENT_LABEL, CONTENT_HASH_ANNOTATION, MANAGED_BY
 from ..discovery.snapshot import Graph
@@ -73,7 +74,11 @@ class IncidentBook:
         self._seen: dict[str, int] = {}  # alerts seen (counted by the leader), for the ratio
         self._notified: dict[str, int] = {}
         self._subscribers: list[Subscriber] = []
-        self._changed: dict[str, set[str]] = {}  # incidents whose notifications changed, by cluster
+        self._changed: dict[str, set[str]] = {}  # incidents whose notifications or analysis changed, by cluster
+        self._analyses: dict[str, dict[str, IncidentAnalysis]] = {}  # cluster -> incident name -> analysis
+        self._alerts: dict[str, dict[str, GettableAlert]] = {}  # cluster -> the last poll's alerts by fingerprint
+        self._graphs: dict[str, Graph] = {}  # cluster -> the service graph its engine uses
+        self._writers: dict[str, Callable[[str], Awaitable[None]]] = {}  # cluster -> its engine's write_now
 
     def root_incident(self, cluster: str, fingerprint: str) -> track.Incident | None:
         """The firing incident with more than one service whose root alerts include the alert
@@ -123,12 +128,44 @@ class IncidentBook:
         """Notifications sent, by incident name."""
         return dict(self._sent.get(cluster, {}))
 
+    def analysis(self, cluster: str, incident_name: str) -> IncidentAnalysis | None:
+        """The incident's analysis so far (built-in report, LLM answer), or None."""
+        return self._analyses.get(cluster, {}).get(incident_name)
+
+    def analyses(self, cluster: str) -> dict[str, IncidentAnalysis]:
+        """Every analysis of the cluster, by incident name."""
+        return dict(self._analyses.get(cluster, {}))
+
+    def alerts(self, cluster: str) -> dict[str, GettableAlert]:
+        """The alerts of the cluster's last poll, by fingerprint."""
+        return dict(self._alerts.get(cluster, {}))
+
+    def graph(self, cluster: str) -> Graph:
+        """The service graph the cluster's engine correlates over (empty before it is read)."""
+        return self._graphs.get(cluster, EMPTY_GRAPH)
+
+    async def write_now(self, cluster: str, incident_name: str) -> None:
+        """Have the leader write the incident's status now (an analysis need not wait out the
+        10 s between writes); nothing when this replica does not lead or the Incident is not
+        created yet (its create carries it)."""
+        writer = self._writers.get(cluster)
+        if writer is not None:
+            await writer(incident_name)
+
+    def set_analysis(self, cluster: str, incident_name: str, analysis: IncidentAnalysis) -> None:
+        """Record an incident's analysis; the leader writes it into the Incident with its next poll."""
+        if cluster not in self._settings or incident_name not in {i.name for i in self._incidents.get(cluster, [])}:
+            return  # the cluster or the incident is gone meanwhile
+        self._analyses.setdefault(cluster, {})[incident_name] = analysis
+        self._changed.setdefault(cluster, set()).add(incident_name)
+
     # -- for the engines -----------------------------------------------------------------------------
     def _attach(self, cluster: str, settings: IncidentSettings) -> None:
         self._settings[cluster] = settings
 
     def _detach(self, cluster: str) -> None:
-        for table in (self._settings, self._incidents, self._leader, self._sent, self._changed):
+        tables: list[dict[str, Any]] = [self._settings, self._incidents, self._leader, self._sent, self._changed]
+        for table in [*tables, self._analyses, self._alerts, self._graphs, self._writers]:
             table.pop(cluster, None)
 
     def _set_leader(self, cluster: str, leader: bool) -> None:
@@ -143,9 +180,16 @@ class IncidentBook:
             if sent.count > mine.get(name, record.Sent()).count:
                 mine[name] = sent
 
+    def _merge_analyses(self, cluster: str, stored: Mapping[str, IncidentAnalysis]) -> None:
+        """Take the analyses written in the Incidents this replica has none of (a new leader)."""
+        mine = self._analyses.setdefault(cluster, {})
+        for name, analysis in stored.items():
+            mine.setdefault(name, analysis)
+
     def _forget(self, cluster: str, names: set[str]) -> None:
         for name in names:
             self._sent.get(cluster, {}).pop(name, None)
+            self._analyses.get(cluster, {}).pop(name, None)
 
     def _count_seen(self, cluster: str, new: int) -> None:
         self._seen[cluster] = self._seen.get(cluster, 0) + new
@@ -161,6 +205,8 @@ class IncidentBook:
         names = {i.name for i in incidents}
         sent = self._sent.get(cluster, {})
         self._sent[cluster] = {name: s for name, s in sent.items() if name in names}  # none for incidents gone
+        analyses = self._analyses.get(cluster, {})
+        self._analyses[cluster] = {name: a for name, a in analyses.items() if name in names}
         for callback in list(self._subscribers):
             try:
                 await callback(cluster, list(incidents))
@@ -172,11 +218,11 @@ class IncidentBook:
         Incident status (no URL or secret)."""
         out: dict[str, Any] = {}
         for cluster in self.clusters():
-            sent = self._sent.get(cluster, {})
+            sent, analyses = self._sent.get(cluster, {}), self._analyses.get(cluster, {})
             out[cluster] = {
                 "leader": self.is_leader(cluster),
                 "incidents": [
-                    {"name": i.name, **record.incident_status(i, sent.get(i.name, record.Sent()))}
+                    {"name": i.name, **record.incident_status(i, sent.get(i.name, record.Sent()), analyses.get(i.name))}
                     for i in self._incidents.get(cluster, [])
                 ],
             }
@@ -428,7 +474,9 @@ class EngineState:
             if i.state == track.RESOLVED and i.resolved is not None and now - i.resolved >= retention
         }
 
-    def plan(self, now: float, sent: Mapping[str, record.Sent]) -> record.WritePlan:
+    def plan(
+        self, now: float, sent: Mapping[str, record.Sent], analyses: Mapping[str, IncidentAnalysis] | None = None
+    ) -> record.WritePlan:
         return record.plan_writes(
             self.incidents,
             self.written,
@@ -438,6 +486,7 @@ class EngineState:
             sent,
             self.write_options,
             self.pending,
+            analyses,
         )
 
     def wrote(self, write: record.Write, namespace: str, now: float) -> None:
@@ -469,7 +518,9 @@ class EngineState:
             incident, stored_sent = found
             stored.append(incident)
             counts[incident.name] = stored_sent
-            digest = record.status_digest(record.incident_status(incident, stored_sent))
+            digest = record.status_digest(
+                record.incident_status(incident, stored_sent, record.analysis_from_object(obj))
+            )
             written[incident.name] = record.Written(str(meta.get("namespace")), -math.inf, digest)
         self.incidents = record.adopt(self.incidents, stored)
         names = {i.name for i in self.incidents}
@@ -559,6 +610,7 @@ class ClusterEngine:
 
     async def start(self) -> None:
         self.book._attach(self.cluster, self.settings)
+        self.book._writers[self.cluster] = self.write_now
         self._tasks = [asyncio.create_task(self._lease_loop()), asyncio.create_task(self._poll_loop())]
 
     async def stop(self, release: bool = True) -> None:
@@ -625,6 +677,12 @@ class ClusterEngine:
         objects = await asyncio.to_thread(self.kube.list_incidents, {CLUSTER_LABEL: record.cluster_label(self.cluster)})
         counts = self.state.load(objects)
         self.book._merge_sent(self.cluster, counts)
+        stored = {}
+        for obj in objects:
+            analysis = record.analysis_from_object(obj)
+            if analysis is not None and (obj.get("spec") or {}).get("cluster") == self.cluster:
+                stored[str((obj.get("metadata") or {}).get("name"))] = analysis
+        self.book._merge_analyses(self.cluster, stored)
         log.info("cluster %s: %d Incidents read back", self.cluster, len(counts))
 
     async def _read_graph(self) -> None:
@@ -690,6 +748,8 @@ class ClusterEngine:
                 i.name for c in self.book.clusters() if c != self.cluster for i in self.book.incidents(c)
             )
             observed = self.state.advance(alerts, self.graph, now, others)
+            self.book._alerts[self.cluster] = {a.fingerprint: a for a in alerts}
+            self.book._graphs[self.cluster] = self.graph
             if leader:
                 self._count(observed)
             await self.book._publish(self.cluster, list(self.state.incidents))
@@ -707,7 +767,22 @@ class ClusterEngine:
         if not (leader and self.elector.leader):
             self._forget(self.state.expired(now))  # followers write nothing; their memory stays bounded
             return
-        await self._write(self.state.plan(now, self.book.sent(self.cluster)), now)
+        plan = self.state.plan(now, self.book.sent(self.cluster), self.book.analyses(self.cluster))
+        await self._write(plan, now)
+
+    async def write_now(self, name: str) -> None:
+        """Write one incident's status now, outside the poll's plan (`IncidentBook.write_now`)."""
+        before = self.state.written.get(name)
+        incident = next((i for i in self.state.incidents if i.name == name), None)
+        if not (self.elector.leader and self.loaded) or before is None or incident is None:
+            return
+        sent = self.book.sent(self.cluster).get(name, record.Sent())
+        status = record.incident_status(incident, sent, self.book.analysis(self.cluster, name))
+        digest = record.status_digest(status)
+        if digest != before.digest:
+            await self._write(
+                record.WritePlan((record.Write("status", name, before.namespace, None, status, digest),)), self.clock()
+            )
 
     def _count(self, observed: Observed) -> None:
         said = [f"incident {i.name} opened: root {i.root}, {i.services} services" for i in observed.opened]

@@ -34,6 +34,39 @@ class GatewayMetrics:
             "alertagent_notification_queue_depth", "Robot requests waiting for delivery", registry=self.registry
         )
         self.incidents = IncidentMetrics(self.registry)
+        self.analysis = AnalysisMetrics(self.registry)
+
+
+class AnalysisMetrics:
+    """Incident analyses by provider (`builtin`, `OpenAI`, `Dify`, `N8n`), counted by the replica that
+    runs them (the cluster's Lease holder)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.started = Counter(
+            "alertagent_analyses_started_total", "Incident analyses started", ["provider"], registry=registry
+        )
+        self.finished = Counter(
+            "alertagent_analyses_total",
+            "Incident analyses ended, by outcome (succeeded, failed, skipped)",
+            ["provider", "outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "alertagent_analysis_duration_seconds",
+            "Time from an analysis' start to its result (seconds)",
+            ["provider"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120),
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "alertagent_analysis_tokens_total", "Tokens LLM providers reported using", ["provider"], registry=registry
+        )
+        self.bytes_sent = Counter(
+            "alertagent_analysis_bytes_sent_total",
+            "Request bytes sent to LLM providers",
+            ["provider"],
+            registry=registry,
+        )
 
 
 class IncidentMetrics:

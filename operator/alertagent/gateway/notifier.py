@@ -34,6 +34,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from ..api.analysis import IncidentAnalysis
 from ..incidents import notify
 from ..incidents.track import FIRING, Incident
 from ..render.robots import formats
@@ -55,6 +56,7 @@ class Book(Protocol):
     def subscribe(self, callback: Callable[[str, list[Incident]], Awaitable[None]]) -> None: ...
     def notified(self, cluster: str, incident_name: str, channel_key: str) -> None: ...
     def sent(self, cluster: str) -> Mapping[str, Sent]: ...
+    def analyses(self, cluster: str) -> Mapping[str, IncidentAnalysis]: ...
 
 
 class Sent(Protocol):
@@ -183,7 +185,10 @@ class IncidentNotifier:
     def _deliver(self, channel: GatewayChannel, payload: WebhookPayload, cluster: str, now: float) -> list[Message]:
         roots = self.roots(cluster, payload)
         sections = [i for i in roots if i.services > 1]
-        messages = self.queue.add_requests(channel, formats.render_requests(channel, payload, incidents=sections))
+        analyses = self.book.analyses(cluster)
+        messages = self.queue.add_requests(
+            channel, formats.render_requests(channel, payload, incidents=sections, analyses=analyses)
+        )
         states = self.states.setdefault(cluster, {})
         changed = {}
         for incident in roots:
@@ -279,6 +284,35 @@ class IncidentNotifier:
         self.states[cluster] = after
         changed = {name: state for name, state in after.items() if before.get(name) != state}
         self._save(cluster, changed, [name for name in before if name not in after])
+
+    def analysis_ready(self, cluster: str, incident: Incident) -> None:
+        """An LLM's analysis of `incident` arrived: send it to the channels this replica sent the
+        incident's first message to (none yet: the first message will carry it). Best effort: a full
+        queue drops it with a warning; the Incident keeps it."""
+        state = self.states.get(cluster, {}).get(incident.name)
+        if state is None or state.first_at is None or incident.services < 2:
+            return
+        analysis = self.book.analyses(cluster).get(incident.name)
+        for key in sorted(state.channels):
+            channel = self.queue.source.channels.get(key)
+            if channel is None:
+                continue  # deleted since: nobody to tell
+            try:
+                requests = formats.render_notice(channel, "analysis", incident, analysis=analysis)
+            except ValueError as err:
+                log.error("channel %s: cannot render incident %s's analysis: %s", key, incident.name, err)
+                continue
+            if not requests:
+                continue
+            try:
+                self.queue.add_requests(channel, requests)
+            except QueueFullError:
+                log.warning(
+                    "channel %s: the queue is full; incident %s's analysis is not sent", channel.key, incident.name
+                )
+                continue
+            self.book.notified(cluster, incident.name, channel.key)
+        log.info("incident %s: analysis sent to %d channels", incident.name, len(state.channels))
 
     def _render_notices(
         self, incident: Incident, decision: notify.Decision

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from ..clients.gatewaykube import connect
 from ..render.robots.models import GatewayChannel, WebhookPayload
+from .analysis import AnalysisService
 from .channels import ChannelSource
 from .delivery import Gateway, Options, QueueFullError
 from .incidents import IncidentBook, IncidentService
@@ -203,7 +204,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             f"cannot listen on {config.host}:{config.port}: {err.strerror or err}; change it with --listen"
         ) from None
     replayed = await gateway.start()
-    service = None
+    service = analysis = None
     if config.incidents:  # the Lease's holder identity is the pod name
         service = IncidentService(
             lambda: gateway.source.incidents,
@@ -212,6 +213,9 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
             partial(connect, config.kubeconfig),
             metrics.incidents,
         )
+        engines = service
+        analysis = AnalysisService(book, lambda: engines.kube, metrics.analysis, lambda: gateway.notifier)
+        analysis.start()  # subscribes before the first poll
         await service.start()
     log.info(
         "gateway listening on %s:%d; %d channels; %d messages replayed",
@@ -221,6 +225,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         replayed,
     )
     await stop.wait()
+    if analysis is not None:
+        await analysis.stop()
     if service is not None:  # first, so the Leases are released while another replica still runs
         await service.stop()
     log.info("stopping: no new requests; letting deliveries in flight finish (%d messages stay queued)", gateway.depth)

@@ -47,6 +47,7 @@ class GettableAlert(_Wire):
     starts_at: datetime = Field(alias="startsAt")
     ends_at: datetime | None = Field(default=None, alias="endsAt")
     status: AlertStatus = Field(default_factory=AlertStatus)
+    generator_url: str = Field(default="", alias="generatorURL")  # the evaluator's link to the expression
 
 
 @dataclass(frozen=True, order=True)

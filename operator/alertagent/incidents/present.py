@@ -8,6 +8,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from ..analysis.builtin import render_text, suggested_actions
+from ..api.analysis import IncidentAnalysis
+
 TREE_LIMIT = 200  # lines of the tree; the rest is counted
 
 
@@ -118,5 +123,40 @@ def incident_report(incident: Mapping[str, Any]) -> str:
         "",
         "Timeline:",
         *(f"  {entry.get('time', '')}  {entry.get('event', '')}" for entry in status.get("timeline") or []),
+        *analysis_lines(status.get("analysis")),
     ]
     return "\n".join(lines) + "\n"
+
+
+def analysis_lines(raw: Mapping[str, Any] | None) -> list[str]:
+    """`incidents show`'s analysis section: the built-in report, then the LLM's answer ([] without
+    an analysis; a line saying so when it does not validate)."""
+    if not raw:
+        return []
+    try:
+        analysis = IncidentAnalysis.model_validate(raw)
+    except ValidationError:
+        return ["", "Analysis: (unreadable)"]
+    lines = ["", "Analysis (built-in):"]
+    if analysis.builtin is not None:
+        lines += ["  " + line for line in render_text(analysis.builtin).splitlines()]
+        lines += [f"  Suggested (not run): {a.command}" for a in suggested_actions(analysis.builtin) if a.command]
+    else:
+        lines.append("  (off)")
+    llm = analysis.llm
+    if llm is None:
+        return lines
+    model = f" {llm.model}" if llm.model else ""
+    lines += ["", f"Analysis ({llm.provider}{model}): {llm.state}" + (f": {llm.message}" if llm.message else "")]
+    result = llm.result
+    if result is not None and result.structured:
+        lines.append(f"  Root cause ({round(result.confidence * 100)}% confident): {result.root_cause}")
+        if result.impact:
+            lines.append(f"  Impact: {result.impact}")
+        lines += [f"  Evidence [{e.fact}]: {e.detail}" for e in result.evidence]
+        lines += [f"  Suggested (not run): {a.command or (a.kind + ' ' + a.target).strip()}" for a in result.actions]
+    elif result is not None:
+        lines += ["  " + line for line in result.text.splitlines()[:20]]
+    if llm.state != "Pending":
+        lines.append(f"  {llm.tokens} tokens, {llm.tool_calls} tool calls, {llm.bytes_sent} bytes sent")
+    return lines

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from ..api.analysis import IncidentAnalysis
 from ..api.base import API_VERSION
 from ..api.incident import (
     ImpactedService,
@@ -141,10 +142,12 @@ def _conditions(incident: track.Incident) -> list[dict[str, Any]]:
     return [ready, state]
 
 
-def incident_status(incident: track.Incident, sent: Sent = Sent()) -> dict[str, Any]:
-    """The wire `status` (camelCase, RFC 3339 times, validated against `IncidentStatus`). Unset fields
-    are null, so the same dict as a merge patch clears what no longer holds (a reopened incident's
-    resolveTime)."""
+def incident_status(
+    incident: track.Incident, sent: Sent = Sent(), analysis: IncidentAnalysis | None = None
+) -> dict[str, Any]:
+    """The wire `status` (camelCase, RFC 3339 times, validated against `IncidentStatus`), with its
+    `analysis` when there is one. Unset fields are null, so the same dict as a merge patch clears what
+    no longer holds (a reopened incident's resolveTime)."""
     namespace, name, in_graph = node_ref(incident.root)
     root = RootCause(
         namespace=namespace,
@@ -183,9 +186,22 @@ def incident_status(incident: track.Incident, sent: Sent = Sent()) -> dict[str, 
             channels=list(sent.channels[:256]),
         ),
         timeline=[TimelineEntry(time=_time(e.at), event=e.text[:1024]) for e in _capped_timeline(incident.timeline)],
+        analysis=analysis,
         conditions=_conditions(incident),  # validated into Condition
     )
     return status.model_dump(mode="json", by_alias=True)
+
+
+def analysis_from_object(obj: Mapping[str, Any]) -> IncidentAnalysis | None:
+    """The analysis a written Incident holds (a new leader keeps it: one analysis per incident), or
+    None when it has none or it does not validate."""
+    raw = (obj.get("status") or {}).get("analysis")
+    if not raw:
+        return None
+    try:
+        return IncidentAnalysis.model_validate(raw)
+    except ValidationError:
+        return None
 
 
 def status_digest(status: Mapping[str, Any]) -> str:
@@ -322,13 +338,15 @@ def plan_writes(
     sent: Mapping[str, Sent] | None = None,
     options: WriteOptions = WriteOptions(),
     pending: Collection[str] | None = None,
+    analyses: Mapping[str, IncidentAnalysis] | None = None,
 ) -> WritePlan:
     """The writes of this poll (see the module docstring). `written` is what was last written, by
-    incident name; `namespaces` those the cluster selects (None: all); `sent` the notification counts
-    by incident; `pending` the incidents that changed since they were last written (their `changed`
-    flags, accumulated; None: compare every incident's status with what was written). Order: creates,
-    then status patches of firing incidents, then of resolved ones, then deletes; within each, by
-    start then name."""
+        incident name; `namespaces` those the cluster selects (None: all); `sent` the notification counts
+        by incident; `pending` the incidents that changed since they were last written (their `changed`
+        flags, accumulated; None: compare every incident's status with what was written); `analyses` their
+    analyses by incident name (a new analysis is a change: put its incident in `pending`). Order: creates,
+        then status patches of firing incidents, then of resolved ones, then deletes; within each, by
+        start then name."""
     sent = sent or {}
     creates: list[Write] = []
     firing: list[Write] = []
@@ -349,7 +367,7 @@ def plan_writes(
             continue
         if pending is not None and before is not None and incident.name not in pending:
             continue
-        status = incident_status(incident, sent.get(incident.name, Sent()))
+        status = incident_status(incident, sent.get(incident.name, Sent()), (analyses or {}).get(incident.name))
         digest = status_digest(status)
         if before is not None and before.digest == digest:
             continue

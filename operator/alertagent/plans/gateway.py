@@ -33,7 +33,14 @@ from ..common.hashing import content_hash
 from ..common.identity import ObjectRef, owner_reference
 from ..common.labels import CLUSTER_LABEL, COMPONENT_LABEL, CONTENT_HASH_ANNOTATION, MANAGED_BY
 from ..render.receivers import GATEWAY_TYPES, MissingSecretError, SecretResolver, Secrets
-from ..render.robots.models import ChannelsFile, GatewayChannel, IncidentSettings, Mentions
+from ..render.robots.models import (
+    AnalysisSettings,
+    ChannelsFile,
+    GatewayChannel,
+    IncidentSettings,
+    LlmSettings,
+    Mentions,
+)
 from ..render.selection import matches
 from .gateway_native import native_gateway_channel
 
@@ -108,7 +115,57 @@ def incident_settings(
         namespace_label=cluster.spec.namespace_label,
         namespaces=selected_namespaces(cluster, namespace_labels),
         graph_namespace=operator_namespace,
+        analysis=analysis_settings(cluster),
     )
+
+
+def analysis_settings(cluster: AlertmanagerCluster) -> AnalysisSettings | None:
+    """The incidents section's analysis settings, the LLM's key still unresolved (`with_llm_key`);
+    None when neither the built-in report nor an LLM is on."""
+    options = cluster.spec.incidents.analysis
+    if not options.builtin and options.llm is None:
+        return None
+    llm = options.llm
+    return AnalysisSettings(
+        builtin=options.builtin,
+        lookback=duration_seconds(options.lookback),
+        rollout_window=duration_seconds(options.rollout_window),
+        llm=None
+        if llm is None
+        else LlmSettings(
+            type=llm.type,
+            url=llm.url,
+            model=llm.model or "",
+            dify_mode=llm.dify_mode,
+            auth_header=llm.auth_header,
+            temperature=llm.temperature,
+            max_tokens=llm.max_tokens,
+            timeout=duration_seconds(llm.timeout),
+            max_steps=llm.max_steps,
+            anonymize=llm.anonymize,
+        ),
+        max_per_hour=options.max_per_hour,
+        max_tokens_per_day=options.max_tokens_per_day,
+        evaluators=sorted(e.url for e in cluster.spec.rule_evaluators or [] if e.type == "prometheus"),
+    )
+
+
+def with_llm_key(
+    cluster: AlertmanagerCluster, incidents: IncidentSettings | None, secret: Secrets
+) -> IncidentSettings | None:
+    """`incidents` with the LLM's API key read through `secret` (the cluster's namespace); a missing or
+    unreadable Secret leaves the key out and says so in `llm.problem` (the analysis then reports it
+    and the built-in report still runs)."""
+    llm = cluster.spec.incidents.analysis.llm
+    analysis = incidents.analysis if incidents is not None else None
+    if incidents is None or analysis is None or analysis.llm is None or llm is None or llm.api_key is None:
+        return incidents
+    try:
+        key, problem = secret(llm.api_key), ""
+    except MissingSecretError as err:
+        key, problem = None, f"spec.incidents.analysis.llm.apiKey: {err}"
+    settings = analysis.llm.model_copy(update={"api_key": key, "problem": problem})
+    return incidents.model_copy(update={"analysis": analysis.model_copy(update={"llm": settings})})
 
 
 def deployed_channels(cluster: AlertmanagerCluster, secret: Mapping[str, Any] | None) -> ChannelsFile | None:
@@ -236,6 +293,7 @@ def plan_gateway(
             else:  # a Secret or ConfigMap gone or unreadable never takes a working robot away
                 entries[ref.key] = live
                 last_known_good[ref] = f"{err}: its last delivered gateway entry stays live"
+    incidents = with_llm_key(cluster, incidents, Secrets(resolve_secret, cluster_key.partition("/")[0], False))
     file = ChannelsFile(cluster=cluster_key, channels=entries, incidents=incidents)
     text = channels_text(file)
     digest = content_hash({CHANNELS_KEY: text})

@@ -29,7 +29,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -41,6 +41,7 @@ import jinja2
 import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from ...api.analysis import IncidentAnalysis
 from . import native
 from .answers import LIMITS
 from .incidents import IncidentLike, incident_context
@@ -78,32 +79,43 @@ def encode_body(body: dict[str, Any]) -> bytes:
 
 
 def render_requests(
-    channel: GatewayChannel, payload: WebhookPayload, test: bool = False, incidents: Sequence[IncidentLike] = ()
+    channel: GatewayChannel,
+    payload: WebhookPayload,
+    test: bool = False,
+    incidents: Sequence[IncidentLike] = (),
+    analyses: Mapping[str, IncidentAnalysis] | None = None,
 ) -> list[RobotRequest]:
     """The unsigned requests that deliver `payload` to `channel`'s robot, in order, each within the
     robot's limit. `test` marks the message clearly as a test. `incidents`: those the payload carries
-    a root alert of (each gets its section). Raises ValueError (naming the channel, never its URL or
-    secrets) for a bad time zone or a template that fails."""
+    a root alert of (each gets its section, with its analysis from `analyses` by incident name).
+    Raises ValueError (naming the channel, never its URL or secrets) for a bad time zone or a
+    template that fails."""
     if channel.type == "webhook":  # spec.delivery Gateway: Alertmanager's payload as it arrived (native.py)
         return [RobotRequest(channel.key, channel.webhook_url, native.webhook_body(payload), part=1, parts=1)]
-    context = _context(channel, payload, test, incidents)
+    context = _context(channel, payload, test, incidents, analyses or {})
     title, text = _render_text(channel, context)
     return _requests(channel, context, title, text)
 
 
 def render_notice(
-    channel: GatewayChannel, kind: str, incident: IncidentLike, previous: int = 0, peak: int = 0
+    channel: GatewayChannel,
+    kind: str,
+    incident: IncidentLike,
+    previous: int = 0,
+    peak: int = 0,
+    analysis: IncidentAnalysis | None = None,
 ) -> list[RobotRequest]:
     """The unsigned requests of a message the gateway sends on its own about `incident`: `kind`
-    "update" (it grew: now its services, `previous` the number the last message showed) or "resolve"
-    (it resolved; `peak` services were impacted). The default template of the channel's language
-    (`incident_<language>.j2`), whatever its `template`. Raises ValueError like `render_requests`."""
+    "update" (it grew: now its services, `previous` the number the last message showed), "resolve"
+    (it resolved; `peak` services were impacted) or "analysis" (an LLM's analysis arrived). The
+    default template of the channel's language (`incident_<language>.j2`), whatever its `template`.
+    Raises ValueError like `render_requests`."""
     zone = _zone(channel)
     firing = kind != "resolve"
     tone = ("critical" if _critical(incident.severity) else "warning") if firing else "ok"
     context = _helpers(channel, tone, test=False)
     context |= {
-        "incident": incident_context(incident, zone, channel.language),
+        "incident": incident_context(incident, zone, channel.language, analysis=analysis),
         "notice": {"kind": kind, "previous": previous, "peak": max(peak, 1 + len(incident.impacted))},
         "icon": "🧩" if firing else "✅",
         "alertmanager_url": channel.alertmanager_url.rstrip("/"),
@@ -405,7 +417,11 @@ def _helpers(channel: GatewayChannel, tone: str, test: bool) -> dict[str, Any]:
 
 
 def _context(
-    channel: GatewayChannel, payload: WebhookPayload, test: bool, incidents: Sequence[IncidentLike] = ()
+    channel: GatewayChannel,
+    payload: WebhookPayload,
+    test: bool,
+    incidents: Sequence[IncidentLike] = (),
+    analyses: Mapping[str, IncidentAnalysis] | None = None,
 ) -> dict[str, Any]:
     """What templates see. Documented for channel templates: status ("firing" | "resolved"), firing
     (bool), test, language, count, firing_count, resolved_count, truncated_alerts, group_name,
@@ -423,7 +439,7 @@ def _context(
     base = (channel.alertmanager_url or payload.external_url).rstrip("/")
     common = payload.common_labels
     group_name = common.get("alertname") or ", ".join(f"{k}={v}" for k, v in sorted(payload.group_labels.items()))
-    views = [incident_context(i, zone, channel.language) for i in incidents]
+    views = [incident_context(i, zone, channel.language, analysis=(analyses or {}).get(i.name)) for i in incidents]
     context: dict[str, Any] = _helpers(channel, tone, test) | {
         "status": payload.status,
         "firing": firing,

@@ -9,7 +9,10 @@ suppressed (alerts inhibited or silenced in Alertmanager), severity, started and
 channel's zone; resolved "" while firing), duration (resolved - started, e.g. "12m", "" while firing),
 merged_into, tree (lines: the root, then each impacted service under the one it depends on next;
 each line: service, level (0: the root), prefix (indentation and branch mark), alerts, suppressed,
-detached (alerting too but not above the root)) and more (impacted services past the tree's cap)."""
+detached (alerting too but not above the root)), more (impacted services past the tree's cap) and
+analysis (None, or: summary (the built-in report's), actions (suggested kubectl commands), llm (None,
+or: provider, state, root_cause, impact, confidence (percent), evidence (details), actions,
+structured, text)); see `analysis_context`."""
 
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
+
+from ...analysis.builtin import suggested_actions
+from ...api.analysis import IncidentAnalysis
 
 TREE_LINES = 25  # impacted services listed in a message; the rest are counted ("and N more")
 _INDENT = "\u00a0\u00a0\u00a0"  # no-break spaces: markdown keeps them, so levels stay visible
@@ -141,7 +147,39 @@ def _time(epoch: float, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(epoch, UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def incident_context(incident: IncidentLike, zone: ZoneInfo, language: str, limit: int = TREE_LINES) -> dict[str, Any]:
+ANALYSIS_ITEMS = 3  # suggested actions and evidence items a message lists
+
+
+def analysis_context(analysis: IncidentAnalysis | None) -> dict[str, Any] | None:
+    """What templates see of an incident's analysis (see the module docstring); None without one."""
+    if analysis is None or (analysis.builtin is None and analysis.llm is None):
+        return None
+    report = analysis.builtin
+    actions = [a.command for a in suggested_actions(report) if a.command] if report is not None else []
+    llm = None
+    if analysis.llm is not None and analysis.llm.result is not None:
+        result = analysis.llm.result
+        llm = {
+            "provider": analysis.llm.provider,
+            "state": analysis.llm.state,
+            "structured": result.structured,
+            "root_cause": result.root_cause,
+            "impact": result.impact,
+            "confidence": round(result.confidence * 100),
+            "evidence": [e.detail for e in result.evidence[:ANALYSIS_ITEMS]],
+            "actions": [a.command or f"{a.kind} {a.target}".strip() for a in result.actions[:ANALYSIS_ITEMS]],
+            "text": result.text[:1000],
+        }
+    return {"summary": report.summary if report is not None else "", "actions": actions[:ANALYSIS_ITEMS], "llm": llm}
+
+
+def incident_context(
+    incident: IncidentLike,
+    zone: ZoneInfo,
+    language: str,
+    limit: int = TREE_LINES,
+    analysis: IncidentAnalysis | None = None,
+) -> dict[str, Any]:
     """The template context of one incident (see the module docstring)."""
     lines, more = tree(incident, limit)
     resolved = incident.resolved if incident.state != "Firing" else None
@@ -162,4 +200,5 @@ def incident_context(incident: IncidentLike, zone: ZoneInfo, language: str, limi
         "merged_into": incident.merged_into or "",
         "tree": lines,
         "more": more,
+        "analysis": analysis_context(analysis),
     }

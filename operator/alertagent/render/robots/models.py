@@ -96,6 +96,36 @@ class GatewayChannel(_Wire):
         return {"key": self.key, "type": self.type, "message_type": self.message_type}
 
 
+class LlmSettings(_Wire):
+    """An incident analysis LLM provider as the gateway uses it (AlertmanagerCluster
+    `spec.incidents.analysis.llm`, its key resolved; seconds)."""
+
+    type: Literal["OpenAI", "Dify", "N8n"]
+    url: str
+    model: str = ""
+    dify_mode: Literal["Chat", "Workflow"] = "Chat"
+    api_key: str | None = Field(default=None, repr=False)  # from the cluster's Secret; never logged
+    auth_header: str = "Authorization"
+    temperature: float = 0.2
+    max_tokens: int = 20000
+    timeout: float = 60.0
+    max_steps: int = 6
+    anonymize: bool = False
+    problem: str = ""  # why it cannot run (its Secret is missing): the analysis says so
+
+
+class AnalysisSettings(_Wire):
+    """Incident analysis (AlertmanagerCluster `spec.incidents.analysis`; seconds)."""
+
+    builtin: bool = True
+    lookback: float = 3600.0
+    rollout_window: float = 1800.0
+    llm: LlmSettings | None = None
+    max_per_hour: int = 20
+    max_tokens_per_day: int = 500000
+    evaluators: list[str] = []  # the cluster's evaluator URLs, for PromQL when an alert's generatorURL has none
+
+
 class IncidentSettings(_Wire):
     """The incident engine of one cluster, as the gateway runs it (AlertmanagerCluster
     `spec.incidents`, durations in seconds)."""
@@ -110,6 +140,7 @@ class IncidentSettings(_Wire):
     namespace_label: str = "namespace"  # alert label naming its namespace
     namespaces: list[str] | None = None  # the namespaces the cluster selects (None: all): Incidents go there
     graph_namespace: str  # the operator's namespace: ConfigMap alertagent-service-graph
+    analysis: AnalysisSettings | None = None  # None: no analysis (files written before it have none)
 
 
 class ChannelsFile(_Wire):
