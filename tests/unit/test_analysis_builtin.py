@@ -106,8 +106,11 @@ def test_golden_reports(case: str) -> None:
 
 def test_demo_summary_names_root_failing_pods_rollout_query_and_impacted() -> None:
     assert demo_report().summary == (
-        "Root cause candidate: shop/database. 3 of 3 pods of Deployment shop/database are not ready "
-        "(CrashLoopBackOff, OOMKilled, restarts 10). Deployment shop/database rolled out revision 3 (from 2) "
+        "Root cause candidate: shop/database. 3 of 3 pods of Deployment shop/database are not ready: "
+        "database-76c57dcd69-mqnrb (CrashLoopBackOff, OOMKilled, restarts 3); "
+        "database-b749b5966-997bj (CrashLoopBackOff, OOMKilled, restarts 4); "
+        "database-d48fc65d4-2xvwz (CrashLoopBackOff, OOMKilled, restarts 3). "
+        "Deployment shop/database rolled out revision 3 (from 2) "
         "2m before the first alert. DatabaseDown has held since 19:16:03 UTC. Impacted: shop/api, shop/frontend."
     )
 
@@ -189,7 +192,7 @@ def test_statefulset_root_reports_the_unschedulable_pod_and_its_revision_change(
     assert [(p.name, p.phase, p.reasons) for p in workload.pods] == [("postgres-2", "Pending", ["Unschedulable"])]
     (rollout,) = report.rollouts
     assert (rollout.revision, rollout.previous) == ("postgres-66f6866d77", "postgres-85c4fd88ff")
-    assert "1 of 3 pods of StatefulSet data/postgres is not ready (Unschedulable)" in report.summary
+    assert "1 of 3 pods of StatefulSet data/postgres is not ready: postgres-2 (Unschedulable)" in report.summary
     # the scheduler's events.k8s.io/v1 Event, with its series count
     assert (report.events[0].reason, report.events[0].count) == ("FailedScheduling", 4)
     kinds = [(a.kind, a.command) for a in suggested_actions(report)]

@@ -293,19 +293,29 @@ def _impacted(status: IncidentStatus) -> list[str]:
     return [_cap(f"{s.namespace}/{s.name}", 253) for s in services[:MAX_IMPACTED]]
 
 
+FAILING_PODS_NAMED = 3  # failing pods a summary names
+
+
+def _pod_phrase(pod: PodFinding) -> str:
+    """`name (reasons, restarts N)`, or the pod's phase when it has no reasons."""
+    detail = [*pod.reasons, *([f"restarts {pod.restarts}"] if pod.restarts else [])] or [pod.phase or "not ready"]
+    return f"{pod.name} ({', '.join(detail)})"
+
+
 def _workload_sentence(w: WorkloadFinding, total_pods: int) -> str:
     ident = f"{w.kind} {w.namespace}/{w.name}"
-    reasons = sorted({r for p in w.pods for r in p.reasons})
-    restarts = sum(p.restarts for p in w.pods)
-    detail = ", ".join([*reasons, *([f"restarts {restarts}"] if restarts else [])])
-    detail = f" ({detail})" if detail else ""
     if total_pods == 0:
         return f"{ident} has no pods ({w.desired} desired)."
     not_ready = total_pods - w.ready
     if not_ready == 0:
+        restarts = sum(p.restarts for p in w.pods)
+        detail = f" (restarts {restarts})" if restarts else ""
         return f"All {_plural(total_pods, 'pod')} of {ident} {'is' if total_pods == 1 else 'are'} ready{detail}."
     verb = "is" if not_ready == 1 else "are"
-    return f"{not_ready} of {_plural(total_pods, 'pod')} of {ident} {verb} not ready{detail}."
+    failing = [p for p in w.pods if not p.ready][:FAILING_PODS_NAMED]
+    more = not_ready - len(failing)
+    named = "; ".join(_pod_phrase(p) for p in failing) + (f"; and {more} more" if more > 0 else "")
+    return f"{not_ready} of {_plural(total_pods, 'pod')} of {ident} {verb} not ready: {named}."
 
 
 def _rollout_sentence(r: RolloutFinding) -> str:

@@ -182,6 +182,8 @@ class LlmAnalysis(Model):
     """The model asked (OpenAI-compatible providers)."""
     state: LlmState = "Pending"
     """Pending while it runs; Succeeded, Failed, or Skipped (a cap or budget; see `message`)."""
+    basis: Annotated[str, Field(max_length=64)] = ""
+    """The material state (as `IncidentAnalysis.basis`) it analysed."""
     message: Text = ""
     """Why it failed or was skipped (timeout, budget, rate cap, HTTP status)."""
     result: AnalysisResult | None = None

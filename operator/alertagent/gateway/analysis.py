@@ -86,11 +86,15 @@ class AnalysisService:
 
     # -- what to analyse ---------------------------------------------------------------------------
     async def on_poll(self, cluster: str, incidents: list[track.Incident]) -> None:
-        """Start the analyses due (see the module docstring); never waits for one."""
+        """Start the analyses due (see the module docstring); never waits for one. The built-in report
+        is made at once and again on each material change; the LLM is asked once the incident's hold
+        has passed (the cascade has gathered: its first message goes out then), and again on a
+        material change."""
         settings = self.book.settings(cluster)
         options = settings.analysis if settings is not None else None
-        if options is None or not self.book.is_leader(cluster):
+        if settings is None or options is None or not self.book.is_leader(cluster):
             return
+        now = self.clock()
         for incident in incidents:
             key = (cluster, incident.name)
             if incident.state != track.FIRING or key in self._running:
@@ -98,9 +102,15 @@ class AnalysisService:
             status = IncidentStatus.model_validate(record.incident_status(incident))
             basis = budget.material_basis(status)
             have = self.book.analysis(cluster, incident.name)
-            if have is not None and have.basis == basis:
+            builtin_due = options.builtin and (have is None or have.basis != basis)
+            llm_due = (
+                options.llm is not None
+                and now >= incident.started + settings.hold
+                and (have is None or have.llm is None or have.llm.basis != basis)
+            )
+            if not (builtin_due or llm_due):
                 continue
-            task = asyncio.create_task(self._analyse(cluster, incident, status, basis, options))
+            task = asyncio.create_task(self._analyse(cluster, incident, status, basis, options, builtin_due, llm_due))
             self._running[key] = task
             task.add_done_callback(partial(self._done, key))
 
@@ -108,23 +118,33 @@ class AnalysisService:
         self._running.pop(key, None)
 
     async def _analyse(
-        self, cluster: str, incident: track.Incident, status: IncidentStatus, basis: str, options: AnalysisSettings
+        self,
+        cluster: str,
+        incident: track.Incident,
+        status: IncidentStatus,
+        basis: str,
+        options: AnalysisSettings,
+        builtin_due: bool,
+        llm_due: bool,
     ) -> None:
+        name = incident.name
         try:
-            report = await self._builtin(cluster, incident, status, options) if options.builtin else None
-            pending = None if options.llm is None else LlmAnalysis(provider=options.llm.type, model=options.llm.model)
-            await self._store(cluster, incident.name, IncidentAnalysis(basis=basis, builtin=report, llm=pending))
-            if options.llm is None:
+            have = self.book.analysis(cluster, name)
+            report, asked = (have.builtin, have.llm) if have is not None else (None, None)
+            if builtin_due:
+                report = await self._builtin(cluster, incident, status, options)
+                await self._store(cluster, name, IncidentAnalysis(basis=basis, builtin=report, llm=asked))
+            if not llm_due or options.llm is None:
                 return
-            result = await self._llm(cluster, incident, status, report, options.llm, options)
-            await self._store(cluster, incident.name, IncidentAnalysis(basis=basis, builtin=report, llm=result))
+            result = await self._llm(cluster, incident, status, report, options.llm, options, basis)
+            await self._store(cluster, name, IncidentAnalysis(basis=basis, builtin=report, llm=result))
             notifier = self.notifier()
             if notifier is not None and result.state == "Succeeded":
                 notifier.analysis_ready(cluster, incident)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("incident %s: its analysis failed", incident.name)
+            log.exception("incident %s: its analysis failed", name)
 
     async def _store(self, cluster: str, name: str, analysis: IncidentAnalysis) -> None:
         self.book.set_analysis(cluster, name, analysis)
@@ -207,9 +227,10 @@ class AnalysisService:
         report: BuiltinReport | None,
         settings: LlmSettings,
         options: AnalysisSettings,
+        basis: str,
     ) -> LlmAnalysis:
         provider, now = settings.type, self.clock()
-        base = LlmAnalysis(provider=provider, model=settings.model, started_time=_iso(now))
+        base = LlmAnalysis(provider=provider, model=settings.model, basis=basis, started_time=_iso(now))
         if settings.problem:
             return self._ended(base, "Skipped", settings.problem)
         refused = self.rate.allow(cluster, now, options.max_per_hour, options.max_tokens_per_day)
