@@ -316,6 +316,11 @@ def _gateway_channels(
     if gateway.secret is not None:
         state.kube.put_secret(meta["namespace"], gateway.secret, gateway.secret_exists)
         log.info("gateway channels of %s written (%d channels)", ObjectRef.of(cluster).key, len(gateway.file.channels))
+    analysis = gateway.file.incidents.analysis if gateway.file.incidents is not None else None
+    problem = analysis.llm.problem if analysis is not None and analysis.llm is not None else ""
+    key = ObjectRef.of(cluster).key
+    for _, why in state.left_out.update(key, "analysis LLM", {"key": problem} if problem else {}).items():
+        log.warning("%s: incident analysis by LLM is skipped until its key is readable: %s", key, why)
     return gateway
 
 
