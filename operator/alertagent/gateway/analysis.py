@@ -249,8 +249,15 @@ class AnalysisService:
         try:
             got = await self._ask(cluster, settings, data, names)
         except llm.ProviderError as err:
-            self.rate.spent(cluster, self.clock(), 0)
-            return self._ended(base, "Failed", str(err))
+            spent = err.answer or llm.ProviderAnswer()
+            self.rate.spent(cluster, self.clock(), spent.tokens)
+            if self.metrics:
+                self.metrics.tokens.labels(provider).inc(spent.tokens)
+                self.metrics.bytes_sent.labels(provider).inc(spent.bytes_sent)
+            failed = base.model_copy(
+                update={"tokens": spent.tokens, "tool_calls": len(spent.tool_calls), "bytes_sent": spent.bytes_sent}
+            )
+            return self._ended(failed, "Failed", str(err))
         self.rate.spent(cluster, self.clock(), got.tokens)
         result = answer.answer_from_json(got.data) if got.data is not None else answer.parse_answer(got.text)
         if names is not None:
