@@ -364,3 +364,31 @@ def test_dify_and_n8n_get_the_incident_as_inputs_and_their_answer_is_stored(
         assert incident["root"]["name"] == "database" and f"{namespace}/database" in inputs["report"]
         for canary in CANARIES:
             assert canary.encode() not in request.raw, canary
+
+
+def test_the_gateway_reads_for_analysis_and_can_change_nothing(
+    installed_crds: ControlPlane,
+    namespace: str,
+    gateway_kubeconfig: Path,  # noqa: F811 (the fixture imported above: the chart's gateway RBAC applied)
+) -> None:
+    gateway_sa = f"system:serviceaccount:{namespace}:g{namespace[-6:]}-alertagent-gateway"
+    expectations = [
+        ("list", "pods", "yes"),
+        ("list", "events", "yes"),
+        ("list", "services", "yes"),
+        ("list", "replicasets.apps", "yes"),
+        ("list", "controllerrevisions.apps", "yes"),
+        ("get", "pods/log", "no"),  # only with gateway.incidents.analysis.podLogs
+        ("get", "secrets", "no"),
+        ("list", "secrets", "no"),
+        ("watch", "pods", "no"),
+        ("patch", "deployments.apps", "no"),
+        ("delete", "pods", "no"),
+        ("create", "pods/eviction", "no"),
+        ("update", "deployments.apps/scale", "no"),
+    ]
+    for verb, resource, expected in expectations:
+        answer = installed_crds.kubectl(
+            "auth", "can-i", verb, resource, "-n", "default", "--as", gateway_sa, check=False
+        ).stdout.strip()
+        assert answer == expected, (verb, resource, answer)

@@ -62,6 +62,8 @@ def test_chart_lints_and_renders_objects_the_api_server_accepts(installed_crds: 
     assert kinds == [
         "ClusterRole",
         "ClusterRole",  # the gateway's incident engine: Incidents
+        "ClusterRole",  # the gateway's incident analysis: read-only lists
+        "ClusterRoleBinding",
         "ClusterRoleBinding",
         "ClusterRoleBinding",
         "Deployment",
