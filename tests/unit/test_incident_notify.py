@@ -112,6 +112,22 @@ def test_one_resolve_once_a_first_message_went_out() -> None:
     assert notify.decide(resolved, decision.state, T0 + 735, OPTIONS) is None
 
 
+def test_alertmanagers_resolved_root_webhook_after_the_incident_resolve_is_folded_into_it() -> None:
+    state = notify.observe(sent_state(incident(4)), incident(4, root_fingerprints=frozenset({"fp-root", "fp-2"})))
+    assert state.roots == {"fp-root", "fp-2"}
+    states = {"db-00000000": state}
+    assert notify.folded(states, "team/oncall", {"fp-root"}) is None  # not resolved yet: delivered as usual
+    resolved = incident(4, state=RESOLVED, resolved=T0 + 720, root_fingerprints=frozenset())
+    decision = notify.decide(resolved, notify.observe(state, resolved), T0 + 725, OPTIONS)
+    assert decision is not None and decision.kind == "resolve"
+    states = {"db-00000000": decision.state}
+    assert decision.state.roots == {"fp-root", "fp-2"}  # kept once resolved
+    assert notify.folded(states, "team/oncall", {"fp-root", "fp-2"}) == "db-00000000"
+    assert notify.folded(states, "shop/other", {"fp-root"}) is None  # that channel got no resolve
+    assert notify.folded(states, "team/oncall", {"fp-root", "fp-api"}) is None  # not only root alerts
+    assert notify.folded(states, "team/oncall", set()) is None
+
+
 def test_a_one_service_incident_sends_no_resolve_of_its_own() -> None:
     """Its end is Alertmanager's own resolved message: a second one would be noise."""
     state = notify.observe(sent_state(incident(1)), incident(1))

@@ -164,6 +164,18 @@ class IncidentNotifier:
         cluster = self.cluster(channel)
         if cluster is None:
             return self.queue.add_requests(channel, formats.render_requests(channel, payload))
+        if payload.status == "resolved":
+            resolved = {a.fingerprint for a in payload.alerts if a.fingerprint}
+            if len(resolved) == len(payload.alerts):
+                incident = notify.folded(self.states.get(cluster, {}), channel.key, resolved)
+                if incident is not None:
+                    log.info(
+                        "channel %s: Alertmanager's resolved message for incident %s's root alerts is folded into"
+                        " the incident's resolve message, already sent",
+                        channel.key,
+                        incident,
+                    )
+                    return []
         not_before = self._hold_until(cluster, payload, now) if self.store is not None else now
         group = payload.group_key
         behind = [h.not_before for h, g in self.held.values() if h.channel == channel.key and g == group]

@@ -15,13 +15,15 @@ decides who is paged; nothing here adds a receiver). For each incident the gatew
   did not show, a new root, a worse severity); services joining in between make one update.
 - **Resolve**: one, when the incident resolves, and only if a first message was sent. A reopened
   incident (a flapping alert) may resolve again later; an incident merged into another hands its
-  state over (`merged`) instead of sending a resolve.
+  state over (`merged`) instead of sending a resolve. Alertmanager's own resolved webhook for the root
+  alerts, arriving after that resolve went to the channel, is folded into it (`folded`): the channel
+  hears the recovery once.
 
 Times are epoch seconds. All functions return new values (states are frozen)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -58,7 +60,8 @@ class State:
     """An incident's notifications: `channels` (`<ns>/<name>`) that received its root alerts'
     webhooks; `first_at` when the first message went out (None: not yet); `last_at` the last message;
     `shown` what that showed; `resolved_sent` whether this firing period's resolve went out; `peak`
-    the most services it had while followed."""
+    the most services it had while followed; `roots` the root alerts (Alertmanager fingerprints) it
+    had while firing."""
 
     channels: frozenset[str] = frozenset()
     first_at: float | None = None
@@ -66,6 +69,7 @@ class State:
     shown: Shown | None = None
     resolved_sent: bool = False
     peak: int = 0
+    roots: frozenset[str] = frozenset()
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict (sorted lists), read back by `from_json`."""
@@ -77,6 +81,7 @@ class State:
             "shown": {"root": shown.root, "services": sorted(shown.services), "rank": shown.rank} if shown else None,
             "resolvedSent": self.resolved_sent,
             "peak": self.peak,
+            "roots": sorted(self.roots),
         }
 
     @classmethod
@@ -90,6 +95,7 @@ class State:
             shown=Shown(shown["root"], frozenset(shown["services"]), int(shown["rank"])) if shown else None,
             resolved_sent=bool(data.get("resolvedSent")),
             peak=int(data.get("peak", 0)),
+            roots=frozenset(data.get("roots") or ()),  # states stored before it have none
         )
 
 
@@ -122,16 +128,36 @@ def first_sent(state: State | None, incident: Incident, channel: str, now: float
     state = state or State()
     channels = state.channels | {channel}
     peak = max(state.peak, incident.services)
+    roots = state.roots | incident.root_fingerprints
     if state.first_at is None or state.resolved_sent:
-        return State(channels, now, now, Shown.of(incident), False, peak)
-    return replace(state, channels=channels, peak=peak)
+        return State(channels, now, now, Shown.of(incident), False, peak, roots)
+    return replace(state, channels=channels, peak=peak, roots=roots)
 
 
 def observe(state: State, incident: Incident) -> State:
     """The state after a poll saw `incident`: its peak, and a reopened incident (firing again after its
     resolve went out) may be updated and resolved again."""
     reopened = state.resolved_sent and incident.state != RESOLVED
-    return replace(state, peak=max(state.peak, incident.services), resolved_sent=state.resolved_sent and not reopened)
+    roots = state.roots | incident.root_fingerprints if incident.state != RESOLVED else state.roots
+    return replace(
+        state,
+        peak=max(state.peak, incident.services),
+        resolved_sent=state.resolved_sent and not reopened,
+        roots=roots,
+    )
+
+
+def folded(states: Mapping[str, State], channel: str, resolved: Collection[str]) -> str | None:
+    """The incident (by name) whose resolve message already told `channel` that the alerts `resolved`
+    (fingerprints of an all-resolved webhook) are over: they were all its root alerts. None when there
+    is none (the webhook is delivered as usual: e.g. it came before the incident resolved)."""
+    if not resolved:
+        return None
+    wanted = frozenset(resolved)
+    for name, state in sorted(states.items()):
+        if state.resolved_sent and channel in state.channels and wanted <= state.roots:
+            return name
+    return None
 
 
 def grew(incident: Incident, shown: Shown) -> bool:
