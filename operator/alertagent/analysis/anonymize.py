@@ -152,11 +152,13 @@ class Anonymizer:
 
 
 def _alternation(words: Iterable[str]) -> re.Pattern[str] | None:
-    """One pattern matching any of words whole, longest first."""
+    """One pattern matching any of words whole, longest first; also a namespace in the kubelet's
+    `<pod>_<namespace>(<uid>)` form (its Event messages), where `_` is otherwise part of a word."""
     ordered = sorted(words, key=lambda w: (-len(w), w))
     if not ordered:
         return None
-    return re.compile(rf"(?<![{_EDGE}])(?:{'|'.join(map(re.escape, ordered))})(?![{_EDGE}])")
+    alts = "|".join(map(re.escape, ordered))
+    return re.compile(rf"(?:(?<![{_EDGE}])|(?<=_)(?=(?:{alts})\())(?:{alts})(?![{_EDGE}])")
 
 
 def _validate_fitting(model: type[M], data: Any) -> M:
