@@ -5,7 +5,10 @@ runs; the local DingTalk robot got exactly one message, the database's, through 
 with the example's secret, carrying the incident section that names the root and the impacted services,
 and the demo printed it as the group sees it), the outage is exactly one Incident (root, impacted tree,
 state, the notification counted), printed with `kubectl get incidents -A` and `alertagent incidents
-show`, and nothing is left behind: no process, no listening port, no temporary folder."""
+show`; its built-in analysis found the cause the demo staged (a rollout of the database StatefulSet,
+made real by the StatefulSet controller, whose new pod the demo wrote as crash-looping, as a kubelet
+would: there is none) and the DingTalk message and `incidents show` carry it; and nothing is left
+behind: no process, no listening port, no temporary folder."""
 
 from __future__ import annotations
 
@@ -126,6 +129,68 @@ def _assert_one_incident_named_in_the_one_message(incident: dict[str, Any], outp
         assert expected in report, report
 
 
+def _assert_the_analysis_found_the_bad_rollout(incident: dict[str, Any], output: str) -> None:
+    """The demo's rollout was real (the StatefulSet controller made a new revision and replaced
+    database-0); the Incident's built-in report names the root, the crash-looping pod with its reasons
+    and restarts, the rollout (the controller's revisions, before the first alert) and the kubelet's
+    BackOff Event next to the controller's own; the one DingTalk message carries its summary and the
+    suggestion; `incidents show` prints the analysis section."""
+    rollout = incident["rollout"]
+    revision, previous = rollout["revision"], rollout["previous"]
+    assert (rollout["statefulset"], rollout["pod"], rollout["image"]) == ("shop/database", "database-0", "postgres:17")
+    assert revision != previous and revision.startswith("database-") and previous.startswith("database-")
+    assert "no kubelet here: the demo writes the pod's state as a kubelet would: database-0 (StatefulSet" in output
+    assert "no kubelet here: the demo writes the pod's state as a kubelet would: database-0 crash-loops" in output
+
+    [found] = incident["incidents"]
+    report = found["status"]["analysis"]["builtin"]
+    assert report["root"] == "shop/database"
+    [workload] = report["workloads"]
+    assert (workload["kind"], workload["namespace"], workload["name"]) == ("StatefulSet", "shop", "database")
+    assert (workload["desired"], workload["ready"]) == (1, 0)
+    [pod] = workload["pods"]
+    assert (pod["name"], pod["phase"], pod["ready"], pod["restarts"]) == ("database-0", "Running", False, 3)
+    assert pod["reasons"] == ["CrashLoopBackOff", "OOMKilled"]
+    [change] = report["rollouts"]
+    assert (change["kind"], change["name"], change["revision"], change["previous"]) == (
+        "StatefulSet",
+        "database",
+        revision,
+        previous,
+    )
+    assert change["beforeFirstAlert"] >= 0
+    events = {(e["type"], e["reason"], e["object"]) for e in report["events"]}
+    assert {("Warning", "BackOff", "Pod/database-0"), ("Normal", "SuccessfulDelete", "StatefulSet/database")} <= events
+    summary = report["summary"]
+    for expected in (
+        "Root cause candidate: shop/database.",
+        "database-0 (CrashLoopBackOff, OOMKilled, restarts 3)",
+        f"StatefulSet shop/database rolled out revision {revision} (from {previous})",
+        "before the first alert",
+        "Impacted: shop/api, shop/frontend.",
+    ):
+        assert expected in summary, summary
+
+    [message] = incident["robots"]["shop/oncall-dingtalk"]["messages"]
+    text = message["markdown"]["text"]
+    assert f"**Analysis**: {summary}" in text, text
+    assert "Suggested (not run): `kubectl rollout undo statefulset/database -n shop`" in text, text
+    shown = output.split("as the group sees it:", 1)[1].split("└" + "─" * 72, maxsplit=1)[0]
+    assert f"│ Analysis: {summary}\n" in shown, shown
+
+    name = found["name"]
+    section = output.split(f"alertagent incidents show {name} -n shop\n", 1)[1].split("Analysis (built-in):\n", 1)[1]
+    for expected in (
+        "Root cause candidate: shop/database",
+        "StatefulSet shop/database: 0/1 ready",
+        "database-0 Running not ready, restarts 3 (CrashLoopBackOff, OOMKilled)",
+        f"Rollout: StatefulSet shop/database rolled out revision {revision} (from {previous})",
+        "Warning BackOff Pod/database-0 x3: Back-off restarting failed container postgres in pod database-0_shop(",
+        "Suggested (not run): kubectl rollout undo statefulset/database -n shop",
+    ):
+        assert expected in section, section
+
+
 def test_the_demo_brings_up_the_stack_fires_the_incident_and_cleans_up() -> None:
     started_ms = int(time.time() * 1000)
     demo = subprocess.Popen(
@@ -191,6 +256,8 @@ def test_the_demo_brings_up_the_stack_fires_the_incident_and_cleans_up() -> None
     _assert_the_robot_got_the_database_message_signed(incident, output, started_ms)
     # One Incident for the outage, and the one DingTalk message names its root and what it took down.
     _assert_one_incident_named_in_the_one_message(incident, output)
+    # Its built-in analysis found the bad rollout behind it; the message and `incidents show` carry it.
+    _assert_the_analysis_found_the_bad_rollout(incident, output)
 
     # Nothing is left: the folder, the processes, the ports.
     workdir = result["workdir"]

@@ -1,7 +1,9 @@
 """`alertagent demo` applies examples/ as they are, with the URLs of a real cluster replaced by its local
 stack's (`local_overlay`, a pure function, as a kustomize overlay would); each gateway channel gets a
 local robot checking the example's own signing secret (`robot_channels`), whose accepted messages the
-demo prints as the group would see them (`robot_view`, `ShowingRobot`)."""
+demo prints as the group would see them (`robot_view`, `ShowingRobot`). There is no kubelet: the demo
+writes the database pod's state as a kubelet would (`running_status`, `crash_loop_status`,
+`backoff_event`), which the built-in analysis must read as a kubelet's."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -19,14 +22,19 @@ import httpx
 import pytest
 import yaml
 
+from alertagent.analysis.facts import parse_event, parse_pod
 from alertagent.devstack.demo import (
     LocalUrls,
     RobotChannel,
     ShowingRobot,
+    backoff_event,
+    crash_loop_status,
+    duration_text,
     local_overlay,
     receiver_path,
     robot_channels,
     robot_view,
+    running_status,
 )
 from alertagent.manifests import load_manifests
 
@@ -242,3 +250,70 @@ def test_the_showing_robot_shows_only_what_it_accepted_with_its_signature() -> N
     assert (ok["errcode"], bad["errcode"]) == (0, 310000)
     assert shown == [("shop/d", json.loads(json.dumps(DINGTALK_BODY)))]
     assert robot.signatures == [{"timestamp": str(timestamp), "sign": sign}]
+
+
+POD = {
+    "metadata": {"name": "database-0", "namespace": "shop", "uid": "0b5e-uid"},
+    "spec": {"containers": [{"name": "postgres", "image": "postgres:17"}, {"name": "exporter", "image": "pg-exp:1"}]},
+}
+NOW = datetime(2026, 3, 1, 10, 0, 30, tzinfo=UTC)
+
+
+def _with(patch: dict[str, Any]) -> dict[str, Any]:
+    return {**POD, "status": patch["status"]}
+
+
+def test_a_running_pod_is_written_running_and_ready_with_each_containers_image() -> None:
+    patch = running_status(POD, NOW)
+    parsed = parse_pod(_with(patch))
+    assert (parsed.phase, parsed.ready, parsed.restarts, parsed.reasons) == ("Running", True, 0, ())
+    assert parsed.healthy
+    statuses = patch["status"]["containerStatuses"]
+    assert [(c["name"], c["image"], c["ready"]) for c in statuses] == [
+        ("postgres", "postgres:17", True),
+        ("exporter", "pg-exp:1", True),
+    ]
+    assert patch["status"]["startTime"] == "2026-03-01T10:00:30Z"
+
+
+def test_a_crash_looping_container_reads_as_the_kubelet_writes_it() -> None:
+    patch = crash_loop_status(POD, "postgres", NOW, 3)
+    parsed = parse_pod(_with(patch))
+    assert (parsed.phase, parsed.ready, parsed.restarts) == ("Running", False, 3)
+    assert parsed.reasons == ("CrashLoopBackOff", "OOMKilled")
+    crashing, other = patch["status"]["containerStatuses"]
+    assert crashing["state"]["waiting"]["message"] == (
+        "back-off 40s restarting failed container=postgres pod=database-0_shop(0b5e-uid)"
+    )
+    assert crashing["lastState"]["terminated"]["exitCode"] == 137
+    assert (other["name"], other["ready"]) == ("exporter", True)
+    ready = next(c for c in patch["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False",
+        "ContainersNotReady",
+        "containers with unready status: [postgres]",
+    )
+    # The back-off doubles from 10 s per restart, up to the kubelet's 5 minutes.
+    for restarts, backoff in ((1, "10s"), (4, "1m20s"), (12, "5m0s")):
+        [waiting, _] = crash_loop_status(POD, "postgres", NOW, restarts)["status"]["containerStatuses"]
+        assert waiting["state"]["waiting"]["message"].startswith(f"back-off {backoff} "), restarts
+
+
+def test_the_backoff_event_is_a_kubelet_warning_about_the_pod() -> None:
+    event = backoff_event(POD, "postgres", NOW, 3)
+    parsed = parse_event(event)
+    assert (parsed.type, parsed.reason, parsed.kind, parsed.object, parsed.count) == (
+        "Warning",
+        "BackOff",
+        "Pod",
+        "database-0",
+        3,
+    )
+    assert parsed.time == NOW and parsed.namespace == "shop"
+    assert event["metadata"]["name"] == f"database-0.{int(NOW.timestamp() * 1e9):x}"
+    assert event["involvedObject"]["uid"] == "0b5e-uid" and event["source"] == {"component": "kubelet"}
+    assert event["message"] == "Back-off restarting failed container postgres in pod database-0_shop(0b5e-uid)"
+
+
+def test_durations_are_printed_as_go_prints_them() -> None:
+    assert [duration_text(s) for s in (10, 40, 60, 300)] == ["10s", "40s", "1m0s", "5m0s"]

@@ -1,7 +1,9 @@
 """A real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) as local processes.
-The controller manager runs the garbage collector, namespace, service account, Deployment and
-ReplicaSet controllers (so rollouts make real ReplicaSets and Pods); there is no scheduler or kubelet:
-Pods stay Pending unless a test writes their status through the status subresource.
+The controller manager runs the garbage collector, namespace, service account, Deployment, ReplicaSet
+and StatefulSet controllers (so rollouts make real ReplicaSets, ControllerRevisions and Pods); there is
+no scheduler or kubelet: Pods stay Pending unless a test writes their status through the status
+subresource (a StatefulSet with the default OrderedReady policy waits for each pod to be Running and
+Ready before it creates the next or rolls one out).
 
 Binaries come from the cache `build-binaries.sh` fills, or from the environment:
 `ALERTAGENT_TESTBED_BIN` (a folder with all of them), `KUBEBUILDER_ASSETS` (envtest's folder), or
@@ -245,7 +247,8 @@ def start_control_plane(
                         "--bind-address=127.0.0.1",
                         f"--secure-port={port}",
                         "--leader-elect=false",
-                        "--controllers=garbagecollector,namespace,serviceaccount-token,serviceaccount,deployment,replicaset",
+                        "--controllers=garbagecollector,namespace,serviceaccount-token,serviceaccount,deployment,replicaset,"
+                        "statefulset",
                         f"--service-account-private-key-file={sa_key}",
                         f"--root-ca-file={ca_file}",
                         "--use-service-account-credentials=false",

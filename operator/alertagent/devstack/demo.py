@@ -7,11 +7,18 @@ local notification receivers that print what arrives, a local robot (DingTalk-, 
 AlertAgent gateway (its channels Secret mounted as the kubelet would, `devstack.mounts`; its incident
 engine on the control plane's kubeconfig), the operator and one sidecar per target, all on free
 loopback ports in one temporary folder; installs the CRDs and applies `examples/` with the local URLs
-filled in (`local_overlay`, pure); then drives a scripted incident (the shop's database goes down, and
-the api and frontend above it fail because of it) and shows dependency suppression turn the three
-alerts into one notification, and the incident engine turn them into one Incident (printed with
-`kubectl get incidents -A` and `alertagent incidents show`) whose DingTalk message names the root and
-the impacted services. Ctrl-C (or SIGTERM, or an error) stops every process and removes the folder.
+filled in (`local_overlay`, pure); then drives a scripted incident (a bad rollout of the shop's
+database StatefulSet crash-loops its pod and the database goes down, and the api and frontend above it
+fail because of it) and shows dependency suppression turn the three alerts into one notification, and
+the incident engine turn them into one Incident (printed with `kubectl get incidents -A` and
+`alertagent incidents show`) whose DingTalk message names the root and the impacted services and
+carries the built-in analysis (the crash-looping pod, the rollout before the first alert). Ctrl-C (or
+SIGTERM, or an error) stops every process and removes the folder.
+
+There is no kubelet: the StatefulSet controller (kube-controller-manager) makes the database's pods and
+replaces them on the rollout, and the demo writes their state through the status subresource as a
+kubelet would (Running and Ready at start-up, CrashLoopBackOff after the rollout, with the kubelet's
+Warning BackOff Event; `running_status`, `crash_loop_status`, `backoff_event`, pure).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -66,6 +74,12 @@ ROOT_SERVICE = f"{SHOP_NAMESPACE}/database"
 SETTLE_SECONDS = 35.0
 GATEWAY_POD = "alertagent-gateway-demo"  # the gateway's pod name: the incidents Lease's holder
 RECOVER_AFTER_SECONDS = 90.0
+# The shop's database StatefulSet (examples/discovery/app.yaml), whose pods the demo plays the kubelet
+# for, and the image of the bad rollout that starts the outage (its pod crash-loops, OOMKilled).
+DATABASE_STATEFULSET = "database"
+BAD_IMAGE = "postgres:17"
+CRASH_RESTARTS = 3  # the crash-looping container's restarts when the demo writes its state
+KUBELET_TIMEOUT = 30.0  # seconds to wait for the StatefulSet controller's pod (it takes under 1 s here)
 
 
 # --- the overlay (pure) ---------------------------------------------------------------------------
@@ -285,6 +299,141 @@ class ShopExporter:
         ]
 
 
+# --- the kubelet's part (pure): there is none here, the demo writes what it would -----------------
+
+
+def _timestamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _container_names(pod: Mapping[str, Any]) -> list[str]:
+    return [str(c["name"]) for c in (pod.get("spec") or {}).get("containers") or []]
+
+
+def _image_of(pod: Mapping[str, Any], container: str) -> str:
+    found = [c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == container]
+    return str(found[0].get("image", "")) if found else ""
+
+
+def _running(pod: Mapping[str, Any], container: str, at: datetime) -> dict[str, Any]:
+    return {
+        "name": container,
+        "image": _image_of(pod, container),
+        "imageID": "",
+        "ready": True,
+        "started": True,
+        "restartCount": 0,
+        "state": {"running": {"startedAt": _timestamp(at)}},
+    }
+
+
+def running_status(pod: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The status patch (a JSON merge patch of `pods/status`) a kubelet writes once every container of
+    `pod` (a Pod as the API returns it) runs and is ready: phase Running, conditions Initialized,
+    ContainersReady and Ready True, one running container status per container. `now`: aware."""
+    at = _timestamp(now)
+    return {
+        "status": {
+            "phase": "Running",
+            "startTime": at,
+            "conditions": [
+                {"type": kind, "status": "True", "lastTransitionTime": at}
+                for kind in ("Initialized", "ContainersReady", "Ready")
+            ],
+            "containerStatuses": [_running(pod, name, now) for name in _container_names(pod)],
+        }
+    }
+
+
+def crash_loop_status(pod: Mapping[str, Any], container: str, now: datetime, restarts: int) -> dict[str, Any]:
+    """The status patch a kubelet writes while `container` of `pod` crash-loops after being OOMKilled
+    (the kubelet's wording): phase Running, Ready and ContainersReady False (ContainersNotReady), the
+    container waiting in CrashLoopBackOff with its back-off (10 s doubling per restart, at most 5 min),
+    `restarts` restarts, last terminated OOMKilled (exit code 137); other containers running."""
+    at = _timestamp(now)
+    meta = pod.get("metadata") or {}
+    where = f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
+    backoff = duration_text(min(300, 10 * 2 ** max(0, restarts - 1)))
+    crashing = {
+        "name": container,
+        "image": _image_of(pod, container),
+        "imageID": "",
+        "ready": False,
+        "started": False,
+        "restartCount": restarts,
+        "state": {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off {backoff} restarting failed container={container} pod={where}",
+            }
+        },
+        "lastState": {
+            "terminated": {
+                "reason": "OOMKilled",
+                "exitCode": 137,
+                "startedAt": _timestamp(now - timedelta(seconds=1)),
+                "finishedAt": at,
+            }
+        },
+    }
+    unready = f"containers with unready status: [{container}]"
+    return {
+        "status": {
+            "phase": "Running",
+            "startTime": at,
+            "conditions": [
+                {"type": "Initialized", "status": "True", "lastTransitionTime": at},
+                *(
+                    {
+                        "type": kind,
+                        "status": "False",
+                        "reason": "ContainersNotReady",
+                        "message": unready,
+                        "lastTransitionTime": at,
+                    }
+                    for kind in ("ContainersReady", "Ready")
+                ),
+            ],
+            "containerStatuses": [
+                crashing if name == container else _running(pod, name, now) for name in _container_names(pod)
+            ],
+        }
+    }
+
+
+def backoff_event(pod: Mapping[str, Any], container: str, now: datetime, count: int) -> dict[str, Any]:
+    """The Warning `BackOff` Event a kubelet records about a crash-looping container (core/v1, named
+    `<pod>.<hex nanoseconds>` as client-go's recorder names them; `now`: aware)."""
+    meta = pod.get("metadata") or {}
+    name, namespace, uid = meta.get("name"), meta.get("namespace"), meta.get("uid")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{name}.{int(now.timestamp() * 1e9):x}", "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": name,
+            "namespace": namespace,
+            "uid": uid,
+            "fieldPath": f"spec.containers{{{container}}}",
+        },
+        "reason": "BackOff",
+        "type": "Warning",
+        "message": f"Back-off restarting failed container {container} in pod {name}_{namespace}({uid})",
+        "count": count,
+        "firstTimestamp": _timestamp(now),
+        "lastTimestamp": _timestamp(now),
+        "source": {"component": "kubelet"},
+    }
+
+
+def duration_text(seconds: int) -> str:
+    """Go's time.Duration text for whole seconds, as the kubelet prints back-offs: `40s`, `5m0s`."""
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 
@@ -422,6 +571,7 @@ class Stack:
     processes: list[Process] = field(default_factory=list)
     gateway_url: str | None = None
     robots: Mapping[str, ShowingRobot] = field(default_factory=dict)
+    database_pods: list[str] = field(default_factory=list)  # the pods the demo plays the kubelet for
 
     def ports(self) -> list[int]:
         urls = (self.alertmanager.url, self.prometheus.url, self.vmalert.url, self.plane.url, self.gateway_url)
@@ -531,9 +681,128 @@ def _alertagent(plane: ControlPlane, *args: str) -> str:
     return done.stdout or done.stderr
 
 
+# --- the database's pods: no kubelet here, the demo writes their state as a kubelet would ---------
+
+
+def _json(plane: ControlPlane, *args: str) -> Any:
+    return json.loads(plane.kubectl(*args, "-o", "json").stdout)
+
+
+def _statefulset_pods(plane: ControlPlane, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The pods the StatefulSet `namespace/name` controls (by owner reference), by ordinal."""
+    items = _json(plane, "-n", namespace, "get", "pods")["items"]
+    mine = [
+        p
+        for p in items
+        if any(
+            (o.get("kind"), o.get("name"), o.get("controller")) == ("StatefulSet", name, True)
+            for o in p["metadata"].get("ownerReferences") or []
+        )
+    ]
+    return sorted(mine, key=lambda p: int(p["metadata"]["name"].rsplit("-", 1)[1]))
+
+
+def _patch_status(plane: ControlPlane, pod: Mapping[str, Any], patch: Mapping[str, Any]) -> None:
+    meta = pod["metadata"]
+    plane.kubectl(
+        "-n", meta["namespace"], "patch", "pod", meta["name"], "--subresource=status", "--type=merge",
+        "-p", json.dumps(patch),
+    )  # fmt: skip
+
+
+def _database_running(console: Console, plane: ControlPlane, docs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Act as the kubelet for the shop's database StatefulSet (when `docs`, the applied examples, have
+    it): mark each pod its controller creates Running and Ready (with the default OrderedReady policy
+    it creates `database-1` only once `database-0` is ready, and rolls nothing out while a pod is not).
+    The pods' names; none (and a warning) when the controller made no pod within KUBELET_TIMEOUT."""
+    namespace, name = SHOP_NAMESPACE, DATABASE_STATEFULSET
+    key = ("StatefulSet", namespace, name)
+    if not any((d.get("kind"), d["metadata"].get("namespace"), d["metadata"].get("name")) == key for d in docs):
+        return []
+    names = []
+    with console.phase("the database's pod Running and Ready"):
+        try:
+            replicas = int(_json(plane, "-n", namespace, "get", "statefulset", name)["spec"].get("replicas", 1))
+            for ordinal in range(replicas):
+                pod = eventually(
+                    functools.partial(lambda n: _json(plane, "-n", namespace, "get", "pod", n), f"{name}-{ordinal}"),
+                    KUBELET_TIMEOUT,
+                    interval=0.2,
+                    what=f"pod {name}-{ordinal} created by the StatefulSet controller",
+                )
+                _patch_status(plane, pod, running_status(pod, datetime.now(UTC)))
+                names.append(pod["metadata"]["name"])
+        except (AssertionError, RuntimeError) as err:
+            console.say(f"warning: the database's pods could not be marked Running ({err})")
+            return []
+        console.say(
+            "no kubelet here: the demo writes the pod's state as a kubelet would: "
+            f"{', '.join(names)} (StatefulSet {namespace}/{name}) Running and Ready"
+        )
+    return names
+
+
+def _bad_rollout(console: Console, plane: ControlPlane) -> dict[str, str]:
+    """The outage's cause: roll the database StatefulSet out to BAD_IMAGE (`kubectl set image`); its
+    controller deletes the highest-ordinal pod (it has no node, so the API server deletes it at once)
+    and creates it again at the new revision; the demo then writes that pod's state as a kubelet would
+    for a container OOMKilled at start-up (CrashLoopBackOff) and records the kubelet's Warning BackOff
+    Event. Returns `{statefulset, image, previous, revision, pod}` (revisions: ControllerRevision
+    names). Raises AssertionError when the controller made no new pod within KUBELET_TIMEOUT."""
+    namespace, name = SHOP_NAMESPACE, DATABASE_STATEFULSET
+    sts = _json(plane, "-n", namespace, "get", "statefulset", name)
+    previous = str(sts["status"].get("updateRevision") or sts["status"].get("currentRevision") or "")
+    container = str(sts["spec"]["template"]["spec"]["containers"][0]["name"])
+    old = {p["metadata"]["uid"] for p in _statefulset_pods(plane, namespace, name)}
+    console.say(
+        f"incident: a bad rollout of the shop's database: kubectl -n {namespace} set image statefulset/{name} "
+        f"{container}={BAD_IMAGE}"
+    )
+    plane.kubectl("-n", namespace, "set", "image", f"statefulset/{name}", f"{container}={BAD_IMAGE}")
+
+    def replaced() -> tuple[str, dict[str, Any]] | None:
+        revision = str(_json(plane, "-n", namespace, "get", "statefulset", name)["status"].get("updateRevision"))
+        new = [
+            p
+            for p in _statefulset_pods(plane, namespace, name)
+            if p["metadata"]["uid"] not in old and p["metadata"]["labels"].get("controller-revision-hash") == revision
+        ]
+        return (revision, new[-1]) if revision != previous and new else None
+
+    revision, pod = eventually(replaced, KUBELET_TIMEOUT, interval=0.2, what=f"the new pod of StatefulSet {name}")
+    pod_name = pod["metadata"]["name"]
+    console.say(
+        f"the StatefulSet controller replaced {pod_name}: deleted (it has no node, so at once) and created again "
+        f"at revision {revision} (from {previous})"
+    )
+    now = datetime.now(UTC)
+    _patch_status(plane, pod, crash_loop_status(pod, container, now, CRASH_RESTARTS))
+    plane.kubectl("create", "-f", "-", input=json.dumps(backoff_event(pod, container, now, CRASH_RESTARTS)))
+    console.say(
+        f"no kubelet here: the demo writes the pod's state as a kubelet would: {pod_name} crash-loops "
+        f"(CrashLoopBackOff, {CRASH_RESTARTS} restarts, last OOMKilled), with the kubelet's Warning BackOff Event"
+    )
+    selector = ",".join(f"{k}={v}" for k, v in sorted(sts["spec"]["selector"]["matchLabels"].items()))
+    console.say(f"kubectl -n {namespace} get pods -l {selector}")
+    console.block(plane.kubectl("-n", namespace, "get", "pods", "-l", selector).stdout)
+    return {
+        "statefulset": f"{namespace}/{name}",
+        "image": BAD_IMAGE,
+        "previous": previous,
+        "revision": revision,
+        "pod": pod_name,
+    }
+
+
 def _incident(console: Console, stack: Stack, received: Received) -> dict[str, Any]:
     exporter, am_url, robots = stack.exporter, stack.alertmanager.url, stack.robots
     began = time.monotonic()
+    rollout: dict[str, str] = {}
+    if stack.database_pods:  # the cause the built-in analysis is to find: a rollout whose pod crash-loops
+        try:
+            rollout = _bad_rollout(console, stack.plane)
+        except (AssertionError, RuntimeError) as err:
+            console.say(f"warning: the bad rollout could not be simulated ({err}); the outage goes on without it")
     console.say("incident: the shop's database goes down (its scrape fails, so up{job='database'} == 0)")
     exporter.database_down = True
     eventually(lambda: ROOT_ALERT in _am_alerts(am_url), 90, what=f"{ROOT_ALERT} in Alertmanager")
@@ -582,16 +851,55 @@ def _incident(console: Console, stack: Stack, received: Received) -> dict[str, A
         "notified": notified,
         "robots": _robot_result(robots),
         "incidents": _incidents(stack.plane) if stack.gateway_url else [],
+        "rollout": rollout,
         "seconds": round(time.monotonic() - began, 1),
     }
 
 
-def _recover(console: Console, stack: Stack) -> None:
-    """The database comes back. Alertmanager's inhibition ends with its source alert, so dependants
-    still firing when the database's alert resolves would page after all: the demo lets the api and
-    frontend heal first (their error rate and latency windows drain), then the database's check. With a
-    gateway, the Incident then resolves (and its channels get one message saying so)."""
+def _roll_back(console: Console, plane: ControlPlane, rollout: Mapping[str, str]) -> None:
+    """The on-call follows the analysis: `kubectl rollout undo` of the bad rollout, then deletes the
+    crash-looping pod, as a StatefulSet's forced rollback needs (with the default OrderedReady policy
+    the controller waits for the broken pod to become Ready before it reverts it: the Kubernetes
+    StatefulSet documentation, "Forced rollback"); the controller creates it again at the previous
+    revision, and the demo, as its kubelet, writes it Running and Ready. A failure is a warning."""
+    namespace, name = rollout["statefulset"].split("/", 1)
+    pod_name = rollout["pod"]
+    console.say(f"the on-call follows the analysis: kubectl -n {namespace} rollout undo statefulset/{name}")
+    try:
+        old = _json(plane, "-n", namespace, "get", "pod", pod_name)["metadata"]["uid"]
+        plane.kubectl("-n", namespace, "rollout", "undo", f"statefulset/{name}")
+        console.say(
+            f"and deletes {pod_name} (kubectl -n {namespace} delete pod {pod_name}): a StatefulSet waits for its "
+            "broken pod to become Ready before it reverts it (Kubernetes' forced rollback)"
+        )
+        plane.kubectl("-n", namespace, "delete", "pod", pod_name, "--wait=false")
+
+        def restored() -> dict[str, Any] | None:
+            pod: dict[str, Any] = _json(plane, "-n", namespace, "get", "pod", pod_name)
+            labels = pod["metadata"].get("labels") or {}
+            fresh = pod["metadata"]["uid"] != old and labels.get("controller-revision-hash") == rollout["previous"]
+            return pod if fresh else None
+
+        pod = eventually(restored, KUBELET_TIMEOUT, interval=0.2, what=f"{pod_name} at revision {rollout['previous']}")
+        _patch_status(plane, pod, running_status(pod, datetime.now(UTC)))
+    except (AssertionError, RuntimeError) as err:
+        console.say(f"warning: the rollback could not be simulated ({err})")
+        return
+    console.say(
+        f"the StatefulSet controller created {pod_name} again at revision {rollout['previous']}; no kubelet here: "
+        "the demo writes it Running and Ready as a kubelet would"
+    )
+
+
+def _recover(console: Console, stack: Stack, rollout: Mapping[str, str]) -> None:
+    """The database comes back (after `_roll_back` of the bad `rollout`, when there was one).
+    Alertmanager's inhibition ends with its source alert, so dependants still firing when the
+    database's alert resolves would page after all: the demo lets the api and frontend heal first
+    (their error rate and latency windows drain), then the database's check. With a gateway, the
+    Incident then resolves (and its channels get one message saying so)."""
     exporter, am_url = stack.exporter, stack.alertmanager.url
+    if rollout:
+        _roll_back(console, stack.plane, rollout)
     console.say("the database is back: the api and frontend heal first (their alerts stay inhibited)")
     exporter.degraded = False
 
@@ -661,8 +969,16 @@ def _overview(console: Console, stack: Stack) -> None:
         )
         + (
             "  kubectl get incidents -A                        # the outage as one Incident, once it starts\n"
-            "  alertagent incidents show NAME -n shop          # its impacted services as a tree, its timeline\n"
+            "  alertagent incidents show NAME -n shop          # its impacted services as a tree, its timeline,\n"
+            "                                                  # the built-in analysis\n"
             if stack.gateway_url
+            else ""
+        )
+        + (
+            "  kubectl -n shop get pods -l app=database\n"
+            "                                                  # the database's pods (their state written by\n"
+            "                                                  # the demo, as a kubelet would)\n"
+            if stack.database_pods
             else ""
         )
         + f"  curl '{api}?format=mermaid'   # the graph API\n"
@@ -760,6 +1076,7 @@ def _bring_up(
         agents,
         gateway_url,
         robots,
+        _database_running(console, plane, docs),
     )
 
 
@@ -803,7 +1120,7 @@ def run_demo(examples: Path, exit_after_incident: bool = False, keep_workdir: bo
             return 0
         console.say(f"the database comes back in {RECOVER_AFTER_SECONDS:.0f}s; Ctrl-C stops everything")
         time.sleep(RECOVER_AFTER_SECONDS)
-        _recover(console, stack)
+        _recover(console, stack, result["incident"]["rollout"])
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
