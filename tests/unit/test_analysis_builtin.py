@@ -198,6 +198,7 @@ def test_statefulset_root_reports_the_unschedulable_pod_and_its_revision_change(
     kinds = [(a.kind, a.command) for a in suggested_actions(report)]
     assert kinds == [
         ("RolloutUndo", "kubectl rollout undo statefulset/postgres -n data"),
+        ("Restart", "kubectl delete pod postgres-2 -n data"),  # forced rollback: the controller waits on it
         ("Other", "kubectl describe pod postgres-2 -n data"),
     ]
 

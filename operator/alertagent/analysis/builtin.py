@@ -419,11 +419,35 @@ def builtin_report(
 # -- suggestions and text --------------------------------------------------------------------------
 
 
+def _forced_rollback(report: BuiltinReport, rollout: RolloutFinding) -> list[SuggestedAction]:
+    """After undoing a StatefulSet's rollout, its broken pods must be deleted by hand: with the default
+    OrderedReady policy the controller waits for them to become ready and never replaces them
+    (Kubernetes' "forced rollback"). One Restart (delete) per pod not ready, highest ordinal first."""
+    pods = [
+        p
+        for w in report.workloads
+        if (w.kind, w.namespace, w.name) == ("StatefulSet", rollout.namespace, rollout.name)
+        for p in w.pods
+        if not p.ready
+    ]
+    return [
+        SuggestedAction(
+            kind="Restart",
+            namespace=rollout.namespace,
+            target=f"pod/{p.name}",
+            command=f"kubectl delete pod {p.name} -n {rollout.namespace}",
+            reason="after the undo: a StatefulSet does not replace a pod that never became ready (forced rollback)",
+        )
+        for p in sorted(pods, key=lambda p: p.name, reverse=True)
+    ]
+
+
 def suggested_actions(report: BuiltinReport) -> list[SuggestedAction]:
     """Structured suggestions from a report (never executed), at most 10, in this order:
 
     - RolloutUndo for a rollout before the first alert (`kubectl rollout undo deployment/x -n ns
-      --to-revision=<previous>`; a StatefulSet's without `--to-revision`, as its revisions are names);
+      --to-revision=<previous>`; a StatefulSet's without `--to-revision`, as its revisions are names,
+      followed by deleting its pods that are not ready: `_forced_rollback`);
     - Restart (`kubectl rollout restart`) for a controller with crashing or not-ready pods and no such
       rollout (undoing the rollout is the better fix when there is one);
     - Scale to 1 for a Deployment or StatefulSet scaled to 0;
@@ -449,6 +473,8 @@ def suggested_actions(report: BuiltinReport) -> list[SuggestedAction]:
                 ),
             )
         )
+        if r.kind == "StatefulSet":
+            actions += _forced_rollback(report, r)
     later: list[SuggestedAction] = []
     for w in sorted(report.workloads, key=lambda w: (w.namespace, w.kind, w.name)):
         target = f"{w.kind.lower()}/{w.name}"

@@ -192,16 +192,34 @@ class AnalysisService:
             if alert is None:
                 continue
             name = alert.labels.get("alertname", "")
-            found = promql.expr_from_generator_url(alert.generator_url)
-            if name and found is not None and name not in seen:
+            if not name or name in seen:
+                continue
+            found = promql.expr_from_generator_url(alert.generator_url) or await self._vmalert_expression(
+                alert.generator_url
+            )
+            if found is not None:
                 base, expr = found
-                base = base or (options.evaluators[0] if options.evaluators else "")  # a Grafana link names none
+                # Grafana and vmalert links name no Prometheus-compatible API: the cluster's evaluator answers.
+                base = base or (options.evaluators[0] if options.evaluators else "")
                 if base:
                     seen[name] = (base, expr)
         findings = []
         for name, (base, expr) in sorted(seen.items())[:ROOT_QUERIES]:
             findings.append(await self._query(name, base, expr, options.lookback))
         return findings
+
+    async def _vmalert_expression(self, url: str) -> tuple[str, str] | None:
+        """("", expression) of a vmalert alert whose generatorURL (vmalert's default) holds no
+        expression: read from vmalert's `/api/v1/alert` JSON; None when it is not one or unreadable."""
+        api = promql.vmalert_alert_api(url)
+        if api is None:
+            return None
+        try:
+            response = await self.http.get(api)
+            expr = response.json().get("expression") if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        return ("", expr) if isinstance(expr, str) and expr else None
 
     async def _query(self, alert: str, base: str, expr: str, lookback: float) -> QueryFinding:
         end = self.clock()
