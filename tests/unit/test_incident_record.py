@@ -102,6 +102,10 @@ def test_the_status_names_root_impacted_and_counts_and_validates_as_the_crd() ->
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions == {"Ready": ("True", "Tracked"), "Resolved": ("False", "Firing")}
     assert status["resolveTime"] is None and status["mergedInto"] is None  # a merge patch clears them
+    resolved_condition = next(c for c in status["conditions"] if c["type"] == "Resolved")
+    assert resolved_condition["message"] == "3 alerts firing over 3 services"
+    one = record.incident_status(replace(incident, alerts=1, impacted=()))
+    assert next(c for c in one["conditions"] if c["type"] == "Resolved")["message"] == "1 alert firing over 1 service"
 
 
 def test_an_alert_naming_no_service_is_a_root_outside_the_graph() -> None:

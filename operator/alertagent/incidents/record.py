@@ -123,7 +123,9 @@ def _conditions(incident: track.Incident) -> list[dict[str, Any]]:
     elif resolved:
         reason, message = "AllAlertsGone", "all its alerts are gone"
     else:
-        reason, message = "Firing", f"{incident.alerts} alerts firing over {incident.services} services"
+        alerts = f"{incident.alerts} alert{'' if incident.alerts == 1 else 's'}"
+        services = f"{incident.services} service{'' if incident.services == 1 else 's'}"
+        reason, message = "Firing", f"{alerts} firing over {services}"
     at = incident.resolved if resolved and incident.resolved is not None else _opened_at(incident)
     ready = {
         "type": "Ready",
