@@ -235,6 +235,18 @@ def test_a_flapping_alert_reopens_the_same_incident() -> None:
     assert history[2][0].timeline[-1].text == "reopened"
 
 
+def test_reopened_by_the_services_above_a_quiet_root_they_keep_their_place_under_it() -> None:
+    g = graph("web>api", "api>db")
+    cascade = [alert("db", 0), alert("api", 5), alert("web", 8)]
+    history = run(g, [(10, cascade), (40, []), (70, [alert("api", 65, fp="api-2"), alert("web", 66, fp="web-2")])])
+    reopened = history[2][0]
+    assert reopened.name == history[0][0].name and reopened.state == FIRING and reopened.root == "shop/db"
+    placed = {i.node: (i.depth, i.parent, i.alerts) for i in reopened.impacted}
+    assert placed == {"shop/api": (1, "shop/db", 1), "shop/web": (2, "shop/api", 1)}  # not "not depending on"
+    texts = [e.text for e in reopened.timeline]
+    assert texts[-3:] == ["reopened", "shop/api alerting again", "shop/web alerting again"]
+
+
 def test_two_independent_outages_are_two_incidents_and_an_unrelated_one_changes_neither() -> None:
     g = graph("api>db", "cart>redis", extra=("lonely",))
     first = run(g, [(30, [alert("db", 0), alert("api", 10), alert("redis", 5), alert("cart", 15)])])[-1]

@@ -97,12 +97,20 @@ def _timeline(old: tuple[Entry, ...], new: Iterable[Entry], limit: int) -> tuple
     return entries[:1] + entries[len(entries) - (limit - 1) :]
 
 
-def _impacts(cascade: Cascade, root: str) -> tuple[Impact, ...]:
-    return tuple(
-        Impact(m.node, m.depth, len(m.alerts), sum(a.suppressed for a in m.alerts), m.parent)
-        for m in cascade.members
-        if m.node != root
-    )
+def _impacts(cascade: Cascade, root: str, old: Incident | None = None) -> tuple[Impact, ...]:
+    """The members but `root`, with their alerts. Depths and parents are the cascade's, counted from its
+    root; when the incident keeps another root (e.g. reopened by the services above a root that stays
+    quiet), a member the record already places keeps its depth and parent there, so it is not shown as
+    not depending on the root."""
+    placed = {i.node: i for i in old.impacted} if old is not None and root != cascade.root else {}
+    out = []
+    for m in cascade.members:
+        if m.node == root:
+            continue
+        known = placed.get(m.node)
+        depth, parent = (known.depth, known.parent) if known is not None else (m.depth, m.parent)
+        out.append(Impact(m.node, depth, len(m.alerts), sum(a.suppressed for a in m.alerts), parent))
+    return tuple(out)
 
 
 def _worst(cascade: Cascade) -> str:
@@ -154,11 +162,16 @@ def _continued(old: Incident, cascade: Cascade, now: float, options: Options) ->
     ]
     alerting_before = {i.node for i in old.impacted if i.alerts}
     entries += [Entry(now, f"{node} recovered") for node in sorted(alerting_before - cascade.nodes - {root})]
+    # A service of the record that recovered (or all of them, after a resolve) and alerts again.
+    entries += [
+        Entry(now, f"{node} alerting again")
+        for node in sorted((cascade.nodes & before) - alerting_before - {root, old.root})
+    ]
     # Services that recovered stay in the record (with no alerts now): the incident is what it took down.
     recovered = tuple(
         replace(i, alerts=0, suppressed=0) for i in old.impacted if i.node not in cascade.nodes and i.node != root
     )
-    impacted = tuple(sorted(_impacts(cascade, root) + recovered, key=lambda i: (i.depth == 0, i.depth, i.node)))
+    impacted = tuple(sorted(_impacts(cascade, root, old) + recovered, key=lambda i: (i.depth == 0, i.depth, i.node)))
     updated = replace(
         old,
         root=root,
