@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -63,6 +64,10 @@ def run(settings: Settings) -> None:
         kube.api.configuration.host,
         "on" if settings.discovery else "off",
     )
+    # What the imports made lives as long as the process: keep the garbage collector from walking it
+    # again in every full collection (a burst's collections, `clients.memory.trim`).
+    gc.collect()
+    gc.freeze()
     asyncio.run(operate(settings, kube=kube))
 
 
