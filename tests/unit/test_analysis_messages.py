@@ -44,6 +44,7 @@ CLUSTER = "monitoring/main"
 GENERATED = datetime(2024, 5, 1, 2, 1, tzinfo=UTC)
 SUMMARY = "Root cause candidate: data/postgres. 1 of 3 pods of StatefulSet data/postgres is not ready."
 UNDO = "kubectl rollout undo statefulset/postgres -n data"
+FORCED = "kubectl delete pod postgres-2 -n data"  # a StatefulSet's undo: its pod never ready is deleted
 
 
 def report() -> BuiltinReport:
@@ -127,7 +128,7 @@ def root_message(language: str = "en", analyses: dict[str, IncidentAnalysis] | N
 
 
 def test_the_context_has_the_summary_the_suggested_commands_and_no_llm_without_one() -> None:
-    assert analysis_context(analysis()) == {"summary": SUMMARY, "actions": [UNDO], "llm": None}
+    assert analysis_context(analysis()) == {"summary": SUMMARY, "actions": [UNDO, FORCED], "llm": None}
 
 
 def test_the_context_of_an_llm_answer_gives_percent_and_at_most_three_items() -> None:
@@ -235,7 +236,7 @@ def test_show_gives_the_builtin_report_and_its_suggestions() -> None:
     lines = analysis_lines(wire(analysis()))
     assert lines[:3] == ["", "Analysis (built-in):", "  Root cause candidate: data/postgres"]
     assert "    postgres-2 Running not ready, restarts 5 (CrashLoopBackOff)" in lines
-    assert lines[-1] == f"  Suggested (not run): {UNDO}"
+    assert lines[-2:] == [f"  Suggested (not run): {UNDO}", f"  Suggested (not run): {FORCED}"]
     assert not any(line.startswith("Analysis (OpenAI") for line in lines)
 
 
