@@ -58,7 +58,7 @@ from .agents import BIN, eventually, start_alertmanager_sidecar, start_gateway, 
 from .controlplane import ControlPlane, binary, install_crds, start_control_plane
 from .monitoring import AlertmanagerTarget, RuleTarget, start_alertmanager, start_prometheus, start_vmalert
 from .mounts import SecretMount
-from .processes import Process, free_port
+from .processes import Process, free_port, serve_http, stop_http
 from .receivers import Received, webhook_receiver
 from .robots import Robot, RobotType
 
@@ -278,14 +278,12 @@ class ShopExporter:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve_http(Handler)
         return f"127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_http(self._server)
 
     def scrape_configs(self, address: str) -> list[dict[str, object]]:
         """One Prometheus job per service, labelled with the Service it measures."""

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from .processes import serve_http, stop_http
+
 OPENAI_ROLES = ("system", "developer", "user", "assistant", "tool")
 TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -106,18 +108,13 @@ class _StandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
-        self.port = int(server.server_address[1])
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()  # quick stop()
+        self._server = serve_http(Handler, self.port, poll=0.05)  # quick stop()
+        self.port = int(self._server.server_address[1])
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_http(self._server)
             self._server = None
 
     def handle(self, record: Recorded) -> Answer:

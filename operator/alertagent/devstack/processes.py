@@ -7,8 +7,10 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar
 
@@ -107,3 +109,23 @@ def start_with_retry(start: Callable[[], T], attempts: int = 3) -> T:
             last = err
     assert last is not None
     raise last
+
+
+class _LoopbackServer(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True  # a request in flight never holds the process up
+
+
+def serve_http(handler: type[BaseHTTPRequestHandler], port: int = 0, poll: float = 0.5) -> ThreadingHTTPServer:
+    """A threaded HTTP server for the local stand-ins: `handler` on 127.0.0.1:`port` (0: a free port;
+    `server_address[1]` says which), served from a daemon thread that checks for shutdown every `poll`
+    seconds. Stop it with `stop_http`."""
+    server = _LoopbackServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, args=(poll,), daemon=True).start()
+    return server
+
+
+def stop_http(server: ThreadingHTTPServer) -> None:
+    """Stop a `serve_http` server and close its socket."""
+    server.shutdown()
+    server.server_close()

@@ -8,8 +8,10 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from .processes import serve_http, stop_http
 
 
 class Received:
@@ -60,9 +62,8 @@ def webhook_receiver(
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_http(Handler)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", received
     finally:
-        server.shutdown()
+        stop_http(server)

@@ -30,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from .processes import serve_http, stop_http
+
 RobotType = Literal["dingtalk", "wecom", "feishu"]
 PATHS = {"dingtalk": "/robot/send", "wecom": "/cgi-bin/webhook/send", "feishu": "/open-apis/bot/v2/hook/"}
 DEFAULT_LIMITS: dict[str, tuple[int, int | None]] = {"dingtalk": (20, None), "wecom": (20, None), "feishu": (100, 5)}
@@ -115,18 +117,13 @@ class Robot:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
-        self.port = int(server.server_address[1])
-        self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._server = serve_http(Handler, self.port)
+        self.port = int(self._server.server_address[1])
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_http(self._server)
             self._server = None
 
     def down(self, mode: Literal["refused", "502"] = "refused") -> None:
