@@ -47,6 +47,17 @@ def test_basis_changes_with_root_services_and_state() -> None:
     assert material_basis(status(root=None)) != basis
 
 
+def test_basis_changes_when_the_incident_reopens_or_its_root_alerts_change() -> None:
+    basis = material_basis(status())
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    reopened = material_basis(status(timeline=[TimelineEntry(time=t, event="reopened")]))
+    assert reopened != basis  # a new outage of the same services: the old report describes the one before
+    again = [TimelineEntry(time=t, event="reopened"), TimelineEntry(time=t.replace(hour=2), event="reopened")]
+    assert material_basis(status(timeline=again)) not in (basis, reopened)
+    renamed = status().root.model_copy(update={"alerts": ["DbBroken2"]})  # type: ignore[union-attr]
+    assert material_basis(status(root=renamed)) != basis
+
+
 def test_hourly_cap_counts_allowed_analyses_in_a_sliding_hour() -> None:
     cap = RateCap(max_per_hour=2)
     assert cap.allow("a", 0.0) is None

@@ -2,9 +2,9 @@
 may spend.
 
 `material_basis(status)` is the incident's material state as a short hash: an analysis is redone only
-when it changes. It covers the root service, the sorted set of its services (root and impacted, as
-`namespace/name`) and the state (Firing/Resolved); not alert counts, depths, times, the timeline or
-notifications, which change without changing what is broken.
+when it changes. It covers the root service and its alert names, the sorted set of its services (root
+and impacted, as `namespace/name`), the state (Firing/Resolved) and its last reopening; not alert
+counts, depths, other times or notifications, which change without changing what is broken.
 
 `RateCap` bounds each cluster's LLM use over sliding windows: at most `max_per_hour` analyses started
 in the last 3600 s and `max_tokens_per_day` tokens spent in the last 86400 s (0: none allowed). The clock
@@ -28,11 +28,20 @@ DAY: Final = 86400.0
 
 
 def material_basis(status: IncidentStatus) -> str:
-    """sha256 (first 16 hex characters) of the incident's root, sorted services and state."""
+    """sha256 (first 16 hex characters) of the incident's root, its alert names, sorted services, state,
+    and when it last reopened (a reopened incident is a new outage of the same services: its old
+    report describes the one before)."""
     root = f"{status.root.namespace}/{status.root.name}" if status.root is not None else ""
     services = sorted({root} | {f"{s.namespace}/{s.name}" for s in status.impacted} - {""})
-    material = json.dumps({"root": root, "services": services, "state": status.state}, sort_keys=True)
-    return hashlib.sha256(material.encode()).hexdigest()[:16]
+    reopened = [e.time.isoformat() for e in status.timeline if e.event == "reopened"]
+    material = {
+        "root": root,
+        "rootAlerts": sorted(status.root.alerts) if status.root is not None else [],
+        "services": services,
+        "state": status.state,
+        "reopened": reopened[-1] if reopened else "",
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
