@@ -137,10 +137,10 @@ def test_the_context_of_an_llm_answer_gives_percent_and_at_most_three_items() ->
     got = context["llm"]
     assert (got["provider"], got["state"], got["structured"], got["confidence"]) == ("OpenAI", "Succeeded", True, 85)
     assert got["root_cause"] == structured().root_cause and got["impact"] == "checkout fails for every user"
-    assert got["evidence"] == [
-        "OOMKilled, 5 restarts",
-        "revision postgres-7d9 10m before",
-        "the log ends with out of memory",
+    assert got["evidence"] == [  # each with the fact it points to
+        "OOMKilled, 5 restarts [pod:data/postgres-2]",
+        "revision postgres-7d9 10m before [rollout:data/StatefulSet/postgres]",
+        "the log ends with out of memory [tool:1]",
     ]
     assert got["actions"] == [UNDO, "Scale statefulset/postgres"]  # no command: its kind and target
 

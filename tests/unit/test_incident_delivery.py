@@ -10,12 +10,13 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from alertagent.api.analysis import IncidentAnalysis
+from alertagent.api.analysis import AnalysisResult, BuiltinReport, IncidentAnalysis, LlmAnalysis
 from alertagent.devstack.robots import Robot, robots
 from alertagent.gateway.channels import ChannelSource
 from alertagent.gateway.delivery import Gateway, Options
@@ -224,6 +225,34 @@ def test_a_single_service_root_is_held_and_sent_plain_then_updated_when_it_grows
             await book.poll(incident(8))
             await until(lambda: len(bot.arrivals) == 2)
             assert "Incident grew: now 8 services" in bot.texts()[1]
+
+        run(tmp_path, (bot,), test, hold=0.3)
+
+
+def test_a_single_service_incident_with_an_analysis_carries_it_then_gets_the_llm_answer(tmp_path: Path) -> None:
+    report = BuiltinReport(
+        root="data/postgres",
+        summary="Root cause candidate: data/postgres. 1 of 1 pod of StatefulSet data/postgres is not ready.",
+        generated_time=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    answer = AnalysisResult(root_cause="the disk is full", confidence=0.6)
+    with robots(Robot("feishu")) as (bot,):
+
+        async def test(gateway: Gateway, client: TestClient, book: FakeBook) -> None:
+            one = incident(1)
+            book.analysed[one.name] = IncidentAnalysis(basis="b", builtin=report)
+            await book.poll(one)
+            await client.post(URL, json=webhook(("DatabaseDown", "fp-root")), headers=AUTH)
+            await until(lambda: len(bot.arrivals) == 1)
+            text = bot.texts()[0]
+            assert report.summary in text and "🧩 Incident" not in text  # its analysis, no cascade section
+            assert book.counted == [(CLUSTER, one.name, "team/r0")]
+            llm = LlmAnalysis(provider="OpenAI", state="Succeeded", result=answer)
+            book.analysed[one.name] = IncidentAnalysis(basis="b", builtin=report, llm=llm)
+            assert gateway.notifier is not None
+            gateway.notifier.analysis_ready(CLUSTER, one)
+            await until(lambda: len(bot.arrivals) == 2)
+            assert "the disk is full" in bot.texts()[1] and "60%" in bot.texts()[1]
 
         run(tmp_path, (bot,), test, hold=0.3)
 

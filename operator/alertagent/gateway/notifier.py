@@ -196,8 +196,9 @@ class IncidentNotifier:
 
     def _deliver(self, channel: GatewayChannel, payload: WebhookPayload, cluster: str, now: float) -> list[Message]:
         roots = self.roots(cluster, payload)
-        sections = [i for i in roots if i.services > 1]
         analyses = self.book.analyses(cluster)
+        # A cascade's section names its root and tree; a one-service incident's only carries its analysis.
+        sections = [i for i in roots if i.services > 1 or i.name in analyses]
         messages = self.queue.add_requests(
             channel, formats.render_requests(channel, payload, incidents=sections, analyses=analyses)
         )
@@ -302,7 +303,7 @@ class IncidentNotifier:
         incident's first message to (none yet: the first message will carry it). Best effort: a full
         queue drops it with a warning; the Incident keeps it."""
         state = self.states.get(cluster, {}).get(incident.name)
-        if state is None or state.first_at is None or incident.services < 2:
+        if state is None or state.first_at is None:
             return
         analysis = self.book.analyses(cluster).get(incident.name)
         for key in sorted(state.channels):

@@ -166,7 +166,7 @@ def analysis_context(analysis: IncidentAnalysis | None) -> dict[str, Any] | None
             "root_cause": result.root_cause,
             "impact": result.impact,
             "confidence": round(result.confidence * 100),
-            "evidence": [e.detail for e in result.evidence[:ANALYSIS_ITEMS]],
+            "evidence": [f"{e.detail} [{e.fact}]" if e.fact else e.detail for e in result.evidence[:ANALYSIS_ITEMS]],
             "actions": [a.command or f"{a.kind} {a.target}".strip() for a in result.actions[:ANALYSIS_ITEMS]],
             "text": result.text[:1000],
         }
