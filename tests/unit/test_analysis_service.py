@@ -41,7 +41,8 @@ CLUSTER = "monitoring/main"
 # two minutes before it, and its pods crash-loop.
 T0 = datetime(2026, 11, 30, 19, 16, 33, tzinfo=UTC).timestamp()
 HOLD = 30.0
-REAL_NAMES = (b"shop", b"database", b"frontend", b"database-76c57dcd69-mqnrb", b"database-b749b5966-997bj")
+# "postgres": the database's container, named in the kubelet's Event messages of the built-in report.
+REAL_NAMES = (b"shop", b"database", b"frontend", b"database-76c57dcd69-mqnrb", b"database-b749b5966-997bj", b"postgres")
 LOG = "2026-11-30 19:14:35 UTC [1] LOG:  starting PostgreSQL 17.0\n2026-11-30 19:14:36 UTC [1] FATAL:  out of memory\n"
 ANSWER = {
     "root_cause": "database crash-loops (OOMKilled) since its revision 3",

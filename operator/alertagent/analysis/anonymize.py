@@ -3,7 +3,8 @@ before anything is sent to an LLM provider, and mapped back in its answer (as k8
 does for object names).
 
 An `Anonymizer` holds a two-way map name ↔ token. Tokens are `<kind>-<n>` (`namespace-1`, `service-2`,
-`workload-1`, `pod-3`), numbered per kind in the order names are added; a name keeps the token of the
+`workload-1`, `pod-3`; and for names learned from tool outputs, `container-1`, `node-1`,
+`instance-1`), numbered per kind in the order names are added; a name keeps the token of the
 first kind it was added as (a Deployment named like its Service shares its token). A pod whose name
 starts with a known service or workload name and `-` (`database-7d9f4-x2x9k`, `postgres-0`) is not
 given a token of its own: its known prefix is replaced and the generated suffix kept
@@ -14,6 +15,10 @@ Replacement is on whole names: a match may not touch a letter, digit or `_` on e
 longer names are tried first, so `api-gateway` wins over `api`. Only string values are rewritten, never
 mapping keys (field names, label keys). Names of the token form itself (a Service named `service-1`) are
 skipped when numbering, so `restore` stays exact.
+
+`for_incident` knows the incident's own names; `learn(value)` adds the names a tool output holds (other
+services' pods, owners, containers, nodes, Prometheus series labels) before it is anonymised, so they
+do not reach the provider either.
 
 `restore(anonymize(x)) == x` for any JSON-like x whose strings hold no token not issued by this
 anonymizer. Both are deterministic and never raise (`restore` of a pydantic model cuts a string made
@@ -31,8 +36,34 @@ from pydantic import BaseModel, ValidationError
 from alertagent.api.analysis import BuiltinReport
 from alertagent.api.incident import IncidentStatus, ServiceRef
 
-Kind = Literal["namespace", "service", "workload", "pod"]
-KINDS: tuple[Kind, ...] = ("namespace", "service", "workload", "pod")
+Kind = Literal["namespace", "service", "workload", "pod", "container", "node", "instance"]
+KINDS: tuple[Kind, ...] = ("namespace", "service", "workload", "pod", "container", "node", "instance")
+# learn(): mapping keys (summaries of analysis.summaries, Prometheus series labels) whose string value
+# is a name of that kind. `service`, `calls` and `calledBy` may hold graph ids (`ns/name`, `ns/kind/name`).
+_LEARN_KEYS: dict[str, Kind] = {
+    "namespace": "namespace",
+    "exported_namespace": "namespace",
+    "service": "service",
+    "exported_service": "service",
+    "job": "service",
+    "exported_job": "service",
+    "calls": "service",
+    "calledBy": "service",
+    "deployment": "workload",
+    "statefulset": "workload",
+    "daemonset": "workload",
+    "replicaset": "workload",
+    "owner": "workload",
+    "pod": "pod",
+    "exported_pod": "pod",
+    "container": "container",
+    "exported_container": "container",
+    "node": "node",
+    "instance": "instance",
+    "exported_instance": "instance",
+}
+_POD_KINDS = frozenset({"pod"})
+_SERVICE_KINDS = frozenset({"service"})
 _EDGE = "A-Za-z0-9_"
 M = TypeVar("M", bound=BaseModel)
 
@@ -123,6 +154,22 @@ class Anonymizer:
         for name in sorted(names):
             self.add(kind, name)
 
+    def learn(self, value: Any) -> None:
+        """Register every name found in a tool output (JSON-like), so `anonymize` replaces names
+        outside the incident too: the values of the keys in `_LEARN_KEYS` (namespaces, services and
+        Prometheus `job`s, workloads and owners, pods, containers, nodes, instances; `Kind/name` and
+        graph ids `ns/name` split), `object` (`Kind/name`), each item's `name` under `pods`,
+        `containers` and `workloads` (by its `kind`), and raw objects' `metadata` (namespace, name by
+        the object's kind, owners). Prometheus series labels are read the same way (`{"metric":
+        {"namespace": ..., "pod": ...}}`). Images are not learned: their path segments equal to a known
+        name are replaced by `anonymize` like any other word. Names are added kind by kind, sorted, so
+        the same output always gives the same tokens."""
+        found: dict[Kind, set[str]] = {kind: set() for kind in KINDS}
+        _collect(value, found, None)
+        for kind in KINDS:
+            for name in sorted(found[kind]):
+                self.add(kind, name)
+
     def anonymize(self, value: Any) -> Any:
         """value with every known name replaced by its token: strings, dicts (values only), lists and
         tuples (as lists); a pydantic model gives the same model type; anything else is returned as is."""
@@ -149,6 +196,79 @@ class Anonymizer:
         if isinstance(value, list | tuple):
             return [self._map(item, pattern, table) for item in value]
         return value
+
+
+_NAME_RE = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?")
+_WHOLE_RE = re.compile(r"[^\s\"'`]{1,253}")  # a job or instance label value, learned whole
+_WHOLE_KEYS = frozenset({"job", "exported_job", "instance", "exported_instance"})
+_MAX_DEPTH = 32
+_CHILDREN: dict[str, Kind] = {"pods": "pod", "containers": "container", "initContainers": "container"}
+
+
+def _kind_of(kind: Any, default: Kind) -> Kind:
+    """The anonymizer kind of an object's Kubernetes kind (`Pod` → pod, `Service` → service, any
+    other kind → workload), default when there is none."""
+    text = str(kind or "").lower()
+    return "pod" if text == "pod" else "service" if text == "service" else "workload" if text else default
+
+
+def _note(found: dict[Kind, set[str]], kind: Kind, key: str, text: Any) -> None:
+    """Record the name in a value: a name, `Kind/name`, a graph id (`ns/name`, `ns/kind/name`) for a
+    service, or a job/instance label value as a whole."""
+    if not isinstance(text, str) or not text:
+        return
+    if key in _WHOLE_KEYS:
+        if _WHOLE_RE.fullmatch(text):
+            found[kind].add(text)
+        return
+    parts = text.split("/")
+    if kind == "service" and len(parts) in (2, 3):  # a graph id
+        if _NAME_RE.fullmatch(parts[0]):
+            found["namespace"].add(parts[0])
+        kind, name = ("service" if len(parts) == 2 else "workload"), parts[-1]
+    elif kind in ("workload", "pod") and len(parts) == 2:  # Kind/name
+        kind, name = _kind_of(parts[0], kind), parts[1]
+    elif len(parts) == 1:
+        name = text
+    else:
+        return
+    if _NAME_RE.fullmatch(name):
+        found[kind].add(name)
+
+
+def _collect(value: Any, found: dict[Kind, set[str]], item_kind: Kind | None, depth: int = 0) -> None:
+    """Walk value for names (see `Anonymizer.learn`); item_kind: what the `name` of value's items is."""
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _collect(item, found, item_kind, depth + 1)
+        return
+    if not isinstance(value, Mapping):
+        return
+    meta = value.get("metadata")
+    if isinstance(meta, Mapping):  # a raw object
+        _note(found, "namespace", "namespace", meta.get("namespace"))
+        _note(found, _kind_of(value.get("kind"), item_kind or "workload"), "name", meta.get("name"))
+        for owner in meta.get("ownerReferences") or []:
+            if isinstance(owner, Mapping):
+                _note(found, _kind_of(owner.get("kind"), "workload"), "name", owner.get("name"))
+    if item_kind is not None and "name" in value:
+        kind = _kind_of(value["kind"], item_kind) if "kind" in value else item_kind
+        _note(found, kind, "name", value["name"])
+    for key, item in value.items():
+        if not isinstance(key, str):
+            continue
+        if key in _LEARN_KEYS:
+            for text in item if isinstance(item, list) else [item]:
+                _note(found, _LEARN_KEYS[key], key, text)
+        elif key == "object":
+            _note(found, "workload", key, item)
+        elif key == "nodeName":
+            _note(found, "node", key, item)
+        if isinstance(item, Mapping | list | tuple):
+            child = _CHILDREN.get(key) or ("workload" if key == "workloads" else None)
+            _collect(item, found, child, depth + 1)
 
 
 def _alternation(words: Iterable[str]) -> re.Pattern[str] | None:

@@ -19,7 +19,10 @@ argument, a namespace outside the incident's, `lines` over 100, a range over 6h.
 allowed only when every matcher on a namespace label (any label whose name contains `namespace`:
 `namespace`, `exported_namespace`, `k8s_namespace_name`) is `=` an allowed namespace or `=~` an
 alternation of allowed namespaces (`"shop|data"`); `!=`/`!~` on such a label is refused. A query with
-no namespace matcher is allowed (this is a simple guard, not a PromQL parser).
+no namespace matcher is allowed (this is a simple guard, not a PromQL parser): the gateway then scopes
+every selector to the incident's namespaces (`namespace_matcher` gives the `=`/`=~` matcher for
+`render.tenancy.scope_selectors`) and drops series of other namespaces from the answer
+(`scope_prometheus_result`).
 
 `cap_output(value, max_bytes=4000, tail=False)` is every tool's output as the model sees it: redacted,
 `metadata.managedFields` dropped, serialised as compact JSON (a string is kept as text) and, when over
@@ -41,6 +44,7 @@ from .redact import redact
 MAX_LOG_LINES: Final = 100
 DEFAULT_LOG_LINES: Final = 50
 MAX_RANGE: Final = 6 * 3600.0  # seconds
+RANGE_POINTS: Final = 30  # samples per series of a range query (the gateway sets the step from it)
 _LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
 _NAMESPACE_RE = re.compile(rf"{_LABEL}")
 _SUBDOMAIN_RE = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
@@ -171,7 +175,10 @@ TOOLS: Final[list[ToolSpec]] = [
     ToolSpec(
         "query_prometheus",
         "Evaluate a PromQL query against the cluster's Prometheus or vmalert datasource: an instant query, or"
-        " a range query over the last `range`. Namespace matchers may name only the incident's namespaces.",
+        " a range query over the last `range`. The query is scoped before it runs: every selector gets a"
+        " matcher on the namespace label naming the incident's namespaces (replacing any namespace matcher"
+        " given), so it reads those namespaces only, and series of other namespaces are dropped from the"
+        " answer. A query that cannot be scoped (e.g. MetricsQL-only syntax) is refused with an error.",
         (
             Param("query", "string", "The PromQL expression.", required=True, max_length=4096),
             Param(
@@ -294,6 +301,43 @@ def promql_namespace_problem(query: str, allowed: Iterable[str]) -> str | None:
         if outside:
             return f"namespace {outside[0][:64]!r} is not one of the incident's namespaces: {_listed(allowed)}"
     return None
+
+
+_RE2_SPECIAL: Final = frozenset("\\.+*?()|[]{}^$")
+
+
+def namespace_matcher(namespaces: Iterable[str]) -> tuple[Literal["=", "=~"], str]:
+    """The matcher (operator, value) that selects exactly these namespaces: `=` one, or `=~` an
+    alternation of them, sorted, regex-escaped (PromQL anchors a regex matcher: `^(?:a|b)$`). Raises
+    ValueError when there is none (a query could not be scoped)."""
+    names = sorted(set(namespaces) - {""})
+    if not names:
+        raise ValueError("the incident has no namespace to scope the query to")
+    if len(names) == 1:
+        return "=", names[0]
+    return "=~", "|".join("".join("\\" + c if c in _RE2_SPECIAL else c for c in n) for n in names)
+
+
+def scope_prometheus_result(body: Any, label: str, allowed: Iterable[str]) -> tuple[Any, int]:
+    """A Prometheus `/api/v1/query(_range)` response body with every series (`data.result[]` of a
+    vector or matrix) whose `label` names a namespace outside `allowed` dropped, and how many were
+    dropped. Series without the label (aggregates over scoped selectors) are kept; any other body is
+    returned as is. Defence in depth: the query's selectors are already scoped."""
+    allowed = frozenset(allowed)
+    if not isinstance(body, Mapping) or not isinstance(data := body.get("data"), Mapping):
+        return body, 0
+    result = data.get("result")
+    if not isinstance(result, list):
+        return body, 0
+    kept = [
+        series
+        for series in result
+        if not isinstance(series, Mapping)
+        or not isinstance(series.get("metric"), Mapping)
+        or series["metric"].get(label) in (None, "")
+        or series["metric"][label] in allowed
+    ]
+    return {**body, "data": {**data, "result": kept}}, len(result) - len(kept)
 
 
 def _unquote(literal: str) -> str | None:

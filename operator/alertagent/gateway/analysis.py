@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from ..analysis import answer, budget, builtin, context, promql, tools
+from ..analysis import actions, answer, budget, builtin, context, promql, summaries, tools
 from ..analysis.anonymize import Anonymizer
 from ..analysis.facts import ClusterFacts
 from ..api.analysis import BuiltinReport, IncidentAnalysis, LlmAnalysis, QueryFinding
@@ -39,6 +39,7 @@ from ..clients.gatewaykube import ANALYSIS_KINDS, GatewayKube, GatewayKubeError
 from ..discovery.snapshot import Graph
 from ..incidents import record, track
 from ..render.robots.models import AnalysisSettings, LlmSettings
+from ..render.tenancy import scope_selectors
 from .incidents import IncidentBook
 from .metrics import AnalysisMetrics
 
@@ -262,7 +263,7 @@ class AnalysisService:
         data = context.AnalysisInput(
             incident=incident.name, cluster=cluster, status=status, report=report, namespaces=namespaces
         )
-        names = Anonymizer.for_incident(status, report) if settings.anonymize else None
+        names = await self._anonymizer(status, report, namespaces) if settings.anonymize else None
         started = time.monotonic()
         try:
             got = await self._ask(cluster, settings, data, names)
@@ -280,6 +281,7 @@ class AnalysisService:
         result = answer.answer_from_json(got.data) if got.data is not None else answer.parse_answer(got.text)
         if names is not None:
             result = names.restore(result)
+        result = actions.vet_actions(result, namespaces, len(got.tool_calls))
         if self.metrics:
             self.metrics.duration.labels(provider).observe(time.monotonic() - started)
             self.metrics.tokens.labels(provider).inc(got.tokens)
@@ -294,6 +296,18 @@ class AnalysisService:
         )
         message = "" if result.structured else "the answer did not parse: kept as text"
         return self._ended(done, "Succeeded", message)
+
+    async def _anonymizer(
+        self, status: IncidentStatus, report: BuiltinReport | None, namespaces: list[str]
+    ) -> Anonymizer:
+        """The incident's names, and those of every pod and container of the root's namespace (the
+        report's Event messages name containers: "failed container postgres"), so none is sent as is."""
+        names = Anonymizer.for_incident(status, report)
+        namespace = status.root.namespace if status.root is not None else ""
+        if namespace in namespaces:
+            facts = await self._facts(namespace)
+            names.learn(summaries.pods_summary(namespace, facts.pods))
+        return names
 
     def _ended(self, analysis: LlmAnalysis, state: str, message: str) -> LlmAnalysis:
         if self.metrics:
@@ -333,28 +347,34 @@ class AnalysisService:
     def _tool_runner(
         self, cluster: str, namespaces: list[str], names: Anonymizer | None
     ) -> Callable[[str, str], Awaitable[str]]:
+        """The OpenAI tool runner: a call checked (`tools.check_call`), run, summarised, and — when
+        anonymising — the names in its output learned first, so none reaches the provider."""
+
         async def run(name: str, arguments: str) -> str:
             if names is not None:
                 arguments = json.dumps(names.restore(_loads(arguments)))
             call = tools.check_call(name, arguments, namespaces)
             if isinstance(call, str):
-                return call
+                return str(names.anonymize(call)) if names is not None else call  # it lists the namespaces
             try:
-                output: Any = await self._run_tool(cluster, call)
+                output: Any = await self._run_tool(cluster, call, namespaces)
             except GatewayKubeError as err:
                 output = {"error": str(err)}
             if names is not None:
+                names.learn(output)
                 output = names.anonymize(output)
             return tools.cap_output(output, tail=call.name == "get_logs")
 
         return run
 
-    async def _run_tool(self, cluster: str, call: tools.ToolCall) -> Any:
+    async def _run_tool(self, cluster: str, call: tools.ToolCall, namespaces: list[str]) -> Any:
+        """A checked call's output: summaries (`analysis.summaries`) of what the API returns, the log
+        tail as text, the scoped PromQL result, or the graph neighbours."""
         args, kube = call.arguments, self.kube()
         if call.name == "graph_neighbours":
             return _neighbours(self.book.graph(cluster), str(args["service"]))
         if call.name == "query_prometheus":
-            return await self._instant(cluster, str(args["query"]))
+            return await self._instant(cluster, str(args["query"]), namespaces, args.get("range"))
         if kube is None:
             return {"error": "no Kubernetes connection"}
         namespace = str(args["namespace"])
@@ -363,18 +383,29 @@ class AnalysisService:
             lines = int(args["lines"])
             return await asyncio.to_thread(kube.pod_log, namespace, str(args["pod"]), container, lines)
         if call.name == "get_pods":
-            return await asyncio.to_thread(kube.list_for_analysis, "pods", namespace, str(args.get("selector") or ""))
+            pods = await asyncio.to_thread(kube.list_for_analysis, "pods", namespace, str(args.get("selector") or ""))
+            return summaries.pods_summary(namespace, pods)
         if call.name == "get_events":
             events = await asyncio.to_thread(kube.list_for_analysis, "events", namespace)
             wanted = str(args.get("object") or "")
-            return [e for e in events if not wanted or _about(e, wanted)]
-        found = []
-        for kind in ("deployments", "statefulsets", "daemonsets"):
-            found += await asyncio.to_thread(kube.list_for_analysis, kind, namespace)
-        return found
+            return summaries.events_summary(namespace, [e for e in events if not wanted or _about(e, wanted)])
+        kinds = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+        found = {k: await asyncio.to_thread(kube.list_for_analysis, plural, namespace) for k, plural in kinds.items()}
+        return summaries.workloads_summary(namespace, found)
 
-    async def _instant(self, cluster: str, query: str) -> Any:
+    async def _instant(self, cluster: str, query: str, namespaces: list[str], seconds: float | None = None) -> Any:
+        """A PromQL query, scoped first to the incident's namespaces (every selector gets a matcher on
+        the cluster's namespace label, `render.tenancy.scope_selectors`), run as an instant query (or a
+        range query over the last `seconds`); series of other namespaces still in the answer are
+        dropped. A query that cannot be scoped faithfully is answered with an `error: …` string, never
+        run."""
         settings = self.book.settings(cluster)
+        label = settings.namespace_label if settings is not None else "namespace"
+        try:
+            op, value = tools.namespace_matcher(namespaces)
+            scoped = scope_selectors(query, label, value, op)
+        except ValueError as err:  # ScopeError included
+            return f"error: the query was not run: {err}"
         bases = list(settings.analysis.evaluators) if settings is not None and settings.analysis is not None else []
         for alert in self.book.alerts(cluster).values():
             found = promql.expr_from_generator_url(alert.generator_url)
@@ -383,11 +414,27 @@ class AnalysisService:
                 break
         if not bases:
             return {"error": "no evaluator to query"}
+        end = self.clock()
+        if seconds:
+            path = "/api/v1/query_range"
+            step = max(MIN_STEP, seconds / tools.RANGE_POINTS)
+            params = {"query": scoped, "start": f"{end - seconds:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        else:
+            path, params = "/api/v1/query", {"query": scoped}
         try:
-            response = await self.http.get(bases[0].rstrip("/") + "/api/v1/query", params={"query": query})
-            return response.json()
+            response = await self.http.get(bases[0].rstrip("/") + path, params=params)
+            body = response.json()
         except (httpx.HTTPError, ValueError) as err:
             return {"error": type(err).__name__}
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error") if isinstance(body, dict) else None
+            return {"query": scoped, "error": str(error or f"HTTP {response.status_code}")[:1024]}
+        body, dropped = tools.scope_prometheus_result(body, label, namespaces)
+        data = body.get("data") or {}
+        out: dict[str, Any] = {"query": scoped, "resultType": data.get("resultType"), "result": data.get("result")}
+        if dropped:
+            out["dropped"] = f"{dropped} series of other namespaces"
+        return out
 
 
 def _loads(text: str) -> Any:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import promql_parser
 
@@ -193,17 +193,20 @@ def _one_line(pretty: str) -> str:
     return text
 
 
-def scope_selectors(expr: str, label: str, value: str) -> str:
+def scope_selectors(expr: str, label: str, value: str, op: Literal["=", "=~"] = "=") -> str:
     """`expr` with `label="value"` on every vector and range selector (matchers on `label` dropped
-    first), printed by promql-parser. Raises ScopeError when the expression cannot be parsed or
-    scoped faithfully."""
+    first), printed by promql-parser; with `op="=~"` the matcher is `label=~"value"`, value a regex
+    (PromQL anchors it: `^(?:value)$`), e.g. `a|b` for several namespaces. Raises ScopeError when the
+    expression cannot be parsed or scoped faithfully, or for another operator."""
+    if op not in ("=", "=~"):
+        raise ScopeError(f"cannot scope selectors with the operator {op!r}")
     if promql_depth_bound(expr) > MAX_PARSE_DEPTH:  # promql-parser would crash the process on it
         raise ScopeError("nested too deeply to scope its selectors")
     try:
         ast = promql_parser.parse(expr)
     except ValueError as err:
         raise ScopeError(f"its selectors cannot be scoped: promql-parser cannot parse it ({err})") from None
-    tenant: Matcher = ("=", label, value)
+    tenant: Matcher = (op, label, value)
     expected: list[Selector] = []
 
     def scope(node: Any) -> Any:
