@@ -296,6 +296,26 @@ def test_the_leader_sends_one_update_per_interval_and_one_resolve_to_the_channel
                 for b in bots[:2]
             )
             assert len(book.counted) == 8  # first, two updates and the resolve, to two channels
+            # Alertmanager's own resolved message for the root alert, after the incident's resolve: folded.
+            await client.post(
+                "/api/v1/alerts/webhook/team/r0",
+                json=webhook(("DatabaseDown", "fp-root"), status="resolved"),
+                headers=AUTH,
+            )
+            # ...but not on r2, which never heard of the incident, nor with a non-root alert in it.
+            await client.post(
+                "/api/v1/alerts/webhook/team/r2",
+                json=webhook(("DatabaseDown", "fp-root"), status="resolved"),
+                headers=AUTH,
+            )
+            await client.post(
+                "/api/v1/alerts/webhook/team/r1",
+                json=webhook(("DatabaseDown", "fp-root"), ("ApiDown", "fp-1"), status="resolved"),
+                headers=AUTH,
+            )
+            await until(lambda: len(bots[2].arrivals) == 1 and len(bots[1].arrivals) == 5)
+            await asyncio.sleep(0.3)
+            assert [len(b.arrivals) for b in bots] == [4, 5, 1]
 
         run(tmp_path, bots, test, hold=0.2, update_interval=1.0)
 
