@@ -66,6 +66,14 @@ class _StandIn:
     latency: float
     requests: list[Recorded]
 
+    def __post_init__(self) -> None:  # the dataclasses below call it
+        self._setup()
+
+    @property
+    def base_url(self) -> str:
+        """What a provider is configured with (OpenAI's and Dify's API base)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
     def _setup(self) -> None:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -165,13 +173,6 @@ class OpenAIStandIn(_StandIn):
     report_usage: bool = True
     port: int = 0
     requests: list[Recorded] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._setup()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     def handle(self, record: Recorded) -> Answer:
         if record.path.split("?")[0] != "/v1/chat/completions":
@@ -396,13 +397,6 @@ class DifyStandIn(_StandIn):
     port: int = 0
     requests: list[Recorded] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self._setup()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
     def handle(self, record: Recorded) -> Answer:
         path = record.path.split("?")[0]
         if path not in ("/v1/chat-messages", "/v1/workflows/run"):
@@ -494,9 +488,6 @@ class N8nStandIn(_StandIn):
     latency: float = 0.0
     port: int = 0
     requests: list[Recorded] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._setup()
 
     @property
     def url(self) -> str:
