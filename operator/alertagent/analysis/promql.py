@@ -101,11 +101,14 @@ def vmalert_alert_api(url: str) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, f"{prefix}/api/v1/alert", query, ""))
 
 
-def query_range_params(expr: str, end: datetime, lookback: float = 3600.0, step: float = 15.0) -> dict[str, str]:
-    """Parameters of `GET /api/v1/query_range`: `query`, `start`, `end` (Unix seconds) and `step`
-    (seconds), the step raised when `lookback / step` would exceed Prometheus's 11,000 points."""
+def query_range_params(
+    expr: str, end: datetime | float, lookback: float = 3600.0, step: float = 15.0
+) -> dict[str, str]:
+    """Parameters of `GET /api/v1/query_range` over the `lookback` seconds up to `end` (an aware
+    datetime or Unix seconds): `query`, `start`, `end` (Unix seconds) and `step` (seconds), the step
+    raised when `lookback / step` would exceed Prometheus's 11,000 points."""
     step = max(step, math.ceil(lookback / MAX_POINTS))
-    stop = end.timestamp()
+    stop = end.timestamp() if isinstance(end, datetime) else end
     return {"query": expr, "start": f"{stop - lookback:.3f}", "end": f"{stop:.3f}", "step": f"{step:g}"}
 
 

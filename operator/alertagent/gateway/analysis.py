@@ -100,7 +100,7 @@ class AnalysisService:
             key = (cluster, incident.name)
             if incident.state != track.FIRING or key in self._running:
                 continue
-            status = IncidentStatus.model_validate(record.incident_status(incident))
+            status = record.status_model(incident)
             basis = budget.material_basis(status)
             have = self.book.analysis(cluster, incident.name)
             builtin_due = options.builtin and (have is None or have.basis != basis)
@@ -201,7 +201,7 @@ class AnalysisService:
             if found is not None:
                 base, expr = found
                 # Grafana and vmalert links name no Prometheus-compatible API: the cluster's evaluator answers.
-                base = base or (options.evaluators[0] if options.evaluators else "")
+                base = base or self._evaluator(cluster)
                 if base:
                     seen[name] = (base, expr)
         findings = []
@@ -222,16 +222,26 @@ class AnalysisService:
             return None
         return ("", expr) if isinstance(expr, str) and expr else None
 
+    def _evaluator(self, cluster: str) -> str:
+        """Where PromQL goes when an alert's link names no Prometheus-compatible API: the evaluator a
+        root alert's Prometheus link names, else the cluster's first Prometheus evaluator; "" for none."""
+        for alert in self.book.alerts(cluster).values():
+            found = promql.expr_from_generator_url(alert.generator_url)
+            if found is not None and found[0]:
+                return found[0]
+        settings = self.book.settings(cluster)
+        evaluators = settings.analysis.evaluators if settings is not None and settings.analysis is not None else []
+        return evaluators[0] if evaluators else ""
+
     async def _query(self, alert: str, base: str, expr: str, lookback: float) -> QueryFinding:
         end = self.clock()
-        step = max(MIN_STEP, lookback / QUERY_POINTS)
-        params = {"query": expr, "start": f"{end - lookback:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        params = promql.query_range_params(expr, end, lookback, max(MIN_STEP, lookback / QUERY_POINTS))
         try:
             response = await self.http.get(base.rstrip("/") + "/api/v1/query_range", params=params)
             body = response.json()
             if response.status_code != 200 or body.get("status") != "success":
                 raise ValueError(f"HTTP {response.status_code}: {str(body.get('error', ''))[:200]}")
-            crossed, series = promql.crossing(body, end, step)
+            crossed, series = promql.crossing(body, end, float(params["step"]))
         except (httpx.HTTPError, ValueError) as err:
             reason = str(err) if isinstance(err, ValueError) else type(err).__name__  # httpx may quote the URL
             return QueryFinding(alert=alert, expr=expr[:4096], error=reason[:1024])
@@ -406,23 +416,16 @@ class AnalysisService:
             scoped = scope_selectors(query, label, value, op)
         except ValueError as err:  # ScopeError included
             return f"error: the query was not run: {err}"
-        bases = list(settings.analysis.evaluators) if settings is not None and settings.analysis is not None else []
-        for alert in self.book.alerts(cluster).values():
-            found = promql.expr_from_generator_url(alert.generator_url)
-            if found is not None:
-                bases.insert(0, found[0])
-                break
-        if not bases:
+        base = self._evaluator(cluster)
+        if not base:
             return {"error": "no evaluator to query"}
-        end = self.clock()
         if seconds:
-            path = "/api/v1/query_range"
             step = max(MIN_STEP, seconds / tools.RANGE_POINTS)
-            params = {"query": scoped, "start": f"{end - seconds:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+            path, params = "/api/v1/query_range", promql.query_range_params(scoped, self.clock(), seconds, step)
         else:
             path, params = "/api/v1/query", {"query": scoped}
         try:
-            response = await self.http.get(bases[0].rstrip("/") + path, params=params)
+            response = await self.http.get(base.rstrip("/") + path, params=params)
             body = response.json()
         except (httpx.HTTPError, ValueError) as err:
             return {"error": type(err).__name__}

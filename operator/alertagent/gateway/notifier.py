@@ -29,7 +29,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -276,24 +276,12 @@ class IncidentNotifier:
                         current[incident.name] = adopted
         after, decisions = notify.follow(current, incidents, now, self.options(cluster), send=True)
         for incident, decision in decisions:
-            batches = self._render_notices(incident, decision)
+            batches = self._render_notices(incident, decision.kind, decision.channels, decision.previous, decision.peak)
             if not self.queue.has_room(sum(len(r) for _, r in batches)):
                 log.warning("incident %s: the queue is full; its %s waits a poll", incident.name, decision.kind)
                 after[incident.name] = decision.unsent
                 continue
-            for channel, requests in batches:
-                try:
-                    self.queue.add_requests(channel, requests)
-                except QueueFullError:  # a shared queue (Redis) filled up meanwhile: that channel misses it
-                    log.warning(
-                        "channel %s: the queue is full; incident %s's %s is lost",
-                        channel.key,
-                        incident.name,
-                        decision.kind,
-                    )
-                    continue
-                self.book.notified(cluster, incident.name, channel.key)
-            log.info("incident %s: %s sent to %d channels", incident.name, decision.kind, len(batches))
+            self._send(cluster, incident, decision.kind, batches)
         self.states[cluster] = after
         changed = {name: state for name, state in after.items() if before.get(name) != state}
         self._save(cluster, changed, [name for name in before if name not in after])
@@ -306,40 +294,43 @@ class IncidentNotifier:
         if state is None or state.first_at is None:
             return
         analysis = self.book.analyses(cluster).get(incident.name)
-        for key in sorted(state.channels):
-            channel = self.queue.source.channels.get(key)
-            if channel is None:
-                continue  # deleted since: nobody to tell
-            try:
-                requests = formats.render_notice(channel, "analysis", incident, analysis=analysis)
-            except ValueError as err:
-                log.error("channel %s: cannot render incident %s's analysis: %s", key, incident.name, err)
-                continue
-            if not requests:
-                continue
+        batches = self._render_notices(incident, "analysis", sorted(state.channels), analysis=analysis)
+        self._send(cluster, incident, "analysis", batches)
+
+    def _send(
+        self, cluster: str, incident: Incident, kind: str, batches: list[tuple[GatewayChannel, list[RobotRequest]]]
+    ) -> None:
+        """Queue each channel's notice and count it; a channel whose queue filled up meanwhile (a shared
+        Redis queue) misses it, with a warning."""
+        for channel, requests in batches:
             try:
                 self.queue.add_requests(channel, requests)
             except QueueFullError:
-                log.warning(
-                    "channel %s: the queue is full; incident %s's analysis is not sent", channel.key, incident.name
-                )
+                log.warning("channel %s: the queue is full; incident %s's %s is lost", channel.key, incident.name, kind)
                 continue
             self.book.notified(cluster, incident.name, channel.key)
-        log.info("incident %s: analysis sent to %d channels", incident.name, len(state.channels))
+        log.info("incident %s: %s sent to %d channels", incident.name, kind, len(batches))
 
     def _render_notices(
-        self, incident: Incident, decision: notify.Decision
+        self,
+        incident: Incident,
+        kind: str,
+        channels: Iterable[str],
+        previous: int = 0,
+        peak: int = 0,
+        analysis: IncidentAnalysis | None = None,
     ) -> list[tuple[GatewayChannel, list[RobotRequest]]]:
-        """The decision's message for each of its channels that still exists and takes notices."""
+        """The `kind` notice (`formats.render_notice`) for each of `channels` that still exists and
+        takes notices."""
         out = []
-        for key in decision.channels:
+        for key in channels:
             channel = self.queue.source.channels.get(key)
             if channel is None:
                 continue  # deleted since: nobody to tell
             try:
-                requests = formats.render_notice(channel, decision.kind, incident, decision.previous, decision.peak)
+                requests = formats.render_notice(channel, kind, incident, previous, peak, analysis)
             except ValueError as err:
-                log.error("channel %s: cannot render incident %s's %s: %s", key, incident.name, decision.kind, err)
+                log.error("channel %s: cannot render incident %s's %s: %s", key, incident.name, kind, err)
                 continue
             if requests:  # a webhook channel gets Alertmanager's payloads only, no notices
                 out.append((channel, requests))

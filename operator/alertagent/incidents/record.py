@@ -150,6 +150,13 @@ def incident_status(
     """The wire `status` (camelCase, RFC 3339 times, validated against `IncidentStatus`), with its
     `analysis` when there is one. Unset fields are null, so the same dict as a merge patch clears what
     no longer holds (a reopened incident's resolveTime)."""
+    return status_model(incident, sent, analysis).model_dump(mode="json", by_alias=True)
+
+
+def status_model(
+    incident: track.Incident, sent: Sent = Sent(), analysis: IncidentAnalysis | None = None
+) -> IncidentStatus:
+    """`incident_status` as the validated model (what the analysis reads)."""
     namespace, name, in_graph = node_ref(incident.root)
     root = RootCause(
         namespace=namespace,
@@ -191,7 +198,7 @@ def incident_status(
         analysis=analysis,
         conditions=_conditions(incident),  # validated into Condition
     )
-    return status.model_dump(mode="json", by_alias=True)
+    return status
 
 
 def analysis_from_object(obj: Mapping[str, Any]) -> IncidentAnalysis | None:
