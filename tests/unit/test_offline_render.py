@@ -181,3 +181,35 @@ spec:
     assert reports["pager"].valid and not reports["pager"].warnings
     assert not reports["typo"].valid and "monitoring/mian" in reports["typo"].errors[0]
     assert reports["orphan"].valid and reports["orphan"].warnings[0].startswith("NotSelected")
+
+
+def _broken_rule(expr: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "alertagent.io/v1alpha1",
+        "kind": "AlertRule",
+        "metadata": {"name": "bad", "namespace": "shop"},
+        "spec": {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": expr}]}]},
+    }
+
+
+@pytest.mark.parametrize("expr", ["rate(foo[5m]", "sum(foo) by ("])
+def test_invalid_promql_with_no_evaluator_to_judge_it_is_an_error(expr: str) -> None:
+    # promql-parser's refusal is deferred to a vmalert evaluator's dry run (MetricsQL); with no cluster in
+    # the input nothing judged the rule, and a CI job running `alertagent render` must not pass it.
+    result = render_manifests([_broken_rule(expr)])
+    assert not result.all_valid
+    (report,) = result.reports
+    assert report.errors and "invalid PromQL" in report.errors[0]
+    assert "no vmalert evaluator in the input judged it" in report.errors[0]
+
+
+def test_invalid_promql_judged_by_an_evaluator_is_reported_once_by_it() -> None:
+    cluster = next(o for o in load_manifests([EXAMPLES / "basic"]) if o["kind"] == "AlertmanagerCluster")
+    rule = _broken_rule("rate(foo[5m]")
+    rule["metadata"]["namespace"] = cluster["metadata"]["namespace"]
+    rule["metadata"]["labels"] = {"alertagent.io/cluster": "main"}  # the cluster's rule selector
+    result = render_manifests([cluster, rule])
+    report = next(r for r in result.reports if r.kind == "AlertRule")
+    assert not report.valid
+    assert not any("no vmalert evaluator" in e for e in report.errors), report.errors
+    assert any(e.startswith("default/main/") and "invalid PromQL" in e for e in report.errors), report.errors

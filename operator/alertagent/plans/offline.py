@@ -127,6 +127,7 @@ def render_manifests(
 
     by_ref = {ObjectRef(r.kind, r.namespace, r.name): r for r in reports}
     files: dict[PurePosixPath, str] = {}
+    judged: set[str] = set()  # rule files some evaluator of the input wrote or refused
     for cluster in parsed["AlertmanagerCluster"]:
         cluster_ref = ObjectRef.of(cluster)
         base = PurePosixPath(cluster_ref.namespace, cluster_ref.name)
@@ -136,6 +137,8 @@ def render_manifests(
             for write in evaluator.config_maps.writes:
                 for name, text in write.body["data"].items():
                     files[base / evaluator.evaluator / name] = text
+                    judged.add(name)
+            judged.update(evaluator.rejected)
             for name, reason in evaluator.rejected.items():
                 report = _rule_report(reports, name)
                 report.valid = False
@@ -153,6 +156,21 @@ def render_manifests(
                     "(pass the application manifests too)"
                 )
     _report_placement(parsed, namespace_labels, rules, by_ref)
+    for entry in rules:
+        # promql-parser refused it, and only a vmalert evaluator's own dry run could accept it (MetricsQL):
+        # with none in the input to judge it, it is an error, not a silent pass (CI must not go green).
+        if (
+            entry.metricsql_candidate
+            and not entry.valid
+            and rule_file_name(entry.ref.namespace, entry.ref.name) not in judged
+        ):
+            report = by_ref[entry.ref]
+            report.valid = False
+            report.errors.extend(
+                f"{describe(i)} (no vmalert evaluator in the input judged it: include the AlertmanagerCluster "
+                "that loads it, if it is MetricsQL)"
+                for i in entry.issues
+            )
     return RenderResult(reports, files)
 
 
