@@ -156,9 +156,14 @@ def render_manifests(
                     "(pass the application manifests too)"
                 )
     _report_placement(parsed, namespace_labels, rules, by_ref)
+    _report_unjudged(rules, judged, by_ref)
+    return RenderResult(reports, files)
+
+
+def _report_unjudged(rules: list[IndexedRule], judged: set[str], by_ref: dict[ObjectRef, ObjectReport]) -> None:
+    """An AlertRule promql-parser refused is deferred to a vmalert evaluator's own dry run (MetricsQL);
+    with none in the input to judge it, it is an error, not a silent pass (a CI job must not go green)."""
     for entry in rules:
-        # promql-parser refused it, and only a vmalert evaluator's own dry run could accept it (MetricsQL):
-        # with none in the input to judge it, it is an error, not a silent pass (CI must not go green).
         if (
             entry.metricsql_candidate
             and not entry.valid
@@ -171,7 +176,6 @@ def render_manifests(
                 "that loads it, if it is MetricsQL)"
                 for i in entry.issues
             )
-    return RenderResult(reports, files)
 
 
 def _report_placement(
