@@ -127,7 +127,6 @@ def render_manifests(
 
     by_ref = {ObjectRef(r.kind, r.namespace, r.name): r for r in reports}
     files: dict[PurePosixPath, str] = {}
-    judged: set[str] = set()  # rule files some evaluator of the input wrote or refused
     for cluster in parsed["AlertmanagerCluster"]:
         cluster_ref = ObjectRef.of(cluster)
         base = PurePosixPath(cluster_ref.namespace, cluster_ref.name)
@@ -137,8 +136,6 @@ def render_manifests(
             for write in evaluator.config_maps.writes:
                 for name, text in write.body["data"].items():
                     files[base / evaluator.evaluator / name] = text
-                    judged.add(name)
-            judged.update(evaluator.rejected)
             for name, reason in evaluator.rejected.items():
                 report = _rule_report(reports, name)
                 report.valid = False
@@ -156,18 +153,19 @@ def render_manifests(
                     "(pass the application manifests too)"
                 )
     _report_placement(parsed, namespace_labels, rules, by_ref)
-    _report_unjudged(rules, judged, by_ref)
+    _report_unjudged(rules, {path.name for path in files}, by_ref)
     return RenderResult(reports, files)
 
 
-def _report_unjudged(rules: list[IndexedRule], judged: set[str], by_ref: dict[ObjectRef, ObjectReport]) -> None:
+def _report_unjudged(rules: list[IndexedRule], written: set[str], by_ref: dict[ObjectRef, ObjectReport]) -> None:
     """An AlertRule promql-parser refused is deferred to a vmalert evaluator's own dry run (MetricsQL);
-    with none in the input to judge it, it is an error, not a silent pass (a CI job must not go green)."""
+    with none in the input to judge it (no evaluator wrote it, none refused it), it is an error, not a
+    silent pass (a CI job must not go green)."""
     for entry in rules:
         if (
             entry.metricsql_candidate
             and not entry.valid
-            and rule_file_name(entry.ref.namespace, entry.ref.name) not in judged
+            and rule_file_name(entry.ref.namespace, entry.ref.name) not in written
         ):
             report = by_ref[entry.ref]
             report.valid = False
