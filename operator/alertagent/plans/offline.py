@@ -131,8 +131,7 @@ def render_manifests(
         cluster_ref = ObjectRef.of(cluster)
         base = PurePosixPath(cluster_ref.namespace, cluster_ref.name)
         owner = {"name": cluster_ref.name, "namespace": cluster_ref.namespace, "uid": ""}
-        plan = plan_rules(cluster, owner, rules, namespace_labels, {}, check=check_rules)
-        for evaluator in plan.evaluators:
+        for evaluator in plan_rules(cluster, owner, rules, namespace_labels, {}, check=check_rules).evaluators:
             for write in evaluator.config_maps.writes:
                 for name, text in write.body["data"].items():
                     files[base / evaluator.evaluator / name] = text
