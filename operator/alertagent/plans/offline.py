@@ -161,12 +161,11 @@ def _report_unjudged(rules: list[IndexedRule], written: set[str], by_ref: dict[O
     with none in the input to judge it (no evaluator wrote it, none refused it), it is an error, not a
     silent pass (a CI job must not go green)."""
     for entry in rules:
-        if (
-            entry.metricsql_candidate
-            and not entry.valid
-            and rule_file_name(entry.ref.namespace, entry.ref.name) not in written
-        ):
-            report = by_ref[entry.ref]
+        report = by_ref[entry.ref]
+        refused = not report.valid  # an evaluator of the input refused it, saying why
+        if entry.metricsql_candidate and not entry.valid and not refused:
+            if rule_file_name(entry.ref.namespace, entry.ref.name) in written:
+                continue
             report.valid = False
             report.errors.extend(
                 f"{describe(i)} (no vmalert evaluator in the input judged it: include the AlertmanagerCluster "
