@@ -1,0 +1,87 @@
+# AlertAgent: one image for the operator, its sidecar and the gateway.
+#   operator: alertagent run            (the default command)
+#   sidecar:  alertagent-sidecar ...     (override the entry point: command: [alertagent-sidecar])
+#   gateway:  alertagent gateway ...
+# Build: docker build -t alertagent:0.1.0 .
+# Checked by tests/unit/test_dockerfile.py (hadolint, the files it copies, the entry points, the pins).
+
+# Python 3.11 on Debian 12 (bookworm), pinned by version and by the digest of its multi-architecture
+# index (amd64, arm64). Every stage starts from it, so the venv's interpreter and the Debian tools'
+# glibc are the ones the final stage runs them with.
+FROM python:3.11.15-slim-bookworm@sha256:b18992999dbe963a45a8a4da40ac2b1975be1a776d939d098c647482bcad5cba AS base
+# OCI labels, inherited by every stage; the version is pyproject.toml's (the test compares them).
+LABEL org.opencontainers.image.title="AlertAgent" \
+      org.opencontainers.image.description="Kubernetes-native alerting operator (entry points: alertagent, alertagent-sidecar; alertagent gateway)" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="AlertAgent" \
+      org.opencontainers.image.base.name="docker.io/library/python:3.11.15-slim-bookworm" \
+      org.opencontainers.image.base.digest="sha256:b18992999dbe963a45a8a4da40ac2b1975be1a776d939d098c647482bcad5cba"
+
+# --- build: a wheel of the project, installed with its dependencies into a venv ---------------------
+FROM base AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+WORKDIR /src
+# README.md: pyproject.toml names it as the package's long description.
+COPY pyproject.toml README.md ./
+COPY operator/ operator/
+COPY sidecar/ sidecar/
+# The venv has no pip of its own (the base image's pip installs into it); the wheel is named by path so
+# no index can substitute another "alertagent". [broker]: Redis for `alertagent gateway --store redis`.
+RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
+ && python -m venv --without-pip /opt/alertagent \
+ && set -- /wheels/alertagent-*.whl \
+ && python -m pip --python /opt/alertagent/bin/python install "$1[broker]" \
+ && /opt/alertagent/bin/alertagent --help >/dev/null \
+ && /opt/alertagent/bin/alertagent-sidecar --help >/dev/null
+
+# --- tools: promtool and amtool from Debian bookworm, the operator's validation safety net ---------
+# The packages are downloaded and unpacked, not installed: only the two binaries are kept (they link
+# to glibc alone), and no maintainer script runs. Versions: Debian 12's; 2.42.0 is also the promtool
+# the Go template checks are compared against (operator/alertagent/render/gotemplate).
+FROM base AS tools
+ARG PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
+ARG ALERTMANAGER_DEB_VERSION=0.25.0-1+b4
+WORKDIR /debs
+RUN apt-get update \
+ && apt-get download "prometheus=${PROMETHEUS_DEB_VERSION}" "prometheus-alertmanager=${ALERTMANAGER_DEB_VERSION}" \
+ && dpkg-deb --extract prometheus_*.deb /tools \
+ && dpkg-deb --extract prometheus-alertmanager_*.deb /tools \
+ && rm -rf /var/lib/apt/lists/* /debs/*.deb \
+ && /tools/usr/bin/promtool --version \
+ && /tools/usr/bin/amtool --version
+
+# --- runtime -------------------------------------------------------------------------------------
+FROM base AS runtime
+
+# A named account for the numeric user the chart runs as (runAsUser: 65532); its home is /tmp, the one
+# writable place under readOnlyRootFilesystem (an emptyDir there in Kubernetes).
+RUN groupadd --system --gid 65532 alertagent \
+ && useradd --system --uid 65532 --gid 65532 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin alertagent
+
+COPY --from=build /opt/alertagent /opt/alertagent
+# The operator finds both on PATH (shutil.which); /usr/bin is where Debian puts them.
+COPY --from=tools /tools/usr/bin/promtool /tools/usr/bin/amtool /usr/bin/
+
+# Nothing is written at run time outside /tmp: bytecode was compiled at install, and temporary files
+# (amtool's and promtool's inputs, the Kubernetes client's certificate files) go to TMPDIR.
+ENV PATH="/opt/alertagent/bin:${PATH}" \
+    HOME=/tmp \
+    TMPDIR=/tmp \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+USER 65532:65532
+WORKDIR /tmp
+# The image works as the user it runs as.
+RUN alertagent --help >/dev/null \
+ && alertagent-sidecar --help >/dev/null \
+ && promtool --version \
+ && amtool --version
+
+# Operator: 8080 /healthz, /readyz and the graph API; 8081 metrics. Sidecar: 8082. Gateway: 8083.
+EXPOSE 8080 8081 8082 8083
+ENTRYPOINT ["alertagent"]
+CMD ["run"]
