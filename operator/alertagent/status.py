@@ -9,7 +9,7 @@ from typing import Any
 
 from .api.alertmanagercluster import ObjectCounts, TargetHealth
 from .api.alertrule import RuleTargetStatus, ValidationIssue
-from .api.common import Condition
+from .api.common import CURRENT, RECONCILING, STALLED, Condition, kstatus_of
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,26 @@ def comparable(status: Mapping[str, Any]) -> dict[str, Any]:
     return {**status, "conditions": conditions}
 
 
-def ready_condition(
-    ready: bool, reason: str, message: str, generation: int | None, previous: Iterable[Mapping[str, Any]] | None
-) -> dict[str, Any]:
-    """A Ready condition; lastTransitionTime is kept when the status did not change."""
-    return condition("Ready", ready, reason, message, generation, previous)
+def kstatus_conditions(
+    kind: str, reason: str, message: str, generation: int | None, previous: Iterable[Mapping[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """[Ready, Reconciling, Stalled] of an object of `kind` whose Ready reason is `reason`, as the
+    `api.common.KSTATUS` table places it: Ready True when Current; Reconciling or Stalled True (with
+    Ready's reason and message) when it is so, else False with Ready's reason and no message. All
+    carry `generation`; each keeps its lastTransitionTime while its status holds. Ready comes first
+    (the Warning Event and the printer columns read it). Raises KeyError for a reason not in the table.
+
+    The abnormal conditions derive from Ready's reason alone, so they change only when Ready does:
+    they never cause a status write of their own."""
+    state = kstatus_of(kind, reason)
+    previous = list(previous or [])
+    return [
+        condition("Ready", state == CURRENT, reason, message, generation, previous),
+        condition(
+            RECONCILING, state == RECONCILING, reason, message if state == RECONCILING else "", generation, previous
+        ),
+        condition(STALLED, state == STALLED, reason, message if state == STALLED else "", generation, previous),
+    ]
 
 
 def condition(
@@ -146,27 +161,27 @@ def alert_rule_status(
     synced = sum(t.state == "Synced" for t in targets)
     failed = [t for t in targets if t.state == "Failed"]
     if issues:
-        ready, reason, message = False, "Invalid", "; ".join(f"{i.field}: {i.message}" for i in issues)
+        reason, message = "Invalid", "; ".join(f"{i.field}: {i.message}" for i in issues)
     elif not spec.get("enabled", True):
-        ready, reason, message = True, "Suspended", "spec.enabled is false: removed from every target"
+        reason, message = "Suspended", "spec.enabled is false: removed from every target"
     elif placement is not None and placement.unknown_targets:
-        ready, reason, message = False, "UnknownTarget", unknown_targets_message(placement)
+        reason, message = "UnknownTarget", unknown_targets_message(placement)
     elif not targets and (placement is None or not placement.selecting):
-        ready, reason, message = False, "NotSelected", "no AlertmanagerCluster selects this rule: it is loaded nowhere"
+        reason, message = "NotSelected", "no AlertmanagerCluster selects this rule: it is loaded nowhere"
     elif failed:
-        ready, reason = False, "SyncFailed"
+        reason = "SyncFailed"
         message = "; ".join(f"{t.cluster}/{t.evaluator}: {t.message}" for t in failed)
     elif unwritten := sorted(set(placement.selecting if placement else ()) - {t.cluster for t in targets}):
-        ready, reason = False, "Pending"
+        reason = "Pending"
         message = f"waiting for AlertmanagerCluster {', '.join(unwritten)} to write the rules"
     elif synced < len(targets):
         # Stalled (no sidecar report past the bound) is not on its way to Ready: a reason of its own,
         # so it gets a Warning Event where Pending gets none.
-        ready, reason = False, "Stalled" if any(t.state == "Stalled" for t in targets) else "Pending"
+        reason = "Stalled" if any(t.state == "Stalled" for t in targets) else "Pending"
         waiting = "; ".join(f"{t.cluster}/{t.evaluator}: {t.message}" for t in targets if t.state != "Synced")
         message = f"{synced}/{len(targets)} targets loaded the rules; {waiting}"
     else:
-        ready, reason, message = True, "Synced", f"loaded by {synced}/{len(targets)} targets"
+        reason, message = "Synced", f"loaded by {synced}/{len(targets)} targets"
     return {
         "observedGeneration": generation,
         "revision": revision if revision is not None else status.get("revision"),
@@ -174,7 +189,7 @@ def alert_rule_status(
         "synced": f"{synced}/{len(targets)}",
         "targets": _keep_sync_times([t.to_wire() for t in targets], status.get("targets") or []),
         "validationErrors": [i.to_wire() for i in issues],
-        "conditions": [ready_condition(ready, reason, message, generation, status.get("conditions"))],
+        "conditions": kstatus_conditions("AlertRule", reason, message, generation, status.get("conditions")),
     }
 
 
@@ -250,13 +265,13 @@ def cluster_status(
     reachable = sum(bool(t.reachable) for t in targets)
     unhealthy = [f"{t.name}: {t.message or 'unreachable'}" for t in targets if not t.reachable]
     if last_error:
-        ready, reason, message = False, "RenderFailed", last_error
+        reason, message = "RenderFailed", last_error
     elif not targets:
-        ready, reason, message = False, "Probing", "waiting for the first health probe"
+        reason, message = "Probing", "waiting for the first health probe"
     elif unhealthy:
-        ready, reason, message = False, "TargetsUnhealthy", "; ".join(unhealthy)
+        reason, message = "TargetsUnhealthy", "; ".join(unhealthy)
     else:
-        ready, reason, message = True, "Healthy", f"{reachable}/{len(targets)} targets healthy"
+        reason, message = "Healthy", f"{reachable}/{len(targets)} targets healthy"
     old = body.get("status") or {}
     stale = dict(sorted((last_known_good or {}).items()))
     if stale:
@@ -284,7 +299,7 @@ def cluster_status(
         "configHashShort": config_hash[:12] if config_hash else None,
         "lastReloadTime": reloaded.isoformat().replace("+00:00", "Z") if reloaded else None,
         "conditions": [
-            ready_condition(ready, reason, message, generation, old.get("conditions")),
+            *kstatus_conditions("AlertmanagerCluster", reason, message, generation, old.get("conditions")),
             degraded_condition,
         ],
     }
@@ -295,39 +310,40 @@ def unknown_targets_message(placement: Placement) -> str:
     return f"spec.targets names {names}, which is no AlertmanagerCluster (a typo, or a cluster not created yet)"
 
 
-def _membership_condition(
+def _membership_conditions(
+    kind: str,
     body: Mapping[str, Any],
     clusters: Mapping[str, str | None],
     schema_errors: list[str],
     placement: Placement | None = None,
     stale: Mapping[str, str] | None = None,
     refused: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     generation = (body.get("metadata") or {}).get("generation")
     problems = list(schema_errors) + [f"{c}: {p}" for c, p in sorted(clusters.items()) if p]
     unwritten = sorted(set(placement.selecting if placement else ()) - set(clusters))
     if problems:
-        ready, reason, message = False, "Invalid", "; ".join(problems)
+        reason, message = "Invalid", "; ".join(problems)
     elif refused:  # rendered, but the robot refuses what it is sent (reported by the gateway, not retried)
-        ready, reason = False, "RobotRefused"
+        reason = "RobotRefused"
         message = "; ".join(
             f"{c}: the robot refuses this channel's configuration: {m}" for c, m in sorted(refused.items())
         )
     elif stale:
-        ready, reason = False, "LastKnownGood"
+        reason = "LastKnownGood"
         message = "; ".join(f"{c}: {why}" for c, why in sorted(stale.items()))
     elif placement is not None and placement.unknown_targets:
-        ready, reason, message = False, "UnknownTarget", unknown_targets_message(placement)
+        reason, message = "UnknownTarget", unknown_targets_message(placement)
     elif not clusters and not unwritten:
-        ready, reason = False, "NotSelected"
+        reason = "NotSelected"
         message = "no AlertmanagerCluster selects this object: it is in no configuration"
     elif unwritten:
-        ready, reason = False, "Pending"
+        reason = "Pending"
         message = f"waiting for AlertmanagerCluster {', '.join(unwritten)} to render it"
     else:
-        ready, reason, message = True, "Rendered", f"in the configuration of {len(clusters)} cluster(s)"
+        reason, message = "Rendered", f"in the configuration of {len(clusters)} cluster(s)"
     old = (body.get("status") or {}).get("conditions")
-    return ready_condition(ready, reason, message, generation, old)
+    return kstatus_conditions(kind, reason, message, generation, old)
 
 
 def channel_status(
@@ -346,7 +362,9 @@ def channel_status(
         "observedGeneration": (body.get("metadata") or {}).get("generation"),
         "delivery": delivery,
         "clusters": sorted(clusters),
-        "conditions": [_membership_condition(body, clusters, schema_errors, placement, stale, refused)],
+        "conditions": _membership_conditions(
+            "NotificationChannel", body, clusters, schema_errors, placement, stale, refused
+        ),
     }
 
 
@@ -366,5 +384,5 @@ def policy_status(
         "activeWindows": active,
         "activeCount": len(active),
         "inhibitRuleCount": inhibit_rules,
-        "conditions": [_membership_condition(body, clusters, schema_errors, placement)],
+        "conditions": _membership_conditions("SuppressionPolicy", body, clusters, schema_errors, placement),
     }

@@ -100,7 +100,12 @@ def test_the_status_names_root_impacted_and_counts_and_validates_as_the_crd() ->
     assert status["timeline"][0] == {"time": "2027-01-15T08:00:00Z", "event": "first alert: Down on shop/db"}
     assert status["notifications"] == {"sent": 2, "lastSentTime": "2027-01-15T08:00:40Z", "channels": ["team/dingtalk"]}
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
-    assert conditions == {"Ready": ("True", "Tracked"), "Resolved": ("False", "Firing")}
+    assert conditions == {
+        "Ready": ("True", "Tracked"),
+        "Reconciling": ("False", "Tracked"),
+        "Stalled": ("False", "Tracked"),
+        "Resolved": ("False", "Firing"),
+    }
     assert status["resolveTime"] is None and status["mergedInto"] is None  # a merge patch clears them
     resolved_condition = next(c for c in status["conditions"] if c["type"] == "Resolved")
     assert resolved_condition["message"] == "3 alerts firing over 3 services"

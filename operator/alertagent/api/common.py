@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationInfo, field_validator
 from pydantic.json_schema import JsonSchemaValue
@@ -193,10 +193,13 @@ class LabelSelector(Model):
 
 
 class Condition(Model):
-    """A kstatus-compliant condition (type, status, reason, message, observedGeneration)."""
+    """A kstatus-compliant condition (type, status, reason, message, observedGeneration). Every kind
+    carries `Ready` (True once the object is live as its spec says), `Reconciling` (True while the
+    operator works towards that) and `Stalled` (True when it cannot get there without a change), each
+    with the generation it describes."""
 
     type: Annotated[str, Field(max_length=316)]
-    """Condition type, for example `Ready`."""
+    """Condition type: `Ready`, `Reconciling` or `Stalled` (kstatus), or a kind's own (`Degraded`, `Resolved`)."""
     status: Literal["True", "False", "Unknown"]
     """Whether the condition holds."""
     reason: Annotated[str, Field(max_length=1024)] | None = None
@@ -207,6 +210,69 @@ class Condition(Model):
     """When the status last changed."""
     observed_generation: int | None = None
     """metadata.generation of the spec this condition describes."""
+
+
+# -- kstatus ---------------------------------------------------------------------------------------
+# kstatus (sigs.k8s.io/cli-utils/pkg/kstatus/status, v0.37, `Compute`), which Flux's health checks and
+# `kpt live status` apply, reads an object as: Terminating when deletionTimestamp is set; InProgress
+# when status.observedGeneration differs from metadata.generation; else the first condition in the
+# list that is `Reconciling` True (InProgress) or `Stalled` True (Failed); else `Ready` True (Current)
+# or False (InProgress); else Current. The "abnormal-true" conditions are set False when they do not
+# hold (kstatus reads absent and False alike): every object then shows all three, `kubectl wait
+# --for=condition=Stalled=false` works, and a status written before them is recognisably old.
+KStatus = Literal["Current", "Reconciling", "Stalled"]
+CURRENT: Final = "Current"
+RECONCILING: Final = "Reconciling"
+STALLED: Final = "Stalled"
+
+KSTATUS: dict[str, dict[str, KStatus]] = {
+    # The one table of what each Ready reason of each kind means to kstatus: Current (Ready True),
+    # Reconciling (Ready False, on its way: the operator needs no one's help) or Stalled (Ready False,
+    # it cannot get there without a change by someone: to the object, a Secret, a cluster, a target).
+    # A Stalled object comes back to Current by itself once that change is made (kstatus' Failed is
+    # not terminal), so "a cluster not created yet" is Stalled until it is.
+    "AlertRule": {
+        "Synced": CURRENT,  # loaded by every target
+        "Suspended": CURRENT,  # spec.enabled false: removed everywhere, as asked
+        "Pending": RECONCILING,  # written, waiting for a cluster to write it or a sidecar to load it
+        "Invalid": STALLED,  # the spec must change
+        "UnknownTarget": STALLED,  # spec.targets names no AlertmanagerCluster
+        "NotSelected": STALLED,  # no cluster selects it: loaded nowhere until a selector or label changes
+        "SyncFailed": STALLED,  # a target refused the file (or it is too large for it)
+        "Stalled": STALLED,  # no sidecar report past the bound: kstatus' "insufficient progress"
+    },
+    "AlertmanagerCluster": {
+        "Healthy": CURRENT,
+        "Probing": RECONCILING,  # before the first health probe
+        "RenderFailed": STALLED,  # a reconcile step, the render or the sidecar failed: the error is shown
+        "TargetsUnhealthy": STALLED,  # a target does not answer its probe (still probed: clears itself)
+    },
+    "NotificationChannel": {
+        "Rendered": CURRENT,
+        "Pending": RECONCILING,  # a selecting cluster has not rendered it yet
+        "Invalid": STALLED,
+        "RobotRefused": STALLED,  # the robot refuses its token, secret or keyword (not retried)
+        "LastKnownGood": STALLED,  # its Secret is gone or unreadable: the last good receiver runs
+        "UnknownTarget": STALLED,
+        "NotSelected": STALLED,
+    },
+    "SuppressionPolicy": {
+        "Rendered": CURRENT,
+        "Pending": RECONCILING,
+        "Invalid": STALLED,
+        "UnknownTarget": STALLED,
+        "NotSelected": STALLED,
+    },
+    # Written by the gateway, which owns no desired state but the record itself: once its status is
+    # written it is current (Firing and Resolved alike; `Resolved` is a condition of its own).
+    "Incident": {"Tracked": CURRENT},
+}
+
+
+def kstatus_of(kind: str, reason: str) -> KStatus:
+    """What the Ready `reason` of a `kind` means to kstatus (`KSTATUS`). Raises KeyError for a reason
+    the table does not name (a new reason must be placed in it)."""
+    return KSTATUS[kind][reason]
 
 
 class ObjectMeta(Model):

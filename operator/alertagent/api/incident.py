@@ -111,8 +111,11 @@ class IncidentStatus(Model):
     """What changed, oldest first: the first entry and the latest ones (bounded)."""
     analysis: IncidentAnalysis | None = None
     """Root-cause analysis: the built-in report and, when configured, an LLM's answer."""
+    observed_generation: int | None = None
+    """metadata.generation this status describes (1: AlertAgent writes the spec once, at creation)."""
     conditions: list[Condition] | None = None
-    """kstatus conditions: Ready is True while it is tracked and up to date; Resolved."""
+    """kstatus conditions: Ready is True while it is tracked and up to date (Reconciling and Stalled
+    False); Resolved."""
 
 
 class Incident(Resource):

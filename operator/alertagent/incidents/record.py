@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from ..api.analysis import IncidentAnalysis
 from ..api.base import API_VERSION
+from ..api.common import CURRENT, RECONCILING, STALLED, kstatus_of
 from ..api.incident import (
     ImpactedService,
     IncidentStatus,
@@ -44,6 +45,9 @@ IMPACTED_MAX = 1000  # IncidentStatus.impacted's maxItems; `services` counts the
 TIMELINE_MAX = 50  # IncidentStatus.timeline's maxItems
 ROOT_ALERTS_MAX = 64
 PSEUDO_PREFIX = "alert:"
+# The generation an Incident's status describes: its spec is written once, at creation, and never
+# changed by AlertAgent (a spec edited by hand shows InProgress to kstatus: nobody acts on it).
+INCIDENT_GENERATION = 1
 
 
 # -- names, labels, places -------------------------------------------------------------------------
@@ -127,21 +131,30 @@ def _conditions(incident: track.Incident) -> list[dict[str, Any]]:
         services = f"{incident.services} service{'' if incident.services == 1 else 's'}"
         reason, message = "Firing", f"{alerts} firing over {services}"
     at = incident.resolved if resolved and incident.resolved is not None else _opened_at(incident)
-    ready = {
-        "type": "Ready",
-        "status": "True",
-        "reason": "Tracked",
-        "message": "the incident engine tracks it and this status is current",
-        "lastTransitionTime": _time(incident.started),
-    }
+    # kstatus (api.common.KSTATUS): a tracked incident's record is current, firing or resolved; the
+    # times are the incident's own, so a rewrite never moves them.
+    tracked = kstatus_of("Incident", "Tracked")
+    since, generation = _time(incident.started), INCIDENT_GENERATION
+    kstatus = [
+        {
+            "type": kind,
+            "status": "True" if tracked == wanted else "False",
+            "reason": "Tracked",
+            "message": "the incident engine tracks it and this status is current" if kind == "Ready" else "",
+            "lastTransitionTime": since,
+            "observedGeneration": generation,
+        }
+        for kind, wanted in (("Ready", CURRENT), (RECONCILING, RECONCILING), (STALLED, STALLED))
+    ]
     state = {
         "type": "Resolved",
         "status": "True" if resolved else "False",
         "reason": reason,
         "message": message,
         "lastTransitionTime": _time(at),
+        "observedGeneration": generation,
     }
-    return [ready, state]
+    return [*kstatus, state]
 
 
 def incident_status(
@@ -196,6 +209,7 @@ def status_model(
         ),
         timeline=[TimelineEntry(time=_time(e.at), event=e.text[:1024]) for e in _capped_timeline(incident.timeline)],
         analysis=analysis,
+        observed_generation=INCIDENT_GENERATION,
         conditions=_conditions(incident),  # validated into Condition
     )
     return status
