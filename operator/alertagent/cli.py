@@ -94,6 +94,27 @@ def _render(args: argparse.Namespace) -> int:
     return 0 if result.all_valid else EXIT_INVALID
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from .convert import convert_manifests  # noqa: PLC0415 - only this command needs it
+
+    unreadable: list[str] = []
+    try:
+        objects = load_manifests(args.file, namespace=args.namespace, warn=unreadable.append)
+    except ManifestError as err:
+        objects, unreadable = [], [*unreadable, str(err)]
+    result = convert_manifests(objects)
+    if args.output is None:
+        sys.stdout.write(result.yaml())
+    else:
+        for relative, text in result.files().items():
+            path = Path(args.output) / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    for line in [*result.report_lines(), *(f"error: {u}" for u in unreadable)]:
+        print(line, file=sys.stderr)
+    return EXIT_USAGE if unreadable else 0 if result.all_mapped else EXIT_INVALID
+
+
 def _run(args: argparse.Namespace) -> int:
     from .clients.startup import StartupError  # noqa: PLC0415
     from .operator import run  # noqa: PLC0415 - Kopf is only needed for this command
@@ -314,6 +335,27 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     render.add_argument("--report-json", metavar="FILE", help="also write a JSON report of every object")
     render.set_defaults(func=_render)
 
+    convert = commands.add_parser(
+        "convert",
+        help="convert prometheus-operator PrometheusRules and AlertmanagerConfigs into AlertAgent objects",
+        description="PrometheusRule (monitoring.coreos.com/v1) becomes an AlertRule; AlertmanagerConfig "
+        "(v1alpha1, v1beta1) becomes NotificationChannels (one per receiver integration) and a SuppressionPolicy "
+        "(time intervals, inhibit rules). The objects go to stdout as multi-document YAML (or -o DIR), sorted; "
+        "every field that does not map goes to stderr as `<kind> <ns>/<name>: <field path>: <reason>`. "
+        "Exit 0: all mapped; 1: something did not map (the rest is still written); 2: unreadable input.",
+    )
+    convert.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="YAML or JSON file, folder (recursive: *.yaml, *.yml, *.json) or - for stdin; repeatable",
+    )
+    convert.add_argument("-n", "--namespace", metavar="NS", help="namespace of objects without one (default: default)")
+    convert.add_argument("-o", "--output", metavar="DIR", help="write DIR/<namespace>/<kind>-<name>.yaml instead")
+    convert.set_defaults(func=_convert)
+
     rules = commands.add_parser("rules", help="revision history, diff and rollback of an AlertRule (against a cluster)")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
     history = rules_commands.add_parser("history", help="list the revisions of an AlertRule")
@@ -383,10 +425,17 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     )
     hook = run.add_argument_group("admission webhook (optional: rejects invalid AlertRules at apply time)")
     hook.add_argument("--webhook-port", type=int, help="serve the validating webhook on this port")
-    hook.add_argument("--webhook-host", default="127.0.0.1", help="host name the API server calls (cert SAN)")
+    hook.add_argument(
+        "--webhook-host", default="127.0.0.1", help="host name the API server calls (cert SAN; with --webhook-ca)"
+    )
     hook.add_argument("--webhook-cert", help="serving certificate (PEM)")
     hook.add_argument("--webhook-key", help="serving key (PEM)")
-    hook.add_argument("--webhook-ca", help="CA of the serving certificate, for the webhook's caBundle")
+    hook.add_argument(
+        "--webhook-ca",
+        help="CA of the serving certificate: with it the operator creates and keeps the ValidatingWebhookConfiguration "
+        "alertagent.io (its caBundle) itself (dev, demo); without it, it only serves TLS and the configuration is "
+        "managed elsewhere (the Helm chart)",
+    )
     run.set_defaults(func=_run)
 
     demo = commands.add_parser(
