@@ -1,33 +1,24 @@
 """The Helm chart with the real helm and API server: it lints, renders valid objects, and its RBAC is
 enough for the operator and a sidecar to run the whole rules pipeline under their ServiceAccounts,
-and no more than that (Secrets only by name, never listed or watched)."""
+and no more than that (in namespaced mode: Roles in the watched namespace, Secrets there alone).
+tests/integration/test_least_privilege.py runs the whole demo under the installed chart's identities."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import yaml
 
 from alertagent.devstack.agents import eventually, start_operator, start_sidecar
-from alertagent.devstack.controlplane import ControlPlane, binary
+from alertagent.devstack.controlplane import ControlPlane
 from alertagent.devstack.monitoring import RuleTarget
 from tests.integration.test_rules_pipeline import alert_rule, rules_in
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "alertagent"
+from .scenario import CHART
+from .scenario import helm as _helm
 
-
-def _helm(plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [binary("helm"), f"--kubeconfig={plane.kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result
+RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount")
 
 
 def test_chart_lints_and_renders_objects_the_api_server_accepts(installed_crds: ControlPlane, namespace: str) -> None:
@@ -50,7 +41,9 @@ def test_chart_lints_and_renders_objects_the_api_server_accepts(installed_crds: 
         "--set",
         "webhook.enabled=true",
         "--set",
-        "webhook.tlsSecretName=aa-tls",
+        "webhook.certificates=secret",
+        "--set",
+        "webhook.secretName=aa-tls",
         "--set",
         "gateway.enabled=true",
         "--set",
@@ -58,28 +51,32 @@ def test_chart_lints_and_renders_objects_the_api_server_accepts(installed_crds: 
         "--set",
         "gateway.persistence.enabled=true",
     ).stdout
-    kinds = sorted(d["kind"] for d in yaml.safe_load_all(rendered) if d)
-    assert kinds == [
-        "ClusterRole",
-        "ClusterRole",  # the gateway's incident engine: Incidents
-        "ClusterRole",  # the gateway's incident analysis: read-only lists
-        "ClusterRoleBinding",
-        "ClusterRoleBinding",
-        "ClusterRoleBinding",
-        "Deployment",
-        "Deployment",  # the gateway
-        "PersistentVolumeClaim",  # the gateway's queue
-        "Role",  # the gateway's incident engine: its Leases and the service graph
-        "Role",  # the sidecar's ConfigMaps
-        "Role",  # the Secret watch, in the watched namespace
-        "RoleBinding",
-        "RoleBinding",
-        "RoleBinding",
-        "Service",
-        "Service",  # the gateway
-        "ServiceAccount",
-        "ServiceAccount",  # the gateway's
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    rbac = sorted(
+        (d["kind"], d["metadata"]["name"], d["metadata"].get("namespace", "")) for d in docs if d["kind"] in RBAC_KINDS
+    )
+    ns = namespace
+    assert rbac == [
+        ("ClusterRole", "aa-alertagent", ""),  # namespaced mode: Namespaces (list, watch) alone
+        ("ClusterRole", "aa-alertagent-gateway", ""),  # the gateway's incident engine: Incidents
+        ("ClusterRole", "aa-alertagent-gateway-analysis", ""),  # the gateway's incident analysis: read-only lists
+        ("ClusterRoleBinding", "aa-alertagent", ""),
+        ("ClusterRoleBinding", "aa-alertagent-gateway", ""),
+        ("ClusterRoleBinding", "aa-alertagent-gateway-analysis", ""),
+        ("Role", "aa-alertagent", ns),  # the operator, in the watched namespace
+        ("Role", "aa-alertagent-gateway", ns),  # the gateway's incident engine: its Leases and the service graph
+        ("Role", "aa-alertagent-release", ns),  # the leader-election Lease, by name
+        ("Role", "aa-alertagent-sidecar-prometheus", ns),  # the sidecar's ConfigMaps
+        ("RoleBinding", "aa-alertagent", ns),
+        ("RoleBinding", "aa-alertagent-gateway", ns),
+        ("RoleBinding", "aa-alertagent-release", ns),
+        ("RoleBinding", "aa-alertagent-sidecar-prometheus", ns),
+        ("ServiceAccount", "aa-alertagent", ns),
+        ("ServiceAccount", "aa-alertagent-gateway", ns),  # the gateway's
     ]
+    (cluster_role,) = [d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "aa-alertagent"]
+    assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}]
+    assert not any("validatingwebhookconfigurations" in str(d.get("rules")) for d in docs)
     installed_crds.kubectl("-n", namespace, "apply", "--dry-run=server", "-f", "-", input=rendered)
 
 
@@ -108,36 +105,49 @@ def test_chart_rbac_runs_the_pipeline_and_denies_secrets(
     )
     try:
         operator_sa = f"system:serviceaccount:{namespace}:{release}-alertagent"
-        expectations = [
-            ("get", "secrets", "yes"),
-            ("list", "secrets", "no"),  # -A: not cluster-wide (in the watched namespace, below)
-            ("watch", "secrets", "no"),
-            ("list", "configmaps", "yes"),
-            ("create", "pods", "no"),
-            ("patch", "alertrules.alertagent.io/status", "yes"),
-            ("delete", "alertrules.alertagent.io", "no"),
-            ("watch", "services", "yes"),
-            ("list", "ingresses.networking.k8s.io", "yes"),
-            ("watch", "deployments.apps", "yes"),
-            ("list", "statefulsets.apps", "yes"),
-            ("watch", "daemonsets.apps", "yes"),
-            ("watch", "replicasets.apps", "no"),
-            ("list", "jobs.batch", "yes"),
-            ("watch", "cronjobs.batch", "yes"),
-            ("watch", "networkpolicies.networking.k8s.io", "yes"),
-            ("patch", "networkpolicies.networking.k8s.io", "no"),
-            ("patch", "deployments.apps", "no"),
-            ("delete", "services", "no"),
+        expectations = [  # (verb, resource, in the watched namespace, in another)
+            ("get", "secrets", "yes", "no"),
+            ("list", "secrets", "yes", "no"),  # the Secret watch, in the watched namespace only
+            ("watch", "secrets", "yes", "no"),
+            ("create", "secrets", "yes", "no"),
+            ("delete", "secrets", "no", "no"),
+            ("list", "configmaps", "yes", "no"),
+            ("create", "pods", "no", "no"),
+            ("patch", "alertrules.alertagent.io/status", "yes", "no"),
+            ("patch", "alertrules.alertagent.io", "no", "no"),  # Kopf writes nothing on AlertRules
+            ("update", "notificationchannels.alertagent.io", "no", "no"),
+            ("patch", "suppressionpolicies.alertagent.io", "no", "no"),
+            ("patch", "alertmanagerclusters.alertagent.io", "yes", "no"),  # Kopf's finalizer
+            ("delete", "alertrules.alertagent.io", "no", "no"),
+            ("watch", "services", "yes", "no"),
+            ("get", "services", "no", "no"),  # Kopf lists and watches, never gets
+            ("list", "ingresses.networking.k8s.io", "yes", "no"),
+            ("watch", "deployments.apps", "yes", "no"),
+            ("list", "statefulsets.apps", "yes", "no"),
+            ("watch", "daemonsets.apps", "yes", "no"),
+            ("watch", "replicasets.apps", "no", "no"),
+            ("list", "jobs.batch", "yes", "no"),
+            ("watch", "cronjobs.batch", "yes", "no"),
+            ("watch", "networkpolicies.networking.k8s.io", "yes", "no"),
+            ("patch", "networkpolicies.networking.k8s.io", "no", "no"),
+            ("patch", "deployments.apps", "no", "no"),
+            ("delete", "services", "no", "no"),
+            ("list", "namespaces", "yes", "yes"),  # cluster-scoped: the one ClusterRole
+            ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io", "no", "no"),
         ]
-        for verb, resource, expected in expectations:
-            answer = plane.kubectl(
-                "auth", "can-i", verb, resource, "-A", "--as", operator_sa, check=False
-            ).stdout.strip()
-            assert answer == expected, (verb, resource, answer)
-        for verb in ("list", "watch"):  # the Secret watch, in the watched namespace only
-            ask = ("auth", "can-i", verb, "secrets", "--as", operator_sa)
-            assert plane.kubectl(*ask, "-n", namespace).stdout.strip() == "yes"
-            assert plane.kubectl(*ask, "-n", "default", check=False).stdout.strip() == "no"
+        for verb, resource, here, elsewhere in expectations:
+            for where, expected in ((namespace, here), ("default", elsewhere)):
+                kind, _, sub = resource.partition("/")  # `kind/x` would ask about the object named x
+                ask = ("auth", "can-i", verb, kind, f"--subresource={sub}", "-n", where, "--as", operator_sa)
+                answer = plane.kubectl(*ask, check=False).stdout.strip()
+                assert answer == expected, (verb, resource, where, answer)
+        for verb in ("get", "list"):  # nothing cluster-wide but Namespaces
+            ask = ("auth", "can-i", verb, "secrets", "-A", "--as", operator_sa)
+            assert plane.kubectl(*ask, check=False).stdout.strip() == "no"
+        lease = ("auth", "can-i", "update", f"leases.coordination.k8s.io/{release}-alertagent", "-n", namespace)
+        assert plane.kubectl(*lease, "--as", operator_sa).stdout.strip() == "yes"
+        other = ("auth", "can-i", "update", "leases.coordination.k8s.io/other", "-n", namespace, "--as", operator_sa)
+        assert plane.kubectl(*other, check=False).stdout.strip() == "no"
         sidecar_sa = f"system:serviceaccount:{namespace}:prometheus"
         assert (
             plane.kubectl("auth", "can-i", "patch", "configmaps", "-n", namespace, "--as", sidecar_sa).stdout.strip()

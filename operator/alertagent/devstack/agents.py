@@ -26,10 +26,12 @@ def start_operator(
     kubeconfig: Path | None = None,
     http_port: int | None = None,
     env: dict[str, str] | None = None,
+    all_namespaces: bool = False,
 ) -> tuple[Process, int]:
     """`alertagent run -n NAMESPACE` (the service graph published in the first namespace); returns the
     process and its metrics port. `http_port` picks the port of /healthz and /api/v1/graph; `env` adds
-    to (or overrides) its environment (ALERTAGENT_* settings)."""
+    to (or overrides) its environment (ALERTAGENT_* settings); `all_namespaces`: cluster-wide mode (no
+    `-n`; the graph still goes to the first namespace)."""
     namespaces = (namespace,) if isinstance(namespace, str) else namespace
 
     def start() -> tuple[Process, int]:
@@ -39,7 +41,7 @@ def start_operator(
             [
                 str(BIN / "alertagent"),
                 "run",
-                *[arg for ns in namespaces for arg in ("-n", ns)],
+                *[arg for ns in namespaces if not all_namespaces for arg in ("-n", ns)],
                 "--operator-namespace",
                 namespaces[0],
                 "--http-port",
@@ -109,7 +111,13 @@ def start_sidecar(
 
 
 def start_alertmanager_sidecar(
-    plane: ControlPlane, log_dir: Path, namespace: str, secret: str, config_file: Path, target_url: str
+    plane: ControlPlane,
+    log_dir: Path,
+    namespace: str,
+    secret: str,
+    config_file: Path,
+    target_url: str,
+    kubeconfig: Path | None = None,
 ) -> tuple[Process, int]:
     """The sidecar next to Alertmanager."""
     args = [
@@ -122,7 +130,7 @@ def start_alertmanager_sidecar(
         "--target-url",
         target_url,
     ]
-    return _sidecar(plane, log_dir, "alertmanager", args, None)
+    return _sidecar(plane, log_dir, "alertmanager", args, kubeconfig)
 
 
 def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.25, what: str = "") -> Any:

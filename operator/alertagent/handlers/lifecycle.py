@@ -72,7 +72,9 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
                 pkeyfile=operator.webhook_key,
                 cafile=operator.webhook_ca,
             )
-            settings.admission.managed = "alertagent.io"  # Kopf keeps the ValidatingWebhookConfiguration
+            if operator.webhook_ca:  # dev/demo: Kopf keeps the ValidatingWebhookConfiguration `alertagent.io`
+                settings.admission.managed = "alertagent.io"
+            # Otherwise serve TLS only: the configuration is the Helm chart's (templates/webhook.yaml).
 
     @kopf.on.startup(registry=registry, id="serve_http")
     async def serve_http(memo: kopf.Memo, **_: Any) -> None:
