@@ -63,11 +63,13 @@ seccompProfile: {type: RuntimeDefault}
 The minimum Kubernetes version, checked only against a real cluster: `helm template` (no cluster)
 reports Helm's built-in default (v1.20.0) as .Capabilities.KubeVersion, so Chart.yaml's kubeVersion
 would refuse every offline render. A `lookup` returns nothing without a cluster, so the check runs
-on `helm install/upgrade` (and `helm template --dry-run=server`) alone.
+on `helm install/upgrade` (and `helm template --dry-run=server`) alone. kube-system, not the release
+namespace: the API server creates it, while `--create-namespace` makes the release namespace only
+after the templates are rendered.
 */ -}}
 {{- define "alertagent.checkKubeVersion" -}}
 {{- $minimum := "1.30.0-0" -}}
-{{- if and (lookup "v1" "Namespace" "" .Release.Namespace) (semverCompare (printf "<%s" $minimum) .Capabilities.KubeVersion.Version) -}}
+{{- if and (lookup "v1" "Namespace" "" "kube-system") (semverCompare (printf "<%s" $minimum) .Capabilities.KubeVersion.Version) -}}
 {{- fail (printf "AlertAgent needs Kubernetes >= 1.30 (its CRDs validate with CEL rules that carry fieldPath and reason); this cluster is %s" .Capabilities.KubeVersion.Version) -}}
 {{- end -}}
 {{- end -}}
