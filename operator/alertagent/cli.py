@@ -14,11 +14,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .api.crd import all_crd_files
-from .clients.rulecheck import RuleChecks
-from .clients.tools import amtool_check
 from .manifests import ManifestError, load_manifests
-from .plans.offline import render_manifests
 
 if TYPE_CHECKING:
     from .clients.kube import Kube
@@ -54,6 +50,9 @@ def _on_cluster(work: Callable[[Kube], int]) -> int:
 
 
 def _crds(args: argparse.Namespace) -> int:
+    # Imported here: every model and their schema code (~0.2 s) is more than `--help` should pay.
+    from .api.crd import all_crd_files  # noqa: PLC0415
+
     files = all_crd_files()
     if args.output is None:
         sys.stdout.write("---\n".join(files[name] for name in sorted(files)))
@@ -76,6 +75,11 @@ def _render(args: argparse.Namespace) -> int:
     except ManifestError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    # Imported here: the models and renderers (~0.2 s) are more than `--help` should pay.
+    from .clients.rulecheck import RuleChecks  # noqa: PLC0415
+    from .clients.tools import amtool_check  # noqa: PLC0415
+    from .plans.offline import render_manifests  # noqa: PLC0415
+
     result = render_manifests(objects, check_config=amtool_check, check_rules=RuleChecks())
     out = Path(args.output)
     for relative, text in sorted(result.files.items()):
@@ -117,7 +121,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .clients.startup import StartupError  # noqa: PLC0415
-    from .operator import run  # noqa: PLC0415 - Kopf is only needed for this command
+    from .operator import lease_options, run  # noqa: PLC0415 - Kopf is only needed for this command
     from .settings import Settings  # noqa: PLC0415
 
     if args.webhook_port and not (args.webhook_cert and args.webhook_key):
@@ -138,7 +142,15 @@ def _run(args: argparse.Namespace) -> int:
             webhook_cert=args.webhook_cert,
             webhook_key=args.webhook_key,
             webhook_ca=args.webhook_ca,
+            leader_elect=True if args.leader_elect else None,
+            leader_election_id=args.leader_election_id,
+            leader_election_namespace=args.leader_election_namespace,
+            lease_duration_seconds=args.lease_duration,
+            renew_deadline_seconds=args.renew_deadline,
+            retry_period_seconds=args.retry_period,
         )
+        if settings.leader_elect:
+            lease_options(settings)  # the timings must hold together
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -435,6 +447,33 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
         help="CA of the serving certificate: with it the operator creates and keeps the ValidatingWebhookConfiguration "
         "alertagent.io (its caBundle) itself (dev, demo); without it, it only serves TLS and the configuration is "
         "managed elsewhere (the Helm chart)",
+    )
+    elect = run.add_argument_group(
+        "leader election (several replicas: only the holder of a coordination.k8s.io/v1 Lease writes)"
+    )
+    elect.add_argument(
+        "--leader-elect", action="store_true", help="stand by until this replica holds the Lease, then operate"
+    )
+    elect.add_argument("--leader-election-id", metavar="NAME", help="the Lease's name (default alertagent)")
+    elect.add_argument(
+        "--leader-election-namespace",
+        metavar="NS",
+        help="the Lease's namespace (default: the operator's, $POD_NAMESPACE or in-cluster)",
+    )
+    elect.add_argument(
+        "--lease-duration",
+        type=float,
+        metavar="SECONDS",
+        help="a standby takes over a Lease not renewed for this long (default 15)",
+    )
+    elect.add_argument(
+        "--renew-deadline",
+        type=float,
+        metavar="SECONDS",
+        help="a leader that could not renew for this long exits (default 10)",
+    )
+    elect.add_argument(
+        "--retry-period", type=float, metavar="SECONDS", help="renew, and try to acquire, this often (default 2)"
     )
     run.set_defaults(func=_run)
 

@@ -25,3 +25,4 @@ GRAPH_NODES = Gauge("alertagent_service_graph_nodes", "Nodes in the service depe
 GRAPH_EDGES = Gauge("alertagent_service_graph_edges", "Edges in the service dependency graph")
 GRAPH_UNRESOLVED = Gauge("alertagent_service_graph_unresolved", "Addresses that name no existing Service")
 GRAPH_CYCLES = Gauge("alertagent_service_graph_cycles", "Dependency cycles in the service graph")
+LEADER = Gauge("alertagent_leader", "1 while this replica holds the operator's leader Lease, else 0", ["identity"])

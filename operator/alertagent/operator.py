@@ -1,20 +1,42 @@
-"""`alertagent run`: the Kopf operator process."""
+"""`alertagent run`: the Kopf operator process; with `--leader-elect`, one of several replicas of
+which only the holder of a coordination.k8s.io/v1 Lease (client-go's leader election: `plans.lease`,
+`clients.leader`) runs the operator and writes.
+
+A replica starts as a standby: it serves /healthz and /readyz (200, "standby") on the HTTP port,
+the metrics port (`alertagent_leader{identity}` 0) and, when enabled, the admission webhook (a
+Kopf operator whose registry holds only the admission handlers: no watch, no write). Once it holds
+the Lease it stops those and runs `operate` (which serves the same ports). A leader that cannot
+renew within the renew deadline exits at once (exit code 1; Kubernetes restarts it as a standby);
+on SIGTERM it stops Kopf, then releases the Lease, so a standby takes over at its next retry."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+import os
+import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import kopf
+from aiohttp import web
+from prometheus_client import start_http_server
 
 from . import __version__
+from .clients.gatewaykube import GatewayKube
 from .clients.kube import Kube
+from .clients.leader import LeaderElector
 from .clients.startup import PLAIN_LOG_FORMAT, api_client, check_api, check_ports, list_clusters
+from .common.labels import COMPONENT_LABEL, MANAGED_BY
 from .handlers import build_registry
+from .metrics import LEADER
+from .plans.lease import Elector, LeaseOptions
 from .reconcile.state import OperatorState
 from .settings import Settings
+
+EXIT_LEADERSHIP_LOST = 1
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +90,117 @@ def run(settings: Settings) -> None:
     # again in every full collection (a burst's collections, `clients.memory.trim`).
     gc.collect()
     gc.freeze()
-    asyncio.run(operate(settings, kube=kube))
+    asyncio.run(lead(settings, kube) if settings.leader_elect else operate(settings, kube=kube))
+
+
+def lease_options(settings: Settings) -> LeaseOptions:
+    """The leader election timings of `settings` (client-go's rule: only the local observation of
+    the Lease expires it, never another node's clock). Raises ValueError when they do not hold
+    together (`LeaseOptions.check`)."""
+    options = LeaseOptions(
+        duration=settings.lease_duration_seconds,
+        renew_interval=settings.retry_period_seconds,
+        renew_deadline=settings.renew_deadline_seconds,
+        trust_renew_time=False,
+    )
+    options.check()
+    return options
+
+
+async def lead(settings: Settings, kube: Kube) -> None:
+    """`--leader-elect`: stand by until this replica holds the Lease, then run `operate` until
+    SIGTERM/SIGINT, then release the Lease. Exits the process (EXIT_LEADERSHIP_LOST) the moment
+    leadership is lost while leading."""
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(settings.worker_threads))
+    identity = settings.leader_identity
+    namespace = settings.leader_election_namespace or settings.operator_namespace
+    elector = Elector(
+        namespace,
+        settings.leader_election_id,
+        identity,
+        lease_options(settings),
+        labels={**MANAGED_BY, COMPONENT_LABEL: "leader-election"},
+    )
+    # Lease calls time out at the renew deadline, as client-go's renew context does.
+    store = GatewayKube(Kube(kube.api, request_timeout_seconds=settings.renew_deadline_seconds))
+    LEADER.labels(identity).set(0)
+    leading = LeaderElector(store, elector, lambda leader: LEADER.labels(identity).set(int(leader)), _exit_lost)
+    log.info("%s standing by for the leader Lease %s/%s", identity, namespace, settings.leader_election_id)
+    leading.start()  # before any Kopf operator: Kopf cancels the tasks created after it started
+    stopping = _on_signals(asyncio.Event())
+    if await _stand_by(settings, leading, stopping):
+        try:  # Kopf stops on stop_flag, or on SIGTERM/SIGINT once it has installed its own handlers
+            await operate(settings, stop_flag=stopping, kube=kube)
+        finally:
+            await leading.stop(release=True)
+    else:
+        await leading.stop(release=False)
+
+
+def _on_signals(stopping: asyncio.Event) -> asyncio.Event:
+    """Have SIGTERM and SIGINT set `stopping` (again after a Kopf operator replaced the handlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    return stopping
+
+
+async def _stand_by(settings: Settings, leading: LeaderElector, stopping: asyncio.Event) -> bool:
+    """Serve what a standby serves until the Lease is acquired (True) or a signal came (False)."""
+    loop = asyncio.get_running_loop()
+    metrics_server, _thread = start_http_server(settings.metrics_port)
+    health = web.AppRunner(_standby_app(), access_log=None)
+    await health.setup()
+    await web.TCPSite(health, "0.0.0.0", settings.http_port).start()
+    acquired = loop.create_task(leading.acquired.wait(), name="standing by")
+    signalled = loop.create_task(stopping.wait(), name="stopping")
+    waiting: set[asyncio.Task[Any]] = {signalled, acquired}
+    webhook_stop = asyncio.Event()
+    webhook: asyncio.Task[None] | None = None
+    if settings.webhook_port:  # Kopf takes the signal handlers over: its ending means a signal came
+        webhook = loop.create_task(
+            kopf.operator(
+                registry=build_registry(settings, standby_only=True),
+                standalone=True,
+                clusterwide=not settings.namespaces,
+                namespaces=list(settings.namespaces),
+                stop_flag=webhook_stop,
+            ),
+            name="standby webhook",
+        )
+        waiting.add(webhook)
+    try:
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if webhook is not None:
+            webhook_stop.set()
+            await asyncio.gather(webhook, return_exceptions=True)
+            _on_signals(stopping)
+        acquired.cancel()
+        signalled.cancel()
+        await health.cleanup()
+        await asyncio.to_thread(metrics_server.shutdown)
+        metrics_server.server_close()
+    return done == {acquired} and not stopping.is_set()
+
+
+def _standby_app() -> web.Application:
+    async def standby(_: web.Request) -> web.Response:
+        return web.json_response({"status": "standby"})
+
+    app = web.Application()
+    app.router.add_get("/healthz", standby)
+    app.router.add_get("/readyz", standby)
+    return app
+
+
+def _exit_lost() -> None:
+    """Leadership ended while leading: exit now, before any other write (as controller-runtime does);
+    Kubernetes restarts the container, which stands by again."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_LEADERSHIP_LOST)
 
 
 class _Fields(logging.Filter):

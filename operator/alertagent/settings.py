@@ -4,6 +4,7 @@ whatever needs them. Nothing reads the environment at import time."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
@@ -19,6 +20,11 @@ def own_namespace(env: Mapping[str, str]) -> str:
             return handle.read().strip() or "default"
     except OSError:
         return "default"
+
+
+def own_identity(env: Mapping[str, str]) -> str:
+    """This replica's name as a Lease holder: POD_NAME (downward API), else `<host name>_<pid>`."""
+    return env.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,14 @@ class Settings:
     webhook_cert: str | None = None  # PEM files; the CA goes into the webhook's caBundle
     webhook_key: str | None = None
     webhook_ca: str | None = None
+    # Leader election (client-go's, through a coordination.k8s.io/v1 Lease): only the holder writes.
+    leader_elect: bool = False
+    leader_election_id: str = "alertagent"  # the Lease's name
+    leader_election_namespace: str | None = None  # the Lease's namespace (None: operator_namespace)
+    leader_identity: str = ""  # the holder identity (from_environ: POD_NAME, else host name and pid)
+    lease_duration_seconds: float = 15.0  # a standby takes over a Lease seen unchanged this long
+    renew_deadline_seconds: float = 10.0  # a leader that could not renew this long exits
+    retry_period_seconds: float = 2.0  # the leader renews, and a standby retries, this often
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -73,7 +87,7 @@ class Settings:
         then `overrides` (command-line flags; None means "not given"). Raises ValueError on a value
         of the wrong type."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {"operator_namespace": own_namespace(env)}
+        values: dict[str, object] = {"operator_namespace": own_namespace(env), "leader_identity": own_identity(env)}
         for f in fields(cls):
             raw = env.get(f"ALERTAGENT_{f.name.upper()}")
             parse = _PARSERS.get(str(f.type))

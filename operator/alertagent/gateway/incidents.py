@@ -32,7 +32,6 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -46,6 +45,8 @@ from ..discovery.store import IncompleteGraphError, assemble
 from ..incidents import record, track
 from ..incidents.alerts import GettableAlert, Labels, alert_views
 from ..incidents.correlate import correlate
+from ..plans import lease
+from ..plans.lease import LeaseOptions, lease_expiry, microtime, parse_time, released, renewed  # noqa: F401 - kept importable from here
 from ..render.robots.models import IncidentSettings
 from .metrics import IncidentMetrics
 
@@ -229,28 +230,10 @@ class IncidentBook:
         return out
 
 
-# -- the Lease (pure) ------------------------------------------------------------------------------
+# -- the Lease (the decisions: plans.lease, shared with the operator's leader election) -------------
 
 
-@dataclass(frozen=True)
-class LeaseOptions:
-    duration: float = 15.0  # leaseDurationSeconds
-    renew_interval: float = 5.0  # the holder renews this often; others retry this often
-
-
-def microtime(epoch: float) -> str:
-    """metav1.MicroTime: RFC 3339 with microseconds, UTC."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str | None) -> float | None:
-    """A MicroTime or Time as epoch seconds; None when absent or malformed."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+DEFAULT_LEASE = LeaseOptions()  # 15 s duration, renewed every 5 s; leadership lasts the duration
 
 
 def lease_name(cluster: str) -> str:
@@ -258,160 +241,34 @@ def lease_name(cluster: str) -> str:
     return f"{cluster.partition('/')[2]}-incidents"
 
 
-def lease_holder(lease: Mapping[str, Any] | None) -> str:
-    return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
-
-
-def lease_expiry(lease: Mapping[str, Any]) -> float:
-    """When the Lease expires (epoch seconds): its renewTime plus its duration; -inf without a holder."""
-    spec = lease.get("spec") or {}
-    renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
-    if not spec.get("holderIdentity") or renewed is None:
-        return -math.inf
-    return renewed + float(spec.get("leaseDurationSeconds") or 0)
+def _labels(cluster: str) -> dict[str, str]:
+    return {**MANAGED_BY, COMPONENT_LABEL: "incidents", CLUSTER_LABEL: record.cluster_label(cluster)}
 
 
 def acquired(
     current: Mapping[str, Any] | None, cluster: str, identity: str, now: float, options: LeaseOptions
 ) -> dict[str, Any]:
-    """The Lease taken (or first created) by `identity` at `now`: a new acquireTime, one more
-    transition when it changes hands; the read resourceVersion kept, so a race loses with 409."""
+    """The cluster's incidents Lease taken (or first created) by `identity` at `now` (see
+    `plans.lease.acquired`)."""
     namespace = cluster.partition("/")[0]
-    spec = dict((current or {}).get("spec") or {})
-    previous = spec.get("holderIdentity")
-    metadata: dict[str, Any] = {
-        "name": lease_name(cluster),
-        "namespace": namespace,
-        "labels": {
-            **MANAGED_BY,
-            COMPONENT_LABEL: "incidents",
-            CLUSTER_LABEL: record.cluster_label(cluster),
-        },
-    }
-    if current is not None:
-        metadata = {**dict(current.get("metadata") or {}), **{k: metadata[k] for k in ("name", "namespace")}}
-    transitions = int(spec.get("leaseTransitions") or 0) + (1 if current is not None and previous != identity else 0)
-    return {
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": metadata,
-        "spec": {
-            "holderIdentity": identity,
-            "leaseDurationSeconds": int(options.duration),
-            "acquireTime": microtime(now),
-            "renewTime": microtime(now),
-            "leaseTransitions": transitions,
-        },
-    }
+    return lease.acquired(current, namespace, lease_name(cluster), identity, now, options, _labels(cluster))
 
 
-def renewed(current: Mapping[str, Any], now: float, options: LeaseOptions) -> dict[str, Any]:
-    spec = {
-        **dict(current.get("spec") or {}),
-        "renewTime": microtime(now),
-        "leaseDurationSeconds": int(options.duration),
-    }
-    return {**dict(current), "spec": spec}
-
-
-def released(current: Mapping[str, Any], now: float) -> dict[str, Any]:
-    """The Lease given up (as client-go's ReleaseOnCancel): no holder, so anyone may take it now."""
-    spec = {
-        **dict(current.get("spec") or {}),
-        "holderIdentity": "",
-        "leaseDurationSeconds": 1,
-        "renewTime": microtime(now),
-    }
-    return {**dict(current), "spec": spec}
-
-
-class Elector:
-    """One replica's side of a cluster's Lease (the decisions are pure; `step` does the I/O).
-
-    `leader` holds while the last successful renew is less than a lease duration old (monotonic)."""
+class Elector(lease.Elector):
+    """One replica's side of a cluster's incidents Lease (`plans.lease.Elector`); leadership lasts
+    one lease duration after the last renewal (no separate renew deadline)."""
 
     def __init__(
         self,
         cluster: str,
         identity: str,
-        options: LeaseOptions = LeaseOptions(),
+        options: LeaseOptions = DEFAULT_LEASE,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.cluster, self.identity, self.options = cluster, identity, options
-        self.clock, self.monotonic = clock, monotonic
-        self.renewed_at = -math.inf  # monotonic time of the last successful acquire or renew
-        self._observed: tuple[str, str, str] | None = None  # holder, renewTime, resourceVersion
-        self._observed_at = -math.inf
-
-    @property
-    def leader(self) -> bool:
-        return self.monotonic() - self.renewed_at < self.options.duration
-
-    def observe(self, lease: Mapping[str, Any]) -> None:
-        spec = lease.get("spec") or {}
-        seen = (
-            str(spec.get("holderIdentity") or ""),
-            str(spec.get("renewTime") or ""),
-            str((lease.get("metadata") or {}).get("resourceVersion") or ""),
-        )
-        if seen != self._observed:
-            self._observed, self._observed_at = seen, self.monotonic()
-
-    def expired(self, lease: Mapping[str, Any]) -> bool:
-        """Another's Lease may be taken: no holder, past renewTime + duration, or seen unchanged for
-        a lease duration."""
-        if not lease_holder(lease):
-            return True
-        return self.clock() >= lease_expiry(lease) or self.monotonic() - self._observed_at >= float(
-            (lease.get("spec") or {}).get("leaseDurationSeconds") or 0
-        )
-
-    def wait(self, lease: Mapping[str, Any] | None) -> float:
-        """Seconds until the next attempt: the renew interval, or sooner when another's Lease expires
-        before that."""
-        interval = self.options.renew_interval
-        if lease is None or lease_holder(lease) in ("", self.identity):
-            return interval
-        duration = float((lease.get("spec") or {}).get("leaseDurationSeconds") or 0)
-        until = min(lease_expiry(lease) - self.clock(), self._observed_at + duration - self.monotonic())
-        return max(0.05, min(interval, until + 0.05))
-
-    def step(self, kube: GatewayKube) -> float:
-        """One attempt (blocking): create, renew or take over the Lease. Returns seconds to wait.
-        Raises GatewayKubeError."""
-        namespace, name = self.cluster.partition("/")[0], lease_name(self.cluster)
-        current = kube.get_lease(namespace, name)
-        now, mono = self.clock(), self.monotonic()
-        if current is None:
-            if kube.create_lease(namespace, acquired(None, self.cluster, self.identity, now, self.options)):
-                self.renewed_at = mono
-            return self.options.renew_interval
-        self.observe(current)
-        if lease_holder(current) == self.identity:
-            if kube.replace_lease(namespace, renewed(current, now, self.options)) is not None:
-                self.renewed_at = mono
-            else:
-                self.renewed_at = -math.inf  # it changed under us: someone took it
-            return self.options.renew_interval
-        self.renewed_at = -math.inf
-        taken = acquired(current, self.cluster, self.identity, now, self.options)
-        if self.expired(current) and kube.replace_lease(namespace, taken) is not None:
-            self.renewed_at = mono
-            return self.options.renew_interval
-        return self.wait(current)
-
-    def release(self, kube: GatewayKube) -> bool:
-        """Give the Lease up when this replica holds it (blocking). Returns whether it did."""
-        namespace, name = self.cluster.partition("/")[0], lease_name(self.cluster)
-        was_leader = self.leader
-        self.renewed_at = -math.inf
-        if not was_leader:
-            return False
-        current = kube.get_lease(namespace, name)
-        if current is None or lease_holder(current) != self.identity:
-            return False
-        return kube.replace_lease(namespace, released(current, self.clock())) is not None
+        namespace = cluster.partition("/")[0]
+        super().__init__(namespace, lease_name(cluster), identity, options, clock, monotonic, _labels(cluster))
+        self.cluster = cluster
 
 
 # -- one cluster's state (pure) --------------------------------------------------------------------

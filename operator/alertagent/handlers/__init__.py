@@ -7,12 +7,18 @@ from __future__ import annotations
 import kopf
 
 from ..settings import Settings
-from . import admission, alertrules, clusters, discovery, lifecycle, members, resync, secrets, shards, toggles
+from . import admission, alertrules, clusters, discovery, lifecycle, members, resync, secrets, shards, standby, toggles
 
 
-def build_registry(settings: Settings) -> kopf.OperatorRegistry:
-    """Every handler this configuration needs, in a registry of its own."""
+def build_registry(settings: Settings, standby_only: bool = False) -> kopf.OperatorRegistry:
+    """Every handler this configuration needs, in a registry of its own; with `standby_only`, what a
+    replica waiting for the leader Lease serves: the admission webhook (if enabled) and nothing else."""
     registry = kopf.OperatorRegistry()
+    if standby_only:
+        standby.register(registry, settings)
+        if settings.webhook_port:
+            admission.register(registry, settings)
+        return registry
     for module in (lifecycle, resync, toggles, alertrules, members, shards, clusters):
         module.register(registry, settings)
     if settings.discovery:
