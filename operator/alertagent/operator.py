@@ -188,9 +188,21 @@ def _standby_app() -> web.Application:
     async def standby(_: web.Request) -> web.Response:
         return web.json_response({"status": "standby"})
 
+    async def leader_only(_: web.Request) -> web.Response:
+        # A Service or port-forward may land here (a standby is ready): say where the answer is.
+        return web.json_response(
+            {
+                "status": "standby",
+                "error": "this replica stands by: the leader serves the API; the service graph is also "
+                "published in the ConfigMap alertagent-service-graph of the operator's namespace",
+            },
+            status=503,
+        )
+
     app = web.Application()
     app.router.add_get("/healthz", standby)
     app.router.add_get("/readyz", standby)
+    app.router.add_get("/api/{path:.*}", leader_only)
     return app
 
 

@@ -214,6 +214,8 @@ def test_only_the_leader_writes_and_the_standby_takes_over(  # noqa: PLR0915 - o
             b, b_http, b_metrics = _replica(bed, tmp_path, "op-b", "op-b")
             ready = httpx.get(f"http://127.0.0.1:{b_http}/readyz", timeout=5)
             assert ready.status_code == 200 and ready.json() == {"status": "standby"}
+            graph = httpx.get(f"http://127.0.0.1:{b_http}/api/v1/graph", timeout=5)  # the leader's: said so
+            assert graph.status_code == 503 and "alertagent-service-graph" in graph.json()["error"]
             assert metric_value(b_metrics, "alertagent_leader", {"identity": "op-b"}) == 0
 
             _send_test(bed, "first")
