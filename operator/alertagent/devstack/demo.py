@@ -1084,7 +1084,7 @@ def run_demo(examples: Path, exit_after_incident: bool = False, keep_workdir: bo
     console = Console()
     workdir = Path(tempfile.mkdtemp(prefix="alertagent-demo-"))
     (workdir / "logs").mkdir()
-    console.say(f"AlertAgent demo, in {workdir} (removed on exit)")
+    console.say(f"AlertAgent demo, in {workdir} ({'kept' if keep_workdir else 'removed'} on exit)")
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
