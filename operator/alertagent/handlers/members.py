@@ -4,7 +4,9 @@ test-send, and a change marks every cluster's reconcile due."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import contextlib
+import time
+from functools import partial
 from typing import Any
 
 import kopf
@@ -16,9 +18,9 @@ from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.identity import ObjectRef
 from ..plans.alertmanager import IndexedObject, index_object
 from ..plans.status import PLURALS
-from ..plans.testsend import ANNOTATION, last_test
+from ..plans.testsend import ANNOTATION, requested_value
 from ..reconcile.status import write_member_status
-from ..reconcile.testsend import send_test
+from ..reconcile.testsend import serve_test_sends
 from ..settings import Settings
 from .memo import state_of, world_of
 
@@ -30,20 +32,42 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         kopf.on.event(GROUP, VERSION, plural, id=f"{index_id}_changed", registry=registry)(_on_change(index_id))
 
     @kopf.on.event(GROUP, VERSION, "notificationchannels", registry=registry, id="test_send")
-    async def test_send(body: kopf.Body, type: str, memo: kopf.Memo, **_: Any) -> None:
-        """A new value of the `alertagent.io/test-send` annotation posts a test alert; the outcome
-        goes to `status.lastTest` (and a Warning Event when it failed)."""
-        value = body.metadata.annotations.get(ANNOTATION)
-        last = (body.get("status") or {}).get("lastTest") or {}
-        if type == "DELETED" or not value or last.get("value") == value:
-            return
+    async def test_send(
+        body: kopf.Body,
+        type: str,
+        memo: kopf.Memo,
+        alertmanagercluster_index: kopf.Index[str, AlertmanagerCluster | None],
+        **_: Any,
+    ) -> None:
+        """A new value of the `alertagent.io/test-send` annotation posts a test alert, once the
+        operator knows which clusters render the channel (a request seen at start, or with the
+        channel's creation, waits for that instead of failing); the outcome goes to `status.lastTest`
+        (and a Warning Event when it failed). A sender task per channel serves the requests
+        (`reconcile.testsend.serve_test_sends`), so the channel's other events are not held up."""
         state = state_of(memo)
         ref = ObjectRef.of(dict(body), "NotificationChannel")
-        ok, message, code = await asyncio.to_thread(send_test, state, ref, value)
-        status = {"lastTest": last_test(value, ok, message, datetime.now(UTC), code)}
-        await asyncio.to_thread(state.kube.patch_status, PLURALS[ref.kind], ref.namespace, ref.name, status)
-        if not ok:
-            await asyncio.to_thread(state.kube.post_event, dict(body), "Warning", "TestSendFailed", message)
+        requests = state.test_sends
+        if type == "DELETED":
+            requests.forget(ref)
+            return
+        recorded = ((body.get("status") or {}).get("lastTest") or {}).get("value")
+        value = requested_value(body.metadata.annotations.get(ANNOTATION), recorded, requests.sent.get(ref))
+        if value is None:
+            return
+        if requests.request(ref, value, dict(body), time.monotonic()):
+
+            def primed() -> bool:  # the index is a live view: the clusters there are when asked
+                return state.primed(list(alertmanagercluster_index))
+
+            task = asyncio.create_task(serve_test_sends(state, ref, primed), name=f"test-send {ref}")
+            state.background.append(task)
+            task.add_done_callback(partial(_discard, state.background))
+
+
+def _discard(items: list[Any], item: Any) -> None:
+    """Drop a finished task from the list of those stopped at cleanup (gone already once cleared)."""
+    with contextlib.suppress(ValueError):
+        items.remove(item)
 
 
 def _indexer(kind: type[NotificationChannel] | type[SuppressionPolicy]) -> Any:

@@ -26,6 +26,7 @@ from ..plans.alertmanager import AlertmanagerPlan
 from ..plans.placement import World
 from ..plans.rules import IndexedRule
 from ..plans.status import Memberships
+from ..plans.testsend import PendingTestSends
 from ..settings import Settings
 from ..status import ShardReport, status_view
 from .queue import Backoff, WorkQueue
@@ -234,6 +235,7 @@ class OperatorState:
     # cluster → (shard, shard hash) → when it was first seen waiting for its sidecar (monotonic)
     pending_since: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
     stalled: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # of those, the ones past the bound
+    test_sends: PendingTestSends = field(default_factory=PendingTestSends)  # requested, waiting, sent
 
     @classmethod
     def create(cls, settings: Settings, kube: Kube | None = None) -> OperatorState:
