@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alertagent import cli
 from alertagent.api import AlertmanagerCluster, AlertRule
 from alertagent.api.common import LabelSelector
 from alertagent.cli import main
@@ -198,7 +197,8 @@ def test_examples_are_valid() -> None:
 
 
 def test_render_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "RuleChecks", lambda: RuleChecks(runners={}))  # no tools: the pure rendering
+    # No tools: the pure rendering (`render` imports RuleChecks when it runs).
+    monkeypatch.setattr("alertagent.clients.rulecheck.RuleChecks", lambda: RuleChecks(runners={}))
     out, report = tmp_path / "out", tmp_path / "report.json"
     code = main(["render", "-f", str(FIXTURES), "-o", str(out), "--report-json", str(report)])
     assert code == 1
