@@ -1,5 +1,6 @@
-"""The optional admission webhook on the real API server: `kubectl apply` of invalid PromQL is
-refused with the parser's message; valid rules pass; the webhook configuration is removed on exit."""
+"""The optional admission webhook on the real API server: `kubectl apply` of invalid PromQL or of a
+template no evaluator loads is refused with the parser's message; valid rules pass; the webhook
+configuration is removed on exit."""
 
 from __future__ import annotations
 
@@ -57,6 +58,19 @@ def test_webhook_rejects_invalid_promql_at_apply_time(
             'group "bad.rules" rule "Bad": spec.groups[0].rules[0].expr: invalid PromQL: unclosed left parenthesis'
             in (result.stderr)
         )
+        # A template no evaluator loads (Prometheus refuses it; vmalert >= 1.108 would not even parse it).
+        unclosed = alert_rule(
+            "unclosed", {"alert": "Unclosed", "expr": "up == 0", "annotations": {"summary": "{{ $labels.job "}}
+        )
+        result = installed_crds.kubectl(
+            "-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(unclosed), check=False
+        )
+        assert result.returncode != 0
+        assert "admission webhook" in result.stderr and "denied the request" in result.stderr
+        assert (
+            'group "unclosed.rules" rule "Unclosed": spec.groups[0].rules[0].annotations.summary: '
+            "template: __alert_Unclosed:1: unclosed action" in result.stderr
+        ), result.stderr
         good = alert_rule("good", {"alert": "Good", "expr": "sum(rate(x[5m]))"})
         installed_crds.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(good))
     finally:

@@ -11,8 +11,11 @@ import yaml
 from kubernetes import client
 
 from alertagent.api.crd import RESOURCES
+from alertagent.api.notificationchannel import CHANNEL_TYPES, NotificationChannel
 from alertagent.devstack.controlplane import ControlPlane
 from tests.cases import EXAMPLES, INVALID, KINDS, USER_KINDS, Invalid, example
+from tests.unit.test_alertmanager_golden import GATEWAY_RECEIVERS, RECEIVERS
+from tests.unit.test_crds_bounds import safe
 
 GROUP, VERSION = "alertagent.io", "v1alpha1"
 
@@ -163,3 +166,122 @@ def test_status_subresource_updates_status_only(
     assert updated["spec"]["enabled"] is False and updated["status"]["ruleCount"] == 2
     row = installed_crds.kubectl("-n", namespace, "get", "ar", name).stdout.splitlines()[1].split()
     assert row[1:5] == ["2", "0/2", "1", "False"]
+
+
+# One block per receiver type, every field set (the golden receiver cases), and Telegram chat ids: a
+# user's, a supergroup's (negative) and int64's ends. The API server once read chatId's `maximum:
+# 9223372036854775807` as -2**63 and refused every Telegram channel that `alertagent render` accepted.
+CHANNEL_BLOCKS = {**RECEIVERS, **GATEWAY_RECEIVERS}
+CHAT_IDS = (12345, -1001234567890, 2**63 - 1, -(2**63))
+TOKEN = {"name": "telegram", "key": "token"}
+
+
+def _channel(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "NotificationChannel", "metadata": {"name": name}, "spec": spec}
+
+
+def _valid_channels() -> list[dict[str, Any]]:
+    docs = [_channel(t, {"type": t, t: CHANNEL_BLOCKS[t]}) for t in sorted(CHANNEL_TYPES)]
+    docs += [
+        _channel(f"telegram-{i}", {"type": "telegram", "telegram": {"botToken": TOKEN, "chatId": chat_id}})
+        for i, chat_id in enumerate(CHAT_IDS)
+    ]
+    gateway = {"language": "zh", "timeZone": "Asia/Shanghai", "maxAlerts": 5}
+    docs += [
+        _channel(
+            f"{t}-gateway",
+            {
+                "type": t,
+                t: {"botToken": TOKEN, "chatId": -1001234567890},
+                "delivery": "Gateway",
+                "gatewayMessage": gateway,
+            },
+        )
+        for t in ("telegram",)
+    ]
+    return docs
+
+
+def test_every_channel_type_has_a_valid_case() -> None:
+    assert set(CHANNEL_BLOCKS) == set(CHANNEL_TYPES)
+
+
+def test_api_server_accepts_a_valid_channel_of_every_type(kubectl: Any) -> None:
+    """What `alertagent render` accepts (the model), the API server accepts: one channel of every type."""
+    docs = _valid_channels()
+    for doc in docs:
+        NotificationChannel.model_validate(doc)
+    result = kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(docs), check=False)
+    assert result.returncode == 0, result.stderr
+    created = result.stdout.splitlines()
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        assert f"notificationchannel.{GROUP}/{name} created (server dry run)" in created, result.stdout
+
+
+@pytest.mark.parametrize("chat_id", [2**63, -(2**63) - 1])
+def test_chat_ids_beyond_int64_are_refused_by_both(kubectl: Any, chat_id: int) -> None:
+    doc = _channel("telegram", {"type": "telegram", "telegram": {"botToken": TOKEN, "chatId": chat_id}})
+    with pytest.raises(ValueError, match="must be a 64-bit integer"):
+        NotificationChannel.model_validate(doc)
+    result = kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(doc), check=False)
+    assert result.returncode != 0
+    assert "spec.telegram.chatId in body must be of type integer" in result.stderr, result.stderr
+
+
+# Bounds at the edges of what float64 and int64 hold: the rule tests/unit/test_crds_bounds.py holds every
+# CRD to (and `crd._numeric_bounds` enforces) is what this API server does with them.
+EDGE_BOUNDS = {
+    "int64Max": ("integer", "maximum", 2**63 - 1),  # read as 2**63, wrapped to -2**63
+    "beyondFloat64": ("integer", "maximum", 2**53 + 1),  # read as 2**53
+    "largestBelow2To63": ("integer", "maximum", 2**63 - 1024),
+    "int64Min": ("integer", "minimum", -(2**63)),
+    "million": ("integer", "maximum", 1000000),
+    "fraction": ("number", "minimum", 0.5),  # read as 0 for the value 0
+}
+
+
+def test_api_server_reads_a_bound_as_written_only_when_the_unit_rule_says_so(
+    installed_crds: ControlPlane, namespace: str
+) -> None:
+    group = "bounds.test.alertagent.io"
+    properties = {name: {"type": kind, key: bound} for name, (kind, key, bound) in EDGE_BOUNDS.items()}
+    definition = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"edges.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"kind": "Edge", "plural": "edges", "singular": "edge", "listKind": "EdgeList"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"type": "object", "properties": properties}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    # The JSON text keeps the bounds' exact digits (the API server parses them as float64 itself).
+    installed_crds.kubectl("apply", "-f", "-", input=json.dumps(definition))
+    try:
+        installed_crds.kubectl("wait", "--for=condition=Established", f"crd/edges.{group}", "--timeout=60s")
+        verdicts = {}
+        for name, (_kind, _key, bound) in EDGE_BOUNDS.items():
+            # The value the bound allows that a misread bound refuses: the bound itself, or 0 under 0.5.
+            value = 0 if name == "fraction" else bound
+            doc = {"apiVersion": f"{group}/v1", "kind": "Edge", "metadata": {"name": "e"}, "spec": {name: value}}
+            result = installed_crds.kubectl(
+                "-n", namespace, "apply", "--dry-run=server", "-f", "-", input=json.dumps(doc), check=False
+            )
+            verdicts[name] = result.returncode == 0 if name != "fraction" else result.returncode != 0
+        assert verdicts == {name: safe(bound) for name, (_kind, _key, bound) in EDGE_BOUNDS.items()}
+    finally:
+        installed_crds.kubectl("delete", "crd", f"edges.{group}", "--wait=false", check=False)

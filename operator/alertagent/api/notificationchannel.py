@@ -39,6 +39,20 @@ HOST_PORT_PATTERN = r"^(\[[^\[\]]*\]|[^:\[\]]*):[^:\[\]]+$"
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
+def _int64(value: int) -> int:
+    if value > 2**63 - 1:
+        raise ValueError(f"must be a 64-bit integer: less than or equal to {2**63 - 1}")
+    if value < -(2**63):
+        raise ValueError(f"must be a 64-bit integer: greater than or equal to {-(2**63)}")
+    return value
+
+
+# Go's int64 (Alertmanager's telegram chat_id). Checked here, not as a schema bound: the API server holds
+# an integer as int64 already (a larger number is a float, refused as not an integer), and it reads a
+# bound as float64, where 2**63 - 1 becomes 2**63 (see `crd._numeric_bounds`).
+Int64 = Annotated[int, AfterValidator(_int64), Field(json_schema_extra={"format": "int64"})]
+
+
 def _time_zone(value: str) -> str:
     zone(value)
     return value
@@ -245,8 +259,9 @@ class TelegramConfig(Model):
 
     bot_token: SecretKeyRef
     """Secret key holding the bot token."""
-    chat_id: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-    """Chat to send to (a 64-bit integer other than 0)."""
+    chat_id: Int64
+    """Chat to send to: a 64-bit integer other than 0 (a group's id is negative, for example
+    `-1001234567890`)."""
     api_url: HttpUrl | None = None
     """Telegram API URL; the cluster's global telegramApiUrl when unset."""
     parse_mode: Literal["MarkdownV2", "Markdown", "HTML"] | None = None

@@ -9,12 +9,15 @@ versions): Prometheus `model/rulefmt/rulefmt.go` `testTemplateParsing` checks th
 annotations of alerting rules only, parsed as `__alert_<alert>`; vmalert `app/vmalert/config/config.go`
 `Group.Validate` checks the labels and annotations of every rule, recording rules included, parsed as
 `""`. The message is Go's (`template: __alert_X:1: undefined variable "$label"`); the field names the
-label or annotation. `validate_alert_rule` uses the Prometheus dialect; `template_issues` checks one
-rule against any evaluator's dialect and version.
+label or annotation. `validate_alert_rule` keeps what both dialects refuse (vmalert parsing every text,
+as before 1.108), so a template no evaluator can load makes the AlertRule invalid; `template_issues`
+checks one rule against any evaluator's dialect and version.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -76,6 +79,12 @@ def _rule_template_issues(rule: Rule, dialect: TemplateDialect) -> Iterable[tupl
                 yield f"{where}.{key}", message
 
 
+@functools.cache
+def _vmalert_parsing_every_text() -> TemplateDialect:
+    """The newest vmalert's dialect without `skip_untemplated` (vmalert before 1.108 parses every text)."""
+    return dataclasses.replace(template_dialect("vmalert"), skip_untemplated=False)
+
+
 def _rule_issues(rule: Rule) -> Iterable[tuple[str, str]]:
     if promql_depth_bound(rule.expr) > MAX_PARSE_DEPTH:  # promql-parser would crash the process on it
         yield "expr", f"expression nests deeper than {MAX_PARSE_DEPTH} levels: split it (recording rules)"
@@ -95,7 +104,10 @@ def _rule_issues(rule: Rule) -> Iterable[tuple[str, str]]:
     # A template is invalid for the AlertRule only when every target dialect refuses it; one only a
     # dialect refuses (vmalert's `$expr` in Prometheus, a function of a newer release) is refused by the
     # evaluators of that dialect alone (`template_issues`, checked per evaluator when rules are planned).
-    refused_by_vmalert = dict(_rule_template_issues(rule, template_dialect("vmalert")))
+    # vmalert is asked as a parser of every text: its >= 1.108 shortcut of not parsing a text without
+    # both `{{` and `}}` is no wider grammar, so an unclosed `{{ $labels.job ` is invalid here (status,
+    # webhook and `alertagent render` alike), not only on the Prometheus evaluators.
+    refused_by_vmalert = dict(_rule_template_issues(rule, _vmalert_parsing_every_text()))
     for where, message in _rule_template_issues(rule, template_dialect("prometheus")):
         if where in refused_by_vmalert or not _checks_templates(rule, template_dialect("vmalert")):
             yield where, message
