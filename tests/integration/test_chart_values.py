@@ -160,6 +160,23 @@ def test_without_leader_election_one_replica_is_replaced_not_overlapped(tmp_path
         ({"resources": {"limits": {"memory": "lots"}}}, "at '/resources/limits/memory'"),
         ({"watchNamespaces": ["Team_A"]}, "at '/watchNamespaces/0'"),
         ({"replica": 2}, "additional properties 'replica' not allowed"),
+        ({"gateway": {"port": 80}}, "at '/gateway/port': minimum: got 80, want 1,024"),  # non-root, no capabilities
+        ({"webhook": {"enabled": False, "port": 443}}, "at '/webhook/port': minimum: got 443, want 1,024"),
+        (  # written into PromQL strings: a quote would break the expressions
+            {"selfMonitoring": {"enabled": True, "jobs": {"operator": 'a"b'}}},
+            "at '/selfMonitoring/jobs/operator': 'a\"b' does not match pattern",
+        ),
+        (
+            {"selfMonitoring": {"enabled": True, "alertLabels": {"bad-key": "x"}}},
+            "at '/selfMonitoring/alertLabels': additional properties 'bad-key' not allowed",
+        ),
+        (
+            {"selfMonitoring": {"enabled": True, "labels": {"Bad Key": "x"}}},
+            "at '/selfMonitoring/labels': additional properties 'Bad Key' not allowed",
+        ),
+        ({"podLabels": {"team/": "x"}}, "at '/podLabels': additional properties 'team/' not allowed"),
+        ({"serviceMonitor": {"enabled": True, "labels": {"-x": "y"}}}, "at '/serviceMonitor/labels'"),
+        ({"discovery": {"graphParts": 0}}, "at '/discovery/graphParts': minimum"),
     ],
 )
 def test_the_schema_refuses_bad_values_naming_the_field(tmp_path: Path, values: dict, message: str) -> None:
@@ -183,3 +200,205 @@ def test_the_schema_refuses_bad_values_naming_the_field(tmp_path: Path, values: 
 def test_good_values_render(tmp_path: Path, values: dict) -> None:
     result = template(tmp_path, values)
     assert result.returncode == 0, result.stderr
+
+
+# Values the schema cannot judge alone (they depend on each other, or on what the chart sets itself):
+# refused when rendering, naming the values, instead of a pod that crash-loops or misbehaves.
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (  # `alertagent run --leader-elect` exits 2 on these timings: a crash loop
+            ["--set", "leaderElection.leaseDurationSeconds=5", "--set", "leaderElection.renewDeadlineSeconds=10"],
+            "leaderElection: leaseDurationSeconds (5) > renewDeadlineSeconds (10) > retryPeriodSeconds (2) > 0",
+        ),
+        (
+            ["--set", "leaderElection.renewDeadlineSeconds=2"],
+            "leaseDurationSeconds (15) > renewDeadlineSeconds (2) > retryPeriodSeconds (2) > 0 must hold",
+        ),
+        (  # sqlite: each replica its own queue and rate limits
+            ["--set", "gateway.enabled=true", "--set", "gateway.replicas=3"],
+            "gateway.replicas=3 with gateway.store=sqlite: each replica would keep its own queue and rate limits",
+        ),
+        (  # two pods on one ReadWriteOnce volume, whatever the store
+            [
+                *("--set", "gateway.enabled=true", "--set", "gateway.persistence.enabled=true"),
+                *("--set", "gateway.replicas=2"),
+            ],
+            "gateway.replicas=2 with gateway.persistence.enabled: the replicas would share one ReadWriteOnce volume",
+        ),
+        (
+            [
+                *("--set", "gateway.enabled=true", "--set", "gateway.persistence.enabled=true"),
+                *("--set", "gateway.replicas=2", "--set", "gateway.store=redis"),
+                *("--set", "gateway.redisUrlSecret.name=redis"),
+            ],
+            "gateway.replicas=2 with gateway.persistence.enabled",
+        ),
+        (  # a duplicate key in the pod template's labels (and in the selector's view of it)
+            ["--set", "podLabels.app\\.kubernetes\\.io/name=mine"],
+            "podLabels.app.kubernetes.io/name: the chart sets this label itself",
+        ),
+        (["--set", "podLabels.app\\.kubernetes\\.io/component=x"], "podLabels.app.kubernetes.io/component"),
+        (["--set", "selfMonitoring.labels.helm\\.sh/chart=x"], "selfMonitoring.labels.helm.sh/chart"),
+        (["--set", "serviceMonitor.labels.app\\.kubernetes\\.io/instance=x"], "serviceMonitor.labels.app."),
+        (  # the built-in severity would silently win
+            ["--set", "selfMonitoring.alertLabels.severity=page"],
+            "selfMonitoring.alertLabels.severity: the self-monitoring alerts set this label themselves",
+        ),
+        (["--set", "selfMonitoring.alertLabels.alertagent_selfmonitoring=x"], "alertLabels.alertagent_selfmonitoring"),
+        (
+            [
+                *("--set", "selfMonitoring.heartbeat.url=https://heartbeat.example/ping"),
+                *("--set", "selfMonitoring.heartbeat.urlSecret.name=heartbeat"),
+            ],
+            "selfMonitoring.heartbeat.url and selfMonitoring.heartbeat.urlSecret.name are both set",
+        ),
+    ],
+)
+def test_values_that_would_fail_at_run_time_are_refused_naming_them(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = template(tmp_path, None, *args)
+    assert result.returncode != 0, result.stdout[:2000]
+    assert message in result.stderr, result.stderr
+
+
+def _docs(result: subprocess.CompletedProcess[str]) -> list[dict]:
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [
+            *("--set", "gateway.enabled=true", "--set", "gateway.replicas=3", "--set", "gateway.store=redis"),
+            *("--set", "gateway.redisUrlSecret.name=redis"),
+        ],
+        ["--set", "gateway.enabled=true", "--set", "gateway.persistence.enabled=true"],  # one replica
+        ["--set", "leaderElection.leaseDurationSeconds=30", "--set", "leaderElection.renewDeadlineSeconds=20"],
+        # without leader election the timings are not passed on
+        ["--set", "leaderElection.enabled=false", "--set", "leaderElection.renewDeadlineSeconds=30"],
+        ["--set", "gateway.enabled=false", "--set", "gateway.replicas=3"],  # no gateway rendered
+        ["--set", "gateway.port=8083", "--set", "podLabels.team=platform"],
+    ],
+)
+def test_the_neighbouring_good_values_render(tmp_path: Path, args: list[str]) -> None:
+    _docs(template(tmp_path, None, *args))
+
+
+def test_job_names_reach_promql_intact(tmp_path: Path) -> None:
+    docs = _docs(
+        template(
+            tmp_path,
+            None,
+            *("--set", "selfMonitoring.jobs.operator=monitoring/aa-operator:metrics"),
+            *("--set", "gateway.enabled=true", "--set", "selfMonitoring.jobs.gateway=gw_1.x"),
+        )
+    )
+    [rule] = [d for d in docs if d["kind"] == "AlertRule"]
+    exprs = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert exprs["AlertAgentOperatorDown"] == 'absent(up{job="monitoring/aa-operator:metrics"} == 1)'
+    assert exprs["AlertAgentGatewayDown"] == 'absent(up{job="gw_1.x"} == 1)'
+
+
+def test_pod_labels_are_added_once_next_to_the_selector_labels(tmp_path: Path) -> None:
+    result = template(tmp_path, None, "--set", "gateway.enabled=true", "--set", "podLabels.team=platform")
+    docs = _docs(result)
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels["team"] == "platform"
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    list(yaml.load_all(result.stdout, Loader=_UniqueKeys))  # safe_load keeps the last duplicate silently
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """A YAML loader refusing duplicate mapping keys (what kubectl apply's strict decoding does)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        assert len(keys) == len(set(keys)), f"duplicate keys in {keys} at {node.start_mark}"
+        return super().construct_mapping(node, deep=deep)
+
+
+def test_duplicate_sidecar_service_accounts_make_one_role_each(tmp_path: Path) -> None:
+    values = {
+        "sidecarServiceAccounts": [
+            {"namespace": "mon", "name": "prometheus"},
+            {"namespace": "mon", "name": "prometheus"},
+            {"namespace": "mon", "name": "alertmanager", "alertmanagerSecrets": ["main-am"]},
+            {"namespace": "mon", "name": "alertmanager", "alertmanagerSecrets": ["other-am", "main-am"]},
+            {"namespace": "team-a", "name": "prometheus"},
+        ]
+    }
+    docs = _docs(template(tmp_path, values))
+    roles = sorted(
+        (d["metadata"]["namespace"], d["metadata"]["name"])
+        for d in docs
+        if d["kind"] == "Role" and "-sidecar-" in d["metadata"]["name"]
+    )
+    assert roles == [
+        ("mon", "aa-alertagent-sidecar-alertmanager"),
+        ("mon", "aa-alertagent-sidecar-prometheus"),
+        ("team-a", "aa-alertagent-sidecar-prometheus"),
+    ]
+    bindings = [d for d in docs if d["kind"] == "RoleBinding" and "-sidecar-" in d["metadata"]["name"]]
+    assert len(bindings) == 3
+    [am] = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "aa-alertagent-sidecar-alertmanager"]
+    [secrets] = [r for r in am["rules"] if r["resources"] == ["secrets"]]
+    assert secrets["resourceNames"] == ["main-am", "other-am"]  # joined, once each
+
+
+def test_self_monitoring_is_selected_by_the_quick_start_cluster_by_default(tmp_path: Path) -> None:
+    """The default labels are what examples/basic's cluster `main` selects (no namespace limit)."""
+    example = CHART.parents[1] / "examples" / "basic" / "10-alertmanagercluster.yaml"
+    selector = yaml.safe_load(example.read_text())["spec"]["selectors"]["alertRules"]
+    assert set(selector) == {"labelSelector"}  # every namespace, the release's included
+    docs = _docs(template(tmp_path))
+    [rule] = [d for d in docs if d["kind"] == "AlertRule"]
+    assert selector["labelSelector"]["matchLabels"].items() <= rule["metadata"]["labels"].items()
+
+
+def test_namespaced_mode_grants_the_gateway_roles_in_the_watched_namespaces_only(tmp_path: Path) -> None:
+    values = {
+        "watchNamespaces": ["team-a", "team-b"],
+        "gateway": {"enabled": True, "incidents": {"analysis": {"podLogs": True}}},
+        "discovery": {"graphParts": 3},
+    }
+    docs = _docs(template(tmp_path, values))
+    rbac = sorted(
+        (d["kind"], d["metadata"]["name"], d["metadata"].get("namespace", ""))
+        for d in docs
+        if d["kind"] in ("ClusterRole", "Role")
+    )
+    assert rbac == [
+        ("ClusterRole", "aa-alertagent", ""),  # Namespaces alone
+        ("Role", "aa-alertagent", "team-a"),
+        ("Role", "aa-alertagent", "team-b"),
+        ("Role", "aa-alertagent-gateway", "mon"),  # Leases and the graph, by name
+        ("Role", "aa-alertagent-gateway-analysis", "team-a"),
+        ("Role", "aa-alertagent-gateway-analysis", "team-b"),
+        ("Role", "aa-alertagent-gateway-incidents", "team-a"),
+        ("Role", "aa-alertagent-gateway-incidents", "team-b"),
+        ("Role", "aa-alertagent-release", "mon"),
+    ]
+    gateway = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "aa-alertagent-gateway")
+    env = {e["name"]: e.get("value") for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["ALERTAGENT_GATEWAY_NAMESPACES"] == "team-a,team-b"
+    graph = [f"alertagent-service-graph{s}" for s in ("", "-1", "-2")]
+    release = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "aa-alertagent-release")
+    configmaps = [r for r in release["rules"] if r["resources"] == ["configmaps"]]
+    assert configmaps == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "create"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": graph, "verbs": ["get", "patch", "delete"]},
+    ]
+    reader = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "aa-alertagent-gateway")
+    assert [r.get("resourceNames") for r in reader["rules"] if r["resources"] == ["configmaps"]] == [graph]
+    cluster_wide = _docs(template(tmp_path, {"gateway": {"enabled": True}}))
+    assert sorted(d["metadata"]["name"] for d in cluster_wide if d["kind"] == "ClusterRole") == [
+        "aa-alertagent",
+        "aa-alertagent-gateway",
+        "aa-alertagent-gateway-analysis",
+    ]
+    [deployment] = [d for d in cluster_wide if d["kind"] == "Deployment" and "gateway" in d["metadata"]["name"]]
+    assert "ALERTAGENT_GATEWAY_NAMESPACES" not in str(deployment)

@@ -10,8 +10,10 @@ gateway's read-only analysis role).
 The same tokens are then refused (403) what they must not do: writing the spec of AlertRules,
 NotificationChannels and SuppressionPolicies (Kopf needs no annotation or finalizer on them), Secrets
 outside what each one reads by name, workloads; in namespaced mode the operator reads nothing outside
-its namespaces (Namespaces themselves excepted, see the chart's rbac.yaml). Kopf's finalizer on the
-AlertmanagerCluster is removed under the operator's identity when the cluster is deleted."""
+its namespaces (Namespaces themselves excepted, see the chart's rbac.yaml), and neither does the
+gateway (Roles in the watched namespaces; it lists Incidents in each, as the chart's environment tells
+it). Kopf's finalizer on the AlertmanagerCluster is removed under the operator's identity when the
+cluster is deleted."""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ from alertagent.devstack.processes import Process, free_port
 from alertagent.devstack.robots import Robot, running
 from tests.conftest import extra_namespaces
 
-from .scenario import Identity, installed_chart
+from .scenario import Identity, helm, installed_chart
 from .test_analysis import analysed, bad_rollout, outage
 from .test_rules_pipeline import alert_rule, rules_in
 
@@ -132,6 +134,18 @@ def _check_leases(operator: Identity, namespace: str, fullname: str) -> None:
     operator.plane.kubectl("-n", namespace, "delete", "lease", fullname)
 
 
+def _gateway_env(plane: ControlPlane, release: str, namespace: str) -> dict[str, str]:
+    """The environment the installed chart gives the gateway's container (literal values only)."""
+    manifest = helm(plane, "get", "manifest", release, "-n", namespace).stdout
+    (gateway,) = [
+        d
+        for d in yaml.safe_load_all(manifest)
+        if d and d["kind"] == "Deployment" and d["metadata"]["name"] == f"{release}-alertagent-gateway"
+    ]
+    (container,) = gateway["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+
+
 def _no_denials(*processes: Process) -> None:
     for proc in processes:
         log = proc.log_path.read_text()
@@ -148,6 +162,7 @@ def test_the_demo_runs_under_the_charts_serviceaccounts_and_nothing_more(  # noq
     prometheus: RuleTarget,
     tmp_path: Path,
     mode: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     plane, ns = installed_crds, namespace
     namespaced = mode == "namespaced"
@@ -160,6 +175,8 @@ def test_the_demo_runs_under_the_charts_serviceaccounts_and_nothing_more(  # noq
         "watchNamespaces": [ns] if namespaced else [],
         "gateway.enabled": True,
         "gateway.channelsSecrets": ["main-gateway-channels"],
+        # Not the label this cluster selects: its always-firing Watchdog would be an Incident of its own.
+        "selfMonitoring.labels": {"alertagent.io/cluster": "elsewhere"},
         "sidecarServiceAccounts": [
             {"namespace": ns, "name": "prometheus"},
             {"namespace": ns, "name": "alertmanager", "alertmanagerSecrets": ["main-alertmanager-config"]},
@@ -204,6 +221,13 @@ def test_the_demo_runs_under_the_charts_serviceaccounts_and_nothing_more(  # noq
                 extra_args=_leader_election_args(release, ns),
             )
             started.append(proc)
+            # The gateway's environment as the chart sets it (namespaced mode: the namespaces it lists
+            # Incidents in); the processes inherit this test's environment.
+            env = _gateway_env(plane, release, ns)
+            assert ("ALERTAGENT_GATEWAY_NAMESPACES" in env) == namespaced, env
+            monkeypatch.delenv("ALERTAGENT_GATEWAY_NAMESPACES", raising=False)
+            for key, value in env.items():
+                monkeypatch.setenv(key, value)
             args = ("--pod-name", "gw-a", "--pod-namespace", ns, "--kubeconfig", str(gateway.kubeconfig))
             started.append(
                 start_gateway(
@@ -301,8 +325,21 @@ def test_the_demo_runs_under_the_charts_serviceaccounts_and_nothing_more(  # noq
             _allowed(am_sidecar, "GET", f"/api/v1/namespaces/{ns}/secrets/main-alertmanager-config")
             _denied(sidecar, "GET", f"/api/v1/namespaces/{unrelated}/configmaps")
 
-            # The gateway's analysis reads, and changes nothing.
+            # The gateway's analysis reads, and changes nothing; in namespaced mode, in the watched
+            # namespaces alone, and so do its Incidents.
             _allowed(gateway, "GET", f"/api/v1/namespaces/{ns}/pods")
+            _allowed(gateway, "GET", f"{GROUP_PATH}/namespaces/{ns}/incidents")
+            elsewhere = (
+                f"/api/v1/namespaces/{unrelated}/pods",
+                f"/apis/apps/v1/namespaces/{unrelated}/deployments",
+                f"{GROUP_PATH}/namespaces/{unrelated}/incidents",
+            )
+            everywhere = ("/api/v1/pods", "/api/v1/events", f"{GROUP_PATH}/incidents")
+            for path in (*elsewhere, *everywhere):
+                (_denied if namespaced else _allowed)(gateway, "GET", path)
+            if namespaced:
+                incident = {"apiVersion": "alertagent.io/v1alpha1", "kind": "Incident", "metadata": {"name": "x"}}
+                _denied(gateway, "POST", f"{GROUP_PATH}/namespaces/{unrelated}/incidents", incident)
             _denied(gateway, "PATCH", f"/apis/apps/v1/namespaces/{ns}/deployments/database", {"spec": {"replicas": 0}})
             _denied(gateway, "DELETE", f"/api/v1/namespaces/{ns}/pods/{pod}")
             _denied(gateway, "GET", f"/api/v1/namespaces/{ns}/pods/{pod}/log")

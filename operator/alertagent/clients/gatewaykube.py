@@ -9,7 +9,8 @@ for an answer it does not document as handled, so callers need no Kubernetes cli
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubernetes import config
@@ -34,6 +35,9 @@ ANALYSIS_KINDS: dict[str, tuple[str, str]] = {
     "controllerrevisions": ("/apis/apps/v1", "controllerrevisions"),
 }
 LIST_LIMIT = 500  # objects of one kind per namespace read for one analysis
+# Comma-separated namespaces the gateway's Incidents live in (the chart sets the operator's
+# watchNamespaces): Incidents are then listed in each, as namespaced Roles allow, never cluster-wide.
+NAMESPACES_ENV = "ALERTAGENT_GATEWAY_NAMESPACES"
 
 
 class GatewayKubeError(RuntimeError):
@@ -44,21 +48,28 @@ class GatewayKubeError(RuntimeError):
         self.status = status
 
 
-def connect(kubeconfig: str | None = None, timeout: float = 10.0) -> GatewayKube:
+def connect(
+    kubeconfig: str | None = None, timeout: float = 10.0, namespaces: Sequence[str] | None = None
+) -> GatewayKube:
     """The client from `kubeconfig`, else the in-cluster service account, else $KUBECONFIG or
-    ~/.kube/config. Raises GatewayKubeError when none is usable."""
+    ~/.kube/config, confined to `namespaces` (None: those of $ALERTAGENT_GATEWAY_NAMESPACES,
+    comma-separated; none: every namespace). Raises GatewayKubeError when none is usable."""
+    if namespaces is None:
+        namespaces = [n.strip() for n in os.environ.get(NAMESPACES_ENV, "").split(",") if n.strip()]
     try:
         api = config.new_client_from_config(config_file=kubeconfig) if kubeconfig else load_api_client()
     except (config.ConfigException, OSError, TypeError) as err:
         raise GatewayKubeError("no Kubernetes configuration", None, str(err)) from None
-    return GatewayKube(Kube(api, request_timeout_seconds=timeout))
+    return GatewayKube(Kube(api, request_timeout_seconds=timeout), namespaces)
 
 
 class GatewayKube:
-    """Leases, Incidents and the graph's ConfigMaps through one `Kube`."""
+    """Leases, Incidents and the graph's ConfigMaps through one `Kube`. `namespaces` (sorted) are the
+    only ones Incidents are listed in; empty: every namespace, with one cluster-wide list."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, namespaces: Sequence[str] = ()) -> None:
         self.kube = kube
+        self.namespaces = tuple(sorted(set(namespaces)))
 
     def _call(
         self, what: str, method: str, path: str, body: Any = None, handled: tuple[int, ...] = (), **kw: Any
@@ -104,10 +115,17 @@ class GatewayKube:
         return path + (f"/{name}" if name else "")
 
     def list_incidents(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Incidents with all these labels, in every namespace."""
+        """Incidents with all these labels: in every namespace, or one list in each of `namespaces`
+        (a cluster's Incidents go to the namespaces it handles, which these include)."""
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        listed = self._call("list incidents", "GET", self._incidents(), query={"labelSelector": selector})
-        return list(listed.get("items") or [])
+        query = {"labelSelector": selector}
+        if not self.namespaces:
+            return list(self._call("list incidents", "GET", self._incidents(), query=query).get("items") or [])
+        found: list[dict[str, Any]] = []
+        for namespace in self.namespaces:
+            listed = self._call(f"list incidents in {namespace}", "GET", self._incidents(namespace), query=query)
+            found += listed.get("items") or []
+        return found
 
     def get_incident(self, namespace: str, name: str) -> dict[str, Any] | None:
         """One Incident, or None when there is none."""
