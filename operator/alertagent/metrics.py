@@ -26,3 +26,8 @@ GRAPH_EDGES = Gauge("alertagent_service_graph_edges", "Edges in the service depe
 GRAPH_UNRESOLVED = Gauge("alertagent_service_graph_unresolved", "Addresses that name no existing Service")
 GRAPH_CYCLES = Gauge("alertagent_service_graph_cycles", "Dependency cycles in the service graph")
 LEADER = Gauge("alertagent_leader", "1 while this replica holds the operator's leader Lease, else 0", ["identity"])
+SILENCES_RECREATED_TOTAL = Counter(
+    "alertagent_silences_recreated_total",
+    "One-off window silences found expired or deleted outside AlertAgent and created again, by cluster",
+    ["cluster"],
+)

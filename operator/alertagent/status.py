@@ -157,7 +157,7 @@ def alert_rule_status(
     status = body.get("status") or {}
     generation = (body.get("metadata") or {}).get("generation")
     rule_count = sum(len(g.get("rules") or []) for g in spec.get("groups") or [])
-    targets = sorted(targets, key=lambda t: (t.cluster, t.evaluator))
+    targets = one_per_target(targets)
     synced = sum(t.state == "Synced" for t in targets)
     failed = [t for t in targets if t.state == "Failed"]
     if issues:
@@ -191,6 +191,24 @@ def alert_rule_status(
         "validationErrors": [i.to_wire() for i in issues],
         "conditions": kstatus_conditions("AlertRule", reason, message, generation, status.get("conditions")),
     }
+
+
+# The least advanced state first: it is the one that says what is still to be done.
+STATE_ORDER = {"Failed": 0, "Stalled": 1, "Pending": 2, "Synced": 3}
+
+
+def one_per_target(targets: Iterable[RuleTargetStatus]) -> list[RuleTargetStatus]:
+    """One entry per (cluster, evaluator), sorted by them. A rule file can have several: the tool
+    refused the new file (Failed) while the shard still holds, and the target still loads, the last
+    good one (Synced); or the file is moving between two shards of one evaluator. The least advanced
+    state stands for the target (Failed, Stalled, Pending, Synced), the first given on a tie, so
+    `synced` counts evaluators out of all that should load the rule (`2/2`), never files."""
+    best: dict[tuple[str, str], RuleTargetStatus] = {}
+    for target in targets:
+        key = (target.cluster, target.evaluator)
+        if key not in best or STATE_ORDER.get(target.state, 0) < STATE_ORDER.get(best[key].state, 0):
+            best[key] = target
+    return [best[key] for key in sorted(best)]
 
 
 def _keep_sync_times(targets: list[dict[str, Any]], before: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -247,13 +265,20 @@ def cluster_status(
     config_hash: str | None = None,
     loaded: tuple[str | None, str | None] = (None, None),
     last_known_good: Mapping[str, str] | None = None,
+    target_problems: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The operator-owned part of an AlertmanagerCluster's status. `last_known_good` maps each object
     (`Kind namespace/name`) whose last delivered version runs instead of its spec to why: the cluster
-    is then Degraded (Ready says whether the config is live, Degraded whether all of it is current)."""
+    is then Degraded (Ready says whether the config is live, Degraded whether all of it is current).
+    `target_problems` maps a target's name to what failed talking to it outside its probe (the
+    silences API of an Alertmanager that does not answer): added to its message, and it counts as
+    unhealthy. Ready's reason: `TargetsUnhealthy` (each target named with its URL) when a target is
+    unhealthy, whatever else failed (`last_error` is then added to the message: it is often a
+    consequence); else `RenderFailed` with `last_error`; `Probing` before the first probe; `Healthy`."""
     generation = (body.get("metadata") or {}).get("generation")
     loaded_hash, loaded_time = loaded
     reloaded = datetime.fromisoformat(loaded_time) if loaded_time else None
+    problems = target_problems or {}
     targets = [
         t.model_copy(update={"config_hash": loaded_hash, "last_reload_time": reloaded})
         if t.type == "alertmanager"
@@ -262,14 +287,27 @@ def cluster_status(
         else t.model_copy(update={"rules": rules_per_evaluator.get(t.name, 0)})
         for t in health
     ]
+    targets = [
+        t.model_copy(update={"message": "; ".join(m for m in (t.message, problems[t.name]) if m)})
+        if t.name in problems
+        else t
+        for t in targets
+    ]
     reachable = sum(bool(t.reachable) for t in targets)
-    unhealthy = [f"{t.name}: {t.message or 'unreachable'}" for t in targets if not t.reachable]
-    if last_error:
+    urls = target_urls(body)
+    unhealthy = [
+        f"{t.name}{f' ({urls[t.name]})' if t.name in urls else ''}: {t.message or 'unreachable'}"
+        for t in targets
+        if not t.reachable or t.name in problems
+    ]
+    if unhealthy:
+        reason, message = "TargetsUnhealthy", "; ".join(unhealthy)
+        if last_error:
+            message += f"; also: {last_error}"
+    elif last_error:
         reason, message = "RenderFailed", last_error
     elif not targets:
         reason, message = "Probing", "waiting for the first health probe"
-    elif unhealthy:
-        reason, message = "TargetsUnhealthy", "; ".join(unhealthy)
     else:
         reason, message = "Healthy", f"{reachable}/{len(targets)} targets healthy"
     old = body.get("status") or {}
@@ -303,6 +341,15 @@ def cluster_status(
             degraded_condition,
         ],
     }
+
+
+def target_urls(body: Mapping[str, Any]) -> dict[str, str]:
+    """Target name (`alertmanager`, `gateway`, each evaluator's name) → the URL its spec gives."""
+    spec = body.get("spec") or {}
+    pairs: list[tuple[Any, Any]] = [("alertmanager", (spec.get("alertmanager") or {}).get("url"))]
+    pairs += [(e.get("name"), e.get("url")) for e in spec.get("ruleEvaluators") or [] if isinstance(e, Mapping)]
+    pairs.append(("gateway", (spec.get("gateway") or {}).get("url")))
+    return {str(name): str(url) for name, url in pairs if name and url}
 
 
 def unknown_targets_message(placement: Placement) -> str:

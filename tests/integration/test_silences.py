@@ -1,5 +1,7 @@
 """One-off windows become real Alertmanager silences: created before they start, updated when the
-window changes, never duplicated across operator restarts, expired when the window is removed."""
+window changes, never duplicated across operator restarts, expired when the window is removed; two
+clusters (two operators) on one Alertmanager each keep their own silences, with no churn, adopt the
+silences older versions made and make again, and report, one someone expired."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ from typing import Any
 
 import httpx
 import yaml
+from kubernetes import client
 
 from alertagent.devstack.agents import eventually, start_operator
 from alertagent.devstack.controlplane import ControlPlane
 from alertagent.devstack.monitoring import AlertmanagerTarget
+from tests.conftest import extra_namespaces
 
 GROUP = "alertagent.io/v1alpha1"
 
@@ -49,7 +53,10 @@ def test_one_off_window_silence_lifecycle(
         assert silence["status"]["state"] == "pending"  # created before the window starts
         # The policy lives in the cluster's own namespace, so no namespace matcher is added.
         assert [(m["name"], m["value"]) for m in silence["matchers"]] == [("service", "db")]
-        assert silence["comment"] == f"alertagent.io/window={namespace}/maint/upgrade db"
+        assert (
+            silence["comment"]
+            == f"alertagent.io/window={namespace}/maint/upgrade alertagent.io/cluster={namespace}/main db"
+        )
 
         def status_ids() -> list[str]:
             status = json.loads(plane.kubectl("-n", namespace, "get", "sp", "maint", "-o", "json").stdout)
@@ -110,3 +117,129 @@ def test_a_window_already_started_gets_one_silence_not_one_per_reconcile(
         assert [s["id"] for s in every if s["createdBy"] == "alertagent"] == [silence["id"]]
     finally:
         operator.stop()
+
+
+def _owner(silence: dict[str, Any]) -> str:
+    """The cluster a silence's comment names (empty for the format before clusters were named)."""
+    tokens = silence["comment"].split(" ")
+    return next((t.split("=", 1)[1] for t in tokens[1:2] if t.startswith("alertagent.io/cluster=")), "")
+
+
+def _policy_silences(plane: ControlPlane, namespace: str, name: str) -> list[str]:
+    policy = json.loads(plane.kubectl("-n", namespace, "get", "sp", name, "-o", "json").stdout)
+    return [s["id"] for s in (policy.get("status") or {}).get("silences") or []]
+
+
+def test_two_clusters_on_one_alertmanager_keep_their_own_silences(
+    installed_crds: ControlPlane,
+    api_client: client.ApiClient,
+    namespace: str,
+    alertmanager: AlertmanagerTarget,
+    tmp_path: Path,
+) -> None:
+    """The tester's case: the demo's cluster and one in `ha-test` share one Alertmanager, each run by its
+    own operator. Each keeps its own silence and expires nothing of the other's over several health
+    intervals (1 s here); a silence made by a version before silences named their cluster is adopted in
+    place (same id), one whose policy nobody selects is left alone; a silence expired by hand is made
+    again, and the policy's status and a Warning Event say so."""
+    plane, other = installed_crds, f"{namespace[:50]}-ha"
+    now = datetime.now(UTC)
+    later = {"name": "upgrade", "start": "2030-01-01T01:00:00Z", "end": "2030-01-01T03:00:00Z", "comment": "db"}
+    started = {
+        "name": "now",
+        "start": (now - timedelta(minutes=1)).isoformat(),
+        "end": (now + timedelta(hours=2)).isoformat(),
+    }
+
+    def objects(ns: str, window: dict[str, str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "apiVersion": GROUP,
+                "kind": "AlertmanagerCluster",
+                "metadata": {"name": "main"},
+                "spec": {"alertmanager": {"url": alertmanager.url}},
+            },
+            {
+                "apiVersion": GROUP,
+                "kind": "SuppressionPolicy",
+                "metadata": {"name": "maint"},
+                "spec": {"matchers": [{"name": "service", "value": ns}], "maintenanceWindows": [window]},
+            },
+        ]
+
+    def post(comment: str, service: str, window: dict[str, str]) -> str:
+        body = {
+            "matchers": [{"name": "service", "value": service, "isRegex": False, "isEqual": True}],
+            "startsAt": window["start"],
+            "endsAt": window["end"],
+            "createdBy": "alertagent",
+            "comment": comment,
+        }
+        response = httpx.post(f"{alertmanager.url}/api/v2/silences", json=body, timeout=5)
+        response.raise_for_status()
+        return str(response.json()["silenceID"])
+
+    # Made before silences named their cluster: one for the demo cluster's window, one for a policy
+    # that neither cluster selects.
+    legacy = post(f"alertagent.io/window={namespace}/maint/upgrade db", namespace, later)
+    orphan = post("alertagent.io/window=elsewhere/gone/w", "gone", later)
+    with extra_namespaces(api_client, (other,)):
+        plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all(objects(namespace, later)))
+        plane.kubectl("-n", other, "apply", "-f", "-", input=yaml.safe_dump_all(objects(other, started)))
+        env = {"ALERTAGENT_HEALTH_INTERVAL_SECONDS": "1"}
+        (tmp_path / "demo").mkdir()
+        (tmp_path / "ha").mkdir()
+        demo, _ = start_operator(plane, tmp_path / "demo", namespace, env=env)
+        try:
+            ha, _ = start_operator(plane, tmp_path / "ha", other, env=env)
+            try:
+
+                def owners() -> dict[str, str]:
+                    return {_owner(s): s["id"] for s in _ours(alertmanager)}
+
+                live = eventually(
+                    lambda: (o := owners()).keys() == {f"{namespace}/main", f"{other}/main", ""} and o,
+                    60,
+                    what="one silence per cluster",
+                )
+                assert live[f"{namespace}/main"] == legacy  # adopted in place, not replaced
+                assert live[""] == orphan  # nobody's to expire
+                eventually(lambda: _policy_silences(plane, namespace, "maint") == [legacy], 30, what="demo status")
+                eventually(
+                    lambda: _policy_silences(plane, other, "maint") == [live[f"{other}/main"]], 30, what="ha status"
+                )
+
+                every = {
+                    s["id"]: s["status"]["state"]
+                    for s in httpx.get(f"{alertmanager.url}/api/v2/silences", timeout=5).json()
+                }
+                time.sleep(5)  # five health intervals of each operator, each a silences step
+                again = {
+                    s["id"]: s["status"]["state"]
+                    for s in httpx.get(f"{alertmanager.url}/api/v2/silences", timeout=5).json()
+                }
+                assert again == every  # nothing created, nothing expired: no churn
+                assert owners() == live
+
+                # Expired by hand: the ha cluster makes it again, its status and an Event say so.
+                httpx.delete(f"{alertmanager.url}/api/v2/silence/{live[f'{other}/main']}", timeout=5).raise_for_status()
+                renewed = eventually(
+                    lambda: (o := owners()).get(f"{other}/main") not in (None, live[f"{other}/main"]) and o,
+                    30,
+                    what="silence made again",
+                )
+                assert renewed[f"{namespace}/main"] == legacy and renewed[""] == orphan
+                eventually(
+                    lambda: _policy_silences(plane, other, "maint") == [renewed[f"{other}/main"]], 30, what="status"
+                )
+                events = json.loads(
+                    plane.kubectl(
+                        "-n", other, "get", "events", "--field-selector", "reason=SilenceRecreated", "-o", "json"
+                    ).stdout
+                )["items"]
+                assert [e["involvedObject"]["name"] for e in events] == ["maint"]
+                assert live[f"{other}/main"] in events[0]["message"]
+            finally:
+                ha.stop()
+        finally:
+            demo.stop()

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..api.alertmanagercluster import TargetHealth
 from ..api.alertrule import RuleTargetStatus, ValidationIssue
+from ..api.common import STALLED, kstatus_of
 from ..api.notificationchannel import NotificationChannel, delivery_of
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.identity import ObjectRef
@@ -19,6 +20,7 @@ from ..render.windows import window_active
 from ..status import Placement, alert_rule_status, channel_status, cluster_status, comparable, policy_status
 from .alertmanager import AlertmanagerPlan, IndexedObject
 from .placement import World
+from .silences import unreachable_detail
 
 PLURALS = {
     "AlertRule": "alertrules",
@@ -257,12 +259,23 @@ def plan_cluster_status(
     rule_counts: Mapping[str, int] | None,
     step_errors: Mapping[str, str],
     config: AlertmanagerPlan | None,
+    announced: str | None = None,
 ) -> StatusPatch | None:
     """The patch for an AlertmanagerCluster from its last probe and reconcile, None when unchanged.
-    `step_errors` are the reconcile steps that failed (step → message). A step that has not succeeded
-    since start (`rule_counts` or `config` None) keeps what the status says of it."""
+    `step_errors` are the reconcile steps that failed (step → message); a silences step that failed
+    because Alertmanager did not answer is part of the Alertmanager target's health, not an error of
+    its own. A step that has not succeeded since start (`rule_counts` or `config` None) keeps what the
+    status says of it. The patch carries a Warning Event when Ready turns to a Failed reason
+    (`TargetsUnhealthy`, `RenderFailed`) other than the last one: `announced`, the Ready reason last
+    written (None: the one `body` shows). One Event per change of reason, none per probe."""
     old = body.get("status") or {}
-    errors = [f"{step}: {message}" for step, message in sorted(step_errors.items())]
+    errors, problems = [], {}
+    for step, message in sorted(step_errors.items()):
+        if step == "silences" and (detail := unreachable_detail(message)) is not None:
+            probed = next((t.message for t in health if t.type == "alertmanager"), None)
+            problems["alertmanager"] = "silences not synced" + ("" if detail == probed else f": {detail}")
+        else:
+            errors.append(f"{step}: {message}")
     if config is not None and config.error:
         errors.append(config.error)
     if config is not None:
@@ -284,5 +297,19 @@ def plan_cluster_status(
         manager: Mapping[str, Any] = next((t for t in old.get("targets") or [] if t.get("type") == "alertmanager"), {})
         config_hash, loaded = old.get("configHash"), (manager.get("configHash"), old.get("lastReloadTime"))
     stale = {str(ref): why for ref, why in (config.last_known_good if config is not None else {}).items()}
-    new = cluster_status(body, health, rule_counts, "; ".join(errors) or None, counts, config_hash, loaded, stale)
-    return StatusPatch(ObjectRef.of(body, "AlertmanagerCluster"), new) if differs(body, new) else None
+    new = cluster_status(
+        body, health, rule_counts, "; ".join(errors) or None, counts, config_hash, loaded, stale, problems
+    )
+    if not differs(body, new):
+        return None
+    ready = new["conditions"][0]
+    before = announced if announced is not None else ready_reason(body)
+    failed = kstatus_of("AlertmanagerCluster", ready["reason"]) == STALLED
+    warning = (ready["reason"], ready["message"][:1024]) if failed and ready["reason"] != before else None
+    return StatusPatch(ObjectRef.of(body, "AlertmanagerCluster"), new, warning)
+
+
+def ready_reason(body: Mapping[str, Any]) -> str | None:
+    """The reason of the object's Ready condition (None: it has none yet)."""
+    conditions: list[Mapping[str, Any]] = (body.get("status") or {}).get("conditions") or []
+    return next((c.get("reason") for c in conditions if c.get("type") == "Ready"), None)

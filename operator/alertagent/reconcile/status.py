@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -28,11 +29,12 @@ from ..plans.status import (
     plan_cluster_status,
     plan_member_status,
     plan_rule_status,
+    ready_reason,
 )
 from ..render.validation import template_issues
 from ..status import ShardReport
 from .queue import Backoff, StepResult
-from .state import OperatorState, StatusInputs
+from .state import ClusterRecord, OperatorState, StatusInputs
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,9 @@ def write_rule_status(
         again = report.pending and (report.cluster, report.evaluator, report.file_hash) in was_stalled
         return state.settings.pending_warn_seconds if again or state.stalled_for(report) is not None else None
 
-    targets = [target_of(r, stalled(r), world) for r in reports] + state.rejections.of(entry.file_name)
+    # A file the target's tool refused can also be in its shard as its last good version (still
+    # loaded): the refusal comes first and stands for that target (`status.one_per_target`).
+    targets = state.rejections.of(entry.file_name) + [target_of(r, stalled(r), world) for r in reports]
     # An expression only promql-parser refuses may be valid MetricsQL: once a vmalert loaded this very
     # file, each target says whether it loads it; until then the PromQL error stands.
     issues = () if _loaded_as_metricsql(entry, reports) else entry.issues
@@ -131,16 +135,33 @@ def write_member_status(
     return patch is not None
 
 
+# The health probe and the status step both write a cluster's status, each from its own copy of the
+# object, which can predate the other's write (its watch event still on its way): the Ready reason
+# each cluster's record last had written is kept here, so a stale copy never announces a reason
+# twice. Keyed by cluster, with the record it belongs to (a cluster deleted and created again, or
+# another operator state, starts afresh).
+_CLUSTER_WRITES = threading.Lock()
+_ANNOUNCED: dict[str, tuple[ClusterRecord, str | None]] = {}
+
+
 def write_cluster_status(state: OperatorState, key: str, body: Mapping[str, Any]) -> bool:
-    """The cluster's status from its last probe and reconcile; nothing until both happened once since
-    start (so a restart never shows a half-known status)."""
+    """The cluster's status from its last probe and reconcile, written when it changed, with a Warning
+    Event when Ready turns to another Failed reason (once per change of reason, not per probe);
+    nothing until both happened once since start (so a restart never shows a half-known status).
+    Returns whether it wrote; raises ApiException when the write fails."""
     record = state.cluster(key)
     if record.health is None or not record.reconciled:
         return False
-    patch = plan_cluster_status(body, record.health, record.rule_counts, record.errors, record.config)
-    if patch is not None:
-        state.kube.patch_status(PLURALS["AlertmanagerCluster"], patch.ref.namespace, patch.ref.name, patch.status)
-    return patch is not None
+    with _CLUSTER_WRITES:
+        last = _ANNOUNCED.get(key)
+        announced = last[1] if last is not None and last[0] is record else None
+        patch = plan_cluster_status(body, record.health, record.rule_counts, record.errors, record.config, announced)
+        if patch is None:  # the object already says it
+            _ANNOUNCED[key] = (record, ready_reason(body))
+            return False
+        apply_patch(state, patch, body)
+        _ANNOUNCED[key] = (record, ready_reason({"status": patch.status}))
+    return True
 
 
 def refresh_objects(

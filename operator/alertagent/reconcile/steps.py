@@ -21,6 +21,7 @@ import httpx
 from kubernetes.client.exceptions import ApiException
 
 from ..api.alertmanagercluster import AlertmanagerCluster
+from ..api.base import API_VERSION
 from ..api.common import SecretKeyRef
 from ..api.notificationchannel import ConfigMapKeyRef, NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
@@ -33,7 +34,7 @@ from ..common.hashing import content_hash
 from ..common.identity import ObjectRef
 from ..common.labels import rule_shard_labels
 from ..discovery.snapshot import Graph
-from ..metrics import RULE_DISTRIBUTION_TOTAL
+from ..metrics import RULE_DISTRIBUTION_TOTAL, SILENCES_RECREATED_TOTAL
 from ..plans.alertmanager import (
     AlertmanagerPlan,
     IndexedObject,
@@ -46,7 +47,7 @@ from ..plans.alertmanager import (
 from ..plans.gateway import ConfigMapResolver, GatewayPlan, channels_secret_name, incident_settings, plan_gateway
 from ..plans.placement import World
 from ..plans.rules import IndexedRule, plan_rules
-from ..plans.silences import desired_silences, plan_silences
+from ..plans.silences import desired_silences, plan_silences, unreachable_error
 from ..render.checked import render_checked
 from ..render.receivers import MissingSecretError, SecretResolver
 from ..render.rules import selects_rule
@@ -357,22 +358,86 @@ def _flat(text: str) -> str:
 
 
 def silences_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
-    """Make Alertmanager's silences match the one-off windows of the selected policies. Returns the
-    policies whose silence ids changed; raises httpx.HTTPError (Alertmanager down or refusing)."""
+    """Make this cluster's silences in Alertmanager match the one-off windows of its selected policies
+    (`plans.silences`: only its own silences are touched; legacy ones are adopted). A silence of its own
+    that someone expired or deleted is created again, logged, counted
+    (`alertagent_silences_recreated_total`) and announced by a Warning Event `SilenceRecreated` on the
+    policy. Returns the policies whose silence ids changed. An Alertmanager that does not answer (a
+    transport error or HTTP 5xx) is a retried failure that the cluster's status shows under the
+    Alertmanager target (`plans.silences.unreachable_error`); a refusal (4xx) raises httpx.HTTPError."""
     record = state.cluster(inputs.key)
     if record.config is None:
         return Outcome(StepResult("silences", error="waiting for the first Alertmanager config", retry=True))
     cluster = inputs.cluster
     url = cluster.spec.alertmanager.url.rstrip("/")
-    desired = desired_silences(cluster, record.config.policies, datetime.now(UTC))
-    with http_client(state.settings.target_timeout_seconds) as http:
-        plan = plan_silences(desired, list_silences(http, url))
-        ids = dict(plan.keep)
-        for want in plan.create:
-            ids[want.marker] = post_silence(http, url, want.body())
-        for silence_id, want in plan.update:
-            ids[want.marker] = post_silence(http, url, want.body(silence_id))
-        for silence_id in plan.expire:
-            expire_silence(http, url, silence_id)
+    policies = {f"{p.metadata.namespace}/{p.metadata.name}": p for p in record.config.policies}
+    desired = desired_silences(cluster, policies.values(), datetime.now(UTC))
+    known = dict(state.memberships.silences.get(inputs.key, {}))  # the ids recorded by its last run
+    try:
+        with http_client(state.settings.target_timeout_seconds) as http:
+            plan = plan_silences(inputs.key, desired, list_silences(http, url), policies.keys(), known)
+            ids = dict(plan.keep)
+            for want in plan.create:
+                ids[want.marker] = post_silence(http, url, want.body())
+            for silence_id, want in plan.update:
+                ids[want.marker] = post_silence(http, url, want.body(silence_id))
+            for silence_id in plan.expire:
+                expire_silence(http, url, silence_id)
+    except httpx.HTTPStatusError as err:
+        if err.response.status_code < 500:
+            raise  # Alertmanager refuses what it was sent: a failure of this step (RenderFailed)
+        return _unreachable(state, inputs.key, f"HTTP {err.response.status_code} from {url}")
+    except httpx.TransportError as err:
+        return _unreachable(state, inputs.key, f"{err.__class__.__name__}: {err}")
+    state.left_out.update(inputs.key, "silences", {})
+    if plan.create or plan.update or plan.expire:
+        log.info(
+            "%s: silences created for %s, updated %s, expired %s",
+            inputs.key,
+            [d.marker for d in plan.create],
+            [silence_id for silence_id, _ in plan.update],
+            plan.expire,
+        )
+    if plan.adopted:
+        log.info("%s: adopted silences made before they named their cluster: %s", inputs.key, ", ".join(plan.adopted))
+    for marker, before in sorted(plan.recreated.items()):
+        _silence_recreated(state, inputs.key, policies, marker, before, ids.get(marker, ""))
     writes = len(plan.create) + len(plan.update) + len(plan.expire)
     return Outcome(StepResult("silences", writes=writes), frozenset(state.memberships.record_silences(inputs.key, ids)))
+
+
+def _unreachable(state: OperatorState, key: str, detail: str) -> Outcome:
+    """The silences step's result when Alertmanager does not answer (retried; logged once per reason)."""
+    error = unreachable_error(detail)
+    for _, why in state.left_out.update(key, "silences", {"Alertmanager": error}).items():
+        log.warning("%s: silences not synced, will retry: %s", key, why)
+    return Outcome(StepResult("silences", error=error, retry=True))
+
+
+def _silence_recreated(
+    state: OperatorState, key: str, policies: Mapping[str, SuppressionPolicy], marker: str, before: str, now: str
+) -> None:
+    """Say that the silence of window `marker` was expired or deleted outside AlertAgent and created
+    again: a log line, the counter and a Warning Event on the policy (the window is in its spec, so
+    the silence comes back until the window is removed or ends)."""
+    parts = marker.split("/", 2)  # namespace, policy, window
+    policy_key, window = "/".join(parts[:2]), parts[-1]
+    message = (
+        f"the silence {before} of window {window} in AlertmanagerCluster {key} was expired or deleted outside "
+        f"AlertAgent; created again as {now} (remove the window from the policy to end it early)"
+    )
+    log.warning("%s: %s", policy_key, message)
+    SILENCES_RECREATED_TOTAL.labels(key).inc()
+    policy = policies.get(policy_key)
+    if policy is None:
+        return
+    meta = policy.metadata
+    about = {
+        "apiVersion": API_VERSION,
+        "kind": "SuppressionPolicy",
+        "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": (meta.model_extra or {}).get("uid")},
+    }
+    try:
+        state.kube.post_event(about, "Warning", "SilenceRecreated", message)
+    except ApiException as err:  # the log line and the counter say it all the same
+        log.warning("Event SilenceRecreated on %s not posted: %s", policy_key, err)
