@@ -66,10 +66,19 @@ def test_test_send_reaches_only_that_channel(
             plane.kubectl("-n", namespace, "annotate", "nc", "two", "alertagent.io/test-send=first")
             [alert] = eventually(lambda: received.alerts("/two"), 30, what="test alert delivered")
             assert alert["labels"]["alertname"] == "AlertAgentTestSend"
-            assert alert["annotations"]["test_send"] == "first"
+            assert alert["labels"]["alertagent_test_send"] == "first"
             status = json.loads(plane.kubectl("-n", namespace, "get", "nc", "two", "-o", "json").stdout)["status"]
             assert status["lastTest"]["value"] == "first" and status["lastTest"]["result"] == "Succeeded"
             assert received.alerts("/one") == []  # only the channel under test
+
+            # A second test while the first test alert still fires (5 minutes) is notified too, at once.
+            plane.kubectl("-n", namespace, "annotate", "--overwrite", "nc", "two", "alertagent.io/test-send=second")
+            second = eventually(
+                lambda: [a for a in received.alerts("/two") if a["labels"]["alertagent_test_send"] == "second"],
+                30,
+                what="the second test alert delivered",
+            )
+            assert len(second) == 1
 
             # Slack (a local server checking Slack's payload) gets its own test notification too.
             plane.kubectl("-n", namespace, "annotate", "nc", "chat", "alertagent.io/test-send=1")
@@ -130,7 +139,7 @@ def test_test_send_survives_restarts(
             plane.kubectl("-n", namespace, "annotate", "nc", "late", "alertagent.io/test-send=while-stopped")
             operator, _ = start_operator(plane, tmp_path, namespace)
             [alert] = eventually(lambda: received.alerts("/late"), 30, what="test alert delivered after a start")
-            assert alert["annotations"]["test_send"] == "while-stopped"
+            assert alert["labels"]["alertagent_test_send"] == "while-stopped"
             last = eventually(
                 lambda: _last_test(plane, namespace, "late").get("value") and _last_test(plane, namespace, "late"), 30
             )
@@ -157,7 +166,7 @@ def test_test_send_survives_restarts(
             }
             plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(fresh))
             [alert] = eventually(lambda: received.alerts("/fresh"), 30, what="test alert of a new channel")
-            assert alert["annotations"]["test_send"] == "at-creation"
+            assert alert["labels"]["alertagent_test_send"] == "at-creation"
             last = eventually(
                 lambda: _last_test(plane, namespace, "fresh").get("value") and _last_test(plane, namespace, "fresh"), 30
             )

@@ -16,7 +16,7 @@ def test_the_synthetic_alert_names_the_channel_and_fires_for_five_minutes() -> N
     assert alert["labels"][TEST_LABEL] == "team-a/hooks"
     assert alert["labels"]["namespace"] == "team-a"  # isolation routes see it as the team's own alert
     assert (alert["startsAt"], alert["endsAt"]) == ("2026-01-01T12:00:00.123456Z", "2026-01-01T12:05:00.123456Z")
-    assert alert["annotations"]["test_send"] == "v1"
+    assert alert["labels"]["alertagent_test_send"] == "v1"  # each request an alert (and a group) of its own
 
 
 def test_last_test_records_the_outcome_with_a_bounded_message() -> None:

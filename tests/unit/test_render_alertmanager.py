@@ -52,7 +52,7 @@ def test_receivers_routes_isolation_and_windows() -> None:
     assert tests[0] == {
         "receiver": "monitoring/oncall",
         "matchers": ['alertagent_test_channel="monitoring/oncall"'],
-        "group_by": ["alertagent_test_channel"],
+        "group_by": ["alertagent_test_channel", "alertagent_test_send"],
         "group_wait": "0s",
     }
     # The cluster namespace's channel sees every namespace, so team-a's window mutes its team-a alerts too:

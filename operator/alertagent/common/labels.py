@@ -17,6 +17,9 @@ WATCH_LABEL = f"{LABEL_PREFIX}/watch"
 # A test-send alert carries this label with the channel's `<namespace>/<name>`; a route per channel,
 # first in the tree, sends it to that channel and nowhere else. Tenants' rules never carry it.
 TEST_LABEL = "alertagent_test_channel"
+# The test-send request (the annotation's value): each request is an alert, and a group, of its own, so a
+# second test within the first one's five minutes is notified too (one firing alert is notified once).
+TEST_SEND_LABEL = "alertagent_test_send"
 RULES_COMPONENT = "rules"
 ALERTMANAGER_COMPONENT = "alertmanager-config"
 

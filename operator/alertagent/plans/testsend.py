@@ -11,21 +11,23 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from ..common.identity import ObjectRef
-from ..common.labels import TEST_LABEL
+from ..common.labels import TEST_LABEL, TEST_SEND_LABEL
 
 ANNOTATION = "alertagent.io/test-send"
 
 
 def synthetic_alert(channel: ObjectRef, value: str, now: datetime) -> dict[str, Any]:
-    """An Alertmanager API v2 alert, firing for five minutes, labelled for `channel`'s test route."""
+    """An Alertmanager API v2 alert, firing for five minutes, labelled for `channel`'s test route and
+    with the request's `value`: a new request is a new alert in a new group, notified at once."""
     return {
         "labels": {
             "alertname": "AlertAgentTestSend",
             TEST_LABEL: channel.key,
+            TEST_SEND_LABEL: value,
             "namespace": channel.namespace,
             "severity": "none",
         },
-        "annotations": {"summary": f"AlertAgent test notification for {channel.key}", "test_send": value},
+        "annotations": {"summary": f"AlertAgent test notification for {channel.key}"},
         "startsAt": now.isoformat().replace("+00:00", "Z"),
         "endsAt": (now + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
     }

@@ -53,7 +53,7 @@ from ..api.common import url_error
 from ..api.notificationchannel import ChannelRoute, NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.identity import ObjectRef
-from ..common.labels import TEST_LABEL
+from ..common.labels import TEST_LABEL, TEST_SEND_LABEL
 from ..common.yamlout import dump_yaml
 from ..discovery.snapshot import Graph
 from .dependencies import dependency_inhibit_rules
@@ -355,7 +355,12 @@ def _routes(
     """The root's children in routing precedence (module docstring): a test-send route per channel,
     then each channel's route with its per-policy window children. `policies` in (namespace, name) order."""
     routes: list[dict[str, Any]] = [
-        {"receiver": key, "matchers": [f'{TEST_LABEL}="{key}"'], "group_by": [TEST_LABEL], "group_wait": "0s"}
+        {
+            "receiver": key,
+            "matchers": [f'{TEST_LABEL}="{key}"'],
+            "group_by": [TEST_LABEL, TEST_SEND_LABEL],  # a group per request: each is notified
+            "group_wait": "0s",
+        }
         for key in sorted(ObjectRef.of(c).key for c in channels)
     ]
     # Policies with recurring windows, by namespace: an isolated channel can only meet its own
