@@ -44,6 +44,8 @@ import yaml
 
 from alertagent.devstack.monitoring import RuleTarget, start_alertmanager, start_prometheus
 from benchmarks.harness import (
+    IMPORT_FLOOR,
+    OPERATOR_IMPORTS,
     OPERATOR_USER,
     SIDECAR_USER,
     AlertAgent,
@@ -474,7 +476,7 @@ def report(runs: list[Run], floor: tuple[float, float], args: argparse.Namespace
         if n == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     print(
-        f"\nfloor: `python -c 'import kopf, kubernetes, alertagent.cli'` takes {floor[0]:.2f} s and "
+        f"\nfloor: `python -c '{IMPORT_FLOOR}'` takes {floor[0]:.2f} s and "
         f"{floor[1]:.2f} CPU-s here (part of AlertAgent's restart figures)."
     )
     for note in notes:
@@ -512,6 +514,7 @@ def main() -> None:
     po_binary = prometheus_operator_binary()
     crds = prometheus_operator_crds()
     floor = import_floor(args.alertagent_pythonpath)
+    imports = import_floor(args.alertagent_pythonpath, statement=OPERATOR_IMPORTS)
     runs: list[Run] = []
     try:
         with stopping() as stack:
@@ -534,6 +537,8 @@ def main() -> None:
         "prometheus-operator has no 'loaded in Prometheus' figure here: its config-reloader (and the "
         "StatefulSet it runs in) is not part of this comparison; AlertAgent's is through its sidecar "
         "to a real Prometheus.",
+        f"imports: `python -c '{OPERATOR_IMPORTS}'` (the floor included) takes {imports[0]:.2f} s and "
+        f"{imports[1]:.2f} CPU-s here.",
         f"logs: {work}",
     ]
     report(runs, floor, args, notes)

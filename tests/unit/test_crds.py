@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from alertagent.api.base import Model
-from alertagent.api.crd import RESOURCES, SchemaError, _structural, all_crd_files, crd
+from alertagent.api.crd import RESOURCES, SchemaError, _structural, all_crd_files, crd, json_schema
 from alertagent.cli import main
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
@@ -119,6 +119,6 @@ class _Union(BaseModel):
 
 def test_converter_refuses_missing_descriptions_and_unions() -> None:
     with pytest.raises(SchemaError, match="bare: missing description"):
-        _structural(_Undocumented.model_json_schema(by_alias=True), {}, "X")
+        _structural(json_schema(_Undocumented), {}, "X")
     with pytest.raises(SchemaError, match="unions"):
         _structural(_Union.model_json_schema(), {}, "X")
