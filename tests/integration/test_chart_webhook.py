@@ -21,8 +21,9 @@ import pytest
 import yaml
 
 from alertagent.devstack.agents import eventually, start_operator
-from alertagent.devstack.controlplane import ControlPlane, binary, install_crds, start_control_plane
+from alertagent.devstack.controlplane import ControlPlane, install_crds, start_control_plane
 from alertagent.devstack.processes import free_port
+from tests.integration.scenario import helm
 from tests.integration.test_rules_pipeline import alert_rule
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,15 +58,7 @@ def routed_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPl
 
 
 def _helm(plane: ControlPlane, *args: str) -> str:
-    result = subprocess.run(
-        [binary("helm"), f"--kubeconfig={plane.kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return helm(plane, *args).stdout
 
 
 def _json(plane: ControlPlane, *args: str) -> dict:

@@ -64,14 +64,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         # are given by name or all, so nothing appears later that the scan would have to notice.
         settings.scanning.disabled = True
         if operator.webhook_port:
-            settings.admission.server = kopf.WebhookServer(
-                addr="0.0.0.0",
-                port=operator.webhook_port,
-                host=operator.webhook_host,
-                certfile=operator.webhook_cert,
-                pkeyfile=operator.webhook_key,
-                cafile=operator.webhook_ca,
-            )
+            settings.admission.server = webhook_server(operator)
             if operator.webhook_ca:  # dev/demo: Kopf keeps the ValidatingWebhookConfiguration `alertagent.io`
                 settings.admission.managed = "alertagent.io"
             # Otherwise serve TLS only: the configuration is the Helm chart's (templates/webhook.yaml).
@@ -104,3 +97,15 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
                 await asyncio.to_thread(item.shutdown)
                 item.server_close()
         state.background.clear()
+
+
+def webhook_server(operator: Settings) -> kopf.WebhookServer:
+    """Kopf's admission server on `--webhook-port` with the serving certificate (leader and standby alike)."""
+    return kopf.WebhookServer(
+        addr="0.0.0.0",
+        port=operator.webhook_port,
+        host=operator.webhook_host,
+        certfile=operator.webhook_cert,
+        pkeyfile=operator.webhook_key,
+        cafile=operator.webhook_ca,
+    )

@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from ..settings import Settings
+from .lifecycle import webhook_server
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -27,12 +28,5 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         settings.scanning.disabled = True  # one scan at start (the served resources); no CRD watch
         settings.networking.error_backoffs = (0.5,) + (1.0,) * 120
         if operator.webhook_port:
-            settings.admission.server = kopf.WebhookServer(
-                addr="0.0.0.0",
-                port=operator.webhook_port,
-                host=operator.webhook_host,
-                certfile=operator.webhook_cert,
-                pkeyfile=operator.webhook_key,
-                cafile=operator.webhook_ca,
-            )
+            settings.admission.server = webhook_server(operator)
             settings.admission.managed = None  # the leader's (with --webhook-ca) or the chart's
