@@ -164,7 +164,7 @@ def test_a_cascade_becomes_one_incident_that_resolves(
             status["alerts"] == 3 and status["timeline"][0]["event"] == f"first alert: DatabaseDown on {namespace}/db"
         )
         ready = {c["type"]: c["status"] for c in status["conditions"]}
-        assert ready == {"Ready": "True", "Resolved": "False"}
+        assert ready == {"Ready": "True", "Reconciling": "False", "Stalled": "False", "Resolved": "False"}
         eventually(lambda: len(incidents(plane, namespace)) == 2, 15, what="the unrelated service's own Incident")
         assert lease_holder(plane, namespace) == "gw-a"
         view = httpx.get(f"http://127.0.0.1:{port}/api/v1/incidents", timeout=5).json()[f"{namespace}/main"]
