@@ -154,6 +154,9 @@ def test_without_leader_election_one_replica_is_replaced_not_overlapped(tmp_path
             "at '/serviceMonitor/interval': got number, want string",
         ),
         ({"selfMonitoring": {"enabled": "yes"}}, "at '/selfMonitoring/enabled': got string, want boolean"),
+        # Alertmanager refuses a zero group/repeat interval (the channel would go Invalid after a clean install).
+        ({"selfMonitoring": {"heartbeat": {"interval": "0s"}}}, "at '/selfMonitoring/heartbeat/interval'"),
+        ({"selfMonitoring": {"heartbeat": {"interval": "1ms"}}}, "at '/selfMonitoring/heartbeat/interval'"),
         ({"selfMonitoring": {"enabled": True, "heartbeat": {"url": "ftp://x"}}}, "at '/selfMonitoring/heartbeat/url'"),
         ({"selfMonitoring": {"enabled": True, "targets": ["Main!"]}}, "at '/selfMonitoring/targets/0'"),
         ({"gateway": {"store": "etcd"}}, "at '/gateway/store': value must be one of"),

@@ -18,7 +18,7 @@ from alertagent.devstack.monitoring import AlertmanagerTarget, RuleTarget
 from alertagent.devstack.receivers import webhook_receiver
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "alertagent"
-INTERVAL = 5  # seconds: selfMonitoring.heartbeat.interval (group_interval and repeat_interval)
+INTERVAL = 5  # seconds: selfMonitoring.heartbeat.interval (repeat_interval; group ticks of 1 s)
 
 
 def chart_objects(namespace: str, heartbeat_url: str) -> list[dict]:
@@ -94,6 +94,11 @@ def test_watchdog_heartbeats_arrive_and_stop_when_prometheus_stops(
             assert first["receiver"] == f"{namespace}/aa-alertagent-heartbeat" and first["status"] == "firing"
             assert first["alerts"][0]["labels"]["alertagent_selfmonitoring"] == "watchdog"
             assert all(a["labels"]["alertname"] != "Watchdog" for a in received.alerts("/everything"))
+            # Re-sent every interval, not every second one (a group tick as long as the interval lands just
+            # short of repeat_interval): 6 intervals bring at least 5 heartbeats.
+            before = heartbeats()
+            time.sleep(6 * INTERVAL)
+            assert heartbeats() - before >= 5, f"{heartbeats() - before} heartbeats in {6 * INTERVAL}s"
 
             # Prometheus goes away: Alertmanager resolves Watchdog once its endsAt passes (Prometheus
             # sends 4 x its 5 s resend delay ahead) and, with sendResolved off, sends nothing more.
