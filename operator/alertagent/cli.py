@@ -70,10 +70,11 @@ def _warn(line: str) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
+    unreadable: list[str] = []  # a file that does not parse fails the gate (kubectl would stop at it)
     try:
-        objects = load_manifests(args.file, namespace=args.namespace, warn=_warn)
+        objects = load_manifests(args.file, namespace=args.namespace, warn=_warn, unreadable=unreadable.append)
     except ManifestError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print("\n".join(f"error: {line}" for line in [*unreadable, str(err)]), file=sys.stderr)
         return EXIT_USAGE
     # Imported here: the models and renderers (~0.2 s) are more than `--help` should pay.
     from .clients.rulecheck import RuleChecks  # noqa: PLC0415
@@ -94,8 +95,10 @@ def _render(args: argparse.Namespace) -> int:
     if args.report_json:
         report_doc = {"objects": [r.as_json() for r in result.reports]}
         Path(args.report_json).write_text(json.dumps(report_doc, indent=2, sort_keys=True) + "\n")
+    for line in unreadable:
+        print(f"error: {line}", file=sys.stderr)
     print(f"rendered {len(result.files)} files from {len(result.reports)} objects into {out}", file=sys.stderr)
-    return 0 if result.all_valid else EXIT_INVALID
+    return 0 if result.all_valid and not unreadable else EXIT_INVALID
 
 
 def _convert(args: argparse.Namespace) -> int:

@@ -530,6 +530,7 @@ def load_manifests(
     paths: Iterable[str | Path],
     namespace: str | None = None,
     warn: Callable[[str], None] | None = None,
+    unreadable: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every Kubernetes object in the files and folders (folders recursively: their .yaml, .yml and
     .json files), in file order, multi-document YAML and `List`s unwrapped, read as kubectl reads them
@@ -548,25 +549,28 @@ def load_manifests(
     (no `apiVersion` and `kind`: `Chart.yaml`, `values.yaml`, a JSON Schema, `package.json`; the
     reasons of several are joined with `; `). A file named in `paths` is treated the same (kubectl
     would stop at it). Empty documents between objects (as `helm template` writes them) are no reason.
+    `unreadable` (None: `warn`) gets the lines of files that cannot be read or do not parse, which a CI
+    gate counts as errors (`alertagent render`), apart from files that merely hold no object.
 
     Raises ManifestError when a path does not exist, or when nothing at all was loaded (kubectl's
     "no objects passed to apply")."""
     paths = list(paths)
     report = warn or _stderr
+    broken = unreadable or report
     objects: list[dict[str, Any]] = []
     for path in _files(paths):
         try:
             text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            report(f"{path}: skipped: not UTF-8 text")
+            broken(f"{path}: skipped: not UTF-8 text")
             continue
         except OSError as err:
-            report(f"{path}: skipped: {err.strerror or err}")
+            broken(f"{path}: skipped: {err.strerror or err}")
             continue
         try:
             docs = parse_documents(text)
         except (yaml.YAMLError, ValueError, RecursionError) as err:
-            report(f"{path}: skipped: {_describe_parse_error(err, text)}")
+            broken(f"{path}: skipped: {_describe_parse_error(err, text)}")
             continue
         reasons: list[str] = []
         found: list[dict[str, Any]] = []

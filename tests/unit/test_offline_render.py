@@ -213,3 +213,27 @@ def test_invalid_promql_judged_by_an_evaluator_is_reported_once_by_it() -> None:
     assert not report.valid
     assert not any("no vmalert evaluator" in e for e in report.errors), report.errors
     assert any(e.startswith("default/main/") and "invalid PromQL" in e for e in report.errors), report.errors
+
+
+def test_a_misspelt_kind_of_ours_is_an_error_and_a_prometheus_rule_a_warning() -> None:
+    # A CI gate must not pass what the API server refuses (`AlertRules`) or what renders nothing unsaid.
+    typo = {"apiVersion": "alertagent.io/v1alpha1", "kind": "AlertRules", "metadata": {"name": "x"}, "spec": {}}
+    rule = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": {"name": "pr"}}
+    result = render_manifests([typo, rule])
+    assert not result.all_valid
+    by_kind = {r.kind: r for r in result.reports}
+    assert by_kind["AlertRules"].errors[0].startswith("no kind AlertRules in alertagent.io (kinds: AlertRule,")
+    assert by_kind["PrometheusRule"].valid and "alertagent convert -f" in by_kind["PrometheusRule"].warnings[0]
+
+
+def test_the_cli_fails_on_a_file_that_does_not_parse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for example in (EXAMPLES / "basic").glob("*.yaml"):
+        (tmp_path / example.name).write_text(example.read_text())
+    (tmp_path / "broken.yaml").write_text("a: [\n")
+    (tmp_path / "values.yaml").write_text("replicas: 2\n")  # no object: skipped, not an error
+    assert main(["render", "-f", str(tmp_path), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'broken.yaml'}: skipped: invalid YAML" in err
+    assert f"warning: {tmp_path / 'values.yaml'}: skipped" in err
+    (tmp_path / "broken.yaml").unlink()
+    assert main(["render", "-f", str(tmp_path), "-o", str(tmp_path / "out")]) == 0

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..api.alertmanagercluster import AlertmanagerCluster
+from ..api.base import GROUP
 from ..api.common import Resource, SecretKeyRef
 from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
@@ -90,7 +91,7 @@ def render_manifests(
     operator does: rule files go through the operator's own plan (`plans.rules.plan_rules`), so a rule
     an evaluator's type or version cannot load is reported for that evaluator alone."""
     objects = list(objects)
-    reports: list[ObjectReport] = []
+    reports = _unrendered_kinds(objects)
     graph = service_graph(objects, reports)
     has_services = any(node.kind == "service" for node in graph.nodes)
     rules: list[IndexedRule] = []
@@ -154,6 +155,37 @@ def render_manifests(
     _report_placement(parsed, namespace_labels, rules, by_ref)
     _report_unjudged(rules, {path.name for path in files}, by_ref)
     return RenderResult(reports, files)
+
+
+# prometheus-operator's kinds this renderer does not read: `alertagent convert` turns them into ours.
+CONVERTIBLE = frozenset({("monitoring.coreos.com", "PrometheusRule"), ("monitoring.coreos.com", "AlertmanagerConfig")})
+
+
+def _unrendered_kinds(objects: list[dict[str, Any]]) -> list[ObjectReport]:
+    """What a CI gate must not pass in silence: an `alertagent.io` kind that does not exist (a typo
+    such as `AlertRules`, which the API server refuses) is an error; a PrometheusRule or
+    AlertmanagerConfig is a warning naming `alertagent convert` (it would render nothing)."""
+    known = {"AlertRule", "Incident", *MODELS}
+    reports: list[ObjectReport] = []
+    for obj in objects:
+        group, kind = str(obj.get("apiVersion", "")).rpartition("/")[0], str(obj.get("kind", ""))
+        ref = ObjectRef.of(obj)
+        if group == GROUP and kind not in known:
+            reports.append(
+                ObjectReport(
+                    kind,
+                    ref.namespace,
+                    ref.name,
+                    valid=False,
+                    errors=[f"no kind {kind} in {GROUP} (kinds: {', '.join(sorted(known))})"],
+                )
+            )
+        elif (group, kind) in CONVERTIBLE:
+            warning = (
+                f"a prometheus-operator {kind} is not rendered: `alertagent convert -f` makes AlertAgent objects of it"
+            )
+            reports.append(ObjectReport(kind, ref.namespace, ref.name, warnings=[warning]))
+    return reports
 
 
 def _report_unjudged(rules: list[IndexedRule], written: set[str], by_ref: dict[ObjectRef, ObjectReport]) -> None:
