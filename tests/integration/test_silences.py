@@ -243,3 +243,52 @@ def test_two_clusters_on_one_alertmanager_keep_their_own_silences(
                 ha.stop()
         finally:
             demo.stop()
+
+
+def test_deleting_a_cluster_expires_its_silences_and_only_its_own(
+    installed_crds: ControlPlane, namespace: str, alertmanager: AlertmanagerTarget, tmp_path: Path
+) -> None:
+    """The tester's case: `kubectl delete amc am2` left am2's pending silence behind, to mute alerts when
+    its window came. Deleting the cluster expires its silence in Alertmanager before the finalizer goes;
+    am1's silence for the same window on the same Alertmanager stays."""
+    plane = installed_crds
+    window = {"name": "upgrade", "start": "2030-01-01T01:00:00Z", "end": "2030-01-01T03:00:00Z", "comment": "db"}
+    objects = [
+        *(
+            {
+                "apiVersion": GROUP,
+                "kind": "AlertmanagerCluster",
+                "metadata": {"name": name},
+                "spec": {"alertmanager": {"url": alertmanager.url}},
+            }
+            for name in ("am1", "am2")
+        ),
+        {
+            "apiVersion": GROUP,
+            "kind": "SuppressionPolicy",
+            "metadata": {"name": "maint"},
+            "spec": {"matchers": [{"name": "service", "value": "db"}], "maintenanceWindows": [window]},
+        },
+    ]
+    plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all(objects))
+    operator, _ = start_operator(plane, tmp_path, namespace)
+    try:
+
+        def owners() -> dict[str, str]:
+            return {_owner(s): s["id"] for s in _ours(alertmanager) if _owner(s).startswith(f"{namespace}/")}
+
+        live = eventually(
+            lambda: (o := owners()).keys() == {f"{namespace}/am1", f"{namespace}/am2"} and o,
+            60,
+            what="a silence per cluster",
+        )
+        plane.kubectl("-n", namespace, "delete", "amc", "am2", "--timeout=30s")  # returns once the finalizer is gone
+        states = {
+            s["id"]: s["status"]["state"] for s in httpx.get(f"{alertmanager.url}/api/v2/silences", timeout=5).json()
+        }
+        assert states[live[f"{namespace}/am2"]] == "expired"  # already, not eventually: before the finalizer went
+        assert states[live[f"{namespace}/am1"]] == "pending"
+        time.sleep(3)  # am1 keeps reconciling: nothing of its own is touched, am2's is not made again
+        assert owners() == {f"{namespace}/am1": live[f"{namespace}/am1"]}
+    finally:
+        operator.stop()

@@ -9,6 +9,7 @@ from alertagent.api import AlertmanagerCluster, SuppressionPolicy
 from alertagent.plans.silences import (
     DesiredSilence,
     desired_silences,
+    expiries_on_delete,
     owner_of,
     plan_silences,
     unreachable_detail,
@@ -194,6 +195,25 @@ def test_a_silence_expired_outside_alertagent_is_created_again_and_reported() ->
     # Taken over by another cluster (two adopted one legacy silence at once): not expired by anyone.
     other = _existing("a", {**want.body(), "comment": "alertagent.io/window=team/p/w alertagent.io/cluster=x/y"})
     assert plan_silences(KEY, [want], [other], known={"team/p/w": "a"}).recreated == {}
+
+
+def test_deleting_a_cluster_expires_only_its_own_unexpired_silences() -> None:
+    """A deleted cluster's silences would otherwise stay and mute alerts in later windows; another
+    cluster's, a legacy one (names no cluster), someone else's and expired ones are left alone."""
+    [mine] = desired_silences(CLUSTER, [_policy(FUTURE)], NOW)
+    [theirs] = desired_silences(HA, [_policy(FUTURE)], NOW)
+    started = {"name": "now", "start": "2026-11-21T23:00:00Z", "end": "2026-11-22T02:00:00Z"}
+    [active] = desired_silences(CLUSTER, [_policy(started)], NOW)
+    alertmanager = [
+        _existing("b", mine.body()),
+        _existing("a", active.body(), state="active"),
+        _existing("c", mine.body(), state="expired"),
+        _existing("h", theirs.body()),
+        _legacy("l", mine),
+        _existing("m", {**mine.body(), "createdBy": "someone", "comment": "manual"}),
+    ]
+    assert expiries_on_delete(KEY, alertmanager) == ["a", "b"]
+    assert expiries_on_delete(KEY, []) == []
 
 
 def test_the_unreachable_error_is_told_apart_from_other_step_errors() -> None:

@@ -26,7 +26,7 @@ from ..reconcile.cluster import forget_cluster, periodic_steps, reconcile_cluste
 from ..reconcile.queue import WorkQueue
 from ..reconcile.state import OperatorState, StatusInputs
 from ..reconcile.status import write_cluster_status
-from ..reconcile.steps import ClusterInputs
+from ..reconcile.steps import ClusterInputs, expire_deleted_cluster_silences
 from ..settings import Settings
 from ..status import ShardReport
 from .memo import state_of, status_inputs, world_of
@@ -89,6 +89,21 @@ def _namespace_seen(state: OperatorState, name: str, event_type: str | None, lab
         state.namespace_labels[name] = current
         if not (event_type is None and first and not state.primed_once):
             state.queue.add_all()
+
+
+# Kopf cancels a stopping daemon after its `cancellation_backoff` (5 s) and releases the finalizer: the
+# deleted cluster's silences get what is left of it (the step at hand finishes first, so no silences
+# step makes one again behind the expiry).
+DELETE_EXPIRY_SECONDS = 4.0
+
+
+async def _expire_silences(key: str, body: dict[str, Any]) -> None:
+    """A deleted cluster's own silences are expired before its finalizer goes (best effort, bounded)."""
+    try:
+        await asyncio.to_thread(expire_deleted_cluster_silences, key, body, DELETE_EXPIRY_SECONDS)
+    except asyncio.CancelledError:
+        log.warning("%s: deleted before its silences were all expired; the rest end by themselves", key)
+        raise
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -208,4 +223,5 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             state.queue.forget(key)
             operator_mode.stop(state, key)
         if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
+            await _expire_silences(key, dict(body))
             await forget_cluster(state, key, live)

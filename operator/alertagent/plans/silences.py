@@ -242,3 +242,10 @@ def plan_silences(
         if marker not in wanted and "/".join(marker.split("/", 2)[:2]) in selected:
             plan.expire += sorted(str(s["id"]) for s in silences)
     return plan
+
+
+def expiries_on_delete(cluster: str, existing: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The ids of the silences to expire when AlertmanagerCluster `cluster` (`namespace/name`) is deleted:
+    the plan for no window at all, so only its own unexpired silences (`existing`: every silence, API v2
+    shape); another cluster's and legacy ones (which name no cluster) stay. Sorted."""
+    return sorted(plan_silences(cluster, [], existing).expire)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,7 +48,7 @@ from ..plans.alertmanager import (
 from ..plans.gateway import ConfigMapResolver, GatewayPlan, channels_secret_name, incident_settings, plan_gateway
 from ..plans.placement import World
 from ..plans.rules import IndexedRule, plan_rules
-from ..plans.silences import desired_silences, plan_silences, unreachable_error
+from ..plans.silences import desired_silences, expiries_on_delete, plan_silences, unreachable_error
 from ..render.checked import render_checked
 from ..render.receivers import MissingSecretError, SecretResolver
 from ..render.rules import selects_rule
@@ -404,6 +405,36 @@ def silences_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
         _silence_recreated(state, inputs.key, policies, marker, before, ids.get(marker, ""))
     writes = len(plan.create) + len(plan.update) + len(plan.expire)
     return Outcome(StepResult("silences", writes=writes), frozenset(state.memberships.record_silences(inputs.key, ids)))
+
+
+def expire_deleted_cluster_silences(key: str, body: Mapping[str, Any], seconds: float) -> bool:
+    """Expire the silences of AlertmanagerCluster `key` (`namespace/name`, manifest `body`) as it is
+    deleted (`plans.silences.expiries_on_delete`: only those naming it), spending at most about
+    `seconds` on it (each request's timeout is what is left). Best effort: returns False, with a
+    warning that names what stays, when Alertmanager does not answer or refuses in time; True when
+    every one is expired (or there were none)."""
+    deadline = time.monotonic() + seconds
+    left: list[str] | None = None
+    try:
+        url = AlertmanagerCluster.model_validate(body).spec.alertmanager.url.rstrip("/")
+        with http_client(seconds) as http:
+            left = expiries_on_delete(key, list_silences(http, url))
+            while left:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise httpx.TimeoutException(f"no time left after {seconds:g} s")
+                http.timeout = httpx.Timeout(remaining)
+                expire_silence(http, url, left[0])
+                left.pop(0)
+    except (httpx.HTTPError, ValueError) as err:
+        log.warning(
+            "%s: deleted, but its silences were not all expired (%s); left to end by themselves: %s",
+            key,
+            _flat(f"{err.__class__.__name__}: {err}"),
+            ", ".join(left) if left else "unknown (listing them failed)",
+        )
+        return False
+    return True
 
 
 def _unreachable(state: OperatorState, key: str, detail: str) -> Outcome:
