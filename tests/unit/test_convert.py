@@ -11,7 +11,9 @@ tests/fixtures/convert/golden/:
 from __future__ import annotations
 
 import io
+import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,8 @@ CASES: dict[str, tuple[str, int, list[str]]] = {
         ],
     ),
     "node-exporter": ("prometheusrules/node-exporter.yaml", 0, []),
+    # Receivers with several integrations, on a child route and below a continuing route: nothing lost.
+    "multi-integration": ("multi-integration/receivers.yaml", 0, []),
     "team-a": (
         "alertmanagerconfigs/team-a.yaml",
         1,
@@ -60,7 +64,7 @@ CASES: dict[str, tuple[str, int, list[str]]] = {
             TEAM_A + "spec.receivers[2].emailConfigs[0].hello: no equivalent in AlertAgent's email channel",
             TEAM_A + "spec.receivers[4].webhookConfigs[0].httpConfig.tlsConfig: AlertAgent's webhook channel has no "
             "such HTTP client setting",
-            TEAM_A + "spec.route.routes: AlertAgent tries these routes by channel name (team-a-ci-webhook, "
+            TEAM_A + "spec.route.routes: AlertAgent tries these routes' channels in this order (team-a-ci-webhook, "
             "team-a-email, team-a-pagerduty), not as listed (team-a-pagerduty, team-a-email, team-a-ci-webhook): a "
             "route that does not continue takes what it matches from those after it",
         ],
@@ -275,6 +279,103 @@ def test_a_receiver_with_several_integrations_becomes_one_channel_each_all_but_t
     assert [channels[n]["route"].get("continue", False) for n in sorted(channels)] == [True, True, False]
 
 
+def _matcher_text(m: dict[str, Any]) -> str:
+    return f"{m['name']}{m.get('matchType', '=~' if m.get('regex') else '=')}{json.dumps(m['value'])}"
+
+
+def _upstream_route(route: dict[str, Any], namespace: str, top: bool) -> dict[str, Any]:
+    """An AlertmanagerConfig route as prometheus-operator renders it (pkg/alertmanager/amcfg.go): receivers
+    `<namespace>/<object>/<name>` (here without the object: one per receiver name), the namespace matcher
+    and `continue: true` on the top-level route."""
+    matchers = [_matcher_text(m) for m in route.get("matchers", [])]
+    return {
+        "receiver": route["receiver"],
+        "matchers": [f'namespace="{namespace}"', *matchers] if top else matchers,
+        "continue": True if top else route.get("continue", False),
+        "routes": [_upstream_route(r, namespace, False) for r in route.get("routes", [])],
+    }
+
+
+def _amtool_routes(config: dict[str, Any], labels: dict[str, str], tmp_path: Path) -> set[str]:
+    """The receivers Alertmanager's own route tree gives an alert (`amtool config routes test`)."""
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = subprocess.run(
+        ["amtool", "config", "routes", "test", f"--config.file={path}", *(f"{k}={v}" for k, v in labels.items())],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {name for name in out.strip().split(",") if name}
+
+
+@pytest.mark.parametrize(
+    ("source", "labels", "receivers"),
+    [
+        ("ops", {"severity": "critical"}, {"critical"}),  # slack + pagerduty
+        ("ops", {"severity": "info"}, {"default"}),
+        ("pagers", {"severity": "critical", "service": "db"}, {"db-pager"}),  # nested: pagerduty + slack
+        ("pagers", {"severity": "critical", "service": "web"}, {"pager"}),
+        ("pagers", {"severity": "warning", "env": "dev"}, {"chat"}),
+        ("pagers", {"severity": "warning", "env": "prod"}, {"default"}),
+        ("pagers", {"alertname": "Watchdog"}, {"null"}),  # no integration: delivered nowhere
+    ],
+)
+def test_an_alert_reaches_every_integration_of_the_receivers_the_original_tree_gives_it(
+    source: str, labels: dict[str, str], receivers: set[str], tmp_path: Path
+) -> None:
+    """amtool on the original tree (as prometheus-operator renders it) and on the Alertmanager config the
+    operator's offline renderer makes of the converted objects: an alert the original delivers to N
+    receivers reaches every converted channel of those N (one per integration), and no other."""
+    objects = load_manifests([FIXTURES / "multi-integration"], warn=lambda _: None)
+    original = next(o for o in objects if o["metadata"]["name"] == source)
+    ns = original["metadata"]["namespace"]
+    alert = {"namespace": ns, "alertname": "Test", **labels}
+    upstream = {
+        "route": {"receiver": "root", "routes": [_upstream_route(original["spec"]["route"], ns, True)]},
+        "receivers": [{"name": "root"}, *({"name": r["name"]} for r in original["spec"]["receivers"])],
+    }
+    assert _amtool_routes(upstream, alert, tmp_path) == receivers
+    result = convert_manifests(objects)
+    assert result.report_lines() == []
+    cluster = AlertmanagerCluster.model_validate(
+        {"metadata": {"name": "main", "namespace": "monitoring"}, "spec": {"alertmanager": {"url": "http://am:9093"}}}
+    ).to_wire()
+    rendered = render_manifests([cluster, *result.objects])
+    assert [(r.kind, r.name, r.errors) for r in rendered.reports if not r.valid] == []
+    config = yaml.safe_load(rendered.files[Path("monitoring/main/alertmanager.yaml")])
+    channels = {  # each source receiver's integrations, as converted channels (`<object>-<receiver>[-<type>]`)
+        r["name"]: {f"{ns}/{source}-{r['name']}" + (f"-{k.removesuffix('Configs')}" if len(ks) > 1 else "") for k in ks}
+        for r in original["spec"]["receivers"]
+        for ks in [[k for k in r if k.endswith("Configs")]]
+    }
+    expected = set().union(*(channels[r] for r in receivers))
+    assert len(expected) == sum(len(channels[r]) for r in receivers)
+    assert _amtool_routes(config, alert, tmp_path) == (expected or {"alertagent/null"})
+
+
+def test_channels_of_two_alertmanagerconfigs_in_one_namespace_that_starve_each_other_are_reported() -> None:
+    """Each AlertmanagerConfig's tree sees every alert in prometheus-operator; in AlertAgent a channel
+    that does not continue takes what it matches from the namespace's channels tried after it."""
+    objects = load_manifests([FIXTURES / "multi-integration"], warn=lambda _: None)
+    for obj in objects:
+        obj["metadata"]["namespace"] = "team-c"
+    assert convert_manifests(objects).report_lines() == [
+        f"AlertmanagerConfig team-c/{source}: (converted NotificationChannel {channel}) spec.route: does not "
+        f"continue and is tried before channels of other AlertmanagerConfigs of this namespace ({others}): in "
+        "prometheus-operator each AlertmanagerConfig sees every alert, here this channel takes what they both match"
+        for source, channel, others in [
+            (
+                "ops",
+                "ops-critical-slack",
+                "pagers-chat, pagers-db-pager-pagerduty, pagers-db-pager-slack, pagers-pager, pagers-default",
+            ),
+            ("pagers", "pagers-chat", "ops-default"),
+            ("pagers", "pagers-db-pager-slack", "ops-default"),
+        ]
+    ]
+
+
 def test_what_one_level_of_routes_cannot_express_is_reported() -> None:
     """Siblings whose name order differs from their listed order, a nested route that continues, a
     continuing child the parent cannot exclude (two matchers), and a route to a receiver without
@@ -305,12 +406,12 @@ def test_what_one_level_of_routes_cannot_express_is_reported() -> None:
         }
     )
     assert report == [
-        "spec.route.routes: AlertAgent tries these routes by channel name (cfg-both, cfg-mid, cfg-top-2), not as "
-        "listed (cfg-mid, cfg-both, cfg-top-2): a route that does not continue takes what it matches from those after "
-        "it",
-        "spec.route.routes[0].routes[0]: nested below the first level and flattened into a channel route with the "
-        "matchers and grouping of the routes above it: with this `continue` or channel name, AlertAgent's one level "
-        "of routes (tried by name) cannot keep the tree's precedence, so the routes above it may deliver what it takes",
+        "spec.route.routes: AlertAgent tries these routes' channels in this order (cfg-both, cfg-mid, cfg-top-2), "
+        "not as listed (cfg-mid, cfg-both, cfg-top-2): a route that does not continue takes what it matches from "
+        "those after it",
+        "spec.route.routes[0].routes[0]: nested below the first level and flattened into one channel route with the "
+        "matchers and grouping of the routes above it; AlertAgent's one level of routes cannot keep the tree's "
+        "precedence: it continues, so the channels of the routes above it, tried after it, also deliver what it takes",
         "spec.route.routes[1]: its route above cannot exclude what it matches (more than one matcher, and it "
         "continues or is not converted): that route's channel also gets these alerts",
         "spec.route.routes[2]: receiver 'drop' has no integrations (it discards what it takes): AlertAgent has no "

@@ -11,7 +11,9 @@ and how its operator renders them (pkg/alertmanager/amcfg.go):
   is added again, which changes nothing).
 - **Receivers.** Each receiver integration (`slackConfigs[0]`, ...) becomes a NotificationChannel of
   the matching type (`receivers.py`); a receiver with several integrations becomes several channels
-  with the same route, all but the last continuing, so each still gets every alert.
+  with the same route, all but the last that AlertAgent tries continuing (the order is computed with
+  the renderer's own precedence, render/alertmanager.py `channel_precedence`), so each still gets every
+  alert; another route's channel tried between them that does not continue is reported.
 - **The route tree.** AlertAgent channel routes hang off the cluster's root, one level deep, ordered
   exclusive first, then by name, within a namespace (README "Routing precedence"). The top-level route
   (which prometheus-operator always makes `continue: true`) becomes its receiver's channel route,
@@ -40,9 +42,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.common import Matcher
-from ..api.notificationchannel import ChannelRoute, NotificationChannelSpec
+from ..api.notificationchannel import ChannelRoute, NotificationChannel, NotificationChannelSpec
 from ..api.suppressionpolicy import InhibitRule, MaintenanceWindow
+from ..common.identity import ObjectRef
+from ..render.alertmanager import channel_precedence
 from ..render.validation import schema_issues
 from .receivers import RECEIVER_TYPES, UNSUPPORTED_TYPES, convert_receiver_config
 from .report import Fields, Sink, dns_label, k8s_name
@@ -100,6 +105,50 @@ class _Node:
     valid: bool
     parent: _Node | None = None
     children: list[_Node] = field(default_factory=list)
+
+
+@dataclass
+class ChannelOrder:
+    """The order in which AlertAgent's rendered Alertmanager config tries the converted channel routes
+    (render/alertmanager.py `channel_precedence`, README "Routing precedence"): `names` in that order."""
+
+    names: list[str]
+    position: dict[str, int]
+
+    @classmethod
+    def of(cls, namespace: str, channels: list[dict[str, Any]]) -> ChannelOrder:
+        """`channels` (NotificationChannel manifests of `namespace`, with routes) sorted with the
+        renderer's own precedence, for a cluster in `namespace` (its channels are cluster-wide) and for
+        one elsewhere (they are a tenant's): both give the same order, as all the channels share one
+        namespace, which is checked rather than assumed (AssertionError otherwise)."""
+        models = [NotificationChannel.model_validate(c) for c in channels]
+        orders = []
+        for cluster_namespace, isolation in ((namespace, "None"), (f"{namespace}-other", "OnNamespace")):
+            cluster = AlertmanagerCluster.model_validate(
+                {
+                    "metadata": {"name": "cluster", "namespace": cluster_namespace},
+                    "spec": {"alertmanager": {"url": "http://alertmanager:9093"}, "namespaceIsolation": isolation},
+                }
+            )
+            orders.append([ObjectRef.of(m).name for m in sorted(models, key=lambda m: channel_precedence(cluster, m))])
+        if orders[0] != orders[1]:
+            raise AssertionError(f"channel order depends on the cluster: {orders}")
+        return cls(orders[0], {name: i for i, name in enumerate(orders[0])})
+
+    def index(self, name: str) -> int:
+        return self.position.get(name, len(self.names))
+
+    def first(self, names: list[str]) -> int:
+        return min(self.index(n) for n in names)
+
+    def last(self, names: list[str]) -> int:
+        return max(self.index(n) for n in names)
+
+
+def channel_order(namespace: str, channels: list[dict[str, Any]]) -> ChannelOrder:
+    """The order AlertAgent tries `channels` (NotificationChannel manifests of `namespace`, each with a
+    route) in; see `ChannelOrder.of`. Raises AssertionError if it depended on the cluster's placement."""
+    return ChannelOrder.of(namespace, channels)
 
 
 class _Converter:
@@ -287,44 +336,83 @@ class _Converter:
                 extra.append(negated)
         return extra
 
-    def _check_flattened(self, node: _Node, plans: dict[int, tuple[_Receiver, list[str]]]) -> None:
+    def _check_flattened(self, node: _Node, plans: dict[int, tuple[_Receiver, list[str]]], order: ChannelOrder) -> None:
         """A route below the first level keeps Alertmanager's precedence when it and every route between
-        it and the top-level one do not continue and its channel sorts before theirs."""
+        it and the top-level one do not continue and its channels are all tried before theirs."""
         names = plans[id(node)][1]
         exact = not node.continue_
-        ancestor = node.parent
+        ancestor, blocker = node.parent, None
         while exact and ancestor is not None and ancestor.depth >= 1:
-            exact = not ancestor.continue_ and (id(ancestor) not in plans or names[-1] < plans[id(ancestor)][1][0])
-            ancestor = ancestor.parent
-        if not exact:
-            self.report(
-                node.path,
-                "nested below the first level and flattened into a channel route with the matchers and grouping of "
-                "the routes above it: with this `continue` or channel name, AlertAgent's one level of routes (tried by "
-                "name) cannot keep the tree's precedence, so the routes above it may deliver what it takes",
+            exact = not ancestor.continue_ and (
+                id(ancestor) not in plans or order.last(names) < order.first(plans[id(ancestor)][1])
             )
+            blocker = ancestor
+            ancestor = ancestor.parent
+        if exact:
+            return
+        if node.continue_:
+            why = "it continues, so the channels of the routes above it, tried after it, also deliver what it takes"
+        elif blocker is not None and blocker.continue_:
+            # In the tree the continuing route's later siblings (and the routes below them) also see the alert.
+            assert blocker.parent is not None
+            siblings = blocker.parent.children
+            stack, later = list(siblings[siblings.index(blocker) + 1 :]), []
+            while stack:
+                other = stack.pop()
+                stack += other.children
+                later += [n for n in plans.get(id(other), (None, []))[1] if order.index(n) > order.last(names)]
+            if not later:
+                return
+            why = (
+                f"{blocker.path} continues, so in the tree the routes after it also get what this route takes, but "
+                f"this route's last channel {order.names[order.last(names)]} does not continue: "
+                f"{', '.join(sorted(later, key=order.index))} do not get the alerts they both match"
+            )
+        else:
+            assert blocker is not None
+            why = (
+                f"the channel of {blocker.path} ({order.names[order.first(plans[id(blocker)][1])]}) is tried before "
+                f"this route's last channel ({order.names[order.last(names)]}) and takes what they both match"
+            )
+        self.report(
+            node.path,
+            "nested below the first level and flattened into one channel route with the matchers and grouping of "
+            f"the routes above it; AlertAgent's one level of routes cannot keep the tree's precedence: {why}",
+        )
 
-    def _check_order(self, parent: _Node, plans: dict[int, tuple[_Receiver, list[str]]]) -> None:
+    def _check_order(self, parent: _Node, plans: dict[int, tuple[_Receiver, list[str]]], order: ChannelOrder) -> None:
         children = [c for c in parent.children if id(c) in plans]
-        listed = [plans[id(c)][1][0] for c in children]
-        if listed != sorted(listed) and any(not c.continue_ for c in children[:-1]):
+        tried = sorted(children, key=lambda c: order.first(plans[id(c)][1]))
+        if tried != children and any(not c.continue_ for c in children[:-1]):
+            first = [order.names[order.first(plans[id(c)][1])] for c in children]
             self.report(
                 f"{parent.path}.routes",
-                f"AlertAgent tries these routes by channel name ({', '.join(sorted(listed))}), not as listed "
-                f"({', '.join(listed)}): a route that does not continue takes what it matches from those after it",
+                f"AlertAgent tries these routes' channels in this order ({', '.join(sorted(first, key=order.index))}),"
+                f" not as listed ({', '.join(first)}): a route that does not continue takes what it matches from those "
+                "after it",
+            )
+
+    def _check_interleaved(self, node: _Node, names: list[str], order: ChannelOrder, stops: set[str]) -> None:
+        """A receiver's channels each get the alert only if no channel of another route tried between the
+        first and the last of them takes it (does not continue)."""
+        lo, hi = order.first(names), order.last(names)
+        between = [n for n in order.names[lo + 1 : hi] if n not in names and n in stops]
+        if between:
+            self.report(
+                node.path,
+                f"receiver {node.receiver!r} became channels {', '.join(sorted(names, key=order.index))}, but "
+                f"{', '.join(between)} (another route's channel, not continuing) is tried between them: an alert "
+                f"both match reaches only the channels tried before it",
             )
 
     def channels(self) -> list[dict[str, Any]]:
         plans = self._plan()
+        routed: list[tuple[_Node, list[dict[str, Any]]]] = []
         channels: list[dict[str, Any]] = []
         for node in self.nodes:
-            if node.valid:
-                self._check_order(node, plans)
             if id(node) not in plans:
                 continue
             receiver, names = plans[id(node)]
-            if node.depth >= 2:
-                self._check_flattened(node, plans)
             extra = self._exclusions(node, plans)
             route: dict[str, Any] | None = None
             if extra is not None:
@@ -337,18 +425,40 @@ class _Converter:
                     route["activeTimeIntervals"] = node.active
                 if errors := _errors(ChannelRoute, route):
                     self.report(node.path, f"not converted: {'; '.join(errors)}")
+                    del plans[id(node)]
                     continue
-            for j, ((kind, block, send_resolved, _), name) in enumerate(zip(receiver.configs, names, strict=True)):
-                last = j == len(receiver.configs) - 1
-                channel_route = {**route, "continue": True} if route and (not last or node.continue_) else route
-                channels.append(self._channel(name, kind, block, send_resolved, channel_route))
+            group = [
+                self._channel(name, kind, block, send_resolved, None if route is None else dict(route))
+                for (kind, block, send_resolved, _), name in zip(receiver.configs, names, strict=True)
+            ]
+            routed.append((node, group))
+            channels += group
+        order = ChannelOrder.of(self.namespace, [c for c in channels if "route" in c["spec"]])
+        for node, group in routed:
+            # Every channel but the last AlertAgent tries continues, so each gets what the receiver took.
+            tried = sorted((c for c in group if "route" in c["spec"]), key=lambda c: order.index(c["metadata"]["name"]))
+            for j, channel in enumerate(tried):
+                if j < len(tried) - 1 or node.continue_:
+                    channel["spec"]["route"]["continue"] = True
+        stops = {
+            c["metadata"]["name"] for c in channels if "route" in c["spec"] and not c["spec"]["route"].get("continue")
+        }
+        for node in self.nodes:
+            if node.valid:
+                self._check_order(node, plans, order)
+            if id(node) not in plans:
+                continue
+            if node.depth >= 2:
+                self._check_flattened(node, plans, order)
+            if any(n in order.position for n in plans[id(node)][1]):
+                self._check_interleaved(node, plans[id(node)][1], order, stops)
         referenced = {node.receiver for node in self.nodes if id(node) in plans}
         for name, receiver in sorted(self.receivers.items(), key=lambda item: item[1].index):
             if name not in referenced and receiver.configs:  # still rendered: a root receiver may name it
-                for (kind, block, send_resolved, _), channel in zip(
+                for (kind, block, send_resolved, _), channel_name in zip(
                     receiver.configs, self._config_names(f"{self.name}-{name}", receiver), strict=True
                 ):
-                    channels.append(self._channel(channel, kind, block, send_resolved, None))
+                    channels.append(self._channel(channel_name, kind, block, send_resolved, None))
         return channels
 
     @staticmethod

@@ -15,7 +15,7 @@ from ..api.alertrule import AlertRule
 from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..render.validation import schema_issues
-from .alertmanagerconfig import convert_alertmanager_config
+from .alertmanagerconfig import channel_order, convert_alertmanager_config
 from .report import Fields, Sink, Unmapped, k8s_name
 from .rules import convert_prometheus_rule
 
@@ -118,6 +118,37 @@ def _add(lines: list[Unmapped], kind: str, namespace: str, name: str, path: str,
     lines.append(Unmapped(kind, namespace, name, path, reason))
 
 
+def _check_shared_namespaces(objects: list[dict[str, Any]], lines: list[Unmapped]) -> None:
+    """prometheus-operator makes every AlertmanagerConfig's top-level route `continue: true`, so each
+    object's tree sees every alert; AlertAgent tries all of a namespace's channels in one order
+    (README "Routing precedence"), so a channel that does not continue also takes what it matches from
+    the channels of the namespace's other AlertmanagerConfigs tried after it. Reported for that object."""
+    by_namespace: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        if obj["kind"] == "NotificationChannel" and "route" in obj["spec"]:
+            by_namespace.setdefault(obj["metadata"]["namespace"], []).append(obj)
+    for namespace, channels in sorted(by_namespace.items()):
+        source = {c["metadata"]["name"]: c["metadata"]["annotations"][CONVERTED_FROM].split(" ")[-1] for c in channels}
+        if len(set(source.values())) < 2:
+            continue
+        order = channel_order(namespace, channels)
+        stops = {c["metadata"]["name"] for c in channels if not c["spec"]["route"].get("continue")}
+        for i, channel in enumerate(order.names):
+            others = [n for n in order.names[i + 1 :] if source[n] != source[channel]]
+            if channel in stops and others:
+                lines.append(
+                    Unmapped(
+                        "AlertmanagerConfig",
+                        namespace,
+                        source[channel].split("/")[-1],
+                        f"(converted NotificationChannel {channel}) spec.route",
+                        "does not continue and is tried before channels of other AlertmanagerConfigs of this "
+                        f"namespace ({', '.join(others)}): in prometheus-operator each AlertmanagerConfig sees every "
+                        "alert, here this channel takes what they both match",
+                    )
+                )
+
+
 def convert_manifests(manifests: Iterable[dict[str, Any]]) -> Conversion:
     """Convert the PrometheusRules and AlertmanagerConfigs among `manifests` (dicts as the API server
     or `load_manifests` gives them, each with `metadata.namespace` set). Objects of other kinds are
@@ -159,6 +190,7 @@ def convert_manifests(manifests: Iterable[dict[str, Any]]) -> Conversion:
             n += 1
             meta["name"] = k8s_name(f"{base}-{n}")
         seen.add((obj["kind"], meta["namespace"], meta["name"]))
+    _check_shared_namespaces(objects, result.unmapped)
     result.objects = sorted(objects, key=lambda o: (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]))
     result.unmapped.sort(key=lambda u: (u.kind, u.namespace, u.name, _natural(u.path)))
     result.skipped.sort()

@@ -116,7 +116,7 @@ def _cluster_wide(cluster: AlertmanagerCluster, namespace: str) -> bool:
     return namespace == ObjectRef.of(cluster).namespace
 
 
-def _precedence(cluster: AlertmanagerCluster, channel: NotificationChannel) -> tuple[int, str, bool, str]:
+def channel_precedence(cluster: AlertmanagerCluster, channel: NotificationChannel) -> tuple[int, str, bool, str]:
     """Sort key of a channel's route among the root's children (the routing precedence of the module
     docstring): exclusive cluster-wide, cluster-wide, then per namespace with exclusive ones first;
     by name within each."""
@@ -371,7 +371,7 @@ def _routes(
             windowed.setdefault(ObjectRef.of(policy).namespace, []).append((policy, names))
     everyone = [entry for entries in windowed.values() for entry in entries]
     unconfined = [entry for ns, entries in windowed.items() if not _isolated(cluster, ns) for entry in entries]
-    for channel in sorted(channels, key=lambda c: _precedence(cluster, c)):
+    for channel in sorted(channels, key=lambda c: channel_precedence(cluster, c)):
         if channel.spec.route is None:
             continue
         base = _route(cluster, channel, channel.spec.route)
