@@ -44,7 +44,7 @@ def test_converted_objects_pass_server_side_dry_run(
         "SuppressionPolicy": "suppressionpolicy",
     }
     assert created == {f"{plural[o['kind']]}.alertagent.io/{o['metadata']['name']}" for o in objects}
-    assert len(objects) == 14  # 3 AlertRules, 9 NotificationChannels, 2 SuppressionPolicies
+    assert len(objects) == 22  # 3 AlertRules, 17 NotificationChannels (8 of multi-integration/), 2 SuppressionPolicies
 
     channel = next(o for o in objects if o["kind"] == "NotificationChannel" and o["spec"]["type"] == "slack")
     broken = {**channel, "spec": {**channel["spec"], "type": "webhook"}}
