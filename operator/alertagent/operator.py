@@ -111,7 +111,6 @@ async def lead(settings: Settings, kube: Kube) -> None:
     """`--leader-elect`: stand by until this replica holds the Lease, then run `operate` until
     SIGTERM/SIGINT, then release the Lease. Exits the process (EXIT_LEADERSHIP_LOST) the moment
     leadership is lost while leading."""
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(settings.worker_threads))
     identity = settings.leader_identity
     namespace = settings.leader_election_namespace or settings.operator_namespace
     elector = Elector(

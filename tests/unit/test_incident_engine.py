@@ -14,21 +14,11 @@ from typing import Any
 
 from alertagent.discovery.facts import Evidence
 from alertagent.discovery.snapshot import Edge, Graph, Node
-from alertagent.gateway.incidents import (
-    Elector,
-    EngineState,
-    IncidentBook,
-    LeaseOptions,
-    acquired,
-    lease_expiry,
-    microtime,
-    parse_time,
-    released,
-    renewed,
-)
+from alertagent.gateway.incidents import Elector, EngineState, IncidentBook, acquired
 from alertagent.incidents import record
 from alertagent.incidents.alerts import GettableAlert
 from alertagent.incidents.track import FIRING, RESOLVED, Incident
+from alertagent.plans.lease import LeaseOptions, lease_expiry, microtime, parse_time, released, renewed
 from alertagent.render.robots.models import IncidentSettings
 
 T0 = 1_800_000_000.0

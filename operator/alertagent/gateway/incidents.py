@@ -46,7 +46,7 @@ from ..incidents import record, track
 from ..incidents.alerts import GettableAlert, Labels, alert_views
 from ..incidents.correlate import correlate
 from ..plans import lease
-from ..plans.lease import LeaseOptions, lease_expiry, microtime, parse_time, released, renewed  # noqa: F401 - kept importable from here
+from ..plans.lease import LeaseOptions
 from ..render.robots.models import IncidentSettings
 from .metrics import IncidentMetrics
 

@@ -73,12 +73,13 @@ async def serve_test_sends(state: OperatorState, channel: ObjectRef, primed: Cal
 
 
 async def _send_and_record(state: OperatorState, channel: ObjectRef, value: str, body: dict[str, Any]) -> None:
+    # Recorded before sending: a channel deleted meanwhile has `forget()` run on it, which must win.
+    state.test_sends.sent[channel] = value
     try:
         ok, message, code = await asyncio.to_thread(send_test, state, channel, value)
     except Exception as err:  # an API error mid-way: what was sent is unknown, so it is not repeated
         log.warning("test-send of %s failed: %s", channel, err)
         ok, message, code = False, f"{err.__class__.__name__}: {err}", None
-    state.test_sends.sent[channel] = value
     log.info("test-send %r of %s: %s (%s)", value, channel, "Succeeded" if ok else "Failed", message)
     status = {"lastTest": last_test(value, ok, message, datetime.now(UTC), code)}
     try:
