@@ -33,7 +33,7 @@ def _index_key(body: kopf.Body) -> tuple[Any, ...]:
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.index(GROUP, VERSION, "alertrules", registry=registry, id="alertrule_index")
-    def alertrule_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[ObjectRef, IndexedRule]:
+    async def alertrule_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[ObjectRef, IndexedRule]:
         state = state_of(memo)
         ref, key = ObjectRef.of(dict(body), "AlertRule"), _index_key(body)
         known = state.indexed.get(ref)

@@ -108,7 +108,7 @@ async def _expire_silences(key: str, body: dict[str, Any]) -> None:
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.index(GROUP, VERSION, "alertmanagerclusters", registry=registry, id="alertmanagercluster_index")
-    def alertmanagercluster_index(
+    async def alertmanagercluster_index(
         namespace: str, name: str, body: kopf.Body, **_: Any
     ) -> dict[str, AlertmanagerCluster | None]:
         """The clusters that will reconcile (one being deleted will not: nothing waits for it), parsed
@@ -118,7 +118,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         return {ObjectRef("AlertmanagerCluster", namespace, name).key: _parsed(body)}
 
     @kopf.index("", "v1", "namespaces", registry=registry, id="namespace_labels")
-    def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+    async def namespace_labels(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
         return {name: dict(labels)}
 
     @kopf.on.event(GROUP, VERSION, "alertmanagerclusters", registry=registry, id="cluster_changed")

@@ -45,7 +45,7 @@ def _ours(body: kopf.Body) -> bool:
 
 
 def _indexer(kind: str) -> Any:
-    def index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Facts]:
+    async def index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Facts]:
         if _ours(body):
             return {}  # our own rule shards and graph ConfigMaps say nothing about services
         try:

@@ -17,6 +17,21 @@ from ..settings import Settings
 from .memo import state_of
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: AlertAgent has no on.create/update/delete/resume handlers (only indexes, events,
+    a timer and a daemon, none `idle=`), so nothing reads a diff, and Kopf's default copied every
+    object on every event to make one (~4 % of the CPU of a 500-object apply)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return kopf.BodyEssence()
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
+
+
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     operator = settings  # Kopf passes its own `settings` to startup handlers
 
@@ -45,9 +60,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         # Handler progress and the last-handled spec go to annotations on our own CRs, never to status
         # (status fields the CRD does not declare would be pruned).
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=LABEL_PREFIX)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=LABEL_PREFIX, key="last-handled-configuration"
-        )
+        settings.persistence.diffbase_storage = NoDiffBase()
         settings.persistence.finalizer = f"{LABEL_PREFIX}/finalizer"
         settings.posting.level = logging.WARNING  # Events for warnings and errors only; info goes to logs
         settings.watching.server_timeout = 300

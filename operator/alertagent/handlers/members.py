@@ -71,7 +71,7 @@ def _discard(items: list[Any], item: Any) -> None:
 
 
 def _indexer(kind: type[NotificationChannel] | type[SuppressionPolicy]) -> Any:
-    def index(body: kopf.Body, **_: Any) -> dict[ObjectRef, IndexedObject]:
+    async def index(body: kopf.Body, **_: Any) -> dict[ObjectRef, IndexedObject]:
         entry = index_object(kind, body)
         return {entry.ref: entry}
 

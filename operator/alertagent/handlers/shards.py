@@ -85,7 +85,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     shards = {COMPONENT_LABEL: RULES_COMPONENT}
 
     @kopf.index("", "v1", "configmaps", labels=shards, registry=registry, id="rule_shard_index")
-    def rule_shard_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, ShardReport]:
+    async def rule_shard_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, ShardReport]:
         return shard_reports(body, state_of(memo).shard_versions)
 
     @kopf.on.event("", "v1", "configmaps", labels=shards, registry=registry, id="shard_changed")
