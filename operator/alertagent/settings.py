@@ -54,6 +54,7 @@ class Settings:
     verify_timeout_seconds: float = 10.0  # operator-driven reload: how long to wait for the rules to load
     worker_threads: int = 32  # threads for blocking calls (they wait on the API server, not the CPU)
     kube_timeout_seconds: float = 30.0  # one Kubernetes API request of the reconcile steps
+    api_connections: int = 4  # connections of the status writer's client (clients.asyncapi): writes in flight
     pending_warn_seconds: float = 120.0  # a rule shard waiting this long for its sidecar: status says which
     priming_max_seconds: float = 120.0  # after a start, member statuses wait at most this long for every
     # cluster's first reconcile (a cluster that cannot reconcile must not hold every status back)

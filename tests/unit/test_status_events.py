@@ -99,7 +99,7 @@ class _Kube:
 
 def test_one_warning_event_per_change_of_reason_not_per_probe() -> None:
     kube = _Kube(BODY)
-    state = OperatorState(settings=Settings(), kube=kube, queue=None)  # type: ignore[arg-type]
+    state = OperatorState(settings=Settings(), kube=kube, queue=None, api=None)  # type: ignore[arg-type]
     record = state.clusters.setdefault(KEY, ClusterRecord(reconciled=True))
 
     def probe(health: list[TargetHealth], body: dict[str, Any] | None = None) -> bool:
@@ -127,10 +127,10 @@ def test_one_warning_event_per_change_of_reason_not_per_probe() -> None:
 
 def test_a_restart_with_the_same_problem_posts_no_event() -> None:
     kube = _Kube(BODY)
-    state = OperatorState(settings=Settings(), kube=kube, queue=None)  # type: ignore[arg-type]
+    state = OperatorState(settings=Settings(), kube=kube, queue=None, api=None)  # type: ignore[arg-type]
     state.clusters[KEY] = ClusterRecord(reconciled=True, health=down())
     assert write_cluster_status(state, KEY, copy.deepcopy(kube.body)) and len(kube.events) == 1
-    restarted = OperatorState(settings=Settings(), kube=kube, queue=None)  # type: ignore[arg-type]
+    restarted = OperatorState(settings=Settings(), kube=kube, queue=None, api=None)  # type: ignore[arg-type]
     restarted.clusters[KEY] = ClusterRecord(reconciled=True, health=down())
     assert not write_cluster_status(restarted, KEY, copy.deepcopy(kube.body))
     assert (kube.writes, len(kube.events)) == (1, 1)

@@ -71,16 +71,16 @@ def test_cluster_status_gathers_step_errors_the_tools_verdict_and_the_sidecar_re
 
 
 def test_statuses_wait_until_every_cluster_has_reconciled_once_or_the_limit() -> None:
-    state = OperatorState(settings=Settings(priming_max_seconds=60), kube=None, queue=None)  # type: ignore[arg-type]
+    state = OperatorState(settings=Settings(priming_max_seconds=60), kube=None, queue=None, api=None)  # type: ignore[arg-type]
     assert not state.primed(["monitoring/main"])
     state.clusters["monitoring/main"] = ClusterRecord(reconciled=True)  # its steps ran, failed or not
     assert not state.primed(["monitoring/main", "monitoring/new"])
     assert state.primed(["monitoring/main"])
     assert state.primed(["monitoring/main", "monitoring/new"])  # once primed, a new cluster holds nothing back
-    waiting = OperatorState(settings=Settings(priming_max_seconds=60), kube=None, queue=None)  # type: ignore[arg-type]
+    waiting = OperatorState(settings=Settings(priming_max_seconds=60), kube=None, queue=None, api=None)  # type: ignore[arg-type]
     waiting.started -= 61  # a cluster that never reconciles does not hold statuses back for ever
     assert waiting.primed(["monitoring/stuck"])
-    assert OperatorState(settings=Settings(), kube=None, queue=None).primed([])  # type: ignore[arg-type]
+    assert OperatorState(settings=Settings(), kube=None, queue=None, api=None).primed([])  # type: ignore[arg-type]
 
 
 def test_a_cluster_whose_steps_failed_keeps_its_counts_and_says_why() -> None:

@@ -48,7 +48,7 @@ def _loaded(file_hash: str) -> list[ShardReport]:
 
 def test_an_edit_to_invalid_promql_keeps_one_entry_per_evaluator() -> None:
     kube = _Kube()
-    state = OperatorState(settings=Settings(), kube=kube, queue=None)  # type: ignore[arg-type]
+    state = OperatorState(settings=Settings(), kube=kube, queue=None, api=None)  # type: ignore[arg-type]
     valid = index_alert_rule(RULE, template_issues)
     assert valid.valid and valid.rule_file is not None
     good = content_hash({valid.file_name: valid.rule_file})

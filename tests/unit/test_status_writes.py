@@ -112,7 +112,7 @@ def test_the_writer_keeps_the_newest_view_and_drops_only_the_echo_of_its_own_wri
 
 
 def test_the_first_listing_after_a_start_is_not_a_change_but_a_relist_later_is() -> None:
-    state = OperatorState(settings=Settings(), kube=None, queue=None)  # type: ignore[arg-type]
+    state = OperatorState(settings=Settings(), kube=None, queue=None, api=None)  # type: ignore[arg-type]
     meta = {"generation": 1, "labels": {}}
     assert not state.change_seen(ObjectRef("AlertRule", "a", "x"), None, meta)
     assert state.change_seen(ObjectRef("AlertRule", "a", "y"), "ADDED", meta)

@@ -84,7 +84,7 @@ class _Kube:
 def _state() -> tuple[OperatorState, _Kube]:
     kube = _Kube()
     queue = WorkQueue(1.0, 30.0, Backoff())
-    return OperatorState(settings=Settings(), kube=kube, queue=queue), kube  # type: ignore[arg-type]
+    return OperatorState(settings=Settings(), kube=kube, queue=queue, api=None), kube  # type: ignore[arg-type]
 
 
 def test_a_request_seen_before_priming_is_sent_once_primed(monkeypatch: pytest.MonkeyPatch) -> None:

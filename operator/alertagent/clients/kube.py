@@ -34,6 +34,41 @@ MERGE = "application/merge-patch+json"  # custom resources (no strategic merge)
 EVENT_SOURCE = "alertagent"
 
 
+def status_path(plural: str, namespace: str, name: str) -> str:
+    """The status subresource of one of our objects."""
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status"
+
+
+def event_body(
+    about: Mapping[str, Any], type: str, reason: str, message: str, component: str = EVENT_SOURCE
+) -> dict[str, Any]:
+    """A core/v1 Event on an object (`about`: its manifest, or any dict with apiVersion, kind and the
+    metadata that names it), as `kubectl describe` shows them, from `component`; the message is cut
+    to the API's 1,024 characters."""
+    meta = about.get("metadata") or {}
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": about.get("apiVersion"),
+            "kind": about.get("kind"),
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid"),
+        },
+        "type": type,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": component},
+        "reportingComponent": component,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+
+
 class NameTakenError(RuntimeError):
     """An object AlertAgent would write exists and belongs to someone else."""
 
@@ -172,8 +207,8 @@ class Kube:
     def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any] | None:
         """Merge-patch the status subresource of one of our objects; returns the object as written, or
         None when it was deleted meanwhile (skipped)."""
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status"
         try:
+            path = status_path(plural, namespace, name)
             body: dict[str, Any] = self.request("PATCH", path, {"status": status}, content_type=MERGE)
             return body
         except ApiException as err:
@@ -196,32 +231,9 @@ class Kube:
     def post_event(
         self, about: Mapping[str, Any], type: str, reason: str, message: str, component: str = EVENT_SOURCE
     ) -> None:
-        """Record a core/v1 Event on an object (`about`: its manifest, or any dict with apiVersion,
-        kind and the metadata that names it), as `kubectl describe` shows them, from `component`; the
-        message is cut to the API's 1,024 characters."""
-        meta = about.get("metadata") or {}
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": about.get("apiVersion"),
-                "kind": about.get("kind"),
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta.get("uid"),
-            },
-            "type": type,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": component},
-            "reportingComponent": component,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        self.request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", event)
+        """Record a core/v1 Event on an object (`event_body`)."""
+        event = event_body(about, type, reason, message, component)
+        self.request("POST", f"/api/v1/namespaces/{event['metadata']['namespace']}/events", event)
 
     def put_secret(self, namespace: str, body: dict[str, Any], exists: bool) -> None:
         """Create a Secret, or patch the one there."""

@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ..api.base import API_VERSION, GROUP, VERSION
 from ..common.identity import owner_reference
+from .asyncapi import AsyncApi
 from .kube import Kube
 
 RULE_LABEL = "alertagent.io/alertrule"
@@ -118,11 +119,9 @@ def _record(kube: Kube, namespace: str, name: str, meta: dict[str, Any], spec: d
     return number
 
 
-def _create(
-    kube: Kube, namespace: str, name: str, meta: dict[str, Any], spec: dict[str, Any], digest: str, number: int
-) -> bool:
-    """Create the ControllerRevision of this spec; False when one of that name exists (409)."""
-    revision_object = {
+def revision_object(name: str, meta: dict[str, Any], spec: dict[str, Any], digest: str, number: int) -> dict[str, Any]:
+    """The ControllerRevision of one spec of the AlertRule `name` (`meta`: its metadata)."""
+    return {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
         "metadata": {
@@ -133,12 +132,36 @@ def _create(
         "data": {"spec": spec},
         "revision": number,
     }
+
+
+def _create(
+    kube: Kube, namespace: str, name: str, meta: dict[str, Any], spec: dict[str, Any], digest: str, number: int
+) -> bool:
+    """Create the ControllerRevision of this spec; False when one of that name exists (409)."""
     try:
-        kube.request("POST", _revisions_path(namespace), revision_object)
+        kube.request("POST", _revisions_path(namespace), revision_object(name, meta, spec, digest, number))
     except ApiException as err:
         if err.status != 409:
             raise
         return False
+    return True
+
+
+async def record_first(api: AsyncApi, cache: RevisionCache, body: dict[str, Any]) -> bool:
+    """`record` for a new object's first spec (generation 1) on the event loop: one create, nothing to
+    list. Returns False when that does not settle it (a later generation, or a revision of that name
+    there already): `record` does, in a thread. Raises ApiException when the API server refuses."""
+    meta, spec = body["metadata"], body.get("spec") or {}
+    if meta.get("generation") != 1:
+        return False
+    namespace, name = meta["namespace"], meta["name"]
+    try:
+        await api.request("POST", _revisions_path(namespace), revision_object(name, meta, spec, spec_hash(spec), 1))
+    except ApiException as err:
+        if err.status != 409:
+            raise
+        return False
+    cache[(namespace, name, meta.get("uid", ""))] = (1, 1)
     return True
 
 

@@ -3,7 +3,6 @@ due and the rule's status for the status writer."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -70,10 +69,10 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         outside_write = state.rule_statuses.seen(dict(body))
         state.primed(list(alertmanagercluster_index))
         if not revisions.known(state.revisions, dict(body)):
-            try:
-                await asyncio.to_thread(revisions.record, state.kube, state.revisions, dict(body))
-            except Exception as err:  # the status is written all the same, without the new number
-                log.warning("revision of AlertRule %s not recorded: %s", ref, err)
+            # Recorded by the status writer, once the burst it may be part of is over.
+            meta = body.metadata
+            kept = {k: meta[k] for k in ("name", "namespace", "uid", "generation") if k in meta}
+            state.rule_statuses.unrecorded[ref] = {"metadata": kept, "spec": dict(body.spec)}
             changed = True
         if changed or outside_write:
             inputs = status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)

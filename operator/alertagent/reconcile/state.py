@@ -17,6 +17,7 @@ from ..api.alertmanagercluster import TargetHealth
 from ..api.alertrule import RuleTargetStatus
 from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
+from ..clients.asyncapi import AsyncApi
 from ..clients.kube import Kube
 from ..clients.rulecheck import RuleChecks
 from ..common.identity import ObjectRef
@@ -143,6 +144,8 @@ class RuleStatuses:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     inputs: Callable[[], StatusInputs] | None = None  # the latest copier of the indexes
     echoes: dict[ObjectRef, str | None] = field(default_factory=dict)  # resourceVersion our last write made
+    # New specs the status writer records as revisions first (metadata and spec: the view has no spec)
+    unrecorded: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)
 
     def seen(self, body: Mapping[str, Any]) -> bool:
         """Keep the view of an object from a watch event, unless a newer one was written meanwhile.
@@ -186,6 +189,7 @@ class RuleStatuses:
     def forget(self, ref: ObjectRef) -> None:
         self.views.pop(ref, None)
         self.echoes.pop(ref, None)
+        self.unrecorded.pop(ref, None)
         self.dirty.discard(ref)
 
 
@@ -210,6 +214,7 @@ class OperatorState:
     settings: Settings
     kube: Kube
     queue: WorkQueue
+    api: AsyncApi  # the same credentials as `kube`, on the event loop: the status writer's writes
     clusters: dict[str, ClusterRecord] = field(default_factory=dict)  # "namespace/name" → record
     memberships: Memberships = field(default_factory=Memberships)
     rejections: Rejections = field(default_factory=Rejections)
@@ -242,9 +247,9 @@ class OperatorState:
         """The state for one operator run (call it on the event loop that runs the operator)."""
         backoff = Backoff(settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_jitter)
         queue = WorkQueue(settings.debounce_seconds, settings.debounce_max_seconds, backoff)
-        return cls(
-            settings=settings, kube=kube or Kube(request_timeout_seconds=settings.kube_timeout_seconds), queue=queue
-        )
+        kube = kube or Kube(request_timeout_seconds=settings.kube_timeout_seconds)
+        api = AsyncApi(kube.api.configuration, settings.api_connections, settings.kube_timeout_seconds)
+        return cls(settings=settings, kube=kube, queue=queue, api=api)
 
     def cluster(self, key: str) -> ClusterRecord:
         return self.clusters.setdefault(key, ClusterRecord())

@@ -1,6 +1,7 @@
 """Writing statuses: the status step of a cluster reconcile, the AlertRule status writer (batched,
-see `state.RuleStatuses`) and the per-object writers of channels and policies. The writers are
-blocking (Kubernetes API calls): run them in threads."""
+see `state.RuleStatuses`) and the per-object writers of channels and policies. The per-object writers
+are blocking (Kubernetes API calls): run them in threads; the AlertRule batch (`write_rule_statuses`)
+runs on the event loop and writes through `state.api`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from ..api.alertrule import RuleTargetStatus
-from ..clients import memory
+from ..clients import memory, revisions
 from ..common.hashing import content_hash
 from ..common.identity import ObjectRef
 from ..metrics import INVALID_OBJECTS
@@ -68,6 +69,22 @@ def write_rule_status(
 ) -> bool:
     """Recompute an AlertRule's status from `body` (the object, or its `status.status_view`) and write
     it when it changed; the view kept for it then holds what was written. Returns whether it wrote."""
+    patch = rule_status_patch(state, body, entry, reports_of, revision, announce, world)
+    if patch is not None and (written := apply_patch(state, patch, body)) is not None:
+        state.rule_statuses.written(written)
+    return patch is not None
+
+
+def rule_status_patch(
+    state: OperatorState,
+    body: Mapping[str, Any],
+    entry: IndexedRule,
+    reports_of: ReportsOf,
+    revision: int | None = None,
+    announce: bool = False,
+    world: World | None = None,
+) -> StatusPatch | None:
+    """The status write an AlertRule needs (see `write_rule_status`), None when it says it already."""
     reports = list(reports_of(entry.file_name))
     was_stalled = {
         (t.get("cluster"), t.get("evaluator"), t.get("configHash"))
@@ -93,10 +110,7 @@ def write_rule_status(
     if world is not None and entry.rule is not None:
         meta, spec = entry.rule.metadata, entry.rule.spec
         placement = world.place("AlertRule", entry.ref.namespace, meta.labels, spec.targets, spec.cluster_selector)
-    patch = plan_rule_status(body, issues, targets, revision, announce, placement)
-    if patch is not None and (written := apply_patch(state, patch, body)) is not None:
-        state.rule_statuses.written(written)
-    return patch is not None
+    return plan_rule_status(body, issues, targets, revision, announce, placement)
 
 
 def unconfirmed(report: ShardReport, world: World | None) -> bool:
@@ -222,12 +236,16 @@ async def refresh_in_thread(
         state.held |= failed
 
 
-def write_rule_statuses(
+async def write_rule_statuses(
     state: OperatorState, refs: Iterable[ObjectRef], inputs: StatusInputs
 ) -> tuple[set[ObjectRef], set[ObjectRef]]:
-    """The status writer's batch (blocking): every marked AlertRule, from its view; those deleted
-    meanwhile are skipped, those whose new file awaits its sidecar's report are held (see
-    `ShardReport.awaiting_load`). Returns the objects that could not be written and those held."""
+    """The status writer's batch, on the event loop: the revisions of new specs first (statuses name
+    them), then every marked AlertRule from its view; those deleted meanwhile are skipped, those whose
+    new file awaits its sidecar's report are held (see `ShardReport.awaiting_load`). Writes go out
+    together through `state.api` (its connection limit bounds them). Returns the objects that could
+    not be written and those held."""
+    refs = set(refs)
+    await record_revisions(state, refs)
     now, hold = time.monotonic(), state.settings.status_sync_hold_seconds
     rules = {ref: inputs.rules[ref] for ref in refs if ref in inputs.rules}  # gone from the index: deleted
     held = {
@@ -239,12 +257,62 @@ def write_rule_statuses(
         )
         or _awaiting_write(state, rule, inputs)
     }
-    rules = {ref: rule for ref, rule in rules.items() if ref not in held}
-    _written, failed = refresh_objects(
-        state, rules, inputs.rules, lambda f: inputs.reports.get(f, []), announce=True, world=inputs.world
-    )
+    views = state.rule_statuses.views
+    unseen = {ref for ref in rules if ref not in held and ref not in views}  # never seen: read, in a thread
+    failed: set[ObjectRef] = set()
+
+    async def write(ref: ObjectRef) -> None:
+        view = views[ref]
+        try:
+            patch = rule_status_patch(
+                state, view, rules[ref], lambda f: inputs.reports.get(f, []), _revision(state, view), True, inputs.world
+            )
+            if patch is None:
+                return
+            written = await state.api.patch_status(PLURALS["AlertRule"], ref.namespace, ref.name, patch.status)
+            if written is None:
+                return
+            state.rule_statuses.written(written)
+            if patch.warning is not None:
+                await _post_warning(state, written, patch.warning)
+        except Exception as err:
+            log.warning("status of %s not written, will retry: %s", ref, err)
+            failed.add(ref)
+
+    await asyncio.gather(*(write(ref) for ref in sorted(rules) if ref not in held and ref not in unseen))
+    if unseen:
+        _written, not_written = await asyncio.to_thread(
+            refresh_objects, state, unseen, inputs.rules, lambda f: inputs.reports.get(f, []), True, inputs.world
+        )
+        failed |= not_written
     INVALID_OBJECTS.labels("AlertRule").set(sum(not e.valid for e in inputs.rules.values()))
     return failed, held
+
+
+async def _post_warning(state: OperatorState, about: dict[str, Any], warning: tuple[str, str]) -> None:
+    reason, message = warning
+    try:
+        await state.api.post_event(about, "Warning", reason, message)
+    except ApiException as err:  # the status says it all the same
+        log.warning("Event %s on %s not posted: %s", reason, ObjectRef.of(about), err)
+
+
+async def record_revisions(state: OperatorState, refs: Iterable[ObjectRef]) -> None:
+    """Record the new specs of these AlertRules as revisions (`clients.revisions`): a new object's
+    first spec with one create on the loop, anything else in a thread. One that fails is logged and
+    its status written without the new number (its next change records it)."""
+    unrecorded = state.rule_statuses.unrecorded
+
+    async def record(ref: ObjectRef, body: dict[str, Any]) -> None:
+        try:
+            if not await revisions.record_first(state.api, state.revisions, body):
+                await asyncio.to_thread(revisions.record, state.kube, state.revisions, body)
+        except Exception as err:
+            log.warning("revision of AlertRule %s not recorded: %s", ref, err)
+        if unrecorded.get(ref) is body:
+            del unrecorded[ref]
+
+    await asyncio.gather(*(record(ref, unrecorded[ref]) for ref in sorted(refs) if ref in unrecorded))
 
 
 def _awaiting_write(state: OperatorState, rule: IndexedRule, inputs: StatusInputs) -> bool:
@@ -280,7 +348,7 @@ async def rule_status_writer(state: OperatorState) -> None:
         if not state.primed_once or statuses.inputs is None:
             continue  # priming marks every object again
         refs, statuses.dirty = statuses.dirty, set()
-        failed, held = await asyncio.to_thread(write_rule_statuses, state, refs, statuses.inputs())
+        failed, held = await write_rule_statuses(state, refs, statuses.inputs())
         if held:  # their sidecar's report marks them again; if it never comes, the hold runs out
             loop.call_later(settings.status_sync_hold_seconds, statuses.mark, held, statuses.inputs)
         if len(refs) >= TRIM_AFTER:  # a start or a burst: give its garbage back to the OS
