@@ -34,7 +34,8 @@ class Settings:
     namespaces: tuple[str, ...] = ()  # empty: all namespaces
     http_port: int = 8080  # /healthz and /api/v1/graph
     metrics_port: int = 8081  # /metrics
-    debounce_seconds: float = 1.0  # quiet time before a cluster reconciles
+    debounce_seconds: float = 1.0  # a change with none before it for this long reconciles at once
+    burst_quiet_seconds: float = 0.25  # a burst of changes reconciles once none came for this long
     debounce_max_seconds: float = 30.0  # longest a burst of changes can hold a reconcile back
     # AlertRule statuses are written in batches: this long after the first change of a batch, and after
     # the reconciles it caused (waiting at most status_batch_max_seconds), so an object and its ConfigMap

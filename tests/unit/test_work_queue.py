@@ -72,6 +72,38 @@ def test_a_burst_of_any_size_is_at_most_two_runs() -> None:
     assert runs == 2
 
 
+def test_a_burst_ends_after_the_short_quiet_time_and_a_change_soon_after_is_still_coalesced() -> None:
+    clock = Clock()
+    q = WorkQueue(1.0, 5.0, Backoff(1.0, 8.0, 0.0), clock=clock, quiet_seconds=0.25)
+    q.register("ns/main")
+    q.take_due("ns/main")
+    clock.now += 5
+    runs = []
+    for _ in range(500):  # kubectl applying 500 objects, 5 ms apart
+        q.add("ns/main", ["rules"])
+        if q.take_due("ns/main")[0]:
+            runs.append(clock.now)
+        clock.now += 0.005
+    assert q.take_due("ns/main") == (frozenset(), pytest.approx(0.245))  # the last change + the quiet time
+    clock.now += 0.245
+    assert q.take_due("ns/main")[0] == frozenset({"rules"})
+    assert len(runs) == 1  # with the leading run: two in all
+    clock.now += 0.5  # within debounce_seconds of the burst: not isolated, coalesced after the quiet time
+    q.add("ns/main", ["rules"])
+    assert q.take_due("ns/main") == (frozenset(), 0.25)
+    clock.now += 0.25
+    assert q.take_due("ns/main")[0] == frozenset({"rules"})
+    clock.now += 1.5  # isolated again
+    q.add("ns/main", ["rules"])
+    assert q.take_due("ns/main") == (frozenset({"rules"}), None)
+
+
+def test_the_quiet_time_is_never_longer_than_the_debounce() -> None:
+    q = WorkQueue(0.1, 5.0, Backoff(), quiet_seconds=0.25)
+    assert q.quiet_seconds == 0.1
+    assert WorkQueue(1.0, 5.0, Backoff()).quiet_seconds == 1.0  # unset: the debounce itself
+
+
 def test_changes_while_a_leading_run_is_pending_join_it() -> None:
     clock = Clock()
     q = queue(clock)

@@ -9,9 +9,12 @@ The reconcile and retry contract (what the README calls "how AlertAgent retries"
   labels, a new service graph) marks every step due:
   - at once when it is isolated (no change came in the last `debounce_seconds`): leading edge, so a
     single edit reaches its ConfigMap without waiting;
-  - else after a quiet time: `debounce_seconds` with no further change, but never later than
-    `debounce_max_seconds` after the first change of the burst (trailing edge). A burst of any size
-    thus becomes at most two reconciles and two writes per shard: its first change, then the rest.
+  - else once the burst is over: `quiet_seconds` (default 0.25, never more than `debounce_seconds`)
+    with no further change, but never later than `debounce_max_seconds` after the first change of the
+    burst (trailing edge). A burst of any size thus becomes at most two reconciles and two writes per
+    shard: its first change, then the rest. The quiet time is short because a tool applying many
+    objects sends them milliseconds apart (kubectl: ~5 ms); a pause longer than it within a burst
+    costs one more reconcile, never a lost change.
   - A change while a leading run is pending joins it (the run reads its inputs when it starts).
 - A periodic check (the health timer) marks steps due now, unless work is already pending: it never
   postpones or restarts a pending debounce, and it is not a change (it never turns the next change
@@ -92,8 +95,14 @@ class WorkQueue:
         debounce_max_seconds: float,
         backoff: Backoff,
         clock: Callable[[], float] = time.monotonic,
+        quiet_seconds: float | None = None,
     ) -> None:
+        """`debounce_seconds`: a change with none before it for this long is isolated (leading edge);
+        `quiet_seconds` (default: `debounce_seconds`, and never more): a burst is over once no change
+        came for this long (trailing edge)."""
         self.debounce_seconds, self.debounce_max_seconds = debounce_seconds, debounce_max_seconds
+        quiet = debounce_seconds if quiet_seconds is None else quiet_seconds
+        self.quiet_seconds = min(quiet, debounce_seconds)
         self.backoff, self.clock = backoff, clock
         self._items: dict[str, _Item] = {}
 
@@ -132,7 +141,7 @@ class WorkQueue:
             item.change_due = now  # leading edge
         else:
             item.burst_start = now if item.burst_start is None else item.burst_start
-            item.change_due = min(now + self.debounce_seconds, item.burst_start + self.debounce_max_seconds)
+            item.change_due = min(now + self.quiet_seconds, item.burst_start + self.debounce_max_seconds)
         item.wake.set()
 
     def add_all(self, steps: Iterable[str] = STEPS) -> None:

@@ -246,7 +246,12 @@ class OperatorState:
     def create(cls, settings: Settings, kube: Kube | None = None) -> OperatorState:
         """The state for one operator run (call it on the event loop that runs the operator)."""
         backoff = Backoff(settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_jitter)
-        queue = WorkQueue(settings.debounce_seconds, settings.debounce_max_seconds, backoff)
+        queue = WorkQueue(
+            settings.debounce_seconds,
+            settings.debounce_max_seconds,
+            backoff,
+            quiet_seconds=settings.burst_quiet_seconds,
+        )
         kube = kube or Kube(request_timeout_seconds=settings.kube_timeout_seconds)
         api = AsyncApi(kube.api.configuration, settings.api_connections, settings.kube_timeout_seconds)
         return cls(settings=settings, kube=kube, queue=queue, api=api)
