@@ -23,6 +23,9 @@ from ..settings import Settings
 from .memo import state_of
 
 STEPS = ("alertmanager",)  # what a Secret feeds: receivers and the global block
+# Each watch ends with its connection closed (the client's stream does): a new TLS handshake per
+# watch, so an idle operator renews it as rarely as Kopf's own watches (bookmarks keep it fresh).
+WATCH_TIMEOUT_SECONDS = 300
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -46,7 +49,15 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         namespaces: tuple[str | None, ...] = settings.namespaces or (None,)
         for namespace in namespaces:
             watcher = ListWatcher(
-                list_secrets, (namespace,), selectors, digest, changed, key_of=key, what="Secrets", typed=False
+                list_secrets,
+                (namespace,),
+                selectors,
+                digest,
+                changed,
+                watch_timeout=WATCH_TIMEOUT_SECONDS,
+                key_of=key,
+                what="Secrets",
+                typed=False,
             )
             threading.Thread(target=watcher.run, name=f"watch-secrets-{namespace or 'all'}", daemon=True).start()
             state.background.append(watcher)
