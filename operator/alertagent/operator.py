@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import start_http_server
 
 from . import __version__
+from .clients import memory
 from .clients.gatewaykube import GatewayKube
 from .clients.kube import Kube
 from .clients.leader import LeaderElector
@@ -90,6 +91,7 @@ def run(settings: Settings) -> None:
     # again in every full collection (a burst's collections, `clients.memory.trim`).
     gc.collect()
     gc.freeze()
+    memory.small_tls_buffers()
     asyncio.run(lead(settings, kube) if settings.leader_elect else operate(settings, kube=kube))
 
 

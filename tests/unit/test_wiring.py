@@ -3,12 +3,14 @@ a registry of their own, so two operators with different settings can run in one
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import kopf
 import pytest
 
 from alertagent.handlers import build_registry
+from alertagent.handlers.lifecycle import NoDiffBase
 from alertagent.settings import Settings
 
 
@@ -49,3 +51,21 @@ def test_each_configuration_gets_its_own_registry_with_its_own_handlers() -> Non
     assert {"cluster_reconciler", "alertrule_index", "rule_shard_index", "login"} <= _ids(lean)
     assert (_timer_interval(full), _timer_interval(lean)) == (7, 30)
     assert _ids(kopf.get_default_registry()) == default_before  # nothing leaks into Kopf's global registry
+
+
+def test_nothing_reads_a_diff_so_kopf_builds_no_diff_base() -> None:
+    """`handlers.lifecycle.NoDiffBase` is right only while no handler reacts to a change by its diff:
+    no on.create/update/delete/resume/field handler, no daemon or timer with `idle=`."""
+    for settings in (Settings(), Settings(discovery=False)):
+        registry = build_registry(settings)
+        assert registry._changing.get_all_handlers() == []
+        assert all(getattr(h, "idle", None) is None for h in registry._spawning.get_all_handlers())
+    base = NoDiffBase()
+    body = kopf.Body({"metadata": {"name": "x"}, "spec": {"a": 1}})
+    assert base.build(body=body) == base.fetch(body=body) == {}  # an empty diff, for every event
+
+
+def test_index_handlers_are_coroutines_so_no_event_waits_for_a_thread() -> None:
+    registry = build_registry(Settings())
+    for handler in registry._indexing.get_all_handlers():
+        assert inspect.iscoroutinefunction(handler.fn), handler.id

@@ -29,6 +29,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from ..clients import memory
 from ..clients.gatewaykube import connect
 from ..render.robots.models import GatewayChannel, WebhookPayload
 from .analysis import AnalysisService
@@ -248,4 +249,5 @@ def run(config: Config) -> None:
             loop.add_signal_handler(sig, stop.set)
         await serve(config, stop)
 
+    memory.small_tls_buffers()
     asyncio.run(main())

@@ -69,7 +69,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         # Kopf keeps one worker per object, holding its last watch event, until no event came for this
         # long (default 5 s): in a burst of 500 new objects that is every object's event at once
         # (~6 MiB of peak memory); a worker exits soon after its event and a later event starts another.
-        settings.batching.idle_timeout = 0.5
+        settings.queueing.idle_timeout = 0.5
         # Retry a failed request every second for two minutes (Kopf's default backs off to 21 s): a
         # watch is back within a second of the API server, so a change made then is not held back.
         settings.networking.error_backoffs = (0.5,) + (1.0,) * 120
