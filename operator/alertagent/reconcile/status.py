@@ -262,7 +262,9 @@ async def write_rule_statuses(
     failed: set[ObjectRef] = set()
 
     async def write(ref: ObjectRef) -> None:
-        view = views[ref]
+        view = views.get(ref)
+        if view is None:  # deleted since the batch began
+            return
         try:
             patch = rule_status_patch(
                 state, view, rules[ref], lambda f: inputs.reports.get(f, []), _revision(state, view), True, inputs.world
