@@ -63,8 +63,11 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.persistence.finalizer = f"{LABEL_PREFIX}/finalizer"
         settings.posting.level = logging.WARNING  # Events for warnings and errors only; info goes to logs
-        settings.watching.server_timeout = 300
-        settings.watching.client_timeout = 330
+        # Each watch is renewed after 9 minutes, within client-go reflectors' 5-10: every renewal is a
+        # new TLS connection here (aiohttp speaks HTTP/1.1, one connection per watch), the largest part
+        # of an idle operator's CPU; a connection that died silently is given up after 10.
+        settings.watching.server_timeout = 540
+        settings.watching.client_timeout = 600
         settings.networking.request_timeout = 60
         # Kopf keeps one worker per object, holding its last watch event, until no event came for this
         # long (default 5 s): in a burst of 500 new objects that is every object's event at once

@@ -25,7 +25,7 @@ from .memo import state_of
 STEPS = ("alertmanager",)  # what a Secret feeds: receivers and the global block
 # Each watch ends with its connection closed (the client's stream does): a new TLS handshake per
 # watch, so an idle operator renews it as rarely as Kopf's own watches (bookmarks keep it fresh).
-WATCH_TIMEOUT_SECONDS = 300
+WATCH_TIMEOUT_SECONDS = 540
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
