@@ -60,12 +60,13 @@ def _parsed(body: kopf.Body) -> AlertmanagerCluster | None:
         return None
 
 
-def _mark_stalled(state: OperatorState, key: str, live: Callable[[], StatusInputs]) -> None:
+def _mark_stalled(
+    state: OperatorState, key: str, reports: kopf.Index[str, ShardReport], live: Callable[[], StatusInputs]
+) -> None:
     """Rules in shards of the cluster that have just waited too long for their sidecar get a status
-    that says so."""
-    now = live()
-    if stalled := state.note_pending(key, now.reports):
-        state.rule_statuses.mark({ref for ref, e in now.rules.items() if e.file_name in stalled}, live)
+    that says so. The indexes are copied only then (every probe would copy every rule)."""
+    if stalled := state.note_pending(key, reports):
+        state.rule_statuses.mark({ref for ref, e in live().rules.items() if e.file_name in stalled}, live)
 
 
 def _cluster_seen(state: OperatorState, key: str, event_type: str | None, body: kopf.Body) -> None:
@@ -170,9 +171,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)
         await asyncio.to_thread(write_cluster_status, state, key, dict(body))  # now, even while a retry waits
         state.queue.add_periodic(key, steps)
-        _mark_stalled(
-            state, key, status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
-        )
+        live = status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
+        _mark_stalled(state, key, rule_shard_index, live)
 
     @kopf.daemon(
         GROUP,

@@ -75,7 +75,7 @@ async def reconcile_cluster(
     rule_refs = {ref for ref in record.refresh if ref.kind == "AlertRule"}
     state.rule_statuses.mark(rule_refs, live)
     record.refresh -= rule_refs
-    by_file = live().reports
+    by_file = live().reports if record.refresh else {}  # read only for the objects refreshed (a copy of every index)
     try:
         status = await asyncio.to_thread(
             status_step,
