@@ -15,11 +15,14 @@ class AlertmanagerStatus:
     peers: int
 
 
-async def status(client: httpx.AsyncClient, url: str) -> AlertmanagerStatus:
-    """Version and peer count from `/api/v2/status`; raises httpx.HTTPError."""
-    response = await client.get(f"{url}/api/v2/status")
-    response.raise_for_status()
-    body = response.json()
+STATUS_PATH = "/api/v2/status"
+
+
+def parse_status(body: Any) -> AlertmanagerStatus:
+    """Version and peer count from the JSON body of `/api/v2/status`; raises ValueError when it is
+    not an object."""
+    if not isinstance(body, dict):
+        raise ValueError(f"{STATUS_PATH} answered {type(body).__name__}, not an object")
     cluster = body.get("cluster") or {}
     return AlertmanagerStatus(
         version=(body.get("versionInfo") or {}).get("version"),

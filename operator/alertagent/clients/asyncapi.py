@@ -13,7 +13,6 @@ token is used as soon as the client's own refresh hook reads it. Errors raise th
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 from typing import Any
@@ -22,6 +21,7 @@ import aiohttp
 from kubernetes.client import Configuration
 from kubernetes.client.exceptions import ApiException
 
+from .http import LoopSession
 from .kube import EVENT_SOURCE, MERGE, event_body, status_path
 
 JSON = "application/json"
@@ -33,8 +33,7 @@ class AsyncApi:
 
     def __init__(self, configuration: Configuration, limit: int = 4, timeout_seconds: float = 30.0) -> None:
         self.configuration, self.limit, self.timeout = configuration, limit, timeout_seconds
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session = LoopSession(self._new_session)
 
     def _ssl(self) -> ssl.SSLContext | bool:
         config = self.configuration
@@ -49,13 +48,12 @@ class AsyncApi:
             context.check_hostname = False
         return context
 
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self.limit, ssl=self._ssl())
+        return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout))
+
     def session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._loop is not loop:
-            connector = aiohttp.TCPConnector(limit=self.limit, ssl=self._ssl())
-            timeout = aiohttp.ClientTimeout(total=self.timeout)
-            self._session, self._loop = aiohttp.ClientSession(connector=connector, timeout=timeout), loop
-        return self._session
+        return self._session.get()
 
     def _headers(self, content_type: str) -> dict[str, str]:
         headers = {"Accept": JSON, "Content-Type": content_type}
@@ -109,6 +107,4 @@ class AsyncApi:
         await self.request("POST", f"/api/v1/namespaces/{event['metadata']['namespace']}/events", event)
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        await self._session.close()

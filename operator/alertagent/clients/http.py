@@ -1,4 +1,5 @@
-"""HTTP clients for the monitoring targets (Alertmanager, Prometheus, vmalert, the gateway).
+"""HTTP clients for the monitoring targets (Alertmanager, Prometheus, vmalert, the gateway), and the
+aiohttp session the operator's own requests on the event loop share a shape with.
 
 Building a TLS context costs ~10 ms of CPU (it loads the CA bundle); the operator makes a client for
 every probe and every step that talks to a target, so they share one context, built on first use
@@ -6,9 +7,12 @@ every probe and every step that talks to a target, so they share one context, bu
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Callable
 from functools import lru_cache
 
+import aiohttp
 import httpx
 
 
@@ -22,6 +26,22 @@ def http_client(timeout_seconds: float) -> httpx.Client:
     return httpx.Client(timeout=timeout_seconds, verify=tls_context())
 
 
-def async_http_client(timeout_seconds: float) -> httpx.AsyncClient:
-    """An asyncio client (use it as an async context manager)."""
-    return httpx.AsyncClient(timeout=timeout_seconds, verify=tls_context())
+class LoopSession:
+    """An aiohttp session made on first use, on the running loop (made again when that loop changes or
+    the session was closed), from `make`; `close()` ends it. For clients kept for a whole run."""
+
+    def __init__(self, make: Callable[[], aiohttp.ClientSession]) -> None:
+        self._make = make
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session, self._loop = self._make(), loop
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None

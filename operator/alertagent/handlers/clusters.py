@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.base import GROUP, VERSION
-from ..clients.probe import probe_cluster
 from ..common.identity import ObjectRef
 from ..metrics import CLUSTER_HEALTH
 from ..plans.alertmanager import IndexedObject
@@ -163,7 +162,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         shards that have waited too long for their sidecar get a status that says so."""
         state = state_of(memo)
         key = ObjectRef("AlertmanagerCluster", namespace, name).key
-        health = await probe_cluster(AlertmanagerCluster.model_validate(dict(body)), settings.probe_timeout_seconds)
+        health = await state.probes.probe(AlertmanagerCluster.model_validate(dict(body)))
         record = state.cluster(key)
         steps = periodic_steps(record, health, time.monotonic(), settings.rules_resync_seconds)
         record.health = health

@@ -118,6 +118,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
                 item.server_close()
         state.background.clear()
         await state.api.close()
+        await state.probes.close()
 
 
 def webhook_server(operator: Settings) -> kopf.WebhookServer:

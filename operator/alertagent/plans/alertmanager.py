@@ -30,6 +30,7 @@ from ..common.labels import (
     SYNC_ERROR_ANNOTATION,
     alertmanager_config_labels,
 )
+from ..common.yamlout import load_yaml
 from ..render.alertmanager import RenderedAlertmanager
 from ..render.selection import includes
 from ..render.validation import describe, schema_issues
@@ -96,7 +97,7 @@ def deployed_config(cluster: AlertmanagerCluster, secret: Mapping[str, Any] | No
     is not AlertAgent's or not readable YAML: where last-known-good receivers come from."""
     text = deployed_text(cluster, secret)
     try:
-        config = yaml.safe_load(text) if text is not None else None
+        config = load_yaml(text) if text is not None else None
     except yaml.YAMLError:
         return None
     return config if isinstance(config, dict) else None

@@ -19,6 +19,7 @@ from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..clients.asyncapi import AsyncApi
 from ..clients.kube import Kube
+from ..clients.probe import TargetProbes
 from ..clients.rulecheck import RuleChecks
 from ..common.identity import ObjectRef
 from ..discovery.graph import ServiceGraph
@@ -241,6 +242,7 @@ class OperatorState:
     pending_since: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
     stalled: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # of those, the ones past the bound
     test_sends: PendingTestSends = field(default_factory=PendingTestSends)  # requested, waiting, sent
+    probes: TargetProbes = field(default_factory=TargetProbes)  # the health probes' connections
 
     @classmethod
     def create(cls, settings: Settings, kube: Kube | None = None) -> OperatorState:
@@ -254,7 +256,9 @@ class OperatorState:
         )
         kube = kube or Kube(request_timeout_seconds=settings.kube_timeout_seconds)
         api = AsyncApi(kube.api.configuration, settings.api_connections, settings.kube_timeout_seconds)
-        return cls(settings=settings, kube=kube, queue=queue, api=api)
+        # A probe finds the connections of the last one open: they are kept past the health interval.
+        probes = TargetProbes(settings.probe_timeout_seconds, settings.health_interval_seconds + 30)
+        return cls(settings=settings, kube=kube, queue=queue, api=api, probes=probes)
 
     def cluster(self, key: str) -> ClusterRecord:
         return self.clusters.setdefault(key, ClusterRecord())

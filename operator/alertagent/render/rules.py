@@ -6,13 +6,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from ..api.alertmanagercluster import AlertmanagerCluster, RuleEvaluator
 from ..api.alertrule import AlertRule
 from ..common.hashing import content_hash
 from ..common.identity import namespace_of
-from ..common.yamlout import dump_yaml
+from ..common.yamlout import dump_yaml, load_yaml
 from .selection import includes
 from .tenancy import Tenant, enforce_tenant, tenant_of
 
@@ -157,7 +155,7 @@ def render_cluster_rules(
 
 
 def count_rules(rule_file: str) -> int:
-    doc: Any = yaml.safe_load(rule_file) or {}
+    doc: Any = load_yaml(rule_file) or {}
     return sum(len(g.get("rules") or []) for g in doc.get("groups") or [])
 
 
@@ -174,7 +172,7 @@ def expected_groups(files: Mapping[str, str]) -> set[LoadedGroup]:
     """The groups a target must report loaded for these rule files."""
     expected = set()
     for name, text in files.items():
-        doc: Any = yaml.safe_load(text) or {}
+        doc: Any = load_yaml(text) or {}
         for group in doc.get("groups") or []:
             rules = tuple(r.get("alert") or r.get("record") for r in group.get("rules") or [])
             expected.add(LoadedGroup(name, group["name"], rules))

@@ -1,0 +1,210 @@
+"""Health probes (`clients.probe.TargetProbes`) against local HTTP servers that answer as the targets
+do: versions and peers read, a refusal or a target down named the same way every probe, a target that
+never answers timed out, connections kept open between probes and a connection the target dropped
+retried on a new one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from alertagent.api.alertmanagercluster import AlertmanagerCluster, TargetHealth
+from alertagent.clients.probe import TargetProbes
+
+NOTHING = "http://127.0.0.1:9"  # the discard port: nothing listens
+
+VMALERT_METRICS = 'vm_app_version{version="vmalert-20240425-tags-v1.101.0-0-g1", short_version="v1.101.0"} 1\n'
+AM_STATUS = {"versionInfo": {"version": "0.28.1"}, "cluster": {"peers": [{"name": "a"}, {"name": "b"}]}}
+
+
+def _cluster(
+    alertmanager: str, evaluators: list[tuple[str, str, str]], gateway: str | None = None
+) -> AlertmanagerCluster:
+    spec: dict[str, Any] = {
+        "alertmanager": {"url": alertmanager},
+        "ruleEvaluators": [{"name": n, "type": t, "url": u} for n, t, u in evaluators],
+    }
+    if gateway:
+        spec["gateway"] = {"url": gateway}
+    return AlertmanagerCluster.model_validate(
+        {
+            "apiVersion": "alertagent.io/v1alpha1",
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main"},
+            "spec": spec,
+        }
+    )
+
+
+Routes = dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+
+
+def _text(body: str, status: int = 200) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(_: web.Request) -> web.StreamResponse:
+        return web.Response(text=body, status=status)
+
+    return handler
+
+
+TARGETS: Routes = {
+    "/-/healthy": _text("OK"),
+    "/api/v2/status": _text(json.dumps(AM_STATUS)),
+    "/-/ready": _text("Prometheus Server is Ready."),
+    "/api/v1/status/buildinfo": _text(json.dumps({"status": "success", "data": {"version": "3.5.0"}})),
+    "/health": _text("OK"),
+    "/metrics": _text(VMALERT_METRICS),
+    "/healthz": _text("ok"),
+}
+
+
+async def _serve(routes: Routes, **runner_options: Any) -> tuple[web.AppRunner, str, list[str]]:
+    """A server answering `routes`; the peer (host:port) of each request goes to the returned list."""
+    peers: list[str] = []
+    app = web.Application()
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        peers.append(str(request.transport.get_extra_info("peername")) if request.transport else "")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app.middlewares.append(record)
+    for path, handler in routes.items():
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app, **runner_options)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}", peers
+
+
+def _by_name(health: list[TargetHealth]) -> dict[str, TargetHealth]:
+    return {t.name: t for t in health}
+
+
+def test_healthy_targets_report_their_versions_and_peers() -> None:
+    async def run() -> dict[str, TargetHealth]:
+        runner, url, _ = await _serve(TARGETS)
+        probes = TargetProbes(timeout_seconds=2)
+        try:
+            cluster = _cluster(url, [("prom", "prometheus", url), ("vm", "vmalert", url + "/")], gateway=url)
+            return _by_name(await probes.probe(cluster))
+        finally:
+            await probes.close()
+            await runner.cleanup()
+
+    health = asyncio.run(run())
+    assert {n: (t.reachable, t.version, t.message) for n, t in health.items()} == {
+        "alertmanager": (True, "0.28.1", None),
+        "prom": (True, "3.5.0", None),
+        "vm": (True, "v1.101.0", None),
+        "gateway": (True, None, None),
+    }
+    assert health["alertmanager"].peers == 2
+
+
+def test_refusals_and_bad_answers_are_named() -> None:
+    routes: Routes = {
+        "/-/healthy": _text("OK"),
+        "/api/v2/status": _text("[]"),  # JSON, not an object
+        "/-/ready": _text("not ready", 503),
+        "/health": _text("OK"),
+        "/metrics": _text("garbage", 500),  # no version: still healthy
+        "/healthz": _text("down", 503),
+    }
+
+    async def run() -> dict[str, TargetHealth]:
+        runner, url, _ = await _serve(routes)
+        probes = TargetProbes(timeout_seconds=2)
+        try:
+            cluster = _cluster(url, [("prom", "prometheus", url), ("vm", "vmalert", url)], gateway=url)
+            return _by_name(await probes.probe(cluster))
+        finally:
+            await probes.close()
+            await runner.cleanup()
+
+    health = asyncio.run(run())
+    assert not health["alertmanager"].reachable
+    assert health["alertmanager"].message == "/api/v2/status: /api/v2/status answered list, not an object"
+    assert (health["prom"].reachable, health["prom"].message) == (False, "/-/ready answered HTTP 503")
+    assert (health["vm"].reachable, health["vm"].version) == (True, None)
+    assert (health["gateway"].reachable, health["gateway"].message) == (False, "/healthz answered HTTP 503")
+
+
+def test_a_prometheus_without_buildinfo_is_healthy_without_a_version() -> None:
+    routes: Routes = {**TARGETS, "/api/v1/status/buildinfo": _text("<html>not json</html>")}
+
+    async def run() -> TargetHealth:
+        runner, url, _ = await _serve(routes)
+        probes = TargetProbes(timeout_seconds=2)
+        try:
+            return _by_name(await probes.probe(_cluster(url, [("prom", "prometheus", url)])))["prom"]
+        finally:
+            await probes.close()
+            await runner.cleanup()
+
+    prom = asyncio.run(run())
+    assert (prom.reachable, prom.version, prom.message) == (True, None, None)
+
+
+def test_a_target_down_reads_the_same_every_probe() -> None:
+    """The message is the status: a message that changed every probe would be a write and an Event each."""
+
+    async def run() -> tuple[list[TargetHealth], list[TargetHealth]]:
+        probes = TargetProbes(timeout_seconds=2)
+        try:
+            cluster = _cluster(NOTHING, [("prom", "prometheus", NOTHING)])
+            return await probes.probe(cluster), await probes.probe(cluster)
+        finally:
+            await probes.close()
+
+    first, second = asyncio.run(run())
+    assert [(t.reachable, t.message) for t in first] == [(t.reachable, t.message) for t in second]
+    assert all(not t.reachable and "127.0.0.1" in (t.message or "") for t in first), first
+
+
+def test_a_target_that_never_answers_times_out() -> None:
+    async def hang(_: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(1.5)  # past the probe's timeout
+        return web.Response(text="late")
+
+    async def run() -> TargetHealth:
+        runner, url, _ = await _serve({"/-/healthy": hang})
+        probes = TargetProbes(timeout_seconds=0.3)
+        try:
+            return (await probes.probe(_cluster(url, [])))[0]
+        finally:
+            await probes.close()
+            await runner.cleanup()
+
+    health = asyncio.run(run())
+    assert (health.reachable, health.message) == (False, "no answer within 0.3 s")
+
+
+def test_probes_reuse_their_connections_and_survive_one_the_target_closed() -> None:
+    async def run() -> tuple[list[bool], list[str], list[str]]:
+        # The server drops a connection 0.2 s after its last request (Alertmanager and Prometheus drop
+        # idle ones too, after their own timeouts).
+        runner, url, peers = await _serve(TARGETS, keepalive_timeout=0.2)
+        probes = TargetProbes(timeout_seconds=2)
+        try:
+            cluster = _cluster(url, [])
+            first = await probes.probe(cluster)
+            second = await probes.probe(cluster)
+            reused = list(peers)
+            await asyncio.sleep(0.5)  # the server has closed the kept connection
+            third = await probes.probe(cluster)
+            return [t.reachable for t in (*first, *second, *third)], reused, peers[len(reused) :]
+        finally:
+            await probes.close()
+            await runner.cleanup()
+
+    reachable, reused, after_close = asyncio.run(run())
+    assert reachable == [True, True, True]
+    assert len(reused) == 4 and len(set(reused)) == 1, reused  # two probes of two requests, one connection
+    assert len(after_close) == 2 and after_close[0] not in reused, after_close  # a new connection
