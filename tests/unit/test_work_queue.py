@@ -216,3 +216,14 @@ def test_a_health_probe_rerenders_the_rules_only_when_a_version_changed_or_now_a
     record.health = probe("3.0.0")
     assert periodic_steps(record, probe("3.0.0"), 1090.0, 600.0) == PERIODIC
     assert periodic_steps(record, probe("3.0.0"), 1661.0, 600.0) == (*PERIODIC, "rules")  # ten minutes on
+
+
+def test_a_health_probe_skips_the_silences_step_while_it_has_nothing_to_keep_in_line() -> None:
+    health = [TargetHealth(name="p", type="prometheus", reachable=True, version="3.0.0")]
+    record = ClusterRecord(health=health, rules_resynced=1000.0)
+    assert "silences" in periodic_steps(record, health, 1030.0, 600.0)  # not known yet: runs
+    record.silences_idle = True  # no window open or to come, no silence of its own
+    assert periodic_steps(record, health, 1060.0, 600.0) == ("alertmanager", "status")
+    assert periodic_steps(record, health, 1700.0, 600.0) == ("alertmanager", "status", "rules")
+    record.silences_idle = False  # a policy's window was added (its change ran the step)
+    assert periodic_steps(record, health, 1730.0, 600.0) == PERIODIC

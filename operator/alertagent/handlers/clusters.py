@@ -59,12 +59,10 @@ def _parsed(body: kopf.Body) -> AlertmanagerCluster | None:
         return None
 
 
-def _mark_stalled(
-    state: OperatorState, key: str, reports: kopf.Index[str, ShardReport], live: Callable[[], StatusInputs]
-) -> None:
+def _mark_stalled(state: OperatorState, key: str, live: Callable[[], StatusInputs]) -> None:
     """Rules in shards of the cluster that have just waited too long for their sidecar get a status
     that says so. The indexes are copied only then (every probe would copy every rule)."""
-    if stalled := state.note_pending(key, reports):
+    if stalled := state.note_pending(key):
         state.rule_statuses.mark({ref for ref, e in live().rules.items() if e.file_name in stalled}, live)
 
 
@@ -171,7 +169,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         await asyncio.to_thread(write_cluster_status, state, key, dict(body))  # now, even while a retry waits
         state.queue.add_periodic(key, steps)
         live = status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
-        _mark_stalled(state, key, rule_shard_index, live)
+        _mark_stalled(state, key, live)
 
     @kopf.daemon(
         GROUP,
@@ -209,7 +207,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
                 inputs = ClusterInputs(
                     key=key,
                     body=dict(body),
-                    rules=_entries(alertrule_index),
+                    rules=_entries(alertrule_index) if "rules" in steps or not state.flushed else (),
                     channels=_entries(channel_index),
                     policies=_entries(policy_index),
                     namespace_labels={ns: next(iter(v)) for ns, v in namespace_labels.items()},

@@ -5,6 +5,7 @@ so after a restart the reports are complete before the first status is written."
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -70,7 +71,7 @@ def shard_reports(body: kopf.Body, versions: ShardVersions | None = None) -> dic
     }
 
 
-def _signatures(shard: str, index: kopf.Index[str, ShardReport], files: set[str]) -> dict[str, tuple[Any, ...]]:
+def _signatures(shard: str, index: kopf.Index[str, ShardReport], files: Iterable[str]) -> dict[str, tuple[Any, ...]]:
     """What a rule's status reads of its file in this shard: a file whose signature did not change
     needs no status write (a shard rewritten for one file leaves the others' statuses alone)."""
     signatures = {}
@@ -79,6 +80,22 @@ def _signatures(shard: str, index: kopf.Index[str, ShardReport], files: set[str]
             if report.shard == shard:
                 signatures[file_name] = (report.file_hash, report.target_status().state, report.error)
     return signatures
+
+
+def _note_pending(
+    pending: dict[str, tuple[str, str, frozenset[str]]],
+    shard: str,
+    index: kopf.Index[str, ShardReport] | None,
+    files: frozenset[str],
+) -> None:
+    """Keep `OperatorState.pending_shards` for this shard: its entry while its sidecar has not loaded
+    its current version (a report of any of its files says: they share the shard's hash and
+    annotations), none once loaded, failed or deleted (`index` None)."""
+    report = next((r for f in files for r in (index or {}).get(f, []) if r.shard == shard), None)
+    if report is not None and report.pending:
+        pending[shard] = (report.cluster, report.shard_hash, files)
+    else:
+        pending.pop(shard, None)
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -102,7 +119,9 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         """A sidecar reported (or the operator rewrote a shard): mark the status of its rules."""
         state = state_of(memo)
         shard = f"{body.metadata.namespace}/{body.metadata.name}"
-        now = {} if type == "DELETED" else _signatures(shard, rule_shard_index, set(body.get("data") or {}))
+        files = frozenset(body.get("data") or {})
+        now = {} if type == "DELETED" else _signatures(shard, rule_shard_index, files)
+        _note_pending(state.pending_shards, shard, None if type == "DELETED" else rule_shard_index, files)
         before = state.shard_files.get(shard, {})
         touched = {f for f in before.keys() | now.keys() if before.get(f) != now.get(f)}
         state.shard_files[shard] = now

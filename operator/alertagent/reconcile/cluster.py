@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from ..api.alertmanagercluster import TargetHealth
 from ..common.identity import ObjectRef
 from ..metrics import CLUSTER_HEALTH, RECONCILE_DURATION, RECONCILE_TOTAL
-from ..plans.rules import IndexedRule
 from . import operator_mode
 from .queue import StepResult
 from .state import ClusterRecord, OperatorState, StatusInputs
@@ -61,13 +60,12 @@ async def reconcile_cluster(
         if step == "rules" and outcome.result.ok:
             operator_mode.start(state, inputs.key, record.operator_mode)
     record.reconciled = True  # every step has run once: failed or not, its outcome is in the record
-    rules: dict[ObjectRef, IndexedRule] = {r.ref: r for r in inputs.rules}
     announce = False
     if state.primed(cluster_keys) and (state.held or not state.flushed):
         # Statuses held back while clusters were reconciling for the first time are written now (all
         # of them, once; only those that differ), with the Warning Events their events would have posted.
         if not state.flushed:
-            record.refresh |= set(rules) | {e.ref for e in (*inputs.channels, *inputs.policies)}
+            record.refresh |= {r.ref for r in inputs.rules} | {e.ref for e in (*inputs.channels, *inputs.policies)}
             state.flushed = True
         record.refresh |= state.held
         state.held.clear()
@@ -82,7 +80,6 @@ async def reconcile_cluster(
             state,
             inputs.key,
             inputs.body,
-            rules,
             lambda f: by_file.get(f, []),
             announce,
             inputs.world,
@@ -105,15 +102,18 @@ def periodic_steps(
     record: ClusterRecord, health: list[TargetHealth], now: float, rules_every: float
 ) -> tuple[str, ...]:
     """The steps a health probe makes due: Secrets are re-read and windows move with time every
-    time; the rules step (with thousands of rules the costly one, and driven by changes anyway) only
-    when an evaluator's version changed (it decides which fields and functions it gets) or every
-    `rules_every` seconds, to repair a ConfigMap changed by hand. `now` is monotonic seconds."""
+    time (the silences step not while it has nothing to keep in line: no window open or to come and
+    no silence of its own; a change of a policy or the cluster runs it); the rules step (with
+    thousands of rules the costly one, and driven by changes anyway) only when an evaluator's
+    version changed (it decides which fields and functions it gets) or every `rules_every` seconds,
+    to repair a ConfigMap changed by hand. `now` is monotonic seconds."""
+    steps = tuple(s for s in PERIODIC if not (s == "silences" and record.silences_idle))
     versions = {t.name: t.version for t in health if t.type in ("prometheus", "vmalert")}
     before = {t.name: t.version for t in record.health or [] if t.type in ("prometheus", "vmalert")}
     if record.health is not None and versions == before and now - record.rules_resynced < rules_every:
-        return PERIODIC
+        return steps
     record.rules_resynced = now
-    return (*PERIODIC, "rules")
+    return (*steps, "rules")
 
 
 def _note(errors: dict[str, str], result: StepResult) -> None:

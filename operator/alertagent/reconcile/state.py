@@ -47,6 +47,9 @@ class ClusterRecord:
     refresh: set[ObjectRef] = field(default_factory=set)  # objects whose status the status step rewrites
     reconciled: bool = False  # every step ran once since start (failed or not): its outcome is known
     rules_resynced: float = 0.0  # when a health probe last made the rules step due (monotonic)
+    # The last silences step succeeded with nothing to keep in line: no window of a selected policy
+    # open or to come, no silence of its own in Alertmanager. Probes skip the step until a change.
+    silences_idle: bool = False
 
 
 @dataclass
@@ -238,6 +241,9 @@ class OperatorState:
     last_good: dict[str, dict[ObjectRef, NotificationChannel | SuppressionPolicy]] = field(default_factory=dict)
     rule_checks: RuleChecks = field(default_factory=RuleChecks)  # promtool / vmalert verdicts by content hash
     started: float = field(default_factory=time.monotonic)
+    # "ns/shard" whose sidecar has not loaded its current version → (cluster, shard hash, its files):
+    # kept by the shard events, so a probe looks at the shards, not at every rule file
+    pending_shards: dict[str, tuple[str, str, frozenset[str]]] = field(default_factory=dict)
     # cluster → (shard, shard hash) → when it was first seen waiting for its sidecar (monotonic)
     pending_since: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
     stalled: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # of those, the ones past the bound
@@ -273,20 +279,20 @@ class OperatorState:
             self.primed_once = waited or done
         return self.primed_once
 
-    def note_pending(self, cluster: str, reports: Mapping[str, Iterable[ShardReport]]) -> set[str]:
-        """Record which shards of a cluster wait for their sidecar, from the shard reports by rule file
-        (called periodically); return the files in shards that have just waited longer than
+    def note_pending(self, cluster: str) -> set[str]:
+        """Record which shards of a cluster wait for their sidecar (`pending_shards`; called
+        periodically); return the files in shards that have just waited longer than
         `pending_warn_seconds` (their rules' statuses then name the ConfigMap and the sidecar)."""
         now, bound = time.monotonic(), self.settings.pending_warn_seconds
-        mine = [(file, r) for file, rs in reports.items() for r in rs if r.cluster == cluster]
+        mine = {(shard, h): files for shard, (c, h, files) in self.pending_shards.items() if c == cluster}
         before = self.pending_since.get(cluster, {})
-        since = {(r.shard, r.shard_hash): before.get((r.shard, r.shard_hash), now) for _, r in mine if r.pending}
+        since = {key: before.get(key, now) for key in mine}
         self.pending_since[cluster] = since
         noted = self.stalled.setdefault(cluster, set())
         noted &= set(since)  # a shard that loaded, or changed, may stall again later
         crossed = {key for key, t in since.items() if now - t > bound} - noted
         noted |= crossed
-        return {file for file, r in mine if (r.shard, r.shard_hash) in crossed}
+        return {file for key in crossed for file in mine[key]}
 
     def stalled_for(self, report: ShardReport) -> float | None:
         """How long (seconds) the report's shard has waited for its sidecar, when over the bound."""

@@ -367,18 +367,18 @@ def status_step(
     state: OperatorState,
     key: str,
     body: Mapping[str, Any],
-    rules: Mapping[ObjectRef, IndexedRule],
     reports_of: ReportsOf,
     announce: bool = False,
     world: World | None = None,
 ) -> StepResult:
-    """The cluster's own status, then (once the operator is primed) the objects whose status the
-    other steps changed. Objects that could not be written stay pending and fail the step (retried)."""
+    """The cluster's own status, then (once the operator is primed) the channels and policies whose
+    status the other steps changed (AlertRules go to the status writer). Objects that could not be
+    written stay pending and fail the step (retried)."""
     record = state.cluster(key)
     writes = int(write_cluster_status(state, key, body))
     if state.primed_once and record.refresh:
         pending, record.refresh = record.refresh, set()
-        written, failed = refresh_objects(state, pending, rules, reports_of, announce, world)
+        written, failed = refresh_objects(state, pending, {}, reports_of, announce, world)
         writes += written
         if failed:
             record.refresh |= failed

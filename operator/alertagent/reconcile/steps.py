@@ -64,6 +64,8 @@ class ClusterInputs:
 
     key: str  # "namespace/name"
     body: dict[str, Any]  # the AlertmanagerCluster manifest
+    # Every AlertRule's entry, copied only for a run that reads them (the rules step, or the first
+    # status flush after a start): empty otherwise (with thousands of rules, a copy per probe costs).
     rules: tuple[IndexedRule, ...]
     channels: tuple[IndexedObject, ...]
     policies: tuple[IndexedObject, ...]
@@ -363,10 +365,13 @@ def silences_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     (`plans.silences`: only its own silences are touched; legacy ones are adopted). A silence of its own
     that someone expired or deleted is created again, logged, counted
     (`alertagent_silences_recreated_total`) and announced by a Warning Event `SilenceRecreated` on the
-    policy. Returns the policies whose silence ids changed. An Alertmanager that does not answer (a
-    transport error or HTTP 5xx) is a retried failure that the cluster's status shows under the
-    Alertmanager target (`plans.silences.unreachable_error`); a refusal (4xx) raises httpx.HTTPError."""
+    policy. Notes in the cluster's record whether there was anything to keep in line (health probes
+    skip the step while there is not). Returns the policies whose silence ids changed. An
+    Alertmanager that does not answer (a transport error or HTTP 5xx) is a retried failure that the
+    cluster's status shows under the Alertmanager target (`plans.silences.unreachable_error`); a
+    refusal (4xx) raises httpx.HTTPError."""
     record = state.cluster(inputs.key)
+    record.silences_idle = False
     if record.config is None:
         return Outcome(StepResult("silences", error="waiting for the first Alertmanager config", retry=True))
     cluster = inputs.cluster
@@ -404,6 +409,7 @@ def silences_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     for marker, before in sorted(plan.recreated.items()):
         _silence_recreated(state, inputs.key, policies, marker, before, ids.get(marker, ""))
     writes = len(plan.create) + len(plan.update) + len(plan.expire)
+    record.silences_idle = not desired and not ids and not writes
     return Outcome(StepResult("silences", writes=writes), frozenset(state.memberships.record_silences(inputs.key, ids)))
 
 
