@@ -15,9 +15,11 @@ import httpx
 import yaml
 from kubernetes import client
 
+from alertagent.api.alertmanagercluster import AlertmanagerCluster
 from alertagent.devstack.agents import eventually, start_operator
 from alertagent.devstack.controlplane import ControlPlane
 from alertagent.devstack.monitoring import AlertmanagerTarget
+from alertagent.plans.alertmanager import secret_name
 from tests.conftest import extra_namespaces
 
 GROUP = "alertagent.io/v1alpha1"
@@ -115,6 +117,58 @@ def test_a_window_already_started_gets_one_silence_not_one_per_reconcile(
         time.sleep(6)  # several health checks, each a reconcile of the silences
         every = httpx.get(f"{alertmanager.url}/api/v2/silences", timeout=5).json()
         assert [s["id"] for s in every if s["createdBy"] == "alertagent"] == [silence["id"]]
+    finally:
+        operator.stop()
+
+
+def test_a_window_added_while_the_config_cannot_be_written_gets_its_silence_once_it_can(
+    installed_crds: ControlPlane, namespace: str, alertmanager: AlertmanagerTarget, tmp_path: Path
+) -> None:
+    """A health probe skips the silences step while its last run had nothing to do for the policies it
+    planned from. Here that run planned from a stale config: the alertmanager.yaml with the new policy
+    could not be written (its Secret made immutable), so the silences step ran on the one before. Once
+    the config is written, a probe creates the window's silence."""
+    plane = installed_crds
+    cluster = {
+        "apiVersion": GROUP,
+        "kind": "AlertmanagerCluster",
+        "metadata": {"name": "main"},
+        "spec": {"alertmanager": {"url": alertmanager.url}},
+    }
+    window = {"name": "upgrade", "start": "2030-01-01T01:00:00Z", "end": "2030-01-01T03:00:00Z"}
+    inhibit = {
+        "sourceMatchers": [{"name": "alertname", "value": "DatabaseDown"}],
+        "targetMatchers": [{"name": "severity", "value": "warning"}],
+        "equal": ["namespace"],
+    }
+    policy = {
+        "apiVersion": GROUP,
+        "kind": "SuppressionPolicy",
+        "metadata": {"name": "maint"},
+        "spec": {  # its inhibit rule changes alertmanager.yaml
+            "matchers": [{"name": "service", "value": "db"}],
+            "maintenanceWindows": [window],
+            "inhibitRules": [inhibit],
+        },
+    }
+    kubectl = lambda *args, **kw: plane.kubectl("-n", namespace, *args, **kw)  # noqa: E731
+    secret = secret_name(AlertmanagerCluster.model_validate(cluster))
+
+    def cluster_status() -> str:
+        return json.dumps(json.loads(kubectl("get", "amc", "main", "-o", "json").stdout).get("status") or {})
+
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(cluster))
+    operator, _ = start_operator(plane, tmp_path, namespace)
+    try:
+        eventually(lambda: '"reason": "Healthy"' in cluster_status(), 60, what="cluster healthy")
+        time.sleep(3)  # idle probes (1 s apart here): nothing to do for silences
+        kubectl("patch", "secret", secret, "--type=merge", "-p", '{"immutable": true}')
+        kubectl("apply", "-f", "-", input=yaml.safe_dump(policy))
+        eventually(lambda: "immutable" in cluster_status(), 30, what="the config write refused")
+        assert _ours(alertmanager) == []
+        kubectl("delete", "secret", secret)  # the next write can create it
+        [silence] = eventually(lambda: _ours(alertmanager), 30, what="the window's silence")
+        assert silence["endsAt"][:19] == "2030-01-01T03:00:00"
     finally:
         operator.stop()
 

@@ -10,15 +10,22 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from alertagent.api.alertmanagercluster import AlertmanagerCluster, TargetHealth
-from alertagent.clients.probe import TargetProbes
+from alertagent.clients.alertmanager import parse_status
+from alertagent.clients.probe import Probed, TargetProbes
 
 NOTHING = "http://127.0.0.1:9"  # the discard port: nothing listens
 
 VMALERT_METRICS = 'vm_app_version{version="vmalert-20240425-tags-v1.101.0-0-g1", short_version="v1.101.0"} 1\n'
-AM_STATUS = {"versionInfo": {"version": "0.28.1"}, "cluster": {"peers": [{"name": "a"}, {"name": "b"}]}}
+STARTED = "2026-12-01T06:00:00.000Z"
+AM_STATUS = {
+    "versionInfo": {"version": "0.28.1"},
+    "cluster": {"peers": [{"name": "a"}, {"name": "b"}]},
+    "uptime": STARTED,
+}
 
 
 def _cluster(
@@ -88,17 +95,19 @@ def _by_name(health: list[TargetHealth]) -> dict[str, TargetHealth]:
 
 
 def test_healthy_targets_report_their_versions_and_peers() -> None:
-    async def run() -> dict[str, TargetHealth]:
+    async def run() -> Probed:
         runner, url, _ = await _serve(TARGETS)
         probes = TargetProbes(timeout_seconds=2)
         try:
             cluster = _cluster(url, [("prom", "prometheus", url), ("vm", "vmalert", url + "/")], gateway=url)
-            return _by_name(await probes.probe(cluster))
+            return await probes.probe(cluster)
         finally:
             await probes.close()
             await runner.cleanup()
 
-    health = asyncio.run(run())
+    probed = asyncio.run(run())
+    assert probed.alertmanager_started == STARTED  # a restart is a new start time
+    health = _by_name(probed.targets)
     assert {n: (t.reachable, t.version, t.message) for n, t in health.items()} == {
         "alertmanager": (True, "0.28.1", None),
         "prom": (True, "3.5.0", None),
@@ -123,7 +132,7 @@ def test_refusals_and_bad_answers_are_named() -> None:
         probes = TargetProbes(timeout_seconds=2)
         try:
             cluster = _cluster(url, [("prom", "prometheus", url), ("vm", "vmalert", url)], gateway=url)
-            return _by_name(await probes.probe(cluster))
+            return _by_name((await probes.probe(cluster)).targets)
         finally:
             await probes.close()
             await runner.cleanup()
@@ -143,7 +152,7 @@ def test_a_prometheus_without_buildinfo_is_healthy_without_a_version() -> None:
         runner, url, _ = await _serve(routes)
         probes = TargetProbes(timeout_seconds=2)
         try:
-            return _by_name(await probes.probe(_cluster(url, [("prom", "prometheus", url)])))["prom"]
+            return _by_name((await probes.probe(_cluster(url, [("prom", "prometheus", url)]))).targets)["prom"]
         finally:
             await probes.close()
             await runner.cleanup()
@@ -159,7 +168,7 @@ def test_a_target_down_reads_the_same_every_probe() -> None:
         probes = TargetProbes(timeout_seconds=2)
         try:
             cluster = _cluster(NOTHING, [("prom", "prometheus", NOTHING)])
-            return await probes.probe(cluster), await probes.probe(cluster)
+            return (await probes.probe(cluster)).targets, (await probes.probe(cluster)).targets
         finally:
             await probes.close()
 
@@ -177,7 +186,7 @@ def test_a_target_that_never_answers_times_out() -> None:
         runner, url, _ = await _serve({"/-/healthy": hang})
         probes = TargetProbes(timeout_seconds=0.3)
         try:
-            return (await probes.probe(_cluster(url, [])))[0]
+            return (await probes.probe(_cluster(url, []))).targets[0]
         finally:
             await probes.close()
             await runner.cleanup()
@@ -194,11 +203,11 @@ def test_probes_reuse_their_connections_and_survive_one_the_target_closed() -> N
         probes = TargetProbes(timeout_seconds=2)
         try:
             cluster = _cluster(url, [])
-            first = await probes.probe(cluster)
-            second = await probes.probe(cluster)
+            first = (await probes.probe(cluster)).targets
+            second = (await probes.probe(cluster)).targets
             reused = list(peers)
             await asyncio.sleep(0.5)  # the server has closed the kept connection
-            third = await probes.probe(cluster)
+            third = (await probes.probe(cluster)).targets
             return [t.reachable for t in (*first, *second, *third)], reused, peers[len(reused) :]
         finally:
             await probes.close()
@@ -208,3 +217,49 @@ def test_probes_reuse_their_connections_and_survive_one_the_target_closed() -> N
     assert reachable == [True, True, True]
     assert len(reused) == 4 and len(set(reused)) == 1, reused  # two probes of two requests, one connection
     assert len(after_close) == 2 and after_close[0] not in reused, after_close  # a new connection
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1, 2],
+        "up",
+        {"cluster": "x"},
+        {"cluster": {"peers": 3}},
+        {"cluster": {"peers": {"a": 1}}},
+        {"versionInfo": "0.28.1"},
+        {"versionInfo": ["0.28.1"]},
+    ],
+)
+def test_a_status_of_another_shape_is_a_value_error(body: Any) -> None:
+    """What the probe then reports as the target's problem; anything else would stop the health timer."""
+    with pytest.raises(ValueError, match="/api/v2/status answered"):
+        parse_status(body)
+
+
+def test_a_status_without_the_optional_parts_still_parses() -> None:
+    status = parse_status({"versionInfo": {"version": 7}, "cluster": {}, "uptime": None})
+    assert (status.version, status.peers, status.started) == (None, 0, None)
+
+
+def test_a_malformed_status_is_the_targets_problem_and_the_next_probe_reads_it_again() -> None:
+    answers = [{"cluster": "x"}, AM_STATUS]
+
+    async def status(_: web.Request) -> web.StreamResponse:
+        return web.json_response(answers.pop(0))
+
+    async def run() -> tuple[Probed, Probed]:
+        runner, url, _ = await _serve({**TARGETS, "/api/v2/status": status})
+        probes = TargetProbes(timeout_seconds=2)
+        try:
+            return await probes.probe(_cluster(url, [])), await probes.probe(_cluster(url, []))
+        finally:
+            await probes.close()
+            await runner.cleanup()
+
+    bad, good = asyncio.run(run())
+    assert (bad.targets[0].reachable, bad.alertmanager_started) == (False, None)
+    assert (
+        bad.targets[0].message == "/api/v2/status: /api/v2/status answered an object that is not Alertmanager's status"
+    )
+    assert (good.targets[0].reachable, good.alertmanager_started) == (True, STARTED)

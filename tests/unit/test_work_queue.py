@@ -9,6 +9,8 @@ import asyncio
 import pytest
 
 from alertagent.api.alertmanagercluster import TargetHealth
+from alertagent.api.suppressionpolicy import SuppressionPolicy
+from alertagent.plans.alertmanager import AlertmanagerPlan
 from alertagent.reconcile.cluster import PERIODIC, periodic_steps
 from alertagent.reconcile.queue import STEPS, Backoff, StepResult, WorkQueue
 from alertagent.reconcile.state import ClusterRecord
@@ -220,10 +222,27 @@ def test_a_health_probe_rerenders_the_rules_only_when_a_version_changed_or_now_a
 
 def test_a_health_probe_skips_the_silences_step_while_it_has_nothing_to_keep_in_line() -> None:
     health = [TargetHealth(name="p", type="prometheus", reachable=True, version="3.0.0")]
-    record = ClusterRecord(health=health, rules_resynced=1000.0)
-    assert "silences" in periodic_steps(record, health, 1030.0, 600.0)  # not known yet: runs
-    record.silences_idle = True  # no window open or to come, no silence of its own
-    assert periodic_steps(record, health, 1060.0, 600.0) == ("alertmanager", "status")
-    assert periodic_steps(record, health, 1700.0, 600.0) == ("alertmanager", "status", "rules")
-    record.silences_idle = False  # a policy's window was added (its change ran the step)
-    assert periodic_steps(record, health, 1730.0, 600.0) == PERIODIC
+    window = {"name": "upgrade", "start": "2030-01-01T01:00:00Z", "end": "2030-01-01T03:00:00Z"}
+    policy = SuppressionPolicy.model_validate(
+        {"metadata": {"name": "p", "namespace": "a"}, "spec": {"maintenanceWindows": [window]}}
+    )
+
+    def config(*policies: SuppressionPolicy) -> AlertmanagerPlan:
+        return AlertmanagerPlan(None, None, True, {}, {}, {}, policies)
+
+    record = ClusterRecord(health=health, rules_resynced=1000.0, config=config())
+    assert "silences" in periodic_steps(record, health, 1030.0, 600.0, "t0")  # not known yet: runs
+    record.silences_idle_for = ()  # its run found no window open or to come, no silence of its own
+    assert periodic_steps(record, health, 1060.0, 600.0, "t0") == ("alertmanager", "status")
+    assert periodic_steps(record, health, 1070.0, 600.0, None) == ("alertmanager", "status")  # not read
+    # A failed alertmanager step left the silences step planning from the old config: a new config
+    # (a policy with a window selected) makes it due, idle or not.
+    record.config = config(policy)
+    assert periodic_steps(record, health, 1090.0, 600.0, "t0") == PERIODIC
+    record.silences_idle_for = (policy,)
+    assert periodic_steps(record, health, 1120.0, 600.0, "t0") == ("alertmanager", "status")
+    # Alertmanager restarted: it may have brought back a silence expired since its last snapshot.
+    assert periodic_steps(record, health, 1150.0, 600.0, "t1") == PERIODIC
+    assert periodic_steps(record, health, 1180.0, 600.0, "t1") == ("alertmanager", "status")
+    # Every `rules_every` seconds both run, whatever the rest says.
+    assert periodic_steps(record, health, 1700.0, 600.0, "t1") == (*PERIODIC, "rules")

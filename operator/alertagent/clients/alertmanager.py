@@ -13,20 +13,27 @@ import httpx
 class AlertmanagerStatus:
     version: str | None
     peers: int
+    started: str | None = None  # `uptime`: when the Alertmanager process started (RFC 3339)
 
 
 STATUS_PATH = "/api/v2/status"
 
 
 def parse_status(body: Any) -> AlertmanagerStatus:
-    """Version and peer count from the JSON body of `/api/v2/status`; raises ValueError when it is
-    not an object."""
+    """Version, peer count and start time from the JSON body of `/api/v2/status` (its `versionInfo`,
+    `cluster.peers` and `uptime`; api/v2/openapi.yaml of Alertmanager 0.2x). Raises ValueError when
+    the body is not of that shape (not an object, or one of those of another type)."""
     if not isinstance(body, dict):
         raise ValueError(f"{STATUS_PATH} answered {type(body).__name__}, not an object")
-    cluster = body.get("cluster") or {}
+    info, cluster = body.get("versionInfo") or {}, body.get("cluster") or {}
+    peers = cluster.get("peers") or [] if isinstance(cluster, dict) else None
+    if not isinstance(info, dict) or not isinstance(peers, list):
+        raise ValueError(f"{STATUS_PATH} answered an object that is not Alertmanager's status")
+    version, started = info.get("version"), body.get("uptime")
     return AlertmanagerStatus(
-        version=(body.get("versionInfo") or {}).get("version"),
-        peers=len(cluster.get("peers") or []),
+        version=version if isinstance(version, str) else None,
+        peers=len(peers),
+        started=started if isinstance(started, str) else None,
     )
 
 

@@ -14,6 +14,7 @@ import json
 import re
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -95,24 +96,29 @@ async def _probe_evaluator(
     return health
 
 
-async def _probe_alertmanager(session: aiohttp.ClientSession, url: str, timeout_seconds: float) -> TargetHealth:
+async def _probe_alertmanager(
+    session: aiohttp.ClientSession, url: str, timeout_seconds: float
+) -> tuple[TargetHealth, str | None]:
+    """Alertmanager's health, and when it started (None when it could not be read)."""
     health = TargetHealth(name="alertmanager", type="alertmanager", last_check_time=now())
     try:
         code, _ = await _get(session, f"{url}/-/healthy")
         if code != 200:
             health.reachable, health.message = False, f"/-/healthy answered HTTP {code}"
-            return health
+            return health, None
         code, body = await _get(session, f"{url}{alertmanager.STATUS_PATH}")
         if code != 200:
             health.reachable, health.message = False, f"{alertmanager.STATUS_PATH} answered HTTP {code}"
-            return health
+            return health, None
         info = alertmanager.parse_status(json.loads(body))
-        health.reachable, health.version, health.peers = True, info.version, info.peers
     except UNREACHABLE as err:
         health.reachable, health.message = False, _problem(err, timeout_seconds)
-    except ValueError as err:  # not JSON, or not an object
+        return health, None
+    except ValueError as err:  # not JSON, or not Alertmanager's status
         health.reachable, health.message = False, f"{alertmanager.STATUS_PATH}: {err}"
-    return health
+        return health, None
+    health.reachable, health.version, health.peers = True, info.version, info.peers
+    return health, info.started
 
 
 GATEWAY_HEALTH_PATH = "/healthz"
@@ -157,6 +163,16 @@ def gateway_config_errors(http: httpx.Client, url: str) -> dict[ObjectRef, str]:
     return config_errors(body) if isinstance(body, Mapping) else {}
 
 
+@dataclass(frozen=True)
+class Probed:
+    """One probe of a cluster: each target's health (Alertmanager first), and when its Alertmanager
+    started (its status's `uptime`; None when it could not be read): a restarted Alertmanager may
+    have lost silences, or brought back ones expired since its last snapshot."""
+
+    targets: list[TargetHealth]
+    alertmanager_started: str | None = None
+
+
 class TargetProbes:
     """The health probes of every cluster's targets, through one aiohttp session for the run (made on
     first use on the running loop; `close()` at cleanup). Each request times out after
@@ -177,18 +193,20 @@ class TargetProbes:
             trust_env=bool(urllib.request.getproxies()),
         )
 
-    async def probe(self, cluster: AlertmanagerCluster) -> list[TargetHealth]:
+    async def probe(self, cluster: AlertmanagerCluster) -> Probed:
         """Probe Alertmanager, every rule evaluator and the gateway (when set) concurrently. Never
         raises: an unreachable target is a TargetHealth with `reachable` False and the reason."""
         session, timeout = self._session.get(), self.timeout_seconds
-        probes = [_probe_alertmanager(session, cluster.spec.alertmanager.url.rstrip("/"), timeout)]
-        probes += [
+        others = [
             _probe_evaluator(session, ev.name, ev.type, ev.url.rstrip("/"), timeout)
             for ev in cluster.spec.rule_evaluators or []
         ]
         if cluster.spec.gateway is not None:
-            probes.append(_probe_gateway(session, cluster.spec.gateway.url.rstrip("/"), timeout))
-        return list(await asyncio.gather(*probes))
+            others.append(_probe_gateway(session, cluster.spec.gateway.url.rstrip("/"), timeout))
+        (manager, started), rest = await asyncio.gather(
+            _probe_alertmanager(session, cluster.spec.alertmanager.url.rstrip("/"), timeout), asyncio.gather(*others)
+        )
+        return Probed([manager, *rest], started)
 
     async def close(self) -> None:
         await self._session.close()

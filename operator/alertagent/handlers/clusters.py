@@ -160,9 +160,11 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         shards that have waited too long for their sidecar get a status that says so."""
         state = state_of(memo)
         key = ObjectRef("AlertmanagerCluster", namespace, name).key
-        health = await state.probes.probe(AlertmanagerCluster.model_validate(dict(body)))
-        record = state.cluster(key)
-        steps = periodic_steps(record, health, time.monotonic(), settings.rules_resync_seconds)
+        probed = await state.probes.probe(AlertmanagerCluster.model_validate(dict(body)))
+        record, health = state.cluster(key), probed.targets
+        steps = periodic_steps(
+            record, health, time.monotonic(), settings.rules_resync_seconds, probed.alertmanager_started
+        )
         record.health = health
         for target in health:
             CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)

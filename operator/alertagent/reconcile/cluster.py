@@ -99,18 +99,34 @@ PERIODIC = ("alertmanager", "silences", "status")  # what a health probe runs ag
 
 
 def periodic_steps(
-    record: ClusterRecord, health: list[TargetHealth], now: float, rules_every: float
+    record: ClusterRecord,
+    health: list[TargetHealth],
+    now: float,
+    rules_every: float,
+    alertmanager_started: str | None = None,
 ) -> tuple[str, ...]:
-    """The steps a health probe makes due: Secrets are re-read and windows move with time every
-    time (the silences step not while it has nothing to keep in line: no window open or to come and
-    no silence of its own; a change of a policy or the cluster runs it); the rules step (with
-    thousands of rules the costly one, and driven by changes anyway) only when an evaluator's
-    version changed (it decides which fields and functions it gets) or every `rules_every` seconds,
-    to repair a ConfigMap changed by hand. `now` is monotonic seconds."""
-    steps = tuple(s for s in PERIODIC if not (s == "silences" and record.silences_idle))
+    """The steps a health probe makes due (and notes the probe's `alertmanager_started` in `record`).
+
+    - alertmanager and status: every time (Secrets are re-read, windows move with time);
+    - silences: every time, except while its last run had nothing to keep in line for the policies
+      the cluster's config selects now (no window open or to come, no silence of its own) and the
+      Alertmanager has not restarted since (a restart can lose silences, or bring back ones expired
+      since its last snapshot);
+    - rules (with thousands of rules the costly one, and driven by changes anyway): only when an
+      evaluator's version changed (it decides which fields and functions it gets);
+    - rules and silences both every `rules_every` seconds, to repair what was changed by hand.
+
+    `now` is monotonic seconds."""
+    restarted = alertmanager_started is not None and alertmanager_started != record.alertmanager_started
+    if alertmanager_started is not None:
+        record.alertmanager_started = alertmanager_started
     versions = {t.name: t.version for t in health if t.type in ("prometheus", "vmalert")}
     before = {t.name: t.version for t in record.health or [] if t.type in ("prometheus", "vmalert")}
-    if record.health is not None and versions == before and now - record.rules_resynced < rules_every:
+    resync = record.health is None or versions != before or now - record.rules_resynced >= rules_every
+    config = record.config
+    idle = config is not None and record.silences_idle_for == config.policies and not restarted
+    steps = tuple(s for s in PERIODIC if not (s == "silences" and idle and not resync))
+    if not resync:
         return steps
     record.rules_resynced = now
     return (*steps, "rules")

@@ -47,9 +47,11 @@ class ClusterRecord:
     refresh: set[ObjectRef] = field(default_factory=set)  # objects whose status the status step rewrites
     reconciled: bool = False  # every step ran once since start (failed or not): its outcome is known
     rules_resynced: float = 0.0  # when a health probe last made the rules step due (monotonic)
-    # The last silences step succeeded with nothing to keep in line: no window of a selected policy
-    # open or to come, no silence of its own in Alertmanager. Probes skip the step until a change.
-    silences_idle: bool = False
+    # The selected policies of the last silences step, when it succeeded with nothing to keep in
+    # line (no window open or to come, no silence of its own in Alertmanager): probes skip the step
+    # while the cluster's config has these policies and its Alertmanager has not restarted.
+    silences_idle_for: tuple[SuppressionPolicy, ...] | None = None
+    alertmanager_started: str | None = None  # when the Alertmanager last probed started (its `uptime`)
 
 
 @dataclass

@@ -371,9 +371,10 @@ def silences_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     cluster's status shows under the Alertmanager target (`plans.silences.unreachable_error`); a
     refusal (4xx) raises httpx.HTTPError."""
     record = state.cluster(inputs.key)
-    record.silences_idle = False
+    record.silences_idle_for = None
     if record.config is None:
         return Outcome(StepResult("silences", error="waiting for the first Alertmanager config", retry=True))
+    planned_for = record.config.policies
     cluster = inputs.cluster
     url = cluster.spec.alertmanager.url.rstrip("/")
     policies = {f"{p.metadata.namespace}/{p.metadata.name}": p for p in record.config.policies}
@@ -409,7 +410,8 @@ def silences_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     for marker, before in sorted(plan.recreated.items()):
         _silence_recreated(state, inputs.key, policies, marker, before, ids.get(marker, ""))
     writes = len(plan.create) + len(plan.update) + len(plan.expire)
-    record.silences_idle = not desired and not ids and not writes
+    if not desired and not ids and not writes:
+        record.silences_idle_for = planned_for
     return Outcome(StepResult("silences", writes=writes), frozenset(state.memberships.record_silences(inputs.key, ids)))
 
 
