@@ -156,7 +156,8 @@ async def record_first(api: AsyncApi, cache: RevisionCache, body: dict[str, Any]
         return False
     namespace, name = meta["namespace"], meta["name"]
     try:
-        await api.request("POST", _revisions_path(namespace), revision_object(name, meta, spec, spec_hash(spec), 1))
+        revision = revision_object(name, meta, spec, spec_hash(spec), 1)
+        await api.request("POST", _revisions_path(namespace), revision, decode=False)  # the answer is not read
     except ApiException as err:
         if err.status != 409:
             raise

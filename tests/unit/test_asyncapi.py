@@ -1,0 +1,101 @@
+"""`clients.asyncapi.AsyncApi` against a local HTTP server: the credentials come from the Kubernetes
+client's configuration through its refresh hook, read again once `AUTH_REREAD_SECONDS` have passed and
+right after a 401 (a rotated token); answers are JSON (or not read, `decode=False`); errors are the
+client's ApiException with the status and body."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from aiohttp import web
+from kubernetes.client import Configuration
+from kubernetes.client.exceptions import ApiException
+
+from alertagent.clients import asyncapi
+from alertagent.clients.asyncapi import AsyncApi
+
+
+def _configuration(url: str, tokens: list[str]) -> tuple[Configuration, list[str]]:
+    """A configuration whose refresh hook hands out the next of `tokens` on each call (recorded)."""
+    configuration = Configuration(host=url)
+    configuration.api_key_prefix["authorization"] = "Bearer"
+    configuration.api_key["authorization"] = "loaded"  # as the kubeconfig loader leaves it
+    given: list[str] = []
+
+    def refresh(config: Configuration) -> None:
+        given.append(tokens[min(len(given), len(tokens) - 1)])
+        config.api_key["authorization"] = given[-1]
+
+    configuration.refresh_api_key_hook = refresh
+    return configuration, given
+
+
+async def _server(handler: Any) -> tuple[web.AppRunner, str]:
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+
+def test_the_token_is_read_once_per_interval_and_again_after_a_401(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(asyncapi, "AUTH_REREAD_SECONDS", 60.0)  # nothing expires during the test
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("Authorization", ""))
+        if request.headers.get("Authorization") == "Bearer old":
+            return web.json_response({"kind": "Status", "code": 401}, status=401)
+        return web.json_response({"ok": True})
+
+    async def run() -> tuple[list[Any], list[str]]:
+        runner, url = await _server(handler)
+        configuration, given = _configuration(url, ["first", "old", "new"])
+        api = AsyncApi(configuration)
+        answers: list[Any] = []
+        try:
+            answers += [await api.request("GET", "/a") for _ in range(3)]  # one read of the token
+            api._authorization_until = 0.0  # the interval has passed: read again, and it is "old"
+            with pytest.raises(ApiException) as refused:
+                await api.request("GET", "/b")
+            answers.append(refused.value.status)
+            answers.append(await api.request("GET", "/c"))  # the 401 made it read again: "new"
+            return answers, given
+        finally:
+            await api.close()
+            await runner.cleanup()
+
+    answers, given = asyncio.run(run())
+    assert answers == [{"ok": True}] * 3 + [401, {"ok": True}]
+    assert given == ["first", "old", "new"]
+    assert seen == ["Bearer first"] * 3 + ["Bearer old", "Bearer new"]
+
+
+def test_answers_are_json_unless_not_decoded_and_errors_carry_status_and_body() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/missing":
+            return web.json_response({"reason": "NotFound"}, status=404)
+        return web.json_response({"echo": json.loads(await request.text())})
+
+    async def run() -> tuple[Any, Any, ApiException]:
+        runner, url = await _server(handler)
+        configuration, _ = _configuration(url, ["t"])
+        api = AsyncApi(configuration)
+        try:
+            decoded = await api.request("POST", "/x", {"a": 1})
+            skipped = await api.request("POST", "/x", {"a": 1}, decode=False)
+            with pytest.raises(ApiException) as missing:
+                await api.request("GET", "/missing")
+            return decoded, skipped, missing.value
+        finally:
+            await api.close()
+            await runner.cleanup()
+
+    decoded, skipped, missing = asyncio.run(run())
+    assert (decoded, skipped) == ({"echo": {"a": 1}}, None)
+    assert missing.status == 404 and json.loads(missing.body) == {"reason": "NotFound"}
