@@ -6,6 +6,8 @@ silences older versions made and make again, and report, one someone expired."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -169,6 +171,51 @@ def test_a_window_added_while_the_config_cannot_be_written_gets_its_silence_once
         kubectl("delete", "secret", secret)  # the next write can create it
         [silence] = eventually(lambda: _ours(alertmanager), 30, what="the window's silence")
         assert silence["endsAt"][:19] == "2030-01-01T03:00:00"
+    finally:
+        operator.stop()
+
+
+def test_a_silence_an_alertmanager_restart_brings_back_after_its_window_went_is_expired(
+    installed_crds: ControlPlane, namespace: str, alertmanager: AlertmanagerTarget, tmp_path: Path
+) -> None:
+    """Alertmanager restores silences from its last snapshot: killed after the operator expired a
+    window's silence, it comes back with the silence active. A probe that finds a new start time runs
+    the silences step, even while it had nothing left to do."""
+    plane = installed_crds
+    now = datetime.now(UTC)
+    window = {"name": "now", "start": now.isoformat(), "end": (now + timedelta(hours=2)).isoformat()}
+    policy = {
+        "apiVersion": GROUP,
+        "kind": "SuppressionPolicy",
+        "metadata": {"name": "maint"},
+        "spec": {"matchers": [{"name": "service", "value": "db"}], "maintenanceWindows": [window]},
+    }
+    cluster = {
+        "apiVersion": GROUP,
+        "kind": "AlertmanagerCluster",
+        "metadata": {"name": "main"},
+        "spec": {"alertmanager": {"url": alertmanager.url}},
+    }
+    apply = lambda *objs: plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump_all(objs))  # noqa: E731
+    apply(cluster, policy)
+    operator, _ = start_operator(plane, tmp_path, namespace)
+    try:
+        [silence] = eventually(lambda: _ours(alertmanager), 30, what="silence created")
+        alertmanager.stop()  # a graceful stop writes the snapshot: the silence is in it
+        alertmanager.start_again("/-/ready")
+        assert [s["id"] for s in _ours(alertmanager)] == [silence["id"]]
+        apply({**policy, "spec": {**policy["spec"], "maintenanceWindows": []}})
+        eventually(lambda: _ours(alertmanager) == [], 30, what="silence expired")
+        time.sleep(3)  # idle probes (1 s apart here): nothing left for the silences step
+        os.kill(operator.popen.pid, signal.SIGSTOP)  # paused, so the restored silence can be seen first
+        try:
+            os.killpg(alertmanager.process.popen.pid, signal.SIGKILL)  # no snapshot of the expiry
+            alertmanager.process.popen.wait(10)
+            alertmanager.start_again("/-/ready")
+            assert [s["id"] for s in _ours(alertmanager)] == [silence["id"]], "the snapshot had it active"
+        finally:
+            os.kill(operator.popen.pid, signal.SIGCONT)
+        eventually(lambda: _ours(alertmanager) == [], 30, what="the restored silence expired again")
     finally:
         operator.stop()
 

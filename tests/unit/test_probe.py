@@ -139,10 +139,24 @@ def test_refusals_and_bad_answers_are_named() -> None:
 
     health = asyncio.run(run())
     assert not health["alertmanager"].reachable
-    assert health["alertmanager"].message == "/api/v2/status: /api/v2/status answered list, not an object"
+    assert health["alertmanager"].message == "/api/v2/status answered list, not an object"
     assert (health["prom"].reachable, health["prom"].message) == (False, "/-/ready answered HTTP 503")
     assert (health["vm"].reachable, health["vm"].version) == (True, None)
     assert (health["gateway"].reachable, health["gateway"].message) == (False, "/healthz answered HTTP 503")
+
+
+def test_an_alertmanager_status_that_is_not_json_is_named() -> None:
+    async def run() -> TargetHealth:
+        runner, url, _ = await _serve({**TARGETS, "/api/v2/status": _text("<html>proxy error</html>")})
+        probes = TargetProbes(timeout_seconds=2)
+        try:
+            return (await probes.probe(_cluster(url, []))).targets[0]
+        finally:
+            await probes.close()
+            await runner.cleanup()
+
+    health = asyncio.run(run())
+    assert not health.reachable and (health.message or "").startswith("/api/v2/status is not JSON: Expecting value")
 
 
 def test_a_prometheus_without_buildinfo_is_healthy_without_a_version() -> None:
@@ -259,7 +273,5 @@ def test_a_malformed_status_is_the_targets_problem_and_the_next_probe_reads_it_a
 
     bad, good = asyncio.run(run())
     assert (bad.targets[0].reachable, bad.alertmanager_started) == (False, None)
-    assert (
-        bad.targets[0].message == "/api/v2/status: /api/v2/status answered an object that is not Alertmanager's status"
-    )
+    assert bad.targets[0].message == "/api/v2/status answered an object that is not Alertmanager's status"
     assert (good.targets[0].reachable, good.alertmanager_started) == (True, STARTED)

@@ -114,8 +114,11 @@ async def _probe_alertmanager(
     except UNREACHABLE as err:
         health.reachable, health.message = False, _problem(err, timeout_seconds)
         return health, None
-    except ValueError as err:  # not JSON, or not Alertmanager's status
-        health.reachable, health.message = False, f"{alertmanager.STATUS_PATH}: {err}"
+    except json.JSONDecodeError as err:
+        health.reachable, health.message = False, f"{alertmanager.STATUS_PATH} is not JSON: {err}"
+        return health, None
+    except ValueError as err:  # not Alertmanager's status (the message names the path)
+        health.reachable, health.message = False, str(err)
         return health, None
     health.reachable, health.version, health.peers = True, info.version, info.peers
     return health, info.started
