@@ -107,3 +107,72 @@ def test_unreachable_targets_are_targets_unhealthy_with_one_event_per_change(
         assert sorted("prometheus (" in m for _, m in events) == [False, True]
     finally:
         operator.stop()
+
+
+DENY_STATUS = """
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: deny-cluster-status-NS}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["alertagent.io"]
+      apiVersions: ["*"]
+      operations: ["UPDATE"]
+      resources: ["alertmanagerclusters/status"]
+  validations:
+  - expression: "false"
+    message: "the test refuses cluster status writes"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: deny-cluster-status-NS}
+spec:
+  policyName: deny-cluster-status-NS
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels: {kubernetes.io/metadata.name: NS}
+"""
+
+
+def test_a_refused_status_write_does_not_pause_the_health_probes(
+    installed_crds: ControlPlane,
+    namespace: str,
+    alertmanager: AlertmanagerTarget,
+    prometheus: RuleTarget,
+    tmp_path: Path,
+) -> None:
+    """A health probe writes the cluster's status when its health changed; a refused write (an API
+    server that is down, a revoked token, an admission policy) is logged and the probes go on (Kopf
+    would pause a timer that raised for 60 s), and the status is written once it can be."""
+    plane = installed_crds
+    plane.kubectl("-n", namespace, "apply", "-f", "-", input=yaml.safe_dump(_cluster(alertmanager.url, prometheus.url)))
+    operator, _ = start_operator(plane, tmp_path, namespace)  # health probe every second
+    policy = DENY_STATUS.replace("NS", namespace)
+
+    def reason() -> str:
+        body = json.loads(plane.kubectl("-n", namespace, "get", "amc", "broken", "-o", "json").stdout)
+        conditions = {c["type"]: c for c in (body.get("status") or {}).get("conditions") or []}
+        return str(conditions.get("Ready", {}).get("reason", ""))
+
+    def refused_by_probe() -> int:
+        return operator.log_path.read_text(errors="replace").count("not written by its health probe")
+
+    try:
+        eventually(lambda: reason() == "Healthy", 60, what="healthy")
+        plane.kubectl("apply", "-f", "-", input=policy)
+        time.sleep(2)  # the policy takes effect
+        alertmanager.stop()  # the health changes: every probe now has a status to write
+        eventually(lambda: refused_by_probe() >= 1, 30, what="a probe's write refused")
+        first = refused_by_probe()
+        time.sleep(4)
+        assert refused_by_probe() >= first + 2, "the probes went on after a refused write"
+        assert "Timer 'probe_health' failed" not in operator.log_path.read_text(errors="replace")
+        assert reason() == "Healthy"  # nothing written while refused
+        plane.kubectl("delete", "-f", "-", input=policy)
+        eventually(lambda: reason() == "TargetsUnhealthy", 30, what="the status written once it can be")
+    finally:
+        plane.kubectl("delete", "--ignore-not-found", "-f", "-", input=policy)
+        operator.stop()

@@ -168,7 +168,10 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         record.health = health
         for target in health:
             CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)
-        await asyncio.to_thread(write_cluster_status, state, key, dict(body))  # now, even while a retry waits
+        try:
+            await asyncio.to_thread(write_cluster_status, state, key, dict(body))  # now, even while a retry waits
+        except Exception as err:  # the status step writes it too; a failed write must not pause the probes
+            log.warning("status of %s not written by its health probe: %s", key, err)
         state.queue.add_periodic(key, steps)
         live = status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
         _mark_stalled(state, key, live)
