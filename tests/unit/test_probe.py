@@ -90,22 +90,34 @@ async def _serve(routes: Routes, **runner_options: Any) -> tuple[web.AppRunner, 
     return runner, f"http://127.0.0.1:{port}", peers
 
 
+def _probed(
+    routes: Routes,
+    cluster_of: Callable[[str], AlertmanagerCluster] = lambda url: _cluster(url, []),
+    timeout_seconds: float = 2.0,
+    times: int = 1,
+) -> list[Probed]:
+    """Probe the cluster `cluster_of` makes of a server answering `routes` (its URL), `times` times."""
+
+    async def run() -> list[Probed]:
+        runner, url, _ = await _serve(routes)
+        probes = TargetProbes(timeout_seconds=timeout_seconds)
+        try:
+            return [await probes.probe(cluster_of(url)) for _ in range(times)]
+        finally:
+            await probes.close()
+            await runner.cleanup()
+
+    return asyncio.run(run())
+
+
 def _by_name(health: list[TargetHealth]) -> dict[str, TargetHealth]:
     return {t.name: t for t in health}
 
 
 def test_healthy_targets_report_their_versions_and_peers() -> None:
-    async def run() -> Probed:
-        runner, url, _ = await _serve(TARGETS)
-        probes = TargetProbes(timeout_seconds=2)
-        try:
-            cluster = _cluster(url, [("prom", "prometheus", url), ("vm", "vmalert", url + "/")], gateway=url)
-            return await probes.probe(cluster)
-        finally:
-            await probes.close()
-            await runner.cleanup()
-
-    probed = asyncio.run(run())
+    [probed] = _probed(
+        TARGETS, lambda url: _cluster(url, [("prom", "prometheus", url), ("vm", "vmalert", url + "/")], gateway=url)
+    )
     assert probed.alertmanager_started == STARTED  # a restart is a new start time
     health = _by_name(probed.targets)
     assert {n: (t.reachable, t.version, t.message) for n, t in health.items()} == {
@@ -127,17 +139,10 @@ def test_refusals_and_bad_answers_are_named() -> None:
         "/healthz": _text("down", 503),
     }
 
-    async def run() -> dict[str, TargetHealth]:
-        runner, url, _ = await _serve(routes)
-        probes = TargetProbes(timeout_seconds=2)
-        try:
-            cluster = _cluster(url, [("prom", "prometheus", url), ("vm", "vmalert", url)], gateway=url)
-            return _by_name((await probes.probe(cluster)).targets)
-        finally:
-            await probes.close()
-            await runner.cleanup()
-
-    health = asyncio.run(run())
+    [probed] = _probed(
+        routes, lambda url: _cluster(url, [("prom", "prometheus", url), ("vm", "vmalert", url)], gateway=url)
+    )
+    health = _by_name(probed.targets)
     assert not health["alertmanager"].reachable
     assert health["alertmanager"].message == "/api/v2/status answered list, not an object"
     assert (health["prom"].reachable, health["prom"].message) == (False, "/-/ready answered HTTP 503")
@@ -146,32 +151,16 @@ def test_refusals_and_bad_answers_are_named() -> None:
 
 
 def test_an_alertmanager_status_that_is_not_json_is_named() -> None:
-    async def run() -> TargetHealth:
-        runner, url, _ = await _serve({**TARGETS, "/api/v2/status": _text("<html>proxy error</html>")})
-        probes = TargetProbes(timeout_seconds=2)
-        try:
-            return (await probes.probe(_cluster(url, []))).targets[0]
-        finally:
-            await probes.close()
-            await runner.cleanup()
-
-    health = asyncio.run(run())
+    [probed] = _probed({**TARGETS, "/api/v2/status": _text("<html>proxy error</html>")})
+    health = probed.targets[0]
     assert not health.reachable and (health.message or "").startswith("/api/v2/status is not JSON: Expecting value")
 
 
 def test_a_prometheus_without_buildinfo_is_healthy_without_a_version() -> None:
     routes: Routes = {**TARGETS, "/api/v1/status/buildinfo": _text("<html>not json</html>")}
 
-    async def run() -> TargetHealth:
-        runner, url, _ = await _serve(routes)
-        probes = TargetProbes(timeout_seconds=2)
-        try:
-            return _by_name((await probes.probe(_cluster(url, [("prom", "prometheus", url)]))).targets)["prom"]
-        finally:
-            await probes.close()
-            await runner.cleanup()
-
-    prom = asyncio.run(run())
+    [probed] = _probed(routes, lambda url: _cluster(url, [("prom", "prometheus", url)]))
+    prom = _by_name(probed.targets)["prom"]
     assert (prom.reachable, prom.version, prom.message) == (True, None, None)
 
 
@@ -196,16 +185,8 @@ def test_a_target_that_never_answers_times_out() -> None:
         await asyncio.sleep(1.5)  # past the probe's timeout
         return web.Response(text="late")
 
-    async def run() -> TargetHealth:
-        runner, url, _ = await _serve({"/-/healthy": hang})
-        probes = TargetProbes(timeout_seconds=0.3)
-        try:
-            return (await probes.probe(_cluster(url, []))).targets[0]
-        finally:
-            await probes.close()
-            await runner.cleanup()
-
-    health = asyncio.run(run())
+    [probed] = _probed({"/-/healthy": hang}, timeout_seconds=0.3)
+    health = probed.targets[0]
     assert (health.reachable, health.message) == (False, "no answer within 0.3 s")
 
 
@@ -262,16 +243,7 @@ def test_a_malformed_status_is_the_targets_problem_and_the_next_probe_reads_it_a
     async def status(_: web.Request) -> web.StreamResponse:
         return web.json_response(answers.pop(0))
 
-    async def run() -> tuple[Probed, Probed]:
-        runner, url, _ = await _serve({**TARGETS, "/api/v2/status": status})
-        probes = TargetProbes(timeout_seconds=2)
-        try:
-            return await probes.probe(_cluster(url, [])), await probes.probe(_cluster(url, []))
-        finally:
-            await probes.close()
-            await runner.cleanup()
-
-    bad, good = asyncio.run(run())
+    bad, good = _probed({**TARGETS, "/api/v2/status": status}, times=2)
     assert (bad.targets[0].reachable, bad.alertmanager_started) == (False, None)
     assert bad.targets[0].message == "/api/v2/status answered an object that is not Alertmanager's status"
     assert (good.targets[0].reachable, good.alertmanager_started) == (True, STARTED)
