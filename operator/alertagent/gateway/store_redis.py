@@ -138,6 +138,8 @@ class RedisStore:
         self._channels_of: dict[int, str] = {}  # handed-out Message.id -> channel (for remove)
         self._handed: dict[str, int] = {}  # channel -> the last Message.id handed out
         self.owned: set[str] = set()
+        self._feeding = False
+        self._feeder: asyncio.Task[None] | None = None
 
     def stream(self, channel: str) -> str:
         return f"{self.prefix}q:{channel}"
@@ -190,11 +192,26 @@ class RedisStore:
         data = json.loads(fields["data"])
         return Message(message_id(eid), channel, data["body"], data["part"], data["parts"], float(fields["at"]))
 
+    def start_feeding(self, append: Callable[[Message], None]) -> None:
+        """Start `feed` in a task (one per store); `stop_feeding` ends it."""
+        self._feeding = True
+        self._feeder = asyncio.create_task(self.feed(append))
+
+    async def stop_feeding(self) -> None:
+        """End the `feed` task and wait for it (at most one poll plus `poll_interval`). The loop ends on
+        a flag as well as on the cancel: redis-py (8.1, Python 3.11) lets a cancel that lands inside a
+        command go unraised, and the loop would then poll on for ever."""
+        self._feeding = False
+        if self._feeder is not None:
+            self._feeder.cancel()
+            await asyncio.wait([self._feeder])
+            self._feeder = None
+
     async def feed(self, append: Callable[[Message], None]) -> None:
-        """Forever: take or renew the lease of every channel with a stream, and hand `append` the new
-        messages of the channels held, in order (first, on taking a lease, those a previous holder left
-        unacknowledged). Redis errors are logged and retried next poll."""
-        while True:
+        """Until `stop_feeding`: take or renew the lease of every channel with a stream, and hand
+        `append` the new messages of the channels held, in order (first, on taking a lease, those a
+        previous holder left unacknowledged). Redis errors are logged and retried next poll."""
+        while self._feeding:
             try:
                 await self.poll(append)
             except redis.RedisError as err:
@@ -291,13 +308,12 @@ class SharedGateway(Gateway):
     ) -> None:
         super().__init__(source, store, metrics, options)
         self.limiter = RedisRateLimiter(store.aio, store.sync, store.prefix, self.options.burst)
-        self._feeder: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         """Read the channels and start the feeder; messages already queued come through the leases."""
         self.source.poll()
         self._poller = asyncio.create_task(self._poll())
-        self._feeder = asyncio.create_task(self.store.feed(self._append))
+        self.store.start_feeding(self._append)
         self.start_incidents()  # nothing is held with this store: root alerts' messages go at once
         return 0
 
@@ -310,9 +326,6 @@ class SharedGateway(Gateway):
         return True  # the shared queue's bound is checked by Redis itself (add raises QueueFullError)
 
     async def stop(self, grace: float = 10.0) -> None:
-        if self._feeder:
-            self._feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._feeder
+        await self.store.stop_feeding()
         await super().stop(grace)
         await self.store.release()
