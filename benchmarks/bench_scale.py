@@ -40,6 +40,7 @@ from benchmarks.harness import (
     TestBed,
     apply_parallel,
     by_resource,
+    compile_bytecode,
     cpu_seconds,
     env_pairs,
     groups,
@@ -362,6 +363,7 @@ def main() -> None:
         f"environment added: {env_pairs(args.alertagent_env) or 'none (product defaults)'}",
         flush=True,
     )
+    print(compile_bytecode(args.alertagent_pythonpath), flush=True)
     po_binary = prometheus_operator_binary() if args.with_prometheus_operator else None
     crds = prometheus_operator_crds() if args.with_prometheus_operator else None
     results: dict[int, list[Subject]] = {}

@@ -56,6 +56,7 @@ from benchmarks.harness import (
     Write,
     by_resource,
     changed_objects,
+    compile_bytecode,
     cpu_seconds,
     env_pairs,
     groups,
@@ -511,6 +512,7 @@ def main() -> None:
         f"every {2 * SPACING:.1f} s (interleaved, {SPACING} s apart), idle {args.idle_seconds:.0f} s; work dir {work}",
         flush=True,
     )
+    print(compile_bytecode(args.alertagent_pythonpath), flush=True)
     po_binary = prometheus_operator_binary()
     crds = prometheus_operator_crds()
     floor = import_floor(args.alertagent_pythonpath)
