@@ -111,8 +111,8 @@ def describe_url(url: str) -> str:
 
 class RedisStore:
     """`store.Store` over Redis Streams (see the module docstring), plus what a shared store needs:
-    `feed` hands this replica the messages of the channels it holds the lease of, `release` gives the
-    leases back. `queue_max` bounds all replicas' messages together. Raises redis.RedisError when Redis
+    `start_feeding` hands this replica the messages of the channels it holds the lease of, `release`
+    gives the leases back. `queue_max` bounds all replicas' messages together. Raises redis.RedisError when Redis
     cannot be reached."""
 
     def __init__(
@@ -172,7 +172,7 @@ class RedisStore:
 
     def pending(self) -> list[Message]:
         """Every message in every channel's stream, by channel then age (inspection; replicas do not
-        replay it: `feed` hands each replica its channels' messages)."""
+        replay it: `start_feeding` hands each replica its channels' messages)."""
         out = []
         for channel in sorted(self.sync.smembers(f"{self.prefix}channels")):
             for eid, fields in self.sync.xrange(self.stream(channel)):
@@ -193,12 +193,12 @@ class RedisStore:
         return Message(message_id(eid), channel, data["body"], data["part"], data["parts"], float(fields["at"]))
 
     def start_feeding(self, append: Callable[[Message], None]) -> None:
-        """Start `feed` in a task (one per store); `stop_feeding` ends it."""
+        """Start feeding `append` in a task (one per store); `stop_feeding` ends it."""
         self._feeding = True
-        self._feeder = asyncio.create_task(self.feed(append))
+        self._feeder = asyncio.create_task(self._feed(append))
 
     async def stop_feeding(self) -> None:
-        """End the `feed` task and wait for it (at most one poll plus `poll_interval`). The loop ends on
+        """End the feeding task and wait for it (at most one poll plus `poll_interval`). The loop ends on
         a flag as well as on the cancel: redis-py (8.1, Python 3.11) lets a cancel that lands inside a
         command go unraised, and the loop would then poll on for ever."""
         self._feeding = False
@@ -207,7 +207,7 @@ class RedisStore:
             await asyncio.wait([self._feeder])
             self._feeder = None
 
-    async def feed(self, append: Callable[[Message], None]) -> None:
+    async def _feed(self, append: Callable[[Message], None]) -> None:
         """Until `stop_feeding`: take or renew the lease of every channel with a stream, and hand
         `append` the new messages of the channels held, in order (first, on taking a lease, those a
         previous holder left unacknowledged). Redis errors are logged and retried next poll."""
@@ -219,8 +219,9 @@ class RedisStore:
             await asyncio.sleep(self.poll_interval)
 
     async def poll(self, append: Callable[[Message], None]) -> int:
-        """One round of `feed`; the number of messages handed out. Renews this replica's leases and takes
-        free ones up to its share (channels / live replicas, rounded up), so channels spread over replicas."""
+        """One round of the task `start_feeding` runs; the number of messages handed out. Renews this
+        replica's leases and takes free ones up to its share (channels / live replicas, rounded up), so
+        channels spread over replicas."""
         now = time.time()
         replicas = f"{self.prefix}replicas"  # sorted set: consumer -> last poll (Unix seconds)
         async with self.aio.pipeline(transaction=False) as pipe:
