@@ -29,7 +29,7 @@ from alertagent.devstack.processes import Process
 from alertagent.devstack.robots import Robot, robots
 from alertagent.gateway.ratelimit import Window
 from alertagent.gateway.ratelimit_redis import LUA_BUCKETS, BucketState, bucket_params, bucket_step
-from alertagent.gateway.store_redis import RedisStore
+from alertagent.gateway.store_redis import STOP_TIMEOUT, RedisStore
 
 TOKEN = "gw-token-" + "r" * 24
 SECRET = "SECredis0123456789abcdef"
@@ -208,12 +208,49 @@ def test_stop_feeding_ends_the_feed_wherever_the_cancel_lands(broker: Redis) -> 
             store.start_feeding(lambda _message: None)
             await asyncio.sleep(random.uniform(0, 0.003))
             began = time.monotonic()
-            await asyncio.wait_for(store.stop_feeding(), 5)
+            await store.stop_feeding(timeout=5)
             took.append(time.monotonic() - began)
+            assert not store.feeding
         assert store.owned == set(KEYS)  # the feed worked: it holds every channel's lease
         await store.release()
         store.close()
         return took
 
-    took = asyncio.run(stops())  # each stop ended (wait_for's 5 s bound), not how fast
+    took = asyncio.run(stops())  # each stop ended within its 5 s bound, not how fast
     print(f"\n100 stops, slowest {max(took) * 1000:.1f} ms")
+    left = redis.Redis.from_url(broker.url, decode_responses=True)
+    assert left.keys("alertagent:gw:lease:*") == []  # release gave every lease back
+    assert left.zcard("alertagent:gw:replicas") == 0
+
+
+@pytest.mark.timeout(90)
+def test_a_frozen_redis_holds_the_stop_for_a_bounded_time(broker: Redis) -> None:
+    """A replica stopping while Redis accepts connections but answers nothing (SIGSTOP) gives up on
+    its feed and its leases after `STOP_TIMEOUT` each and leaves the leases to expire: the stop no
+    longer takes 5 s (redis-py's command timeout) per lease held (55 s with 10, past the pod's
+    termination grace)."""
+    keys = [f"team/frozen{i}" for i in range(10)]
+
+    async def stop_frozen() -> float:
+        store = RedisStore(broker.url, lease_seconds=120, poll_interval=0.05)
+        store.add([(key, {"text": "x"}, 1, 1) for key in keys])
+        store.start_feeding(lambda _message: None)
+        while store.owned != set(keys):
+            await asyncio.sleep(0.05)
+        os.kill(broker.process.popen.pid, signal.SIGSTOP)
+        try:
+            began = time.monotonic()
+            await store.stop_feeding()
+            await store.release()
+            took = time.monotonic() - began
+            assert not store.feeding  # closing the connections ended the command it was in
+        finally:
+            os.kill(broker.process.popen.pid, signal.SIGCONT)
+        store.close()
+        return took
+
+    took = asyncio.run(stop_frozen())
+    print(f"\nstop with Redis frozen: {took:.1f}s (STOP_TIMEOUT {STOP_TIMEOUT}s)")
+    assert took < 4 * STOP_TIMEOUT
+    held = redis.Redis.from_url(broker.url, decode_responses=True).keys("alertagent:gw:lease:*")
+    assert len(held) == len(keys)  # not given back: they expire, and another replica claims the messages

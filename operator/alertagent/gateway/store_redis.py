@@ -50,6 +50,8 @@ from .store import Message
 log = logging.getLogger("alertagent.gateway.redis")
 
 GROUP = "gateway"
+COMMAND_TIMEOUT = 5.0  # seconds a Redis command (or connect) may take before it fails
+STOP_TIMEOUT = 2.0  # seconds a stopping replica waits for its feed to end and for its leases to be given back
 SEQ_SPAN = 1_000_000  # Message.id = stream id's milliseconds * SEQ_SPAN + its sequence number
 
 # KEYS: depth, channels, then one stream per item. ARGV: queue_max, group, then channel, data, at per item.
@@ -128,8 +130,11 @@ class RedisStore:
         # unique per process: a restarted pod keeps its hostname, but its predecessor's entries are claimed by lease
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.lease_seconds, self.poll_interval = lease_seconds, poll_interval
-        self.sync: Any = redis.Redis.from_url(url, decode_responses=True)
-        self.aio: Any = redis.asyncio.Redis.from_url(url, decode_responses=True)
+        # Every command is bounded (redis-py's default differs between releases: none before 8.0);
+        # `?socket_timeout=` in the URL overrides it.
+        timeouts: dict[str, Any] = {"socket_timeout": COMMAND_TIMEOUT, "socket_connect_timeout": COMMAND_TIMEOUT}
+        self.sync: Any = redis.Redis.from_url(url, decode_responses=True, **timeouts)
+        self.aio: Any = redis.asyncio.Redis.from_url(url, decode_responses=True, **timeouts)
         self.sync.ping()
         self._add = self.sync.register_script(LUA_ADD)
         self._remove = self.sync.register_script(LUA_REMOVE)
@@ -193,19 +198,28 @@ class RedisStore:
         return Message(message_id(eid), channel, data["body"], data["part"], data["parts"], float(fields["at"]))
 
     def start_feeding(self, append: Callable[[Message], None]) -> None:
-        """Start feeding `append` in a task (one per store); `stop_feeding` ends it."""
+        """Start feeding `append` in a task (one per store); `stop_feeding` ends it. Raises RuntimeError
+        while the previous task still runs."""
+        if self.feeding:
+            raise RuntimeError("the store is already feeding")
         self._feeding = True
         self._feeder = asyncio.create_task(self._feed(append))
 
-    async def stop_feeding(self) -> None:
-        """End the feeding task and wait for it (at most one poll plus `poll_interval`). The loop ends on
-        a flag as well as on the cancel: redis-py (8.1, Python 3.11) lets a cancel that lands inside a
-        command go unraised, and the loop would then poll on for ever."""
+    @property
+    def feeding(self) -> bool:
+        """Whether the feeding task is still running."""
+        return self._feeder is not None and not self._feeder.done()
+
+    async def stop_feeding(self, timeout: float = STOP_TIMEOUT) -> None:
+        """End the feeding task, waiting for it at most `timeout` seconds (it ends within one poll plus
+        `poll_interval` when Redis answers). The loop ends on a flag as well as on the cancel: redis-py
+        (8.1, Python 3.11) lets a cancel that lands inside a command go unraised, and the loop would
+        then poll on for ever. A task still inside a command of an unanswering Redis ends when
+        `release` closes the connections."""
         self._feeding = False
         if self._feeder is not None:
             self._feeder.cancel()
-            await asyncio.wait([self._feeder])
-            self._feeder = None
+            await asyncio.wait([self._feeder], timeout=timeout)
 
     async def _feed(self, append: Callable[[Message], None]) -> None:
         """Until `stop_feeding`: take or renew the lease of every channel with a stream, and hand
@@ -282,16 +296,40 @@ class RedisStore:
                 handed += 1
         return handed
 
-    async def release(self) -> None:
-        """Give back this replica's leases (stopping): another replica takes over at once, claiming the
-        messages this one did not deliver."""
-        for channel in sorted(self.owned):
-            with contextlib.suppress(redis.RedisError):
-                await self._release(keys=[f"{self.prefix}lease:{channel}"], args=[self.consumer])
-        self.owned.clear()
-        with contextlib.suppress(redis.RedisError):
-            await self.aio.zrem(f"{self.prefix}replicas", self.consumer)
+    async def release(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Give back this replica's leases and leave the replica set (stopping), in one pipeline waited
+        for at most `timeout` seconds, then close the asynchronous client: another replica takes over
+        at once, claiming the messages this one did not deliver. A Redis that does not answer in time
+        (frozen, unreachable) is left to the lease expiry (`lease_seconds`): a slower take-over,
+        nothing lost. Never raises a Redis error."""
+        owned, self.owned = sorted(self.owned), set()
+        task = asyncio.create_task(self._give_back(owned))
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if not done:
+            log.warning(
+                "Redis at %s did not answer within %.1fs: %d channel lease(s) left to expire in %.0fs",
+                describe_url(self.url),
+                timeout,
+                len(owned),
+                self.lease_seconds,
+            )
+            task.cancel()
+        # Closing the connections also ends a command whose cancel redis-py swallowed (its read fails),
+        # so neither task outlives the event loop.
+        with contextlib.suppress(redis.RedisError, OSError):
             await self.aio.aclose()
+        left = [t for t in (task, self._feeder) if t is not None]
+        await asyncio.wait(left, timeout=timeout)
+        failed = task.exception() if done else None
+        if failed is not None:
+            log.warning("Redis at %s: leases not given back: %s", describe_url(self.url), type(failed).__name__)
+
+    async def _give_back(self, channels: list[str]) -> None:
+        async with self.aio.pipeline(transaction=False) as pipe:
+            for channel in channels:
+                await self._release(keys=[f"{self.prefix}lease:{channel}"], args=[self.consumer], client=pipe)
+            pipe.zrem(f"{self.prefix}replicas", self.consumer)
+            await pipe.execute()
 
 
 class SharedGateway(Gateway):
