@@ -179,6 +179,8 @@ def restart(bed: TestBed, subject: Subject) -> None:
         restart_writes_15s=sum(1 for w in mine if w.at <= started_wall + RESTART_WINDOW),
         restart_writes=len(mine),
         restart_busy_s=again.seconds + quiet,
+        restart_rss=op.rss_mib(),
+        restart_peak_rss=op.peak_rss_mib(),
     )
     subject.details["restart writes (until quiet)"] = by_resource(mine)
 
@@ -221,6 +223,8 @@ ROWS: list[tuple[str, str, str, str]] = [
     ("restart_writes_15s", f"restart: writes in {RESTART_WINDOW:.0f} s after start", "{:.0f}", ""),
     ("restart_writes", "restart: writes until quiet", "{:.0f}", ""),
     ("restart_busy_s", "restart: process start -> quiet (s)", "{:.1f}", "object"),
+    ("restart_rss", "  RSS after the restart, once quiet (MiB)", "{:.0f}", "object"),
+    ("restart_peak_rss", "  peak RSS of the restarted process (MiB)", "{:.0f}", "object"),
     ("stop_writes", "writes while stopping (SIGTERM)", "{:.0f}", ""),
 ]
 

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,14 +52,32 @@ async def operate(settings: Settings, stop_flag: asyncio.Event | None = None, ku
     # API-bound work, as Kopf's own executor for sync handlers is.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(settings.worker_threads))
     state = OperatorState.create(settings, kube)
-    await kopf.operator(
-        registry=build_registry(settings),
-        memo=kopf.Memo(state=state),
-        standalone=True,  # no peering objects: run one replica (the Deployment uses Recreate)
-        clusterwide=not settings.namespaces,
-        namespaces=list(settings.namespaces),
-        stop_flag=stop_flag,
-    )
+    collector = asyncio.create_task(collect_when_primed(state), name="collector on when primed")
+    try:
+        await kopf.operator(
+            registry=build_registry(settings),
+            memo=kopf.Memo(state=state),
+            standalone=True,  # no peering objects: run one replica (the Deployment uses Recreate)
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
+            stop_flag=stop_flag,
+        )
+    finally:
+        collector.cancel()
+        gc.enable()
+
+
+async def collect_when_primed(state: OperatorState, interval: float = 0.1) -> None:
+    """With the garbage collector off for the start (`cli._run`): once every cluster has reconciled
+    (`state.primed_once`) or `priming_max_seconds` passed, collect once and turn the collector on.
+    Does nothing when the collector is on."""
+    if gc.isenabled():
+        return
+    bound = state.started + state.settings.priming_max_seconds
+    while not state.primed_once and time.monotonic() < bound:
+        await asyncio.sleep(interval)
+    gc.collect()
+    gc.enable()
 
 
 def run(settings: Settings) -> None:
@@ -88,9 +107,14 @@ def run(settings: Settings) -> None:
         "on" if settings.discovery else "off",
     )
     # What the imports made lives as long as the process: keep the garbage collector from walking it
-    # again in every full collection (a burst's collections, `clients.memory.trim`).
-    gc.collect()
+    # again in every full collection (a burst's collections, `clients.memory.trim`). With the collector
+    # off (`cli._run`), the imports' garbage is frozen too rather than collected first (1,900 objects,
+    # 0.4 MiB, for 0.05 s less before ready); `collect_when_primed` turns the collector on.
+    if gc.isenabled():
+        gc.collect()
     gc.freeze()
+    if settings.leader_elect:
+        gc.enable()  # a standby may wait for days; the leader's start is `operate`'s
     memory.small_tls_buffers()
     asyncio.run(lead(settings, kube) if settings.leader_elect else operate(settings, kube=kube))
 

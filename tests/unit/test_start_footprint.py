@@ -1,14 +1,18 @@
 """What keeps the operator's start cheap: Kopf does not watch every CRD of the cluster (their schemas
-weigh megabytes), and the objects of the imports are out of the garbage collector's way."""
+weigh megabytes), the objects of the imports are out of the garbage collector's way, and the collector
+is off from `alertagent run` until every cluster has reconciled once."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import kopf
 
-from alertagent import operator
+from alertagent import cli, operator
 from alertagent.handlers import build_registry
 from alertagent.settings import Settings
 
@@ -47,3 +51,41 @@ def test_run_freezes_the_imports_before_the_operator_starts(monkeypatch: Any) ->
 class _Api:
     class configuration:  # noqa: N801 (mimics the client's attribute)
         host = "https://127.0.0.1:6443"
+
+
+def _state(primed: bool, started: float, priming_max: float = 120.0) -> Any:
+    return SimpleNamespace(
+        primed_once=primed, started=started, settings=SimpleNamespace(priming_max_seconds=priming_max)
+    )
+
+
+def test_the_collector_comes_on_once_every_cluster_has_reconciled() -> None:
+    async def scenario() -> list[bool]:
+        state = _state(False, time.monotonic())
+        task = asyncio.create_task(operator.collect_when_primed(state, interval=0.01))
+        await asyncio.sleep(0.05)
+        before = gc.isenabled()
+        state.primed_once = True
+        await asyncio.wait_for(task, 1)
+        return [before, gc.isenabled()]
+
+    gc.disable()
+    try:
+        assert asyncio.run(scenario()) == [False, True]
+    finally:
+        gc.enable()
+
+
+def test_the_collector_comes_on_after_priming_max_seconds_even_unprimed() -> None:
+    gc.disable()
+    try:
+        asyncio.run(asyncio.wait_for(operator.collect_when_primed(_state(False, time.monotonic() - 5, 1.0)), 1))
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_alertagent_run_leaves_the_collector_on_when_it_returns(capsys: Any) -> None:
+    assert cli.main(["run", "--webhook-port", "8443"]) == cli.EXIT_USAGE  # no --webhook-cert: refused
+    assert "needs --webhook-cert" in capsys.readouterr().err
+    assert gc.isenabled()
