@@ -5,6 +5,7 @@ events after a start, revisions known from the status, and watch events slimmed.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from alertagent.api.alertmanagercluster import AlertmanagerCluster, TargetHealth
@@ -12,10 +13,12 @@ from alertagent.api.alertrule import RuleTargetStatus
 from alertagent.clients import revisions
 from alertagent.common.identity import ObjectRef
 from alertagent.plans.placement import World
+from alertagent.plans.rules import index_alert_rule
 from alertagent.plans.status import plan_cluster_status, plan_rule_status
+from alertagent.reconcile.queue import Backoff, WorkQueue
 from alertagent.reconcile.resync import slimmed
-from alertagent.reconcile.state import OperatorState, RuleStatuses
-from alertagent.reconcile.status import target_of
+from alertagent.reconcile.state import OperatorState, RuleStatuses, StatusInputs
+from alertagent.reconcile.status import _awaiting_write, target_of
 from alertagent.settings import Settings
 from alertagent.status import ShardReport, alert_rule_status, status_view
 
@@ -146,21 +149,22 @@ def test_watch_events_lose_managed_fields_and_the_last_applied_copy_and_nothing_
     assert "managedFields" not in meta and meta["annotations"] == {"keep": "me"} and meta["labels"] == {"a": "b"}
 
 
-def test_under_reload_mode_none_a_written_rule_is_synced_and_says_loading_is_not_confirmed() -> None:
-    def world(mode: str) -> World:
-        cluster = AlertmanagerCluster.model_validate(
-            {
-                "apiVersion": "alertagent.io/v1alpha1",
-                "kind": "AlertmanagerCluster",
-                "metadata": {"name": "main", "namespace": "m"},
-                "spec": {
-                    "alertmanager": {"url": "http://am:9093"},
-                    "ruleEvaluators": [{"name": "p", "type": "prometheus", "url": "http://p:9090", "reloadMode": mode}],
-                },
-            }
-        )
-        return World({"m/main": cluster}, {})
+def world(mode: str) -> World:
+    cluster = AlertmanagerCluster.model_validate(
+        {
+            "apiVersion": "alertagent.io/v1alpha1",
+            "kind": "AlertmanagerCluster",
+            "metadata": {"name": "main", "namespace": "m"},
+            "spec": {
+                "alertmanager": {"url": "http://am:9093"},
+                "ruleEvaluators": [{"name": "p", "type": "prometheus", "url": "http://p:9090", "reloadMode": mode}],
+            },
+        }
+    )
+    return World({"m/main": cluster}, {})
 
+
+def test_under_reload_mode_none_a_written_rule_is_synced_and_says_loading_is_not_confirmed() -> None:
     pending = report(loaded_hash=None)
     assert target_of(pending, None, world("Sidecar")).state == "Pending"
     assert target_of(pending, 120.0, world("Sidecar")).state == "Stalled"
@@ -168,3 +172,26 @@ def test_under_reload_mode_none_a_written_rule_is_synced_and_says_loading_is_not
         target = target_of(pending, stalled_after, world("None"))
         assert (target.state, target.message) == ("Synced", "written; reloadMode None: loading is not confirmed")
     assert target_of(report(loaded_hash=None, error="boom"), None, world("None")).state == "Failed"
+
+
+def test_a_status_waits_while_the_shard_index_lacks_the_clusters_own_last_write() -> None:
+    """10,000 AlertRules: the shards' watch events came seconds after the write, and a batch written
+    meanwhile said "waiting for AlertmanagerCluster m/main to write the rules", then "Synced": two status
+    writes per object instead of one."""
+    settings = Settings()
+    state = OperatorState(settings=settings, kube=None, queue=WorkQueue(1.0, 30.0, Backoff()), api=None)  # type: ignore[arg-type]
+    spec = {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0"}]}]}
+    rule = index_alert_rule({**BODY, "metadata": {**BODY["metadata"], "namespace": "m"}, "spec": spec})
+    assert rule.valid
+    inputs = StatusInputs({rule.ref: rule}, {}, world("Sidecar"))
+    assert not _awaiting_write(state, rule, inputs)  # nothing written, nothing pending: it says waiting
+    record = state.cluster("m/main")
+    record.shards_written, record.shards_written_at = {"m/rules-0": "s2"}, time.monotonic()
+    assert state.shards_unseen("m/main") and _awaiting_write(state, rule, inputs)
+    state.shard_versions["m/rules-0"] = {"s1": (0.0, {})}
+    assert _awaiting_write(state, rule, inputs)  # an older version of the shard is not the write
+    state.shard_versions["m/rules-0"]["s2"] = (0.0, {})
+    assert not state.shards_unseen("m/main") and not _awaiting_write(state, rule, inputs)
+    del state.shard_versions["m/rules-0"]
+    record.shards_written_at = time.monotonic() - settings.status_batch_max_seconds - 1
+    assert not _awaiting_write(state, rule, inputs)  # the echo never came: say what is known

@@ -223,6 +223,17 @@ class RulesPlan:
         return {e.evaluator: e.rule_count for e in self.evaluators}
 
     @property
+    def shard_hashes_written(self) -> dict[str, str]:
+        """ "namespace/name" → content hash of every shard this plan writes."""
+        return {
+            f"{e.config_maps.namespace}/{w.body['metadata']['name']}": w.body["metadata"]["annotations"][
+                CONTENT_HASH_ANNOTATION
+            ]
+            for e in self.evaluators
+            for w in e.config_maps.writes
+        }
+
+    @property
     def rejected(self) -> dict[str, dict[str, str]]:
         """evaluator → file name → why it was left out."""
         return {e.evaluator: dict(e.rejected) for e in self.evaluators}

@@ -52,6 +52,10 @@ class ClusterRecord:
     # while the cluster's config has these policies and its Alertmanager has not restarted.
     silences_idle_for: tuple[SuppressionPolicy, ...] | None = None
     alertmanager_started: str | None = None  # when the Alertmanager last probed started (its `uptime`)
+    # The rule shards ("namespace/name" → content hash) the last rules step wrote, and when (monotonic):
+    # until the shard index has them, statuses computed from it would say "waiting to be written".
+    shards_written: dict[str, str] = field(default_factory=dict)
+    shards_written_at: float = 0.0
 
 
 @dataclass
@@ -280,6 +284,17 @@ class OperatorState:
             done = all(key in self.clusters and self.clusters[key].reconciled for key in cluster_keys)
             self.primed_once = waited or done
         return self.primed_once
+
+    def shards_unseen(self, cluster: str) -> bool:
+        """The cluster's last rule ConfigMap writes are not all in the shard index yet (their watch
+        events are still on the way: seconds with thousands of rules), for at most
+        `status_batch_max_seconds` after the write."""
+        record = self.clusters.get(cluster)
+        if record is None or not record.shards_written:
+            return False
+        if time.monotonic() - record.shards_written_at > self.settings.status_batch_max_seconds:
+            return False
+        return any(digest not in self.shard_versions.get(shard, {}) for shard, digest in record.shards_written.items())
 
     def note_pending(self, cluster: str) -> set[str]:
         """Record which shards of a cluster wait for their sidecar (`pending_shards`; called

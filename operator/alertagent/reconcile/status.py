@@ -318,14 +318,16 @@ async def record_revisions(state: OperatorState, refs: Iterable[ObjectRef]) -> N
 
 
 def _awaiting_write(state: OperatorState, rule: IndexedRule, inputs: StatusInputs) -> bool:
-    """A cluster that selects the rule has not written its file yet and is about to reconcile (a long
-    burst of objects): its status would say "waiting for the cluster" only to be rewritten then."""
+    """A cluster that selects the rule has no report of its file yet and is about to reconcile (a long
+    burst of objects), or has just written shards the index does not show yet (thousands of rules):
+    its status would say "waiting for the cluster" only to be rewritten then."""
     if inputs.world is None or rule.rule is None:
         return False
     meta, spec = rule.rule.metadata, rule.rule.spec
     placed = inputs.world.place("AlertRule", rule.ref.namespace, meta.labels, spec.targets, spec.cluster_selector)
     written = {r.cluster for r in inputs.reports.get(rule.file_name, [])}
-    return any(state.queue.busy(cluster) for cluster in placed.selecting if cluster not in written)
+    waiting = [cluster for cluster in placed.selecting if cluster not in written]
+    return any(state.queue.busy(cluster) or state.shards_unseen(cluster) for cluster in waiting)
 
 
 async def rule_status_writer(state: OperatorState) -> None:

@@ -115,6 +115,8 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     )
     writes = sum(state.kube.apply_config_maps(e.config_maps) for e in plan.evaluators)
     RULE_DISTRIBUTION_TOTAL.labels(inputs.key, "written").inc(writes)
+    if written := plan.shard_hashes_written:
+        record.shards_written, record.shards_written_at = written, time.monotonic()
     if writes:
         log.info("rule ConfigMaps of %s: %d writes (%s rules)", inputs.key, writes, plan.rule_counts)
     changed_files: set[str] = set()
