@@ -237,7 +237,7 @@ async def refresh_in_thread(
 
 
 async def write_rule_statuses(
-    state: OperatorState, refs: Iterable[ObjectRef], inputs: StatusInputs
+    state: OperatorState, refs: Iterable[ObjectRef], current: Callable[[], StatusInputs]
 ) -> tuple[set[ObjectRef], set[ObjectRef]]:
     """The status writer's batch, on the event loop: the revisions of new specs first (statuses name
     them), then every marked AlertRule from its view; those deleted meanwhile are skipped, those whose
@@ -246,6 +246,9 @@ async def write_rule_statuses(
     not be written and those held."""
     refs = set(refs)
     await record_revisions(state, refs)
+    # Copied only now: recording thousands of revisions takes seconds, in which a reconcile may write
+    # the shards; statuses from an older copy said "waiting to be written" and were rewritten at once.
+    inputs = current()
     now, hold = time.monotonic(), state.settings.status_sync_hold_seconds
     rules = {ref: inputs.rules[ref] for ref in refs if ref in inputs.rules}  # gone from the index: deleted
     held = {
@@ -352,7 +355,7 @@ async def rule_status_writer(state: OperatorState) -> None:
         if not state.primed_once or statuses.inputs is None:
             continue  # priming marks every object again
         refs, statuses.dirty = statuses.dirty, set()
-        failed, held = await write_rule_statuses(state, refs, statuses.inputs())
+        failed, held = await write_rule_statuses(state, refs, statuses.inputs)
         if held:  # their sidecar's report marks them again; if it never comes, the hold runs out
             loop.call_later(settings.status_sync_hold_seconds, statuses.mark, held, statuses.inputs)
         if len(refs) >= TRIM_AFTER:  # a start or a burst: give its garbage back to the OS
