@@ -254,3 +254,71 @@ def test_a_frozen_redis_holds_the_stop_for_a_bounded_time(broker: Redis) -> None
     assert took < 4 * STOP_TIMEOUT
     held = redis.Redis.from_url(broker.url, decode_responses=True).keys("alertagent:gw:lease:*")
     assert len(held) == len(keys)  # not given back: they expire, and another replica claims the messages
+
+
+def _sigterm_and_time(process: Process) -> tuple[float, int | None]:
+    began = time.monotonic()
+    process.stop(grace=60)
+    return time.monotonic() - began, process.popen.returncode
+
+
+@pytest.mark.timeout(120)
+def test_a_redis_freeze_stalls_delivery_only_while_it_lasts(tmp_path: Path, broker: Redis) -> None:
+    """Redis frozen (SIGSTOP) for longer than a command's 5 s timeout while a replica delivers: the
+    removal of a delivered message and the rate limiter fail. Each channel waits and resumes once Redis
+    answers again (its worker used to end on the error, and the channel stayed stuck on this replica,
+    which kept its lease)."""
+    messages = 40
+    with robots(Robot("dingtalk", secret=SECRET, per_minute=600, latency=0.5)) as (bot,):
+        channels = channels_file(tmp_path / "channels.json", bot)
+        args = ("--store", "redis", "--redis-url", broker.url, "--rate-limit", "dingtalk=600/60")
+        args += ("--backoff-base", "0.5")
+        gateway, port = start_gateway(tmp_path, [channels], tmp_path / "unused.db", extra_args=args)
+        try:
+            for i in range(messages):
+                assert post(port, KEYS[i % len(KEYS)], f"Freeze{i:03d}") == 200
+            eventually(lambda: metric_value(port, "alertagent_notifications_total") >= 4, 20, what="sending")
+            os.kill(broker.process.popen.pid, signal.SIGSTOP)
+            time.sleep(7)
+            os.kill(broker.process.popen.pid, signal.SIGCONT)
+            eventually(lambda: all(bot.count(f"Freeze{i:03d}") >= 1 for i in range(messages)), 60, 0.2, what="all")
+            left = redis.Redis.from_url(broker.url, decode_responses=True)
+            eventually(lambda: int(left.get("alertagent:gw:depth") or 0) == 0, 20, what="an empty queue")
+            log = gateway.log_path.read_text()
+            assert "the store cannot remove it" in log or "rate limiter's store failed" in log, log[-3000:]
+            print(f"\nafter a 7 s freeze: all {messages} delivered, duplicates {bot.duplicates()}")
+        finally:
+            gateway.stop()
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_with_redis_frozen_and_sends_in_flight_is_bounded(tmp_path: Path, broker: Redis) -> None:
+    """SIGTERM while Redis is frozen and a slow robot holds sends in flight on every channel: the stop
+    takes about the grace plus the 2 s bounds, not 5 s per send or lease (it was 104 s with 20
+    channels); the other replica delivers everything once Redis answers again."""
+    messages, grace = 40, 3.0
+    with robots(Robot("dingtalk", secret=SECRET, per_minute=600, latency=2.0)) as (bot,):
+        channels = channels_file(tmp_path / "channels.json", bot)
+        args = ("--store", "redis", "--redis-url", broker.url, "--rate-limit", "dingtalk=600/60")
+        leaving, port = start_gateway(
+            tmp_path, [channels], tmp_path / "a.db", extra_args=(*args, "--shutdown-grace", str(grace))
+        )
+        staying: Process | None = None
+        try:
+            for i in range(messages):
+                assert post(port, KEYS[i % len(KEYS)], f"Stop{i:03d}") == 200
+            eventually(lambda: metric_value(port, "alertagent_notifications_total") >= 4, 20, what="sending")
+            os.kill(broker.process.popen.pid, signal.SIGSTOP)
+            try:
+                took, code = _sigterm_and_time(leaving)
+            finally:
+                os.kill(broker.process.popen.pid, signal.SIGCONT)
+            print(f"\nSIGTERM with Redis frozen: exited {code} after {took:.1f}s (grace {grace}s)")
+            assert code == 0 and "stopped" in leaving.log_path.read_text()
+            assert took < grace + 10
+            staying, _ = start_gateway(tmp_path, [channels], tmp_path / "b.db", extra_args=args)
+            eventually(lambda: all(bot.count(f"Stop{i:03d}") >= 1 for i in range(messages)), 60, 0.2, what="all")
+        finally:
+            leaving.stop()
+            if staying is not None:
+                staying.stop()

@@ -264,3 +264,50 @@ def test_test_send_relays_the_destinations_answer(tmp_path: Path) -> None:
 
         channels = {"team/slack": slack_entry(slack), "team/hook": webhook_entry(hook, "Bearer t")}
         with_gateway(tmp_path, channels, test)
+
+
+def test_a_store_that_cannot_remove_a_delivered_message_holds_the_channel_back_without_resending(
+    tmp_path: Path, caplog: Any
+) -> None:
+    """The store (Redis, frozen) fails to remove a message the destination accepted: the worker retries
+    the removal, never sends the message again, and goes on with the next once the store answers (it
+    used to end on the error and the channel stayed stuck)."""
+    with stand_ins(WebhookStandIn(authorization="Bearer t")) as (hook,):
+
+        async def test(client: TestClient, gateway: Gateway) -> None:
+            remove, failures = gateway.store.remove, iter(range(3))
+
+            def flaky_remove(message_id: int) -> None:
+                if next(failures, None) is not None:
+                    raise ConnectionError("the store is frozen")
+                remove(message_id)
+
+            gateway.store.remove = flaky_remove  # type: ignore[method-assign]
+            await post(client, "team/hook", payload("First"))
+            await post(client, "team/hook", payload("Second"))
+            await until(lambda: len(hook.arrivals) == 2 and gateway.depth == 0)
+            names = [a.body["groupLabels"]["alertname"] for a in hook.arrivals]
+            assert names == ["First", "Second"]  # each once, in order
+            assert gateway.store.pending() == [] and (await stats(client, "team/hook"))["delivered"] == 2
+            assert caplog.text.count("the store cannot remove it") == 3
+
+        with_gateway(tmp_path, {"team/hook": webhook_entry(hook, "Bearer t")}, test)
+
+
+def test_a_worker_that_raises_is_started_again(tmp_path: Path, caplog: Any) -> None:
+    with stand_ins(WebhookStandIn(authorization="Bearer t")) as (hook,):
+
+        async def test(client: TestClient, gateway: Gateway) -> None:
+            send, failures = gateway.send, iter(range(1))
+
+            async def broken_send(*args: Any) -> Any:
+                if next(failures, None) is not None:
+                    raise RuntimeError("a bug")
+                return await send(*args)
+
+            gateway.send = broken_send  # type: ignore[method-assign]
+            await post(client, "team/hook", payload("Survivor"))
+            await until(lambda: len(hook.arrivals) == 1)
+            assert "its delivery stopped on RuntimeError('a bug'); starting it again" in caplog.text
+
+        with_gateway(tmp_path, {"team/hook": webhook_entry(hook, "Bearer t")}, test)

@@ -201,14 +201,63 @@ class Gateway:
         self.metrics.queue_depth.set(self.depth)
         self._wake.setdefault(message.channel, asyncio.Event()).set()
         if message.channel not in self._workers and not self._stopping:
-            self._workers[message.channel] = asyncio.create_task(self._work(message.channel))
+            self._start_worker(message.channel)
 
-    def _pop(self, key: str, message: Message) -> None:
-        self.store.remove(message.id)
+    def _start_worker(self, key: str) -> None:
+        task = asyncio.create_task(self._work(key))
+        task.add_done_callback(lambda done: self._worker_ended(key, done))
+        self._workers[key] = task
+
+    def _worker_ended(self, key: str, task: asyncio.Task[None]) -> None:
+        """A worker that raised is logged and started again: a channel must never stop delivering
+        without a word while its messages wait."""
+        if task.cancelled() or task.exception() is None or self._stopping:
+            return
+        delay = max(1.0, self.options.backoff_base)
+        log.error("channel %s: its delivery stopped on %r; starting it again in %.1fs", key, task.exception(), delay)
+        asyncio.get_running_loop().call_later(delay, self._restart_worker, key)
+
+    def _restart_worker(self, key: str) -> None:
+        if not self._stopping:
+            self._start_worker(key)
+
+    async def _remove_stored(self, message_id: int) -> None:
+        """Delete a message from the store (a shared store overrides it with a call off the loop)."""
+        self.store.remove(message_id)
+
+    async def _pop(self, key: str, message: Message) -> bool:
+        """Forget a message delivered or given up on: removed from the store, retried with backoff while
+        the store fails (this replica never sends it again). False when the gateway stops first: the
+        message stays stored, and whoever delivers the channel next sends it again (a duplicate). Busy
+        meanwhile: a graceful stop waits for the removal as for a send in flight."""
+        attempt = 0
+        self._busy.add(key)
+        try:
+            while True:
+                try:
+                    await self._remove_stored(message.id)
+                    break
+                except Exception as err:  # the store is unreachable (Redis down or frozen): the worker waits
+                    if self._stopping:
+                        return False
+                    attempt += 1
+                    delay = backoff(attempt, self.options.backoff_base, self.options.backoff_max)
+                    log.warning(
+                        "channel %s: message %d was handled but the store cannot remove it (%s); retry %d in %.1fs",
+                        key,
+                        message.id,
+                        type(err).__name__,
+                        attempt,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+        finally:
+            self._busy.discard(key)
         self.queues[key].popleft()
         self.stat(key).queued -= 1
         self.depth -= 1
         self.metrics.queue_depth.set(self.depth)
+        return True
 
     async def _poll(self) -> None:
         while True:
@@ -222,8 +271,12 @@ class Gateway:
 
     # -- delivery --------------------------------------------------------------------------------
     async def send(self, channel: GatewayChannel, body: dict[str, Any], part: int, parts: int) -> answers.Answer:
-        """One signed POST to the robot (waiting for its rate limit); the robot's answer, classified."""
-        await self.limiter.acquire(robot_key(native.limit_key(channel)), self.windows(channel))
+        """One signed POST to the robot (waiting for its rate limit); the robot's answer, classified. A
+        rate limiter that fails (kept in Redis, which is unreachable) is a "retry": nothing is sent."""
+        try:
+            await self.limiter.acquire(robot_key(native.limit_key(channel)), self.windows(channel))
+        except Exception as err:
+            return answers.Answer("retry", None, f"the rate limiter's store failed ({type(err).__name__})")
         request = formats.RobotRequest(channel=channel.key, url=channel.webhook_url, body=body, part=part, parts=parts)
         signed = formats.sign(channel, request, datetime.now(UTC))
         started = time.perf_counter()
@@ -262,7 +315,8 @@ class Gateway:
             if channel is None:  # the channel was deleted: nobody to deliver to
                 log.warning("channel %s is in no channels file: dropping its message %d", key, message.id)
                 self.metrics.notifications.labels("unknown", "dropped").inc()
-                self._pop(key, message)
+                if not await self._pop(key, message):
+                    return
                 continue
             self._busy.add(key)
             try:
@@ -271,8 +325,9 @@ class Gateway:
                 self._busy.discard(key)
             stats = self.stat(key)
             if answer.kind == "ok":
-                self._pop(key, message)
                 stats.delivered += 1
+                if not await self._pop(key, message):
+                    return
                 attempt = 0
                 continue
             stats.last_error, stats.last_error_kind, stats.last_error_code = answer.message, answer.kind, answer.code
@@ -280,7 +335,8 @@ class Gateway:
                 return
             if answer.kind == "rejected":  # this message can never be delivered: report it, send the next
                 log.error("channel %s: destination refused message %d: %s; dropped", key, message.id, answer.message)
-                self._pop(key, message)
+                if not await self._pop(key, message):
+                    return
                 attempt = 0
                 continue
             if answer.kind == "config_error":
@@ -296,7 +352,10 @@ class Gateway:
                 continue
             attempt += 1
             if answer.kind == "rate_limited":
-                self.limiter.penalize(robot_key(native.limit_key(channel)), self.windows(channel))
+                try:
+                    self.limiter.penalize(robot_key(native.limit_key(channel)), self.windows(channel))
+                except Exception as err:  # the backoff below still slows this replica down
+                    log.warning("channel %s: the robot's buckets were not emptied: %s", key, type(err).__name__)
             delay = backoff(attempt, self.options.backoff_base, self.options.backoff_max)
             log.warning("channel %s: %s (%s); retry %d in %.1fs", key, answer.kind, answer.message, attempt, delay)
             await asyncio.sleep(delay)

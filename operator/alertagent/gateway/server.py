@@ -2,7 +2,8 @@
 
     POST /api/v1/alerts/webhook/{namespace}/{name}  Authorization: Bearer <channel token>
          Alertmanager's webhook payload (version 4). 200 once persisted; 400 malformed (the reason),
-         401 bad or missing token, 404 unknown channel, 413 too large, 503 queue full (Alertmanager retries).
+         401 bad or missing token, 404 unknown channel, 413 too large, 503 queue full or its store
+         unreachable (Alertmanager retries).
     POST /api/v1/test/{namespace}/{name}            Bearer token; a test message delivered now:
          200 {"ok": bool, "kind": str, "code": int|null, "message": str} (the robot's own answer)
     GET  /api/v1/channels  {"<ns>/<name>": {"queued", "delivered", "lastError", "lastErrorKind", "lastErrorCode"}}
@@ -37,7 +38,7 @@ from .channels import ChannelSource
 from .delivery import Gateway, Options, QueueFullError
 from .incidents import IncidentBook, IncidentService
 from .metrics import GatewayMetrics
-from .store import MemoryStore, SQLiteStore, Store
+from .store import MemoryStore, SQLiteStore, Store, StoreUnavailableError
 
 log = logging.getLogger("alertagent.gateway")
 PLAIN_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -88,7 +89,7 @@ def application(gateway: Gateway, max_request_bytes: int = 4 << 20) -> web.Appli
             return _error(400, _pydantic_reason(err))
         try:
             messages = gateway.enqueue(channel, payload)
-        except QueueFullError as err:
+        except (QueueFullError, StoreUnavailableError) as err:
             return _error(503, str(err))
         return web.json_response({"status": "queued", "messages": len(messages)})
 

@@ -23,6 +23,10 @@ class QueueFullError(Exception):
     """The queue holds `queue_max` messages: Alertmanager is told 503 and retries later."""
 
 
+class StoreUnavailableError(Exception):
+    """The store cannot be reached (a shared store's Redis): Alertmanager is told 503 and retries later."""
+
+
 @dataclass(frozen=True)
 class Message:
     """One robot request waiting for delivery: `body` is the unsigned JSON (signed when sent), `part` of

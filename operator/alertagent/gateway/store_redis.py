@@ -45,7 +45,7 @@ from .channels import ChannelSource
 from .delivery import Gateway, Options, QueueFullError
 from .metrics import GatewayMetrics
 from .ratelimit_redis import RedisRateLimiter
-from .store import Message
+from .store import Message, StoreUnavailableError
 
 log = logging.getLogger("alertagent.gateway.redis")
 
@@ -140,6 +140,7 @@ class RedisStore:
         self._remove = self.sync.register_script(LUA_REMOVE)
         self._lease = self.aio.register_script(LUA_LEASE)
         self._release = self.aio.register_script(LUA_RELEASE)
+        self._remove_async = self.aio.register_script(LUA_REMOVE)
         self._channels_of: dict[int, str] = {}  # handed-out Message.id -> channel (for remove)
         self._handed: dict[str, int] = {}  # channel -> the last Message.id handed out
         self.owned: set[str] = set()
@@ -151,7 +152,8 @@ class RedisStore:
 
     # -- Store -----------------------------------------------------------------------------------
     def add(self, items: list[tuple[str, dict[str, Any], int, int]]) -> list[Message]:
-        """Append to the channels' streams in one script (all or nothing). Raises QueueFullError."""
+        """Append to the channels' streams in one script (all or nothing). Raises QueueFullError, and
+        StoreUnavailableError when Redis fails (nothing was added, or all of it: Alertmanager retries)."""
         if not items:
             return []
         now = time.time()
@@ -160,7 +162,11 @@ class RedisStore:
             data = json.dumps({"body": body, "part": part, "parts": parts}, separators=(",", ":"))
             args += [channel, data, repr(now)]
         keys = [f"{self.prefix}depth", f"{self.prefix}channels", *(self.stream(c) for c, *_ in items)]
-        ids = self._add(keys=keys, args=args)
+        try:
+            ids = self._add(keys=keys, args=args)
+        except redis.RedisError as err:
+            where = describe_url(self.url)
+            raise StoreUnavailableError(f"the shared queue in Redis at {where} failed: {type(err).__name__}") from None
         if ids and ids[0] == "FULL":
             raise QueueFullError(f"the shared queue holds {ids[1]} of at most {self.queue_max} messages")
         return [
@@ -174,6 +180,16 @@ class RedisStore:
             log.warning("message %d was not handed out by this replica: not removing it", message_id)
             return
         self._remove(keys=[self.stream(channel), f"{self.prefix}depth"], args=[GROUP, entry_id(message_id)])
+
+    async def remove_async(self, message_id: int) -> None:
+        """`remove` through the asynchronous client (the event loop stays free while Redis is slow).
+        Raises redis.RedisError; the message stays known, so a retry removes it."""
+        channel = self._channels_of.get(message_id)
+        if channel is None:
+            log.warning("message %d was not handed out by this replica: not removing it", message_id)
+            return
+        await self._remove_async(keys=[self.stream(channel), f"{self.prefix}depth"], args=[GROUP, entry_id(message_id)])
+        self._channels_of.pop(message_id, None)
 
     def pending(self) -> list[Message]:
         """Every message in every channel's stream, by channel then age (inspection; replicas do not
@@ -275,18 +291,19 @@ class RedisStore:
                     if start == "0-0":
                         break
                 self.owned.add(channel)
-                handed += self._hand(channel, await self.aio.xreadgroup(GROUP, self.consumer, {stream: "0"}), append)
+                unacknowledged = await self.aio.xreadgroup(GROUP, self.consumer, {stream: "0"})
+                handed += await self._hand(channel, unacknowledged, append)
             reply = await self.aio.xreadgroup(GROUP, self.consumer, {stream: ">"}, count=500)
-            handed += self._hand(channel, reply, append)
+            handed += await self._hand(channel, reply, append)
         return handed
 
-    def _hand(self, channel: str, reply: Any, append: Callable[[Message], None]) -> int:
+    async def _hand(self, channel: str, reply: Any, append: Callable[[Message], None]) -> int:
         handed = 0
         for _, entries in reply or ():
             for eid, fields in entries:
                 mid = message_id(eid)
                 if not fields:  # deleted while pending (delivered, its acknowledgement lost)
-                    self._remove(keys=[self.stream(channel), f"{self.prefix}depth"], args=[GROUP, eid])
+                    await self._remove_async(keys=[self.stream(channel), f"{self.prefix}depth"], args=[GROUP, eid])
                     continue
                 if mid <= self._handed.get(channel, -1):  # already in this replica's queue
                     continue
@@ -363,6 +380,9 @@ class SharedGateway(Gateway):
 
     def has_room(self, count: int) -> bool:
         return True  # the shared queue's bound is checked by Redis itself (add raises QueueFullError)
+
+    async def _remove_stored(self, message_id: int) -> None:
+        await self.store.remove_async(message_id)
 
     async def stop(self, grace: float = 10.0) -> None:
         await self.store.stop_feeding()
