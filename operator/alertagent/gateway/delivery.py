@@ -221,9 +221,20 @@ class Gateway:
         if not self._stopping:
             self._start_worker(key)
 
-    async def _remove_stored(self, message_id: int) -> None:
+    async def _remove_stored(self, message: Message) -> None:
         """Delete a message from the store (a shared store overrides it with a call off the loop)."""
-        self.store.remove(message_id)
+        self.store.remove(message.id)
+
+    def forget_queue(self, key: str) -> None:
+        """Stop delivering a channel's queued messages, leaving them stored: another replica delivers
+        them (a shared store's lease moved). A send in flight finishes (its message may arrive twice)."""
+        queue = self.queues.get(key)
+        if not queue:
+            return
+        self.stat(key).queued -= len(queue)
+        self.depth -= len(queue)
+        self.metrics.queue_depth.set(self.depth)
+        queue.clear()
 
     async def _pop(self, key: str, message: Message) -> bool:
         """Forget a message delivered or given up on: removed from the store, retried with backoff while
@@ -235,7 +246,7 @@ class Gateway:
         try:
             while True:
                 try:
-                    await self._remove_stored(message.id)
+                    await self._remove_stored(message)
                     break
                 except Exception as err:  # the store is unreachable (Redis down or frozen): the worker waits
                     if self._stopping:
@@ -253,10 +264,12 @@ class Gateway:
                     await asyncio.sleep(delay)
         finally:
             self._busy.discard(key)
-        self.queues[key].popleft()
-        self.stat(key).queued -= 1
-        self.depth -= 1
-        self.metrics.queue_depth.set(self.depth)
+        queue = self.queues[key]
+        if queue and queue[0].id == message.id:  # not when the queue was forgotten meanwhile (`forget_queue`)
+            queue.popleft()
+            self.stat(key).queued -= 1
+            self.depth -= 1
+            self.metrics.queue_depth.set(self.depth)
         return True
 
     async def _poll(self) -> None:

@@ -141,11 +141,14 @@ class RedisStore:
         self._lease = self.aio.register_script(LUA_LEASE)
         self._release = self.aio.register_script(LUA_RELEASE)
         self._remove_async = self.aio.register_script(LUA_REMOVE)
-        self._channels_of: dict[int, str] = {}  # handed-out Message.id -> channel (for remove)
+        # (channel, Message.id) handed out and not removed yet: ids are unique per channel only (two
+        # streams can have an entry in the same millisecond)
+        self._out: set[tuple[str, int]] = set()
         self._handed: dict[str, int] = {}  # channel -> the last Message.id handed out
         self.owned: set[str] = set()
         self._feeding = False
         self._feeder: asyncio.Task[None] | None = None
+        self._lost: Callable[[str], None] = lambda _channel: None
 
     def stream(self, channel: str) -> str:
         return f"{self.prefix}q:{channel}"
@@ -175,21 +178,26 @@ class RedisStore:
         ]
 
     def remove(self, message_id: int) -> None:
-        channel = self._channels_of.pop(message_id, None)
-        if channel is None:
-            log.warning("message %d was not handed out by this replica: not removing it", message_id)
+        """`Store.remove`: only when one channel handed out this id (the gateway uses `remove_from`)."""
+        channels = [c for c, m in self._out if m == message_id]
+        if len(channels) != 1:
+            log.warning(
+                "message %d: handed out by %d channels of this replica: not removing it", message_id, len(channels)
+            )
             return
-        self._remove(keys=[self.stream(channel), f"{self.prefix}depth"], args=[GROUP, entry_id(message_id)])
+        self._out.discard((channels[0], message_id))
+        self._remove(keys=[self.stream(channels[0]), f"{self.prefix}depth"], args=[GROUP, entry_id(message_id)])
 
-    async def remove_async(self, message_id: int) -> None:
-        """`remove` through the asynchronous client (the event loop stays free while Redis is slow).
-        Raises redis.RedisError; the message stays known, so a retry removes it."""
-        channel = self._channels_of.get(message_id)
-        if channel is None:
-            log.warning("message %d was not handed out by this replica: not removing it", message_id)
+    async def remove_from(self, channel: str, message_id: int) -> None:
+        """Acknowledge and delete a message this replica handed out, through the asynchronous client
+        (the event loop stays free while Redis is slow). Raises redis.RedisError; the message stays
+        known, so a retry removes it. A message of a channel whose lease was lost meanwhile is left
+        to the new holder."""
+        if (channel, message_id) not in self._out:
+            log.warning("channel %s: message %d is not this replica's to remove (lease lost)", channel, message_id)
             return
         await self._remove_async(keys=[self.stream(channel), f"{self.prefix}depth"], args=[GROUP, entry_id(message_id)])
-        self._channels_of.pop(message_id, None)
+        self._out.discard((channel, message_id))
 
     def pending(self) -> list[Message]:
         """Every message in every channel's stream, by channel then age (inspection; replicas do not
@@ -213,12 +221,20 @@ class RedisStore:
         data = json.loads(fields["data"])
         return Message(message_id(eid), channel, data["body"], data["part"], data["parts"], float(fields["at"]))
 
-    def start_feeding(self, append: Callable[[Message], None]) -> None:
+    def _lose(self, channel: str) -> None:
+        """This replica no longer holds the channel's lease: it stops delivering it at once (`lost`), and
+        reads it again from its unacknowledged entries if it takes the lease back."""
+        self.owned.discard(channel)
+        self._handed.pop(channel, None)
+        self._out = {(c, m) for c, m in self._out if c != channel}
+        self._lost(channel)
+
+    def start_feeding(self, append: Callable[[Message], None], lost: Callable[[str], None] = lambda _c: None) -> None:
         """Start feeding `append` in a task (one per store); `stop_feeding` ends it. Raises RuntimeError
         while the previous task still runs."""
         if self.feeding:
             raise RuntimeError("the store is already feeding")
-        self._feeding = True
+        self._feeding, self._lost = True, lost
         self._feeder = asyncio.create_task(self._feed(append))
 
     @property
@@ -269,9 +285,13 @@ class RedisStore:
         random.shuffle(free)  # replicas taking free leases at once rarely want the same ones
         share = -(-len(channels) // max(1, int(live)))
         wanted = sorted(mine + free[: max(0, share - len(mine))])
-        for lost in sorted(self.owned - set(mine)):
-            log.warning("channel %s: another replica holds its lease now and delivers it", lost)
-            self.owned.discard(lost)
+        for lost, holder in zip(channels, holders, strict=True):
+            if lost in self.owned and holder != self.consumer:
+                if holder is None:
+                    log.warning("channel %s: its lease expired (Redis did not answer in time); taking it again", lost)
+                else:
+                    log.warning("channel %s: another replica holds its lease now and delivers it", lost)
+                self._lose(lost)
         ttl = int(self.lease_seconds * 1000)
         async with self.aio.pipeline(transaction=False) as pipe:
             for channel in wanted:
@@ -280,7 +300,8 @@ class RedisStore:
         handed = 0
         for channel, got in zip(wanted, leases, strict=True):
             if int(got) == 0:
-                self.owned.discard(channel)
+                if channel in self.owned:
+                    self._lose(channel)
                 continue
             stream = self.stream(channel)
             if channel not in self.owned:
@@ -308,7 +329,7 @@ class RedisStore:
                 if mid <= self._handed.get(channel, -1):  # already in this replica's queue
                     continue
                 self._handed[channel] = mid
-                self._channels_of[mid] = channel
+                self._out.add((channel, mid))
                 append(self._message(channel, eid, fields))
                 handed += 1
         return handed
@@ -369,7 +390,7 @@ class SharedGateway(Gateway):
         """Read the channels and start the feeder; messages already queued come through the leases."""
         self.source.poll()
         self._poller = asyncio.create_task(self._poll())
-        self.store.start_feeding(self._append)
+        self.store.start_feeding(self._append, self.forget_queue)
         self.start_incidents()  # nothing is held with this store: root alerts' messages go at once
         return 0
 
@@ -381,8 +402,8 @@ class SharedGateway(Gateway):
     def has_room(self, count: int) -> bool:
         return True  # the shared queue's bound is checked by Redis itself (add raises QueueFullError)
 
-    async def _remove_stored(self, message_id: int) -> None:
-        await self.store.remove_async(message_id)
+    async def _remove_stored(self, message: Message) -> None:
+        await self.store.remove_from(message.channel, message.id)
 
     async def stop(self, grace: float = 10.0) -> None:
         await self.store.stop_feeding()
