@@ -148,7 +148,6 @@ class RedisStore:
         self.owned: set[str] = set()
         self._feeding = False
         self._feeder: asyncio.Task[None] | None = None
-        self._lost: Callable[[str], None] = lambda _channel: None
 
     def stream(self, channel: str) -> str:
         return f"{self.prefix}q:{channel}"
@@ -221,21 +220,21 @@ class RedisStore:
         data = json.loads(fields["data"])
         return Message(message_id(eid), channel, data["body"], data["part"], data["parts"], float(fields["at"]))
 
-    def _lose(self, channel: str) -> None:
+    def _lose(self, channel: str, lost: Callable[[str], None]) -> None:
         """This replica no longer holds the channel's lease: it stops delivering it at once (`lost`), and
         reads it again from its unacknowledged entries if it takes the lease back."""
         self.owned.discard(channel)
         self._handed.pop(channel, None)
         self._out = {(c, m) for c, m in self._out if c != channel}
-        self._lost(channel)
+        lost(channel)
 
     def start_feeding(self, append: Callable[[Message], None], lost: Callable[[str], None] = lambda _c: None) -> None:
         """Start feeding `append` in a task (one per store); `stop_feeding` ends it. Raises RuntimeError
         while the previous task still runs."""
         if self.feeding:
             raise RuntimeError("the store is already feeding")
-        self._feeding, self._lost = True, lost
-        self._feeder = asyncio.create_task(self._feed(append))
+        self._feeding = True
+        self._feeder = asyncio.create_task(self._feed(append, lost))
 
     @property
     def feeding(self) -> bool:
@@ -253,21 +252,21 @@ class RedisStore:
             self._feeder.cancel()
             await asyncio.wait([self._feeder], timeout=timeout)
 
-    async def _feed(self, append: Callable[[Message], None]) -> None:
+    async def _feed(self, append: Callable[[Message], None], lost: Callable[[str], None]) -> None:
         """Until `stop_feeding`: take or renew the lease of every channel with a stream, and hand
         `append` the new messages of the channels held, in order (first, on taking a lease, those a
         previous holder left unacknowledged). Redis errors are logged and retried next poll."""
         while self._feeding:
             try:
-                await self.poll(append)
+                await self.poll(append, lost)
             except redis.RedisError as err:
                 log.error("Redis at %s: %s; retrying", describe_url(self.url), type(err).__name__)
             await asyncio.sleep(self.poll_interval)
 
-    async def poll(self, append: Callable[[Message], None]) -> int:
+    async def poll(self, append: Callable[[Message], None], lost: Callable[[str], None] = lambda _c: None) -> int:
         """One round of the task `start_feeding` runs; the number of messages handed out. Renews this
         replica's leases and takes free ones up to its share (channels / live replicas, rounded up), so
-        channels spread over replicas."""
+        channels spread over replicas; calls `lost` with each channel whose lease it no longer holds."""
         now = time.time()
         replicas = f"{self.prefix}replicas"  # sorted set: consumer -> last poll (Unix seconds)
         async with self.aio.pipeline(transaction=False) as pipe:
@@ -285,13 +284,15 @@ class RedisStore:
         random.shuffle(free)  # replicas taking free leases at once rarely want the same ones
         share = -(-len(channels) // max(1, int(live)))
         wanted = sorted(mine + free[: max(0, share - len(mine))])
-        for lost, holder in zip(channels, holders, strict=True):
-            if lost in self.owned and holder != self.consumer:
-                if holder is None:
-                    log.warning("channel %s: its lease expired (Redis did not answer in time); taking it again", lost)
-                else:
-                    log.warning("channel %s: another replica holds its lease now and delivers it", lost)
-                self._lose(lost)
+        for lost_channel, holder in zip(channels, holders, strict=True):
+            if lost_channel in self.owned and holder != self.consumer:
+                why = (
+                    "its lease expired (Redis did not answer in time)"
+                    if holder is None
+                    else "another replica holds its lease"
+                )
+                log.warning("channel %s: %s; this replica stops delivering it", lost_channel, why)
+                self._lose(lost_channel, lost)
         ttl = int(self.lease_seconds * 1000)
         async with self.aio.pipeline(transaction=False) as pipe:
             for channel in wanted:
@@ -301,7 +302,7 @@ class RedisStore:
         for channel, got in zip(wanted, leases, strict=True):
             if int(got) == 0:
                 if channel in self.owned:
-                    self._lose(channel)
+                    self._lose(channel, lost)
                 continue
             stream = self.stream(channel)
             if channel not in self.owned:
