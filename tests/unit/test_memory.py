@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.sslproto
-import datetime
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from alertagent.clients import memory
+from tests.tlscerts import self_signed
 
 
 @pytest.fixture
@@ -28,33 +24,10 @@ def restored_buffer_size() -> Iterator[None]:
     asyncio.sslproto.SSLProtocol.max_size = before
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 def test_small_tls_buffers_still_read_large_answers_whole(tmp_path: Path, restored_buffer_size: None) -> None:
     assert memory.small_tls_buffers()
     assert asyncio.sslproto.SSLProtocol.max_size == memory.TLS_READ_BUFFER == 64 * 1024
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     body = bytes(range(256)) * 4096  # 1 MiB: sixteen buffers
 
     async def exchange() -> bytes:

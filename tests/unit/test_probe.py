@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import ssl
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,9 @@ from aiohttp import web
 
 from alertagent.api.alertmanagercluster import AlertmanagerCluster, TargetHealth
 from alertagent.clients.alertmanager import parse_status
+from alertagent.clients.http import tls_context
 from alertagent.clients.probe import Probed, TargetProbes
+from tests.tlscerts import self_signed
 
 NOTHING = "http://127.0.0.1:9"  # the discard port: nothing listens
 
@@ -68,8 +72,11 @@ TARGETS: Routes = {
 }
 
 
-async def _serve(routes: Routes, **runner_options: Any) -> tuple[web.AppRunner, str, list[str]]:
-    """A server answering `routes`; the peer (host:port) of each request goes to the returned list."""
+async def _serve(
+    routes: Routes, tls: ssl.SSLContext | None = None, **runner_options: Any
+) -> tuple[web.AppRunner, str, list[str]]:
+    """A server answering `routes` (over TLS as `localhost` with `tls`); the peer (host:port) of each
+    request goes to the returned list."""
     peers: list[str] = []
     app = web.Application()
 
@@ -84,10 +91,10 @@ async def _serve(routes: Routes, **runner_options: Any) -> tuple[web.AppRunner, 
         app.router.add_get(path, handler)
     runner = web.AppRunner(app, **runner_options)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}", peers
+    return runner, f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}", peers
 
 
 def _probed(
@@ -95,11 +102,12 @@ def _probed(
     cluster_of: Callable[[str], AlertmanagerCluster] = lambda url: _cluster(url, []),
     timeout_seconds: float = 2.0,
     times: int = 1,
+    tls: ssl.SSLContext | None = None,
 ) -> list[Probed]:
     """Probe the cluster `cluster_of` makes of a server answering `routes` (its URL), `times` times."""
 
     async def run() -> list[Probed]:
-        runner, url, _ = await _serve(routes)
+        runner, url, _ = await _serve(routes, tls)
         probes = TargetProbes(timeout_seconds=timeout_seconds)
         try:
             return [await probes.probe(cluster_of(url)) for _ in range(times)]
@@ -247,3 +255,51 @@ def test_a_malformed_status_is_the_targets_problem_and_the_next_probe_reads_it_a
     assert (bad.targets[0].reachable, bad.alertmanager_started) == (False, None)
     assert bad.targets[0].message == "/api/v2/status answered an object that is not Alertmanager's status"
     assert (good.targets[0].reachable, good.alertmanager_started) == (True, STARTED)
+
+
+@pytest.fixture
+def fresh_tls_context() -> Iterator[None]:
+    """`tls_context` is built once per process: these tests build it from their own environment."""
+    tls_context.cache_clear()
+    yield
+    tls_context.cache_clear()
+
+
+def _server_tls(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    cert, key = self_signed(directory)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    return server, cert
+
+
+def test_an_https_target_is_verified_against_the_trusted_cas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_tls_context: None
+) -> None:
+    server, cert = _server_tls(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # as httpx's clients of the reconcile steps trust it
+    [probed] = _probed(TARGETS, lambda url: _cluster(url, [("prom", "prometheus", url)]), tls=server)
+    health = _by_name(probed.targets)
+    assert {n: (t.reachable, t.version) for n, t in health.items()} == {
+        "alertmanager": (True, "0.28.1"),
+        "prom": (True, "3.5.0"),
+    }
+
+
+def test_an_https_target_with_an_untrusted_certificate_is_unreachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_tls_context: None
+) -> None:
+    server, _ = _server_tls(tmp_path)
+    (tmp_path / "other").mkdir()
+    other, _ = self_signed(tmp_path / "other")  # a CA that did not sign the target's certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(other))
+    [probed] = _probed(TARGETS, tls=server)
+    [alertmanager] = probed.targets
+    assert not alertmanager.reachable
+    assert "certificate verify failed" in (alertmanager.message or "")
+
+
+def test_probing_http_targets_builds_no_tls_context(fresh_tls_context: None) -> None:
+    """Building it loads the CA bundle (~40 ms at every start): only an https target needs it."""
+    [probed] = _probed(TARGETS, lambda url: _cluster(url, [("prom", "prometheus", url)], gateway=url))
+    assert all(t.reachable for t in probed.targets)
+    assert tls_context.cache_info().currsize == 0

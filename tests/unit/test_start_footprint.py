@@ -1,11 +1,15 @@
 """What keeps the operator's start cheap: Kopf does not watch every CRD of the cluster (their schemas
 weigh megabytes), the objects of the imports are out of the garbage collector's way, and the collector
-is off from `alertagent run` until every cluster has reconciled once."""
+is off from `alertagent run` until every cluster has reconciled once; a model's validator is built
+on its first use, not at import."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
+import textwrap
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -89,3 +93,34 @@ def test_alertagent_run_leaves_the_collector_on_when_it_returns(capsys: Any) -> 
     assert cli.main(["run", "--webhook-port", "8443"]) == cli.EXIT_USAGE  # no --webhook-cert: refused
     assert "needs --webhook-cert" in capsys.readouterr().err
     assert gc.isenabled()
+
+
+def test_the_operators_imports_build_no_validator_of_a_custom_resource() -> None:
+    """Built on first use (`api.base.Model`, `defer_build`): a fresh process, as at every start."""
+    code = textwrap.dedent(
+        """
+        import alertagent.cli, alertagent.operator
+        from alertagent.api.crd import RESOURCES
+        print(sorted(r.__name__ for r in RESOURCES if r.__pydantic_complete__))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_deferred_validator_built_by_many_threads_at_once_validates_each_object() -> None:
+    """The first AlertRules of a start are validated in several threads at once (pydantic >= 2.14
+    builds a deferred model under a lock): each gets the AlertRule validator, not a half-built one."""
+    code = textwrap.dedent(
+        """
+        from concurrent.futures import ThreadPoolExecutor
+        from alertagent.api.alertrule import AlertRule
+        body = {"apiVersion": "alertagent.io/v1alpha1", "kind": "AlertRule", "metadata": {"name": "r"},
+                "spec": {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0"}]}]}}
+        with ThreadPoolExecutor(16) as pool:
+            rules = list(pool.map(lambda _: AlertRule.model_validate(body), range(64)))
+        print(sum(isinstance(r, AlertRule) and r.spec.groups[0].rules[0].alert == "A" for r in rules))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "64"
