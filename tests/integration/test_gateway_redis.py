@@ -22,13 +22,14 @@ from typing import Any
 import httpx
 import pytest
 import redis
+import redis.asyncio
 
 from alertagent.devstack.agents import eventually, metric_value, start_gateway
 from alertagent.devstack.brokers import Redis, start_redis
 from alertagent.devstack.processes import Process
 from alertagent.devstack.robots import Robot, robots
 from alertagent.gateway.ratelimit import Window
-from alertagent.gateway.ratelimit_redis import LUA_BUCKETS, BucketState, bucket_params, bucket_step
+from alertagent.gateway.ratelimit_redis import LUA_BUCKETS, BucketState, RedisRateLimiter, bucket_params, bucket_step
 from alertagent.gateway.store_redis import STOP_TIMEOUT, RedisStore
 
 TOKEN = "gw-token-" + "r" * 24
@@ -115,6 +116,26 @@ def test_the_lua_bucket_computes_what_bucket_step_does(broker: Redis) -> None:
                 assert float(row["t"]) == pytest.approx(s.tokens, abs=1e-9), step
         now += 0.13
     client.close()
+
+
+def test_penalize_empties_the_robots_buckets_for_every_replica(broker: Redis) -> None:
+    """A robot that says "too fast" anyway: its buckets in Redis are emptied (through the asynchronous
+    client, off the event loop's back), so the next take, from any replica, waits for a refill."""
+    windows = [Window(60, 60.0)]
+
+    async def take_penalize_take() -> tuple[float, float]:
+        client = redis.asyncio.Redis.from_url(broker.url, decode_responses=True)
+        one, other = RedisRateLimiter(client, "p:", burst=5), RedisRateLimiter(client, "p:", burst=5)
+        try:
+            before = await one.try_take("robot", windows)
+            await one.penalize("robot", windows)
+            return before, await other.try_take("robot", windows)
+        finally:
+            await client.aclose()
+
+    before, after = asyncio.run(take_penalize_take())
+    assert before == 0.0  # a full bucket: taken at once
+    assert 0.9 < after < 2.0  # empty: about a token's refill (60 a minute), whichever replica asks
 
 
 def test_two_replicas_keep_the_robots_limit_in_total(tmp_path: Path, broker: Redis) -> None:
@@ -374,3 +395,64 @@ def test_a_lost_lease_stops_this_replicas_delivery_of_the_channel(broker: Redis)
     taken, first, again = asyncio.run(scenario())
     assert taken == [KEYS[0]]
     assert first == again == ["m0", "m1", "m2"]  # handed out again, in order, once the lease is back
+
+
+@pytest.mark.timeout(120)
+def test_a_frozen_redis_answers_webhooks_503_together_and_keeps_healthz_answering(
+    tmp_path: Path, broker: Redis
+) -> None:
+    """Webhooks that arrive while Redis is frozen wait on the asynchronous client: the event loop keeps
+    serving /healthz, and each webhook answers 503 about one command timeout after it came, not one
+    timeout after the one before it (they were written with the blocking client on the event loop:
+    answered one after another, 5 s each, with /healthz waiting behind them). Once Redis answers,
+    webhooks are stored and delivered again."""
+    webhooks = 6
+    with robots(Robot("dingtalk", secret=SECRET, per_minute=600)) as (bot,):
+        channels = channels_file(tmp_path / "channels.json", bot)
+        args = ("--store", "redis", "--redis-url", broker.url, "--rate-limit", "dingtalk=600/60")
+        gateway, port = start_gateway(tmp_path, [channels], tmp_path / "unused.db", extra_args=args)
+        try:
+            assert post(port, KEYS[0], "Before") == 200
+            eventually(lambda: bot.count("Before") >= 1, 20, what="delivery before the freeze")
+            os.kill(broker.process.popen.pid, signal.SIGSTOP)
+            try:
+
+                async def during_freeze() -> tuple[list[tuple[int, float]], list[float]]:
+                    async with httpx.AsyncClient(timeout=30) as client:
+
+                        async def webhook(i: int) -> tuple[int, float]:
+                            began = time.monotonic()
+                            response = await client.post(
+                                f"http://127.0.0.1:{port}/api/v1/alerts/webhook/{KEYS[i % len(KEYS)]}",
+                                json=payload(f"Frozen{i}"),
+                                headers={"Authorization": f"Bearer {TOKEN}"},
+                            )
+                            return response.status_code, time.monotonic() - began
+
+                        async def health() -> list[float]:
+                            waits = []
+                            for _ in range(8):
+                                began = time.monotonic()
+                                assert (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+                                waits.append(time.monotonic() - began)
+                                await asyncio.sleep(0.5)
+                            return waits
+
+                        answers, waits = await asyncio.gather(
+                            asyncio.gather(*(webhook(i) for i in range(webhooks))), health()
+                        )
+                        return list(answers), waits
+
+                answers, waits = asyncio.run(during_freeze())
+            finally:
+                os.kill(broker.process.popen.pid, signal.SIGCONT)
+            print(
+                f"\nRedis frozen: webhooks {[(c, round(t, 1)) for c, t in answers]}, /healthz {max(waits):.2f}s at most"
+            )
+            assert [code for code, _ in answers] == [503] * webhooks
+            assert max(took for _, took in answers) < 9  # one 5 s command timeout, not six in a row
+            assert max(waits) < 1.0
+            assert post(port, KEYS[1], "After") == 200
+            eventually(lambda: bot.count("After") >= 1, 30, what="delivery after the freeze")
+        finally:
+            gateway.stop()

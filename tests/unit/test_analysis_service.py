@@ -95,7 +95,7 @@ class Notifier:
     def __init__(self) -> None:
         self.ready: list[tuple[str, str]] = []
 
-    def analysis_ready(self, cluster: str, incident: Incident) -> None:
+    async def analysis_ready(self, cluster: str, incident: Incident) -> None:
         self.ready.append((cluster, incident.name))
 
 

@@ -250,7 +250,7 @@ def test_a_single_service_incident_with_an_analysis_carries_it_then_gets_the_llm
             llm = LlmAnalysis(provider="OpenAI", state="Succeeded", result=answer)
             book.analysed[one.name] = IncidentAnalysis(basis="b", builtin=report, llm=llm)
             assert gateway.notifier is not None
-            gateway.notifier.analysis_ready(CLUSTER, one)
+            await gateway.notifier.analysis_ready(CLUSTER, one)
             await until(lambda: len(bot.arrivals) == 2)
             assert "the disk is full" in bot.texts()[1] and "60%" in bot.texts()[1]
 

@@ -51,7 +51,7 @@ ROOT_QUERIES = 4  # root alert expressions evaluated per incident
 
 
 class Notifier(Protocol):
-    def analysis_ready(self, cluster: str, incident: track.Incident) -> None: ...
+    async def analysis_ready(self, cluster: str, incident: track.Incident) -> None: ...
 
 
 def _iso(epoch: float) -> datetime:
@@ -141,7 +141,7 @@ class AnalysisService:
             await self._store(cluster, name, IncidentAnalysis(basis=basis, builtin=report, llm=result))
             notifier = self.notifier()
             if notifier is not None and result.state == "Succeeded":
-                notifier.analysis_ready(cluster, incident)
+                await notifier.analysis_ready(cluster, incident)
         except asyncio.CancelledError:
             raise
         except Exception:

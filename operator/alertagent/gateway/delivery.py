@@ -164,19 +164,20 @@ class Gateway:
     def stat(self, key: str) -> ChannelStats:
         return self.stats.setdefault(key, ChannelStats())
 
-    def enqueue(self, channel: GatewayChannel, payload: WebhookPayload) -> list[Message]:
+    async def enqueue(self, channel: GatewayChannel, payload: WebhookPayload) -> list[Message]:
         """Render and persist a notification (returns once it is in the store). With the incident
         engine, a payload carrying an incident's root alert may be held (persisted) until its hold
-        time instead: no message yet. Raises QueueFullError."""
+        time instead: no message yet. Raises QueueFullError (and StoreUnavailableError: a shared store)."""
         if self.notifier is not None:
-            messages = self.notifier.receive(channel, payload)
+            messages = await self.notifier.receive(channel, payload)
         else:
-            messages = self.add_requests(channel, formats.render_requests(channel, payload))
+            messages = await self.add_requests(channel, formats.render_requests(channel, payload))
         self.metrics.alerts_received.labels(channel.key).inc(len(payload.alerts))
         return messages
 
-    def add_requests(self, channel: GatewayChannel, requests: list[formats.RobotRequest]) -> list[Message]:
-        """Persist rendered requests and queue them for delivery. Raises QueueFullError."""
+    async def add_requests(self, channel: GatewayChannel, requests: list[formats.RobotRequest]) -> list[Message]:
+        """Persist rendered requests and queue them for delivery. Raises QueueFullError. (Asynchronous
+        for `SharedGateway`, whose store is Redis; this store is local and answers at once.)"""
         if not self.has_room(len(requests)):
             raise QueueFullError(f"the queue holds {self.depth} of at most {self.options.queue_max} messages")
         messages = self.store.add([(channel.key, r.body, r.part, r.parts) for r in requests])
@@ -366,7 +367,7 @@ class Gateway:
             attempt += 1
             if answer.kind == "rate_limited":
                 try:
-                    self.limiter.penalize(robot_key(native.limit_key(channel)), self.windows(channel))
+                    await self.limiter.penalize(robot_key(native.limit_key(channel)), self.windows(channel))
                 except Exception as err:  # the backoff below still slows this replica down
                     log.warning("channel %s: the robot's buckets were not emptied: %s", key, type(err).__name__)
             delay = backoff(attempt, self.options.backoff_base, self.options.backoff_max)

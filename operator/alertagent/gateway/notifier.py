@@ -20,7 +20,12 @@ States live in the gateway's store beside the queue (SQLite: they survive a rest
 A new leader also takes over the channels the Incidents record as notified (`Book.sent`, their
 status.notifications), so a failover keeps whom to tell. A store that cannot hold (Redis) sends at
 once and keeps the states in memory. A webhook channel forwards Alertmanager's payloads untouched:
-no hold, section or notices."""
+no hold, section or notices.
+
+Queueing is asynchronous (a shared store is Redis, reached without blocking the event loop), and a
+receipt for a channel with incidents, a release, a poll and an analysis each hold the notifier's lock
+from reading the states to recording what they queued: no two of them interleave at a write to the
+store."""
 
 from __future__ import annotations
 
@@ -73,8 +78,8 @@ class Queue(Protocol):
 
     source: ChannelSource
 
-    def add_requests(self, channel: GatewayChannel, requests: list[RobotRequest]) -> list[Message]:
-        """Persist and queue rendered requests. Raises QueueFullError."""
+    async def add_requests(self, channel: GatewayChannel, requests: list[RobotRequest]) -> list[Message]:
+        """Persist and queue rendered requests. Raises QueueFullError (and StoreUnavailableError)."""
         ...
 
     def has_room(self, count: int) -> bool: ...
@@ -92,6 +97,7 @@ class IncidentNotifier:
         self.held: dict[int, tuple[Held, str]] = {}  # id -> (held payload, its group key)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # see the module docstring
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> int:
@@ -157,13 +163,18 @@ class IncidentNotifier:
         return max((notify.hold_until(start, now, hold) for start in starts), default=now)
 
     # -- receipt and release -------------------------------------------------------------------------
-    def receive(self, channel: GatewayChannel, payload: WebhookPayload) -> list[Message]:
-        """Queue the payload's messages, or hold it (then no message yet: []). Raises QueueFullError,
-        or ValueError when the channel's template cannot render it (checked before holding)."""
-        now = self.clock()
+    async def receive(self, channel: GatewayChannel, payload: WebhookPayload) -> list[Message]:
+        """Queue the payload's messages, or hold it (then no message yet: []). Raises QueueFullError
+        (and StoreUnavailableError), or ValueError when the channel's template cannot render it
+        (checked before holding)."""
         cluster = self.cluster(channel)
-        if cluster is None:
-            return self.queue.add_requests(channel, formats.render_requests(channel, payload))
+        if cluster is None:  # no incident engine for it: no state read or written, so no lock
+            return await self.queue.add_requests(channel, formats.render_requests(channel, payload))
+        async with self._lock:
+            return await self._receive(channel, payload, cluster)
+
+    async def _receive(self, channel: GatewayChannel, payload: WebhookPayload, cluster: str) -> list[Message]:
+        now = self.clock()
         if payload.status == "resolved":
             resolved = {a.fingerprint for a in payload.alerts if a.fingerprint}
             if len(resolved) == len(payload.alerts):
@@ -181,7 +192,7 @@ class IncidentNotifier:
         behind = [h.not_before for h, g in self.held.values() if h.channel == channel.key and g == group]
         not_before = max([not_before, *behind])
         if not_before <= now:
-            return self._deliver(channel, payload, cluster, now)
+            return await self._deliver(channel, payload, cluster, now)
         assert self.store is not None
         formats.render_requests(channel, payload)  # a template error answers now, as without a hold
         if not self.queue.has_room(1):
@@ -194,12 +205,14 @@ class IncidentNotifier:
         )
         return []
 
-    def _deliver(self, channel: GatewayChannel, payload: WebhookPayload, cluster: str, now: float) -> list[Message]:
+    async def _deliver(
+        self, channel: GatewayChannel, payload: WebhookPayload, cluster: str, now: float
+    ) -> list[Message]:
         roots = self.roots(cluster, payload)
         analyses = self.book.analyses(cluster)
         # A cascade's section names its root and tree; a one-service incident's only carries its analysis.
         sections = [i for i in roots if i.services > 1 or i.name in analyses]
-        messages = self.queue.add_requests(
+        messages = await self.queue.add_requests(
             channel, formats.render_requests(channel, payload, incidents=sections, analyses=analyses)
         )
         states = self.states.setdefault(cluster, {})
@@ -212,9 +225,13 @@ class IncidentNotifier:
         self._save(cluster, changed, [])
         return messages
 
-    def release_due(self) -> bool:
+    async def release_due(self) -> bool:
         """Queue every held payload that is due, oldest hold first; False when the queue filled up
         (the rest wait)."""
+        async with self._lock:
+            return await self._release_due()
+
+    async def _release_due(self) -> bool:
         now = self.clock()
         due = sorted((h for h, _ in self.held.values() if h.not_before <= now), key=lambda h: (h.not_before, h.id))
         for item in due:
@@ -228,9 +245,9 @@ class IncidentNotifier:
                     payload = WebhookPayload.model_validate_json(item.payload)
                     cluster = self.cluster(channel)
                     if cluster is None:
-                        self.queue.add_requests(channel, formats.render_requests(channel, payload))
+                        await self.queue.add_requests(channel, formats.render_requests(channel, payload))
                     else:
-                        self._deliver(channel, payload, cluster, now)
+                        await self._deliver(channel, payload, cluster, now)
             except QueueFullError:
                 self.held[item.id] = entry
                 return False
@@ -247,7 +264,7 @@ class IncidentNotifier:
     async def _release_loop(self) -> None:
         while True:
             try:
-                complete = self.release_due()
+                complete = await self.release_due()
             except Exception:
                 log.exception("releasing held incident messages failed")
                 complete = False
@@ -263,6 +280,10 @@ class IncidentNotifier:
         to the channels whose root-alert webhook this replica received (Alertmanager sends each to one
         replica, so no channel hears twice); the Lease holder also takes over the channels the
         Incidents record (a failover). A decision the queue has no room for waits for the next poll."""
+        async with self._lock:
+            await self._on_poll(cluster, incidents)
+
+    async def _on_poll(self, cluster: str, incidents: list[Incident]) -> None:
         now = self.clock()
         before = self.states.get(cluster, {})
         leader = self.book.is_leader(cluster)
@@ -281,30 +302,31 @@ class IncidentNotifier:
                 log.warning("incident %s: the queue is full; its %s waits a poll", incident.name, decision.kind)
                 after[incident.name] = decision.unsent
                 continue
-            self._send(cluster, incident, decision.kind, batches)
+            await self._send(cluster, incident, decision.kind, batches)
         self.states[cluster] = after
         changed = {name: state for name, state in after.items() if before.get(name) != state}
         self._save(cluster, changed, [name for name in before if name not in after])
 
-    def analysis_ready(self, cluster: str, incident: Incident) -> None:
+    async def analysis_ready(self, cluster: str, incident: Incident) -> None:
         """An LLM's analysis of `incident` arrived: send it to the channels this replica sent the
         incident's first message to (none yet: the first message will carry it). Best effort: a full
         queue drops it with a warning; the Incident keeps it."""
-        state = self.states.get(cluster, {}).get(incident.name)
-        if state is None or state.first_at is None:
-            return
-        analysis = self.book.analyses(cluster).get(incident.name)
-        batches = self._render_notices(incident, "analysis", sorted(state.channels), analysis=analysis)
-        self._send(cluster, incident, "analysis", batches)
+        async with self._lock:
+            state = self.states.get(cluster, {}).get(incident.name)
+            if state is None or state.first_at is None:
+                return
+            analysis = self.book.analyses(cluster).get(incident.name)
+            batches = self._render_notices(incident, "analysis", sorted(state.channels), analysis=analysis)
+            await self._send(cluster, incident, "analysis", batches)
 
-    def _send(
+    async def _send(
         self, cluster: str, incident: Incident, kind: str, batches: list[tuple[GatewayChannel, list[RobotRequest]]]
     ) -> None:
         """Queue each channel's notice and count it; a channel whose queue filled up meanwhile (a shared
         Redis queue) misses it, with a warning."""
         for channel, requests in batches:
             try:
-                self.queue.add_requests(channel, requests)
+                await self.queue.add_requests(channel, requests)
             except QueueFullError:
                 log.warning("channel %s: the queue is full; incident %s's %s is lost", channel.key, incident.name, kind)
                 continue

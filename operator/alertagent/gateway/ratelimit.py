@@ -90,7 +90,7 @@ class RateLimiter:
             for bucket in self.buckets(robot, windows):
                 bucket.take()
 
-    def penalize(self, robot: str, windows: Sequence[Window]) -> None:
+    async def penalize(self, robot: str, windows: Sequence[Window]) -> None:
         """The robot said "too fast" anyway (another sender shares it): empty its buckets."""
         for bucket in self.buckets(robot, windows):
             bucket.drain()

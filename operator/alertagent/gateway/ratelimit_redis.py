@@ -112,15 +112,13 @@ def _args(params: Sequence[BucketParams], now: float | None, mode: str) -> list[
 
 class RedisRateLimiter(RateLimiter):
     """`ratelimit.RateLimiter`'s interface (`acquire`, `penalize`) over buckets in Redis. `client`: a
-    `redis.asyncio.Redis` (acquire), `sync_client`: a `redis.Redis` (penalize, called outside a
-    coroutine by the delivery loop), both with `decode_responses=True`. Waiters of one robot in this
-    replica are served in order (one lock per robot); across replicas, whoever asks after the refill."""
+    `redis.asyncio.Redis` with `decode_responses=True`. Waiters of one robot in this replica are served
+    in order (one lock per robot); across replicas, whoever asks after the refill."""
 
-    def __init__(self, client: Any, sync_client: Any, prefix: str = "alertagent:gw:", burst: int = 1) -> None:
+    def __init__(self, client: Any, prefix: str = "alertagent:gw:", burst: int = 1) -> None:
         super().__init__(burst)  # its in-process buckets stay unused
-        self._client, self._sync, self._prefix = client, sync_client, prefix
+        self._client, self._prefix = client, prefix
         self._script = client.register_script(LUA_BUCKETS)
-        self._sync_script = sync_client.register_script(LUA_BUCKETS)
         self._locks: dict[str, asyncio.Lock] = {}
 
     def params(self, robot: str, windows: Sequence[Window]) -> list[BucketParams]:
@@ -142,8 +140,9 @@ class RedisRateLimiter(RateLimiter):
                 # a little over the computed wait: another replica may take the token first anyway
                 await asyncio.sleep(delay + 0.005)
 
-    def penalize(self, robot: str, windows: Sequence[Window], now: float | None = None) -> None:
-        """The robot said "too fast" anyway: empty its buckets (for every replica)."""
+    async def penalize(self, robot: str, windows: Sequence[Window], now: float | None = None) -> None:
+        """The robot said "too fast" anyway: empty its buckets (for every replica). Raises
+        redis.RedisError."""
         params = self.params(robot, windows)
         if params:
-            self._sync_script(keys=[p.key for p in params], args=_args(params, now, "drain"))
+            await self._script(keys=[p.key for p in params], args=_args(params, now, "drain"))

@@ -88,7 +88,7 @@ def application(gateway: Gateway, max_request_bytes: int = 4 << 20) -> web.Appli
         except ValidationError as err:
             return _error(400, _pydantic_reason(err))
         try:
-            messages = gateway.enqueue(channel, payload)
+            messages = await gateway.enqueue(channel, payload)
         except (QueueFullError, StoreUnavailableError) as err:
             return _error(503, str(err))
         return web.json_response({"status": "queued", "messages": len(messages)})

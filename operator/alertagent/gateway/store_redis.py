@@ -137,6 +137,7 @@ class RedisStore:
         self.aio: Any = redis.asyncio.Redis.from_url(url, decode_responses=True, **timeouts)
         self.sync.ping()
         self._add = self.sync.register_script(LUA_ADD)
+        self._add_async = self.aio.register_script(LUA_ADD)
         self._remove = self.sync.register_script(LUA_REMOVE)
         self._lease = self.aio.register_script(LUA_LEASE)
         self._release = self.aio.register_script(LUA_RELEASE)
@@ -154,21 +155,43 @@ class RedisStore:
 
     # -- Store -----------------------------------------------------------------------------------
     def add(self, items: list[tuple[str, dict[str, Any], int, int]]) -> list[Message]:
-        """Append to the channels' streams in one script (all or nothing). Raises QueueFullError, and
+        """`Store.add` with the blocking client (tools and tests; the gateway uses `add_async`)."""
+        if not items:
+            return []
+        keys, args, now = self._add_call(items)
+        try:
+            ids = self._add(keys=keys, args=args)
+        except redis.RedisError as err:
+            raise self._unavailable(err) from None
+        return self._added(ids, items, now)
+
+    async def add_async(self, items: list[tuple[str, dict[str, Any], int, int]]) -> list[Message]:
+        """Append to the channels' streams in one script (all or nothing), through the asynchronous
+        client: the event loop stays free while Redis is slow. Raises QueueFullError, and
         StoreUnavailableError when Redis fails (nothing was added, or all of it: Alertmanager retries)."""
         if not items:
             return []
+        keys, args, now = self._add_call(items)
+        try:
+            ids = await self._add_async(keys=keys, args=args)
+        except redis.RedisError as err:
+            raise self._unavailable(err) from None
+        return self._added(ids, items, now)
+
+    def _add_call(self, items: list[tuple[str, dict[str, Any], int, int]]) -> tuple[list[str], list[Any], float]:
         now = time.time()
         args: list[Any] = [self.queue_max, GROUP]
         for channel, body, part, parts in items:
             data = json.dumps({"body": body, "part": part, "parts": parts}, separators=(",", ":"))
             args += [channel, data, repr(now)]
         keys = [f"{self.prefix}depth", f"{self.prefix}channels", *(self.stream(c) for c, *_ in items)]
-        try:
-            ids = self._add(keys=keys, args=args)
-        except redis.RedisError as err:
-            where = describe_url(self.url)
-            raise StoreUnavailableError(f"the shared queue in Redis at {where} failed: {type(err).__name__}") from None
+        return keys, args, now
+
+    def _unavailable(self, err: Exception) -> StoreUnavailableError:
+        where = describe_url(self.url)
+        return StoreUnavailableError(f"the shared queue in Redis at {where} failed: {type(err).__name__}")
+
+    def _added(self, ids: list[Any], items: list[tuple[str, dict[str, Any], int, int]], now: float) -> list[Message]:
         if ids and ids[0] == "FULL":
             raise QueueFullError(f"the shared queue holds {ids[1]} of at most {self.queue_max} messages")
         return [
@@ -385,7 +408,7 @@ class SharedGateway(Gateway):
         options: Options | None = None,
     ) -> None:
         super().__init__(source, store, metrics, options)
-        self.limiter = RedisRateLimiter(store.aio, store.sync, store.prefix, self.options.burst)
+        self.limiter = RedisRateLimiter(store.aio, store.prefix, self.options.burst)
 
     async def start(self) -> int:
         """Read the channels and start the feeder; messages already queued come through the leases."""
@@ -395,10 +418,11 @@ class SharedGateway(Gateway):
         self.start_incidents()  # nothing is held with this store: root alerts' messages go at once
         return 0
 
-    def add_requests(self, channel: GatewayChannel, requests: list[formats.RobotRequest]) -> list[Message]:
+    async def add_requests(self, channel: GatewayChannel, requests: list[formats.RobotRequest]) -> list[Message]:
         """Persist (in Redis) rendered requests; the channel's lease holder delivers them. Raises
-        QueueFullError when all replicas' messages reach `queue_max`."""
-        return self.store.add([(channel.key, r.body, r.part, r.parts) for r in requests])
+        QueueFullError when all replicas' messages reach `queue_max`, StoreUnavailableError when Redis
+        fails."""
+        return await self.store.add_async([(channel.key, r.body, r.part, r.parts) for r in requests])
 
     def has_room(self, count: int) -> bool:
         return True  # the shared queue's bound is checked by Redis itself (add raises QueueFullError)
