@@ -73,12 +73,35 @@ def payload(name: str) -> dict[str, Any]:
     }
 
 
-def channels_file(path: Path, bot: Robot) -> Path:
+def channels_file(path: Path, bot: Robot, incidents: bool = False) -> Path:
+    """The channels file of `KEYS`; with `incidents`, its cluster runs the incident engine (its
+    Alertmanager unreachable: nothing to correlate, every message goes at once)."""
     channels = {
         key: {"key": key, "type": bot.type, "webhook_url": bot.url, "sign_secret": SECRET, "token": TOKEN}
         for key in KEYS
     }
-    path.write_text(json.dumps({"cluster": "mon/main", "channels": channels}))
+    doc: dict[str, Any] = {"cluster": "mon/main", "channels": channels}
+    if incidents:
+        doc["incidents"] = {"alertmanager_url": "http://127.0.0.1:9", "graph_namespace": "mon", "hold": 1.0}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def unreachable_kubeconfig(path: Path) -> Path:
+    """A kubeconfig whose API server does not answer: the incident engine starts and fails its polls."""
+    cluster = {"name": "c", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u", "namespace": "mon"}}],
+                "current-context": "x",
+            }
+        )
+    )
     return path
 
 
@@ -398,18 +421,22 @@ def test_a_lost_lease_stops_this_replicas_delivery_of_the_channel(broker: Redis)
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("incidents", [False, True], ids=["plain", "incidents"])
 def test_a_frozen_redis_answers_webhooks_503_together_and_keeps_healthz_answering(
-    tmp_path: Path, broker: Redis
+    tmp_path: Path, broker: Redis, incidents: bool
 ) -> None:
     """Webhooks that arrive while Redis is frozen wait on the asynchronous client: the event loop keeps
     serving /healthz, and each webhook answers 503 about one command timeout after it came, not one
     timeout after the one before it (they were written with the blocking client on the event loop:
-    answered one after another, 5 s each, with /healthz waiting behind them). Once Redis answers,
-    webhooks are stored and delivered again."""
+    answered one after another, 5 s each, with /healthz waiting behind them), also for channels with
+    the incident engine (a first version serialized those behind one lock: 5, 10, ... 30 s). Once
+    Redis answers, webhooks are stored and delivered again."""
     webhooks = 6
     with robots(Robot("dingtalk", secret=SECRET, per_minute=600)) as (bot,):
-        channels = channels_file(tmp_path / "channels.json", bot)
-        args = ("--store", "redis", "--redis-url", broker.url, "--rate-limit", "dingtalk=600/60")
+        channels = channels_file(tmp_path / "channels.json", bot, incidents)
+        args: tuple[str, ...] = ("--store", "redis", "--redis-url", broker.url, "--rate-limit", "dingtalk=600/60")
+        if incidents:
+            args += ("--kubeconfig", str(unreachable_kubeconfig(tmp_path / "kubeconfig")), "--pod-name", "gw-a")
         gateway, port = start_gateway(tmp_path, [channels], tmp_path / "unused.db", extra_args=args)
         try:
             assert post(port, KEYS[0], "Before") == 200

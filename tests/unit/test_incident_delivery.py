@@ -425,3 +425,23 @@ def test_the_sqlite_store_keeps_held_payloads_and_states_across_a_reopen(tmp_pat
     assert reopened.held() == [second]
     assert reopened.states() == {(CLUSTER, "db-1"): '{"channels": []}'}
     assert reopened.hold("team/r0", "{}", 1.0, 1.0).id > second.id
+
+
+def test_a_held_message_whose_template_no_longer_renders_is_dropped_not_retried(tmp_path: Path) -> None:
+    """The channel's template changed while a root alert's message was held, and fails on it now: the
+    message is dropped (and logged) at its release, not kept and tried again every second for ever."""
+    with robots(Robot("dingtalk")) as (bot,):
+
+        async def test(gateway: Gateway, client: TestClient, book: FakeBook) -> None:
+            await book.poll(incident(3))
+            assert (await client.post(URL, json=webhook(("DatabaseDown", "fp-root")), headers=AUTH)).status == 200
+            assert gateway.notifier is not None and len(gateway.notifier.held) == 1
+            broken = {"team/r0": {**channel("team/r0", bot), "template": "{{ 1 / 0 }}"}}
+            write_channels(tmp_path / "channels.json", broken, 0.5, 0.0)
+            gateway.source.poll()
+            await until(lambda: not gateway.notifier.held)  # type: ignore[union-attr]
+            assert isinstance(gateway.store, SQLiteStore) and gateway.store.held() == []
+            await asyncio.sleep(0.3)
+            assert bot.arrivals == []
+
+        run(tmp_path, (bot,), test, hold=0.5)

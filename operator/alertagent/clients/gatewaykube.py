@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import yaml
 from kubernetes import config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -58,8 +59,10 @@ def connect(
         namespaces = [n.strip() for n in os.environ.get(NAMESPACES_ENV, "").split(",") if n.strip()]
     try:
         api = config.new_client_from_config(config_file=kubeconfig) if kubeconfig else load_api_client()
-    except (config.ConfigException, OSError, TypeError) as err:
-        raise GatewayKubeError("no Kubernetes configuration", None, str(err)) from None
+    except (config.ConfigException, OSError, TypeError, yaml.YAMLError) as err:  # YAMLError: a malformed file
+        reason = " ".join(line.strip() for line in str(err).splitlines()) or type(err).__name__
+        where = f"{kubeconfig}: " if kubeconfig else ""
+        raise GatewayKubeError("no Kubernetes configuration", None, where + reason) from None
     return GatewayKube(Kube(api, request_timeout_seconds=timeout), namespaces)
 
 

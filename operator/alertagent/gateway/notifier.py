@@ -22,10 +22,11 @@ status.notifications), so a failover keeps whom to tell. A store that cannot hol
 once and keeps the states in memory. A webhook channel forwards Alertmanager's payloads untouched:
 no hold, section or notices.
 
-Queueing is asynchronous (a shared store is Redis, reached without blocking the event loop), and a
-receipt for a channel with incidents, a release, a poll and an analysis each hold the notifier's lock
-from reading the states to recording what they queued: no two of them interleave at a write to the
-store."""
+Queueing is asynchronous (a shared store is Redis, reached without blocking the event loop). A poll
+and a release hold the notifier's lock while they queue: a poll writes the cluster's states it read
+before its sends. A receipt queues its messages without the lock (receipts never wait for each other,
+even while the store is slow) and takes it only to record what it sent, so that record lands on top
+of a poll's, never under it."""
 
 from __future__ import annotations
 
@@ -167,14 +168,10 @@ class IncidentNotifier:
         """Queue the payload's messages, or hold it (then no message yet: []). Raises QueueFullError
         (and StoreUnavailableError), or ValueError when the channel's template cannot render it
         (checked before holding)."""
-        cluster = self.cluster(channel)
-        if cluster is None:  # no incident engine for it: no state read or written, so no lock
-            return await self.queue.add_requests(channel, formats.render_requests(channel, payload))
-        async with self._lock:
-            return await self._receive(channel, payload, cluster)
-
-    async def _receive(self, channel: GatewayChannel, payload: WebhookPayload, cluster: str) -> list[Message]:
         now = self.clock()
+        cluster = self.cluster(channel)
+        if cluster is None:
+            return await self.queue.add_requests(channel, formats.render_requests(channel, payload))
         if payload.status == "resolved":
             resolved = {a.fingerprint for a in payload.alerts if a.fingerprint}
             if len(resolved) == len(payload.alerts):
@@ -206,7 +203,7 @@ class IncidentNotifier:
         return []
 
     async def _deliver(
-        self, channel: GatewayChannel, payload: WebhookPayload, cluster: str, now: float
+        self, channel: GatewayChannel, payload: WebhookPayload, cluster: str, now: float, holding_lock: bool = False
     ) -> list[Message]:
         roots = self.roots(cluster, payload)
         analyses = self.book.analyses(cluster)
@@ -215,6 +212,17 @@ class IncidentNotifier:
         messages = await self.queue.add_requests(
             channel, formats.render_requests(channel, payload, incidents=sections, analyses=analyses)
         )
+        if holding_lock:
+            self._record_sent(cluster, channel, roots, sections, now)
+        else:
+            async with self._lock:
+                self._record_sent(cluster, channel, roots, sections, now)
+        return messages
+
+    def _record_sent(
+        self, cluster: str, channel: GatewayChannel, roots: list[Incident], sections: list[Incident], now: float
+    ) -> None:
+        """The channel got the first message of `roots` (with the sections of `sections`)."""
         states = self.states.setdefault(cluster, {})
         changed = {}
         for incident in roots:
@@ -223,7 +231,6 @@ class IncidentNotifier:
         for incident in sections:
             self.book.notified(cluster, incident.name, channel.key)
         self._save(cluster, changed, [])
-        return messages
 
     async def release_due(self) -> bool:
         """Queue every held payload that is due, oldest hold first; False when the queue filled up
@@ -247,16 +254,16 @@ class IncidentNotifier:
                     if cluster is None:
                         await self.queue.add_requests(channel, formats.render_requests(channel, payload))
                     else:
-                        await self._deliver(channel, payload, cluster, now)
+                        await self._deliver(channel, payload, cluster, now, holding_lock=True)
             except QueueFullError:
                 self.held[item.id] = entry
                 return False
-            except Exception:
-                self.held[item.id] = entry  # kept (and stored): tried again
-                raise
             except (ValueError, ValidationError) as err:  # the channel's template changed since receipt
                 log.error("channel %s: cannot render a held message (%s): dropping it", item.channel, err)
                 self.queue.dropped(channel, "render")
+            except Exception:
+                self.held[item.id] = entry  # kept (and stored): tried again
+                raise
             assert self.store is not None
             self.store.unhold(item.id)
         return True
@@ -311,13 +318,12 @@ class IncidentNotifier:
         """An LLM's analysis of `incident` arrived: send it to the channels this replica sent the
         incident's first message to (none yet: the first message will carry it). Best effort: a full
         queue drops it with a warning; the Incident keeps it."""
-        async with self._lock:
-            state = self.states.get(cluster, {}).get(incident.name)
-            if state is None or state.first_at is None:
-                return
-            analysis = self.book.analyses(cluster).get(incident.name)
-            batches = self._render_notices(incident, "analysis", sorted(state.channels), analysis=analysis)
-            await self._send(cluster, incident, "analysis", batches)
+        state = self.states.get(cluster, {}).get(incident.name)
+        if state is None or state.first_at is None:
+            return
+        analysis = self.book.analyses(cluster).get(incident.name)
+        batches = self._render_notices(incident, "analysis", sorted(state.channels), analysis=analysis)
+        await self._send(cluster, incident, "analysis", batches)
 
     async def _send(
         self, cluster: str, incident: Incident, kind: str, batches: list[tuple[GatewayChannel, list[RobotRequest]]]
