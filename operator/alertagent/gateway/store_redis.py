@@ -155,7 +155,7 @@ class RedisStore:
 
     # -- Store -----------------------------------------------------------------------------------
     def add(self, items: list[tuple[str, dict[str, Any], int, int]]) -> list[Message]:
-        """`Store.add` with the blocking client (tools and tests; the gateway uses `add_async`)."""
+        """`Store.add` with the blocking client (the `Store` protocol, and tests; the gateway uses `add_async`)."""
         if not items:
             return []
         keys, args, now = self._add_call(items)
