@@ -129,13 +129,119 @@ async def _collect(stream: AsyncIterator[Any]) -> list[Any]:
 def test_the_wrapper_puts_the_deletions_before_the_end_of_each_listing() -> None:
     a, b = body("a", "1"), body("b", "2")
     modified = {"type": "MODIFIED", "object": a}
-    runs = [[*listed(a, b), watching.Bookmark.LISTED, modified], [*listed(a), watching.Bookmark.LISTED]]
+    a_later = body("a", "1", resourceVersion="9")  # changed while no watch ran
+    runs = [[*listed(a, b), watching.Bookmark.LISTED, modified], [*listed(a_later), watching.Bookmark.LISTED]]
     calls: list[int | None] = []
     wrapped = hook.relisting(_fake_watch(runs, calls))
     out = asyncio.run(_collect(wrapped(settings=None, resource=None, namespace="team", _iterations=2)))
     deleted = deletion(last_known(b), out[-2]["object"]["metadata"]["deletionTimestamp"])
-    assert out == [*listed(a, b), watching.Bookmark.LISTED, modified, *listed(a), deleted, watching.Bookmark.LISTED]
+    assert out == [
+        *listed(a, b),
+        watching.Bookmark.LISTED,
+        modified,
+        *listed(a_later),
+        deleted,
+        watching.Bookmark.LISTED,
+    ]
     assert calls == [1, 1]  # one listing per run of the original
+
+
+def test_a_relist_passes_on_only_the_objects_that_changed_while_no_watch_ran() -> None:
+    """After an API server restart every watch relists: the objects at the version last seen are not
+    processed again, so a change made meanwhile is not queued behind all of them."""
+    a, b, c = body("a", "1"), body("b", "2"), body("c", "3")
+    b_later = body("b", "2", resourceVersion="8")
+    runs = [[*listed(a, b, c), watching.Bookmark.LISTED], [*listed(a, b_later, c), watching.Bookmark.LISTED]]
+    wrapped = hook.relisting(_fake_watch(runs, []))
+    out = asyncio.run(_collect(wrapped(settings=None, resource=None, namespace="team", _iterations=2)))
+    assert out == [*listed(a, b, c), watching.Bookmark.LISTED, *listed(b_later), watching.Bookmark.LISTED]
+
+
+def test_an_unchanged_object_is_still_part_of_the_listing_that_decides_what_vanished() -> None:
+    relist = Relist()
+    a, b = body("a", "1"), body("b", "2")
+    assert relisted(relist, a, b) == []
+    relist.begin()
+    event = listed(a)[0]
+    assert relist.unchanged(event) and relist.observe(event, NOW) == []
+    assert gone(relist.listed(NOW)) == [("b", "2")]  # a was listed (unchanged), b was not
+
+
+def test_a_watch_event_at_a_known_version_is_never_called_unchanged() -> None:
+    relist = Relist()
+    a = body("a", "1")
+    relisted(relist, a)
+    assert not relist.unchanged({"type": "MODIFIED", "object": a})  # only listings are filtered
+    relist.begin()
+    assert not relist.unchanged(listed(body("a", "1", resourceVersion="8"))[0])
+    assert not relist.unchanged(listed(body("z", "26"))[0])
+
+
+class _Settings:
+    """Stands for one operator's Kopf settings (takers are keyed by their identity)."""
+
+
+def _resource() -> references.Resource:
+    return references.Resource(
+        "alertagent.io", "v1alpha1", "alertrules", kind="AlertRule", namespaced=True, verbs=["list", "watch"]
+    )
+
+
+def test_a_taker_gets_its_kinds_events_and_kopf_only_the_ends_of_listings(caplog: pytest.LogCaptureFixture) -> None:
+    a, b, c = body("a", "1"), body("b", "2"), body("c", "3")
+    broken = body("broken", "4")
+    bookmark = {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}
+    a_later = body("a", "1", resourceVersion="8")
+    modified = {"type": "MODIFIED", "object": a_later}
+    runs = [
+        [*listed(a, b, broken), watching.Bookmark.LISTED, modified, bookmark],
+        [*listed(a_later, c), watching.Bookmark.LISTED],
+    ]
+    settings, taken = _Settings(), []
+
+    def taker(event: dict[str, Any]) -> None:
+        if event["object"]["metadata"]["name"] == "broken":
+            raise ValueError("no good")
+        taken.append((event["type"], event["object"]["metadata"]["name"]))
+
+    taking = hook.take(settings, "alertagent.io", "alertrules", taker)  # type: ignore[arg-type]
+    try:
+        wrapped = hook.relisting(_fake_watch(runs, []))
+        with caplog.at_level(logging.ERROR):
+            out = asyncio.run(
+                _collect(wrapped(settings=settings, resource=_resource(), namespace="team", _iterations=2))
+            )
+    finally:
+        taking.stop()
+    assert out == [watching.Bookmark.LISTED, bookmark, watching.Bookmark.LISTED]
+    assert taken == [
+        (None, "a"),
+        (None, "b"),
+        ("MODIFIED", "a"),
+        (None, "c"),  # a: relisted at the version last seen
+        ("DELETED", "b"),
+    ]
+    assert "listed event of team/broken not handled" in caplog.text and "no good" in caplog.text
+    assert "DELETED event of team/broken not handled" in caplog.text  # its deletion was found all the same
+    assert not hook.TAKERS
+
+
+def test_another_operators_streams_are_not_taken() -> None:
+    """Neither another operator's running beside it, nor one whose settings reuse the memory (the id)
+    of an operator that is gone without its cleanup."""
+    a, mine, other = body("a", "1"), _Settings(), _Settings()
+    hook.take(mine, "alertagent.io", "alertrules", lambda event: None)  # type: ignore[arg-type]
+    stale = hook.take(_Settings(), "alertagent.io", "alertrules", lambda event: None)  # type: ignore[arg-type]
+    try:
+        for settings in (other, _Settings()):  # the second may get the freed id of the stale one
+            wrapped = hook.relisting(_fake_watch([[*listed(a), watching.Bookmark.LISTED]], []))
+            out = asyncio.run(
+                _collect(wrapped(settings=settings, resource=_resource(), namespace="team", _iterations=1))
+            )
+            assert out == [*listed(a), watching.Bookmark.LISTED]
+    finally:
+        hook.TAKERS.clear()
+    assert stale.key[0] != id(mine)
 
 
 def test_install_wraps_the_function_kopfs_watchers_stream_from(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,6 @@ from ..api.base import GROUP, VERSION
 from ..common.identity import ObjectRef
 from ..metrics import CLUSTER_HEALTH
 from ..plans.alertmanager import IndexedObject
-from ..plans.rules import IndexedRule
 from ..reconcile import operator_mode
 from ..reconcile.cluster import forget_cluster, periodic_steps, reconcile_cluster
 from ..reconcile.queue import WorkQueue
@@ -149,7 +148,6 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         namespace: str,
         name: str,
         memo: kopf.Memo,
-        alertrule_index: kopf.Index[ObjectRef, IndexedRule],
         rule_shard_index: kopf.Index[str, ShardReport],
         alertmanagercluster_index: kopf.Index[str, AlertmanagerCluster | None],
         namespace_labels: kopf.Index[str, dict[str, str]],
@@ -173,7 +171,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         except Exception as err:  # the status step writes it too; a failed write must not pause the probes
             log.warning("status of %s not written by its health probe: %s", key, err)
         state.queue.add_periodic(key, steps)
-        live = status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
+        live = status_inputs(state, rule_shard_index, alertmanagercluster_index, namespace_labels)
         _mark_stalled(state, key, live)
 
     @kopf.daemon(
@@ -192,7 +190,6 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         name: str,
         stopped: kopf.DaemonStopped,
         memo: kopf.Memo,
-        alertrule_index: kopf.Index[ObjectRef, IndexedRule],
         channel_index: kopf.Index[ObjectRef, IndexedObject],
         policy_index: kopf.Index[ObjectRef, IndexedObject],
         namespace_labels: kopf.Index[str, dict[str, str]],
@@ -202,7 +199,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     ) -> None:
         state = state_of(memo)
         key = ObjectRef("AlertmanagerCluster", namespace, name).key
-        live = status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
+        live = status_inputs(state, rule_shard_index, alertmanagercluster_index, namespace_labels)
         state.queue.register(key)
         try:
             while not stopped:
@@ -212,7 +209,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
                 inputs = ClusterInputs(
                     key=key,
                     body=dict(body),
-                    rules=_entries(alertrule_index) if "rules" in steps or not state.flushed else (),
+                    rules=state.rule_entries() if "rules" in steps or not state.flushed else (),
                     channels=_entries(channel_index),
                     policies=_entries(policy_index),
                     namespace_labels={ns: next(iter(v)) for ns, v in namespace_labels.items()},

@@ -14,6 +14,7 @@ from ..clients.listwatch import ListWatcher
 from ..common.labels import LABEL_PREFIX
 from ..reconcile.status import rule_status_writer
 from ..settings import Settings
+from . import resync
 from .memo import state_of
 
 
@@ -109,8 +110,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         for item in state.background:
             if isinstance(item, asyncio.Task):
                 item.cancel()
-            elif isinstance(item, ListWatcher):  # a watch thread: ends at its next event or timeout
-                item.stop()
+            elif isinstance(item, (ListWatcher, resync.Taking)):  # a watch thread (ends at its next event
+                item.stop()  # or timeout), or a kind's events taken from Kopf's streams
             elif hasattr(item, "cleanup"):  # the HTTP API's runner
                 await item.cleanup()
             else:  # the metrics server (a thread serving forever)

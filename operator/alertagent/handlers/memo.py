@@ -8,9 +8,7 @@ from typing import Any
 import kopf
 
 from ..api.alertmanagercluster import AlertmanagerCluster
-from ..common.identity import ObjectRef
 from ..plans.placement import World
-from ..plans.rules import IndexedRule
 from ..reconcile.state import OperatorState, StatusInputs
 from ..status import ShardReport
 
@@ -32,17 +30,18 @@ def world_of(
 
 
 def status_inputs(
-    rules: kopf.Index[ObjectRef, IndexedRule],
+    state: OperatorState,
     shard_reports: kopf.Index[str, ShardReport],
     clusters: kopf.Index[str, AlertmanagerCluster | None],
     namespace_labels: kopf.Index[str, dict[str, str]],
 ) -> Callable[[], StatusInputs]:
-    """A copier of what AlertRule statuses are computed from, for the status writer (Kopf's indexes
-    are live views: the copy, made on the loop when the writer runs, is current)."""
+    """A copier of what AlertRule statuses are computed from (the rule index and Kopf's), for the
+    status writer (Kopf's indexes are live views: the copy, made on the loop when the writer runs, is
+    current)."""
 
     def copy() -> StatusInputs:
         return StatusInputs(
-            {e.ref: e for es in rules.values() for e in es},
+            {ref: entry for ref, (_key, entry) in state.rules.items()},
             {f: list(r) for f, r in shard_reports.items()},
             world_of(clusters, namespace_labels),
         )

@@ -19,9 +19,11 @@ an error and the operator runs without it (`tests/unit/test_resync.py` checks th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
+import weakref
 from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +47,50 @@ InfiniteWatch = Callable[..., AsyncGenerator[Any, None]]
 # the echoes of its own status writes, which Kopf would otherwise process like any change (half of
 # all events in a burst).
 ECHOES: list[Callable[[RawEvent], bool]] = []
+
+# Kinds whose events an operator takes from the stream itself, instead of Kopf's per-object
+# processing (`take`): (id of that operator's Kopf settings, group, plural) → (a weak reference to
+# those settings, the taker). The reference tells a later operator's settings at a reused id apart.
+TAKERS: dict[tuple[int, str, str], tuple[weakref.ref[Any], Callable[[RawEvent], None]]] = {}
+TAKEN_PER_TURN = 100  # events taken between two returns to the event loop (a listing of thousands)
+_TAKEN_TYPES = (None, "ADDED", "MODIFIED", "DELETED")
+
+
+class Taking:
+    """One taker's registration in `TAKERS`; `stop()` (at the operator's cleanup) removes it."""
+
+    def __init__(self, key: tuple[int, str, str]) -> None:
+        self.key = key
+
+    def stop(self) -> None:
+        TAKERS.pop(self.key, None)
+
+
+def take(settings: kopf.OperatorSettings, group: str, plural: str, taker: Callable[[RawEvent], None]) -> Taking:
+    """Have the watch streams of the operator running with `settings` hand every object event of
+    `group`/`plural` (listed, added, modified, deleted: a deletion found by a relist too) to `taker`
+    instead of Kopf's per-object processing, in stream order, on the event loop. An exception `taker`
+    raises is logged with the object's name and the stream goes on. Register before the watches
+    start (a startup handler); Kopf still lists and watches the kind, for the handlers registered for
+    it, which then see no object event (unless the streams could not be wrapped: `install`)."""
+    key = (id(settings), group, plural)
+    TAKERS[key] = (weakref.ref(settings), taker)
+    return Taking(key)
+
+
+def _taker(settings: Any, resource: Any) -> Callable[[RawEvent], None] | None:
+    """The taker registered for this operator's streams of `resource`, if any."""
+    entry = TAKERS.get((id(settings), getattr(resource, "group", ""), getattr(resource, "plural", "")))
+    return entry[1] if entry is not None and entry[0]() is settings else None
+
+
+def _hand(taker: Callable[[RawEvent], None], event: RawEvent) -> None:
+    try:
+        taker(event)
+    except Exception:
+        meta = (event.get("object") or {}).get("metadata") or {}
+        name = "/".join(filter(None, (meta.get("namespace"), meta.get("name"))))
+        log.exception("%s event of %s not handled", event.get("type") or "listed", name)
 
 
 def _now() -> str:
@@ -80,6 +126,8 @@ def relisting(original: InfiniteWatch) -> InfiniteWatch:
         _iterations: int | None = None,
     ) -> AsyncGenerator[Any, None]:
         relist = Relist()
+        taker = _taker(settings, resource)
+        taken = 0
         while _iterations is None or _iterations > 0:
             _iterations = None if _iterations is None else _iterations - 1
             relist.begin()  # every run of the original starts with a listing
@@ -98,12 +146,22 @@ def relisting(original: InfiniteWatch) -> InfiniteWatch:
                         if gone:
                             _log_gone(resource, namespace, gone)
                     elif isinstance(event, dict):
+                        unchanged = relist.unchanged(event)
                         gone = relist.observe(slimmed(event), _now())
-                        if any(echo(event) for echo in ECHOES):
-                            continue  # our own status write coming back: nothing for Kopf to do
+                        if unchanged or any(echo(event) for echo in ECHOES):
+                            continue  # relisted as it was, or our own status write coming back
                     for deleted in gone:
-                        yield deleted
-                    yield event
+                        if taker is None:
+                            yield deleted
+                        else:
+                            _hand(taker, deleted)
+                    if taker is None or not isinstance(event, dict) or event.get("type") not in _TAKEN_TYPES:
+                        yield event
+                        continue
+                    _hand(taker, event)
+                    taken += 1
+                    if taken % TAKEN_PER_TURN == 0:
+                        await asyncio.sleep(0)  # the rest of the loop runs between batches of a listing
 
     setattr(infinite_watch, _MARK, True)
     infinite_watch.__wrapped__ = original  # type: ignore[attr-defined]

@@ -12,7 +12,6 @@ import kopf
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..common.hashing import content_hash
-from ..common.identity import ObjectRef
 from ..common.labels import (
     CLUSTER_LABEL,
     COMPONENT_LABEL,
@@ -23,7 +22,6 @@ from ..common.labels import (
     RULES_COMPONENT,
     SYNC_ERROR_ANNOTATION,
 )
-from ..plans.rules import IndexedRule
 from ..settings import Settings
 from ..status import ShardReport
 from .memo import state_of, status_inputs
@@ -111,7 +109,6 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         type: str,
         memo: kopf.Memo,
         rule_shard_index: kopf.Index[str, ShardReport],
-        alertrule_index: kopf.Index[ObjectRef, IndexedRule],
         alertmanagercluster_index: kopf.Index[str, AlertmanagerCluster | None],
         namespace_labels: kopf.Index[str, dict[str, str]],
         **_: Any,
@@ -130,6 +127,6 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             state.shard_versions.pop(shard, None)
         if not touched:
             return
-        rules = {e.ref for es in alertrule_index.values() for e in es if e.file_name in touched}
-        inputs = status_inputs(alertrule_index, rule_shard_index, alertmanagercluster_index, namespace_labels)
+        rules = {e.ref for e in state.rule_entries() if e.file_name in touched}
+        inputs = status_inputs(state, rule_shard_index, alertmanagercluster_index, namespace_labels)
         state.rule_statuses.mark(rules, inputs)

@@ -97,6 +97,18 @@ class Relist:
         listings decide what vanished)."""
         self.listing = set()
 
+    def unchanged(self, event: Mapping[str, Any]) -> bool:
+        """Whether `event` is a relisted object at the very version last seen of it: nothing happened
+        to it while no watch ran, so no handler needs it again (call before `observe`). After an API
+        server restart every watch relists; passing on only what changed keeps a change made meanwhile
+        from queueing behind every unchanged object."""
+        body = event.get("object") or {}
+        meta = body.get("metadata") or {}
+        if event.get("type") is not None or self.listing is None or not meta.get("resourceVersion"):
+            return False
+        known = self.known.get(meta.get("uid") or "")
+        return known is not None and known["metadata"].get("resourceVersion") == meta["resourceVersion"]
+
     def observe(self, event: Mapping[str, Any], now: str) -> list[RawEvent]:
         """Record one event. An object of the same namespace and name under another uid means the one
         known was deleted (and created again) meanwhile: its deletion is returned, to come first, as

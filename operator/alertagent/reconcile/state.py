@@ -237,7 +237,8 @@ class OperatorState:
     deliveries: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)  # operator-mode reloads
     discovery: DiscoveryState = field(default_factory=DiscoveryState)
     rule_statuses: RuleStatuses = field(default_factory=RuleStatuses)
-    indexed: dict[ObjectRef, tuple[tuple[Any, ...], IndexedRule]] = field(default_factory=dict)  # rule → (key, entry)
+    # The rule index (`handlers.alertrules`): AlertRule → (what its entry was made from, the entry).
+    rules: dict[ObjectRef, tuple[tuple[Any, ...], IndexedRule]] = field(default_factory=dict)
     background: list[Any] = field(default_factory=list)  # tasks and servers stopped at cleanup
     primed_once: bool = False  # every cluster reconciled once since start (member statuses may be written)
     held: set[ObjectRef] = field(default_factory=set)  # channels and policies whose status waits for priming
@@ -323,7 +324,11 @@ class OperatorState:
         """An object whose status was not written because the operator is not primed yet."""
         self.held.add(ref)
 
-    def change_seen(self, ref: ObjectRef, event_type: str, metadata: dict[str, Any]) -> bool:
+    def rule_entries(self) -> tuple[IndexedRule, ...]:
+        """Every indexed AlertRule's entry (a copy: taken on the loop, read in a step's thread)."""
+        return tuple(entry for _key, entry in self.rules.values())
+
+    def change_seen(self, ref: ObjectRef, event_type: str | None, metadata: dict[str, Any]) -> bool:
         """Whether an event may change what clusters render: a new generation (spec), new labels, or a
         deletion. Status-only writes (our own) are not changes, or every write would cause another.
         `event_type` is Kopf's: None for an object a listing returned."""
