@@ -28,6 +28,7 @@ from prometheus_client import start_http_server
 from . import __version__
 from .clients import memory
 from .clients.gatewaykube import GatewayKube
+from .clients.http import build_tls_context_aside
 from .clients.kube import Kube
 from .clients.leader import LeaderElector
 from .clients.startup import PLAIN_LOG_FORMAT, api_client, check_api, check_ports, list_clusters
@@ -95,6 +96,7 @@ def run(settings: Settings) -> None:
             "--webhook-port": settings.webhook_port,
         }
     )
+    build_tls_context_aside()
     check_api(kube.api, list_clusters(settings.namespaces))
     configure_logging(settings.log_format)
     ports = f"http :{settings.http_port}, metrics :{settings.metrics_port}"
