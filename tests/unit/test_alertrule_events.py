@@ -101,11 +101,15 @@ def test_an_invalid_rule_is_indexed_with_its_issues_and_the_body_is_left_as_it_w
     assert body == kept
 
 
-def test_without_clusters_the_operator_is_primed_by_the_first_rule() -> None:
-    """`/readyz`: every cluster there is (none) has reconciled."""
+def test_a_rule_listed_before_kopfs_indexes_are_complete_primes_nothing() -> None:
+    """AlertRules are taken as their listing streams in, maybe before the AlertmanagerClusters' is
+    indexed: an empty cluster index then is not "no cluster" (member statuses written before the
+    first reconcile would regress: `test_after_a_restart_no_status_regresses`)."""
     state = fresh_state()
     take(state, None, rule(), clusters=[])
-    assert state.primed_once
-    other = fresh_state()
-    take(other, None, rule(), clusters=["team/main"])
-    assert not other.primed_once
+    assert not state.primed_once
+    state.indexes_complete = True
+    take(state, "MODIFIED", rule(), clusters=["team/main"])
+    assert not state.primed_once  # the cluster has not reconciled since the start
+    take(state, "MODIFIED", rule(), clusters=[])
+    assert state.primed_once  # no cluster at all: ready

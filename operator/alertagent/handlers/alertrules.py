@@ -62,7 +62,8 @@ def changed(
     """Level-based, after `index`: a change of spec or labels makes every cluster reconcile; any event
     whose status is not the one last written (or a spec change) marks the status for the writer. A
     new spec is recorded as a revision first. `event_type` is Kopf's (None: listed); `cluster_keys`
-    are every cluster there is; `live` copies what statuses are computed from."""
+    are the clusters in Kopf's index (every cluster there is once `state.indexes_complete`); `live`
+    copies what statuses are computed from."""
     meta = body["metadata"]
     ref = ObjectRef.of(body, "AlertRule")
     spec_changed = state.change_seen(ref, event_type, meta)
@@ -74,7 +75,8 @@ def changed(
         state.rules.pop(ref, None)
         return
     outside_write = state.rule_statuses.seen(body)
-    state.primed(cluster_keys)
+    if state.indexes_complete:  # before, the clusters there are are not all known yet
+        state.primed(cluster_keys)
     if not revisions.known(state.revisions, body):
         # Recorded by the status writer, once the burst it may be part of is over.
         kept = {k: meta[k] for k in ("name", "namespace", "uid", "generation") if k in meta}

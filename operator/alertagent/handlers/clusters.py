@@ -132,6 +132,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         **_: Any,
     ) -> None:
         state = state_of(memo)
+        state.indexes_complete = True  # Kopf runs no handler before every index has its listing
         _namespace_seen(state, name, type, labels)
         state.primed(list(alertmanagercluster_index))  # with no cluster at all, the operator is ready now
 

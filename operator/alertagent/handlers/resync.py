@@ -15,7 +15,12 @@ one function its watchers stream events from, `kopf._cogs.clients.watching.infin
 original one listing-and-watch at a time (`_iterations=1`, Kopf's own parameter), so it knows where
 each listing starts, and puts the deletions into the stream before the listing's end mark. It is
 installed once per process when an operator starts; against a Kopf without these hook points it logs
-an error and the operator runs without it (`tests/unit/test_resync.py` checks the installed Kopf)."""
+an error and the operator runs without it (`tests/unit/test_resync.py` checks the installed Kopf).
+
+The wrapper also leaves out of a relist the objects it returns at the version last seen (after an API
+server restart every watch relists: a change made meanwhile then waits behind none of them), and
+hands the events of a kind an operator takes itself (`take`: AlertRules, `handlers.alertrules`) to
+that operator's taker instead of Kopf's per-object processing."""
 
 from __future__ import annotations
 

@@ -241,6 +241,7 @@ class OperatorState:
     rules: dict[ObjectRef, tuple[tuple[Any, ...], IndexedRule]] = field(default_factory=dict)
     background: list[Any] = field(default_factory=list)  # tasks and servers stopped at cleanup
     primed_once: bool = False  # every cluster reconciled once since start (member statuses may be written)
+    indexes_complete: bool = False  # Kopf's indexes hold their first listings (a handler has run)
     held: set[ObjectRef] = field(default_factory=set)  # channels and policies whose status waits for priming
     flushed: bool = False  # the statuses of every object were rewritten once after priming
     verdicts: dict[str, str | None] = field(default_factory=dict)  # output hash → amtool's verdict
