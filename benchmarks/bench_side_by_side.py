@@ -232,6 +232,7 @@ def restart(bed: TestBed, side: Side, kinds: str) -> None:
     side.figures.update(
         restart_ready_s=started.seconds,
         restart_cpu=started.cpu,
+        restart_disk_mib=started.disk_mib,
         restart_writes=len(writes),
         restart_changed=len(changed),
         stop_writes=len(at_stop),
@@ -395,6 +396,7 @@ ROWS: list[tuple[str, str, str, Target]] = [
     ("stop_writes", "  writes while stopping (SIGTERM)", "{:.0f}", None),
     ("restart_ready_s", "restart: process start -> ready (s)", "{:.2f}", ("max", 1.5)),
     ("restart_cpu", "restart: CPU-s to ready", "{:.2f}", ("max", 1.5)),
+    ("restart_disk_mib", "  MiB read from the disk to ready (the files a cold page cache lacked)", "{:.1f}", None),
     ("apiserver_s", "after an API server restart: change -> ConfigMap (s from /healthz 200)", "{:.2f}", ("max", 2.0)),
     ("loaded_median", "single change -> loaded in Prometheus, median (s)", "{:.2f}", None),
     ("loaded_p95", "single change -> loaded in Prometheus, p95 (s)", "{:.2f}", None),

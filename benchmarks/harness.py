@@ -67,6 +67,16 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / CLK_TCK
 
 
+def disk_read_mib(pid: int) -> float:
+    """MiB a process has had read from the storage device so far (`read_bytes` of /proc/PID/io: what
+    a cold page cache costs it); 0 when gone or not readable."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("read_bytes:"):
+                return int(line.split()[1]) / 2**20
+    return 0.0
+
+
 def status_mib(pid: int, key: str) -> float:
     """A `kB` line of /proc/PID/status (VmHWM: peak RSS, VmRSS: RSS) in MiB; 0 when gone."""
     with contextlib.suppress(OSError):
@@ -478,11 +488,12 @@ class ConfigMapWatch:
 @dataclass
 class Started:
     """One start of an operator: when the process started (monotonic), process start → ready
-    (seconds), CPU-s used by then."""
+    (seconds), CPU-s used by then, MiB read from the disk by then."""
 
     at: float
     seconds: float
     cpu: float
+    disk_mib: float = 0.0
 
 
 class Operator:
@@ -533,7 +544,8 @@ class Operator:
             time.sleep(0.02)
         else:
             raise TimeoutError(f"{process.name} not ready after {timeout:.0f} s:\n{process.log_tail()}")
-        return Started(started, time.monotonic() - started, cpu_seconds(process.popen.pid))
+        pid = process.popen.pid
+        return Started(started, time.monotonic() - started, cpu_seconds(pid), disk_read_mib(pid))
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
