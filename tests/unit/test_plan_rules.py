@@ -84,6 +84,34 @@ def test_an_invalid_rule_keeps_its_last_good_file_and_a_new_invalid_one_is_left_
     assert plan.rule_counts == {"prometheus": 2}  # the carried-over file is counted by parsing it
 
 
+def test_an_invalid_rule_moved_out_of_the_clusters_selection_takes_its_last_good_file_along() -> None:
+    """A tester's find: a rule made invalid, then relabelled so that no cluster selects it, stayed
+    loaded (its last good file was carried for every invalid rule, selected or not)."""
+    plain = cluster().model_dump(mode="json", by_alias=True, exclude_none=True)
+    selectors = {"alertRules": {"labelSelector": {"matchLabels": {"team": "a"}}}}
+    selective = AlertmanagerCluster.model_validate({**plain, "spec": {**plain["spec"], "selectors": selectors}})
+
+    def labelled(team: str, expr: str) -> IndexedRule:
+        body = {
+            "apiVersion": "alertagent.io/v1alpha1",
+            "kind": "AlertRule",
+            "metadata": {"name": "lg", "namespace": "team-a", "generation": 2, "labels": {"team": team}},
+            "spec": {"groups": [{"name": "lg", "rules": [{"alert": "LastGood", "expr": expr}]}]},
+        }
+        return index_alert_rule(body)
+
+    good = plan_rules(selective, OWNER, [labelled("a", "vector(1) > 2")], {}, {})
+    assert good.rule_counts == {"prometheus": 1}
+    broken = labelled("a", "rate(x[5m]")
+    assert not broken.valid
+    kept = plan_rules(selective, OWNER, [broken], {}, deployed_from(good))
+    assert kept.changes == 0 and kept.rule_counts == {"prometheus": 1}  # still selected: last good stays
+    moved = plan_rules(selective, OWNER, [labelled("c", "rate(x[5m]")], {}, deployed_from(good))
+    shards = moved.evaluators[0].config_maps
+    assert shards.deletes == ("main-prometheus-rules-0",) and not shards.writes  # its only file is gone
+    assert moved.rule_counts == {"prometheus": 0}
+
+
 def test_a_file_no_longer_selected_is_removed_from_its_shard() -> None:
     first = plan_rules(cluster(), OWNER, [rule("api"), rule("db")], {}, {})
     plan = plan_rules(cluster(), OWNER, [rule("api")], {}, deployed_from(first))

@@ -275,6 +275,12 @@ def plan_rules(
         except ScopeError as err:
             unscoped[r.file_name] = f"{scoping}: {err}"
     by_file = {r.file_name: r for r in rules}
+
+    def still_selected(rule: IndexedRule) -> bool:
+        """An invalid rule's last good file is carried only while the cluster selects the rule as it is
+        now (its labels, targets, `enabled`); one whose spec does not even parse cannot say, and keeps it."""
+        return rule.rule is None or selects_rule(cluster, rule.rule, namespace_labels.get(rule.ref.namespace))
+
     # A legacy name two AlertRules shared cannot tell whose last good file it holds: carry neither.
     legacy_users = Counter(r.legacy_file_name for r in rules)
     known = {r.file_name: sum(len(g.rules) for g in r.rule.spec.groups) for r in candidates if r.rule is not None}
@@ -297,9 +303,9 @@ def plan_rules(
         version = evaluator_version(evaluator, (probed_versions or {}).get(evaluator.name))
         files, rejected = _evaluator_files(evaluator.type, version, selected, by_file, check)
         rejected.update(unscoped)
-        for rule in rules:  # the last good file stays, under the current name
+        for rule in rules:  # the last good file stays, under the current name, while the cluster selects it
             carry = rule.file_name not in files and (not rule.valid or rule.file_name in rejected)
-            if carry and (text := last_good(rule)) is not None:
+            if carry and still_selected(rule) and (text := last_good(rule)) is not None:
                 files[rule.file_name] = text
         limits = _Limits(cluster.spec.tenancy.limits, f"{owner['namespace']}/{owner['name']}", known, selected)
         limits.apply(files, rejected, by_file, last_good)  # before the tool: a flood costs it nothing
