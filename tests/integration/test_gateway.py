@@ -147,7 +147,10 @@ def test_rate_limit_queues_and_drains_at_the_limit_without_refusals(tmp_path: Pa
             assert not bot.refused  # never over the robot's limit
             times = [a.at for a in bot.arrivals]
             rate = (len(times) - 1) / (times[-1] - times[0]) * 60
-            assert 100 <= rate <= 120, rate  # at the limit, not far below it
+            # At the limit, not far below it. The arrival times carry the loaded machine's jitter (a
+            # late first arrival shortens the span: CI once measured 120.18); the robot's own count
+            # of what it refused is the hard check above.
+            assert 100 <= rate <= 121, rate
         finally:
             proc.stop()
 

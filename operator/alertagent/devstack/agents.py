@@ -171,22 +171,28 @@ def start_gateway(
     port: int | None = None,
     extra_args: tuple[str, ...] = (),
 ) -> tuple[Process, int]:
-    """`alertagent gateway` on a loopback port with its queue in `db` (SQLite); returns the process and
-    its port (API, /healthz and /metrics)."""
-    port = port or free_port()
-    proc = Process(
-        f"gateway-{port}",
-        [
-            str(BIN / "alertagent"),
-            "gateway",
-            *[arg for path in channels_files for arg in ("--channels-file", str(path))],
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--db",
-            str(db),
-            *extra_args,
-        ],
-        log_dir,
-    )
-    proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{port}/healthz"), 30, "live")
-    return proc, port
+    """`alertagent gateway` on a loopback port (`port`, else a free one, chosen again when another
+    process wins it first) with its queue in `db` (SQLite); returns the process and its port (API,
+    /healthz and /metrics)."""
+
+    def start(chosen: int) -> tuple[Process, int]:
+        proc = Process(
+            f"gateway-{chosen}",
+            [
+                str(BIN / "alertagent"),
+                "gateway",
+                *[arg for path in channels_files for arg in ("--channels-file", str(path))],
+                "--listen",
+                f"127.0.0.1:{chosen}",
+                "--db",
+                str(db),
+                *extra_args,
+            ],
+            log_dir,
+        )
+        proc.ready_or_stopped(http_ok(f"http://127.0.0.1:{chosen}/healthz"), 30, "live")
+        return proc, chosen
+
+    if port is not None:
+        return start(port)
+    return start_with_retry(lambda: start(free_port()))  # free ports are chosen, then bound: a race
