@@ -30,12 +30,17 @@ COPY operator/ operator/
 COPY sidecar/ sidecar/
 # The venv has no pip of its own (the base image's pip installs into it); the wheel is named by path so
 # no index can substitute another "alertagent". [broker]: Redis for `alertagent gateway --store redis`.
+# The read-ahead's list of the files `alertagent run` imports is written again for the releases
+# installed here (common/readahead.py).
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/alertagent \
  && set -- /wheels/alertagent-*.whl \
  && python -m pip --python /opt/alertagent/bin/python install "$1[broker]" \
  && /opt/alertagent/bin/alertagent --help >/dev/null \
- && /opt/alertagent/bin/alertagent-sidecar --help >/dev/null
+ && /opt/alertagent/bin/alertagent-sidecar --help >/dev/null \
+ && manifest="$(/opt/alertagent/bin/python -c 'from alertagent.common.readahead import MANIFEST; print(MANIFEST)')" \
+ && /opt/alertagent/bin/python -m alertagent.common.readahead > /tmp/startup_modules.txt \
+ && mv /tmp/startup_modules.txt "$manifest"
 
 # --- tools: promtool and amtool from Debian bookworm, the operator's validation safety net ---------
 # The packages are downloaded and unpacked, not installed: only the two binaries are kept (they link

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from .common import readahead
 from .manifests import ManifestError, load_manifests
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     # process: the collector walking it again and again was about a sixth of a restart. `operator.run`
     # turns it on again once every cluster has reconciled (`operator.collect_when_primed`).
     gc.disable()
+    readahead.start()  # the files the imports below read, asked of the disk at once
     try:
         return _start(args)
     finally:

@@ -24,6 +24,7 @@ from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import InsecureRequestWarning
 
 from ..api.base import GROUP, VERSION
+from .kube import Kube
 
 # How a person gets a cluster to try AlertAgent on (the repository's one-command local stack).
 DEMO_HINT = "try `./demo.sh` for a local one"
@@ -111,7 +112,7 @@ def check_api(api: client.ApiClient, access: Access | None = None, timeout: floa
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InsecureRequestWarning)  # the kubeconfig asked for it
-            client.VersionApi(probe).get_code(_request_timeout=timeout)
+            Kube(probe, request_timeout_seconds=timeout).request("GET", "/version")
             if access is not None:
                 try:
                     access(probe, timeout)
@@ -129,14 +130,9 @@ def list_clusters(namespaces: tuple[str, ...]) -> Access:
     every namespace when it watches all."""
 
     def access(api: client.ApiClient, timeout: float) -> object:
-        custom = client.CustomObjectsApi(api)
-        if not namespaces:
-            return custom.list_cluster_custom_object(
-                GROUP, VERSION, "alertmanagerclusters", limit=1, _request_timeout=timeout
-            )
-        return custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespaces[0], "alertmanagerclusters", limit=1, _request_timeout=timeout
-        )
+        where = f"/namespaces/{namespaces[0]}" if namespaces else ""
+        path = f"/apis/{GROUP}/{VERSION}{where}/alertmanagerclusters"
+        return Kube(api, request_timeout_seconds=timeout).request("GET", path, query={"limit": 1})
 
     return access
 

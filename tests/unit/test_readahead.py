@@ -1,0 +1,148 @@
+"""The read-ahead of the files a start imports (`common/readahead.py`): its manifest is in step with
+what `alertagent run` imports, and it asks for exactly the files the imports read."""
+
+from __future__ import annotations
+
+import _json
+import importlib.machinery
+import importlib.util
+import json
+import json.decoder
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import aiohttp.connector
+import pydantic_core._pydantic_core
+import pytest
+
+from alertagent import cli
+from alertagent.common import readahead
+
+REGENERATE = "python -m alertagent.common.readahead > operator/alertagent/common/startup_modules.txt"
+
+
+def _generated() -> list[tuple[str, str]]:
+    run = subprocess.run(
+        [sys.executable, "-m", "alertagent.common.readahead"], capture_output=True, text=True, check=True, timeout=120
+    )
+    return readahead.parse(run.stdout)
+
+
+def test_the_manifest_lists_every_module_of_alertagent_a_start_imports_and_nearly_all_others() -> None:
+    shipped = set(readahead.parse(readahead.MANIFEST.read_text(encoding="utf-8")))
+    generated = _generated()
+    ours = [pair for pair in generated if pair[1].split(".")[0] == "alertagent"]
+    assert len(ours) > 50
+    missing = [f"{kind} {name}" for kind, name in ours if (kind, name) not in shipped]
+    assert not missing, f"the start imports these and the manifest misses them; regenerate: {REGENERATE}"
+    stale = [f"{kind} {name}" for kind, name in shipped if name.split(".")[0] == "alertagent"]
+    assert not [line for line in stale if tuple(line.split(" ", 1)) not in set(ours)], f"stale lines: {REGENERATE}"
+    # Other packages' modules follow the installed releases: a new release may import a few more, and
+    # those are read on demand; most of the list going stale means it needs writing again.
+    others = [pair for pair in generated if pair not in set(ours)]
+    covered = sum(pair in shipped for pair in others) / len(others)
+    assert covered >= 0.9, f"{covered:.0%} of the other modules a start imports are listed; regenerate: {REGENERATE}"
+
+
+def test_the_manifest_names_the_files_the_imports_read() -> None:
+    pairs = readahead.parse(readahead.MANIFEST.read_text(encoding="utf-8"))
+    imported = {name: getattr(sys.modules[name], "__file__", None) for name in ("alertagent",)}
+    roots = readahead.top_level_roots(sys.path, {k: v for k, v in imported.items() if v})
+    paths = set(readahead.files(pairs, roots))
+    assert importlib.util.cache_from_source(aiohttp.connector.__file__) in paths  # bytecode, not source
+    assert pydantic_core._pydantic_core.__file__ in paths  # an extension module
+    assert importlib.util.cache_from_source(cli.__file__.replace("cli.py", "operator.py")) in paths
+    existing = [p for p in paths if os.path.exists(p)]
+    assert len(existing) >= len(pairs) * 0.95
+
+
+def test_kinds_of_modules() -> None:
+    assert readahead.kind_of(json) == readahead.PACKAGE
+    assert readahead.kind_of(json.decoder) == readahead.MODULE
+    assert readahead.kind_of(pydantic_core._pydantic_core) == readahead.EXTENSION
+    assert readahead.kind_of(sys) is None  # built in: no file
+    assert readahead.kind_of(_json) in (None, readahead.EXTENSION)  # built in or lib-dynload, per build
+    frozen = SimpleNamespace(__spec__=importlib.machinery.ModuleSpec("os", importlib.machinery.FrozenImporter))
+    assert readahead.kind_of(frozen) is None  # type: ignore[arg-type]
+
+
+def test_parse_skips_comments_blank_lines_and_unknown_kinds() -> None:
+    text = "# header\n\np json\nm json.decoder\nx future.kind\ne _socket\nm\n"
+    assert readahead.parse(text) == [("p", "json"), ("m", "json.decoder"), ("e", "_socket")]
+
+
+def test_roots_follow_the_path_order_and_imported_packages_win() -> None:
+    listing = {
+        "/first": ["yaml", "six.py", "_cffi_backend" + importlib.machinery.EXTENSION_SUFFIXES[0]],
+        "/second": ["yaml", "attr", "six.py"],
+    }
+
+    def listdir(entry: str) -> list[str]:
+        if entry not in listing:
+            raise FileNotFoundError(entry)
+        return listing[entry]
+
+    roots = readahead.top_level_roots(
+        ["/missing", "/first", "/second"],
+        {"alertagent": "/src/operator/alertagent/__init__.py", "single": "/lib/single.py"},
+        listdir=listdir,
+    )
+    assert roots == {
+        "yaml": "/first",
+        "six": "/first",
+        "_cffi_backend": "/first",
+        "attr": "/second",
+        "alertagent": "/src/operator",
+        "single": "/lib",
+    }
+
+
+def test_files_are_bytecode_for_sources_and_every_suffix_for_extensions() -> None:
+    roots = {"pkg": "/site"}
+    paths = list(readahead.files([("p", "pkg"), ("m", "pkg.mod"), ("e", "pkg._speedups"), ("m", "absent.mod")], roots))
+    assert paths == [
+        importlib.util.cache_from_source("/site/pkg/__init__.py"),
+        importlib.util.cache_from_source("/site/pkg/mod.py"),
+        *(f"/site/pkg/_speedups{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES),
+    ]
+
+
+def test_read_ahead_asks_for_the_files_that_exist(tmp_path: Path) -> None:
+    present = [tmp_path / "a.pyc", tmp_path / "b.so"]
+    for path in present:
+        path.write_bytes(b"x" * 10_000)
+    assert readahead.read_ahead([str(present[0]), str(tmp_path / "missing.pyc"), str(present[1])]) == 2
+
+
+def test_start_reads_the_manifest_on_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = tmp_path / "startup_modules.txt"
+    manifest.write_text("# test\nm json.decoder\n")
+    asked: list[list[str]] = []
+    monkeypatch.setattr(readahead, "read_ahead", lambda paths: asked.append(list(paths)) or 0)
+    thread = readahead.start(manifest, environ={}.get)
+    assert isinstance(thread, threading.Thread) and thread.daemon
+    thread.join(10)
+    assert asked == [[importlib.util.cache_from_source(json.decoder.__file__)]]
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No"])
+def test_the_switch_turns_it_off(value: str, tmp_path: Path) -> None:
+    manifest = tmp_path / "startup_modules.txt"
+    manifest.write_text("m json.decoder\n")
+    assert readahead.start(manifest, environ={readahead.SWITCH: value}.get) is None
+
+
+def test_no_manifest_no_thread(tmp_path: Path) -> None:
+    assert readahead.start(tmp_path / "absent.txt", environ={}.get) is None
+
+
+def test_alertagent_run_starts_the_read_ahead_before_it_imports_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(readahead, "start", lambda: calls.append("read-ahead"))
+    monkeypatch.setattr(cli, "_start", lambda args: calls.append("start") or 0)
+    assert cli._run(SimpleNamespace()) == 0  # type: ignore[arg-type]
+    assert calls == ["read-ahead", "start"]
