@@ -232,7 +232,7 @@ def test_entry_points_are_the_projects_commands() -> None:
     assert [json.loads(args) for args in FINAL.all("ENTRYPOINT")] == [["alertagent"]]
     assert [json.loads(args) for args in FINAL.all("CMD")] == [["run"]]
     scripts = PYPROJECT["project"]["scripts"]
-    assert scripts["alertagent"] == "alertagent.cli:main"
+    assert scripts["alertagent"] == "alertagent.entry:main"  # cli.main, after the read-ahead of `run`
     assert scripts["alertagent-sidecar"] == "alertagent_sidecar.main:main"
     env = assignments(" ".join(FINAL.all("ENV")))
     assert env["PATH"].split(":")[0] == "/opt/alertagent/bin"  # the venv's console scripts come first

@@ -55,6 +55,7 @@ def test_the_manifest_names_the_files_the_imports_read() -> None:
     paths = set(readahead.files(pairs, roots))
     assert importlib.util.cache_from_source(aiohttp.connector.__file__) in paths  # bytecode, not source
     assert pydantic_core._pydantic_core.__file__ in paths  # an extension module
+    assert importlib.util.cache_from_source(cli.__file__) in paths  # the command line module comes after
     assert importlib.util.cache_from_source(cli.__file__.replace("cli.py", "operator.py")) in paths
     existing = [p for p in paths if os.path.exists(p)]
     assert len(existing) >= len(pairs) * 0.95
@@ -122,6 +123,7 @@ def test_start_reads_the_manifest_on_a_thread(tmp_path: Path, monkeypatch: pytes
     manifest = tmp_path / "startup_modules.txt"
     manifest.write_text("# test\nm json.decoder\n")
     asked: list[list[str]] = []
+    monkeypatch.setattr(readahead, "_started", [])
     monkeypatch.setattr(readahead, "read_ahead", lambda paths: asked.append(list(paths)) or 0)
     thread = readahead.start(manifest, environ={}.get)
     assert isinstance(thread, threading.Thread) and thread.daemon
@@ -130,17 +132,54 @@ def test_start_reads_the_manifest_on_a_thread(tmp_path: Path, monkeypatch: pytes
 
 
 @pytest.mark.parametrize("value", ["0", "false", "No"])
-def test_the_switch_turns_it_off(value: str, tmp_path: Path) -> None:
+def test_the_switch_turns_it_off(value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readahead, "_started", [])
     manifest = tmp_path / "startup_modules.txt"
     manifest.write_text("m json.decoder\n")
     assert readahead.start(manifest, environ={readahead.SWITCH: value}.get) is None
 
 
-def test_no_manifest_no_thread(tmp_path: Path) -> None:
+def test_no_manifest_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readahead, "_started", [])
     assert readahead.start(tmp_path / "absent.txt", environ={}.get) is None
 
 
-def test_alertagent_run_starts_the_read_ahead_before_it_imports_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+ENTRY = """
+import sys
+from alertagent.common import readahead
+seen = []
+readahead.start = lambda: seen.append(sorted(m for m in ("alertagent.cli", "yaml", "kopf") if m in sys.modules))
+sys.argv = ["alertagent", *sys.argv[1:]]
+from alertagent.entry import main
+try:
+    main()
+except SystemExit:
+    pass
+print(seen)
+"""
+
+
+@pytest.mark.parametrize(("argv", "started"), [(["run", "--help"], "[[]]"), (["render", "--help"], "[]")])
+def test_the_command_starts_the_read_ahead_for_run_alone_before_anything_else_loads(
+    argv: list[str], started: str
+) -> None:
+    """`alertagent run` asks for the files before the command line module (and YAML, Kopf) loads."""
+    run = subprocess.run([sys.executable, "-c", ENTRY, *argv], capture_output=True, text=True, check=True, timeout=120)
+    assert run.stdout.strip().splitlines()[-1] == started
+
+
+def test_start_runs_once_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = tmp_path / "startup_modules.txt"
+    manifest.write_text("m json.decoder\n")
+    monkeypatch.setattr(readahead, "_started", [])
+    monkeypatch.setattr(readahead, "read_ahead", lambda paths: len(list(paths)))
+    first = readahead.start(manifest, environ={}.get)
+    assert first is not None
+    assert readahead.start(manifest, environ={}.get) is first
+
+
+def test_cli_run_starts_the_read_ahead_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m alertagent.cli run` (no entry module): `_run` starts it before importing the operator."""
     calls: list[str] = []
     monkeypatch.setattr(readahead, "start", lambda: calls.append("read-ahead"))
     monkeypatch.setattr(cli, "_start", lambda args: calls.append("start") or 0)
