@@ -54,7 +54,7 @@ def test_the_manifest_names_the_files_the_imports_read() -> None:
     roots = readahead.top_level_roots(sys.path, {k: v for k, v in imported.items() if v})
     paths = set(readahead.files(pairs, roots))
     assert importlib.util.cache_from_source(aiohttp.connector.__file__) in paths  # bytecode, not source
-    assert pydantic_core._pydantic_core.__file__ in paths  # an extension module
+    assert pydantic_core._pydantic_core.__file__ not in paths  # an extension module: mapped, read in part
     assert importlib.util.cache_from_source(cli.__file__) in paths  # the command line module comes after
     assert importlib.util.cache_from_source(cli.__file__.replace("cli.py", "operator.py")) in paths
     existing = [p for p in paths if os.path.exists(p)]
@@ -73,7 +73,7 @@ def test_kinds_of_modules() -> None:
 
 def test_parse_skips_comments_blank_lines_and_unknown_kinds() -> None:
     text = "# header\n\np json\nm json.decoder\nx future.kind\ne _socket\nm\n"
-    assert readahead.parse(text) == [("p", "json"), ("m", "json.decoder"), ("e", "_socket")]
+    assert readahead.parse(text) == [("p", "json"), ("m", "json.decoder")]
 
 
 def test_roots_follow_the_path_order_and_imported_packages_win() -> None:
@@ -102,14 +102,18 @@ def test_roots_follow_the_path_order_and_imported_packages_win() -> None:
     }
 
 
-def test_files_are_bytecode_for_sources_and_every_suffix_for_extensions() -> None:
+def test_files_are_the_bytecode_of_packages_and_modules_only() -> None:
     roots = {"pkg": "/site"}
     paths = list(readahead.files([("p", "pkg"), ("m", "pkg.mod"), ("e", "pkg._speedups"), ("m", "absent.mod")], roots))
     assert paths == [
         importlib.util.cache_from_source("/site/pkg/__init__.py"),
         importlib.util.cache_from_source("/site/pkg/mod.py"),
-        *(f"/site/pkg/_speedups{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES),
     ]
+
+
+def test_the_manifest_leaves_extension_modules_out() -> None:
+    lines = readahead.manifest_lines([("json", json), ("pydantic_core._pydantic_core", pydantic_core._pydantic_core)])
+    assert lines == ["p json"]
 
 
 def test_read_ahead_asks_for_the_files_that_exist(tmp_path: Path) -> None:
