@@ -52,9 +52,9 @@ def test_the_manifest_names_the_files_the_imports_read() -> None:
     pairs = readahead.parse(readahead.MANIFEST.read_text(encoding="utf-8"))
     imported = {name: getattr(sys.modules[name], "__file__", None) for name in ("alertagent",)}
     roots = readahead.top_level_roots(sys.path, {k: v for k, v in imported.items() if v})
-    paths = set(readahead.files(pairs, roots))
+    paths = {path for path, _always in readahead.files(pairs, roots)}
     assert importlib.util.cache_from_source(aiohttp.connector.__file__) in paths  # bytecode, not source
-    assert pydantic_core._pydantic_core.__file__ not in paths  # an extension module: mapped, read in part
+    assert pydantic_core._pydantic_core.__file__ in paths  # an extension module
     assert importlib.util.cache_from_source(cli.__file__) in paths  # the command line module comes after
     assert importlib.util.cache_from_source(cli.__file__.replace("cli.py", "operator.py")) in paths
     existing = [p for p in paths if os.path.exists(p)]
@@ -73,7 +73,7 @@ def test_kinds_of_modules() -> None:
 
 def test_parse_skips_comments_blank_lines_and_unknown_kinds() -> None:
     text = "# header\n\np json\nm json.decoder\nx future.kind\ne _socket\nm\n"
-    assert readahead.parse(text) == [("p", "json"), ("m", "json.decoder")]
+    assert readahead.parse(text) == [("p", "json"), ("m", "json.decoder"), ("e", "_socket")]
 
 
 def test_roots_follow_the_path_order_and_imported_packages_win() -> None:
@@ -102,25 +102,54 @@ def test_roots_follow_the_path_order_and_imported_packages_win() -> None:
     }
 
 
-def test_files_are_the_bytecode_of_packages_and_modules_only() -> None:
+def test_bytecode_is_always_read_ahead_extension_modules_when_cold() -> None:
     roots = {"pkg": "/site"}
-    paths = list(readahead.files([("p", "pkg"), ("m", "pkg.mod"), ("e", "pkg._speedups"), ("m", "absent.mod")], roots))
-    assert paths == [
-        importlib.util.cache_from_source("/site/pkg/__init__.py"),
-        importlib.util.cache_from_source("/site/pkg/mod.py"),
+    items = list(readahead.files([("p", "pkg"), ("m", "pkg.mod"), ("e", "pkg._speedups"), ("m", "absent.mod")], roots))
+    assert items == [
+        (importlib.util.cache_from_source("/site/pkg/__init__.py"), True),
+        (importlib.util.cache_from_source("/site/pkg/mod.py"), True),
+        *((f"/site/pkg/_speedups{suffix}", False) for suffix in importlib.machinery.EXTENSION_SUFFIXES),
     ]
 
 
-def test_the_manifest_leaves_extension_modules_out() -> None:
+def test_the_manifest_lists_extension_modules_with_their_kind() -> None:
     lines = readahead.manifest_lines([("json", json), ("pydantic_core._pydantic_core", pydantic_core._pydantic_core)])
-    assert lines == ["p json"]
+    assert lines == ["p json", "e pydantic_core._pydantic_core"]
 
 
-def test_read_ahead_asks_for_the_files_that_exist(tmp_path: Path) -> None:
-    present = [tmp_path / "a.pyc", tmp_path / "b.so"]
-    for path in present:
+def test_read_ahead_asks_for_bytecode_always_and_for_an_extension_module_only_when_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {name: tmp_path / name for name in ("a.pyc", "warm.so", "cold.so")}
+    for path in files.values():
         path.write_bytes(b"x" * 10_000)
-    assert readahead.read_ahead([str(present[0]), str(tmp_path / "missing.pyc"), str(present[1])]) == 2
+    cold_fds: set[int] = set()
+    real_open = os.open
+
+    def open_(path: str, flags: int) -> int:
+        fd = real_open(path, flags)
+        if path.endswith("cold.so"):
+            cold_fds.add(fd)
+        return fd
+
+    asked: list[int] = []
+    monkeypatch.setattr(readahead.os, "open", open_)
+    monkeypatch.setattr(readahead, "cached", lambda fd: fd not in cold_fds)
+    monkeypatch.setattr(readahead.os, "posix_fadvise", lambda fd, offset, length, advice: asked.append(fd))
+    items = [(str(files["a.pyc"]), True), (str(tmp_path / "missing.pyc"), True)]
+    items += [(str(files["warm.so"]), False), (str(files["cold.so"]), False)]
+    assert readahead.read_ahead(items) == 2
+    assert len(asked) == 2 and asked[1] in cold_fds
+
+
+@pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="RWF_NOWAIT is Linux's")
+def test_a_file_just_read_is_cached() -> None:
+    fd = os.open(readahead.MANIFEST, os.O_RDONLY)
+    try:
+        os.read(fd, 4096)  # its first page is in the page cache now
+        assert readahead.cached(fd)
+    finally:
+        os.close(fd)
 
 
 def test_start_reads_the_manifest_on_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,7 +161,7 @@ def test_start_reads_the_manifest_on_a_thread(tmp_path: Path, monkeypatch: pytes
     thread = readahead.start(manifest, environ={}.get)
     assert isinstance(thread, threading.Thread) and thread.daemon
     thread.join(10)
-    assert asked == [[importlib.util.cache_from_source(json.decoder.__file__)]]
+    assert asked == [[(importlib.util.cache_from_source(json.decoder.__file__), True)]]
 
 
 @pytest.mark.parametrize("value", ["0", "false", "No"])
