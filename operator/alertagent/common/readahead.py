@@ -1,7 +1,7 @@
 """Read the files the operator's start imports ahead of the imports, for a cold page cache.
 
 Why: `alertagent run` imports about 670 modules from files (Kopf, aiohttp, pydantic, the Kubernetes
-client, AlertAgent: ~11 MiB of bytecode, ~35 MiB of extension modules). When the page cache no longer
+client, AlertAgent: ~11 MiB of bytecode, ~31 MiB of extension modules). When the page cache no longer
 holds them (a node short of memory; a restart long after the last one), every import waits for its
 own reads, one after another, and an extension module is paged in by faults of 64-128 KiB each, while
 the CPU idles. `start` asks the kernel for them at once, in import order
