@@ -160,6 +160,15 @@ def read_ahead(items: Iterable[tuple[str, bool]]) -> int:
     return asked
 
 
+def imported_top_levels() -> dict[str, str]:
+    """Top-level name → file of each top-level module already imported (for `top_level_roots`)."""
+    return {
+        name: file
+        for name, module in list(sys.modules.items())
+        if "." not in name and isinstance(file := getattr(module, "__file__", None), str)
+    }
+
+
 _started: list[threading.Thread] = []  # the process's read-ahead, once started
 
 
@@ -175,12 +184,7 @@ def start(manifest: Path = MANIFEST, environ: Callable[[str], str | None] = os.e
         pairs = parse(manifest.read_text(encoding="utf-8"))
     except OSError:
         return None
-    path = list(sys.path)
-    imported = {
-        name: file
-        for name, module in list(sys.modules.items())
-        if "." not in name and isinstance(file := getattr(module, "__file__", None), str)
-    }
+    path, imported = list(sys.path), imported_top_levels()
 
     def run() -> None:
         read_ahead(files(pairs, top_level_roots(path, imported)))
