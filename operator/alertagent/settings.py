@@ -35,8 +35,9 @@ class Settings:
     http_port: int = 8080  # /healthz and /api/v1/graph
     metrics_port: int = 8081  # /metrics
     debounce_seconds: float = 1.0  # a change with none before it for this long reconciles at once
-    burst_quiet_seconds: float = 0.25  # a burst of changes reconciles once none came for this long
+    burst_quiet_seconds: float = 0.15  # a burst of changes reconciles once none came for this long
     debounce_max_seconds: float = 30.0  # longest a burst of changes can hold a reconcile back
+    burst_prepare_seconds: float = 1.0  # while a burst lasts, the rule files it brought are checked this often
     # AlertRule statuses are written in batches: this long after the first change of a batch, and after
     # the reconciles it caused (waiting at most status_batch_max_seconds), so an object and its ConfigMap
     # make one write rather than two, and a burst of objects one write each.

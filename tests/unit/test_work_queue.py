@@ -5,6 +5,7 @@ failed steps retried alone with jittered exponential backoff, bad input not retr
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -246,3 +247,38 @@ def test_a_health_probe_skips_the_silences_step_while_it_has_nothing_to_keep_in_
     assert periodic_steps(record, health, 1180.0, 600.0, "t1") == ("alertmanager", "status")
     # Every `rules_every` seconds both run, whatever the rest says.
     assert periodic_steps(record, health, 1700.0, 600.0, "t1") == (*PERIODIC, "rules")
+
+
+def test_a_burst_is_prepared_while_it_lasts_without_moving_its_run() -> None:
+    """`get`'s `prepare` runs every `prepare_seconds` while a burst holds the run back (never for an
+    isolated change), with the steps pending; the run still comes once the burst is quiet."""
+
+    async def scenario() -> tuple[list[tuple[float, frozenset[str]]], float, float]:
+        loop = asyncio.get_running_loop()
+        q = WorkQueue(1.0, 30.0, Backoff(), quiet_seconds=0.3, prepare_seconds=0.1)
+        prepared: list[tuple[float, frozenset[str]]] = []
+
+        async def prepare(pending: frozenset[str]) -> None:
+            prepared.append((loop.time(), pending))
+
+        q.register("ns/main")
+        assert await q.get("ns/main", prepare) == frozenset(STEPS)
+        q.done("ns/main", [])
+        q.add("ns/main", ["rules"])  # isolated: at once, nothing to prepare
+        assert await q.get("ns/main", prepare) == frozenset({"rules"})
+        assert prepared == []
+        q.done("ns/main", [])
+        getting = asyncio.ensure_future(q.get("ns/main", prepare))
+        for _ in range(10):  # the burst: a change every 0.05 s for 0.5 s
+            q.add("ns/main", ["rules", "status"])
+            await asyncio.sleep(0.05)
+        last_change = loop.time()
+        steps = await asyncio.wait_for(getting, 5)
+        assert steps == frozenset({"rules", "status"})
+        return prepared, last_change, loop.time()
+
+    prepared, last_change, ran = asyncio.run(scenario())
+    assert len(prepared) >= 2 and all(pending == {"rules", "status"} for _t, pending in prepared)
+    times = [t for t, _pending in prepared]
+    assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(times))
+    assert ran >= last_change + 0.2  # still the quiet time after the burst's last change

@@ -49,7 +49,8 @@ def index(state: OperatorState, body: dict[str, Any]) -> None:
     ref, key = ObjectRef.of(body, "AlertRule"), _index_key(body.get("metadata") or {})
     known = state.rules.get(ref)
     if known is None or known[0] != key:
-        state.rules[ref] = (key, index_alert_rule(body, dialect_check=template_issues))
+        state.rule_seq += 1
+        state.rules[ref] = (key, index_alert_rule(body, dialect_check=template_issues), state.rule_seq)
 
 
 def changed(

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -24,7 +24,7 @@ from ..reconcile.cluster import forget_cluster, periodic_steps, reconcile_cluste
 from ..reconcile.queue import WorkQueue
 from ..reconcile.state import OperatorState, StatusInputs
 from ..reconcile.status import write_cluster_status
-from ..reconcile.steps import ClusterInputs, expire_deleted_cluster_silences
+from ..reconcile.steps import ClusterInputs, check_rules_ahead, expire_deleted_cluster_silences
 from ..settings import Settings
 from ..status import ShardReport
 from .memo import state_of, status_inputs, world_of
@@ -36,9 +36,11 @@ def _entries(index: kopf.Index[Any, Any]) -> tuple[Any, ...]:
     return tuple(entry for entries in index.values() for entry in entries)
 
 
-async def _next_steps(queue: WorkQueue, key: str, stopped: kopf.DaemonStopped) -> frozenset[str]:
-    """The due steps, or nothing once the daemon is asked to stop."""
-    getting = asyncio.ensure_future(queue.get(key))
+async def _next_steps(
+    queue: WorkQueue, key: str, stopped: kopf.DaemonStopped, prepare: Callable[[frozenset[str]], Awaitable[None]]
+) -> frozenset[str]:
+    """The due steps, or nothing once the daemon is asked to stop (`prepare`: see `WorkQueue.get`)."""
+    getting = asyncio.ensure_future(queue.get(key, prepare))
     stopping = asyncio.ensure_future(stopped.wait())
     try:
         await asyncio.wait([getting, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -49,6 +51,49 @@ async def _next_steps(queue: WorkQueue, key: str, stopped: kopf.DaemonStopped) -
             with contextlib.suppress(asyncio.CancelledError):
                 await getting
     return getting.result() if getting.done() and not getting.cancelled() and not stopped else frozenset()
+
+
+def _inputs_for(
+    state: OperatorState,
+    key: str,
+    body: kopf.Body,
+    channel_index: kopf.Index[ObjectRef, IndexedObject],
+    policy_index: kopf.Index[ObjectRef, IndexedObject],
+    namespace_labels: kopf.Index[str, dict[str, str]],
+    alertmanagercluster_index: kopf.Index[str, AlertmanagerCluster | None],
+) -> Callable[[frozenset[str], int], ClusterInputs]:
+    """What a run of these steps of cluster `key` works from, copied from the indexes when called
+    (the AlertRules indexed after `rule_seq` was `since`)."""
+
+    def inputs_for(steps: frozenset[str], since: int) -> ClusterInputs:
+        return ClusterInputs(
+            key=key,
+            body=dict(body),
+            rules=state.rule_entries(since) if "rules" in steps or not state.flushed else (),
+            rules_seq=state.rule_seq,
+            channels=_entries(channel_index),
+            policies=_entries(policy_index),
+            namespace_labels={ns: next(iter(v)) for ns, v in namespace_labels.items()},
+            graph=state.discovery.published,
+            world=world_of(alertmanagercluster_index, namespace_labels),
+        )
+
+    return inputs_for
+
+
+def _rules_checked_ahead(
+    state: OperatorState, key: str, inputs_for: Callable[[frozenset[str], int], ClusterInputs]
+) -> Callable[[frozenset[str]], Awaitable[None]]:
+    """The work queue's `prepare` for cluster `key`: while a burst holds a rules step back, check the
+    files of the AlertRules indexed since the cluster last planned its rules (`steps.check_rules_ahead`)."""
+
+    async def prepare(pending: frozenset[str]) -> None:
+        if "rules" in pending:
+            inputs = inputs_for(pending, state.cluster(key).rules_checked_seq)
+            if inputs.rules:
+                await asyncio.to_thread(check_rules_ahead, state, inputs)
+
+    return prepare
 
 
 def _parsed(body: kopf.Body) -> AlertmanagerCluster | None:
@@ -201,22 +246,17 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         state = state_of(memo)
         key = ObjectRef("AlertmanagerCluster", namespace, name).key
         live = status_inputs(state, rule_shard_index, alertmanagercluster_index, namespace_labels)
+        inputs_for = _inputs_for(
+            state, key, body, channel_index, policy_index, namespace_labels, alertmanagercluster_index
+        )
+        prepare = _rules_checked_ahead(state, key, inputs_for)
         state.queue.register(key)
         try:
             while not stopped:
-                steps = await _next_steps(state.queue, key, stopped)
+                steps = await _next_steps(state.queue, key, stopped, prepare)
                 if not steps:
                     break
-                inputs = ClusterInputs(
-                    key=key,
-                    body=dict(body),
-                    rules=state.rule_entries() if "rules" in steps or not state.flushed else (),
-                    channels=_entries(channel_index),
-                    policies=_entries(policy_index),
-                    namespace_labels={ns: next(iter(v)) for ns, v in namespace_labels.items()},
-                    graph=state.discovery.published,
-                    world=world_of(alertmanagercluster_index, namespace_labels),
-                )
+                inputs = inputs_for(steps, 0)
                 results = await reconcile_cluster(state, inputs, steps, live, list(alertmanagercluster_index))
                 state.queue.done(key, results)
         finally:

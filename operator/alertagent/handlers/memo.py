@@ -41,7 +41,7 @@ def status_inputs(
 
     def copy() -> StatusInputs:
         return StatusInputs(
-            {ref: entry for ref, (_key, entry) in state.rules.items()},
+            {ref: entry for ref, (_key, entry, _seq) in state.rules.items()},
             {f: list(r) for f, r in shard_reports.items()},
             world_of(clusters, namespace_labels),
         )

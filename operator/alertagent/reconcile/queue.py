@@ -9,13 +9,16 @@ The reconcile and retry contract (what the README calls "how AlertAgent retries"
   labels, a new service graph) marks every step due:
   - at once when it is isolated (no change came in the last `debounce_seconds`): leading edge, so a
     single edit reaches its ConfigMap without waiting;
-  - else once the burst is over: `quiet_seconds` (default 0.25, never more than `debounce_seconds`)
+  - else once the burst is over: `quiet_seconds` (default 0.15, never more than `debounce_seconds`)
     with no further change, but never later than `debounce_max_seconds` after the first change of the
     burst (trailing edge). A burst of any size thus becomes at most two reconciles and two writes per
     shard: its first change, then the rest. The quiet time is short because a tool applying many
     objects sends them milliseconds apart (kubectl: ~5 ms); a pause longer than it within a burst
     costs one more reconcile, never a lost change.
   - A change while a leading run is pending joins it (the run reads its inputs when it starts).
+  - While a burst holds its run back, the reconciler may prepare that run every `prepare_seconds`
+    (it checks the rule files that came so far, whose verdicts the run then finds remembered): the
+    run's due time is not moved, and nothing is written.
 - A periodic check (the health timer) marks steps due now, unless work is already pending: it never
   postpones or restarts a pending debounce, and it is not a change (it never turns the next change
   into a trailing one).
@@ -34,7 +37,7 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 STEPS = ("rules", "alertmanager", "silences", "status")
@@ -78,6 +81,7 @@ class _Item:
     retry_due: float | None = None
     attempts: Counter[str] = field(default_factory=Counter)
     running: bool = False  # steps were taken and not reported done yet
+    prepare_due: float | None = None  # when a burst's pending run is next prepared (None: no burst)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -96,13 +100,16 @@ class WorkQueue:
         backoff: Backoff,
         clock: Callable[[], float] = time.monotonic,
         quiet_seconds: float | None = None,
+        prepare_seconds: float = 1.0,
     ) -> None:
         """`debounce_seconds`: a change with none before it for this long is isolated (leading edge);
         `quiet_seconds` (default: `debounce_seconds`, and never more): a burst is over once no change
-        came for this long (trailing edge)."""
+        came for this long (trailing edge); `prepare_seconds`: how often `get`'s `prepare` runs while a
+        burst lasts."""
         self.debounce_seconds, self.debounce_max_seconds = debounce_seconds, debounce_max_seconds
         quiet = debounce_seconds if quiet_seconds is None else quiet_seconds
         self.quiet_seconds = min(quiet, debounce_seconds)
+        self.prepare_seconds = prepare_seconds
         self.backoff, self.clock = backoff, clock
         self._items: dict[str, _Item] = {}
 
@@ -140,7 +147,8 @@ class WorkQueue:
         elif item.burst_start is None and isolated:
             item.change_due = now  # leading edge
         else:
-            item.burst_start = now if item.burst_start is None else item.burst_start
+            if item.burst_start is None:
+                item.burst_start, item.prepare_due = now, now + self.prepare_seconds
             item.change_due = min(now + self.quiet_seconds, item.burst_start + self.debounce_max_seconds)
         item.wake.set()
 
@@ -191,11 +199,13 @@ class WorkQueue:
         steps = frozenset(item.steps)
         item.steps.clear()
         item.running = True
-        item.burst_start = item.change_due = item.retry_due = None
+        item.burst_start = item.change_due = item.retry_due = item.prepare_due = None
         return steps, None
 
-    async def get(self, key: str) -> frozenset[str]:
-        """Wait until steps of `key` are due and return them (cancel the task to stop waiting)."""
+    async def get(self, key: str, prepare: Callable[[frozenset[str]], Awaitable[None]] | None = None) -> frozenset[str]:
+        """Wait until steps of `key` are due and return them (cancel the task to stop waiting). While
+        a burst holds them back, `prepare(steps pending)` is awaited every `prepare_seconds` (a run
+        that becomes due meanwhile starts when it returns)."""
         while True:
             item = self._items.get(key)
             if item is None:
@@ -204,6 +214,12 @@ class WorkQueue:
             steps, wait = self.take_due(key)
             if steps:
                 return steps
+            if prepare is not None and item.prepare_due is not None and wait is not None:
+                if (until := item.prepare_due - self.clock()) <= 0:
+                    item.prepare_due = self.clock() + self.prepare_seconds
+                    await prepare(frozenset(item.steps))
+                    continue
+                wait = min(wait, until)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(item.wake.wait(), timeout=wait)
 

@@ -56,6 +56,10 @@ class ClusterRecord:
     # until the shard index has them, statuses computed from it would say "waiting to be written".
     shards_written: dict[str, str] = field(default_factory=dict)
     shards_written_at: float = 0.0
+    # The rule ConfigMaps the last rules step listed (evaluator → name → ConfigMap): what checking
+    # rule files ahead of a burst's run plans against (None until the first rules step).
+    rule_shards: dict[str, dict[str, dict[str, Any]]] | None = None
+    rules_checked_seq: int = 0  # the rule entries up to this `rule_seq` were planned (and checked) once
 
 
 @dataclass
@@ -237,8 +241,10 @@ class OperatorState:
     deliveries: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)  # operator-mode reloads
     discovery: DiscoveryState = field(default_factory=DiscoveryState)
     rule_statuses: RuleStatuses = field(default_factory=RuleStatuses)
-    # The rule index (`handlers.alertrules`): AlertRule → (what its entry was made from, the entry).
-    rules: dict[ObjectRef, tuple[tuple[Any, ...], IndexedRule]] = field(default_factory=dict)
+    # The rule index (`handlers.alertrules`): AlertRule → (what its entry was made from, the entry,
+    # the `rule_seq` it was made at). `rule_seq` counts the entries made since start.
+    rules: dict[ObjectRef, tuple[tuple[Any, ...], IndexedRule, int]] = field(default_factory=dict)
+    rule_seq: int = 0
     background: list[Any] = field(default_factory=list)  # tasks and servers stopped at cleanup
     primed_once: bool = False  # every cluster reconciled once since start (member statuses may be written)
     indexes_complete: bool = False  # Kopf's indexes hold their first listings (a handler has run)
@@ -267,6 +273,7 @@ class OperatorState:
             settings.debounce_max_seconds,
             backoff,
             quiet_seconds=settings.burst_quiet_seconds,
+            prepare_seconds=settings.burst_prepare_seconds,
         )
         kube = kube or Kube(request_timeout_seconds=settings.kube_timeout_seconds)
         api = AsyncApi(kube.api.configuration, settings.api_connections, settings.kube_timeout_seconds)
@@ -325,9 +332,10 @@ class OperatorState:
         """An object whose status was not written because the operator is not primed yet."""
         self.held.add(ref)
 
-    def rule_entries(self) -> tuple[IndexedRule, ...]:
-        """Every indexed AlertRule's entry (a copy: taken on the loop, read in a step's thread)."""
-        return tuple(entry for _key, entry in self.rules.values())
+    def rule_entries(self, since: int = 0) -> tuple[IndexedRule, ...]:
+        """Every indexed AlertRule's entry made after `rule_seq` was `since` (0: every entry); a copy,
+        taken on the loop, read in a step's thread."""
+        return tuple(entry for _key, entry, seq in self.rules.values() if seq > since)
 
     def change_seen(self, ref: ObjectRef, event_type: str | None, metadata: dict[str, Any]) -> bool:
         """Whether an event may change what clusters render: a new generation (spec), new labels, or a
