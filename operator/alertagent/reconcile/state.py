@@ -56,9 +56,6 @@ class ClusterRecord:
     # until the shard index has them, statuses computed from it would say "waiting to be written".
     shards_written: dict[str, str] = field(default_factory=dict)
     shards_written_at: float = 0.0
-    # The rule ConfigMaps the last rules step listed (evaluator → name → ConfigMap): what checking
-    # rule files ahead of a burst's run plans against (None until the first rules step).
-    rule_shards: dict[str, dict[str, dict[str, Any]]] | None = None
     rules_checked_seq: int = 0  # the rule entries up to this `rule_seq` were planned (and checked) once
 
 

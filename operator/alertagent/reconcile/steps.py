@@ -105,7 +105,6 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
         for ev in cluster.spec.rule_evaluators or []
     }
     record = state.cluster(inputs.key)
-    record.rule_shards = deployed
     plan = _plan_rules(state, inputs, deployed)
     record.rules_checked_seq = max(record.rules_checked_seq, inputs.rules_seq)
     writes = sum(state.kube.apply_config_maps(e.config_maps) for e in plan.evaluators)
@@ -143,12 +142,13 @@ def check_rules_ahead(state: OperatorState, inputs: ClusterInputs) -> None:
     `inputs.rules` (those indexed since the cluster last planned its rules) with the evaluators' tools,
     whose verdicts are remembered, so that the step after the burst checks only the files changed
     since (the tool's run over 500 new files is ~0.25 s between the burst's last change and its
-    ConfigMap). Plans those rules alone against the shards the last rules step listed: no API call,
-    nothing written; nothing before the first rules step."""
+    ConfigMap). Plans those rules alone, as if nothing were deployed (a file deployed unchanged is
+    known to the checker, but after a restart: one file more in the tool's run): no API call, nothing
+    written; nothing before the cluster's first rules step, which checks every file anyway."""
     record = state.cluster(inputs.key)
-    if record.rule_shards is not None:
+    if record.rule_counts is not None:
         with contextlib.suppress(ValueError):  # a clash of evaluators: the rules step reports it
-            _plan_rules(state, inputs, record.rule_shards)
+            _plan_rules(state, inputs, {})
         record.rules_checked_seq = max(record.rules_checked_seq, inputs.rules_seq)
 
 
