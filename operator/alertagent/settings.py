@@ -84,6 +84,13 @@ class Settings:
     renew_deadline_seconds: float = 10.0  # a leader that could not renew this long exits
     retry_period_seconds: float = 2.0  # the leader renews, and a standby retries, this often
 
+    def __post_init__(self) -> None:
+        # 0 would check a burst's files back to back, holding the event loop (see `WorkQueue.get`).
+        if not self.burst_prepare_seconds > 0:
+            raise ValueError(
+                f"ALERTAGENT_BURST_PREPARE_SECONDS={self.burst_prepare_seconds!r}: must be more than 0 seconds"
+            )
+
     @classmethod
     def from_environ(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Defaults, then `ALERTAGENT_<FIELD>` environment variables (e.g. ALERTAGENT_DEBOUNCE_SECONDS),

@@ -30,6 +30,13 @@ def test_a_bad_environment_value_names_the_variable() -> None:
         Settings.from_environ({"ALERTAGENT_DISCOVERY": "maybe"})
 
 
+@pytest.mark.parametrize("raw", ["0", "-1", "nan"])
+def test_a_burst_check_interval_that_would_hold_the_event_loop_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match=f"ALERTAGENT_BURST_PREPARE_SECONDS={float(raw)!r}: must be more than 0"):
+        Settings.from_environ({"ALERTAGENT_BURST_PREPARE_SECONDS": raw})
+    assert Settings.from_environ({"ALERTAGENT_BURST_PREPARE_SECONDS": "0.2"}).burst_prepare_seconds == 0.2
+
+
 def _ids(registry: kopf.OperatorRegistry) -> set[str]:
     handlers: list[Any] = [*registry._activities.get_all_handlers()]
     for group in (registry._indexing, registry._watching, registry._spawning, registry._webhooks):

@@ -282,3 +282,9 @@ def test_a_burst_is_prepared_while_it_lasts_without_moving_its_run() -> None:
     times = [t for t, _pending in prepared]
     assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(times))
     assert ran >= last_change + 0.2  # still the quiet time after the burst's last change
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan")])
+def test_a_queue_refuses_to_prepare_back_to_back(seconds: float) -> None:
+    with pytest.raises(ValueError, match="prepare_seconds must be more than 0"):
+        WorkQueue(1.0, 30.0, Backoff(), prepare_seconds=seconds)

@@ -109,6 +109,8 @@ class WorkQueue:
         self.debounce_seconds, self.debounce_max_seconds = debounce_seconds, debounce_max_seconds
         quiet = debounce_seconds if quiet_seconds is None else quiet_seconds
         self.quiet_seconds = min(quiet, debounce_seconds)
+        if not prepare_seconds > 0:
+            raise ValueError(f"prepare_seconds must be more than 0, not {prepare_seconds!r}")
         self.prepare_seconds = prepare_seconds
         self.backoff, self.clock = backoff, clock
         self._items: dict[str, _Item] = {}
