@@ -5,11 +5,16 @@ files changed since; nothing is written ahead, and the verdicts the step acts on
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from alertagent.clients.rulecheck import RuleChecks
 from alertagent.handlers.alertrules import index
+from alertagent.handlers.clusters import _rules_checked_ahead
 from alertagent.plans.configmaps import ConfigMapPlan
 from alertagent.reconcile.queue import Backoff, WorkQueue
 from alertagent.reconcile.state import OperatorState
@@ -148,3 +153,27 @@ def test_nothing_is_checked_ahead_before_the_clusters_first_rules_step() -> None
     ahead(state)
     assert tool.runs == [] and config_maps.writes == 0
     assert state.cluster(KEY).rules_checked_seq == 0  # so a check ahead after the step still takes it
+
+
+def test_a_check_ahead_that_fails_is_logged_and_leaves_the_files_to_the_step(caplog: pytest.LogCaptureFixture) -> None:
+    """The reconciler awaits the check inside `WorkQueue.get`: an error there must not end it."""
+    state, config_maps, tool = setup()
+    index(state, alert_rule(0))
+    rules_step(state, inputs(state))
+
+    def broken(files: Mapping[str, str]) -> str | None:
+        raise RuntimeError("promtool exploded")
+
+    state.rule_checks = RuleChecks(runners={"prometheus": broken})
+    index(state, alert_rule(1))
+    prepare = _rules_checked_ahead(state, KEY, lambda _steps, since: inputs(state, since))
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(prepare(frozenset({"rules", "status"})))
+    assert "checking rule files ahead failed (the rules step checks them): promtool exploded" in caplog.text
+    assert state.cluster(KEY).rules_checked_seq == 1  # rule 1 still to be checked by the step
+
+    state.rule_checks = RuleChecks(runners={"prometheus": tool})
+    rules_step(state, inputs(state))
+    assert tool.runs[-1] == files_of(state, 1)  # rule 0's file is deployed unchanged: not checked again
+    (shard,) = config_maps.data.values()
+    assert set(shard["data"]) == files_of(state, 0, 1)

@@ -88,10 +88,14 @@ def _rules_checked_ahead(
     files of the AlertRules indexed since the cluster last planned its rules (`steps.check_rules_ahead`)."""
 
     async def prepare(pending: frozenset[str]) -> None:
-        if "rules" in pending:
-            inputs = inputs_for(pending, state.cluster(key).rules_checked_seq)
+        if "rules" not in pending:
+            return
+        inputs = inputs_for(pending, state.cluster(key).rules_checked_seq)
+        try:
             if inputs.rules:
                 await asyncio.to_thread(check_rules_ahead, state, inputs)
+        except Exception as err:  # only a head start: the rules step checks them anyway, and reports
+            log.warning("%s: checking rule files ahead failed (the rules step checks them): %s", key, err)
 
     return prepare
 
