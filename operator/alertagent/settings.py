@@ -3,6 +3,7 @@ whatever needs them. Nothing reads the environment at import time."""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -85,6 +86,14 @@ class Settings:
     retry_period_seconds: float = 2.0  # the leader renews, and a standby retries, this often
 
     def __post_init__(self) -> None:
+        """Raises ValueError, naming the environment variable, for a duration that is negative or not
+        a finite number (a negative or NaN quiet time would run every change of a burst on its own)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_seconds") and isinstance(value, float | int) and not 0 <= value < math.inf:
+                raise ValueError(
+                    f"ALERTAGENT_{f.name.upper()}={value!r}: must be a finite number of seconds, 0 or more"
+                )
         # 0 would check a burst's files back to back, holding the event loop (see `WorkQueue.get`).
         if not self.burst_prepare_seconds > 0:
             raise ValueError(

@@ -4,6 +4,7 @@ a registry of their own, so two operators with different settings can run in one
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 import kopf
@@ -30,11 +31,23 @@ def test_a_bad_environment_value_names_the_variable() -> None:
         Settings.from_environ({"ALERTAGENT_DISCOVERY": "maybe"})
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "nan"])
-def test_a_burst_check_interval_that_would_hold_the_event_loop_is_refused(raw: str) -> None:
-    with pytest.raises(ValueError, match=f"ALERTAGENT_BURST_PREPARE_SECONDS={float(raw)!r}: must be more than 0"):
-        Settings.from_environ({"ALERTAGENT_BURST_PREPARE_SECONDS": raw})
+def test_a_burst_check_interval_that_would_hold_the_event_loop_is_refused() -> None:
+    with pytest.raises(ValueError, match=re.escape("ALERTAGENT_BURST_PREPARE_SECONDS=0.0: must be more than 0")):
+        Settings.from_environ({"ALERTAGENT_BURST_PREPARE_SECONDS": "0"})
     assert Settings.from_environ({"ALERTAGENT_BURST_PREPARE_SECONDS": "0.2"}).burst_prepare_seconds == 0.2
+
+
+@pytest.mark.parametrize(
+    "name", ["BURST_QUIET_SECONDS", "BURST_PREPARE_SECONDS", "DEBOUNCE_SECONDS", "RETRY_MAX_SECONDS"]
+)
+@pytest.mark.parametrize("raw", ["-5", "nan", "inf"])
+def test_a_negative_or_non_finite_duration_is_refused_with_its_variable(name: str, raw: str) -> None:
+    """A negative or NaN quiet time would run every change of a burst on its own, silently."""
+    with pytest.raises(
+        ValueError, match=re.escape(f"ALERTAGENT_{name}={float(raw)!r}: must be a finite number of seconds")
+    ):
+        Settings.from_environ({f"ALERTAGENT_{name}": raw})
+    assert Settings.from_environ({"ALERTAGENT_BURST_QUIET_SECONDS": "0"}).burst_quiet_seconds == 0.0
 
 
 def _ids(registry: kopf.OperatorRegistry) -> set[str]:
