@@ -58,6 +58,19 @@ RUN apt-get update \
  && /tools/usr/bin/promtool --version \
  && /tools/usr/bin/amtool --version
 
+# --- rulecheck: the operator's long-lived `promtool check rules` (operator/rulecheck), built by Debian
+# 12's Go. Its go.mod pins the Prometheus module of the promtool above (v0.42.0 is 2.42.0): one rule
+# parser, whichever of the two checks a file. It links nothing (CGO off) and prints its version at start.
+FROM base AS rulecheck
+ARG GOLANG_DEB_VERSION=1.19.8-2
+WORKDIR /src
+COPY operator/rulecheck/ ./
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends "golang-1.19-go=${GOLANG_DEB_VERSION}" \
+ && rm -rf /var/lib/apt/lists/* \
+ && CGO_ENABLED=0 GOTOOLCHAIN=local /usr/lib/go-1.19/bin/go build -trimpath -ldflags "-s -w" -o /out/alertagent-rulecheck . \
+ && /out/alertagent-rulecheck </dev/null
+
 # --- runtime -------------------------------------------------------------------------------------
 FROM base AS runtime
 
@@ -69,6 +82,8 @@ RUN groupadd --system --gid 65532 alertagent \
 COPY --from=build /opt/alertagent /opt/alertagent
 # The operator finds both on PATH (shutil.which); /usr/bin is where Debian puts them.
 COPY --from=tools /tools/usr/bin/promtool /tools/usr/bin/amtool /usr/bin/
+# Found on PATH (clients/rulecheck_process.py); promtool is what it falls back to.
+COPY --from=rulecheck /out/alertagent-rulecheck /opt/alertagent/bin/
 
 # Nothing is written at run time outside /tmp: bytecode was compiled at install, and temporary files
 # (amtool's and promtool's inputs, the Kubernetes client's certificate files) go to TMPDIR.
@@ -84,6 +99,7 @@ WORKDIR /tmp
 RUN alertagent --help >/dev/null \
  && alertagent-sidecar --help >/dev/null \
  && promtool --version \
+ && alertagent-rulecheck </dev/null \
  && amtool --version
 
 # Operator: 8080 /healthz, /readyz and the graph API; 8081 metrics. Sidecar: 8082. Gateway: 8083.

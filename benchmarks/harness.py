@@ -67,6 +67,36 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / CLK_TCK
 
 
+def descendants(pid: int) -> list[int]:
+    """The running processes descended from `pid` (children, theirs, ...), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU-s of a process with its running descendants (a long-lived helper such as AlertAgent's rule
+    checker is not in the parent's cutime until it exits) and its waited-for children."""
+    return cpu_seconds(pid) + sum(cpu_seconds(child) for child in descendants(pid))
+
+
+def tree_status_mib(pid: int, key: str) -> float:
+    """`status_mib` summed over a process and its running descendants: for VmHWM an upper bound of
+    their peak together (each one's peak, whenever it was)."""
+    return status_mib(pid, key) + sum(status_mib(child, key) for child in descendants(pid))
+
+
 def disk_read_mib(pid: int) -> float:
     """MiB a process has had read from the storage device so far (`read_bytes` of /proc/PID/io: what
     a cold page cache costs it); 0 when gone or not readable."""
@@ -545,20 +575,23 @@ class Operator:
         else:
             raise TimeoutError(f"{process.name} not ready after {timeout:.0f} s:\n{process.log_tail()}")
         pid = process.popen.pid
-        return Started(started, time.monotonic() - started, cpu_seconds(pid), disk_read_mib(pid))
+        reads = disk_read_mib(pid) + sum(disk_read_mib(child) for child in descendants(pid))
+        return Started(started, time.monotonic() - started, tree_cpu_seconds(pid), reads)
 
     def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+        """CPU-s of the operator process and its running child processes."""
+        return tree_cpu_seconds(self.pid)
 
     def total_cpu(self) -> float:
         """CPU-s of every process of this operator so far (restarts included)."""
         return self.cpu_of_stopped + (self.cpu() if self.process and self.process.popen.poll() is None else 0.0)
 
     def peak_rss_mib(self) -> float:
-        return status_mib(self.pid, "VmHWM")
+        """Peak RSS of the operator process plus each running child's (AlertAgent's rule checker)."""
+        return tree_status_mib(self.pid, "VmHWM")
 
     def rss_mib(self) -> float:
-        return status_mib(self.pid, "VmRSS")
+        return tree_status_mib(self.pid, "VmRSS")
 
     def stop(self) -> None:
         if self.process is not None and self.process.popen.poll() is None:

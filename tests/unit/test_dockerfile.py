@@ -224,6 +224,7 @@ def test_copy_from_names_earlier_stages_and_the_final_stage_keeps_only_binaries(
     assert {(origin, tuple(srcs), dest) for origin, srcs, dest in copies(FINAL)} == {
         ("build", ("/opt/alertagent",), "/opt/alertagent"),
         ("tools", ("/tools/usr/bin/promtool", "/tools/usr/bin/amtool"), "/usr/bin/"),
+        ("rulecheck", ("/out/alertagent-rulecheck",), "/opt/alertagent/bin/"),
     }
 
 
@@ -245,7 +246,13 @@ def test_entry_points_are_the_projects_commands() -> None:
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith(f"usage: {' '.join(argv)}")
     smoke = " ".join(FINAL.all("RUN"))
-    for command in ("alertagent --help", "alertagent-sidecar --help", "promtool --version", "amtool --version"):
+    for command in (
+        "alertagent --help",
+        "alertagent-sidecar --help",
+        "promtool --version",
+        "alertagent-rulecheck </dev/null",
+        "amtool --version",
+    ):
         assert command in smoke
 
 

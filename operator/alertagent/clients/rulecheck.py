@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..common.culprits import find_culprits
 from ..render.evaluators import Version, format_version, parse_version
+from .rulecheck_process import CheckerError, RuleCheckProcess, find_checker
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,34 @@ def promtool_check(
     if binary is None or not files:
         return None
     code, stdout, stderr, tmp = _run([binary, "check", "rules", *sorted(files)], files, timeout)
+    return promtool_verdict(code, _scrub(stderr or stdout, tmp))
+
+
+def promtool_verdict(code: int, output: str) -> str | None:
+    """What `promtool check rules` exiting with `code` and writing `output` (its stderr, else its stdout)
+    says: None (accepted) or its message, "FAILED:" markers dropped and whitespace folded."""
     if code == 0:
         return None
-    return _fold(_scrub(stderr or stdout, tmp).replace("FAILED:", "")) or f"promtool exited with {code}"
+    return _fold(output.replace("FAILED:", "")) or f"promtool exited with {code}"
+
+
+def checked_by_process(process: RuleCheckProcess, promtool: str | None, timeout: float) -> Runner:
+    """A runner that asks the long-lived checker, and runs promtool (when installed) for a check the
+    checker gave no answer to (it is started again for the next)."""
+
+    def run(files: Mapping[str, str]) -> str | None:
+        if not files:
+            return None
+        try:
+            code, stderr = process(files)
+        except CheckerError as err:
+            if promtool is None:
+                raise ToolError(str(err)) from err
+            log.warning("%s; promtool checks these files", err)
+            return promtool_check(files, promtool, timeout)
+        return promtool_verdict(code, stderr)
+
+    return run
 
 
 _VM_LOG_PREFIX = re.compile(r"^\S+\t(?:fatal|panic|error|warn)\t\S+\t", re.MULTILINE)
@@ -152,18 +178,38 @@ class RuleChecks:
             return self.runners.get(dialect)
         with self._lock:
             if dialect not in self._found:
-                binary = shutil.which(TOOLS[dialect]) if dialect in TOOLS else None
-                if binary is None:
-                    self._found[dialect] = None
-                else:
-                    check, timeout = CHECKS[dialect], self.timeout
-
-                    def run(files: Mapping[str, str]) -> str | None:
-                        return check(files, binary, timeout)
-
-                    self._found[dialect] = run
-                    self.versions.setdefault(dialect, tool_version(binary))
+                self._found[dialect] = self._find(dialect)
             return self._found[dialect]
+
+    def _find(self, dialect: str) -> Runner | None:
+        """The installed tool's runner (call locked): for Prometheus the long-lived checker when it is
+        installed, starts and is not older than promtool; else the tool run per check."""
+        binary = shutil.which(TOOLS[dialect]) if dialect in TOOLS else None
+        version = tool_version(binary) if binary is not None else None
+        checker = find_checker() if dialect == "prometheus" else None
+        if checker is not None:
+            process = RuleCheckProcess(checker, self.timeout)
+            try:
+                checker_version = process.start()
+            except CheckerError as err:
+                log.warning("%s; promtool checks the rule files", err)
+            else:
+                if binary is None or version is None or (checker_version or (0,))[:2] >= version[:2]:
+                    self.versions.setdefault(dialect, checker_version)
+                    return checked_by_process(process, binary, self.timeout)
+                process.close()
+                log.info(
+                    "%s is older than promtool %s: promtool checks the rule files", checker, format_version(version)
+                )
+        if binary is None:
+            return None
+        check, timeout = CHECKS[dialect], self.timeout
+
+        def run(files: Mapping[str, str]) -> str | None:
+            return check(files, binary, timeout)
+
+        self.versions.setdefault(dialect, version)
+        return run
 
     def _once(self, key: str, message: str) -> None:
         with self._lock:

@@ -5,6 +5,7 @@
 #   2. Go-built binaries: etcd, kube-apiserver, kube-controller-manager, kubectl, helm, kubeconform
 #      (cached in ~/.cache/alertagent/bin by version, with a progress line; see build-binaries.sh)
 #   3. A Python virtual environment in <repo>/.venv with the project and its test extras
+#   4. The operator's rule checker (operator/rulecheck, Go), cached like step 2, linked into .venv/bin
 # Progress goes to stderr ("==> step  (+Ns)"); the bin directory of step 2 is the last line on stdout.
 set -euo pipefail
 
@@ -46,5 +47,9 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 flock -u 9
+
+step "The rule checker"
+# Built from operator/rulecheck and linked into .venv/bin, beside `alertagent` (build-rulecheck.sh).
+bash "$here/build-rulecheck.sh" "$repo/.venv/bin" >/dev/null
 
 echo "$bin"

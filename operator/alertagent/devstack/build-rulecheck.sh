@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the operator's long-lived rule checker (operator/rulecheck: `promtool check rules` kept
+# running, see its main.go) and caches it by the hash of its source, like build-kstatus.sh; then links
+# it beside the Python environment's `alertagent` ($1, a venv's bin directory), where the operator looks
+# for it. Idempotent: a cached binary is never rebuilt. Prints the binary's path on the last line.
+# A first build takes ~40 s of downloads and ~30 s of compile on 2 cores.
+#
+#   ALERTAGENT_CACHE   cache root (default ~/.cache/alertagent)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+module="$(cd "$here/../../rulecheck" && pwd)"
+venv_bin="${1:?usage: build-rulecheck.sh VENV_BIN_DIR}"
+cache="${ALERTAGENT_CACHE:-$HOME/.cache/alertagent}"
+version="$(awk '$1 == "require" && $2 == "github.com/prometheus/prometheus" {print $3}' "$module/go.mod")"
+# The source's hash is part of the path, so an edited main.go is built anew rather than served stale.
+source_hash="$(cat "$module/main.go" "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)"
+out="$cache/bin/rulecheck-prometheus-$version-$source_hash/alertagent-rulecheck"
+
+if [ ! -x "$out" ]; then
+  mkdir -p "$(dirname "$out")"
+  start=$SECONDS
+  echo ">> building the rule checker (Prometheus module $version; first time only)" >&2
+  # A temporary name per build: two test sessions building at once never run a half-written binary.
+  tmp="$out.tmp.$$"
+  (cd "$module" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp" .)
+  mv -f "$tmp" "$out"
+  echo ">> built the rule checker in $((SECONDS - start)) s" >&2
+fi
+ln -sfn "$out" "$venv_bin/alertagent-rulecheck"
+echo "$out"
