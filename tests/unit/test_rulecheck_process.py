@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from alertagent.clients.rulecheck import RuleChecks, ToolError, checked_by_process, promtool_check, tool_version
-from alertagent.clients.rulecheck_process import NAME, CheckerError, RuleCheckProcess, find_checker
+from alertagent.clients.rulecheck_process import MAX_REQUEST_BYTES, NAME, CheckerError, RuleCheckProcess, find_checker
 
 PROMTOOL = shutil.which("promtool")
 CHECKER = find_checker()
@@ -127,13 +127,16 @@ def test_it_is_started_once_and_answers_many_checks(process: RuleCheckProcess) -
     assert process.starts == starts
 
 
-def test_a_large_set_is_one_exchange(process: RuleCheckProcess) -> None:
-    """500 files of 20 rules (~1.3 MB of request): written through the pipe in parts, one answer."""
+def test_a_large_set_is_sent_in_parts_and_answered_as_one_promtool_run(process: RuleCheckProcess) -> None:
+    """500 files of 20 rules (~0.6 MB): several requests, joined in name order into what one promtool
+    run over the 500 says (two faulty files in different parts)."""
     rules = "".join(f'  - alert: A{i}\n    expr: rate(x{{job="j"}}[5m]) > {i}\n    for: 5m\n' for i in range(20))
     files = {f"f{n:03}.yaml": _rule_file(rules) for n in range(500)}
-    files["f250.yaml"] = CORPUS["bad-expr.yaml"]
+    files["f010.yaml"], files["f490.yaml"] = CORPUS["bad-expr.yaml"], CORPUS["many-faults.yaml"]
+    assert sum(map(len, files.values())) > 2 * MAX_REQUEST_BYTES
     code, stderr = process(files)
-    assert code == 1 and stderr.startswith("  FAILED:\nf250.yaml: ") and stderr.count("FAILED") == 1
+    assert code == 1 and stderr.count("FAILED") == 2 and stderr.index("f010.yaml") < stderr.index("f490.yaml")
+    assert checked_by_process(process, None, 30)(files) == promtool_check(files)
 
 
 def test_a_checker_that_died_is_started_again_for_the_next_check() -> None:

@@ -14,7 +14,7 @@ venv_bin="${1:?usage: build-rulecheck.sh VENV_BIN_DIR}"
 cache="${ALERTAGENT_CACHE:-$HOME/.cache/alertagent}"
 version="$(awk '$1 == "require" && $2 == "github.com/prometheus/prometheus" {print $3}' "$module/go.mod")"
 # The source's hash is part of the path, so an edited main.go is built anew rather than served stale.
-source_hash="$(cat "$module/main.go" "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)"
+source_hash="$(cat "$module/main.go" "$module/go.mod" "$module/go.sum" "$module"/sigv4/* | sha256sum | cut -c1-12)"
 out="$cache/bin/rulecheck-prometheus-$version-$source_hash/alertagent-rulecheck"
 
 if [ ! -x "$out" ]; then
