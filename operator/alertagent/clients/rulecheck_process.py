@@ -108,12 +108,12 @@ class RuleCheckProcess:
             return self.version
 
     def __call__(self, files: Mapping[str, str]) -> tuple[int, str]:
-        code, stderr = 0, []
+        code, stderr = 0, ""
         with self._lock:
             for part in _parts(files):
                 part_code, part_stderr = self._exchange(part)
-                code, stderr = max(code, part_code), [*stderr, part_stderr]
-        return code, "".join(stderr)
+                code, stderr = max(code, part_code), stderr + part_stderr
+        return code, stderr
 
     def _exchange(self, files: Mapping[str, str]) -> tuple[int, str]:
         """One request and its answer (call locked)."""
