@@ -8,21 +8,10 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/gobuild.sh"
 module="$here/tools/kstatus"
 cache="${ALERTAGENT_CACHE:-$HOME/.cache/alertagent}"
 version="$(awk '$1 == "sigs.k8s.io/cli-utils" {print $2}' "$module/go.mod")"
-# The source's hash is part of the path, so an edited main.go is built anew rather than served stale.
-source_hash="$(cat "$module/main.go" "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)"
-out="$cache/bin/kstatus-cli-utils-$version-$source_hash/kstatus"
-
-if [ ! -x "$out" ]; then
-  mkdir -p "$(dirname "$out")"
-  start=$SECONDS
-  echo ">> building the kstatus checker (cli-utils $version; first time only)" >&2
-  # A temporary name per build: two test sessions building at once never run a half-written binary.
-  tmp="$out.tmp.$$"
-  (cd "$module" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp" .)
-  mv -f "$tmp" "$out"
-  echo ">> built the kstatus checker in $((SECONDS - start)) s" >&2
-fi
+out="$cache/bin/kstatus-cli-utils-$version-$(source_hash "$module/main.go" "$module/go.mod" "$module/go.sum")/kstatus"
+build_cached "$module" "$out" "the kstatus checker (cli-utils $version)"
 echo "$out"

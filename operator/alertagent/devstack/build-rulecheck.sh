@@ -9,23 +9,13 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/gobuild.sh"
 module="$(cd "$here/../../rulecheck" && pwd)"
 venv_bin="${1:?usage: build-rulecheck.sh VENV_BIN_DIR}"
 cache="${ALERTAGENT_CACHE:-$HOME/.cache/alertagent}"
 version="$(awk '$1 == "require" && $2 == "github.com/prometheus/prometheus" {print $3}' "$module/go.mod")"
-# The source's hash is part of the path, so an edited main.go is built anew rather than served stale.
-source_hash="$(cat "$module/main.go" "$module/go.mod" "$module/go.sum" "$module"/sigv4/* | sha256sum | cut -c1-12)"
-out="$cache/bin/rulecheck-prometheus-$version-$source_hash/alertagent-rulecheck"
-
-if [ ! -x "$out" ]; then
-  mkdir -p "$(dirname "$out")"
-  start=$SECONDS
-  echo ">> building the rule checker (Prometheus module $version; first time only)" >&2
-  # A temporary name per build: two test sessions building at once never run a half-written binary.
-  tmp="$out.tmp.$$"
-  (cd "$module" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp" .)
-  mv -f "$tmp" "$out"
-  echo ">> built the rule checker in $((SECONDS - start)) s" >&2
-fi
+hash="$(source_hash "$module/main.go" "$module/go.mod" "$module/go.sum" "$module"/sigv4/*)"
+out="$cache/bin/rulecheck-prometheus-$version-$hash/alertagent-rulecheck"
+build_cached "$module" "$out" "the rule checker (Prometheus module $version)"
 ln -sfn "$out" "$venv_bin/alertagent-rulecheck"
 echo "$out"
