@@ -250,7 +250,7 @@ def test_entry_points_are_the_projects_commands() -> None:
         "alertagent --help",
         "alertagent-sidecar --help",
         "promtool --version",
-        "alertagent-rulecheck </dev/null",
+        'checker="$(alertagent-rulecheck </dev/null)"',
         "amtool --version",
     ):
         assert command in smoke
@@ -278,6 +278,28 @@ def test_tools_come_from_pinned_debian_packages_that_exist() -> None:
         assert result.returncode == 0, f"{package}={version} is not in this machine's apt index: {result.stderr}"
         assert f"Package: {package}\n" in result.stdout
         assert f"Version: {version}\n" in result.stdout
+
+
+def test_the_rule_checker_is_built_by_a_pinned_debian_go_against_promtools_release() -> None:
+    """The rulecheck stage installs the pinned golang-1.19-go (in Debian's index); the checker's go.mod
+    pins the Prometheus module of the image's promtool release (v0.X.Y is 2.X.Y) and asks for no Go
+    newer than 1.19; the final stage refuses an image where the two disagree."""
+    stage = next(stage for stage in STAGES if stage.alias == "rulecheck")
+    version = assignments(" ".join(stage.all("ARG")))["GOLANG_DEB_VERSION"]
+    assert any('"golang-1.19-go=${GOLANG_DEB_VERSION}"' in args for args in stage.all("RUN"))
+    gomod = (ROOT / "operator" / "rulecheck" / "go.mod").read_text()
+    pinned = re.search(r"^require github\.com/prometheus/prometheus v0\.(\d+)\.(\d+)$", gomod, re.MULTILINE)
+    assert pinned, "operator/rulecheck/go.mod: no single-line require of github.com/prometheus/prometheus"
+    assert f"2.{pinned[1]}.{pinned[2]}" == _tool_versions()["prometheus"].split("+")[0]
+    go = re.search(r"^go (\d+)\.(\d+)", gomod, re.MULTILINE)
+    assert go and (int(go[1]), int(go[2])) <= (1, 19)
+    assert '[ "$checker" = "{\\"version\\":\\"${promtool_version%%+*}\\"}" ]' in " ".join(FINAL.all("RUN"))
+    if shutil.which("apt-cache") is None:
+        pytest.skip("apt-cache is not available: the package version cannot be looked up here")
+    result = subprocess.run(
+        ["apt-cache", "show", f"golang-1.19-go={version}"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, f"golang-1.19-go={version} is not in this machine's apt index: {result.stderr}"
 
 
 def test_the_pinned_packages_ship_the_copied_binaries() -> None:

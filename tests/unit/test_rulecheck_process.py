@@ -134,7 +134,9 @@ def test_a_large_set_is_sent_in_parts_and_answered_as_one_promtool_run(process: 
     files = {f"f{n:03}.yaml": _rule_file(rules) for n in range(500)}
     files["f010.yaml"], files["f490.yaml"] = CORPUS["bad-expr.yaml"], CORPUS["many-faults.yaml"]
     assert sum(map(len, files.values())) > 2 * MAX_REQUEST_BYTES
+    exchanges = process.exchanges
     code, stderr = process(files)
+    assert process.exchanges - exchanges >= 3
     assert code == 1 and stderr.count("FAILED") == 2 and stderr.index("f010.yaml") < stderr.index("f490.yaml")
     assert checked_by_process(process, None, 30)(files) == promtool_check(files)
 
@@ -151,6 +153,53 @@ def test_a_checker_that_died_is_started_again_for_the_next_check() -> None:
         files = {"bad-expr.yaml": CORPUS["bad-expr.yaml"]}
         assert check(files) == promtool_check(files)
         assert process.starts == 2
+    finally:
+        process.close()
+
+
+def test_a_checker_that_dies_during_a_check_costs_one_promtool_run(tmp_path: Path) -> None:
+    """It reads the request, then exits without an answer: promtool answers that check."""
+    dying = _script(tmp_path / NAME, 'print(json.dumps({"version": "2.42.0"}), flush=True)\nsys.stdin.readline()\n')
+    process = RuleCheckProcess(dying, 30)
+    try:
+        files = {"bad-expr.yaml": CORPUS["bad-expr.yaml"]}
+        assert checked_by_process(process, PROMTOOL, 30, tool_version(PROMTOOL or ""))(files) == promtool_check(files)
+        assert process.starts == 1 and process._process is None
+        with pytest.raises(CheckerError, match="exited with 0"):
+            process(files)
+    finally:
+        process.close()
+
+
+def test_an_older_promtool_does_not_stand_in_for_the_checker(tmp_path: Path) -> None:
+    """A checker that cannot answer is no verdict when the promtool beside it is older (it would refuse
+    what the checker's newer parser accepts)."""
+    dying = _script(tmp_path / NAME, 'print(json.dumps({"version": "2.53.0"}), flush=True)\nsys.stdin.readline()\n')
+    process = RuleCheckProcess(dying, 30)
+    try:
+        process.start()
+        with pytest.raises(ToolError, match="exited with 0"):
+            checked_by_process(process, PROMTOOL, 30, (2, 42, 0))({"a.yaml": CORPUS["good.yaml"]})
+    finally:
+        process.close()
+
+
+def test_a_timeout_covers_the_whole_set_not_each_part(tmp_path: Path) -> None:
+    """Each part answered after 0.4 s, a timeout of 1 s, five parts: no answer in time, after ~1 s."""
+    slow = _script(
+        tmp_path / NAME,
+        'print(json.dumps({"version": "2.42.0"}), flush=True)\n'
+        "for line in sys.stdin:\n"
+        '    time.sleep(0.4)\n    print(json.dumps({"code": 0, "stderr": ""}), flush=True)\n',
+    )
+    process = RuleCheckProcess(slow, 1.0)
+    try:
+        process.start()
+        files = {f"f{n}.yaml": "#" * MAX_REQUEST_BYTES for n in range(5)}
+        started = time.monotonic()
+        with pytest.raises(CheckerError, match="no answer in time"):
+            process(files)
+        assert time.monotonic() - started < 2
     finally:
         process.close()
 
@@ -174,7 +223,8 @@ def test_a_stuck_checker_is_ended_at_the_timeout_and_promtool_answers_instead(tm
         assert time.monotonic() - started < 5
         assert child.poll() is not None  # ended, not left behind
         files = {"bad-expr.yaml": CORPUS["bad-expr.yaml"]}
-        assert checked_by_process(process, PROMTOOL, 30)(files) == promtool_check(files)
+        promtool = checked_by_process(process, PROMTOOL, 30, tool_version(PROMTOOL or ""))
+        assert promtool(files) == promtool_check(files)
         assert process.starts == 2  # started again for that check, stuck again, ended again
         assert process._process is None
         with pytest.raises(ToolError, match="no answer in time"):  # no promtool: no verdict (RuleChecks logs it)

@@ -94,9 +94,12 @@ def promtool_verdict(code: int, output: str) -> str | None:
     return _fold(output.replace("FAILED:", "")) or f"promtool exited with {code}"
 
 
-def checked_by_process(process: RuleCheckProcess, promtool: str | None, timeout: float) -> Runner:
-    """A runner that asks the long-lived checker, and runs promtool (when installed) for a check the
-    checker gave no answer to (it is started again for the next)."""
+def checked_by_process(
+    process: RuleCheckProcess, promtool: str | None, timeout: float, promtool_version: Version | None = None
+) -> Runner:
+    """A runner that asks the long-lived checker, and runs promtool for a check the checker gave no
+    answer to (it is started again for the next): when promtool is installed and not older
+    (major.minor) than the checker, whose newer syntax it would wrongly refuse; else ToolError."""
 
     def run(files: Mapping[str, str]) -> str | None:
         if not files:
@@ -104,7 +107,9 @@ def checked_by_process(process: RuleCheckProcess, promtool: str | None, timeout:
         try:
             code, stderr = process(files)
         except CheckerError as err:
-            if promtool is None:
+            checker_version = process.version
+            older = promtool_version and checker_version and promtool_version[:2] < checker_version[:2]
+            if promtool is None or older:
                 raise ToolError(str(err)) from err
             log.warning("%s; promtool checks these files", err)
             return promtool_check(files, promtool, timeout)
@@ -182,8 +187,10 @@ class RuleChecks:
             return self._found[dialect]
 
     def _find(self, dialect: str) -> Runner | None:
-        """The installed tool's runner (call locked): for Prometheus the long-lived checker when it is
-        installed, starts and is not older than promtool; else the tool run per check."""
+        """The installed tool's runner (call locked; once per evaluator type, at its first check): for
+        Prometheus the long-lived checker when it is installed, starts and is not older than promtool;
+        else the tool run per check. A checker that does not start at first use is not tried again
+        (logged): promtool checks for the process's lifetime."""
         binary = shutil.which(TOOLS[dialect]) if dialect in TOOLS else None
         version = tool_version(binary) if binary is not None else None
         checker = find_checker() if dialect == "prometheus" else None
@@ -196,7 +203,7 @@ class RuleChecks:
             else:
                 if binary is None or version is None or (checker_version or (0,))[:2] >= version[:2]:
                     self.versions.setdefault(dialect, checker_version)
-                    return checked_by_process(process, binary, self.timeout)
+                    return checked_by_process(process, binary, self.timeout, version)
                 process.close()
                 log.info(
                     "%s is older than promtool %s: promtool checks the rule files", checker, format_version(version)
