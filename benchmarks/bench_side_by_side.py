@@ -220,6 +220,7 @@ def restart(bed: TestBed, side: Side, kinds: str) -> None:
     before = object_versions(bed, side.namespace, kinds)
     side.figures["peak_rss"] = side.operator.peak_rss_mib()
     side.figures["peak_rss_own"] = side.operator.own_peak_rss_mib()
+    side.details["peak RSS of each child process"] = side.operator.children_peaks() or "none running"
     mark = bed.audit.mark()
     side.operator.stop()
     at_stop = side.mine(bed.audit.writes(mark))

@@ -631,6 +631,15 @@ class Operator:
         sampled = self.rss_sampler.peak_mib if self.rss_sampler is not None else 0.0
         return max(tree_status_mib(self.pid, "VmHWM"), sampled)
 
+    def children_peaks(self) -> str:
+        """Each running child process's name and peak RSS: "alertagent-rul 14 MiB"."""
+        peaks = []
+        for child in descendants(self.pid):
+            with contextlib.suppress(OSError):
+                name = Path(f"/proc/{child}/comm").read_text().strip()
+                peaks.append(f"{name} {status_mib(child, 'VmHWM'):.0f} MiB")
+        return ", ".join(peaks)
+
     def own_peak_rss_mib(self) -> float:
         """Peak RSS of the operator process alone (VmHWM)."""
         return status_mib(self.pid, "VmHWM")

@@ -118,7 +118,7 @@ class RuleCheckProcess:
     answers are not all in within `timeout` seconds, or the checker dies (the process is then killed)."""
 
     def __init__(self, binary: str, timeout: float) -> None:
-        self.binary = binary
+        self.binary = os.path.abspath(binary)  # it runs in / (a PATH entry may be relative)
         self.timeout = timeout
         self.version: Version | None = None
         self.starts = 0  # processes started so far
