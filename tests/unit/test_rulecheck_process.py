@@ -298,3 +298,14 @@ def test_turned_off_promtool_judges_the_same(monkeypatch: pytest.MonkeyPatch, pr
     assert found is not None
     assert sorted(found) == FAULTY
     assert [found.get(name) for name in sorted(CORPUS)] == _check_each(process, CORPUS)
+
+
+def test_a_relative_path_from_path_still_starts_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It runs in /, so a relative PATH entry (`PATH=.venv/bin:...`) must not leave it unfound."""
+    assert CHECKER is not None
+    monkeypatch.chdir(Path(CHECKER).parent)
+    process = RuleCheckProcess(f"./{NAME}", 30)
+    try:
+        assert process.start() == (2, 42, 0)
+    finally:
+        process.close()
