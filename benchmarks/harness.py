@@ -625,11 +625,14 @@ class Operator:
         return self.cpu_of_stopped + (self.cpu() if self.process and self.process.popen.poll() is None else 0.0)
 
     def peak_rss_mib(self) -> float:
-        """Peak RSS of the operator with its child processes: its VmHWM plus each running child's
-        (AlertAgent's rule checker), or the largest sum of their RSS seen every 25 ms (a promtool run)
-        if that is more."""
-        sampled = self.rss_sampler.peak_mib if self.rss_sampler is not None else 0.0
-        return max(tree_status_mib(self.pid, "VmHWM"), sampled)
+        """Peak RSS of the operator with its running child processes: its VmHWM plus each running
+        child's (AlertAgent's rule checker)."""
+        return tree_status_mib(self.pid, "VmHWM")
+
+    def sampled_peak_rss_mib(self) -> float:
+        """The largest sum of RSS of the operator and all its children seen every 25 ms since it was
+        ready: short-lived tool runs (amtool, promtool) included when a sample caught them."""
+        return self.rss_sampler.peak_mib if self.rss_sampler is not None else 0.0
 
     def children_peaks(self) -> str:
         """Each running child process's name and peak RSS: "alertagent-rul 14 MiB"."""
