@@ -16,8 +16,9 @@ Each run, on fresh namespaces and freshly started operators (the one going first
      AlertAgent → loaded in Prometheus (its rules API, polled every 50 ms); CPU and writes per change;
   4. peak RSS with child processes: the operator's VmHWM plus that of each child running then
      (AlertAgent's rule checker); the operator's own VmHWM; and the most RSS seen at once every 25 ms
-     since ready, short-lived tool runs (amtool, promtool) included when a sample caught one; then a restart with nothing changed: SIGTERM, start again, time and CPU to
-     ready, writes in the 15 s after the start;
+     since ready, short-lived tool runs (amtool, promtool) included when a sample caught one; then a
+     restart with nothing changed: SIGTERM, start again, time and CPU to ready, writes in the 15 s
+     after the start;
   5. an API server restart: as soon as its /healthz answers, one object of each is changed; time
      from "server back" to the change in the ConfigMap.
 Writes are the API server's audit log entries by each operator's user (see benchmarks/harness.py).
