@@ -9,7 +9,10 @@
 //
 // Protocol, one JSON document a line on stdin and stdout:
 //
-//	out, once at start: {"version": "2.42.0"}            (the Prometheus release of the rule parser)
+//	out, once at start: {"version": "2.42.0", "go": "go1.19.8"}
+//	                    (the Prometheus release of the rule parser, and the Go release it was built with:
+//	                    templates, regexes and Unicode tables are Go's, so promtool's verdicts are only
+//	                    matched word for word by a build of the same Go release as promtool's)
 //	in:                 {"files": {"NAME": "TEXT", ...}}
 //	out:                {"code": 0 or 1, "stderr": "..."}
 //
@@ -21,6 +24,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -135,7 +139,7 @@ func version() string {
 
 func main() {
 	out := json.NewEncoder(os.Stdout)
-	if err := out.Encode(map[string]string{"version": version()}); err != nil {
+	if err := out.Encode(map[string]string{"version": version(), "go": runtime.Version()}); err != nil {
 		os.Exit(1)
 	}
 	in := json.NewDecoder(bufio.NewReaderSize(os.Stdin, 1<<20))

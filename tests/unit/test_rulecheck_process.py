@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -17,7 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from alertagent.clients.rulecheck import RuleChecks, ToolError, checked_by_process, promtool_check, tool_version
+from alertagent.clients.rulecheck import (
+    RuleChecks,
+    ToolError,
+    checked_by_process,
+    go_release,
+    promtool_check,
+    tool_version,
+)
 from alertagent.clients.rulecheck_process import MAX_REQUEST_BYTES, NAME, CheckerError, RuleCheckProcess, find_checker
 
 PROMTOOL = shutil.which("promtool")
@@ -59,6 +67,19 @@ CORPUS: dict[str, str] = {
     "no-group-name.yaml": "groups:\n- name: ''\n  rules:\n" + ALERT,
     "many-faults.yaml": _rule_file("  - alert: A\n    expr: up ==\n    for: x\n  - record: 'a b'\n    expr: (\n"),
     "duplicate-rules.yaml": _rule_file("  - record: r\n    expr: up\n  - record: r\n    expr: up\n"),
+    # What Go decides, and a Go release other than promtool's decides differently (a tester's finds: a
+    # go1.26 build accepted the first three and worded the last two otherwise).
+    "go-else-with.yaml": _rule_file(
+        ALERT + "    annotations: {s: '{{with $labels.a}}x{{else with $labels.b}}y{{end}}'}\n"
+    ),
+    "go-unicode-15-name.yaml": _rule_file(ALERT + "    annotations: {s: '{{ $labels.\ua7c0 }}'}\n"),
+    "go-unicode-script.yaml": _rule_file("  - alert: A\n    expr: 'up{job=~\"\\\\p{Toto}+\"} == 0'\n"),
+    "go-stray-paren.yaml": _rule_file(ALERT + "    annotations: {s: '{{ $labels.job ) }}'}\n"),
+    "go-else-if-with.yaml": _rule_file(
+        ALERT + "    annotations: {s: '{{ if 1 }}{{ else if 2 }}{{ else with 3 }}{{ end }}'}\n"
+    ),
+    # A YAML value cut inside a UTF-8 character in promtool's message (its stderr is not valid UTF-8).
+    "cut-utf8.yaml": "groups: aa\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\n",
     # promtool's lint: reported on stderr, never a failure; each identity once, sorted, labels listed.
     "duplicate-alerts.yaml": "groups:\n- name: g1\n  rules:\n"
     + (ALERT + "    labels: {severity: page, team: db}\n") * 3
@@ -88,8 +109,10 @@ def test_the_checker_is_installed_beside_the_test_environment() -> None:
     assert PROMTOOL is not None, "promtool not found: run operator/alertagent/devstack/setup.sh"
     process = RuleCheckProcess(CHECKER, 30)
     try:
-        # The same release as promtool: the Dockerfile builds both from Prometheus 2.42.
+        # The same release as promtool: the Dockerfile builds both from Prometheus 2.42, by Go 1.19.8.
         assert process.start() == tool_version(PROMTOOL)
+        promtool_go = subprocess.run([PROMTOOL, "--version"], capture_output=True, text=True, check=True).stdout
+        assert process.go is not None and f"go version:       {process.go}\n" in promtool_go
     finally:
         process.close()
 
@@ -284,6 +307,34 @@ def test_a_checker_older_than_promtool_is_not_used(tmp_path: Path, monkeypatch: 
     assert checks("prometheus", (2, 53, 0), {"a.yaml": CORPUS["good.yaml"]}) == {}
     assert calls.read_text() == "check rules a.yaml\n"  # promtool, the newer parser, judged
     assert checks.versions["prometheus"] == (2, 53, 0)
+
+
+def test_a_checker_built_by_another_go_release_than_promtool_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Go decides part of promtool's verdicts (templates, regexes, Unicode): a checker of the same
+    Prometheus release built by Go 1.26 is not promtool's equal when promtool was built by Go 1.19."""
+    calls = tmp_path / "promtool-calls"
+    _script(
+        tmp_path / "promtool",
+        "if sys.argv[1:] == ['--version']:\n"
+        "    print('promtool, version 2.42.0+ds (branch: debian/sid)')\n"
+        "    print('  go version:       go1.19.8')\n    sys.exit(0)\n"
+        f"open({str(calls)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n",
+    )
+    _script(
+        tmp_path / NAME, 'print(json.dumps({"go": "go1.26.8", "version": "2.42.0"}), flush=True)\nsys.stdin.read()\n'
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with caplog.at_level("WARNING"):
+        assert RuleChecks()("prometheus", (2, 42, 0), {"a.yaml": CORPUS["good.yaml"]}) == {}
+    assert calls.read_text() == "check rules a.yaml\n"
+    assert "was built by Go 1.26, promtool by Go 1.19: promtool checks the rule files" in caplog.text
+
+
+def test_go_releases_are_read_from_promtool_and_the_checker() -> None:
+    assert go_release("go1.19.8") == (1, 19) and go_release("devel go1.26-abc") == (1, 26)
+    assert go_release(None) is None and go_release("") is None
 
 
 def _check_each(process: RuleCheckProcess, files: Mapping[str, str]) -> list[str | None]:

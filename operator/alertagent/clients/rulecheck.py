@@ -60,7 +60,14 @@ def _run(argv: Sequence[str], files: Mapping[str, str], timeout: float) -> tuple
             (Path(tmp) / name).write_text(text)
         try:
             result = subprocess.run(
-                list(argv), cwd=tmp, env=dict(TOOL_ENV), capture_output=True, text=True, timeout=timeout, check=False
+                list(argv),
+                cwd=tmp,
+                env=dict(TOOL_ENV),
+                capture_output=True,
+                text=True,
+                errors="replace",  # a tool may quote a YAML value cut inside a UTF-8 character
+                timeout=timeout,
+                check=False,
             )
         except (OSError, subprocess.SubprocessError) as err:
             raise ToolError(f"{Path(argv[0]).name}: {err.__class__.__name__}: {err}") from err
@@ -92,6 +99,29 @@ def promtool_verdict(code: int, output: str) -> str | None:
     if code == 0:
         return None
     return _fold(output.replace("FAILED:", "")) or f"promtool exited with {code}"
+
+
+def _go_version_line(text: str) -> str | None:
+    """The Go release on promtool's `go version:` line ("go1.19.8"), or None."""
+    found = _GO_VERSION.search(text)
+    return found[1] if found else None
+
+
+def _why_not_checker(
+    checker: Version | None,
+    checker_go: tuple[int, int] | None,
+    promtool: Version | None,
+    promtool_go: tuple[int, int] | None,
+) -> str | None:
+    """Why the long-lived checker must not stand in for the installed promtool, or None: it must be
+    of the same or a later Prometheus release (major.minor), and built by the same Go release (major.minor)
+    when both tell theirs: Go's templates, regexes and Unicode tables decide part of promtool's verdicts
+    (Go 1.23 accepts `{{else with}}`, Go 1.21 `\\p{Kawi}`, which promtool 2.42 built by Go 1.19 refuses)."""
+    if promtool is not None and (checker is None or checker[:2] < promtool[:2]):
+        return f"is older than promtool {format_version(promtool)}"
+    if checker_go is not None and promtool_go is not None and checker_go != promtool_go:
+        return f"was built by Go {checker_go[0]}.{checker_go[1]}, promtool by Go {promtool_go[0]}.{promtool_go[1]}"
+    return None
 
 
 def checked_by_process(
@@ -142,15 +172,33 @@ def vmalert_check(
 CHECKS: Mapping[str, Callable[..., str | None]] = {"prometheus": promtool_check, "vmalert": vmalert_check}
 
 
+def _version_text(binary: str) -> str:
+    """What a tool prints for its version (`promtool --version`, `vmalert -version`); "" when it
+    cannot run."""
+    flag = "--version" if Path(binary).name == "promtool" else "-version"
+    try:
+        result = subprocess.run(
+            [binary, flag], env={}, capture_output=True, text=True, errors="replace", timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return result.stdout + result.stderr
+
+
 def tool_version(binary: str) -> Version | None:
     """The version a tool prints (`promtool --version`, `vmalert -version`); None when it prints none
     (Debian's vmalert prints an empty line) or cannot run."""
-    flag = "--version" if Path(binary).name == "promtool" else "-version"
-    try:
-        result = subprocess.run([binary, flag], env={}, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return parse_version((result.stdout + result.stderr).split("\n", 1)[0])
+    return parse_version(_version_text(binary).split("\n", 1)[0])
+
+
+_GO_VERSION = re.compile(r"^\s*go version:\s*(go\S+)", re.MULTILINE)
+
+
+def go_release(text: str | None) -> tuple[int, int] | None:
+    """The Go major.minor of a version such as "go1.19.8" found in `text` (promtool's --version, the
+    checker's handshake); None when there is none."""
+    found = re.search(r"go(\d+)\.(\d+)", text or "")
+    return (int(found[1]), int(found[2])) if found else None
 
 
 def _key(dialect: str, name: str, text: str) -> str:
@@ -192,7 +240,8 @@ class RuleChecks:
         else the tool run per check. A checker that does not start at first use is not tried again
         (logged): promtool checks for the process's lifetime."""
         binary = shutil.which(TOOLS[dialect]) if dialect in TOOLS else None
-        version = tool_version(binary) if binary is not None else None
+        text = _version_text(binary) if binary is not None else ""
+        version = parse_version(text.split("\n", 1)[0])
         checker = find_checker() if dialect == "prometheus" else None
         if checker is not None:
             process = RuleCheckProcess(checker, self.timeout)
@@ -201,13 +250,14 @@ class RuleChecks:
             except CheckerError as err:
                 log.warning("%s; promtool checks the rule files", err)
             else:
-                if binary is None or version is None or (checker_version or (0,))[:2] >= version[:2]:
+                why_not = _why_not_checker(
+                    checker_version, go_release(process.go), version, go_release(_go_version_line(text))
+                )
+                if binary is None or why_not is None:
                     self.versions.setdefault(dialect, checker_version)
                     return checked_by_process(process, binary, self.timeout, version)
                 process.close()
-                log.info(
-                    "%s is older than promtool %s: promtool checks the rule files", checker, format_version(version)
-                )
+                log.warning("%s %s: promtool checks the rule files", checker, why_not)
         if binary is None:
             return None
         check, timeout = CHECKS[dialect], self.timeout

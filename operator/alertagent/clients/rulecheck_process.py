@@ -121,6 +121,7 @@ class RuleCheckProcess:
         self.binary = os.path.abspath(binary)  # it runs in / (a PATH entry may be relative)
         self.timeout = timeout
         self.version: Version | None = None
+        self.go: str | None = None  # the Go release it was built with ("go1.19.8"), once started
         self.starts = 0  # processes started so far
         self.exchanges = 0  # requests answered so far
         self._process: subprocess.Popen[bytes] | None = None
@@ -187,6 +188,7 @@ class RuleCheckProcess:
         try:
             hello = json.loads(self._read_line(process, time.monotonic() + START_TIMEOUT_SECONDS))
             self.version = parse_version(str(hello["version"]))
+            self.go = str(hello["go"]) if hello.get("go") else None
         except (CheckerError, OSError, ValueError, KeyError, TypeError) as err:
             said = self._stop(kill=True)
             raise CheckerError(f"{NAME} did not start: {err}" + (f" ({said})" if said else "")) from err

@@ -4,7 +4,8 @@
 #                               edited source is built anew rather than served stale
 #   build_cached MODULE OUT WHAT
 #                               builds MODULE's main package to OUT (CGO off, stripped) unless OUT is
-#                               there; WHAT names it in the progress lines on stderr
+#                               there; WHAT names it in the progress lines on stderr; $GO is the go
+#                               command (default: go on PATH)
 
 source_hash() {
   cat "$@" | sha256sum | cut -c1-12
@@ -18,7 +19,7 @@ build_cached() {
   echo ">> building $what (first time only)" >&2
   # A temporary name per build: two test sessions building at once never run a half-written binary.
   local tmp="$out.tmp.$$"
-  (cd "$module" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp" .)
+  (cd "$module" && CGO_ENABLED=0 "${GO:-go}" build -trimpath -ldflags "-s -w" -o "$tmp" .)
   mv -f "$tmp" "$out"
   echo ">> built $what in $((SECONDS - start)) s" >&2
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The set-up the demo (./demo.sh) and the test command (tests/run.sh) share, from a fresh machine;
 # each step is skipped when already done, so a second run takes a second or two:
-#   1. Debian packages: prometheus, prometheus-alertmanager, victoria-metrics (vmalert), redis-server (gateway tests)
+#   1. Debian packages: prometheus, prometheus-alertmanager, victoria-metrics (vmalert), redis-server (gateway
+#      tests), golang-1.19-go (the Go release of Debian's promtool, which builds the rule checker)
 #   2. Go-built binaries: etcd, kube-apiserver, kube-controller-manager, kubectl, helm, kubeconform
 #      (cached in ~/.cache/alertagent/bin by version, with a progress line; see build-binaries.sh)
 #   3. A Python virtual environment in <repo>/.venv with the project and its test extras
@@ -20,6 +21,8 @@ for pair in prometheus:prometheus promtool:prometheus prometheus-alertmanager:pr
   amtool:prometheus-alertmanager vmalert:victoria-metrics redis-server:redis-server; do
   command -v "${pair%%:*}" >/dev/null || need_apt+=("${pair#*:}")
 done
+# The Go that built Debian's promtool builds the rule checker (build-rulecheck.sh): /usr/lib/go-1.19.
+[ -x /usr/lib/go-1.19/bin/go ] || need_apt+=(golang-1.19-go)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo ">> installing $(printf '%s\n' "${need_apt[@]}" | sort -u | tr '\n' ' ')" >&2
