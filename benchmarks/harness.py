@@ -67,24 +67,6 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / CLK_TCK
 
 
-def descendants(pid: int) -> list[int]:
-    """The running processes descended from `pid` (children, theirs, ...), read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        found += kids
-        todo += kids
-    return found
-
-
 def children_of(pid: int) -> list[int]:
     """The running children of `pid`, made by any of its threads (/proc/PID/task/TID/children)."""
     found: list[int] = []
@@ -92,6 +74,16 @@ def children_of(pid: int) -> list[int]:
         for task in Path(f"/proc/{pid}/task").iterdir():
             with contextlib.suppress(OSError, ValueError):
                 found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """The running processes descended from `pid` (children, theirs, ...)."""
+    found, todo = [], [pid]
+    while todo:
+        kids = children_of(todo.pop())
+        found += kids
+        todo += kids
     return found
 
 
@@ -108,12 +100,7 @@ class TreeRssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            pids, todo = [self.pid], [self.pid]
-            while todo:
-                kids = children_of(todo.pop())
-                pids += kids
-                todo += kids
-            self.peak_mib = max(self.peak_mib, sum(status_mib(pid, "VmRSS") for pid in pids))
+            self.peak_mib = max(self.peak_mib, tree_status_mib(self.pid, "VmRSS"))
 
     def stop(self) -> None:
         self._stop.set()
