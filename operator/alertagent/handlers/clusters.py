@@ -116,11 +116,15 @@ def _mark_stalled(state: OperatorState, key: str, live: Callable[[], StatusInput
 
 def _cluster_seen(state: OperatorState, key: str, event_type: str | None, body: kopf.Body) -> None:
     """A new spec (or a deletion) makes the cluster reconcile; its first listing after a start does
-    not (its reconciler's first run renders it)."""
+    not (its reconciler's first run renders it). The events of a deleted cluster make no record: its
+    reconciler forgets it (`forget_cluster`), maybe before they come."""
+    if event_type == "DELETED" or body.metadata.uid in state.deleted_clusters:
+        state.queue.add(key)  # nothing once the reconciler has stopped (the queue forgot the key)
+        return
     record = state.cluster(key)
     generation = body.metadata.get("generation", 0)
     first = record.generation is None
-    if event_type == "DELETED" or record.generation != generation:
+    if record.generation != generation:
         record.generation = generation
         if not (event_type is None and first):
             state.queue.add(key)
@@ -209,6 +213,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         state = state_of(memo)
         key = ObjectRef("AlertmanagerCluster", namespace, name).key
         probed = await state.probes.probe(AlertmanagerCluster.model_validate(dict(body)))
+        if body.metadata.uid in state.deleted_clusters:
+            return  # deleted while it was probed: its record and metrics are already forgotten
         record, health = state.cluster(key), probed.targets
         steps = periodic_steps(
             record, health, time.monotonic(), settings.rules_resync_seconds, probed.alertmanager_started
@@ -268,4 +274,4 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             operator_mode.stop(state, key)
         if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
             await _expire_silences(key, dict(body))
-            await forget_cluster(state, key, live)
+            await forget_cluster(state, key, body.metadata.uid or "", live)

@@ -33,6 +33,8 @@ from ..settings import Settings
 from ..status import ShardReport, status_view
 from .queue import Backoff, WorkQueue
 
+DELETED_CLUSTERS_KEPT = 1024  # deleted clusters' uids remembered (`OperatorState.cluster_deleted`)
+
 
 @dataclass
 class ClusterRecord:
@@ -260,6 +262,9 @@ class OperatorState:
     stalled: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # of those, the ones past the bound
     test_sends: PendingTestSends = field(default_factory=PendingTestSends)  # requested, waiting, sent
     probes: TargetProbes = field(default_factory=TargetProbes)  # the health probes' connections
+    # uids of the deleted clusters (the latest `DELETED_CLUSTERS_KEPT`): a health probe in flight
+    # when its cluster was forgotten must not bring the cluster's record and metrics back
+    deleted_clusters: dict[str, None] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, kube: Kube | None = None) -> OperatorState:
@@ -280,6 +285,12 @@ class OperatorState:
 
     def cluster(self, key: str) -> ClusterRecord:
         return self.clusters.setdefault(key, ClusterRecord())
+
+    def cluster_deleted(self, uid: str) -> None:
+        """Remember that the cluster with this uid is gone (a re-created one has another uid)."""
+        self.deleted_clusters[uid] = None
+        while len(self.deleted_clusters) > DELETED_CLUSTERS_KEPT:
+            del self.deleted_clusters[next(iter(self.deleted_clusters))]
 
     def primed(self, cluster_keys: list[str]) -> bool:
         """Every cluster there is has reconciled once since start (or `priming_max_seconds` passed):
