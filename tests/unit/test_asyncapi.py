@@ -99,3 +99,38 @@ def test_answers_are_json_unless_not_decoded_and_errors_carry_status_and_body() 
     decoded, skipped, missing = asyncio.run(run())
     assert (decoded, skipped) == ({"echo": {"a": 1}}, None)
     assert missing.status == 404 and json.loads(missing.body) == {"reason": "NotFound"}
+
+
+def test_each_writes_every_item_in_order_with_at_most_limit_begun_at_once() -> None:
+    """A burst's writes are begun `limit` at a time: an item not yet begun has built nothing."""
+    begun: list[int] = []
+    in_flight, most = 0, 0
+
+    async def write(item: int) -> None:
+        nonlocal in_flight, most
+        begun.append(item)
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.001 * (item % 3))
+        in_flight -= 1
+
+    asyncio.run(AsyncApi(Configuration(), limit=4).each(range(50), write))
+    assert begun == list(range(50))
+    assert most == 4
+
+
+def test_each_raises_a_write_error_after_the_other_writes_are_done() -> None:
+    done: list[int] = []
+
+    async def write(item: int) -> None:
+        await asyncio.sleep(0)
+        if item == 2:
+            raise ValueError("item 2")
+        done.append(item)
+
+    async def run() -> None:
+        await AsyncApi(Configuration(), limit=2).each(range(10), write)
+
+    with pytest.raises(ValueError, match="item 2"):
+        asyncio.run(run())
+    assert sorted(done) == [0, 1, 3, 4, 5, 6, 7, 8, 9]

@@ -9,9 +9,12 @@ import asyncio
 import time
 from typing import Any
 
+from kubernetes.client import Configuration
+
 from alertagent.api.alertmanagercluster import AlertmanagerCluster, TargetHealth
 from alertagent.api.alertrule import RuleTargetStatus
 from alertagent.clients import revisions
+from alertagent.clients.asyncapi import AsyncApi
 from alertagent.common.identity import ObjectRef
 from alertagent.plans.placement import World
 from alertagent.plans.rules import index_alert_rule
@@ -213,6 +216,6 @@ def test_a_batch_copies_its_inputs_after_recording_the_revisions(monkeypatch: An
         return StatusInputs({}, {}, None)
 
     monkeypatch.setattr(status, "record_revisions", record_revisions)
-    state = OperatorState(settings=Settings(), kube=None, queue=None, api=None)  # type: ignore[arg-type]
+    state = OperatorState(settings=Settings(), kube=None, queue=None, api=AsyncApi(Configuration()))  # type: ignore[arg-type]
     assert asyncio.run(status.write_rule_statuses(state, set(), current)) == (set(), set())
     assert order == ["revisions recorded", "inputs copied"]

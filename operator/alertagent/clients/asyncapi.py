@@ -15,10 +15,12 @@ alike."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import aiohttp
 from kubernetes.client import Configuration
@@ -27,6 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from .http import LoopSession
 from .kube import EVENT_SOURCE, MERGE, event_body, status_path
 
+T = TypeVar("T")
 JSON = "application/json"
 AUTH_REREAD_SECONDS = 1.0  # a burst makes hundreds of requests a second; tokens rotate in minutes
 
@@ -60,6 +63,21 @@ class AsyncApi:
 
     def session(self) -> aiohttp.ClientSession:
         return self._session.get()
+
+    async def each(self, items: Iterable[T], write: Callable[[T], Awaitable[None]]) -> None:
+        """`write(item)` for every item, in order, `limit` at a time (as many as can be in flight):
+        the items not yet begun have no request body built, so a burst of 500 writes holds 4 at
+        once, not 500 waiting for a connection. An exception `write` raises ends its worker (the
+        others go on) and is raised once all have ended."""
+        pending = iter(items)
+
+        async def worker() -> None:
+            for item in pending:  # shared: each item is taken by one worker
+                await write(item)
+
+        ended = await asyncio.gather(*(worker() for _ in range(self.limit)), return_exceptions=True)
+        if errors := [e for e in ended if isinstance(e, BaseException)]:
+            raise errors[0]
 
     def _authorization_header(self) -> str | None:
         """The Authorization header's value (None: none), from the configuration's credentials as its

@@ -242,7 +242,7 @@ async def write_rule_statuses(
     """The status writer's batch, on the event loop: the revisions of new specs first (statuses name
     them), then every marked AlertRule from its view; those deleted meanwhile are skipped, those whose
     new file awaits its sidecar's report are held (see `ShardReport.awaiting_load`). Writes go out
-    together through `state.api` (its connection limit bounds them). Returns the objects that could
+    `state.api.limit` at a time. Returns the objects that could
     not be written and those held."""
     refs = set(refs)
     await record_revisions(state, refs)
@@ -284,7 +284,7 @@ async def write_rule_statuses(
             log.warning("status of %s not written, will retry: %s", ref, err)
             failed.add(ref)
 
-    await asyncio.gather(*(write(ref) for ref in sorted(rules) if ref not in held and ref not in unseen))
+    await state.api.each([ref for ref in sorted(rules) if ref not in held and ref not in unseen], write)
     if unseen:
         _written, not_written = await asyncio.to_thread(
             refresh_objects, state, unseen, inputs.rules, lambda f: inputs.reports.get(f, []), True, inputs.world
@@ -308,7 +308,8 @@ async def record_revisions(state: OperatorState, refs: Iterable[ObjectRef]) -> N
     its status written without the new number (its next change records it)."""
     unrecorded = state.rule_statuses.unrecorded
 
-    async def record(ref: ObjectRef, body: dict[str, Any]) -> None:
+    async def record(item: tuple[ObjectRef, dict[str, Any]]) -> None:
+        ref, body = item
         try:
             if not await revisions.record_first(state.api, state.revisions, body):
                 await asyncio.to_thread(revisions.record, state.kube, state.revisions, body)
@@ -317,7 +318,7 @@ async def record_revisions(state: OperatorState, refs: Iterable[ObjectRef]) -> N
         if unrecorded.get(ref) is body:
             del unrecorded[ref]
 
-    await asyncio.gather(*(record(ref, unrecorded[ref]) for ref in sorted(refs) if ref in unrecorded))
+    await state.api.each([(ref, unrecorded[ref]) for ref in sorted(refs) if ref in unrecorded], record)
 
 
 def _awaiting_write(state: OperatorState, rule: IndexedRule, inputs: StatusInputs) -> bool:
