@@ -104,6 +104,31 @@ def test_a_new_file_is_held_for_its_sidecars_report_for_a_bounded_time() -> None
     assert not report(loaded_hash="s2", seen_at=100.0).awaiting_load(101.0, 5.0)
 
 
+def test_a_kept_view_is_compact_json_that_expands_to_the_view_and_compares_statuses_by_content() -> None:
+    status = {"conditions": [{"type": "Ready", "status": "True", "message": "loaded ✓"}], "revision": 2}
+    body = {**BODY, "metadata": {**BODY["metadata"], "resourceVersion": "7"}, "status": status}
+    statuses = RuleStatuses()
+    ref = ObjectRef.of(body, "AlertRule")
+    statuses.seen(body)
+    stored = statuses.views[ref]
+    assert isinstance(stored.status, str) and isinstance(stored.rest, str) and stored.resource_version == "7"
+    assert statuses.view(ref) == status_view(body)
+    statuses.view(ref)["status"]["revision"] = 99  # type: ignore[index]  # a copy: the kept view is unchanged
+    assert statuses.view(ref) == status_view(body)
+    # The same status with its keys in another order is the same status: no write by someone else.
+    reordered = {
+        **body,
+        "metadata": {**body["metadata"], "resourceVersion": "8"},
+        "status": dict(reversed(status.items())),
+    }
+    assert not statuses.seen(reordered)
+    changed = {**body, "metadata": {**body["metadata"], "resourceVersion": "9"}, "status": {**status, "revision": 3}}
+    assert statuses.seen(changed)
+    without = {k: v for k, v in changed.items() if k != "status"}
+    without["metadata"] = {**body["metadata"], "resourceVersion": "10"}
+    assert statuses.seen(without) and statuses.views[ref].status is None and "status" not in statuses.view(ref)  # type: ignore[operator]
+
+
 def test_the_writer_keeps_the_newest_view_and_drops_only_the_echo_of_its_own_write() -> None:
     statuses = RuleStatuses()
     ref = ObjectRef.of(BODY, "AlertRule")
@@ -111,7 +136,7 @@ def test_the_writer_keeps_the_newest_view_and_drops_only_the_echo_of_its_own_wri
     written = {**BODY, "metadata": {**BODY["metadata"], "resourceVersion": "12"}, "status": {"revision": 1}}
     statuses.written(written)
     late = {**BODY, "metadata": {**BODY["metadata"], "resourceVersion": "11"}, "status": {}}
-    assert not statuses.seen(late) and statuses.views[ref]["status"] == {"revision": 1}  # older: ignored
+    assert not statuses.seen(late) and statuses.view(ref)["status"] == {"revision": 1}  # older: ignored
     assert not statuses.echo({"type": "MODIFIED", "object": late})
     assert statuses.echo({"type": "MODIFIED", "object": written})
     assert not statuses.echo({"type": "MODIFIED", "object": written})  # once

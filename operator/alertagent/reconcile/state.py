@@ -7,6 +7,7 @@ this object holds what the operator concluded (each cluster's last results, memb
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -144,6 +145,34 @@ def _newer(resource_version: str | None, than: str | None) -> bool:
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class StoredView:
+    """An AlertRule's `status.status_view` as the operator keeps it between events: compact JSON, one
+    string for the status and one for the rest (about 0.8 KiB for a status with three conditions and
+    one target, against about 4 KiB as the dicts and strings a JSON decode makes: 1.5 MiB for 500
+    AlertRules, 30 MiB for 10,000). Keys are sorted, so equal statuses have equal text."""
+
+    resource_version: str | None
+    status: str | None  # None: the object has no status
+    rest: str
+
+    @classmethod
+    def of(cls, view: Mapping[str, Any]) -> StoredView:
+        rest = {k: v for k, v in view.items() if k != "status"}
+        status = None if "status" not in view else _compact_json(view["status"])
+        return cls(view["metadata"].get("resourceVersion"), status, _compact_json(rest))
+
+    def expand(self) -> dict[str, Any]:
+        view: dict[str, Any] = json.loads(self.rest)
+        if self.status is not None:
+            view["status"] = json.loads(self.status)
+        return view
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 @dataclass
 class RuleStatuses:
     """AlertRule statuses, written by one writer (`reconcile.status.rule_status_writer`) in batches:
@@ -152,7 +181,7 @@ class RuleStatuses:
     each status from the last view of the object (no read from the API server) and writes it only when
     it differs. Use it from the event loop."""
 
-    views: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)  # `status.status_view` of each rule
+    views: dict[ObjectRef, StoredView] = field(default_factory=dict)  # `status.status_view` of each rule
     dirty: set[ObjectRef] = field(default_factory=set)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     inputs: Callable[[], StatusInputs] | None = None  # the latest copier of the indexes
@@ -160,24 +189,27 @@ class RuleStatuses:
     # New specs the status writer records as revisions first (metadata and spec: the view has no spec)
     unrecorded: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)
 
+    def view(self, ref: ObjectRef) -> dict[str, Any] | None:
+        """The last view of an AlertRule (`status.status_view`, a fresh copy), None when none is kept."""
+        stored = self.views.get(ref)
+        return None if stored is None else stored.expand()
+
     def seen(self, body: Mapping[str, Any]) -> bool:
         """Keep the view of an object from a watch event, unless a newer one was written meanwhile.
         Returns whether its status differs from what was known (someone else wrote it)."""
         ref = ObjectRef.of(body, "AlertRule")
         known = self.views.get(ref)
-        view = status_view(body)
-        if known is not None and not _newer(
-            view["metadata"].get("resourceVersion"), known["metadata"].get("resourceVersion")
-        ):
+        view = StoredView.of(status_view(body))
+        if known is not None and not _newer(view.resource_version, known.resource_version):
             return False
         self.views[ref] = view
-        return known is None or known.get("status") != view.get("status")
+        return known is None or known.status != view.status
 
     def written(self, body: Mapping[str, Any]) -> None:
         """The object as a status write returned it."""
         ref = ObjectRef.of(body, "AlertRule")
-        self.views[ref] = status_view(body)
-        self.echoes[ref] = self.views[ref]["metadata"].get("resourceVersion")
+        self.views[ref] = view = StoredView.of(status_view(body))
+        self.echoes[ref] = view.resource_version
 
     def echo(self, event: Mapping[str, Any]) -> bool:
         """Whether a raw watch event is the echo of a status write of ours: the very version the

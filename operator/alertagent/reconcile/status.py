@@ -193,7 +193,7 @@ def refresh_objects(
     writes, failed = 0, set()
     for ref in sorted(refs):
         try:
-            view = state.rule_statuses.views.get(ref) if ref.kind == "AlertRule" else None
+            view = state.rule_statuses.view(ref) if ref.kind == "AlertRule" else None
             if ref.kind == "AlertRule" and view is not None and ref in rules:
                 revision = _revision(state, view)
                 writes += write_rule_status(state, view, rules[ref], reports_of, revision, announce, world)
@@ -265,7 +265,7 @@ async def write_rule_statuses(
     failed: set[ObjectRef] = set()
 
     async def write(ref: ObjectRef) -> None:
-        view = views.get(ref)
+        view = state.rule_statuses.view(ref)
         if view is None:  # deleted since the batch began
             return
         try:
