@@ -94,6 +94,8 @@ class Settings:
                 raise ValueError(
                     f"ALERTAGENT_{f.name.upper()}={value!r}: must be a finite number of seconds, 0 or more"
                 )
+        if self.api_connections < 1:  # the status writer's writes in flight (`AsyncApi.each`)
+            raise ValueError(f"ALERTAGENT_API_CONNECTIONS={self.api_connections!r}: must be 1 or more")
         # 0 would check a burst's files back to back, holding the event loop (see `WorkQueue.get`).
         if not self.burst_prepare_seconds > 0:
             raise ValueError(

@@ -119,7 +119,7 @@ def test_each_writes_every_item_in_order_with_at_most_limit_begun_at_once() -> N
     assert most == 4
 
 
-def test_each_raises_a_write_error_after_the_other_writes_are_done() -> None:
+def test_each_goes_on_after_a_failed_write_and_raises_its_error_once_every_item_was_written() -> None:
     done: list[int] = []
 
     async def write(item: int) -> None:
@@ -134,3 +134,14 @@ def test_each_raises_a_write_error_after_the_other_writes_are_done() -> None:
     with pytest.raises(ValueError, match="item 2"):
         asyncio.run(run())
     assert sorted(done) == [0, 1, 3, 4, 5, 6, 7, 8, 9]
+
+
+def test_each_writes_one_at_a_time_below_a_limit_of_one() -> None:
+    begun: list[int] = []
+
+    async def write(item: int) -> None:
+        begun.append(item)
+        await asyncio.sleep(0)
+
+    asyncio.run(AsyncApi(Configuration(), limit=0).each(range(5), write))
+    assert begun == [0, 1, 2, 3, 4]

@@ -7,18 +7,21 @@ created again under the same name has another uid and is probed as usual."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import kopf
+import pytest
 
 from alertagent.api.alertmanagercluster import TargetHealth
 from alertagent.clients.probe import Probed
-from alertagent.handlers import build_registry
+from alertagent.handlers import build_registry, clusters
 from alertagent.handlers.clusters import _cluster_seen
 from alertagent.metrics import CLUSTER_HEALTH
 from alertagent.reconcile.cluster import forget_cluster
 from alertagent.reconcile.queue import Backoff, WorkQueue
 from alertagent.reconcile.state import DELETED_CLUSTERS_KEPT, OperatorState, StatusInputs
+from alertagent.reconcile.status import write_cluster_status
 from alertagent.settings import Settings
 
 NAMESPACE, NAME = "forgotten", "main"
@@ -54,9 +57,20 @@ def _series() -> list[dict[str, str]]:
 
 
 async def _probe(state: OperatorState, uid: str, forget_meanwhile: bool) -> None:
-    (timer,) = [h for h in build_registry(Settings())._spawning.get_all_handlers() if str(h.id) == "probe_health"]
+    """One health probe of the cluster; with `forget_meanwhile`, the cluster is forgotten while the
+    probe waits for its targets."""
     probes = state.probes = HeldProbes()  # type: ignore[assignment]
-    running = asyncio.create_task(
+    running = _run_timer(state, uid)
+    await probes.started.wait()
+    if forget_meanwhile:
+        await forget_cluster(state, KEY, uid, lambda: StatusInputs(rules={}, reports={}))
+    probes.answer.set()
+    await running
+
+
+def _run_timer(state: OperatorState, uid: str) -> asyncio.Task[Any]:
+    (timer,) = [h for h in build_registry(Settings())._spawning.get_all_handlers() if str(h.id) == "probe_health"]
+    return asyncio.create_task(
         timer.fn(  # type: ignore[call-arg]
             body=_body(uid),
             namespace=NAMESPACE,
@@ -67,11 +81,6 @@ async def _probe(state: OperatorState, uid: str, forget_meanwhile: bool) -> None
             namespace_labels={},
         )
     )
-    await probes.started.wait()
-    if forget_meanwhile:
-        await forget_cluster(state, KEY, uid, lambda: StatusInputs(rules={}, reports={}))
-    probes.answer.set()
-    await running
 
 
 def _state() -> OperatorState:
@@ -105,3 +114,37 @@ def test_the_deleted_clusters_remembered_are_bounded() -> None:
         state.cluster_deleted(f"uid-{n}")
     assert len(state.deleted_clusters) == DELETED_CLUSTERS_KEPT
     assert "uid-0" not in state.deleted_clusters and f"uid-{DELETED_CLUSTERS_KEPT + 4}" in state.deleted_clusters
+
+
+def test_a_probe_writing_the_status_when_its_cluster_is_forgotten_leaves_nothing_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The probe's second wait: the status write (in a thread). The cluster is forgotten meanwhile:
+    the write finds no record (none is made for it), and the probe queues nothing and marks nothing."""
+    state = _state()
+    asyncio.run(_probe(state, "uid-1", forget_meanwhile=False))
+    state.cluster(KEY).reconciled = True  # its status can be written
+    writing, written = threading.Event(), threading.Event()
+    wrote: list[bool] = []
+
+    def write_status(state: OperatorState, key: str, body: dict[str, Any]) -> bool:
+        writing.set()
+        written.wait(5)
+        wrote.append(write_cluster_status(state, key, body))
+        return wrote[-1]
+
+    monkeypatch.setattr(clusters, "write_cluster_status", write_status)
+
+    async def run() -> None:
+        probes = state.probes = HeldProbes()  # type: ignore[assignment]
+        probes.answer.set()
+        running = _run_timer(state, "uid-1")
+        await asyncio.to_thread(writing.wait, 5)
+        await forget_cluster(state, KEY, "uid-1", lambda: StatusInputs(rules={}, reports={}))
+        written.set()
+        await running
+
+    asyncio.run(run())
+    assert wrote == [False]
+    assert KEY not in state.clusters and KEY not in state.pending_since and KEY not in state.stalled
+    assert _series() == []

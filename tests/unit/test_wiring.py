@@ -37,6 +37,14 @@ def test_a_burst_check_interval_that_would_hold_the_event_loop_is_refused() -> N
     assert Settings.from_environ({"ALERTAGENT_BURST_PREPARE_SECONDS": "0.2"}).burst_prepare_seconds == 0.2
 
 
+@pytest.mark.parametrize("raw", ["0", "-1"])
+def test_no_connection_for_the_status_writer_is_refused(raw: str) -> None:
+    """With no worker, a burst's status writes would be dropped, not written one at a time."""
+    with pytest.raises(ValueError, match=re.escape(f"ALERTAGENT_API_CONNECTIONS={int(raw)!r}: must be 1 or more")):
+        Settings.from_environ({"ALERTAGENT_API_CONNECTIONS": raw})
+    assert Settings.from_environ({"ALERTAGENT_API_CONNECTIONS": "1"}).api_connections == 1
+
+
 @pytest.mark.parametrize(
     "name", ["BURST_QUIET_SECONDS", "BURST_PREPARE_SECONDS", "DEBOUNCE_SECONDS", "RETRY_MAX_SECONDS"]
 )

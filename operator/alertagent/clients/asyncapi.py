@@ -65,18 +65,23 @@ class AsyncApi:
         return self._session.get()
 
     async def each(self, items: Iterable[T], write: Callable[[T], Awaitable[None]]) -> None:
-        """`write(item)` for every item, in order, `limit` at a time (as many as can be in flight):
-        the items not yet begun have no request body built, so a burst of 500 writes holds 4 at
-        once, not 500 waiting for a connection. An exception `write` raises ends its worker (the
-        others go on) and is raised once all have ended."""
+        """`write(item)` for every item, begun in order, `limit` at a time (as many as can be in
+        flight; one at a time for a `limit` below 1): the items not yet begun have no request body
+        built, so a burst of 500 writes holds 4 at once, not 500 waiting for a connection. An
+        exception a write raises does not stop the others: the first one raised is raised again
+        once every item was written (cancelling `each` cancels the writes in flight)."""
         pending = iter(items)
+        errors: list[Exception] = []
 
         async def worker() -> None:
             for item in pending:  # shared: each item is taken by one worker
-                await write(item)
+                try:
+                    await write(item)
+                except Exception as err:
+                    errors.append(err)
 
-        ended = await asyncio.gather(*(worker() for _ in range(self.limit)), return_exceptions=True)
-        if errors := [e for e in ended if isinstance(e, BaseException)]:
+        await asyncio.gather(*(worker() for _ in range(max(1, self.limit))))
+        if errors:
             raise errors[0]
 
     def _authorization_header(self) -> str | None:

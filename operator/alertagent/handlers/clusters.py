@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.base import GROUP, VERSION
+from ..clients.probe import Probed
 from ..common.identity import ObjectRef
 from ..metrics import CLUSTER_HEALTH
 from ..plans.alertmanager import IndexedObject
@@ -112,6 +113,16 @@ def _mark_stalled(state: OperatorState, key: str, live: Callable[[], StatusInput
     that says so. The indexes are copied only then (every probe would copy every rule)."""
     if stalled := state.note_pending(key):
         state.rule_statuses.mark({ref for ref, e in live().rules.items() if e.file_name in stalled}, live)
+
+
+def _record_probe(state: OperatorState, key: str, probed: Probed, rules_resync_seconds: float) -> tuple[str, ...]:
+    """Keep a probe's health in the cluster's record and metrics; the steps it makes due."""
+    record, health = state.cluster(key), probed.targets
+    steps = periodic_steps(record, health, time.monotonic(), rules_resync_seconds, probed.alertmanager_started)
+    record.health = health
+    for target in health:
+        CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)
+    return steps
 
 
 def _cluster_seen(state: OperatorState, key: str, event_type: str | None, body: kopf.Body) -> None:
@@ -215,17 +226,13 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         probed = await state.probes.probe(AlertmanagerCluster.model_validate(dict(body)))
         if body.metadata.uid in state.deleted_clusters:
             return  # deleted while it was probed: its record and metrics are already forgotten
-        record, health = state.cluster(key), probed.targets
-        steps = periodic_steps(
-            record, health, time.monotonic(), settings.rules_resync_seconds, probed.alertmanager_started
-        )
-        record.health = health
-        for target in health:
-            CLUSTER_HEALTH.labels(key, target.name).set(1 if target.reachable else 0)
+        steps = _record_probe(state, key, probed, settings.rules_resync_seconds)
         try:
             await asyncio.to_thread(write_cluster_status, state, key, dict(body))  # now, even while a retry waits
         except Exception as err:  # the status step writes it too; a failed write must not pause the probes
             log.warning("status of %s not written by its health probe: %s", key, err)
+        if body.metadata.uid in state.deleted_clusters:
+            return  # deleted while its status was written
         state.queue.add_periodic(key, steps)
         live = status_inputs(state, rule_shard_index, alertmanagercluster_index, namespace_labels)
         _mark_stalled(state, key, live)
@@ -274,4 +281,4 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             operator_mode.stop(state, key)
         if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
             await _expire_silences(key, dict(body))
-            await forget_cluster(state, key, body.metadata.uid or "", live)
+            await forget_cluster(state, key, body.metadata.uid, live)

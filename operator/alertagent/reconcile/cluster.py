@@ -140,14 +140,17 @@ def _note(errors: dict[str, str], result: StepResult) -> None:
         errors.pop(result.step, None)
 
 
-async def forget_cluster(state: OperatorState, key: str, uid: str, live: Callable[[], StatusInputs]) -> None:
+async def forget_cluster(state: OperatorState, key: str, uid: str | None, live: Callable[[], StatusInputs]) -> None:
     """A deleted cluster (`key` "namespace/name", `uid` its metadata.uid): drop what it rendered and
     its health metrics, and rewrite the status of the objects that named it (channels and policies
     list their clusters; rules their targets). `live` copies what statuses are computed from out of
     the indexes. A health probe still in flight (Kopf lets a running timer finish) sees the uid in
     `state.deleted_clusters` and records nothing."""
-    state.cluster_deleted(uid)
+    if uid:
+        state.cluster_deleted(uid)
     record = state.clusters.pop(key, None)
+    state.pending_since.pop(key, None)
+    state.stalled.pop(key, None)
     for target in (record.health or []) if record else []:
         with contextlib.suppress(KeyError):
             CLUSTER_HEALTH.remove(key, target.name)

@@ -170,7 +170,9 @@ class StoredView:
 
 
 def _compact_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # ASCII escapes: one character above U+00FF would make CPython store the whole text at 2-4 bytes
+    # a character
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass

@@ -163,8 +163,8 @@ def write_cluster_status(state: OperatorState, key: str, body: Mapping[str, Any]
     Event when Ready turns to another Failed reason (once per change of reason, not per probe);
     nothing until both happened once since start (so a restart never shows a half-known status).
     Returns whether it wrote; raises ApiException when the write fails."""
-    record = state.cluster(key)
-    if record.health is None or not record.reconciled:
+    record = state.clusters.get(key)  # none: deleted and forgotten meanwhile (a probe's late write)
+    if record is None or record.health is None or not record.reconciled:
         return False
     with _CLUSTER_WRITES:
         last = _ANNOUNCED.get(key)
