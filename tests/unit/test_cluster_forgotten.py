@@ -111,7 +111,7 @@ def test_a_probe_in_flight_when_its_cluster_is_forgotten_brings_back_neither_rec
 def test_the_deleted_clusters_remembered_are_bounded() -> None:
     state = _state()
     for n in range(DELETED_CLUSTERS_KEPT + 5):
-        state.cluster_deleted(f"uid-{n}")
+        state.forget_cluster(f"{NAMESPACE}/c{n}", f"uid-{n}")
     assert len(state.deleted_clusters) == DELETED_CLUSTERS_KEPT
     assert "uid-0" not in state.deleted_clusters and f"uid-{DELETED_CLUSTERS_KEPT + 4}" in state.deleted_clusters
 

@@ -146,11 +146,7 @@ async def forget_cluster(state: OperatorState, key: str, uid: str | None, live: 
     list their clusters; rules their targets). `live` copies what statuses are computed from out of
     the indexes. A health probe still in flight (Kopf lets a running timer finish) sees the uid in
     `state.deleted_clusters` and records nothing."""
-    if uid:
-        state.cluster_deleted(uid)
-    record = state.clusters.pop(key, None)
-    state.pending_since.pop(key, None)
-    state.stalled.pop(key, None)
+    record = state.forget_cluster(key, uid)
     for target in (record.health or []) if record else []:
         with contextlib.suppress(KeyError):
             CLUSTER_HEALTH.remove(key, target.name)

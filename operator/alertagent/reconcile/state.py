@@ -34,7 +34,7 @@ from ..settings import Settings
 from ..status import ShardReport, status_view
 from .queue import Backoff, WorkQueue
 
-DELETED_CLUSTERS_KEPT = 1024  # deleted clusters' uids remembered (`OperatorState.cluster_deleted`)
+DELETED_CLUSTERS_KEPT = 1024  # deleted clusters' uids remembered (`OperatorState.forget_cluster`)
 
 
 @dataclass
@@ -320,11 +320,17 @@ class OperatorState:
     def cluster(self, key: str) -> ClusterRecord:
         return self.clusters.setdefault(key, ClusterRecord())
 
-    def cluster_deleted(self, uid: str) -> None:
-        """Remember that the cluster with this uid is gone (a re-created one has another uid)."""
-        self.deleted_clusters[uid] = None
-        while len(self.deleted_clusters) > DELETED_CLUSTERS_KEPT:
-            del self.deleted_clusters[next(iter(self.deleted_clusters))]
+    def forget_cluster(self, key: str, uid: str | None) -> ClusterRecord | None:
+        """A deleted cluster (`key` "namespace/name", `uid` its metadata.uid): drop its record and
+        its shards' waiting times, and remember the uid (a re-created cluster has another) so that a
+        health probe still in flight records nothing. Returns the record it had."""
+        if uid:
+            self.deleted_clusters[uid] = None
+            while len(self.deleted_clusters) > DELETED_CLUSTERS_KEPT:
+                del self.deleted_clusters[next(iter(self.deleted_clusters))]
+        self.pending_since.pop(key, None)
+        self.stalled.pop(key, None)
+        return self.clusters.pop(key, None)
 
     def primed(self, cluster_keys: list[str]) -> bool:
         """Every cluster there is has reconciled once since start (or `priming_max_seconds` passed):
