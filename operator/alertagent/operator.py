@@ -54,6 +54,7 @@ async def operate(settings: Settings, stop_flag: asyncio.Event | None = None, ku
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(settings.worker_threads))
     state = OperatorState.create(settings, kube)
     collector = asyncio.create_task(collect_when_primed(state), name="collector on when primed")
+    warming = asyncio.create_task(warm_rule_checks_when_primed(state), name="rule checks warmed when primed")
     try:
         await kopf.operator(
             registry=build_registry(settings),
@@ -65,22 +66,42 @@ async def operate(settings: Settings, stop_flag: asyncio.Event | None = None, ku
         )
     finally:
         collector.cancel()
+        warming.cancel()
         gc.enable()
 
 
+async def until_primed(state: OperatorState, interval: float = 0.1) -> None:
+    """Return once every cluster has reconciled since start (`state.primed_once`, polled every
+    `interval` seconds) or `priming_max_seconds` passed."""
+    bound = state.started + state.settings.priming_max_seconds
+    while not state.primed_once and time.monotonic() < bound:
+        await asyncio.sleep(interval)
+
+
 async def collect_when_primed(state: OperatorState, interval: float = 0.1) -> None:
-    """With the garbage collector off for the start (`cli._run`): once every cluster has reconciled
-    (`state.primed_once`) or `priming_max_seconds` passed, collect once, give the freed pages back to
-    the OS and turn the collector on. Does nothing when the collector is on.
+    """With the garbage collector off for the start (`cli._run`): once primed (`until_primed`),
+    collect once, give the freed pages back to the OS and turn the collector on. Does nothing when
+    the collector is on.
 
     Measured with 10,000 AlertRules: ready 17.4 → 12.3 s after a restart, for a peak 438 → 471 MiB."""
     if gc.isenabled():
         return
-    bound = state.started + state.settings.priming_max_seconds
-    while not state.primed_once and time.monotonic() < bound:
-        await asyncio.sleep(interval)
+    await until_primed(state, interval)
     await asyncio.to_thread(memory.trim)
     gc.enable()
+
+
+async def warm_rule_checks_when_primed(state: OperatorState, interval: float = 0.1) -> None:
+    """Once primed (`until_primed`), find and start the rule checking tools of the evaluator types
+    the clusters have (`RuleChecks.warm`, in a thread): after a restart with nothing changed no file
+    is checked, so the first change would otherwise start them. Not earlier: the start is
+    what a restart waits on to be ready."""
+    await until_primed(state, interval)
+    types = frozenset().union(*(record.evaluator_types for record in list(state.clusters.values())))
+    try:
+        await asyncio.to_thread(state.rule_checks.warm, types)
+    except Exception:  # the first check looks for the tools again: only the head start is lost
+        log.exception("the rule checking tools were not started ahead")
 
 
 def run(settings: Settings) -> None:

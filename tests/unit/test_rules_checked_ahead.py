@@ -108,6 +108,7 @@ def test_a_burst_is_checked_in_parts_as_it_comes_and_the_step_after_it_checks_on
         index(state, alert_rule(i))
     assert rules_step(state, inputs(state)).result.writes == 1
     assert tool.runs == [files_of(state, 0, 1)]
+    assert state.cluster(KEY).evaluator_types == {"prometheus"}  # their tools are started once primed
 
     for i in range(2, 8):  # the burst's first part
         index(state, alert_rule(i))

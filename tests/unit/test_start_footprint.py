@@ -89,6 +89,26 @@ def test_the_collector_comes_on_after_priming_max_seconds_even_unprimed() -> Non
         gc.enable()
 
 
+def test_the_rule_checking_tools_of_every_clusters_evaluators_are_started_once_primed() -> None:
+    warmed: list[frozenset[str]] = []
+
+    async def scenario() -> None:
+        state = _state(False, time.monotonic())
+        state.rule_checks = SimpleNamespace(warm=lambda types: warmed.append(frozenset(types)))
+        state.clusters = {
+            "a/one": SimpleNamespace(evaluator_types=frozenset({"prometheus"})),
+            "b/two": SimpleNamespace(evaluator_types=frozenset({"prometheus", "vmalert"})),
+        }
+        task = asyncio.create_task(operator.warm_rule_checks_when_primed(state, interval=0.01))
+        await asyncio.sleep(0.05)
+        assert warmed == []  # not before every cluster has reconciled: the start waits on nothing more
+        state.primed_once = True
+        await asyncio.wait_for(task, 1)
+
+    asyncio.run(scenario())
+    assert warmed == [frozenset({"prometheus", "vmalert"})]
+
+
 def test_alertagent_run_leaves_the_collector_on_when_it_returns(capsys: Any) -> None:
     assert cli.main(["run", "--webhook-port", "8443"]) == cli.EXIT_USAGE  # no --webhook-cert: refused
     assert "needs --webhook-cert" in capsys.readouterr().err

@@ -117,6 +117,7 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     for evaluator, rejected in plan.rejected.items():
         changed_files |= state.rejections.update(inputs.key, evaluator, rejected)
     record.rule_counts = plan.rule_counts
+    record.evaluator_types = frozenset(ev.type for ev in cluster.spec.rule_evaluators or [])
     record.operator_mode = plan.operator_mode
     by_file = {r.file_name: r.ref for r in inputs.rules}
     left_out = {
