@@ -134,3 +134,16 @@ def test_a_restart_with_the_same_problem_posts_no_event() -> None:
     restarted.clusters[KEY] = ClusterRecord(reconciled=True, health=down())
     assert not write_cluster_status(restarted, KEY, copy.deepcopy(kube.body))
     assert (kube.writes, len(kube.events)) == (1, 1)
+
+
+def test_a_cluster_created_again_announces_its_problem_afresh_and_nothing_of_the_deleted_one_stays() -> None:
+    kube = _Kube(BODY)
+    state = OperatorState(settings=Settings(), kube=kube, queue=None, api=None)  # type: ignore[arg-type]
+    state.clusters[KEY] = ClusterRecord(reconciled=True, health=down())
+    stale = copy.deepcopy(kube.body)  # taken before the write: it does not say TargetsUnhealthy yet
+    assert write_cluster_status(state, KEY, copy.deepcopy(kube.body)) and len(kube.events) == 1
+    forgotten = state.forget_cluster(KEY, "u")
+    assert forgotten is not None and forgotten.announced == "TargetsUnhealthy"  # held by the record alone
+    assert KEY not in state.clusters
+    state.clusters[KEY] = ClusterRecord(reconciled=True, health=down())  # created again, same problem
+    assert write_cluster_status(state, KEY, stale) and len(kube.events) == 2

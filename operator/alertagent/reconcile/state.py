@@ -55,6 +55,7 @@ class ClusterRecord:
     # line (no window open or to come, no silence of its own in Alertmanager): probes skip the step
     # while the cluster's config has these policies and its Alertmanager has not restarted.
     silences_idle_for: tuple[SuppressionPolicy, ...] | None = None
+    announced: str | None = None  # the Ready reason its status last said (a Warning Event once per change)
     alertmanager_started: str | None = None  # when the Alertmanager last probed started (its `uptime`)
     # The rule shards ("namespace/name" → content hash) the last rules step wrote, and when (monotonic):
     # until the shard index has them, statuses computed from it would say "waiting to be written".

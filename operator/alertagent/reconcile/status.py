@@ -35,7 +35,7 @@ from ..plans.status import (
 from ..render.validation import template_issues
 from ..status import ShardReport
 from .queue import Backoff, StepResult
-from .state import ClusterRecord, OperatorState, StatusInputs
+from .state import OperatorState, StatusInputs
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +151,9 @@ def write_member_status(
 
 # The health probe and the status step both write a cluster's status, each from its own copy of the
 # object, which can predate the other's write (its watch event still on its way): the Ready reason
-# each cluster's record last had written is kept here, so a stale copy never announces a reason
-# twice. Keyed by cluster, with the record it belongs to (a cluster deleted and created again, or
-# another operator state, starts afresh).
+# last written is kept in the cluster's record (`ClusterRecord.announced`, gone with the record when
+# the cluster is deleted), so a stale copy never announces a reason twice.
 _CLUSTER_WRITES = threading.Lock()
-_ANNOUNCED: dict[str, tuple[ClusterRecord, str | None]] = {}
 
 
 def write_cluster_status(state: OperatorState, key: str, body: Mapping[str, Any]) -> bool:
@@ -167,14 +165,14 @@ def write_cluster_status(state: OperatorState, key: str, body: Mapping[str, Any]
     if record is None or record.health is None or not record.reconciled:
         return False
     with _CLUSTER_WRITES:
-        last = _ANNOUNCED.get(key)
-        announced = last[1] if last is not None and last[0] is record else None
-        patch = plan_cluster_status(body, record.health, record.rule_counts, record.errors, record.config, announced)
+        patch = plan_cluster_status(
+            body, record.health, record.rule_counts, record.errors, record.config, record.announced
+        )
         if patch is None:  # the object already says it
-            _ANNOUNCED[key] = (record, ready_reason(body))
+            record.announced = ready_reason(body)
             return False
         apply_patch(state, patch, body)
-        _ANNOUNCED[key] = (record, ready_reason({"status": patch.status}))
+        record.announced = ready_reason({"status": patch.status})
     return True
 
 
