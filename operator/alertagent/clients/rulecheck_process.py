@@ -4,8 +4,9 @@ Why: running promtool for each change costs ~35 ms of a 48 MB program's start, a
 pages out file pages idle for a minute, a start now and then waits 0.2-1.3 s on page faults for the
 parts of promtool the last run used. The checker (Go, `operator/rulecheck/main.go`) runs the rule
 parser promtool runs (`rulefmt.Parse` of one pinned Prometheus release) and answers what promtool
-would: exit code and stderr. Started on first use and kept running, its pages stay mapped; a check of
-one file takes well under a millisecond.
+would: exit code and stderr. Started on first use (the operator's first use is once primed:
+`operator.warm_rule_checks_when_primed`) and kept running, its pages stay mapped; a check of one file
+takes well under a millisecond.
 
 It is looked up as `alertagent-rulecheck` on PATH, then beside the Python interpreter (the image puts
 it in /opt/alertagent/bin, `devstack/setup.sh` links it into .venv/bin). `ALERTAGENT_RULECHECK=off`
