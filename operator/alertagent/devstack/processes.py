@@ -7,12 +7,13 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -114,6 +115,12 @@ def start_with_retry(start: Callable[[], T], attempts: int = 3) -> T:
 class _LoopbackServer(ThreadingHTTPServer):
     allow_reuse_address = True
     daemon_threads = True  # a request in flight never holds the process up
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-answer (Prometheus stopped during a scrape at the demo's end)
+        # is no error of the stand-in's: anything else is printed with its traceback, as by default.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 def serve_http(handler: type[BaseHTTPRequestHandler], port: int = 0, poll: float = 0.5) -> ThreadingHTTPServer:
