@@ -97,11 +97,11 @@ async def warm_rule_checks_when_primed(state: OperatorState, interval: float = 0
     is checked, so the first change would otherwise start them. Not earlier: the start is
     what a restart waits on to be ready."""
     await until_primed(state, interval)
-    types = frozenset().union(*(record.evaluator_types for record in list(state.clusters.values())))
     try:
+        types = frozenset().union(*(record.evaluator_types for record in list(state.clusters.values())))
         await asyncio.to_thread(state.rule_checks.warm, types)
     except Exception:  # the first check looks for the tools again: only the head start is lost
-        log.exception("the rule checking tools were not started ahead")
+        log.warning("the rule checking tools were not started ahead", exc_info=True)
 
 
 def run(settings: Settings) -> None:

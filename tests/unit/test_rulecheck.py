@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -266,3 +267,36 @@ def test_the_real_promtool_isolates_one_bad_file_among_forty() -> None:
     assert "field query_offset not found" in refused["ns_r17.yaml"]
     runs = checks.runs
     assert checks("prometheus", None, files) == refused and checks.runs == runs
+
+
+def test_a_tool_being_found_holds_back_no_check_with_another_tool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Warming finds vmalert (a `-version` run of up to the timeout) while a Prometheus check comes."""
+    finding, release = threading.Event(), threading.Event()
+
+    def find(self: RuleChecks, dialect: str) -> Any:
+        if dialect == "vmalert":
+            finding.set()
+            release.wait(10)
+            return None
+        return lambda files: None
+
+    monkeypatch.setattr(RuleChecks, "_find", find)
+    checks = RuleChecks()
+    assert checks("prometheus", None, {"a.yaml": "groups: []"}) == {}  # its tool found at its first check
+    warming = threading.Thread(target=checks.warm, args=(["vmalert"],))
+    warming.start()
+    try:
+        assert finding.wait(10)
+        answers: list[dict[str, str] | None] = []
+        checked = threading.Event()
+
+        def check() -> None:
+            answers.append(checks("prometheus", None, {"b.yaml": "groups: []"}))
+            checked.set()
+
+        threading.Thread(target=check).start()
+        assert checked.wait(10) and answers == [{}]  # answered while vmalert is still being found
+        assert checks.runs == 2
+    finally:
+        release.set()
+        warming.join(10)

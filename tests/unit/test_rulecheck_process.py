@@ -6,7 +6,6 @@ beside the test environment's Python (the test command runs that set-up)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -300,17 +300,6 @@ def test_rule_checks_ask_the_checker_and_not_promtool(tmp_path: Path, monkeypatc
     assert checks.versions["prometheus"] == (2, 42, 0)
 
 
-def _running_checkers() -> set[int]:
-    """This process's child processes running the checker (their pids)."""
-    pids: set[int] = set()
-    for task in Path("/proc/self/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            with contextlib.suppress(OSError):
-                if Path(f"/proc/{pid}/comm").read_text().strip() == NAME[:15]:
-                    pids.add(int(pid))
-    return pids
-
-
 def test_warming_starts_the_checker_that_then_judges_the_first_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -318,16 +307,23 @@ def test_warming_starts_the_checker_that_then_judges_the_first_check(
     calls = _promtool_stub(tmp_path, "2.42.0")
     os.symlink(CHECKER, tmp_path / NAME)
     monkeypatch.setenv("PATH", str(tmp_path))
-    checks, before = RuleChecks(), _running_checkers()
+    made: list[RuleCheckProcess] = []
+    made_one = RuleCheckProcess.__init__
+
+    def made_and_kept(self: RuleCheckProcess, *args: Any, **kwargs: Any) -> None:
+        made_one(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(RuleCheckProcess, "__init__", made_and_kept)
+    checks = RuleChecks()
     with caplog.at_level("WARNING"):
         checks.warm(["prometheus", "vmalert"])
-    started = _running_checkers() - before
-    assert len(started) == 1 and checks.versions["prometheus"] == (2, 42, 0)
+    assert [(p.starts, p.exchanges) for p in made] == [(1, 0)]  # started, nothing asked yet
     assert "vmalert not found: vmalert rule files are written unchecked" in caplog.text  # as a check would say
     found = checks("prometheus", (2, 42, 0), {"b.yaml": CORPUS["bad-expr.yaml"]})
     assert found is not None and "unclosed left parenthesis" in found["b.yaml"]
-    assert _running_checkers() - before == started  # the warmed process judged; promtool was not run
-    assert not calls.exists() and checks.runs == 1
+    assert [(p.starts, p.exchanges) for p in made] == [(1, 1)]  # the warmed process judged, not started again
+    assert not calls.exists() and checks.runs == 1  # promtool was asked for its version alone
 
 
 def test_a_checker_older_than_promtool_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

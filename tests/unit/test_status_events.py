@@ -5,6 +5,8 @@ nothing changed, none twice when the probe and the status step write from copies
 from __future__ import annotations
 
 import copy
+import gc
+import weakref
 from typing import Any
 
 from alertagent.api.alertmanagercluster import TargetHealth
@@ -136,14 +138,20 @@ def test_a_restart_with_the_same_problem_posts_no_event() -> None:
     assert (kube.writes, len(kube.events)) == (1, 1)
 
 
-def test_a_cluster_created_again_announces_its_problem_afresh_and_nothing_of_the_deleted_one_stays() -> None:
+def test_nothing_of_a_deleted_cluster_stays_and_one_created_again_announces_its_problem_afresh() -> None:
     kube = _Kube(BODY)
     state = OperatorState(settings=Settings(), kube=kube, queue=None, api=None)  # type: ignore[arg-type]
     state.clusters[KEY] = ClusterRecord(reconciled=True, health=down())
-    stale = copy.deepcopy(kube.body)  # taken before the write: it does not say TargetsUnhealthy yet
     assert write_cluster_status(state, KEY, copy.deepcopy(kube.body)) and len(kube.events) == 1
     forgotten = state.forget_cluster(KEY, "u")
-    assert forgotten is not None and forgotten.announced == "TargetsUnhealthy"  # held by the record alone
-    assert KEY not in state.clusters
-    state.clusters[KEY] = ClusterRecord(reconciled=True, health=down())  # created again, same problem
-    assert write_cluster_status(state, KEY, stale) and len(kube.events) == 2
+    assert forgotten is not None and forgotten.announced == "TargetsUnhealthy"
+    record = weakref.ref(forgotten)
+    del forgotten
+    gc.collect()
+    assert record() is None  # nothing holds the deleted cluster's record (its announced reason with it)
+    # Created again under the same name (another uid, no status yet), with the same problem: announced.
+    again = copy.deepcopy(BODY)
+    again["metadata"]["uid"] = "u2"
+    kube.body = copy.deepcopy(again)
+    state.clusters[KEY] = ClusterRecord(reconciled=True, health=down())
+    assert write_cluster_status(state, KEY, again) and [e[1] for e in kube.events] == ["TargetsUnhealthy"] * 2

@@ -224,20 +224,23 @@ class RuleChecks:
     runs: int = 0  # tool runs so far
     _found: dict[str, Runner | None] = field(default_factory=dict, repr=False)
     _logged: set[str] = field(default_factory=set, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # verdicts, runs, _logged
+    _finding: threading.Lock = field(default_factory=threading.Lock, repr=False)  # _found
 
     def _runner(self, dialect: str) -> Runner | None:
         if self.runners is not None:
             return self.runners.get(dialect)
-        with self._lock:
+        if dialect in self._found:
+            return self._found[dialect]
+        with self._finding:  # not `_lock`: a tool's first start (seconds) holds back no other tool's checks
             if dialect not in self._found:
                 self._found[dialect] = self._find(dialect)
             return self._found[dialect]
 
     def _find(self, dialect: str) -> Runner | None:
-        """The installed tool's runner (call locked; once per evaluator type, at its first check): for
-        Prometheus the long-lived checker when it is installed, starts and is not older than promtool;
-        else the tool run per check. A checker that does not start at first use is not tried again
+        """The installed tool's runner (call with `_finding` held; once per evaluator type, at its first
+        check or `warm`): for Prometheus the long-lived checker when it is installed, starts and is not
+        older than promtool; else the tool run per check. A checker that does not start at first use is not tried again
         (logged): promtool checks for the process's lifetime."""
         binary = shutil.which(TOOLS[dialect]) if dialect in TOOLS else None
         text = _version_text(binary) if binary is not None else ""

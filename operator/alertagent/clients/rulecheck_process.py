@@ -4,7 +4,7 @@ Why: running promtool for each change costs ~35 ms of a 48 MB program's start, a
 pages out file pages idle for a minute, a start now and then waits 0.2-1.3 s on page faults for the
 parts of promtool the last run used. The checker (Go, `operator/rulecheck/main.go`) runs the rule
 parser promtool runs (`rulefmt.Parse` of one pinned Prometheus release) and answers what promtool
-would: exit code and stderr. Started on first use (the operator's first use is once primed:
+would: exit code and stderr. Started on first use (in the operator at the latest once primed:
 `operator.warm_rule_checks_when_primed`) and kept running, its pages stay mapped; a check of one file
 takes well under a millisecond.
 

@@ -44,7 +44,9 @@ class ClusterRecord:
     generation: int | None = None  # last spec generation seen (status writes do not re-render)
     health: list[TargetHealth] | None = None  # None until the first probe
     rule_counts: dict[str, int] | None = None  # evaluator → rules; None until the first rules step
-    evaluator_types: frozenset[str] = frozenset()  # its rule evaluators' types at the last rules step
+    # Its rule evaluators' types, set by each rules step (failed or not): their tools are started once
+    # the operator is primed, a cluster with evaluators being there to receive rules.
+    evaluator_types: frozenset[str] = frozenset()
     config: AlertmanagerPlan | None = None  # the last Alertmanager plan; None until the first one
     errors: dict[str, str] = field(default_factory=dict)  # step → why it failed last time
     operator_mode: tuple[tuple[str, str], ...] = ()  # (evaluator, url) the operator reloads itself

@@ -100,11 +100,12 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     is rejected for it alone. Returns the writes made and the AlertRules whose rejections changed;
     raises ApiException."""
     cluster, meta = inputs.cluster, inputs.meta
+    record = state.cluster(inputs.key)
+    record.evaluator_types = frozenset(ev.type for ev in cluster.spec.rule_evaluators or [])
     deployed = {
         ev.name: state.kube.list_config_maps(meta["namespace"], rule_shard_labels(meta["name"], ev.name))
         for ev in cluster.spec.rule_evaluators or []
     }
-    record = state.cluster(inputs.key)
     plan = _plan_rules(state, inputs, deployed)
     record.rules_checked_seq = max(record.rules_checked_seq, inputs.rules_seq)
     writes = sum(state.kube.apply_config_maps(e.config_maps) for e in plan.evaluators)
@@ -117,7 +118,6 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     for evaluator, rejected in plan.rejected.items():
         changed_files |= state.rejections.update(inputs.key, evaluator, rejected)
     record.rule_counts = plan.rule_counts
-    record.evaluator_types = frozenset(ev.type for ev in cluster.spec.rule_evaluators or [])
     record.operator_mode = plan.operator_mode
     by_file = {r.file_name: r.ref for r in inputs.rules}
     left_out = {
