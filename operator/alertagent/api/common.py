@@ -23,6 +23,17 @@ LabelName = Annotated[str, Field(pattern=LABEL_NAME_PATTERN, max_length=128)]
 # Kubernetes object names (RFC 1123 subdomain).
 K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 K8sName = Annotated[str, Field(pattern=K8S_NAME_PATTERN, min_length=1, max_length=253)]
+# What a value these patterns refuse should have been, for error messages: pydantic's own message
+# ("String should match pattern '^(0|(([0-9]+)y)?...'") names only the regular expression.
+PATTERN_MEANINGS: Final[dict[str, str]] = {
+    DURATION_PATTERN: (
+        'a duration: whole numbers, each with its unit (y, w, d, h, m, s, ms) once, largest first ("30s", "1h30m", "0")'
+    ),
+    LABEL_NAME_PATTERN: 'a label name: letters, digits and "_", not beginning with a digit',
+    K8S_NAME_PATTERN: (
+        'a Kubernetes name: lowercase letters, digits, "-" and ".", beginning and ending with a letter or digit'
+    ),
+}
 
 
 @dataclass(frozen=True)

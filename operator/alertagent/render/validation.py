@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ import promql_parser
 from pydantic import ValidationError
 
 from ..api.alertrule import AlertRule, Rule, ValidationIssue
-from ..api.common import LABEL_NAME_PATTERN
+from ..api.common import LABEL_NAME_PATTERN, PATTERN_MEANINGS
 from .gotemplate import TemplateDialect, TemplateSyntaxError, check_template, template_dialect
 from .regex import MAX_PARSE_DEPTH, promql_depth_bound, promql_regex_issues
 
@@ -42,11 +43,16 @@ def field_path(loc: Sequence[int | str]) -> str:
 
 
 def schema_issues(err: ValidationError) -> list[ValidationIssue]:
-    """Pydantic's errors for an object, as issues with API-style field paths."""
+    """Pydantic's errors for an object, as issues with API-style field paths. A value refused by one of
+    the shared patterns (`api.common.PATTERN_MEANINGS`: durations, label names, Kubernetes names) is
+    named with what it should have been instead of the regular expression."""
     issues = []
     for e in err.errors(include_url=False):
         loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         message = e["msg"].removeprefix("Value error, ")
+        meaning = PATTERN_MEANINGS.get(str((e.get("ctx") or {}).get("pattern", "")))
+        if e["type"] == "string_pattern_mismatch" and meaning is not None:
+            message = f"{json.dumps(e['input'], ensure_ascii=False)} is not {meaning}"
         issues.append(ValidationIssue(field=field_path(loc) or "(object)", message=message))
     return issues
 
