@@ -240,8 +240,8 @@ class RuleChecks:
     def _find(self, dialect: str) -> Runner | None:
         """The installed tool's runner (call with `_finding` held; once per evaluator type, at its first
         check or `warm`): for Prometheus the long-lived checker when it is installed, starts and is not
-        older than promtool; else the tool run per check. A checker that does not start at first use is not tried again
-        (logged): promtool checks for the process's lifetime."""
+        older than promtool; else the tool run per check. A checker that does not start at first use is
+        not tried again (logged): promtool checks for the process's lifetime."""
         binary = shutil.which(TOOLS[dialect]) if dialect in TOOLS else None
         text = _version_text(binary) if binary is not None else ""
         version = parse_version(text.split("\n", 1)[0])
