@@ -237,3 +237,53 @@ def test_the_cli_fails_on_a_file_that_does_not_parse(tmp_path: Path, capsys: pyt
     assert f"warning: {tmp_path / 'values.yaml'}: skipped" in err
     (tmp_path / "broken.yaml").unlink()
     assert main(["render", "-f", str(tmp_path), "-o", str(tmp_path / "out")]) == 0
+
+
+def _selected_rule(namespace: str, name: str, alert: str) -> dict[str, Any]:
+    rule = _broken_rule("up == 0")
+    rule["metadata"] = {"name": name, "namespace": namespace, "labels": {"alertagent.io/cluster": "main"}}
+    rule["spec"]["groups"][0]["rules"][0]["alert"] = alert
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "field", "message"),
+    [
+        ("team", "a_x", "metadata.name", '"a_x" is not a Kubernetes name'),
+        ("team_a", "x", "metadata.namespace", '"team_a" is not a namespace name'),
+        ("default", "Upper", "metadata.name", '"Upper" is not a Kubernetes name'),
+        ("default", "a..b", "metadata.name", '"a..b" is not a Kubernetes name'),
+        ("team.a", "x", "metadata.namespace", '"team.a" is not a namespace name'),
+        ("default", "x" * 254, "metadata.name", "at most 253 characters"),
+        ("n" * 64, "x", "metadata.namespace", "at most 63 characters"),
+        ("default", "", "metadata.name", "required"),
+    ],
+)
+def test_a_name_the_api_server_refuses_is_an_error_and_renders_nothing(
+    namespace: str, name: str, field: str, message: str
+) -> None:
+    # `team/a_x` and `team_a/x` would both be `team_a_x.yaml`: one rule silently lost, exit 0.
+    cluster = next(o for o in load_manifests([EXAMPLES / "basic"]) if o["kind"] == "AlertmanagerCluster")
+    result = render_manifests([cluster, _selected_rule(namespace, name, "Bad"), _selected_rule("default", "ok", "Ok")])
+    bad = next(r for r in result.reports if r.kind == "AlertRule" and r.name == name)
+    assert not bad.valid and not result.all_valid
+    assert any(e.startswith(f"{field}: ") and message in e for e in bad.errors), bad.errors
+    rule_files = {path.name: text for path, text in result.files.items() if path.name != "alertmanager.yaml"}
+    assert set(rule_files) == {"default_ok.yaml"}
+    assert "Bad" not in rule_files["default_ok.yaml"]
+
+
+def test_two_rules_whose_names_once_collided_both_render_when_valid() -> None:
+    cluster = next(o for o in load_manifests([EXAMPLES / "basic"]) if o["kind"] == "AlertmanagerCluster")
+    result = render_manifests([cluster, _selected_rule("team", "a-x", "One"), _selected_rule("team-a", "x", "Two")])
+    assert result.all_valid, [r.errors for r in result.reports]
+    names = {path.name for path in result.files if path.name != "alertmanager.yaml"}
+    assert names == {"team-a_x.yaml", "team_a-x.yaml"}
+
+
+def test_an_object_twice_in_the_input_is_an_error_once() -> None:
+    cluster = next(o for o in load_manifests([EXAMPLES / "basic"]) if o["kind"] == "AlertmanagerCluster")
+    result = render_manifests([cluster, _selected_rule("default", "x", "One"), _selected_rule("default", "x", "Two")])
+    (report,) = [r for r in result.reports if r.kind == "AlertRule"]
+    assert not report.valid
+    assert report.errors == ["AlertRule default/x is in the input twice: kubectl apply would keep only the last"]

@@ -36,6 +36,12 @@ PATTERN_MEANINGS: Final[dict[str, str]] = {
 }
 
 
+def pattern_mismatch(value: object, pattern: str) -> str:
+    """`"5x" is not a duration: ...`: what a value refused by one of `PATTERN_MEANINGS`' patterns should
+    have been. KeyError for a pattern it has no meaning for."""
+    return f"{json.dumps(value, ensure_ascii=False)} is not {PATTERN_MEANINGS[pattern]}"
+
+
 @dataclass(frozen=True)
 class ListMapKey:
     """Annotation making a list of objects a map keyed by one field: the API server rejects duplicate

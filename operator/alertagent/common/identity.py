@@ -6,11 +6,47 @@ default (`default`, as kubectl applies it) is decided here, in `namespace_of`, a
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_NAMESPACE = "default"
+
+# k8s.io/apimachinery pkg/util/validation/validation.go (v0.34): IsDNS1123Label (namespaces) and
+# IsDNS1123Subdomain (the names of custom resources, Secrets, ConfigMaps).
+_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_LABEL_RE = re.compile(_DNS1123_LABEL)
+_DNS1123_SUBDOMAIN_RE = re.compile(rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*")
+_SUBDOMAIN_RULE = 'lowercase letters, digits, "-" and ".", beginning and ending with a letter or digit'
+
+
+def metadata_issues(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """`(field, message)` for each part of a namespaced object's name the API server refuses, as it
+    validates a custom resource (`metadata.name` a DNS-1123 subdomain of at most 253 characters,
+    `metadata.namespace` a DNS-1123 label of at most 63); [] when both are valid. For manifests that
+    never went through an API server (`alertagent render`): two invalid names can otherwise map to one
+    rule file (`team/a_x`, `team_a/x`)."""
+    issues = []
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if not name:
+        issues.append(("metadata.name", "required: the API server refuses an object without a name"))
+    elif not isinstance(name, str) or len(name) > 253 or not _DNS1123_SUBDOMAIN_RE.fullmatch(name):
+        issues.append(
+            ("metadata.name", f"{json.dumps(name)} is not a Kubernetes name: at most 253 characters, {_SUBDOMAIN_RULE}")
+        )
+    if namespace is not None and (
+        not isinstance(namespace, str) or len(namespace) > 63 or not _DNS1123_LABEL_RE.fullmatch(namespace)
+    ):
+        issues.append(
+            (
+                "metadata.namespace",
+                f"{json.dumps(namespace)} is not a namespace name: at most 63 characters, lowercase letters, digits "
+                'and "-", beginning and ending with a letter or digit',
+            )
+        )
+    return issues
 
 
 def namespace_of(metadata: Mapping[str, Any] | Any) -> str:

@@ -16,7 +16,7 @@ from ..api.common import Resource, SecretKeyRef
 from ..api.notificationchannel import NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..common.culprits import scrub
-from ..common.identity import ObjectRef, namespace_of
+from ..common.identity import ObjectRef, metadata_issues, namespace_of
 from ..common.labels import MANAGED_BY
 from ..discovery.graph import ServiceGraph, extract
 from ..discovery.snapshot import Graph
@@ -96,21 +96,16 @@ def render_manifests(
     has_services = any(node.kind == "service" for node in graph.nodes)
     rules: list[IndexedRule] = []
     parsed: dict[str, list[Any]] = {kind: [] for kind in MODELS}
-    namespace_labels: dict[str, dict[str, str]] = {}
-    secrets: dict[tuple[str, str], dict[str, str]] = {}
+    namespace_labels = {ObjectRef.of(o).name: o["metadata"].get("labels") or {} for o in _of_kind(objects, "Namespace")}
+    secrets = {(r.namespace, r.name): _secret_values(o) for o in _of_kind(objects, "Secret") for r in [ObjectRef.of(o)]}
+    seen: dict[ObjectRef, ObjectReport] = {}
     for obj in objects:
-        kind, meta = obj.get("kind"), obj.get("metadata") or {}
-        if kind == "Namespace":
-            namespace_labels[meta.get("name", "")] = meta.get("labels") or {}
-            continue
-        if kind == "Secret":
-            secrets[namespace_of(meta), meta.get("name", "")] = _secret_values(obj)
-            continue
+        kind = obj.get("kind")
         if kind != "AlertRule" and kind not in MODELS:
             continue
-        ref = ObjectRef.of(obj)
-        report = ObjectReport(ref.kind, ref.namespace, ref.name)
-        reports.append(report)
+        report = _new_report(obj, seen, reports)
+        if report is None or not report.valid:
+            continue
         if kind == "AlertRule":
             entry = index_alert_rule(obj, template_issues)
             rules.append(entry)
@@ -159,6 +154,27 @@ def render_manifests(
 
 # prometheus-operator's kinds this renderer does not read: `alertagent convert` turns them into ours.
 CONVERTIBLE = frozenset({("monitoring.coreos.com", "PrometheusRule"), ("monitoring.coreos.com", "AlertmanagerConfig")})
+
+
+def _of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o.get("kind") == kind and isinstance(o.get("metadata"), dict)]
+
+
+def _new_report(
+    obj: dict[str, Any], seen: dict[ObjectRef, ObjectReport], reports: list[ObjectReport]
+) -> ObjectReport | None:
+    """The report of an object to render, added to `reports`; invalid with what the API server would say when it refuses
+    its name or namespace (then nothing of it is rendered: two such names can share a rule file).
+    None for a second copy of an object: the first report is made invalid, the first copy rendered."""
+    ref = ObjectRef.of(obj)
+    errors = [f"{field}: {message}" for field, message in metadata_issues(obj.get("metadata") or {})]
+    if ref in seen and not errors:
+        seen[ref].valid = False
+        seen[ref].errors.append(f"{ref} is in the input twice: kubectl apply would keep only the last")
+        return None
+    seen[ref] = ObjectReport(ref.kind, ref.namespace, ref.name, valid=not errors, errors=errors)
+    reports.append(seen[ref])
+    return seen[ref]
 
 
 def _unrendered_kinds(objects: list[dict[str, Any]]) -> list[ObjectReport]:

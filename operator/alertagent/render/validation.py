@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -27,7 +26,7 @@ import promql_parser
 from pydantic import ValidationError
 
 from ..api.alertrule import AlertRule, Rule, ValidationIssue
-from ..api.common import LABEL_NAME_PATTERN, PATTERN_MEANINGS
+from ..api.common import LABEL_NAME_PATTERN, PATTERN_MEANINGS, pattern_mismatch
 from .gotemplate import TemplateDialect, TemplateSyntaxError, check_template, template_dialect
 from .regex import MAX_PARSE_DEPTH, promql_depth_bound, promql_regex_issues
 
@@ -50,9 +49,9 @@ def schema_issues(err: ValidationError) -> list[ValidationIssue]:
     for e in err.errors(include_url=False):
         loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         message = e["msg"].removeprefix("Value error, ")
-        meaning = PATTERN_MEANINGS.get(str((e.get("ctx") or {}).get("pattern", "")))
-        if e["type"] == "string_pattern_mismatch" and meaning is not None:
-            message = f"{json.dumps(e['input'], ensure_ascii=False)} is not {meaning}"
+        pattern = str((e.get("ctx") or {}).get("pattern", ""))
+        if e["type"] == "string_pattern_mismatch" and pattern in PATTERN_MEANINGS:
+            message = pattern_mismatch(e["input"], pattern)
         issues.append(ValidationIssue(field=field_path(loc) or "(object)", message=message))
     return issues
 
@@ -106,7 +105,7 @@ def _rule_issues(rule: Rule) -> Iterable[tuple[str, str]]:
         yield "labels.__name__", "a recording rule cannot set __name__"
     for key in sorted(rule.labels or {}):
         if not _LABEL_NAME.match(key):
-            yield f"labels.{key}", f"invalid label name {key!r}: must match {LABEL_NAME_PATTERN}"
+            yield f"labels.{key}", pattern_mismatch(key, LABEL_NAME_PATTERN)
     # A template is invalid for the AlertRule only when every target dialect refuses it; one only a
     # dialect refuses (vmalert's `$expr` in Prometheus, a function of a newer release) is refused by the
     # evaluators of that dialect alone (`template_issues`, checked per evaluator when rules are planned).
