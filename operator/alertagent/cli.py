@@ -29,25 +29,24 @@ def _on_cluster(work: Callable[[Kube], int]) -> int:
     """Run `work` with a client of the current cluster (in-cluster, else the kubeconfig). The expected
     failures print one line to stderr, never a traceback: no cluster (exit 2), and an API server that
     cannot be reached or refuses a request (exit 1)."""
-    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415 - only cluster commands need it
-    from urllib3.exceptions import HTTPError, InsecureRequestWarning  # noqa: PLC0415
+    from urllib3.exceptions import HTTPError, InsecureRequestWarning  # noqa: PLC0415 - only cluster commands
 
-    from .clients.kube import Kube  # noqa: PLC0415
-    from .clients.startup import StartupError, api_client, describe  # noqa: PLC0415
+    from .clients.connection import ApiError  # noqa: PLC0415
+    from .clients.startup import StartupError, connect, describe  # noqa: PLC0415
 
     # One line per failure: urllib3's "Retrying ..." log lines and its warning about a kubeconfig that
     # skips TLS verification (the user's choice) would add more.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     warnings.simplefilter("ignore", InsecureRequestWarning)
     try:
-        api = api_client()
+        kube = connect()
     except StartupError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     try:
-        return work(Kube(api))
-    except (ApiException, HTTPError) as err:
-        print(f"error: {describe(err, api.configuration.host)}", file=sys.stderr)
+        return work(kube)
+    except (ApiError, HTTPError) as err:
+        print(f"error: {describe(err, kube.connection.server)}", file=sys.stderr)
         return EXIT_INVALID
 
 

@@ -31,7 +31,7 @@ from .clients.gatewaykube import GatewayKube
 from .clients.http import build_tls_context_aside
 from .clients.kube import Kube
 from .clients.leader import LeaderElector
-from .clients.startup import PLAIN_LOG_FORMAT, api_client, check_api, check_ports, list_clusters
+from .clients.startup import PLAIN_LOG_FORMAT, check_api, check_ports, connect, list_clusters
 from .common.labels import COMPONENT_LABEL, MANAGED_BY
 from .handlers import build_registry
 from .metrics import LEADER
@@ -109,7 +109,7 @@ def run(settings: Settings) -> None:
     that there is a cluster, that its ports are free and that the API server answers and lets it list
     AlertmanagerClusters; raises StartupError (one line) when not."""
     # Steps, status writes and Kopf's sync handlers share the client from up to `worker_threads` threads.
-    kube = Kube(api_client(settings.worker_threads), request_timeout_seconds=settings.kube_timeout_seconds)
+    kube = connect(settings.worker_threads, settings.kube_timeout_seconds)
     check_ports(
         {
             "--http-port": settings.http_port,
@@ -118,7 +118,7 @@ def run(settings: Settings) -> None:
         }
     )
     build_tls_context_aside()
-    check_api(kube.api, list_clusters(settings.namespaces))
+    check_api(kube, list_clusters(settings.namespaces))
     configure_logging(settings.log_format)
     ports = f"http :{settings.http_port}, metrics :{settings.metrics_port}"
     if settings.webhook_port:
@@ -128,7 +128,7 @@ def run(settings: Settings) -> None:
         __version__,
         ", ".join(settings.namespaces) or "all",
         ports,
-        kube.api.configuration.host,
+        kube.connection.server,
         "on" if settings.discovery else "off",
     )
     # What the imports made lives as long as the process: keep the garbage collector from walking it
@@ -172,7 +172,7 @@ async def lead(settings: Settings, kube: Kube) -> None:
         labels={**MANAGED_BY, COMPONENT_LABEL: "leader-election"},
     )
     # Lease calls time out at the renew deadline, as client-go's renew context does.
-    store = GatewayKube(Kube(kube.api, request_timeout_seconds=settings.renew_deadline_seconds))
+    store = GatewayKube(Kube(kube.connection, request_timeout_seconds=settings.renew_deadline_seconds, pool_size=1))
     LEADER.labels(identity).set(0)
     leading = LeaderElector(store, elector, lambda leader: LEADER.labels(identity).set(int(leader)), _exit_lost)
     log.info("%s standing by for the leader Lease %s/%s", identity, namespace, settings.leader_election_id)

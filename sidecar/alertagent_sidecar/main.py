@@ -24,9 +24,9 @@ from alertagent import __version__
 from alertagent.clients.startup import (
     PLAIN_LOG_FORMAT,
     StartupError,
-    api_client,
     check_api,
     check_listen,
+    connect,
     listen_error,
 )
 
@@ -169,11 +169,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    api = api_client()
+    kube = connect()
     host, port = args.listen.rsplit(":", 1)
     check_listen(host.strip("[]"), int(port), "--listen")  # before the API: a local fix comes first
-    check_api(api, lambda probe, timeout: _list_watched(client.CoreV1Api(probe), args, timeout))
-    core = client.CoreV1Api(api)
+    check_api(kube, lambda probe, timeout: _list_watched(probe.core, args, timeout))
+    core = kube.core
     wake = threading.Event()
     url = args.target_url.rstrip("/")
     syncer: Syncer | AlertmanagerSyncer
@@ -195,7 +195,7 @@ def _run(args: argparse.Namespace) -> int:
         args.config_file or args.rules_dir,
         url,
         "{}:{}".format(*server.server_address[:2]),
-        api.configuration.host,
+        kube.connection.server,
     )
     threading.Thread(target=watcher.run, name="watch", daemon=True).start()
     worker = threading.Thread(target=sync_loop, args=(watcher, syncer, wake, args.debounce), name="sync")

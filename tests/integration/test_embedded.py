@@ -12,6 +12,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from alertagent.clients.connection import of_client_configuration
 from alertagent.clients.kube import Kube
 from alertagent.devstack.agents import eventually
 from alertagent.devstack.controlplane import ControlPlane
@@ -70,13 +71,15 @@ def test_two_operators_with_different_settings_run_in_one_process(
         )
 
     lean, full = settings(namespace, False, 0.1), settings(second_namespace, True, 0.5)
+    # An embedding hands over its own kubernetes client: both operators use its connection.
+    embedded = Kube(of_client_configuration(api_client.configuration))
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     failures: list[BaseException] = []
 
     def run() -> None:
         async def both() -> None:
-            await asyncio.gather(operate(lean, stop, Kube(api_client)), operate(full, stop, Kube(api_client)))
+            await asyncio.gather(operate(lean, stop, embedded), operate(full, stop, embedded))
 
         try:
             loop.run_until_complete(both())

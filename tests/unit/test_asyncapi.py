@@ -1,36 +1,23 @@
-"""`clients.asyncapi.AsyncApi` against a local HTTP server: the credentials come from the Kubernetes
-client's configuration through its refresh hook, read again once `AUTH_REREAD_SECONDS` have passed and
-right after a 401 (a rotated token); answers are JSON (or not read, `decode=False`); errors are the
-client's ApiException with the status and body."""
+"""`clients.asyncapi.AsyncApi` against a local HTTP server: the credentials come from the connection
+(here a token file, as a pod's service account has), read again once `AUTH_REREAD_SECONDS` have passed
+and right after a 401 (a rotated token); answers are JSON (or not read, `decode=False`); errors are
+`ApiError` with the status and body."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from kubernetes.client import Configuration
-from kubernetes.client.exceptions import ApiException
 
 from alertagent.clients import asyncapi
 from alertagent.clients.asyncapi import AsyncApi
+from alertagent.clients.connection import ApiError, Connection
 
-
-def _configuration(url: str, tokens: list[str]) -> tuple[Configuration, list[str]]:
-    """A configuration whose refresh hook hands out the next of `tokens` on each call (recorded)."""
-    configuration = Configuration(host=url)
-    configuration.api_key_prefix["authorization"] = "Bearer"
-    configuration.api_key["authorization"] = "loaded"  # as the kubeconfig loader leaves it
-    given: list[str] = []
-
-    def refresh(config: Configuration) -> None:
-        given.append(tokens[min(len(given), len(tokens) - 1)])
-        config.api_key["authorization"] = given[-1]
-
-    configuration.refresh_api_key_hook = refresh
-    return configuration, given
+NOWHERE = Connection(server="http://127.0.0.1:9")
 
 
 async def _server(handler: Any) -> tuple[web.AppRunner, str]:
@@ -43,8 +30,12 @@ async def _server(handler: Any) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
 
 
-def test_the_token_is_read_once_per_interval_and_again_after_a_401(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_token_is_read_once_per_interval_and_again_after_a_401(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr(asyncapi, "AUTH_REREAD_SECONDS", 60.0)  # nothing expires during the test
+    token = tmp_path / "token"
+    token.write_text("first\n")
     seen: list[str] = []
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -53,26 +44,29 @@ def test_the_token_is_read_once_per_interval_and_again_after_a_401(monkeypatch: 
             return web.json_response({"kind": "Status", "code": 401}, status=401)
         return web.json_response({"ok": True})
 
-    async def run() -> tuple[list[Any], list[str]]:
+    async def run() -> list[Any]:
         runner, url = await _server(handler)
-        configuration, given = _configuration(url, ["first", "old", "new"])
-        api = AsyncApi(configuration)
+        connection = Connection(server=url, token_file=str(token))
+        api = AsyncApi(connection)
         answers: list[Any] = []
         try:
-            answers += [await api.request("GET", "/a") for _ in range(3)]  # one read of the token
-            api._authorization_until = 0.0  # the interval has passed: read again, and it is "old"
-            with pytest.raises(ApiException) as refused:
+            answers.append(await api.request("GET", "/a"))
+            token.write_text("old\n")  # rotated, but within the interval the token read is kept
+            answers += [await api.request("GET", "/a") for _ in range(2)]
+            api._authorization_until = 0.0  # the interval has passed
+            connection._token_read = (float("-inf"), None)  # and the connection's own: read "old"
+            with pytest.raises(ApiError) as refused:
                 await api.request("GET", "/b")
             answers.append(refused.value.status)
-            answers.append(await api.request("GET", "/c"))  # the 401 made it read again: "new"
-            return answers, given
+            token.write_text("new\n")
+            answers.append(await api.request("GET", "/c"))  # the 401 made both read again: "new"
+            return answers
         finally:
             await api.close()
             await runner.cleanup()
 
-    answers, given = asyncio.run(run())
+    answers = asyncio.run(run())
     assert answers == [{"ok": True}] * 3 + [401, {"ok": True}]
-    assert given == ["first", "old", "new"]
     assert seen == ["Bearer first"] * 3 + ["Bearer old", "Bearer new"]
 
 
@@ -82,14 +76,13 @@ def test_answers_are_json_unless_not_decoded_and_errors_carry_status_and_body() 
             return web.json_response({"reason": "NotFound"}, status=404)
         return web.json_response({"echo": json.loads(await request.text())})
 
-    async def run() -> tuple[Any, Any, ApiException]:
+    async def run() -> tuple[Any, Any, ApiError]:
         runner, url = await _server(handler)
-        configuration, _ = _configuration(url, ["t"])
-        api = AsyncApi(configuration)
+        api = AsyncApi(Connection(server=url, token="t"))
         try:
             decoded = await api.request("POST", "/x", {"a": 1})
             skipped = await api.request("POST", "/x", {"a": 1}, decode=False)
-            with pytest.raises(ApiException) as missing:
+            with pytest.raises(ApiError) as missing:
                 await api.request("GET", "/missing")
             return decoded, skipped, missing.value
         finally:
@@ -114,7 +107,7 @@ def test_each_writes_every_item_in_order_with_at_most_limit_begun_at_once() -> N
         await asyncio.sleep(0.001 * (item % 3))
         in_flight -= 1
 
-    asyncio.run(AsyncApi(Configuration(), limit=4).each(range(50), write))
+    asyncio.run(AsyncApi(NOWHERE, limit=4).each(range(50), write))
     assert begun == list(range(50))
     assert most == 4
 
@@ -129,7 +122,7 @@ def test_each_goes_on_after_a_failed_write_and_raises_its_error_once_every_item_
         done.append(item)
 
     async def run() -> None:
-        await AsyncApi(Configuration(), limit=2).each(range(10), write)
+        await AsyncApi(NOWHERE, limit=2).each(range(10), write)
 
     with pytest.raises(ValueError, match="item 2"):
         asyncio.run(run())
@@ -143,5 +136,5 @@ def test_each_writes_one_at_a_time_below_a_limit_of_one() -> None:
         begun.append(item)
         await asyncio.sleep(0)
 
-    asyncio.run(AsyncApi(Configuration(), limit=0).each(range(5), write))
+    asyncio.run(AsyncApi(NOWHERE, limit=0).each(range(5), write))
     assert begun == [0, 1, 2, 3, 4]

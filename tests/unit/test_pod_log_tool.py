@@ -8,7 +8,7 @@ that request, written in its shapes: the log as `text/plain` lines; a 400 `Statu
 for a container that has not started (the kubelet's "is waiting to start", passed through) or a pod
 with several containers and none named (pkg/registry/core/pod/strategy.go `LogLocation`); a 404
 `Status` (reason NotFound) for a pod that is gone. They are served from a local `http.server` on
-127.0.0.1, and a real `GatewayKube` over a real kubernetes `ApiClient` reads them, so the request it
+127.0.0.1, and a real `GatewayKube` over the operator's own client (urllib3) reads them, so the request it
 sends (path, query, Accept) is checked too."""
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from kubernetes import client
 
 from alertagent.analysis.tools import cap_output
+from alertagent.clients.connection import Connection
 from alertagent.clients.gatewaykube import GatewayKube, GatewayKubeError
 from alertagent.clients.kube import Kube
 
@@ -115,8 +115,7 @@ class Recorded:
 
 
 def gateway_kube(host: str) -> GatewayKube:
-    api = client.ApiClient(client.Configuration(host=host))
-    return GatewayKube(Kube(api, request_timeout_seconds=5))
+    return GatewayKube(Kube(Connection(server=host), request_timeout_seconds=5))
 
 
 @pytest.fixture

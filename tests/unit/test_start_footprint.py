@@ -17,6 +17,8 @@ from typing import Any
 import kopf
 
 from alertagent import cli, operator
+from alertagent.clients.connection import Connection
+from alertagent.clients.kube import Kube
 from alertagent.handlers import build_registry
 from alertagent.settings import Settings
 
@@ -42,19 +44,13 @@ def test_run_freezes_the_imports_before_the_operator_starts(monkeypatch: Any) ->
     monkeypatch.setattr(operator, "check_ports", lambda ports: None)
     monkeypatch.setattr(operator, "check_api", lambda *args: None)
     monkeypatch.setattr(operator, "configure_logging", lambda log_format: None)
-    monkeypatch.setattr(operator, "api_client", lambda *args: None)
-    monkeypatch.setattr(operator, "Kube", lambda *args, **kwargs: type("K", (), {"api": _Api()})())
+    monkeypatch.setattr(operator, "connect", lambda *args: Kube(Connection(server="https://127.0.0.1:6443")))
     monkeypatch.setattr(operator, "operate", operate)
     try:
         operator.run(Settings())
     finally:
         gc.unfreeze()
     assert frozen and frozen[0] > 0
-
-
-class _Api:
-    class configuration:  # noqa: N801 (mimics the client's attribute)
-        host = "https://127.0.0.1:6443"
 
 
 def _state(primed: bool, started: float, priming_max: float = 120.0) -> Any:

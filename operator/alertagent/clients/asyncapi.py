@@ -6,12 +6,11 @@ serialisation, `http.client`'s header parsing, the auth hook) plus a thread hop,
 burst each open their own TLS connection. aiohttp (already loaded: Kopf runs on it) parses with its C
 parser on the loop and keeps at most `limit` connections alive: ~0.35 ms a request, no threads.
 
-Credentials come from the same `kubernetes.client.Configuration` as `Kube` (one source of truth: the
+Credentials come from the same `clients.connection.Connection` as `Kube` (one source of truth: the
 service account, the kubeconfig, or the client an embedding gave), read again at most every
-`AUTH_REREAD_SECONDS` and after any 401, so a rotated token is used as soon as the client's own
-refresh hook reads it (that hook is ~50 µs a call: 3 % of a 500-object burst when run per request).
-Errors raise the client's `ApiException` (with `.status` and `.body`), so callers handle both clients
-alike."""
+`AUTH_REREAD_SECONDS` and after any 401, so a rotated token is used as soon as the connection reads
+it (an exec plugin's refresh hook is ~50 µs a call: 3 % of a 500-object burst when run per request).
+Errors raise `ApiError` (with `.status` and `.body`), as `Kube` does, so callers handle both alike."""
 
 from __future__ import annotations
 
@@ -23,9 +22,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import aiohttp
-from kubernetes.client import Configuration
-from kubernetes.client.exceptions import ApiException
 
+from .connection import ApiError, Connection
 from .http import LoopSession
 from .kube import EVENT_SOURCE, MERGE, event_body, status_path
 
@@ -38,24 +36,14 @@ class AsyncApi:
     """One aiohttp session per event loop (made on first use); `limit` requests in flight at most,
     the rest wait for a connection; each request times out after `timeout_seconds`."""
 
-    def __init__(self, configuration: Configuration, limit: int = 4, timeout_seconds: float = 30.0) -> None:
-        self.configuration, self.limit, self.timeout = configuration, limit, timeout_seconds
+    def __init__(self, connection: Connection, limit: int = 4, timeout_seconds: float = 30.0) -> None:
+        self.connection, self.limit, self.timeout = connection, limit, timeout_seconds
         self._session = LoopSession(self._new_session)
         self._authorization: str | None = None
         self._authorization_until = 0.0  # monotonic seconds
 
     def _ssl(self) -> ssl.SSLContext | bool:
-        config = self.configuration
-        if not config.host.startswith("https"):
-            return False
-        context = ssl.create_default_context(cafile=config.ssl_ca_cert)
-        if config.cert_file:
-            context.load_cert_chain(config.cert_file, config.key_file)
-        if not config.verify_ssl:
-            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        elif config.assert_hostname is False:
-            context.check_hostname = False
-        return context
+        return self.connection.ssl_context() if self.connection.server.startswith("https") else False
 
     def _new_session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self.limit, ssl=self._ssl())
@@ -85,17 +73,11 @@ class AsyncApi:
             raise errors[0]
 
     def _authorization_header(self) -> str | None:
-        """The Authorization header's value (None: none), from the configuration's credentials as its
-        refresh hook gives them, re-read once `AUTH_REREAD_SECONDS` have passed."""
+        """The Authorization header's value (None: none), from the connection's credentials, re-read
+        once `AUTH_REREAD_SECONDS` have passed."""
         now = time.monotonic()
         if now >= self._authorization_until:
-            bearer = self.configuration.auth_settings().get("BearerToken") or {}
-            if bearer.get("value"):
-                self._authorization = bearer["value"]
-            elif self.configuration.username:
-                self._authorization = self.configuration.get_basic_auth_token()
-            else:
-                self._authorization = None
+            self._authorization = self.connection.authorization()
             self._authorization_until = now + AUTH_REREAD_SECONDS
         return self._authorization
 
@@ -108,27 +90,24 @@ class AsyncApi:
     async def request(
         self, method: str, path: str, body: Any = None, content_type: str = JSON, decode: bool = True
     ) -> Any:
-        """One request: the answer's JSON (None when empty, or not `decode`d). Raises ApiException for
+        """One request: the answer's JSON (None when empty, or not `decode`d). Raises ApiError for
         a status outside 2xx, aiohttp.ClientError or TimeoutError when the API server cannot be
         reached."""
         data = None if body is None else json.dumps(body, separators=(",", ":"))
-        url = self.configuration.host + path
-        config = self.configuration
         async with self.session().request(
             method,
-            url,
+            self.connection.server + path,
             data=data,
             headers=self._headers(content_type),
-            proxy=config.proxy or None,
-            server_hostname=getattr(config, "tls_server_name", None) or None,
+            proxy=self.connection.proxy,
+            server_hostname=self.connection.tls_server_name,
         ) as response:
             text = await response.read()
             if not 200 <= response.status <= 299:
                 if response.status == 401:  # credentials rotated: read them again for the next request
                     self._authorization_until = 0.0
-                error = ApiException(status=response.status, reason=response.reason)
-                error.body = text.decode(errors="replace")
-                raise error
+                    self.connection.forget_token()
+                raise ApiError(response.status, response.reason or "", text.decode(errors="replace"))
             return json.loads(text) if text and decode else None
 
     async def patch_status(
@@ -140,7 +119,7 @@ class AsyncApi:
                 "PATCH", status_path(plural, namespace, name), {"status": status}, MERGE
             )
             return written
-        except ApiException as err:
+        except ApiError as err:
             if err.status != 404:
                 raise
             return None

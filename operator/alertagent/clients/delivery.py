@@ -9,14 +9,17 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx
-from kubernetes import client
 
 from ..common.labels import LOADED_HASH_ANNOTATION, LOADED_TIME_ANNOTATION, SYNC_ERROR_ANNOTATION
 from ..metrics import CONFIG_RELOAD_TOTAL
 from ..render.rules import LoadedGroup, expected_groups
 from .prometheus import ReloadError, loaded_groups, reload
+
+if TYPE_CHECKING:
+    from kubernetes import client
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,6 @@ def report(
             annotations = {SYNC_ERROR_ANNOTATION: error}
         try:
             patch(shard.name, namespace, {"metadata": {"annotations": annotations}})
-        except client.exceptions.ApiException as err:
-            if err.status != 404:  # deleted meanwhile: nothing to report on
+        except Exception as err:  # the typed client's ApiException (imported by whoever made `core`)
+            if getattr(err, "status", None) != 404:  # deleted meanwhile: nothing to report on
                 log.warning("reporting on %s failed: %s", shard.name, err)

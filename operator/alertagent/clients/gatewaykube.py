@@ -13,14 +13,12 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-from kubernetes import config
-from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ..api.base import GROUP, VERSION
 from ..discovery.store import GRAPH_CONFIGMAP, PART_ANNOTATION, part_name
-from .kube import MERGE, Kube, load_api_client
+from .connection import ApiError, ConfigError, load_connection
+from .kube import MERGE, Kube
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
@@ -58,12 +56,12 @@ def connect(
     if namespaces is None:
         namespaces = [n.strip() for n in os.environ.get(NAMESPACES_ENV, "").split(",") if n.strip()]
     try:
-        api = config.new_client_from_config(config_file=kubeconfig) if kubeconfig else load_api_client()
-    except (config.ConfigException, OSError, TypeError, yaml.YAMLError) as err:  # YAMLError: a malformed file
-        reason = " ".join(line.strip() for line in str(err).splitlines()) or type(err).__name__
+        connection = load_connection(kubeconfig)
+    except ConfigError as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
         where = f"{kubeconfig}: " if kubeconfig else ""
         raise GatewayKubeError("no Kubernetes configuration", None, where + reason) from None
-    return GatewayKube(Kube(api, request_timeout_seconds=timeout), namespaces)
+    return GatewayKube(Kube(connection, request_timeout_seconds=timeout), namespaces)
 
 
 class GatewayKube:
@@ -80,7 +78,7 @@ class GatewayKube:
         """The answer's JSON; for a status in `handled`, that status (an int) instead."""
         try:
             return self.kube.request(method, path, body, **kw)
-        except ApiException as err:
+        except ApiError as err:
             if err.status in handled:
                 return int(err.status)
             raise GatewayKubeError(what, err.status, str(err.reason or "")) from None

@@ -6,19 +6,21 @@ is handled (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR). Blocking: run it in a th
 The store maps each object's key (its name, or `namespace/name`) to a value made from it; `on_change`
 is called with the keys whose value changed (after the first list: every key, possibly none).
 
-Objects are the typed client's models (a typed list call such as `CoreV1Api.list_namespaced_secret`)
-or plain JSON dicts (a list function of `Kube.lister`, with `typed=False`)."""
+Objects are the typed client's models (a typed list call such as `CoreV1Api.list_namespaced_secret`,
+watched through the kubernetes package's `Watch`: the sidecar) or plain JSON dicts (a list function
+of `Kube.lister`, with `typed=False`, whose watch answers one JSON event a line: the operator, which
+never imports the kubernetes package)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Generator
 from typing import Any, Generic, TypeVar
 
-from kubernetes import watch
-from kubernetes.client.exceptions import ApiException
+from .connection import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +99,13 @@ class ListWatcher(Generic[V]):
             try:
                 if not resource_version:
                     resource_version = self._relist()
-                stream = watch.Watch()
-                for event in stream.stream(
-                    self.list_fn,
-                    *self.list_args,
-                    **self.selectors,
-                    resource_version=resource_version,
-                    allow_watch_bookmarks=True,
-                    timeout_seconds=self.watch_timeout,
-                    **({} if self._typed else {"deserialize": False}),
-                ):
+                events = self._events(resource_version)
+                for event in events:
                     self.last_contact = time.monotonic()
                     obj = event["object"]
                     if event["type"] == "ERROR":
                         code = obj.get("code", 500) if isinstance(obj, dict) else getattr(obj, "code", 500)
-                        raise ApiException(status=code)
+                        raise ApiError(code)
                     resource_version = _resource_version(obj) or resource_version
                     if event["type"] == "BOOKMARK":  # the client leaves a bookmark's object a plain dict
                         self.bookmarks += 1
@@ -122,22 +116,57 @@ class ListWatcher(Generic[V]):
                     if self._apply(event["type"], obj):
                         self.on_change({self.key_of(obj)})
                     if self.stopping.is_set():
-                        stream.stop()
+                        events.close()
                 self.last_contact = time.monotonic()
-            except ApiException as err:
+            except Exception as err:
                 resource_version = ""
-                if err.status == 410:  # our resourceVersion is too old: relist, which sees deletes too
+                if _status(err) == 410:  # our resourceVersion is too old: relist, which sees deletes too
                     log.info("watch of %s expired (410 Gone); relisting", self.what)
                     continue
                 log.warning("watching %s failed: %s; retrying", self.what, err)
                 self.stopping.wait(2)
-            except Exception as err:
-                log.warning("watching %s failed: %s; retrying", self.what, err)
-                resource_version = ""
-                self.stopping.wait(2)
+
+    def _events(self, resource_version: str) -> Generator[dict[str, Any]]:
+        """The watch's events from `resource_version`: `{"type", "object"}` dicts."""
+        params: dict[str, Any] = {
+            "resource_version": resource_version,
+            "allow_watch_bookmarks": True,
+            "timeout_seconds": self.watch_timeout,
+        }
+        if self._typed:
+            from kubernetes import watch  # noqa: PLC0415 - typed models: the sidecar has the package loaded
+
+            stream: Generator[dict[str, Any]] = watch.Watch().stream(
+                self.list_fn, *self.list_args, **self.selectors, **params
+            )
+            return stream
+        return _json_lines(self.list_fn(*self.list_args, **self.selectors, **params, watch=True))
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def _status(err: Exception) -> int | None:
+    """The HTTP status of an API error (ours, or the kubernetes package's `ApiException`), else None."""
+    status = getattr(err, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def _json_lines(response: Any) -> Generator[dict[str, Any]]:
+    """The events of a watch response (urllib3, not preloaded): one JSON object a line. The response
+    goes back to its pool when the watch ends or the generator is closed."""
+    try:
+        pending = b""
+        for chunk in response.stream(64 * 1024):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
+        if pending.strip():
+            yield json.loads(pending)
+    finally:
+        response.release_conn()
 
 
 def _metadata(obj: Any, field: str) -> Any:

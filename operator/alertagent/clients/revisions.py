@@ -9,11 +9,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from ..api.base import API_VERSION, GROUP, VERSION
 from ..common.identity import owner_reference
 from .asyncapi import AsyncApi
+from .connection import ApiError
 from .kube import Kube
 
 RULE_LABEL = "alertagent.io/alertrule"
@@ -81,7 +80,7 @@ def known(cache: RevisionCache, body: dict[str, Any]) -> bool:
 def record(kube: Kube, cache: RevisionCache, body: dict[str, Any]) -> int:
     """Make sure the rule's current spec is its newest revision; return that revision number.
     `cache` remembers the generation recorded, so events that do not change the spec cost no API call.
-    Raises ApiException when the API server refuses."""
+    Raises ApiError when the API server refuses."""
     meta, spec = body["metadata"], body.get("spec") or {}
     namespace, name = meta["namespace"], meta["name"]
     key = (namespace, name, meta.get("uid", ""))
@@ -140,7 +139,7 @@ def _create(
     """Create the ControllerRevision of this spec; False when one of that name exists (409)."""
     try:
         kube.request("POST", _revisions_path(namespace), revision_object(name, meta, spec, digest, number))
-    except ApiException as err:
+    except ApiError as err:
         if err.status != 409:
             raise
         return False
@@ -150,7 +149,7 @@ def _create(
 async def record_first(api: AsyncApi, cache: RevisionCache, body: dict[str, Any]) -> bool:
     """`record` for a new object's first spec (generation 1) on the event loop: one create, nothing to
     list. Returns False when that does not settle it (a later generation, or a revision of that name
-    there already): `record` does, in a thread. Raises ApiException when the API server refuses."""
+    there already): `record` does, in a thread. Raises ApiError when the API server refuses."""
     meta, spec = body["metadata"], body.get("spec") or {}
     if meta.get("generation") != 1:
         return False
@@ -158,7 +157,7 @@ async def record_first(api: AsyncApi, cache: RevisionCache, body: dict[str, Any]
     try:
         revision = revision_object(name, meta, spec, spec_hash(spec), 1)
         await api.request("POST", _revisions_path(namespace), revision, decode=False)  # the answer is not read
-    except ApiException as err:
+    except ApiError as err:
         if err.status != 409:
             raise
         return False
@@ -172,9 +171,9 @@ def rollback(kube: Kube, namespace: str, name: str, to: int) -> Revision:
     target = next((r for r in list_revisions(kube, namespace, name) if r.revision == to), None)
     if target is None:
         raise LookupError(f"AlertRule {namespace}/{name} has no revision {to}")
-    custom = kube.custom
-    rule = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "alertrules", name)
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/alertrules/{name}"
+    rule = kube.request("GET", path)
     rule["spec"] = target.spec  # replace (not merge) the spec; resourceVersion guards concurrent edits
-    rule = custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, "alertrules", name, rule)
+    rule = kube.request("PUT", path, rule)
     kube.post_event(rule, "Normal", "RolledBack", f"spec rolled back to revision {to}", component="alertagent-cli")
     return target

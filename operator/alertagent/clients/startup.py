@@ -8,7 +8,6 @@ but did not answer or refused us)."""
 
 from __future__ import annotations
 
-import copy
 import errno
 import json
 import os
@@ -18,12 +17,11 @@ import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import InsecureRequestWarning
 
 from ..api.base import GROUP, VERSION
+from .connection import ConfigError, load_connection
 from .kube import Kube
 
 # How a person gets a cluster to try AlertAgent on (the repository's one-command local stack).
@@ -60,34 +58,30 @@ def no_cluster_message(env: Mapping[str, str] | None = None, detail: str | None 
     return f"no Kubernetes cluster found: {where}, not in a cluster; {DEMO_HINT}"
 
 
-def api_client(pool_size: int | None = None) -> client.ApiClient:
-    """An API client from the in-cluster service account, else the kubeconfig (KUBECONFIG or
-    ~/.kube/config), keeping up to `pool_size` connections (default: the client's, 5 per CPU; give the
-    number of threads that share it, or each one over logs "Connection pool is full"). Raises
-    StartupError (exit 2) when neither is there or the kubeconfig is unusable."""
+def connect(pool_size: int = 10, timeout_seconds: float = 30.0) -> Kube:
+    """A client from the in-cluster service account, else the kubeconfig (KUBECONFIG or
+    ~/.kube/config), keeping up to `pool_size` connections (give the number of threads that share
+    it). Raises StartupError (exit 2) when neither is there or the kubeconfig is unusable."""
     try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        try:
-            config.load_kube_config()
-        except Exception as err:  # whatever the loader raises (YAML, an exec plugin): the file is unusable
-            raise StartupError(no_cluster_message(detail=_one_line(str(err)))) from None
-    configuration = client.Configuration.get_default_copy()
-    if pool_size:
-        configuration.connection_pool_maxsize = pool_size
-    return client.ApiClient(configuration)
+        connection = load_connection()
+    except ConfigError as err:
+        detail = None if str(err) == "no kubeconfig" else " ".join(str(err).split())
+        raise StartupError(no_cluster_message(detail=detail)) from None
+    return Kube(connection, request_timeout_seconds=timeout_seconds, pool_size=pool_size)
 
 
 def describe(err: BaseException, server: str) -> str:
-    """One line for an error of the Kubernetes client talking to `server` (the API server's URL):
-    unreachable, unauthorized, forbidden, or another status with the API's own message."""
-    if isinstance(err, ApiException):
+    """One line for an error talking to `server` (the API server's URL): unreachable, unauthorized,
+    forbidden, or another status with the API's own message (`ApiError`, or the kubernetes
+    package's `ApiException` of a typed call: both carry `status`, `reason` and `body`)."""
+    status = getattr(err, "status", None)
+    if isinstance(status, int):
         message = _api_message(err)
-        if err.status == 401:
+        if status == 401:
             return f"unauthorized: the API server at {server} refused the kubeconfig's credentials"
-        if err.status == 403:
+        if status == 403:
             return f"forbidden: {message}"
-        return f"the API server at {server} answered {err.status} {err.reason}: {message}"
+        return f"the API server at {server} answered {status} {getattr(err, 'reason', '')}: {message}"
     reason = getattr(err, "reason", None) or err  # urllib3's MaxRetryError wraps the last failure
     text = str(reason)
     # "HTTPSConnection(host='…', port=1): Failed to establish a new connection: [Errno 111] Connection
@@ -97,29 +91,29 @@ def describe(err: BaseException, server: str) -> str:
     return f"cannot reach the Kubernetes API server at {server}: {_one_line(text)}"
 
 
-Access = Callable[[client.ApiClient, float], object]  # one request a command needs (client, timeout)
+Access = Callable[[Kube, float], object]  # one request a command needs (a client, timeout)
 
 
-def check_api(api: client.ApiClient, access: Access | None = None, timeout: float = 10.0) -> None:
+def check_api(kube: Kube, access: Access | None = None, timeout: float = 10.0) -> None:
     """The API server answers (`/version`) and lets us make the request `access` makes (a list the
     command needs; a 404 passes: a resource not installed yet is waited for, not refused). One
     attempt each, no retries. Raises StartupError (exit 1) naming the server, or saying what is
     forbidden."""
-    server = api.configuration.host
-    once = copy.deepcopy(api.configuration)
-    once.retries = 0  # urllib3's retries would only repeat the failure, a warning each time
-    probe = client.ApiClient(once)
+    server = kube.connection.server
+    probe = Kube(kube.connection, request_timeout_seconds=timeout, pool_size=1, retries=0)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InsecureRequestWarning)  # the kubeconfig asked for it
-            Kube(probe, request_timeout_seconds=timeout).request("GET", "/version")
+            probe.request("GET", "/version")
             if access is not None:
                 try:
                     access(probe, timeout)
-                except ApiException as err:
-                    if err.status != 404:
+                except Exception as err:
+                    if getattr(err, "status", None) != 404:
                         raise
-    except (ApiException, TransportError, OSError) as err:
+    except Exception as err:
+        if not isinstance(getattr(err, "status", None), int) and not isinstance(err, (TransportError, OSError)):
+            raise
         raise StartupError(describe(err, server), EXIT_REFUSED) from None
     finally:
         probe.close()
@@ -129,10 +123,10 @@ def list_clusters(namespaces: tuple[str, ...]) -> Access:
     """The operator's access check: list AlertmanagerClusters in the first watched namespace, or in
     every namespace when it watches all."""
 
-    def access(api: client.ApiClient, timeout: float) -> object:
+    def access(kube: Kube, timeout: float) -> object:
         where = f"/namespaces/{namespaces[0]}" if namespaces else ""
         path = f"/apis/{GROUP}/{VERSION}{where}/alertmanagerclusters"
-        return Kube(api, request_timeout_seconds=timeout).request("GET", path, query={"limit": 1})
+        return kube.request("GET", path, query={"limit": 1}, timeout=timeout)
 
     return access
 
@@ -175,13 +169,14 @@ def listen_error(host: str, port: int, flag: str, err: OSError) -> str:
     return f"cannot listen on {host}:{port}: {err.strerror or err}; change it with {flag}"
 
 
-def _api_message(err: ApiException) -> str:
+def _api_message(err: BaseException) -> str:
+    raw = getattr(err, "body", None)
     try:
-        body = json.loads(err.body or "")
+        body = json.loads(raw or "")
         message = body.get("message") if isinstance(body, dict) else None
     except ValueError:
         message = None
-    return _one_line(str(message or err.reason or err.body or err.status))
+    return _one_line(str(message or getattr(err, "reason", None) or raw or getattr(err, "status", "")))
 
 
 def _one_line(text: str) -> str:

@@ -44,6 +44,11 @@ LAZY_PACKAGES = ("kubernetes",)
 KUBE_CONFIG = "kubernetes.config.kube_config"
 _OAUTH_LINES = ("import oauthlib.oauth2\n", "from requests_oauthlib import OAuth2Session\n")
 
+#: Kopf's module that imports the kubernetes package's model classes, to recognise them in `kopf.adopt()`
+#: and owner references: AlertAgent passes dicts, and that import alone is ~6 MiB (the client's name
+#: tables), so Kopf runs it with the package hidden (it then treats no object as a kubernetes model).
+KOPF_THIRDPARTY = "kopf._cogs.helpers.thirdparty"
+
 #: The variable that turns the finder off (`1`, `true`, `yes`).
 OPT_OUT = "ALERTAGENT_EAGER_IMPORTS"
 
@@ -134,6 +139,28 @@ class _LazyPackageLoader:
         vars(module).update(__getattr__=__getattr__, __dir__=__dir__)
 
 
+class _HiddenKubernetesLoader:
+    """Runs Kopf's optional-library module as if the kubernetes package were not installed (unless
+    something imported it already)."""
+
+    def __init__(self, real: importlib.machinery.SourceFileLoader) -> None:
+        self._real = real
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self._real.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        if "kubernetes" in sys.modules:
+            self._real.exec_module(module)
+            return
+        sys.modules["kubernetes"] = None  # type: ignore[assignment]  # `import kubernetes` raises ImportError
+        try:
+            self._real.exec_module(module)
+        finally:
+            if sys.modules.get("kubernetes", 0) is None:
+                del sys.modules["kubernetes"]
+
+
 class _DeferredOAuthLoader:
     """Runs `kubernetes.config.kube_config` with stand-ins for requests-oauthlib and oauthlib.oauth2."""
 
@@ -172,11 +199,14 @@ class LazyImportFinder:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in LAZY_PACKAGES and fullname != KUBE_CONFIG:
+        if fullname not in LAZY_PACKAGES and fullname not in (KUBE_CONFIG, KOPF_THIRDPARTY):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)  # only path hooks: no recursion
         if spec is None or spec.origin is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return None
+        if fullname == KOPF_THIRDPARTY:
+            spec.loader = _HiddenKubernetesLoader(spec.loader)  # type: ignore[assignment]  # see _LazyPackageLoader
+            return spec
         source = _read(spec.origin)
         if source is None:
             return None

@@ -10,6 +10,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from .. import httpapi
+from ..clients.connection import Connection
 from ..clients.listwatch import ListWatcher
 from ..common.labels import LABEL_PREFIX
 from ..reconcile.status import rule_status_writer
@@ -33,6 +34,28 @@ class NoDiffBase(kopf.DiffBaseStorage):  # type: ignore[misc]  # Kopf types it a
         pass
 
 
+def kopf_credentials(connection: Connection, trust_env: bool = False) -> kopf.ConnectionInfo:
+    """The connection as Kopf's `ConnectionInfo` (a login handler's answer): Kopf watches with the
+    operator's own credentials, the token as the connection reads it now."""
+    scheme, _space, credentials = (connection.authorization() or "").partition(" ")
+    basic = scheme == "Basic"
+    return kopf.ConnectionInfo(
+        server=connection.server,
+        ca_path=connection.ca_file,
+        ca_data=connection.ca_data,
+        insecure=connection.insecure,
+        username=connection.username if basic else None,
+        password=connection.password if basic else None,
+        scheme=None if basic or not scheme else scheme,
+        token=None if basic or not credentials else credentials,
+        certificate_path=connection.cert_file,
+        private_key_path=connection.key_file,
+        default_namespace=connection.default_namespace,
+        proxy_url=connection.proxy,
+        trust_env=trust_env,
+    )
+
+
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     operator = settings  # Kopf passes its own `settings` to startup handlers
 
@@ -40,21 +63,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     def login(memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
         """Kopf connects with the credentials of the operator's own client (one source of truth: in
         cluster, the service account; else the kubeconfig; embedded, the client it was given)."""
-        config = state_of(memo).kube.api.configuration
-        header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix("authorization")
-        scheme, _space, token = (header or "").rpartition(" ")
-        return kopf.ConnectionInfo(
-            server=config.host,
-            ca_path=config.ssl_ca_cert,
-            insecure=not config.verify_ssl,
-            username=config.username or None,
-            password=config.password or None,
-            scheme=scheme or None,
-            token=token or None,
-            certificate_path=config.cert_file,
-            private_key_path=config.key_file,
-            trust_env=settings.networking.trust_env,
-        )
+        return kopf_credentials(state_of(memo).kube.connection, settings.networking.trust_env)
 
     @kopf.on.startup(registry=registry, id="configure")
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

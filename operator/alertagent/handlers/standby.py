@@ -9,18 +9,19 @@ from typing import Any
 
 import kopf
 
+from ..clients.connection import load_connection
 from ..settings import Settings
-from .lifecycle import webhook_server
+from .lifecycle import kopf_credentials, webhook_server
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     operator = settings  # Kopf passes its own `settings` to startup handlers
 
     @kopf.on.login(registry=registry, id="login")
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        """The client library's credentials: in cluster, the service account; else the kubeconfig
-        (what `alertagent run` loads for itself too)."""
-        return kopf.login_via_client(**kwargs)
+    def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
+        """In cluster, the service account; else the kubeconfig (what `alertagent run` loads for
+        itself too)."""
+        return kopf_credentials(load_connection(), settings.networking.trust_env)
 
     @kopf.on.startup(registry=registry, id="configure")
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

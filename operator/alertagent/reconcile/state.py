@@ -316,7 +316,7 @@ class OperatorState:
             prepare_seconds=settings.burst_prepare_seconds,
         )
         kube = kube or Kube(request_timeout_seconds=settings.kube_timeout_seconds)
-        api = AsyncApi(kube.api.configuration, settings.api_connections, settings.kube_timeout_seconds)
+        api = AsyncApi(kube.connection, settings.api_connections, settings.kube_timeout_seconds)
         # A probe finds the connections of the last one open: they are kept past the health interval.
         probes = TargetProbes(settings.probe_timeout_seconds, settings.health_interval_seconds + 30)
         return cls(settings=settings, kube=kube, queue=queue, api=api, probes=probes)

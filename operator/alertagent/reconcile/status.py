@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from ..api.alertrule import RuleTargetStatus
 from ..clients import memory, revisions
+from ..clients.connection import ApiError
 from ..common.hashing import content_hash
 from ..common.identity import ObjectRef
 from ..metrics import INVALID_OBJECTS
@@ -53,7 +52,7 @@ def apply_patch(state: OperatorState, patch: StatusPatch, body: Mapping[str, Any
         reason, message = patch.warning
         try:
             state.kube.post_event(written, "Warning", reason, message)
-        except ApiException as err:  # the status says it all the same
+        except ApiError as err:  # the status says it all the same
             log.warning("Event %s on %s not posted: %s", reason, ref, err)
     return written
 
@@ -160,7 +159,7 @@ def write_cluster_status(state: OperatorState, key: str, body: Mapping[str, Any]
     """The cluster's status from its last probe and reconcile, written when it changed, with a Warning
     Event when Ready turns to another Failed reason (once per change of reason, not per probe);
     nothing until both happened once since start (so a restart never shows a half-known status).
-    Returns whether it wrote; raises ApiException when the write fails."""
+    Returns whether it wrote; raises ApiError when the write fails."""
     record = state.clusters.get(key)  # none: deleted and forgotten meanwhile (a probe's late write)
     if record is None or record.health is None or not record.reconciled:
         return False
@@ -296,7 +295,7 @@ async def _post_warning(state: OperatorState, about: dict[str, Any], warning: tu
     reason, message = warning
     try:
         await state.api.post_event(about, "Warning", reason, message)
-    except ApiException as err:  # the status says it all the same
+    except ApiError as err:  # the status says it all the same
         log.warning("Event %s on %s not posted: %s", reason, ObjectRef.of(about), err)
 
 

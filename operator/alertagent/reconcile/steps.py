@@ -20,7 +20,6 @@ from secrets import token_urlsafe
 from typing import Any
 
 import httpx
-from kubernetes.client.exceptions import ApiException
 
 from ..api.alertmanagercluster import AlertmanagerCluster
 from ..api.base import API_VERSION
@@ -28,6 +27,7 @@ from ..api.common import SecretKeyRef
 from ..api.notificationchannel import ConfigMapKeyRef, NotificationChannel
 from ..api.suppressionpolicy import SuppressionPolicy
 from ..clients.alertmanager import expire_silence, list_silences, post_silence
+from ..clients.connection import ApiError
 from ..clients.http import http_client
 from ..clients.probe import gateway_config_errors
 from ..clients.tools import amtool_check
@@ -98,7 +98,7 @@ def rules_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     evaluator gets the files its type and version (its `version`, else the probed one) can load, checked
     with its tool (promtool, vmalert's dry run; only files not checked before); a file it cannot load
     is rejected for it alone. Returns the writes made and the AlertRules whose rejections changed;
-    raises ApiException."""
+    raises ApiError."""
     cluster, meta = inputs.cluster, inputs.meta
     record = state.cluster(inputs.key)
     record.evaluator_types = frozenset(ev.type for ev in cluster.spec.rule_evaluators or [])
@@ -179,7 +179,7 @@ def _reader(read: Callable[[str, str], dict[str, Any] | None], kind: str) -> Cal
         if (namespace, name) not in cache:
             try:
                 cache[namespace, name] = read(namespace, name)
-            except ApiException as err:
+            except ApiError as err:
                 if err.status not in (401, 403):
                     raise  # the API server is unwell: the step fails and is retried
                 raise MissingSecretError(
@@ -248,7 +248,7 @@ def alertmanager_step(state: OperatorState, inputs: ClusterInputs) -> Outcome:
     is still written; a refusal no object explains alone keeps the previous file. Tool messages are
     scrubbed of Secret values. Bad input is a failed, not retried, result (it waits for a change).
     Returns the channels and policies whose membership changed and every selected policy; raises
-    ApiException."""
+    ApiError."""
     cluster, meta = inputs.cluster, inputs.meta
     selectors = cluster.spec.selectors
     channels = select(
@@ -337,7 +337,7 @@ def _gateway_channels(
 ) -> GatewayPlan | None:
     """With `spec.gateway` set, write the gateway's channels Secret (with the incident engine's
     settings) when it changed and return its plan (each channel's token); None without a gateway.
-    Raises ApiException."""
+    Raises ApiError."""
     if cluster.spec.gateway is None:
         return None
     current = state.kube.read_secret(meta["namespace"], channels_secret_name(cluster))
@@ -506,5 +506,5 @@ def _silence_recreated(
     }
     try:
         state.kube.post_event(about, "Warning", "SilenceRecreated", message)
-    except ApiException as err:  # the log line and the counter say it all the same
+    except ApiError as err:  # the log line and the counter say it all the same
         log.warning("Event SilenceRecreated on %s not posted: %s", policy_key, err)
