@@ -208,3 +208,12 @@ def test_kube_sends_the_connections_credentials_query_and_json_and_raises_api_er
     assert missing.value.status == 404 and json.loads(missing.value.body)["code"] == 404
     assert kube.read_config_map("ns", "missing") is None  # a 404 on read: none
     assert _Recorder.seen[0] == ("PATCH", "/x?dryRun=All&watch=false", "Bearer abc", b'{"a":1}')
+
+
+def test_the_typed_api_sends_the_connections_token(server: str, tmp_path: Path) -> None:
+    # The sidecar's typed CoreV1Api is made from the same connection: its token file, re-read.
+    token = tmp_path / "token"
+    token.write_text("sa-token\n")
+    kube = Kube(Connection(server=server, token_file=str(token)), request_timeout_seconds=5)
+    kube.core.list_namespaced_config_map("ns", label_selector="a=b", _preload_content=False)
+    assert _Recorder.seen == [("GET", "/api/v1/namespaces/ns/configmaps?labelSelector=a%3Db", "Bearer sa-token", b"")]

@@ -95,6 +95,8 @@ class Kube:
         if self.connection.ca_data:
             configuration.ssl_ca_cert = None
             configuration.ca_cert_data = self.connection.ca_data
+        # The client asks its hook only for a key it already has: set it, then keep it current.
+        self._refresh_authorization(configuration)
         configuration.refresh_api_key_hook = self._refresh_authorization
         return client.ApiClient(configuration)
 
