@@ -60,3 +60,20 @@ def test_a_bad_label_name_and_kubernetes_name_say_what_they_should_be() -> None:
 def test_other_pattern_errors_keep_pydantics_message() -> None:
     issues = _cluster_issues({"ruleEvaluators": [{"name": "Prom", "type": "prometheus", "url": "http://p:9090"}]})
     assert issues["spec.ruleEvaluators[0].name"].startswith("String should match pattern")
+
+
+@pytest.mark.parametrize(
+    ("fields", "path", "message"),
+    [
+        ({"for": 0}, "for", 'expected a string, got the number 0: quote it ("0")'),
+        ({"labels": {"page": True}}, "labels.page", "expected a string, got the boolean true (YAML reads unquoted "),
+        ({"labels": {"tier": 1.5}}, "labels.tier", 'expected a string, got the number 1.5: quote it ("1.5")'),
+    ],
+)
+def test_an_unquoted_number_or_boolean_says_to_quote_it(fields: dict[str, Any], path: str, message: str) -> None:
+    # `for: 0` or a label value `yes` in YAML is a number or a boolean: pydantic says "Input should be a
+    # valid string", which does not say what to change.
+    rule, issues = parse_alert_rule(_rule(**fields))
+    assert rule is None
+    assert [i.field for i in issues] == [f"spec.groups[0].rules[0].{path}"]
+    assert issues[0].message.startswith(message)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -52,8 +53,21 @@ def schema_issues(err: ValidationError) -> list[ValidationIssue]:
         pattern = str((e.get("ctx") or {}).get("pattern", ""))
         if e["type"] == "string_pattern_mismatch" and pattern in PATTERN_MEANINGS:
             message = pattern_mismatch(e["input"], pattern)
+        elif e["type"] == "string_type" and isinstance(e["input"], bool | int | float):
+            message = _unquoted(e["input"])
         issues.append(ValidationIssue(field=field_path(loc) or "(object)", message=message))
     return issues
+
+
+def _unquoted(value: bool | int | float) -> str:
+    """What to say of a YAML scalar that became a number or a boolean where a string belongs
+    (`for: 0`, a label value `yes`): the API server refuses it too ("must be of type string")."""
+    if isinstance(value, bool):
+        return (
+            f"expected a string, got the boolean {json.dumps(value)} (YAML reads unquoted yes, no, on, off, "
+            "true and false as booleans): quote it"
+        )
+    return f'expected a string, got the number {value!r}: quote it ("{value!r}")'
 
 
 def _rule_name(rule: Rule, index: int) -> str:
