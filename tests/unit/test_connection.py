@@ -38,6 +38,8 @@ def _kubeconfig(path: Path, current: str | None, contexts: list[Any], clusters: 
 
 def test_a_kubeconfig_merged_from_two_files_resolves_relative_paths_and_decodes_ca_data(tmp_path: Path) -> None:
     (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "me.crt").write_text("certificate")
+    (tmp_path / "certs" / "me.key").write_text("key")
     ca_data = base64.b64encode(CA_PEM.encode()).decode()
     first = _kubeconfig(
         tmp_path / "first",
@@ -65,7 +67,8 @@ def test_a_kubeconfig_merged_from_two_files_resolves_relative_paths_and_decodes_
 
 
 def test_inline_client_certificates_become_files_only_we_can_read(tmp_path: Path) -> None:
-    encoded = base64.b64encode(b"PEM DATA").decode()
+    pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    encoded = base64.b64encode(pem).decode()
     path = _kubeconfig(
         tmp_path / "config",
         "x",
@@ -76,7 +79,7 @@ def test_inline_client_certificates_become_files_only_we_can_read(tmp_path: Path
     found = from_kubeconfig(str(path), env={})
     assert found.cert_file and found.key_file
     for name in (found.cert_file, found.key_file):
-        assert Path(name).read_text() == "PEM DATA"
+        assert Path(name).read_bytes() == pem
         assert stat.S_IMODE(Path(name).stat().st_mode) == 0o600
 
 
@@ -91,12 +94,9 @@ def test_inline_client_certificates_become_files_only_we_can_read(tmp_path: Path
             [],
             "cluster 'gone' is not in the kubeconfig",
         ),
-        (
-            "x",
-            [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-            [{"name": "c", "cluster": {}}],
-            "has no server",
-        ),
+        ("x", [{"name": "x", "context": {"cluster": "c"}}], [{"name": "c", "cluster": {}}], "has no server"),
+        ("x", [{"name": "x", "context": {"cluster": "c", "user": "ghost"}}], [{"name": "c", "cluster": {}}], "'ghost'"),
+        ("x", [{"name": "x", "context": {"cluster": "c"}}], [{"name": "c", "cluster": "https://k"}], "not a mapping"),
     ],
 )
 def test_an_unusable_kubeconfig_says_why(
@@ -104,6 +104,68 @@ def test_an_unusable_kubeconfig_says_why(
 ) -> None:
     path = _kubeconfig(tmp_path / "config", current, contexts, clusters, [])
     with pytest.raises(ConfigError, match=message):
+        from_kubeconfig(str(path), env={})
+
+
+@pytest.mark.parametrize(
+    ("cluster", "user", "message"),
+    [
+        (
+            {"certificate-authority": "/nonexistent/ca.crt"},
+            {},
+            "certificate-authority: file /nonexistent/ca.crt does not",
+        ),
+        ({}, {"client-certificate": "nope.crt"}, "client-certificate: file "),
+        ({}, {"tokenFile": "/nonexistent/tok"}, "tokenFile: file /nonexistent/tok does not exist"),
+        ({"certificate-authority-data": "aGVsbG8gd29ybGQ="}, {}, "certificate-authority-data: not PEM"),
+        ({}, {"client-certificate-data": "%%%"}, "client-certificate-data: not base64"),
+        ({"proxy-url": "socks5://127.0.0.1:1080"}, {}, "only http and https proxies"),
+    ],
+)
+def test_credentials_that_cannot_be_used_are_refused_when_read(
+    tmp_path: Path, cluster: dict[str, Any], user: dict[str, Any], message: str
+) -> None:
+    # Found by a tester: these surfaced as tracebacks (FileNotFoundError, ssl.SSLError) at the first request.
+    path = _kubeconfig(
+        tmp_path / "config",
+        "x",
+        [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        [{"name": "c", "cluster": {"server": "https://k", **cluster}}],
+        [{"name": "u", "user": user}],
+    )
+    with pytest.raises(ConfigError, match=message):
+        from_kubeconfig(str(path), env={})
+
+
+def test_ca_data_wins_over_a_ca_file(tmp_path: Path) -> None:
+    # client-go's precedence; Kopf refuses credentials with both (its login failed forever).
+    (tmp_path / "ca.crt").write_text(CA_PEM)
+    ca_data = base64.b64encode(CA_PEM.encode()).decode()
+    cluster = {"server": "https://k", "certificate-authority": "ca.crt", "certificate-authority-data": ca_data}
+    path = _kubeconfig(
+        tmp_path / "config",
+        "x",
+        [{"name": "x", "context": {"cluster": "c"}}],
+        [{"name": "c", "cluster": cluster}],
+        [],
+    )
+    found = from_kubeconfig(str(path), env={})
+    assert (found.ca_file, found.ca_data) == (None, CA_PEM)
+    info = kopf_credentials(found)
+    assert info.ca_path is None and info.ca_data == CA_PEM
+
+
+def test_a_failing_exec_plugin_is_refused(tmp_path: Path) -> None:
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "/nonexistent/plugin"}}
+    user["exec"]["interactiveMode"] = "Never"
+    path = _kubeconfig(
+        tmp_path / "config",
+        "x",
+        [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        [{"name": "c", "cluster": {"server": "https://k:6443"}}],
+        [{"name": "u", "user": user}],
+    )
+    with pytest.raises(ConfigError, match="gave no credentials"):
         from_kubeconfig(str(path), env={})
 
 
@@ -161,13 +223,14 @@ def test_an_exec_plugin_user_runs_through_the_kubernetes_loader(tmp_path: Path) 
     path = _kubeconfig(
         tmp_path / "config",
         "x",
-        [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        [{"name": "x", "context": {"cluster": "c", "user": "u", "namespace": "team"}}],
         [{"name": "c", "cluster": {"server": "https://k:6443", "insecure-skip-tls-verify": True}}],
         [{"name": "u", "user": user}],
     )
     found = from_kubeconfig(str(path), env={})
     assert found.server == "https://k:6443" and found.insecure
     assert found.authorization() == "Bearer from-the-plugin"
+    assert found.default_namespace == "team"
 
 
 class _Recorder(BaseHTTPRequestHandler):

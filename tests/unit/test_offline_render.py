@@ -12,6 +12,7 @@ import yaml
 from alertagent.cli import main
 from alertagent.manifests import load_manifests
 from alertagent.plans.offline import render_manifests
+from alertagent.render.rules import rule_file_name
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -281,9 +282,42 @@ def test_two_rules_whose_names_once_collided_both_render_when_valid() -> None:
     assert names == {"team-a_x.yaml", "team_a-x.yaml"}
 
 
-def test_an_object_twice_in_the_input_is_an_error_once() -> None:
+def test_an_object_twice_in_the_input_is_an_error_once_and_neither_copy_is_rendered() -> None:
     cluster = next(o for o in load_manifests([EXAMPLES / "basic"]) if o["kind"] == "AlertmanagerCluster")
-    result = render_manifests([cluster, _selected_rule("default", "x", "One"), _selected_rule("default", "x", "Two")])
-    (report,) = [r for r in result.reports if r.kind == "AlertRule"]
-    assert not report.valid
-    assert report.errors == ["AlertRule default/x is in the input twice: kubectl apply would keep only the last"]
+    copies = [_selected_rule("default", "x", "One"), _selected_rule("default", "x", "Two")]
+    result = render_manifests([cluster, *copies, _selected_rule("default", "y", "Other")])
+    reports = [r for r in result.reports if r.kind == "AlertRule"]
+    assert [(r.name, r.valid) for r in reports] == [("x", False), ("y", True)]
+    assert reports[0].errors == [
+        "AlertRule default/x is in the input 2 times (kubectl apply would keep only the last): none is rendered"
+    ]
+    assert {path.name for path in result.files if path.name != "alertmanager.yaml"} == {"default_y.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (123, "metadata.name: expected a string, got 123: quote it"),
+        (["a"], 'metadata.name: expected a string, got ["a"]: quote it'),
+        (True, "metadata.name: expected a string, got true: quote it"),
+    ],
+)
+def test_a_name_yaml_made_something_else_is_an_error_not_a_crash(name: Any, message: str) -> None:
+    rule = _selected_rule("default", "x", "A")
+    rule["metadata"]["name"] = name
+    (report,) = render_manifests([rule]).reports
+    assert not report.valid and report.errors == [message]
+
+
+def test_the_longest_valid_names_render_into_distinct_files_a_config_map_can_hold() -> None:
+    # `<63-char namespace>_<253-char name>.yaml` is longer than a ConfigMap key (253) and a file name
+    # (255 bytes) may be: it crashed `alertagent render` (File name too long).
+    cluster = next(o for o in load_manifests([EXAMPLES / "basic"]) if o["kind"] == "AlertmanagerCluster")
+    cluster["spec"].pop("ruleNamespaceSelector", None)
+    namespace, long_a, long_b = "n" * 63, "a" * 252 + "b", "a" * 252 + "c"
+    rules = [_selected_rule(namespace, long_a, "One"), _selected_rule(namespace, long_b, "Two")]
+    names = {rule_file_name(namespace, long_a), rule_file_name(namespace, long_b)}
+    assert len(names) == 2 and all(len(n) <= 253 and n.startswith(f"{namespace}_aaa") for n in names)
+    result = render_manifests([cluster, *rules])
+    assert [r.errors for r in result.reports if r.kind == "AlertRule"] == [[], []]
+    assert names <= {path.name for path in result.files}

@@ -156,29 +156,39 @@ def from_kubeconfig(kubeconfig: str | None = None, env: Mapping[str, str] | None
     for path in paths:
         try:
             document = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"{path}: {err}") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            raise ConfigError(f"{path}: {' '.join(str(err).split())}") from None
         if not isinstance(document, dict):
             raise ConfigError(f"{path}: not a kubeconfig (a mapping)")
-        current = current or document.get("current-context")
+        current = current or (str(document["current-context"]) if document.get("current-context") else None)
         for section, entries in named.items():
             for item in document.get(section) or []:
                 if isinstance(item, dict) and item.get("name") is not None:
-                    entries.setdefault(str(item["name"]), (item.get(section[:-1]) or {}, path))
+                    value = item.get(section[:-1]) or {}
+                    if not isinstance(value, dict):
+                        raise ConfigError(f"{path}: {section[:-1]} {str(item['name'])!r} is not a mapping")
+                    entries.setdefault(str(item["name"]), (value, path))
     if not current:
         raise ConfigError("the kubeconfig sets no current-context")
     context, _ = _entry(named["contexts"], current, "context")
     cluster, cluster_file = _entry(named["clusters"], str(context.get("cluster")), "cluster")
-    user, user_file = named["users"].get(str(context.get("user")), ({}, paths[0]))
+    # client-go refuses a context naming a user the files lack; a context with no user is anonymous.
+    user, user_file = _entry(named["users"], str(context["user"]), "user") if context.get("user") else ({}, paths[0])
+    namespace = str(context["namespace"]) if context.get("namespace") else None
     if user.get("exec") or user.get("auth-provider"):
-        return _via_kubernetes_client(kubeconfig, current)
+        return _via_kubernetes_client(kubeconfig, current, namespace)
     if not cluster.get("server"):
         raise ConfigError(f"cluster {context.get('cluster')!r} has no server")
+    proxy = cluster.get("proxy-url")
+    if proxy and not str(proxy).startswith(("http://", "https://")):
+        raise ConfigError(f"proxy-url {proxy}: only http and https proxies are supported")
     token = user.get("token")
+    ca_data = _data(cluster, "certificate-authority-data", pem=True)
     return Connection(
         server=str(cluster["server"]).rstrip("/"),
-        ca_file=_file(cluster, "certificate-authority", cluster_file),
-        ca_data=_data(cluster, "certificate-authority-data"),
+        # client-go: certificate-authority-data wins over certificate-authority.
+        ca_file=None if ca_data else _file(cluster, "certificate-authority", cluster_file),
+        ca_data=ca_data,
         insecure=bool(cluster.get("insecure-skip-tls-verify")),
         cert_file=_file(user, "client-certificate", user_file) or _data_file(user, "client-certificate-data"),
         key_file=_file(user, "client-key", user_file) or _data_file(user, "client-key-data"),
@@ -187,8 +197,8 @@ def from_kubeconfig(kubeconfig: str | None = None, env: Mapping[str, str] | None
         username=user.get("username"),
         password=user.get("password"),
         tls_server_name=cluster.get("tls-server-name"),
-        proxy=cluster.get("proxy-url"),
-        default_namespace=context.get("namespace"),
+        proxy=str(proxy) if proxy else None,
+        default_namespace=namespace,
     )
 
 
@@ -199,18 +209,28 @@ def _entry(entries: dict[str, tuple[dict[str, Any], Path]], name: str, what: str
 
 
 def _file(section: Mapping[str, Any], key: str, relative_to: Path) -> str | None:
+    """The file a key names (relative to the kubeconfig naming it); ConfigError when it is missing."""
     value = section.get(key)
-    return str(relative_to.parent / Path(value).expanduser()) if value else None
+    if not value:
+        return None
+    path = relative_to.parent / Path(str(value)).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{key}: file {path} does not exist")
+    return str(path)
 
 
-def _data(section: Mapping[str, Any], key: str) -> str | None:
+def _data(section: Mapping[str, Any], key: str, pem: bool = True) -> str | None:
+    """Inline base64 data, decoded; ConfigError when it is not base64 or (`pem`) not PEM."""
     value = section.get(key)
     if not value:
         return None
     try:
-        return base64.b64decode(value).decode()
-    except ValueError as err:
+        text = base64.b64decode(str(value), validate=True).decode()
+    except ValueError as err:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise ConfigError(f"{key}: not base64: {err}") from None
+    if pem and "-----BEGIN " not in text:
+        raise ConfigError(f"{key}: not PEM (no -----BEGIN line)")
+    return text
 
 
 def _data_file(section: Mapping[str, Any], key: str) -> str | None:
@@ -234,16 +254,22 @@ def _remove_temporary() -> None:
         Path(name).unlink(missing_ok=True)
 
 
-def _via_kubernetes_client(kubeconfig: str | None, context: str) -> Connection:
-    """A kubeconfig user the kubernetes client's loader must run (an exec plugin, an auth provider)."""
+def _via_kubernetes_client(kubeconfig: str | None, context: str, namespace: str | None) -> Connection:
+    """A kubeconfig user the kubernetes client's loader must run (an exec plugin, an auth provider).
+    ConfigError when the loader fails or the plugin gives no credentials."""
     from kubernetes import client, config  # noqa: PLC0415 - only for exec plugins and auth providers
 
     configuration = client.Configuration()
     try:
         config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+        connection = of_client_configuration(configuration)
+        connection.default_namespace = namespace
+        given = connection.authorization()
     except Exception as err:  # whatever the loader raises (YAML, the plugin): the file is unusable
         raise ConfigError(" ".join(str(err).split())) from None
-    return of_client_configuration(configuration)
+    if given is None:  # the loader logs the plugin's failure and goes on without credentials
+        raise ConfigError(f"context {context!r}: its exec plugin or auth provider gave no credentials")
+    return connection
 
 
 def of_client_configuration(configuration: Any) -> Connection:

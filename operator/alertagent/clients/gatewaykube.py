@@ -56,12 +56,11 @@ def connect(
     if namespaces is None:
         namespaces = [n.strip() for n in os.environ.get(NAMESPACES_ENV, "").split(",") if n.strip()]
     try:
-        connection = load_connection(kubeconfig)
-    except ConfigError as err:
+        return GatewayKube(Kube(load_connection(kubeconfig), request_timeout_seconds=timeout), namespaces)
+    except (ConfigError, OSError) as err:  # OSError: TLS credentials that do not load (ssl.SSLError)
         reason = " ".join(str(err).split()) or type(err).__name__
         where = f"{kubeconfig}: " if kubeconfig else ""
         raise GatewayKubeError("no Kubernetes configuration", None, where + reason) from None
-    return GatewayKube(Kube(connection, request_timeout_seconds=timeout), namespaces)
 
 
 class GatewayKube:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -64,10 +65,12 @@ def connect(pool_size: int = 10, timeout_seconds: float = 30.0) -> Kube:
     it). Raises StartupError (exit 2) when neither is there or the kubeconfig is unusable."""
     try:
         connection = load_connection()
+        return Kube(connection, request_timeout_seconds=timeout_seconds, pool_size=pool_size)
     except ConfigError as err:
         detail = None if str(err) == "no kubeconfig" else " ".join(str(err).split())
         raise StartupError(no_cluster_message(detail=detail)) from None
-    return Kube(connection, request_timeout_seconds=timeout_seconds, pool_size=pool_size)
+    except (ssl.SSLError, OSError) as err:  # a certificate or key TLS cannot load
+        raise StartupError(no_cluster_message(detail=f"its TLS credentials do not load: {err}")) from None
 
 
 def describe(err: BaseException, server: str) -> str:

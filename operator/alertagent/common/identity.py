@@ -30,15 +30,17 @@ def metadata_issues(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
     rule file (`team/a_x`, `team_a/x`)."""
     issues = []
     name, namespace = metadata.get("name"), metadata.get("namespace")
-    if not name:
+    if name is not None and not isinstance(name, str):  # YAML read `name: 123` as a number
+        issues.append(("metadata.name", f"expected a string, got {json.dumps(name)}: quote it"))
+    elif not name:
         issues.append(("metadata.name", "required: the API server refuses an object without a name"))
-    elif not isinstance(name, str) or len(name) > 253 or not _DNS1123_SUBDOMAIN_RE.fullmatch(name):
+    elif len(name) > 253 or not _DNS1123_SUBDOMAIN_RE.fullmatch(name):
         issues.append(
             ("metadata.name", f"{json.dumps(name)} is not a Kubernetes name: at most 253 characters, {_SUBDOMAIN_RULE}")
         )
-    if namespace is not None and (
-        not isinstance(namespace, str) or len(namespace) > 63 or not _DNS1123_LABEL_RE.fullmatch(namespace)
-    ):
+    if namespace is not None and not isinstance(namespace, str):
+        issues.append(("metadata.namespace", f"expected a string, got {json.dumps(namespace)}: quote it"))
+    elif namespace and (len(namespace) > 63 or not _DNS1123_LABEL_RE.fullmatch(namespace)):
         issues.append(
             (
                 "metadata.namespace",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -99,11 +100,11 @@ def render_manifests(
     namespace_labels = {ObjectRef.of(o).name: o["metadata"].get("labels") or {} for o in _of_kind(objects, "Namespace")}
     secrets = {(r.namespace, r.name): _secret_values(o) for o in _of_kind(objects, "Secret") for r in [ObjectRef.of(o)]}
     seen: dict[ObjectRef, ObjectReport] = {}
-    for obj in objects:
+    rendered = [o for o in objects if o.get("kind") == "AlertRule" or o.get("kind") in MODELS]
+    copies = Counter(_ref(o) for o in rendered)
+    for obj in rendered:
         kind = obj.get("kind")
-        if kind != "AlertRule" and kind not in MODELS:
-            continue
-        report = _new_report(obj, seen, reports)
+        report = _new_report(obj, seen, reports, copies[_ref(obj)])
         if report is None or not report.valid:
             continue
         if kind == "AlertRule":
@@ -161,20 +162,30 @@ def _of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def _new_report(
-    obj: dict[str, Any], seen: dict[ObjectRef, ObjectReport], reports: list[ObjectReport]
+    obj: dict[str, Any], seen: dict[ObjectRef, ObjectReport], reports: list[ObjectReport], copies: int
 ) -> ObjectReport | None:
-    """The report of an object to render, added to `reports`; invalid with what the API server would say when it refuses
-    its name or namespace (then nothing of it is rendered: two such names can share a rule file).
-    None for a second copy of an object: the first report is made invalid, the first copy rendered."""
-    ref = ObjectRef.of(obj)
-    errors = [f"{field}: {message}" for field, message in metadata_issues(obj.get("metadata") or {})]
-    if ref in seen and not errors:
-        seen[ref].valid = False
-        seen[ref].errors.append(f"{ref} is in the input twice: kubectl apply would keep only the last")
+    """The report of an object to render, added to `reports`; invalid with what the API server would
+    say when it refuses its name or namespace (then nothing of it is rendered: two such names can
+    share a rule file), or when the input holds `copies` > 1 of it (none is rendered). None for the
+    second and later copies."""
+    ref = _ref(obj)
+    if ref in seen:
         return None
+    errors = [f"{field}: {message}" for field, message in metadata_issues(obj.get("metadata") or {})]
+    if copies > 1 and not errors:
+        errors = [f"{ref} is in the input {copies} times (kubectl apply would keep only the last): none is rendered"]
     seen[ref] = ObjectReport(ref.kind, ref.namespace, ref.name, valid=not errors, errors=errors)
     reports.append(seen[ref])
     return seen[ref]
+
+
+def _ref(obj: dict[str, Any]) -> ObjectRef:
+    """The object's ref, whatever YAML made of its name (`name: 123`, `name: [a]`)."""
+    meta = obj.get("metadata") or {}
+    name = meta.get("name")
+    return ObjectRef(
+        str(obj.get("kind", "")), str(namespace_of(meta)), name if isinstance(name, str) else str(name or "")
+    )
 
 
 def _unrendered_kinds(objects: list[dict[str, Any]]) -> list[ObjectReport]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,11 +15,22 @@ from ..common.yamlout import dump_yaml, load_yaml
 from .selection import includes
 from .tenancy import Tenant, enforce_tenant, tenant_of
 
+# A ConfigMap key is at most 253 characters (and a file name at most 255 bytes): a 63-character
+# namespace and a 253-character name do not fit as they are.
+MAX_RULE_FILE_NAME = 253
+
 
 def rule_file_name(namespace: str, name: str) -> str:
     """`<namespace>_<name>.yaml`: a namespace (DNS label) and an object name (DNS subdomain) never
-    contain `_`, so two AlertRules never share a file (`team-a/x` and `team/a-x` did, as `-` joined)."""
-    return f"{namespace}_{name}.yaml"
+    contain `_`, so two AlertRules never share a file (`team-a/x` and `team/a-x` did, as `-` joined).
+    Longer than `MAX_RULE_FILE_NAME`, the name is cut and a digest of the whole added, so it stays
+    unique: `<namespace>_<name, cut>-<12 hex digits>.yaml`."""
+    full = f"{namespace}_{name}.yaml"
+    if len(full) <= MAX_RULE_FILE_NAME:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:12]
+    keep = MAX_RULE_FILE_NAME - len(f"{namespace}_-{digest}.yaml")
+    return f"{namespace}_{name[:keep]}-{digest}.yaml"
 
 
 def legacy_rule_file_name(namespace: str, name: str) -> str:
