@@ -173,7 +173,7 @@ def test_no_kubeconfig_and_invalid_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no kubeconfig"):
         from_kubeconfig(env={"KUBECONFIG": str(tmp_path / "absent")})
     (tmp_path / "broken").write_text("clusters: [\n")
-    with pytest.raises(ConfigError, match="broken"):
+    with pytest.raises(ConfigError, match="broken, line 2, column 1: invalid YAML: while parsing a flow node"):
         from_kubeconfig(env={"KUBECONFIG": str(tmp_path / "broken")})
 
 

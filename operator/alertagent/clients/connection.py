@@ -156,6 +156,11 @@ def from_kubeconfig(kubeconfig: str | None = None, env: Mapping[str, str] | None
     for path in paths:
         try:
             document = yaml.safe_load(path.read_text()) or {}
+        except yaml.MarkedYAMLError as err:  # its mark would name "<unicode string>", not the file
+            where = (
+                f", line {err.problem_mark.line + 1}, column {err.problem_mark.column + 1}" if err.problem_mark else ""
+            )
+            raise ConfigError(f"{path}{where}: invalid YAML: {err.context or ''} {err.problem or ''}".strip()) from None
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
             raise ConfigError(f"{path}: {' '.join(str(err).split())}") from None
         if not isinstance(document, dict):
