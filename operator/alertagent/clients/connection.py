@@ -50,6 +50,13 @@ class ApiError(Exception):
         return f"({self.status}) Reason: {self.reason}" + (f"\nHTTP response body: {self.body}" if self.body else "")
 
 
+def http_status(err: BaseException) -> int | None:
+    """The HTTP status of an API error, ours (`ApiError`) or the kubernetes package's `ApiException`
+    (the sidecar's typed calls), both with `status`; None for any other error (the server not reached)."""
+    status = getattr(err, "status", None)
+    return status if isinstance(status, int) else None
+
+
 @dataclass
 class Connection:
     """One API server and the credentials to use with it. `authorization()` gives the Authorization

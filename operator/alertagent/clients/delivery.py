@@ -16,6 +16,7 @@ import httpx
 from ..common.labels import LOADED_HASH_ANNOTATION, LOADED_TIME_ANNOTATION, SYNC_ERROR_ANNOTATION
 from ..metrics import CONFIG_RELOAD_TOTAL
 from ..render.rules import LoadedGroup, expected_groups
+from .connection import http_status
 from .prometheus import ReloadError, loaded_groups, reload
 
 if TYPE_CHECKING:
@@ -110,5 +111,5 @@ def report(
         try:
             patch(shard.name, namespace, {"metadata": {"annotations": annotations}})
         except Exception as err:  # the typed client's ApiException (imported by whoever made `core`)
-            if getattr(err, "status", None) != 404:  # deleted meanwhile: nothing to report on
+            if http_status(err) != 404:  # deleted meanwhile: nothing to report on
                 log.warning("reporting on %s failed: %s", shard.name, err)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Collection, Generator
 from typing import Any, Generic, TypeVar
 
-from .connection import ApiError
+from .connection import ApiError, http_status
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class ListWatcher(Generic[V]):
                 self.last_contact = time.monotonic()
             except Exception as err:
                 resource_version = ""
-                if _status(err) == 410:  # our resourceVersion is too old: relist, which sees deletes too
+                if http_status(err) == 410:  # our resourceVersion is too old: relist, which sees deletes too
                     log.info("watch of %s expired (410 Gone); relisting", self.what)
                     continue
                 log.warning("watching %s failed: %s; retrying", self.what, err)
@@ -144,12 +144,6 @@ class ListWatcher(Generic[V]):
 
     def stop(self) -> None:
         self.stopping.set()
-
-
-def _status(err: Exception) -> int | None:
-    """The HTTP status of an API error (ours, or the kubernetes package's `ApiException`), else None."""
-    status = getattr(err, "status", None)
-    return status if isinstance(status, int) else None
 
 
 def _json_lines(response: Any) -> Generator[dict[str, Any]]:

@@ -22,7 +22,7 @@ from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import InsecureRequestWarning
 
 from ..api.base import GROUP, VERSION
-from .connection import ConfigError, load_connection
+from .connection import ConfigError, http_status, load_connection
 from .kube import Kube
 
 # How a person gets a cluster to try AlertAgent on (the repository's one-command local stack).
@@ -77,8 +77,8 @@ def describe(err: BaseException, server: str) -> str:
     """One line for an error talking to `server` (the API server's URL): unreachable, unauthorized,
     forbidden, or another status with the API's own message (`ApiError`, or the kubernetes
     package's `ApiException` of a typed call: both carry `status`, `reason` and `body`)."""
-    status = getattr(err, "status", None)
-    if isinstance(status, int):
+    status = http_status(err)
+    if status is not None:
         message = _api_message(err)
         if status == 401:
             return f"unauthorized: the API server at {server} refused the kubeconfig's credentials"
@@ -112,10 +112,10 @@ def check_api(kube: Kube, access: Access | None = None, timeout: float = 10.0) -
                 try:
                     access(probe, timeout)
                 except Exception as err:
-                    if getattr(err, "status", None) != 404:
+                    if http_status(err) != 404:
                         raise
     except Exception as err:
-        if not isinstance(getattr(err, "status", None), int) and not isinstance(err, (TransportError, OSError)):
+        if http_status(err) is None and not isinstance(err, (TransportError, OSError)):
             raise
         raise StartupError(describe(err, server), EXIT_REFUSED) from None
     finally:
